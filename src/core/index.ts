@@ -1,0 +1,6 @@
+/** Core: shared errors, clock, ids, durations. Depends on nothing else in src. */
+export * from './errors.js';
+export * from './clock.js';
+export * from './duration.js';
+export * from './ids.js';
+export * from './suggest.js';

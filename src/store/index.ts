@@ -1,0 +1,6 @@
+/** Store module: the work store seam, its types and backends. */
+export type { Store } from './store.js';
+export * from './types.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { parseNeed, encodeCursor, decodeCursor } from './validate.js';

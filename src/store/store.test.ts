@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runStoreConformance } from './conformance.js';
+import { MemoryStore } from './memory.js';
+import { SqliteStore } from './sqlite.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gc-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+runStoreConformance('memory', ({ clock, prefix }) =>
+  Promise.resolve(new MemoryStore({ clock, prefix })),
+);
+runStoreConformance('sqlite', ({ clock, prefix }) =>
+  Promise.resolve(new SqliteStore({ path: join(dir, `s${n++}.db`), clock, prefix })),
+);
+
+describe('sqlite specifics', () => {
+  it('persists across reopen and records the schema version', async () => {
+    const path = join(dir, 'reopen.db');
+    const a = new SqliteStore({ path, prefix: 'ro' });
+    const b = await a.create({ title: 'kept', labels: ['l'], metadata: { k: 'v' } });
+    await a.dispose();
+    const again = new SqliteStore({ path, prefix: 'ro' });
+    expect(again.schemaVersion()).toBe(1);
+    expect(await again.get(b.id)).toEqual(b);
+    await again.dispose();
+  });
+
+  it('a failing write in a batch rolls back only itself', async () => {
+    const s = new SqliteStore({ path: join(dir, 'batch.db') });
+    const results = await Promise.allSettled([
+      s.create({ title: 'ok1' }),
+      s.create({ title: '' }),
+      s.create({ title: 'ok2', needs: ['gc-missing'] }),
+      s.create({ title: 'ok3' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(await s.count()).toBe(2);
+    await s.dispose();
+  });
+
+  it('ready queries are forced onto the partial index (INDEXED BY errors if unusable)', async () => {
+    const s = new SqliteStore({ path: join(dir, 'plan.db') });
+    await s.create({ title: 'x', labels: ['a'], metadata: { k: 'v' } });
+    // Every filter combination must still be answerable from beads_ready.
+    expect(await s.countReady({ label: 'a', metadata: { k: 'v' }, unassigned: true, type: 'task' })).toBe(1);
+    expect((await s.ready({ assignee: '', limit: 1 })).items).toHaveLength(1);
+    await s.dispose();
+  });
+});

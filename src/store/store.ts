@@ -1,0 +1,132 @@
+/**
+ * The work store seam. Backend-neutral: no connection, statement or
+ * transaction type appears here; each backend owns its connections.
+ *
+ * Semantics follow the beads contract (see docs/beads.md). Every method is
+ * async. "Not found" is always a `NotFoundError`; bad input is a
+ * `ValidationError` naming the field; a lost claim is `AlreadyClaimedError`.
+ */
+import type {
+  Bead,
+  BeadCounts,
+  BeadFilter,
+  ClaimOptions,
+  CloseOptions,
+  CloseResult,
+  CreateBeadInput,
+  Dependency,
+  ListQuery,
+  Page,
+  ReadyQuery,
+  UnclaimOptions,
+  UpdateBeadInput,
+} from './types.js';
+
+export interface Store {
+  /** Backend name, e.g. `memory` or `sqlite`. */
+  readonly backend: string;
+
+  /**
+   * Create a bead. Fills `id`, `status` (open), `issue_type` (task),
+   * `priority` (2) and timestamps. `needs` and `parent` become dependencies.
+   * Must succeed or throw; not idempotent (each call creates a new bead).
+   */
+  create(input: CreateBeadInput): Promise<Bead>;
+
+  /** The bead, or `NotFoundError`. */
+  get(id: string): Promise<Bead>;
+
+  /** Beads for the ids that exist, in the order given; missing ids are skipped. */
+  getMany(ids: readonly string[]): Promise<Bead[]>;
+
+  /**
+   * Apply a partial update (absent = no change; labels appended; metadata
+   * merged). Setting status `closed` is a close; moving out of `closed` reopens.
+   */
+  update(id: string, patch: UpdateBeadInput): Promise<Bead>;
+
+  /** Close. Idempotent: closing a closed bead succeeds with `changed: false`. */
+  close(id: string, options?: CloseOptions): Promise<CloseResult>;
+
+  /** Permanently remove a bead with its labels, metadata and dependencies. */
+  delete(id: string): Promise<void>;
+
+  /**
+   * One page of beads in creation order. Refused (`ValidationError`) when no
+   * filter is given and `scan` is not set.
+   */
+  list(query: ListQuery): Promise<Page<Bead>>;
+
+  /**
+   * Ready work: open, not an infrastructure type, no blocking dependency on
+   * an unclosed bead (and no blocked parent). Ordered by priority, then
+   * creation. Served from an index, never a scan of all beads.
+   */
+  ready(query?: ReadyQuery): Promise<Page<Bead>>;
+
+  /** Direct children of `parentId` in creation order. */
+  children(parentId: string, query?: { limit?: number; cursor?: string }): Promise<Page<Bead>>;
+
+  /** Number of beads matching a filter (no filter: all beads). */
+  count(filter?: BeadFilter): Promise<number>;
+
+  /** Number of ready beads matching a ready filter. */
+  countReady(query?: ReadyQuery): Promise<number>;
+
+  /** Totals by status plus the ready count. */
+  counts(): Promise<BeadCounts>;
+
+  /** Set one metadata key. */
+  setMetadata(id: string, key: string, value: string): Promise<Bead>;
+
+  /**
+   * Add `issueId` depends-on `dependsOnId`. Idempotent; re-adding with a
+   * different type changes the type. Refuses self-dependencies and cycles
+   * among blocking types (`ConflictError`). Both beads must exist.
+   */
+  addDependency(issueId: string, dependsOnId: string, type?: string): Promise<void>;
+
+  /** Remove a dependency. Idempotent: removing an absent one succeeds. */
+  removeDependency(issueId: string, dependsOnId: string): Promise<void>;
+
+  /**
+   * `down`: what `id` depends on. `up`: what depends on `id`.
+   * `NotFoundError` if `id` does not exist.
+   */
+  listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]>;
+
+  /**
+   * Atomic compare-and-set claim: succeeds when the bead is open and
+   * unassigned (or assigned to `actor`), when `actor` already holds it
+   * (idempotent; renews the lease), or when another holder's lease has
+   * lapsed (the attempt counter then increases: a fencing token). Otherwise
+   * `AlreadyClaimedError`; a closed bead is a `ConflictError`.
+   */
+  claim(id: string, actor: string, options?: ClaimOptions): Promise<Bead>;
+
+  /**
+   * Pick the first ready bead matching `query` and claim it for `actor`, in
+   * one atomic step. Null when nothing is ready. Concurrent callers never
+   * receive the same bead.
+   */
+  claimNextReady(actor: string, query?: ReadyQuery & ClaimOptions): Promise<Bead | null>;
+
+  /** Extend the lease of a claim `actor` holds; `ConflictError` if it does not. */
+  renewClaim(id: string, actor: string, options?: ClaimOptions): Promise<Bead>;
+
+  /**
+   * Return an in-progress bead to `open` with no assignee. Idempotent for an
+   * open bead. With `actor`/`attempt`, only if they still match
+   * (`ConflictError` otherwise).
+   */
+  unclaim(id: string, options?: UnclaimOptions): Promise<Bead>;
+
+  /** Unclaim every in-progress bead held by `actor`; returns those released. */
+  releaseClaims(actor: string): Promise<Bead[]>;
+
+  /** Unclaim in-progress beads whose lease lapsed before `now` (ms). */
+  releaseExpiredClaims(now?: number): Promise<Bead[]>;
+
+  /** Release connections and files. Further calls fail. */
+  dispose(): Promise<void>;
+}

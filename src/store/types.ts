@@ -1,0 +1,187 @@
+/**
+ * Bead (work item) types. Field names are the beads JSON wire format
+ * (snake_case), so `--json` output and exec scripts speak the same shapes.
+ */
+
+export type BeadStatus = 'open' | 'in_progress' | 'closed';
+export const BEAD_STATUSES: readonly BeadStatus[] = ['open', 'in_progress', 'closed'];
+
+export interface Dependency {
+  issue_id: string;
+  depends_on_id: string;
+  type: string;
+}
+
+export interface Bead {
+  id: string;
+  title: string;
+  status: BeadStatus;
+  issue_type: string;
+  /** 0 = highest .. 4 = lowest. */
+  priority: number;
+  /** RFC 3339 timestamps. */
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  close_reason: string;
+  /** "" when unassigned. */
+  assignee: string;
+  from: string;
+  /** "" when the bead has no parent. */
+  parent: string;
+  ref: string;
+  description: string;
+  labels: string[];
+  metadata: Record<string, string>;
+  /** Dependencies of this bead (this bead is `issue_id`). */
+  dependencies: Dependency[];
+  /** Claim lease: when the current holder claimed it and when the lease lapses. */
+  claimed_at: string | null;
+  lease_expires_at: string | null;
+  /** Number of times the bead has been claimed: a fencing token for holders. */
+  attempt: number;
+}
+
+export interface CreateBeadInput {
+  title: string;
+  /** Defaults to `task`. */
+  type?: string;
+  /** Defaults to 2. */
+  priority?: number;
+  description?: string;
+  assignee?: string;
+  from?: string;
+  parent?: string;
+  ref?: string;
+  labels?: string[];
+  metadata?: Record<string, string>;
+  /** `"type:id"` or bare `id` (meaning `blocks`). */
+  needs?: string[];
+  /** Create directly in this status (e.g. importing closed history). */
+  status?: BeadStatus;
+}
+
+/** Absent fields mean "no change". */
+export interface UpdateBeadInput {
+  title?: string;
+  status?: BeadStatus;
+  priority?: number;
+  description?: string;
+  /** Set the parent; "" removes it. */
+  parent?: string;
+  assignee?: string;
+  type?: string;
+  ref?: string;
+  /** Appended to the existing labels. */
+  labels?: string[];
+  remove_labels?: string[];
+  /** Merged into the existing metadata. */
+  metadata?: Record<string, string>;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page; null when this page is the last. */
+  next_cursor: string | null;
+}
+
+export interface BeadFilter {
+  status?: BeadStatus | BeadStatus[];
+  assignee?: string;
+  /** Only beads with no assignee. */
+  unassigned?: boolean;
+  type?: string;
+  label?: string;
+  parent?: string;
+  /** Equality on metadata keys, all must match. */
+  metadata?: Record<string, string>;
+}
+
+export interface ListQuery extends BeadFilter {
+  /** Page size; default 100, at most 1000. */
+  limit?: number;
+  cursor?: string;
+  /**
+   * A query with no filter is refused unless `scan` is true: walking every
+   * bead should be a deliberate choice, never an accident.
+   */
+  scan?: boolean;
+}
+
+export interface ReadyQuery {
+  assignee?: string;
+  unassigned?: boolean;
+  type?: string;
+  label?: string;
+  metadata?: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ClaimOptions {
+  /** Lease length in ms; default is the store's `defaultLeaseMs`. */
+  leaseMs?: number;
+}
+
+export interface UnclaimOptions {
+  /** Only unclaim if held by this actor. */
+  actor?: string;
+  /** Only unclaim if the claim's attempt (fencing token) still matches. */
+  attempt?: number;
+}
+
+export interface CloseOptions {
+  reason?: string;
+}
+
+export interface CloseResult {
+  bead: Bead;
+  /** False when the bead was already closed (close is idempotent). */
+  changed: boolean;
+}
+
+export interface BeadCounts {
+  open: number;
+  in_progress: number;
+  closed: number;
+  ready: number;
+  total: number;
+}
+
+/** Dependency types that block readiness. `parent-child` blocks transitively. */
+export const BLOCKING_DEP_TYPES: ReadonlySet<string> = new Set([
+  'blocks',
+  'waits-for',
+  'conditional-blocks',
+]);
+export const PARENT_CHILD = 'parent-child';
+
+/** Bead types that are never "ready work". */
+export const INFRA_TYPES: ReadonlySet<string> = new Set([
+  'merge-request',
+  'gate',
+  'molecule',
+  'message',
+  'session',
+  'agent',
+  'role',
+  'rig',
+  'convoy',
+]);
+
+/** Documented size limits (bytes of UTF-8). */
+export const LIMITS = {
+  title: 4 * 1024,
+  description: 1024 * 1024,
+  label: 256,
+  labelsPerBead: 100,
+  metadataKey: 256,
+  metadataValue: 64 * 1024,
+  metadataPerBead: 200,
+  type: 64,
+  actor: 256,
+  ref: 1024,
+} as const;
+
+/** Metadata key that routes a bead to an agent template or pool. */
+export const ROUTED_TO = 'gc.routed_to';
