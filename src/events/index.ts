@@ -1,0 +1,6 @@
+/** Events module: the append-only event log seam and its backends. */
+export type { EventLog } from './event-log.js';
+export * from './types.js';
+export { MemoryEventLog } from './memory.js';
+export { JsonlEventLog, type JsonlEventLogOptions } from './jsonl.js';
+export { eventMatcher } from './filter.js';

@@ -1,0 +1,439 @@
+/**
+ * JSONL event log: `.gc/events.jsonl`, one JSON event per line.
+ *
+ * - One writer, group commit: records queued while a write is in flight
+ *   share the next write + fdatasync; each resolves only once durable.
+ *   Seqs are assigned at flush, so a failed write leaves no gap.
+ * - Open never reads the whole file: the last seq comes from the tail; a
+ *   torn last line (crash mid-write) is truncated and an `events.recovered`
+ *   warning event is recorded.
+ * - `after_seq` lookups bisect the (seq-sorted) file instead of scanning.
+ * - Segments rotate by size (`events-<firstSeq>.jsonl`), keeping
+ *   `retainSegments` rotated files (0 = keep all); pruning is itself recorded.
+ * - Watchers are pushed by the writer; a read-only log in another process
+ *   is woken by a file watch.
+ */
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ConflictError, GcError, systemClock, type Clock } from '../core/index.js';
+import type { EventLog } from './event-log.js';
+import { checkAfterSeq, checkEventInput, eventMatcher, eventPageSize, materialize } from './filter.js';
+import { forEachLine, inspectTail, lineSeq, seekSeq } from './jsonl-file.js';
+import { Hub } from './subscription.js';
+import type { EventInput, EventListQuery, EventPage, GcEvent, WatchOptions } from './types.js';
+import { watchLog } from './watch.js';
+
+export interface JsonlEventLogOptions {
+  /** The active file, e.g. `<city>/.gc/events.jsonl`. */
+  path: string;
+  clock?: Clock;
+  /** Rotate the active file once it reaches this size. Default 64 MiB. */
+  maxSegmentBytes?: number;
+  /** Rotated segments to keep; 0 keeps all. Default 0. */
+  retainSegments?: number;
+  /** Open for reading only (no lock needed; never writes or repairs). */
+  readonly?: boolean;
+}
+
+interface Pending {
+  /** The event JSON without seq, e.g. `"type":"x",...}` after the leading `{`. */
+  body: string;
+  event: Omit<GcEvent, 'seq'>;
+  resolve: (e: GcEvent) => void;
+  reject: (err: Error) => void;
+}
+
+interface Segment {
+  path: string;
+  firstSeq: number;
+}
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Records per write: bounds one batch's memory and latency. */
+const MAX_BATCH = 8192;
+
+export class JsonlEventLog implements EventLog {
+  readonly backend = 'jsonl';
+  private readonly hub = new Hub();
+  private readonly dir: string;
+  private readonly stem: string;
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private fh: FileHandle | undefined;
+  private activeSize = 0;
+  private activeFirstSeq = 1;
+  private rotated: Segment[] = [];
+  private durableSeq = 0;
+  private closed = false;
+  private fileWatcher: FSWatcher | undefined;
+  /** Serializes rotation against readers choosing and opening segment files. */
+  private segmentLock: Promise<unknown> = Promise.resolve();
+  /** Bytes dropped from a torn tail at open (0 when the file was clean). */
+  recoveredBytes = 0;
+
+  private constructor(
+    private readonly options: JsonlEventLogOptions,
+    private readonly clock: Clock,
+  ) {
+    this.dir = dirname(options.path);
+    this.stem = basename(options.path).replace(/\.jsonl$/, '');
+  }
+
+  static async open(options: JsonlEventLogOptions): Promise<JsonlEventLog> {
+    const log = new JsonlEventLog(options, options.clock ?? systemClock);
+    await log.init();
+    return log;
+  }
+
+  private get readonly(): boolean {
+    return this.options.readonly ?? false;
+  }
+
+  private segmentName(firstSeq: number): string {
+    return join(this.dir, `${this.stem}-${String(firstSeq).padStart(12, '0')}.jsonl`);
+  }
+
+  private async listRotated(): Promise<Segment[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
+    const re = new RegExp(`^${this.stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d{12})\\.jsonl$`);
+    return names
+      .flatMap((n) => {
+        const m = re.exec(n);
+        return m ? [{ path: join(this.dir, n), firstSeq: Number(m[1]) }] : [];
+      })
+      .sort((a, b) => a.firstSeq - b.firstSeq);
+  }
+
+  private async init(): Promise<void> {
+    if (!this.readonly) await mkdir(this.dir, { recursive: true });
+    this.rotated = await this.listRotated();
+    if (this.readonly) return;
+    this.fh = await open(this.options.path, 'a+');
+    const size = (await this.fh.stat()).size;
+    const tail = await inspectTail(this.fh, size);
+    if (tail.validSize < size) {
+      await this.fh.truncate(tail.validSize);
+      await this.fh.datasync();
+      this.recoveredBytes = size - tail.validSize;
+    }
+    this.activeSize = tail.validSize;
+    let last = tail.lastSeq;
+    if (last === undefined) last = await this.lastSeqOfRotated();
+    this.durableSeq = last;
+    this.activeFirstSeq = this.activeSize > 0 ? await this.firstSeqOf(this.fh) : last + 1;
+    if (this.recoveredBytes > 0) {
+      await this.record({
+        type: 'events.recovered',
+        actor: 'gc',
+        message: `dropped a torn tail of ${this.recoveredBytes} bytes from ${this.options.path}`,
+        payload: { truncated_bytes: this.recoveredBytes, last_seq: last },
+      });
+    }
+  }
+
+  private async firstSeqOf(fh: FileHandle): Promise<number> {
+    let first: number | undefined;
+    await forEachLine(fh, 0, (line) => {
+      first = lineSeq(line);
+      return false;
+    });
+    return first ?? this.durableSeq + 1;
+  }
+
+  private async lastSeqOfRotated(): Promise<number> {
+    for (let i = this.rotated.length - 1; i >= 0; i--) {
+      const seg = this.rotated[i] as Segment;
+      const fh = await open(seg.path, 'r');
+      try {
+        const tail = await inspectTail(fh, (await fh.stat()).size);
+        if (tail.lastSeq !== undefined) return tail.lastSeq;
+      } finally {
+        await fh.close();
+      }
+    }
+    return 0;
+  }
+
+  record(input: EventInput): Promise<GcEvent> {
+    if (this.closed) return Promise.reject(new ConflictError('event log is closed'));
+    if (this.readonly) {
+      return Promise.reject(new ConflictError('event log is open read-only; writes go through the city server'));
+    }
+    try {
+      checkEventInput(input);
+      // Validate and serialize now (seq 0 placeholder); the seq is spliced in at flush.
+      const { event } = materialize(input, 0, this.clock.now());
+      const { seq: _seq, ...rest } = event;
+      const body = JSON.stringify(rest).slice(1);
+      return new Promise<GcEvent>((resolve, reject) => {
+        this.pending.push({ body, event: rest, resolve, reject });
+        this.flushing ??= this.flushLoop();
+      });
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Yield once so records issued in the same tick join the first batch.
+    await new Promise<void>((r) => setImmediate(r));
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        await this.writeBatch(batch);
+        if (this.activeSize >= (this.options.maxSegmentBytes ?? DEFAULT_SEGMENT_BYTES)) {
+          await this.rotate();
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+      if (this.pending.length > 0 && !this.closed) this.flushing = this.flushLoop();
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const fh = this.fh;
+    if (!fh) throw new GcError('internal', 'event log has no open file');
+    let seq = this.durableSeq;
+    const text = batch.map((p) => `{"seq":${++seq},${p.body}\n`).join('');
+    const buf = Buffer.from(text, 'utf8');
+    const before = this.activeSize;
+    try {
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+        off += bytesWritten;
+      }
+      await fh.datasync();
+    } catch (err) {
+      // Undo a partial write so the file stays a clean prefix; no seq was used.
+      try {
+        await fh.truncate(before);
+      } catch {
+        // The next open repairs the tail.
+      }
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    this.activeSize += buf.length;
+    const events: GcEvent[] = [];
+    let s = this.durableSeq;
+    for (const p of batch) {
+      const ev = { seq: ++s, ...p.event } as GcEvent;
+      events.push(ev);
+      p.resolve(ev);
+    }
+    this.durableSeq = s;
+    this.hub.publish(events);
+  }
+
+  private withSegmentLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.segmentLock.then(fn, fn);
+    this.segmentLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private rotate(): Promise<void> {
+    return this.withSegmentLock(() => this.rotateLocked());
+  }
+
+  private async rotateLocked(): Promise<void> {
+    const fh = this.fh;
+    if (!fh || this.activeSize === 0) return;
+    await fh.close();
+    const target = this.segmentName(this.activeFirstSeq);
+    await rename(this.options.path, target);
+    await this.syncDir();
+    this.rotated.push({ path: target, firstSeq: this.activeFirstSeq });
+    this.fh = await open(this.options.path, 'a+');
+    this.activeSize = 0;
+    this.activeFirstSeq = this.durableSeq + 1;
+    const retain = this.options.retainSegments ?? 0;
+    while (retain > 0 && this.rotated.length > retain) {
+      const old = this.rotated.shift() as Segment;
+      const next = this.rotated[0]?.firstSeq ?? this.activeFirstSeq;
+      await unlink(old.path);
+      // Pruning is deliberate, never silent: it is itself an event.
+      this.pending.push({
+        body: JSON.stringify({
+          type: 'events.pruned',
+          ts: new Date(this.clock.now()).toISOString(),
+          actor: 'gc',
+          message: `retention removed events ${old.firstSeq}..${next - 1}`,
+          payload: { first_seq: old.firstSeq, last_seq: next - 1, file: basename(old.path) },
+        }).slice(1),
+        event: {
+          type: 'events.pruned',
+          ts: new Date(this.clock.now()).toISOString(),
+          actor: 'gc',
+          message: `retention removed events ${old.firstSeq}..${next - 1}`,
+          payload: { first_seq: old.firstSeq, last_seq: next - 1, file: basename(old.path) },
+        },
+        resolve: () => undefined,
+        reject: () => undefined,
+      });
+    }
+  }
+
+  private async syncDir(): Promise<void> {
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  /** All segments in seq order, the active one last. */
+  private async segments(): Promise<Segment[]> {
+    if (this.readonly) {
+      // Another process may have rotated since we looked.
+      this.rotated = await this.listRotated();
+      return [...this.rotated, { path: this.options.path, firstSeq: -1 }];
+    }
+    return [...this.rotated, { path: this.options.path, firstSeq: this.activeFirstSeq }];
+  }
+
+  /**
+   * Open the segments that may hold seqs > after, atomically with respect to
+   * rotation (an open handle keeps reading a file even if it is renamed).
+   */
+  private openSegments(after: number): Promise<{ seg: Segment; fh: FileHandle }[]> {
+    return this.withSegmentLock(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const segs = await this.segments();
+        let startIdx = 0;
+        for (let i = 0; i < segs.length; i++) {
+          const f = (segs[i] as Segment).firstSeq;
+          if (f !== -1 && f <= after + 1) startIdx = i;
+        }
+        const opened: { seg: Segment; fh: FileHandle }[] = [];
+        for (const seg of segs.slice(startIdx)) {
+          try {
+            opened.push({ seg, fh: await open(seg.path, 'r') });
+          } catch {
+            // pruned or not yet created
+          }
+        }
+        // A writer in another process may have rotated while we opened: retry.
+        if (this.readonly && attempt < 5) {
+          const now = await this.listRotated();
+          if (now.length !== this.rotated.length || now.some((r, i) => r.path !== this.rotated[i]?.path)) {
+            await Promise.all(opened.map((o) => o.fh.close()));
+            continue;
+          }
+        }
+        return opened;
+      }
+    });
+  }
+
+  async list(query: EventListQuery = {}): Promise<EventPage> {
+    const limit = eventPageSize(query.limit);
+    const after = checkAfterSeq(query.afterSeq);
+    const matches = eventMatcher(query);
+    const cap = this.readonly ? Infinity : this.durableSeq;
+    const opened = await this.openSegments(after);
+    const items: GcEvent[] = [];
+    let scanned = after;
+    let full = false;
+    let corrupt: Error | undefined;
+    try {
+      for (const { seg, fh } of opened) {
+        if (full || corrupt) break;
+        const size = (await fh.stat()).size;
+        const from = seg.firstSeq !== -1 && seg.firstSeq > after ? 0 : await seekSeq(fh, size, after + 1);
+        await forEachLine(fh, from, (line, offset) => {
+          const seq = lineSeq(line);
+          if (seq === undefined) {
+            corrupt = new GcError('internal', `corrupt event log line in ${seg.path} at byte ${offset}`, {
+              fix: 'move the file aside and restart; events before that line are intact',
+            });
+            return false;
+          }
+          if (seq <= after) return true;
+          if (seq > cap) return false;
+          scanned = seq;
+          const ev = JSON.parse(line) as GcEvent;
+          if (matches(ev)) items.push(ev);
+          if (items.length >= limit) {
+            full = true;
+            return false;
+          }
+          return true;
+        });
+      }
+    } finally {
+      await Promise.all(opened.map((o) => o.fh.close()));
+    }
+    if (corrupt) throw corrupt;
+    const latest = this.readonly ? Infinity : this.durableSeq;
+    return { items, next_after_seq: full && scanned < latest ? scanned : null };
+  }
+
+  async latestSeq(): Promise<number> {
+    if (!this.readonly) return this.durableSeq;
+    for (const seg of (await this.segments()).reverse()) {
+      let fh: FileHandle;
+      try {
+        fh = await open(seg.path, 'r');
+      } catch {
+        continue;
+      }
+      try {
+        const tail = await inspectTail(fh, (await fh.stat()).size);
+        if (tail.lastSeq !== undefined) return tail.lastSeq;
+      } finally {
+        await fh.close();
+      }
+    }
+    return 0;
+  }
+
+  watch(afterSeq: number, options: WatchOptions = {}): AsyncIterable<GcEvent> {
+    if (this.readonly) this.ensureFileWatch();
+    return watchLog(this.hub, (q) => this.list(q), afterSeq, options);
+  }
+
+  /** A reader in another process learns of appends from the file system (inotify), not by polling. */
+  private ensureFileWatch(): void {
+    if (this.fileWatcher) return;
+    try {
+      this.fileWatcher = fsWatch(this.dir, { persistent: true }, () => this.hub.poke());
+      this.fileWatcher.on('error', () => this.hub.poke());
+    } catch {
+      // Directory missing: nothing to watch until a writer creates it.
+    }
+  }
+
+  /** Files backing this log, oldest first (for backup and tests). */
+  async files(): Promise<string[]> {
+    return (await this.segments()).map((s) => s.path);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.flushing) await this.flushing;
+    this.closed = true;
+    this.fileWatcher?.close();
+    this.hub.closeAll();
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+}
+
+/** Size of a file, or 0 if it does not exist. */
+export async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
