@@ -1,0 +1,5 @@
+/** Config module: city.toml schema, loading with positions, env overrides. */
+export * from './schema.js';
+export * from './load.js';
+export { formatPath, keyPositions } from './toml-positions.js';
+export { initCity, type InitOptions } from './init.js';

@@ -1,0 +1,218 @@
+/**
+ * city.toml schema (zod). Keys and defaults follow the Gas City contract;
+ * durations are Go-style strings validated here and converted where used.
+ * Every key has a description: the configuration reference is generated
+ * from them.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../core/index.js';
+
+const duration = (def: string, description: string) =>
+  z
+    .string()
+    .refine(
+      (s) => {
+        try {
+          return parseDuration(s) >= 0;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"' },
+    )
+    .default(def)
+    .describe(description);
+
+const optDuration = (description: string) =>
+  z
+    .string()
+    .refine(
+      (s) => {
+        try {
+          return parseDuration(s) >= 0;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"' },
+    )
+    .optional()
+    .describe(description);
+
+const count = () => z.number().int().min(0);
+const strings = () => z.array(z.string());
+const envMap = () => z.record(z.string(), z.string());
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const name = (what: string) =>
+  z.string().regex(NAME_RE, {
+    message: `${what} names use letters, digits, '-' and '_' (at most 63, starting with a letter or digit)`,
+  });
+
+const sessionProvider = z
+  .string()
+  .refine((s) => ['', 'tmux', 'subprocess', 'fake', 'k8s'].includes(s) || /^exec:.+/.test(s), {
+    message: 'expected "" (tmux), "tmux", "subprocess", "exec:<script>", "k8s" or "fake"',
+  });
+
+const storeProvider = z
+  .string()
+  .refine((s) => ['sqlite', 'memory', 'postgres', 'mysql', 'bd', ''].includes(s) || /^exec:.+/.test(s), {
+    message: 'expected "sqlite", "memory", "postgres", "mysql" or "exec:<script>"',
+  });
+
+export const workspaceSchema = z.object({
+  name: name('workspace').describe('City name (required).'),
+  prefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,15}$/, { message: 'lowercase letters and digits, starting with a letter' })
+    .optional()
+    .describe('Bead id prefix; derived from the name when unset.'),
+  provider: z.string().optional().describe('Default agent provider preset (e.g. "claude").'),
+  start_command: z.string().optional().describe('Default command for agents with none.'),
+  suspended: z.boolean().default(false).describe('When true, the controller starts no sessions.'),
+  max_active_sessions: count()
+    .optional()
+    .describe('Cap on sessions in the whole city; derived from the machine when unset.'),
+  session_memory_mb: z
+    .number()
+    .int()
+    .positive()
+    .default(512)
+    .describe('Memory assumed per session when deriving the default city-wide cap.'),
+  session_template: z
+    .string()
+    .default('{{.Agent}}')
+    .describe('Template for session names.'),
+});
+
+export const agentSchema = z.object({
+  name: name('agent').describe('Agent (or pool template) name (required).'),
+  description: z.string().optional().describe('What the agent is for.'),
+  dir: z.string().optional().describe('Rig this agent is scoped to.'),
+  work_dir: z.string().optional().describe('Working directory of its sessions.'),
+  provider: z.string().optional().describe('Provider preset (claude, codex, gemini, ...).'),
+  start_command: z.string().optional().describe('Command that starts the agent.'),
+  args: strings().optional().describe('Extra arguments.'),
+  prompt_template: z.string().optional().describe('Prompt template file.'),
+  prompt_mode: z.enum(['arg', 'flag', 'none']).optional().describe('How the prompt is passed.'),
+  nudge: z.string().optional().describe('Text typed into the session after start.'),
+  env: envMap().optional().describe('Extra environment variables.'),
+  process_names: strings().optional().describe('Process names that mean the agent is alive.'),
+  ready_prompt_prefix: z.string().optional().describe('Output prefix that means the agent is ready.'),
+  ready_delay_ms: count().optional().describe('Fixed wait after start before it counts as ready.'),
+  pre_start: strings().optional().describe('Shell commands run before the session starts.'),
+  session_setup: strings().optional().describe('Shell commands run after the session starts.'),
+  session_setup_script: z.string().optional().describe('Script run after the session starts.'),
+  session_live: strings()
+    .optional()
+    .describe('Commands re-applied to a live session when they change (no restart).'),
+  suspended: z.boolean().default(false).describe('When true, no sessions of this agent run.'),
+  min_active_sessions: count().default(0).describe('Pool floor.'),
+  max_active_sessions: count().optional().describe('Pool ceiling (1 when unset and not a pool).'),
+  scale_check: z.string().optional().describe('Shell command printing the desired session count.'),
+  drain_timeout: duration('5m', 'How long a draining session may take before it is stopped.'),
+  on_death: z.string().optional().describe('Shell command run when a session dies.'),
+  work_query: z.string().optional().describe('Command that prints the agent’s work.'),
+  sling_query: z.string().optional().describe('Command used to route work to the agent.'),
+  idle_timeout: optDuration('Stop a session idle this long.'),
+  depends_on: strings().optional().describe('Agents that must be started first.'),
+});
+
+export const rigSchema = z.object({
+  name: name('rig').describe('Rig name (required).'),
+  path: z.string().min(1).describe('Path of the rig’s git repository (required).'),
+  prefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,15}$/, { message: 'lowercase letters and digits, starting with a letter' })
+    .optional()
+    .describe('Bead id prefix for the rig.'),
+  suspended: z.boolean().default(false).describe('When true, no sessions of this rig run.'),
+  max_active_sessions: count().optional().describe('Cap on sessions in this rig.'),
+});
+
+export const providerSchema = z.object({
+  command: z.string().optional().describe('Executable.'),
+  args: strings().optional().describe('Arguments.'),
+  prompt_mode: z.enum(['arg', 'flag', 'none']).optional().describe('How the prompt is passed.'),
+  prompt_flag: z.string().optional().describe('Flag that carries the prompt (prompt_mode = "flag").'),
+  ready_prompt_prefix: z.string().optional().describe('Output prefix that means ready.'),
+  ready_delay_ms: count().optional().describe('Fixed wait after start.'),
+  process_names: strings().optional().describe('Process names that mean alive.'),
+  env: envMap().optional().describe('Environment.'),
+});
+
+export const k8sSchema = z.object({
+  namespace: z.string().default('gc').describe('Namespace for agent pods.'),
+  image: z.string().optional().describe('Agent container image.'),
+  context: z.string().optional().describe('kubeconfig context.'),
+  cpu_request: z.string().default('500m').describe('Pod CPU request.'),
+  mem_request: z.string().default('1Gi').describe('Pod memory request.'),
+  cpu_limit: z.string().default('2').describe('Pod CPU limit.'),
+  mem_limit: z.string().default('4Gi').describe('Pod memory limit.'),
+  prebaked: z.boolean().default(false).describe('The city is baked into the image.'),
+  dolt_host: z.string().optional().describe('Database service host seen from pods.'),
+  dolt_port: z.number().int().min(1).max(65535).optional().describe('Database service port.'),
+});
+
+export const sessionSchema = z.object({
+  provider: sessionProvider.default('').describe('Session runtime: "" (tmux), subprocess, exec:<script>, k8s, fake.'),
+  startup_timeout: duration('60s', 'How long a session may take to start.'),
+  k8s: k8sSchema.prefault({}).describe('Kubernetes provider settings.'),
+});
+
+export const beadsSchema = z.object({
+  provider: storeProvider.default('sqlite').describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
+  claim_lease: duration('1h', 'Lease of a claim; a lapsed claim may be taken by another agent.'),
+  durability: z
+    .enum(['full', 'normal'])
+    .default('full')
+    .describe('"full": fsync every commit; "normal": survive process crashes only.'),
+});
+
+export const mailSchema = z.object({
+  provider: z.string().default('').describe('Mail: "" (stored in the work store) or exec:<script>.'),
+});
+
+export const eventsSchema = z.object({
+  provider: z
+    .string()
+    .refine((s) => ['jsonl', 'memory', ''].includes(s) || /^exec:.+/.test(s), {
+      message: 'expected "jsonl", "memory" or "exec:<script>"',
+    })
+    .default('jsonl')
+    .describe('Event log: jsonl, memory, exec:<script>.'),
+  max_segment_mb: z.number().int().positive().default(64).describe('Rotate the event file at this size.'),
+  retain_segments: count().default(0).describe('Rotated event files kept (0 = all).'),
+});
+
+export const daemonSchema = z.object({
+  patrol_interval: duration('30s', 'Controller tick interval.'),
+  max_restarts: count().default(5).describe('Restarts within restart_window before quarantine.'),
+  restart_window: duration('1h', 'Window for counting restarts.'),
+  shutdown_timeout: duration('5s', 'Grace period between interrupt and stop at shutdown.'),
+  probe_concurrency: z.number().int().positive().default(8).describe('Parallel scale checks.'),
+  max_wakes_per_tick: z.number().int().positive().default(5).describe('Session starts per tick.'),
+  drift_drain_timeout: duration('2m', 'Drain timeout for config-drift restarts.'),
+});
+
+export const apiSchema = z.object({
+  port: z.number().int().min(0).max(65535).default(0).describe('TCP port for the API (0 = Unix socket only).'),
+  bind: z.string().default('127.0.0.1').describe('Address the TCP API binds to.'),
+});
+
+export const citySchema = z.object({
+  workspace: workspaceSchema.describe('The city itself.'),
+  agent: z.array(agentSchema).default([]).describe('Agents and pools.'),
+  rigs: z.array(rigSchema).default([]).describe('Projects (git repositories).'),
+  providers: z.record(z.string(), providerSchema).default({}).describe('Agent provider presets.'),
+  session: sessionSchema.prefault({}).describe('Session runtime.'),
+  beads: beadsSchema.prefault({}).describe('Work store.'),
+  mail: mailSchema.prefault({}).describe('Mail.'),
+  events: eventsSchema.prefault({}).describe('Event log.'),
+  daemon: daemonSchema.prefault({}).describe('Controller.'),
+  api: apiSchema.prefault({}).describe('HTTP API.'),
+});
+
+export type CityConfig = z.output<typeof citySchema>;
+export type AgentConfig = z.output<typeof agentSchema>;
+export type RigConfig = z.output<typeof rigSchema>;
