@@ -1,0 +1,59 @@
+/** `gc config validate|show` and `gc init`. */
+import { join } from 'node:path';
+import type { ConfigIssue, ValueSource } from '../../config/index.js';
+import { cityRoot, type GlobalOptions } from '../context.js';
+import { printJson, printLine } from '../output.js';
+
+export async function validate(g: GlobalOptions): Promise<number> {
+  const { loadCityConfig, formatIssue, ConfigError } = await import('../../config/index.js');
+  const root = await cityRoot(g);
+  const file = join(root, 'city.toml');
+  try {
+    const loaded = await loadCityConfig(file);
+    if (g.json) printJson({ valid: true, file, errors: [], warnings: loaded.warnings });
+    else {
+      for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+      printLine(`${file}: valid (${loaded.config.agent.length} agents, ${loaded.config.rigs.length} rigs)`);
+    }
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (g.json) printJson({ valid: false, file, errors: err.issues, warnings: [] as ConfigIssue[] });
+    else for (const i of err.issues) process.stderr.write(`error: ${formatIssue(i)}\n`);
+    return 2;
+  }
+}
+
+function describeSource(s: ValueSource | undefined): string {
+  if (!s) return 'default';
+  if (s.kind === 'file') return `${s.file}:${s.line}`;
+  if (s.kind === 'env') return `env ${s.name}`;
+  return 'default';
+}
+
+export async function show(g: GlobalOptions): Promise<void> {
+  const { loadCityConfig, formatIssue } = await import('../../config/index.js');
+  const root = await cityRoot(g);
+  const loaded = await loadCityConfig(join(root, 'city.toml'));
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+  if (g.json) {
+    printJson({ file: loaded.file, config: loaded.config, sources: Object.fromEntries(loaded.sources) });
+    return;
+  }
+  const entries = [...loaded.sources.entries()];
+  const width = Math.max(...entries.map(([k]) => k.length));
+  for (const [key, source] of entries) {
+    const value = key.split(/\.|\[(\d+)\]/).filter(Boolean).reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], loaded.config);
+    printLine(`${key.padEnd(width)} = ${JSON.stringify(value) ?? '(unset)'}  # ${describeSource(source)}`);
+  }
+}
+
+export async function init(g: GlobalOptions, dir: string | undefined, a: { name?: string; force?: boolean }): Promise<void> {
+  const { initCity } = await import('../../config/index.js');
+  const made = await initCity({ dir: dir ?? process.cwd(), ...(a.name ? { name: a.name } : {}), ...(a.force ? { force: true } : {}) });
+  if (g.json) printJson(made);
+  else {
+    printLine(`created city "${made.name}" at ${made.root}`);
+    printLine(`next: cd ${made.root} && gc bead create "my first task"`);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Resolving which city a command acts on and opening a client for it.
+ * Order: --city, then GC_CITY_ROOT, then the nearest city.toml upward.
+ */
+import { resolve } from 'node:path';
+import { GcError } from '../core/index.js';
+
+export interface GlobalOptions {
+  city?: string;
+  actor?: string;
+  json?: boolean;
+}
+
+export async function cityRoot(opts: GlobalOptions): Promise<string> {
+  if (opts.city) return resolve(opts.city);
+  if (process.env.GC_CITY_ROOT) return resolve(process.env.GC_CITY_ROOT);
+  const { findCityRoot } = await import('../config/index.js');
+  const found = findCityRoot(process.cwd());
+  if (!found) {
+    throw new GcError('not_found', 'not in a city: no city.toml here or in any parent directory', {
+      fix: 'run `gc init` to create one, cd into a city, or pass --city DIR',
+    });
+  }
+  return found;
+}
+
+export async function withCity<T>(
+  opts: GlobalOptions,
+  command: string,
+  fn: (city: import('../client/index.js').CityClient) => Promise<T>,
+  mode: { readonly?: boolean } = {},
+): Promise<T> {
+  const root = await cityRoot(opts);
+  const { LocalCity } = await import('../client/index.js');
+  const city = await LocalCity.open({
+    root,
+    command,
+    ...(opts.actor ? { actor: opts.actor } : {}),
+    ...(mode.readonly ? { readonly: true } : {}),
+  });
+  try {
+    return await fn(city);
+  } finally {
+    await city.close();
+  }
+}

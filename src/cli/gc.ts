@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * `gc`: the Gas City command line. Commands are registered here; their
+ * handlers are imported only when run, so an agent's `gc` call pays for
+ * what it uses.
+ */
+import { Command } from 'commander';
+import type { GlobalOptions } from './context.js';
+import { action, runProgram } from './run.js';
+
+const program = new Command('gc')
+  .description('Gas City: run fleets of AI coding agents against your repositories')
+  .version('0.1.0')
+  .option('--city <dir>', 'city root (default: $GC_CITY_ROOT or the nearest city.toml)')
+  .option('--actor <name>', 'act as this identity (default: $GC_SESSION_NAME, $GC_AGENT, $USER)')
+  .showHelpAfterError('(run with --help for usage)');
+
+const g = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+const json = (c: Command): Command => c.option('--json', 'print JSON on stdout');
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+program
+  .command('init [dir]')
+  .description('create a city (city.toml and .gc/) in dir (default: here)')
+  .option('--name <name>', 'city name (default: the directory name)')
+  .option('--force', 'overwrite an existing city.toml (keeps .gc/ data)')
+  .option('--json', 'print JSON on stdout')
+  .action(action(async (dir: string | undefined, o: { name?: string; force?: boolean }, cmd: Command) => {
+    const { init } = await import('./commands/config.js');
+    await init(g(cmd), dir, o);
+  }));
+
+const config = program.command('config').description('inspect city.toml');
+json(config.command('validate').description('check city.toml; exit 2 when invalid'))
+  .action(action(async (_o: unknown, cmd: Command) => (await import('./commands/config.js')).validate(g(cmd))));
+json(config.command('show').description('print the effective config and where each value came from'))
+  .action(action(async (_o: unknown, cmd: Command) => (await import('./commands/config.js')).show(g(cmd))));
+
+const bead = program.command('bead').description('work items (beads)');
+const beads = async (): Promise<typeof import('./commands/beads.js')> => import('./commands/beads.js');
+
+json(
+  bead
+    .command('create <title>')
+    .description('create a bead')
+    .option('-t, --type <type>', 'bead type (task, bug, feature, epic, ...)', 'task')
+    .option('-p, --priority <n>', 'priority 0 (highest) to 4')
+    .option('-d, --description <text>', 'description')
+    .option('--parent <id>', 'parent bead')
+    .option('--needs <ids...>', 'dependencies: id or type:id (blocks by default)')
+    .option('-l, --label <label>', 'label (repeatable, or comma-separated)', collect)
+    .option('--meta <key=value>', 'metadata (repeatable)', collect)
+    .option('--assignee <name>', 'assign to')
+    .option('--routed-to <agent>', 'route to an agent or pool (sets gc.routed_to)'),
+).action(action(async (title: string, o: Record<string, unknown>, cmd: Command) => {
+  const b = await beads();
+  await b.createBead(g(cmd), {
+    title,
+    ...(o as object),
+    ...(o.label ? { labels: b.splitList(o.label as string[]) ?? [] } : {}),
+    ...(o.needs ? { needs: b.splitList(o.needs as string[]) ?? [] } : {}),
+  } as import('./commands/beads.js').CreateArgs);
+}));
+
+json(bead.command('show <ids...>').description('show beads'))
+  .action(action(async (ids: string[], _o: unknown, cmd: Command) => (await beads()).showBeads(g(cmd), ids)));
+
+json(
+  bead
+    .command('list')
+    .description('list beads (default: not closed)')
+    .option('-s, --status <status>', 'open, in_progress, closed (repeatable)', collect)
+    .option('-a, --assignee <name>', 'assigned to')
+    .option('-t, --type <type>', 'of type')
+    .option('-l, --label <label>', 'with label')
+    .option('--parent <id>', 'children of')
+    .option('--meta <key=value>', 'metadata equals (repeatable)', collect)
+    .option('--all', 'every bead, any status')
+    .option('-n, --limit <n>', 'page size (default 100, max 1000)')
+    .option('--cursor <cursor>', 'continue from a previous page'),
+).action(action(async (o: import('./commands/beads.js').ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)));
+
+const readyOptions = (c: Command): Command =>
+  c
+    .option('-a, --assignee <name>', 'assigned to')
+    .option('--unassigned', 'only unassigned')
+    .option('-t, --type <type>', 'of type')
+    .option('-l, --label <label>', 'with label')
+    .option('--routed-to <agent>', 'routed to an agent or pool')
+    .option('-n, --limit <n>', 'page size (default 100)')
+    .option('--cursor <cursor>', 'continue from a previous page');
+
+json(readyOptions(bead.command('ready').description('ready work: open, unblocked, by priority')))
+  .action(action(async (o: import('./commands/beads.js').ReadyArgs, cmd: Command) => (await beads()).readyBeads(g(cmd), o)));
+
+json(
+  bead
+    .command('update <id>')
+    .description('change fields (absent options change nothing)')
+    .option('--title <title>', 'title')
+    .option('-s, --status <status>', 'open, in_progress, closed')
+    .option('-p, --priority <n>', 'priority 0-4')
+    .option('--assignee <name>', 'assignee ("" to clear)')
+    .option('-d, --description <text>', 'description')
+    .option('-t, --type <type>', 'type')
+    .option('--parent <id>', 'parent ("" to clear)')
+    .option('--add-label <label>', 'add label (repeatable)', collect)
+    .option('--remove-label <label>', 'remove label (repeatable)', collect)
+    .option('--set-metadata <key=value>', 'set metadata (repeatable)', collect)
+    .option('--claim', 'claim it for yourself first'),
+).action(action(async (id: string, o: import('./commands/beads.js').UpdateArgs, cmd: Command) => (await beads()).updateBead(g(cmd), id, o)));
+
+json(
+  readyOptions(
+    bead
+      .command('claim [id]')
+      .description('claim a bead for yourself (atomic); without an id, the next ready one')
+      .option('--lease <duration>', 'claim lease (default [beads] claim_lease)'),
+  ),
+).action(action(async (id: string | undefined, o: import('./commands/beads.js').ReadyArgs & { lease?: string }, cmd: Command) => (await beads()).claimBead(g(cmd), id, o)));
+
+json(bead.command('unclaim <id>').description('return a claimed bead to open').option('--force', 'release even if another actor holds it'))
+  .action(action(async (id: string, o: { force?: boolean }, cmd: Command) => (await beads()).unclaimBead(g(cmd), id, o)));
+
+json(bead.command('close <ids...>').description('close beads (idempotent)').option('-r, --reason <text>', 'why'))
+  .action(action(async (ids: string[], o: { reason?: string }, cmd: Command) => (await beads()).closeBeads(g(cmd), ids, o)));
+
+const dep = bead.command('dep').description('dependencies between beads');
+json(dep.command('add <issue> <depends-on>').description('issue depends on depends-on').option('-t, --type <type>', 'blocks, waits-for, related, ...', 'blocks'))
+  .action(action(async (a: string, b: string, o: { type?: string }, cmd: Command) => (await beads()).depAdd(g(cmd), a, b, o)));
+json(dep.command('remove <issue> <depends-on>').description('remove a dependency (idempotent)'))
+  .action(action(async (a: string, b: string, _o: unknown, cmd: Command) => (await beads()).depRemove(g(cmd), a, b)));
+json(dep.command('list <id>').description('what id depends on (--up: what depends on id)').option('--up', 'dependents instead'))
+  .action(action(async (id: string, o: { up?: boolean }, cmd: Command) => (await beads()).depList(g(cmd), id, o)));
+
+json(
+  program
+    .command('events')
+    .description('the event log (NDJSON with --json --follow)')
+    .option('--type <type>', 'event type, or prefix* (repeatable)', collect)
+    .option('--actor <name>', 'by actor')
+    .option('--since <when>', 'a duration ago (10m) or an RFC 3339 time')
+    .option('--after <seq>', 'events after this seq')
+    .option('--last <n>', 'only the last n events')
+    .option('-n, --limit <n>', 'page size (default 1000)')
+    .option('-f, --follow', 'stream new events until interrupted'),
+).action(action(async (o: import('./commands/events.js').EventsArgs, cmd: Command) => (await import('./commands/events.js')).events(g(cmd), o)));
+
+await runProgram('gc', program, process.argv);

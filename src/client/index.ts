@@ -1,0 +1,5 @@
+/** Client module: the CityClient seam and its in-process implementation. */
+export type { CityClient, ClaimRequest, UnclaimRequest } from './city-client.js';
+export { actorFromEnv } from './city-client.js';
+export { LocalCity, type LocalCityOptions } from './local-city.js';
+export { CityLock, type LockInfo, type LockRole } from './lock.js';
