@@ -1,0 +1,208 @@
+/** End-to-end tests of the gc and bd command lines against a real city on disk. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CityLock } from '../src/client/index.js';
+import type { Bead } from '../src/store/index.js';
+import type { GcEvent } from '../src/events/index.js';
+import { REPO, TSX, bd, gc } from './helpers/cli.js';
+
+const root = mkdtempSync(join(tmpdir(), 'gc-cli-'));
+const city = join(root, 'town');
+const at = { cwd: city };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  const r = await gc(['init', city, '--name', 'town']);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('created city "town"');
+});
+
+const json = <T>(s: string): T => JSON.parse(s) as T;
+
+describe('gc init', () => {
+  it('refuses to overwrite an existing city without --force', async () => {
+    const r = await gc(['init', city]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/already exists/);
+    expect(r.stderr).toMatch(/--force/);
+  });
+
+  it('commands outside a city say how to fix it', async () => {
+    const r = await gc(['bead', 'list'], { cwd: root });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/not in a city/);
+    expect(r.stderr).toMatch(/gc init/);
+  });
+});
+
+describe('gc bead', () => {
+  it('create, show, list, ready, claim, close, with --json data only on stdout', async () => {
+    const title = 'Fix "quotes"; $(rm -rf /) `x` ✓ 漢字';
+    const c = await gc(['bead', 'create', title, '-p', '1', '-t', 'bug', '--label', 'ui,backend', '--meta', 'k=v=w', '--json'], at);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toBe('');
+    const a = json<Bead>(c.stdout);
+    expect(a).toMatchObject({ title, priority: 1, issue_type: 'bug', labels: ['backend', 'ui'], metadata: { k: 'v=w' }, from: 'tester' });
+
+    const b = json<Bead>((await gc(['bead', 'create', 'second', '--needs', a.id, '--json'], at)).stdout);
+    expect(b.dependencies).toEqual([{ issue_id: b.id, depends_on_id: a.id, type: 'blocks' }]);
+
+    const ready = json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout);
+    expect(ready.map((x) => x.id)).toEqual([a.id]);
+
+    const claimed = await gc(['bead', 'claim', '--actor', 'worker-1', '--json'], at);
+    expect(json<Bead>(claimed.stdout)).toMatchObject({ id: a.id, assignee: 'worker-1', status: 'in_progress', attempt: 1 });
+
+    const stolen = await gc(['bead', 'claim', a.id, '--actor', 'worker-2'], at);
+    expect(stolen.code).toBe(4);
+    expect(stolen.stderr).toMatch(/already claimed by worker-1/);
+
+    const closed = await gc(['bead', 'close', a.id, '-r', 'fixed', '--json'], at);
+    expect(json<Bead>(closed.stdout)).toMatchObject({ status: 'closed', close_reason: 'fixed' });
+    expect((await gc(['bead', 'close', a.id], at)).stdout).toMatch(/already closed/);
+
+    expect(json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout).map((x) => x.id)).toEqual([b.id]);
+    const shown = json<Bead>((await gc(['bead', 'show', a.id, '--json'], at)).stdout);
+    expect(shown.title).toBe(title);
+
+    const table = (await gc(['bead', 'list', '--all'], at)).stdout;
+    expect(table.split('\n')[0]).toMatch(/^ID\s+P\s+STATUS\s+TYPE\s+ASSIGNEE\s+TITLE$/);
+    expect(table).toContain(b.id);
+  });
+
+  it('update: absent options change nothing; labels, metadata, status', async () => {
+    const x = json<Bead>((await gc(['bead', 'create', 'upd', '-d', 'keep me', '--json'], at)).stdout);
+    const u = json<Bead>(
+      (await gc(['bead', 'update', x.id, '--add-label', 'a', '--set-metadata', 'gc.routed_to=coder', '--priority', 'P0', '--json'], at)).stdout,
+    );
+    expect(u).toMatchObject({ description: 'keep me', labels: ['a'], priority: 0, metadata: { 'gc.routed_to': 'coder' } });
+    const nothing = await gc(['bead', 'update', x.id], at);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/nothing to update/);
+    const unclaimed = await gc(['bead', 'unclaim', x.id, '--json'], at);
+    expect(json<Bead>(unclaimed.stdout).status).toBe('open');
+  });
+
+  it('deps: add, list down and up, remove', async () => {
+    const p = json<Bead>((await gc(['bead', 'create', 'p', '--json'], at)).stdout);
+    const q = json<Bead>((await gc(['bead', 'create', 'q', '--json'], at)).stdout);
+    expect((await gc(['bead', 'dep', 'add', q.id, p.id, '-t', 'waits-for'], at)).code).toBe(0);
+    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', p.id, '--up', '--json'], at)).stdout)).toEqual([
+      { issue_id: q.id, depends_on_id: p.id, type: 'waits-for' },
+    ]);
+    const cycle = await gc(['bead', 'dep', 'add', p.id, q.id], at);
+    expect(cycle.code).toBe(4);
+    expect(cycle.stderr).toMatch(/cycle/);
+    expect((await gc(['bead', 'dep', 'remove', q.id, p.id], at)).code).toBe(0);
+    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', q.id, '--json'], at)).stdout)).toEqual([]);
+  });
+
+  it('bad input: clear message, usage exit code, JSON errors on stderr', async () => {
+    const r = await gc(['bead', 'create', 'x', '-p', '9'], at);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--priority: expected 0-4/);
+    const missing = await gc(['bead', 'show', 'tw-nope', '--json'], at);
+    expect(missing.code).toBe(3);
+    expect(missing.stdout).toBe('');
+    expect(json<{ error: { code: string } }>(missing.stderr).error.code).toBe('not_found');
+    const big = await gc(['bead', 'create', 't'.repeat(5000)], at);
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/title is 5000 bytes; the limit is 4096/);
+    expect((await gc(['bead', 'frobnicate'], at)).code).toBe(2);
+  });
+});
+
+describe('bd', () => {
+  it('accepts the forms agent prompts use', async () => {
+    const parent = json<Bead>((await bd(['create', 'epic', '-t', 'epic', '-p', '1', '--json'], at)).stdout);
+    const dep = json<Bead>((await bd(['create', 'first', '--json'], at)).stdout);
+    const child = json<Bead>(
+      (await bd(['create', 'child "q"', '-t', 'task', '-p', '0', '--parent', parent.id, '--deps', dep.id, '-d', 'line1\nline2', '--json'], at)).stdout,
+    );
+    expect(child).toMatchObject({ parent: parent.id, priority: 0, description: 'line1\nline2' });
+    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout).id).toBe(child.id);
+    const claimed = json<Bead>((await bd(['update', dep.id, '--claim', '--json'], { ...at, env: { GC_SESSION_NAME: 'polecat-1' } })).stdout);
+    expect(claimed).toMatchObject({ assignee: 'polecat-1', status: 'in_progress' });
+    const mine = json<Bead[]>((await bd(['list', '--assignee', 'polecat-1', '--json'], at)).stdout);
+    expect(mine.map((b) => b.id)).toEqual([dep.id]);
+    expect((await bd(['close', dep.id, '-r', 'done'], at)).code).toBe(0);
+    const ready = json<Bead[]>((await bd(['ready', '--json', '-n', '50'], at)).stdout);
+    expect(ready.map((b) => b.id)).toContain(child.id);
+    await bd(['update', child.id, '--status', 'in_progress', '--assignee', 'x', '--set-metadata', 'a=1', '--add-label', 'l'], at);
+    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout)).toMatchObject({ status: 'in_progress', metadata: { a: '1' }, labels: ['l'] });
+    expect((await bd(['dep', 'add', parent.id, dep.id, '-t', 'related'], at)).code).toBe(0);
+  });
+});
+
+describe('gc events', () => {
+  it('lists transitions with filters', async () => {
+    const all = json<GcEvent[]>((await gc(['events', '--json'], at)).stdout);
+    expect(all.length).toBeGreaterThan(5);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    const closed = json<GcEvent[]>((await gc(['events', '--type', 'bead.closed', '--json'], at)).stdout);
+    expect(closed.length).toBeGreaterThan(0);
+    expect(closed.every((e) => e.type === 'bead.closed')).toBe(true);
+    const last2 = json<GcEvent[]>((await gc(['events', '--last', '2', '--json'], at)).stdout);
+    expect(last2.map((e) => e.seq)).toEqual([all.length - 1, all.length]);
+  });
+
+  it('--follow --json streams NDJSON of new events from other processes', async () => {
+    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'src/cli/gc.ts'), 'events', '--follow', '--json'], {
+      cwd: city,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const got = new Promise<GcEvent[]>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const lines = out.split('\n').filter(Boolean);
+        if (lines.length >= 2) resolve(lines.map((l) => json<GcEvent>(l)));
+      });
+    });
+    // The follower takes no lock: writers keep working while it runs.
+    await new Promise((r) => setTimeout(r, 1500));
+    await gc(['bead', 'create', 'followed-1'], at);
+    await gc(['bead', 'create', 'followed-2'], at);
+    const events = await got;
+    child.kill('SIGTERM');
+    expect(events.map((e) => e.type)).toEqual(['bead.created', 'bead.created']);
+    expect(events[1]!.seq).toBe(events[0]!.seq + 1);
+  });
+});
+
+describe('config commands and the lock', () => {
+  it('config validate exits 2 with positions; show --json gives sources', async () => {
+    const bad = join(root, 'bad');
+    expect((await gc(['init', bad], {})).code).toBe(0);
+    writeFileSync(join(bad, 'city.toml'), '[workspace]\nname = "bad"\n[daemon]\npatrol_interval = "soon"\nmax_restart = 3\n');
+    const v = await gc(['config', 'validate'], { cwd: bad });
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain(`error: ${join(bad, 'city.toml')}:4:1: daemon.patrol_interval: expected a Go-style duration`);
+    writeFileSync(join(bad, 'city.toml'), '[workspace]\nname = "bad"\n[daemon]\nmax_restart = 3\n');
+    const w = await gc(['config', 'validate'], { cwd: bad });
+    expect(w.code).toBe(0);
+    expect(w.stderr).toMatch(/4:1: daemon\.max_restart: unknown key \(did you mean "max_restarts"\?\)/);
+    const s = json<{ sources: Record<string, unknown> }>((await gc(['config', 'show', '--json'], { cwd: bad, env: { GC_SESSION: 'subprocess' } })).stdout);
+    expect(s.sources['session.provider']).toEqual({ kind: 'env', name: 'GC_SESSION' });
+  });
+
+  it('a running city server holding the lock is reported, not waited on', async () => {
+    const lock = await CityLock.acquire(join(city, '.gc', 'city.lock'), { role: 'server' });
+    try {
+      const r = await gc(['bead', 'list'], at);
+      expect(r.code).toBe(5);
+      expect(r.stderr).toMatch(/city server \(pid \d+\) is running/);
+    } finally {
+      await lock.release();
+    }
+    expect((await gc(['bead', 'list'], at)).code).toBe(0);
+  });
+
+  it('a stale lock from a dead process is taken over', async () => {
+    writeFileSync(join(city, '.gc', 'city.lock'), JSON.stringify({ pid: 999_999, role: 'cli', host: (await import('node:os')).hostname(), started_at: 'x' }));
+    expect((await gc(['bead', 'list'], at)).code).toBe(0);
+  });
+});
