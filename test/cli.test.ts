@@ -41,20 +41,50 @@ describe('gc init', () => {
 describe('gc bead', () => {
   it('create, show, list, ready, claim, close, with --json data only on stdout', async () => {
     const title = 'Fix "quotes"; $(rm -rf /) `x` ✓ 漢字';
-    const c = await gc(['bead', 'create', title, '-p', '1', '-t', 'bug', '--label', 'ui,backend', '--meta', 'k=v=w', '--json'], at);
+    const c = await gc(
+      [
+        'bead',
+        'create',
+        title,
+        '-p',
+        '1',
+        '-t',
+        'bug',
+        '--label',
+        'ui,backend',
+        '--meta',
+        'k=v=w',
+        '--json',
+      ],
+      at,
+    );
     expect(c.code).toBe(0);
     expect(c.stderr).toBe('');
     const a = json<Bead>(c.stdout);
-    expect(a).toMatchObject({ title, priority: 1, issue_type: 'bug', labels: ['backend', 'ui'], metadata: { k: 'v=w' }, from: 'tester' });
+    expect(a).toMatchObject({
+      title,
+      priority: 1,
+      issue_type: 'bug',
+      labels: ['backend', 'ui'],
+      metadata: { k: 'v=w' },
+      from: 'tester',
+    });
 
-    const b = json<Bead>((await gc(['bead', 'create', 'second', '--needs', a.id, '--json'], at)).stdout);
+    const b = json<Bead>(
+      (await gc(['bead', 'create', 'second', '--needs', a.id, '--json'], at)).stdout,
+    );
     expect(b.dependencies).toEqual([{ issue_id: b.id, depends_on_id: a.id, type: 'blocks' }]);
 
     const ready = json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout);
     expect(ready.map((x) => x.id)).toEqual([a.id]);
 
     const claimed = await gc(['bead', 'claim', '--actor', 'worker-1', '--json'], at);
-    expect(json<Bead>(claimed.stdout)).toMatchObject({ id: a.id, assignee: 'worker-1', status: 'in_progress', attempt: 1 });
+    expect(json<Bead>(claimed.stdout)).toMatchObject({
+      id: a.id,
+      assignee: 'worker-1',
+      status: 'in_progress',
+      attempt: 1,
+    });
 
     const stolen = await gc(['bead', 'claim', a.id, '--actor', 'worker-2'], at);
     expect(stolen.code).toBe(4);
@@ -64,7 +94,9 @@ describe('gc bead', () => {
     expect(json<Bead>(closed.stdout)).toMatchObject({ status: 'closed', close_reason: 'fixed' });
     expect((await gc(['bead', 'close', a.id], at)).stdout).toMatch(/already closed/);
 
-    expect(json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout).map((x) => x.id)).toEqual([b.id]);
+    expect(
+      json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout).map((x) => x.id),
+    ).toEqual([b.id]);
     const shown = json<Bead>((await gc(['bead', 'show', a.id, '--json'], at)).stdout);
     expect(shown.title).toBe(title);
 
@@ -74,11 +106,34 @@ describe('gc bead', () => {
   });
 
   it('update: absent options change nothing; labels, metadata, status', async () => {
-    const x = json<Bead>((await gc(['bead', 'create', 'upd', '-d', 'keep me', '--json'], at)).stdout);
-    const u = json<Bead>(
-      (await gc(['bead', 'update', x.id, '--add-label', 'a', '--set-metadata', 'gc.routed_to=coder', '--priority', 'P0', '--json'], at)).stdout,
+    const x = json<Bead>(
+      (await gc(['bead', 'create', 'upd', '-d', 'keep me', '--json'], at)).stdout,
     );
-    expect(u).toMatchObject({ description: 'keep me', labels: ['a'], priority: 0, metadata: { 'gc.routed_to': 'coder' } });
+    const u = json<Bead>(
+      (
+        await gc(
+          [
+            'bead',
+            'update',
+            x.id,
+            '--add-label',
+            'a',
+            '--set-metadata',
+            'gc.routed_to=coder',
+            '--priority',
+            'P0',
+            '--json',
+          ],
+          at,
+        )
+      ).stdout,
+    );
+    expect(u).toMatchObject({
+      description: 'keep me',
+      labels: ['a'],
+      priority: 0,
+      metadata: { 'gc.routed_to': 'coder' },
+    });
     const nothing = await gc(['bead', 'update', x.id], at);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/nothing to update/);
@@ -90,14 +145,16 @@ describe('gc bead', () => {
     const p = json<Bead>((await gc(['bead', 'create', 'p', '--json'], at)).stdout);
     const q = json<Bead>((await gc(['bead', 'create', 'q', '--json'], at)).stdout);
     expect((await gc(['bead', 'dep', 'add', q.id, p.id, '-t', 'waits-for'], at)).code).toBe(0);
-    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', p.id, '--up', '--json'], at)).stdout)).toEqual([
-      { issue_id: q.id, depends_on_id: p.id, type: 'waits-for' },
-    ]);
+    expect(
+      json<unknown[]>((await gc(['bead', 'dep', 'list', p.id, '--up', '--json'], at)).stdout),
+    ).toEqual([{ issue_id: q.id, depends_on_id: p.id, type: 'waits-for' }]);
     const cycle = await gc(['bead', 'dep', 'add', p.id, q.id], at);
     expect(cycle.code).toBe(4);
     expect(cycle.stderr).toMatch(/cycle/);
     expect((await gc(['bead', 'dep', 'remove', q.id, p.id], at)).code).toBe(0);
-    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', q.id, '--json'], at)).stdout)).toEqual([]);
+    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', q.id, '--json'], at)).stdout)).toEqual(
+      [],
+    );
   });
 
   it('bad input: clear message, usage exit code, JSON errors on stderr', async () => {
@@ -117,22 +174,68 @@ describe('gc bead', () => {
 
 describe('bd', () => {
   it('accepts the forms agent prompts use', async () => {
-    const parent = json<Bead>((await bd(['create', 'epic', '-t', 'epic', '-p', '1', '--json'], at)).stdout);
+    const parent = json<Bead>(
+      (await bd(['create', 'epic', '-t', 'epic', '-p', '1', '--json'], at)).stdout,
+    );
     const dep = json<Bead>((await bd(['create', 'first', '--json'], at)).stdout);
     const child = json<Bead>(
-      (await bd(['create', 'child "q"', '-t', 'task', '-p', '0', '--parent', parent.id, '--deps', dep.id, '-d', 'line1\nline2', '--json'], at)).stdout,
+      (
+        await bd(
+          [
+            'create',
+            'child "q"',
+            '-t',
+            'task',
+            '-p',
+            '0',
+            '--parent',
+            parent.id,
+            '--deps',
+            dep.id,
+            '-d',
+            'line1\nline2',
+            '--json',
+          ],
+          at,
+        )
+      ).stdout,
     );
     expect(child).toMatchObject({ parent: parent.id, priority: 0, description: 'line1\nline2' });
     expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout).id).toBe(child.id);
-    const claimed = json<Bead>((await bd(['update', dep.id, '--claim', '--json'], { ...at, env: { GC_SESSION_NAME: 'polecat-1' } })).stdout);
+    const claimed = json<Bead>(
+      (
+        await bd(['update', dep.id, '--claim', '--json'], {
+          ...at,
+          env: { GC_SESSION_NAME: 'polecat-1' },
+        })
+      ).stdout,
+    );
     expect(claimed).toMatchObject({ assignee: 'polecat-1', status: 'in_progress' });
     const mine = json<Bead[]>((await bd(['list', '--assignee', 'polecat-1', '--json'], at)).stdout);
     expect(mine.map((b) => b.id)).toEqual([dep.id]);
     expect((await bd(['close', dep.id, '-r', 'done'], at)).code).toBe(0);
     const ready = json<Bead[]>((await bd(['ready', '--json', '-n', '50'], at)).stdout);
     expect(ready.map((b) => b.id)).toContain(child.id);
-    await bd(['update', child.id, '--status', 'in_progress', '--assignee', 'x', '--set-metadata', 'a=1', '--add-label', 'l'], at);
-    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout)).toMatchObject({ status: 'in_progress', metadata: { a: '1' }, labels: ['l'] });
+    await bd(
+      [
+        'update',
+        child.id,
+        '--status',
+        'in_progress',
+        '--assignee',
+        'x',
+        '--set-metadata',
+        'a=1',
+        '--add-label',
+        'l',
+      ],
+      at,
+    );
+    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout)).toMatchObject({
+      status: 'in_progress',
+      metadata: { a: '1' },
+      labels: ['l'],
+    });
     expect((await bd(['dep', 'add', parent.id, dep.id, '-t', 'related'], at)).code).toBe(0);
   });
 });
@@ -142,7 +245,9 @@ describe('gc events', () => {
     const all = json<GcEvent[]>((await gc(['events', '--json'], at)).stdout);
     expect(all.length).toBeGreaterThan(5);
     expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
-    const closed = json<GcEvent[]>((await gc(['events', '--type', 'bead.closed', '--json'], at)).stdout);
+    const closed = json<GcEvent[]>(
+      (await gc(['events', '--type', 'bead.closed', '--json'], at)).stdout,
+    );
     expect(closed.length).toBeGreaterThan(0);
     expect(closed.every((e) => e.type === 'bead.closed')).toBe(true);
     const last2 = json<GcEvent[]>((await gc(['events', '--last', '2', '--json'], at)).stdout);
@@ -150,10 +255,14 @@ describe('gc events', () => {
   });
 
   it('--follow --json streams NDJSON of new events from other processes', async () => {
-    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'src/cli/gc.ts'), 'events', '--follow', '--json'], {
-      cwd: city,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, join(REPO, 'src/cli/gc.ts'), 'events', '--follow', '--json'],
+      {
+        cwd: city,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     const got = new Promise<GcEvent[]>((resolve) => {
       child.stdout.on('data', (d: Buffer) => {
@@ -177,15 +286,25 @@ describe('config commands and the lock', () => {
   it('config validate exits 2 with positions; show --json gives sources', async () => {
     const bad = join(root, 'bad');
     expect((await gc(['init', bad], {})).code).toBe(0);
-    writeFileSync(join(bad, 'city.toml'), '[workspace]\nname = "bad"\n[daemon]\npatrol_interval = "soon"\nmax_restart = 3\n');
+    writeFileSync(
+      join(bad, 'city.toml'),
+      '[workspace]\nname = "bad"\n[daemon]\npatrol_interval = "soon"\nmax_restart = 3\n',
+    );
     const v = await gc(['config', 'validate'], { cwd: bad });
     expect(v.code).toBe(2);
-    expect(v.stderr).toContain(`error: ${join(bad, 'city.toml')}:4:1: daemon.patrol_interval: expected a Go-style duration`);
+    expect(v.stderr).toContain(
+      `error: ${join(bad, 'city.toml')}:4:1: daemon.patrol_interval: expected a Go-style duration`,
+    );
     writeFileSync(join(bad, 'city.toml'), '[workspace]\nname = "bad"\n[daemon]\nmax_restart = 3\n');
     const w = await gc(['config', 'validate'], { cwd: bad });
     expect(w.code).toBe(0);
-    expect(w.stderr).toMatch(/4:1: daemon\.max_restart: unknown key \(did you mean "max_restarts"\?\)/);
-    const s = json<{ sources: Record<string, unknown> }>((await gc(['config', 'show', '--json'], { cwd: bad, env: { GC_SESSION: 'subprocess' } })).stdout);
+    expect(w.stderr).toMatch(
+      /4:1: daemon\.max_restart: unknown key \(did you mean "max_restarts"\?\)/,
+    );
+    const s = json<{ sources: Record<string, unknown> }>(
+      (await gc(['config', 'show', '--json'], { cwd: bad, env: { GC_SESSION: 'subprocess' } }))
+        .stdout,
+    );
     expect(s.sources['session.provider']).toEqual({ kind: 'env', name: 'GC_SESSION' });
   });
 
@@ -202,7 +321,15 @@ describe('config commands and the lock', () => {
   });
 
   it('a stale lock from a dead process is taken over', async () => {
-    writeFileSync(join(city, '.gc', 'city.lock'), JSON.stringify({ pid: 999_999, role: 'cli', host: (await import('node:os')).hostname(), started_at: 'x' }));
+    writeFileSync(
+      join(city, '.gc', 'city.lock'),
+      JSON.stringify({
+        pid: 999_999,
+        role: 'cli',
+        host: (await import('node:os')).hostname(),
+        started_at: 'x',
+      }),
+    );
     expect((await gc(['bead', 'list'], at)).code).toBe(0);
   });
 });

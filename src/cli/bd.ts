@@ -5,6 +5,7 @@
  * anything else is a usage error (exit 2) naming the gc equivalent.
  */
 import { Command } from 'commander';
+import type * as BeadCommands from './commands/beads.js';
 import type { GlobalOptions } from './context.js';
 import { action, runProgram } from './run.js';
 
@@ -17,7 +18,7 @@ const program = new Command('bd')
 
 const g = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-const beads = async (): Promise<typeof import('./commands/beads.js')> => import('./commands/beads.js');
+const beads = async (): Promise<typeof BeadCommands> => import('./commands/beads.js');
 
 program
   .command('create <title>')
@@ -30,27 +31,39 @@ program
   .option('-l, --labels <labels>', 'labels, comma-separated', collect)
   .option('-a, --assignee <name>', 'assignee')
   .option('--json', 'JSON output')
-  .action(action(async (title: string, o: Record<string, string | string[] | boolean | undefined>, cmd: Command) => {
-    const b = await beads();
-    const needs = b.splitList(o.deps as string | undefined);
-    const labels = b.splitList(o.labels as string[] | undefined);
-    await b.createBead(g(cmd), {
-      title,
-      type: o.type as string,
-      ...(o.priority !== undefined ? { priority: o.priority as string } : {}),
-      ...(o.description !== undefined ? { description: o.description as string } : {}),
-      ...(o.parent ? { parent: o.parent as string } : {}),
-      ...(needs ? { needs } : {}),
-      ...(labels ? { labels } : {}),
-      ...(o.assignee ? { assignee: o.assignee as string } : {}),
-    });
-  }));
+  .action(
+    action(
+      async (
+        title: string,
+        o: Record<string, string | string[] | boolean | undefined>,
+        cmd: Command,
+      ) => {
+        const b = await beads();
+        const needs = b.splitList(o.deps as string | undefined);
+        const labels = b.splitList(o.labels as string[] | undefined);
+        await b.createBead(g(cmd), {
+          title,
+          type: o.type as string,
+          ...(o.priority !== undefined ? { priority: o.priority as string } : {}),
+          ...(o.description !== undefined ? { description: o.description as string } : {}),
+          ...(o.parent ? { parent: o.parent as string } : {}),
+          ...(needs ? { needs } : {}),
+          ...(labels ? { labels } : {}),
+          ...(o.assignee ? { assignee: o.assignee as string } : {}),
+        });
+      },
+    ),
+  );
 
 program
   .command('show <ids...>')
   .description('show issues')
   .option('--json', 'JSON output')
-  .action(action(async (ids: string[], _o: unknown, cmd: Command) => (await beads()).showBeads(g(cmd), ids)));
+  .action(
+    action(async (ids: string[], _o: unknown, cmd: Command) =>
+      (await beads()).showBeads(g(cmd), ids),
+    ),
+  );
 
 program
   .command('list')
@@ -62,7 +75,9 @@ program
   .option('--all', 'include closed')
   .option('-n, --limit <n>', 'limit')
   .option('--json', 'JSON output')
-  .action(action(async (o: import('./commands/beads.js').ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)));
+  .action(
+    action(async (o: BeadCommands.ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)),
+  );
 
 program
   .command('ready')
@@ -72,7 +87,11 @@ program
   .option('-l, --label <label>', 'label')
   .option('-n, --limit <n>', 'limit')
   .option('--json', 'JSON output')
-  .action(action(async (o: import('./commands/beads.js').ReadyArgs, cmd: Command) => (await beads()).readyBeads(g(cmd), o)));
+  .action(
+    action(async (o: BeadCommands.ReadyArgs, cmd: Command) =>
+      (await beads()).readyBeads(g(cmd), o),
+    ),
+  );
 
 program
   .command('update <id>')
@@ -87,29 +106,49 @@ program
   .option('--add-label <label>', 'label (repeatable)', collect)
   .option('--remove-label <label>', 'remove label (repeatable)', collect)
   .option('--json', 'JSON output')
-  .action(action(async (id: string, o: import('./commands/beads.js').UpdateArgs, cmd: Command) => (await beads()).updateBead(g(cmd), id, o)));
+  .action(
+    action(async (id: string, o: BeadCommands.UpdateArgs, cmd: Command) =>
+      (await beads()).updateBead(g(cmd), id, o),
+    ),
+  );
 
 program
   .command('close <ids...>')
   .description('close issues')
   .option('-r, --reason <text>', 'reason')
   .option('--json', 'JSON output')
-  .action(action(async (ids: string[], o: { reason?: string }, cmd: Command) => (await beads()).closeBeads(g(cmd), ids, o)));
+  .action(
+    action(async (ids: string[], o: { reason?: string }, cmd: Command) =>
+      (await beads()).closeBeads(g(cmd), ids, o),
+    ),
+  );
 
 const dep = program.command('dep').description('dependencies');
 dep
   .command('add <issue> <depends-on>')
   .option('-t, --type <type>', 'dependency type', 'blocks')
   .option('--json', 'JSON output')
-  .action(action(async (a: string, b: string, o: { type?: string }, cmd: Command) => (await beads()).depAdd(g(cmd), a, b, o)));
+  .action(
+    action(async (a: string, b: string, o: { type?: string }, cmd: Command) =>
+      (await beads()).depAdd(g(cmd), a, b, o),
+    ),
+  );
 dep
   .command('remove <issue> <depends-on>')
   .option('--json', 'JSON output')
-  .action(action(async (a: string, b: string, _o: unknown, cmd: Command) => (await beads()).depRemove(g(cmd), a, b)));
+  .action(
+    action(async (a: string, b: string, _o: unknown, cmd: Command) =>
+      (await beads()).depRemove(g(cmd), a, b),
+    ),
+  );
 dep
   .command('list <id>')
   .option('--direction <dir>', 'down (default) or up', 'down')
   .option('--json', 'JSON output')
-  .action(action(async (id: string, o: { direction?: string }, cmd: Command) => (await beads()).depList(g(cmd), id, { up: o.direction === 'up' })));
+  .action(
+    action(async (id: string, o: { direction?: string }, cmd: Command) =>
+      (await beads()).depList(g(cmd), id, { up: o.direction === 'up' }),
+    ),
+  );
 
 await runProgram('bd', program, process.argv);

@@ -3,6 +3,7 @@
  * Order: --city, then GC_CITY_ROOT, then the nearest city.toml upward.
  */
 import { resolve } from 'node:path';
+import type { CityClient } from '../client/index.js';
 import { GcError } from '../core/index.js';
 
 export interface GlobalOptions {
@@ -27,7 +28,7 @@ export async function cityRoot(opts: GlobalOptions): Promise<string> {
 export async function withCity<T>(
   opts: GlobalOptions,
   command: string,
-  fn: (city: import('../client/index.js').CityClient) => Promise<T>,
+  fn: (city: CityClient) => Promise<T>,
   mode: { readonly?: boolean } = {},
 ): Promise<T> {
   const root = await cityRoot(opts);

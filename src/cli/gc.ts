@@ -5,6 +5,8 @@
  * what it uses.
  */
 import { Command } from 'commander';
+import type * as BeadCommands from './commands/beads.js';
+import type * as EventCommands from './commands/events.js';
 import type { GlobalOptions } from './context.js';
 import { action, runProgram } from './run.js';
 
@@ -25,19 +27,27 @@ program
   .option('--name <name>', 'city name (default: the directory name)')
   .option('--force', 'overwrite an existing city.toml (keeps .gc/ data)')
   .option('--json', 'print JSON on stdout')
-  .action(action(async (dir: string | undefined, o: { name?: string; force?: boolean }, cmd: Command) => {
-    const { init } = await import('./commands/config.js');
-    await init(g(cmd), dir, o);
-  }));
+  .action(
+    action(async (dir: string | undefined, o: { name?: string; force?: boolean }, cmd: Command) => {
+      const { init } = await import('./commands/config.js');
+      await init(g(cmd), dir, o);
+    }),
+  );
 
 const config = program.command('config').description('inspect city.toml');
-json(config.command('validate').description('check city.toml; exit 2 when invalid'))
-  .action(action(async (_o: unknown, cmd: Command) => (await import('./commands/config.js')).validate(g(cmd))));
-json(config.command('show').description('print the effective config and where each value came from'))
-  .action(action(async (_o: unknown, cmd: Command) => (await import('./commands/config.js')).show(g(cmd))));
+json(config.command('validate').description('check city.toml; exit 2 when invalid')).action(
+  action(async (_o: unknown, cmd: Command) =>
+    (await import('./commands/config.js')).validate(g(cmd)),
+  ),
+);
+json(
+  config.command('show').description('print the effective config and where each value came from'),
+).action(
+  action(async (_o: unknown, cmd: Command) => (await import('./commands/config.js')).show(g(cmd))),
+);
 
 const bead = program.command('bead').description('work items (beads)');
-const beads = async (): Promise<typeof import('./commands/beads.js')> => import('./commands/beads.js');
+const beads = async (): Promise<typeof BeadCommands> => import('./commands/beads.js');
 
 json(
   bead
@@ -52,18 +62,23 @@ json(
     .option('--meta <key=value>', 'metadata (repeatable)', collect)
     .option('--assignee <name>', 'assign to')
     .option('--routed-to <agent>', 'route to an agent or pool (sets gc.routed_to)'),
-).action(action(async (title: string, o: Record<string, unknown>, cmd: Command) => {
-  const b = await beads();
-  await b.createBead(g(cmd), {
-    title,
-    ...(o as object),
-    ...(o.label ? { labels: b.splitList(o.label as string[]) ?? [] } : {}),
-    ...(o.needs ? { needs: b.splitList(o.needs as string[]) ?? [] } : {}),
-  } as import('./commands/beads.js').CreateArgs);
-}));
+).action(
+  action(async (title: string, o: Record<string, unknown>, cmd: Command) => {
+    const b = await beads();
+    await b.createBead(g(cmd), {
+      title,
+      ...(o as object),
+      ...(o.label ? { labels: b.splitList(o.label as string[]) ?? [] } : {}),
+      ...(o.needs ? { needs: b.splitList(o.needs as string[]) ?? [] } : {}),
+    });
+  }),
+);
 
-json(bead.command('show <ids...>').description('show beads'))
-  .action(action(async (ids: string[], _o: unknown, cmd: Command) => (await beads()).showBeads(g(cmd), ids)));
+json(bead.command('show <ids...>').description('show beads')).action(
+  action(async (ids: string[], _o: unknown, cmd: Command) =>
+    (await beads()).showBeads(g(cmd), ids),
+  ),
+);
 
 json(
   bead
@@ -78,7 +93,9 @@ json(
     .option('--all', 'every bead, any status')
     .option('-n, --limit <n>', 'page size (default 100, max 1000)')
     .option('--cursor <cursor>', 'continue from a previous page'),
-).action(action(async (o: import('./commands/beads.js').ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)));
+).action(
+  action(async (o: BeadCommands.ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)),
+);
 
 const readyOptions = (c: Command): Command =>
   c
@@ -90,8 +107,11 @@ const readyOptions = (c: Command): Command =>
     .option('-n, --limit <n>', 'page size (default 100)')
     .option('--cursor <cursor>', 'continue from a previous page');
 
-json(readyOptions(bead.command('ready').description('ready work: open, unblocked, by priority')))
-  .action(action(async (o: import('./commands/beads.js').ReadyArgs, cmd: Command) => (await beads()).readyBeads(g(cmd), o)));
+json(
+  readyOptions(bead.command('ready').description('ready work: open, unblocked, by priority')),
+).action(
+  action(async (o: BeadCommands.ReadyArgs, cmd: Command) => (await beads()).readyBeads(g(cmd), o)),
+);
 
 json(
   bead
@@ -108,7 +128,11 @@ json(
     .option('--remove-label <label>', 'remove label (repeatable)', collect)
     .option('--set-metadata <key=value>', 'set metadata (repeatable)', collect)
     .option('--claim', 'claim it for yourself first'),
-).action(action(async (id: string, o: import('./commands/beads.js').UpdateArgs, cmd: Command) => (await beads()).updateBead(g(cmd), id, o)));
+).action(
+  action(async (id: string, o: BeadCommands.UpdateArgs, cmd: Command) =>
+    (await beads()).updateBead(g(cmd), id, o),
+  ),
+);
 
 json(
   readyOptions(
@@ -117,21 +141,63 @@ json(
       .description('claim a bead for yourself (atomic); without an id, the next ready one')
       .option('--lease <duration>', 'claim lease (default [beads] claim_lease)'),
   ),
-).action(action(async (id: string | undefined, o: import('./commands/beads.js').ReadyArgs & { lease?: string }, cmd: Command) => (await beads()).claimBead(g(cmd), id, o)));
+).action(
+  action(
+    async (id: string | undefined, o: BeadCommands.ReadyArgs & { lease?: string }, cmd: Command) =>
+      (await beads()).claimBead(g(cmd), id, o),
+  ),
+);
 
-json(bead.command('unclaim <id>').description('return a claimed bead to open').option('--force', 'release even if another actor holds it'))
-  .action(action(async (id: string, o: { force?: boolean }, cmd: Command) => (await beads()).unclaimBead(g(cmd), id, o)));
+json(
+  bead
+    .command('unclaim <id>')
+    .description('return a claimed bead to open')
+    .option('--force', 'release even if another actor holds it'),
+).action(
+  action(async (id: string, o: { force?: boolean }, cmd: Command) =>
+    (await beads()).unclaimBead(g(cmd), id, o),
+  ),
+);
 
-json(bead.command('close <ids...>').description('close beads (idempotent)').option('-r, --reason <text>', 'why'))
-  .action(action(async (ids: string[], o: { reason?: string }, cmd: Command) => (await beads()).closeBeads(g(cmd), ids, o)));
+json(
+  bead
+    .command('close <ids...>')
+    .description('close beads (idempotent)')
+    .option('-r, --reason <text>', 'why'),
+).action(
+  action(async (ids: string[], o: { reason?: string }, cmd: Command) =>
+    (await beads()).closeBeads(g(cmd), ids, o),
+  ),
+);
 
 const dep = bead.command('dep').description('dependencies between beads');
-json(dep.command('add <issue> <depends-on>').description('issue depends on depends-on').option('-t, --type <type>', 'blocks, waits-for, related, ...', 'blocks'))
-  .action(action(async (a: string, b: string, o: { type?: string }, cmd: Command) => (await beads()).depAdd(g(cmd), a, b, o)));
-json(dep.command('remove <issue> <depends-on>').description('remove a dependency (idempotent)'))
-  .action(action(async (a: string, b: string, _o: unknown, cmd: Command) => (await beads()).depRemove(g(cmd), a, b)));
-json(dep.command('list <id>').description('what id depends on (--up: what depends on id)').option('--up', 'dependents instead'))
-  .action(action(async (id: string, o: { up?: boolean }, cmd: Command) => (await beads()).depList(g(cmd), id, o)));
+json(
+  dep
+    .command('add <issue> <depends-on>')
+    .description('issue depends on depends-on')
+    .option('-t, --type <type>', 'blocks, waits-for, related, ...', 'blocks'),
+).action(
+  action(async (a: string, b: string, o: { type?: string }, cmd: Command) =>
+    (await beads()).depAdd(g(cmd), a, b, o),
+  ),
+);
+json(
+  dep.command('remove <issue> <depends-on>').description('remove a dependency (idempotent)'),
+).action(
+  action(async (a: string, b: string, _o: unknown, cmd: Command) =>
+    (await beads()).depRemove(g(cmd), a, b),
+  ),
+);
+json(
+  dep
+    .command('list <id>')
+    .description('what id depends on (--up: what depends on id)')
+    .option('--up', 'dependents instead'),
+).action(
+  action(async (id: string, o: { up?: boolean }, cmd: Command) =>
+    (await beads()).depList(g(cmd), id, o),
+  ),
+);
 
 json(
   program
@@ -144,6 +210,10 @@ json(
     .option('--last <n>', 'only the last n events')
     .option('-n, --limit <n>', 'page size (default 1000)')
     .option('-f, --follow', 'stream new events until interrupted'),
-).action(action(async (o: import('./commands/events.js').EventsArgs, cmd: Command) => (await import('./commands/events.js')).events(g(cmd), o)));
+).action(
+  action(async (o: EventCommands.EventsArgs, cmd: Command) =>
+    (await import('./commands/events.js')).events(g(cmd), o),
+  ),
+);
 
 await runProgram('gc', program, process.argv);

@@ -50,9 +50,15 @@ export function table(headers: string[], rows: string[][]): string {
 export function reportError(prog: string, err: unknown, json: boolean): number {
   const code = exitCodeFor(err);
   if (json) {
-    const e = err instanceof GcError
-      ? { code: err.code, message: err.message, details: err.details, ...(err.fix ? { fix: err.fix } : {}) }
-      : { code: 'internal', message: errorMessage(err) };
+    const e =
+      err instanceof GcError
+        ? {
+            code: err.code,
+            message: err.message,
+            details: err.details,
+            ...(err.fix ? { fix: err.fix } : {}),
+          }
+        : { code: 'internal', message: errorMessage(err) };
     process.stderr.write(JSON.stringify({ error: e }) + '\n');
   } else {
     process.stderr.write(`${prog}: ${errorMessage(err)}\n`);

@@ -33,7 +33,9 @@ export async function runProgram(name: string, program: Command, argv: string[])
 }
 
 /** Wrap an action so its numeric return (if any) becomes the exit code. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<number | void>,
+): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const code = await fn(...args);
     if (typeof code === 'number') process.exitCode = code;

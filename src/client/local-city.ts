@@ -30,7 +30,12 @@ import {
   type Store,
   type UpdateBeadInput,
 } from '../store/index.js';
-import { actorFromEnv, type ClaimRequest, type CityClient, type UnclaimRequest } from './city-client.js';
+import {
+  actorFromEnv,
+  type ClaimRequest,
+  type CityClient,
+  type UnclaimRequest,
+} from './city-client.js';
 import { CityLock } from './lock.js';
 
 export interface LocalCityOptions {
@@ -108,14 +113,26 @@ export class LocalCity implements CityClient {
           fix: 'use [events] provider = "jsonl" (the default)',
         });
       }
-      return new LocalCity(options.actor ?? actorFromEnv(env), loaded.root, loaded, store, events, lock);
+      return new LocalCity(
+        options.actor ?? actorFromEnv(env),
+        loaded.root,
+        loaded,
+        store,
+        events,
+        lock,
+      );
     } catch (err) {
       await lock?.release();
       throw err;
     }
   }
 
-  private async emit(type: string, subject: string, payload?: unknown, message?: string): Promise<void> {
+  private async emit(
+    type: string,
+    subject: string,
+    payload?: unknown,
+    message?: string,
+  ): Promise<void> {
     await this.events.record({
       type,
       actor: this.actor,
@@ -127,7 +144,12 @@ export class LocalCity implements CityClient {
 
   async createBead(input: CreateBeadInput): Promise<Bead> {
     const bead = await this.store.create({ from: this.actor, ...input });
-    await this.emit('bead.created', bead.id, { title: bead.title, type: bead.issue_type, priority: bead.priority, parent: bead.parent || undefined });
+    await this.emit('bead.created', bead.id, {
+      title: bead.title,
+      type: bead.issue_type,
+      priority: bead.priority,
+      parent: bead.parent || undefined,
+    });
     return bead;
   }
 
@@ -170,13 +192,22 @@ export class LocalCity implements CityClient {
 
   async claimBead(id: string, request: ClaimRequest = {}): Promise<Bead> {
     const bead = await this.store.claim(id, this.actor, request);
-    await this.emit('bead.updated', id, { action: 'claim', assignee: this.actor, attempt: bead.attempt });
+    await this.emit('bead.updated', id, {
+      action: 'claim',
+      assignee: this.actor,
+      attempt: bead.attempt,
+    });
     return bead;
   }
 
   async claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
     const bead = await this.store.claimNextReady(this.actor, query);
-    if (bead) await this.emit('bead.updated', bead.id, { action: 'claim', assignee: this.actor, attempt: bead.attempt });
+    if (bead)
+      await this.emit('bead.updated', bead.id, {
+        action: 'claim',
+        assignee: this.actor,
+        attempt: bead.attempt,
+      });
     return bead;
   }
 
@@ -187,14 +218,21 @@ export class LocalCity implements CityClient {
       ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
     });
     if (before.status === 'in_progress') {
-      await this.emit('bead.updated', id, { action: 'unclaim', previous_assignee: before.assignee });
+      await this.emit('bead.updated', id, {
+        action: 'unclaim',
+        previous_assignee: before.assignee,
+      });
     }
     return bead;
   }
 
   async addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
     await this.store.addDependency(issueId, dependsOnId, type);
-    await this.emit('bead.updated', issueId, { action: 'dep_add', depends_on_id: dependsOnId, type });
+    await this.emit('bead.updated', issueId, {
+      action: 'dep_add',
+      depends_on_id: dependsOnId,
+      type,
+    });
   }
 
   async removeDependency(issueId: string, dependsOnId: string): Promise<void> {

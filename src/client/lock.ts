@@ -80,10 +80,13 @@ export class CityLock {
         if (again?.pid === holder.pid) await unlink(path).catch(() => undefined);
         continue;
       } else if (holder.role === 'server') {
-        throw new LockedError(`the city server (pid ${holder.pid}) is running and holds the city lock`, {
-          details: { holder },
-          fix: 'stop it with `gc stop`, or run this command through the server once the API is enabled',
-        });
+        throw new LockedError(
+          `the city server (pid ${holder.pid}) is running and holds the city lock`,
+          {
+            details: { holder },
+            fix: 'stop it with `gc stop`, or run this command through the server once the API is enabled',
+          },
+        );
       } else if (Date.now() > deadline) {
         throw new LockedError(
           `another gc process (pid ${holder.pid}${holder.command ? `, ${holder.command}` : ''}) holds the city lock`,

@@ -37,7 +37,8 @@ describe('city.toml loading', () => {
   });
 
   it('wrong type: file:line:col, key path, expected and got', () => {
-    const src = '[workspace]\nname = "town"\n\n[[agent]]\nname = "a"\n\n[[agent]]\nname = "b"\nmax_active_sessions = "five"\n';
+    const src =
+      '[workspace]\nname = "town"\n\n[[agent]]\nname = "a"\n\n[[agent]]\nname = "b"\nmax_active_sessions = "five"\n';
     expect(fails(src)).toEqual([
       'city.toml:9:1: agent[1].max_active_sessions: expected a number, got a string ("five")',
     ]);
@@ -50,7 +51,8 @@ describe('city.toml loading', () => {
   });
 
   it('unknown key: a warning with "did you mean", never an error', () => {
-    const src = '[workspace]\nname = "t"\n\n[[agent]]\nname = "w"\nmax_active_session = 3\nfrobnicate = true\n[daemon]\npatrol_intervall = "10s"\n[futurething]\nx = 1\n';
+    const src =
+      '[workspace]\nname = "t"\n\n[[agent]]\nname = "w"\nmax_active_session = 3\nfrobnicate = true\n[daemon]\npatrol_intervall = "10s"\n[futurething]\nx = 1\n';
     const { warnings, config } = parseCityConfig(src, 'city.toml');
     expect(warnings.map(formatIssue)).toEqual([
       'city.toml:6:1: agent[0].max_active_session: unknown key (did you mean "max_active_sessions"?); ignored',
@@ -62,16 +64,25 @@ describe('city.toml loading', () => {
   });
 
   it('missing required key points at its table', () => {
-    expect(fails('[workspace]\nprefix = "ab"\n')).toEqual(['city.toml:1:1: workspace.name: required key is missing']);
+    expect(fails('[workspace]\nprefix = "ab"\n')).toEqual([
+      'city.toml:1:1: workspace.name: required key is missing',
+    ]);
     expect(fails('[daemon]\n')).toEqual(['city.toml: workspace: required key is missing']);
   });
 
   it('cross-field checks: duplicates, min > max, unknown depends_on', () => {
     const src = [
-      '[workspace]', 'name = "t"',
-      '[[agent]]', 'name = "mayor"',
-      '[[agent]]', 'name = "mayor"',
-      '[[agent]]', 'name = "w"', 'min_active_sessions = 5', 'max_active_sessions = 2', 'depends_on = ["mayr"]',
+      '[workspace]',
+      'name = "t"',
+      '[[agent]]',
+      'name = "mayor"',
+      '[[agent]]',
+      'name = "mayor"',
+      '[[agent]]',
+      'name = "w"',
+      'min_active_sessions = 5',
+      'max_active_sessions = 2',
+      'depends_on = ["mayr"]',
     ].join('\n');
     expect(fails(src)).toEqual([
       'city.toml:6:1: agent[1].name: duplicate agent name "mayor" (first at agent[0])',
@@ -81,7 +92,9 @@ describe('city.toml loading', () => {
   });
 
   it('reports several problems at once', () => {
-    const issues = fails('[workspace]\nname = "t"\n[daemon]\nmax_restarts = -1\nshutdown_timeout = "soon"\n[api]\nport = 70000\n');
+    const issues = fails(
+      '[workspace]\nname = "t"\n[daemon]\nmax_restarts = -1\nshutdown_timeout = "soon"\n[api]\nport = 70000\n',
+    );
     expect(issues).toHaveLength(3);
     expect(issues[2]).toMatch(/^city\.toml:7:1: api\.port: /);
   });
@@ -99,7 +112,12 @@ describe('city.toml loading', () => {
     expect(config.session.k8s.dolt_port).toBe(3307);
     expect(config.events.provider).toBe('memory');
     expect(sources.get('session.provider')).toEqual({ kind: 'env', name: 'GC_SESSION' });
-    expect(sources.get('workspace.name')).toEqual({ kind: 'file', file: 'city.toml', line: 2, col: 1 });
+    expect(sources.get('workspace.name')).toEqual({
+      kind: 'file',
+      file: 'city.toml',
+      line: 2,
+      col: 1,
+    });
     expect(sources.get('daemon.patrol_interval')).toEqual({ kind: 'default' });
     expect(fails(src, { GC_SESSION: 'docker' })).toEqual([
       expect.stringMatching(/^env GC_SESSION: session\.provider: expected "" \(tmux\)/),

@@ -30,7 +30,9 @@ patrol_interval = "30s"
 }
 
 /** Create a city. Returns the absolute city root. Refuses to overwrite unless `force`. */
-export async function initCity(options: InitOptions): Promise<{ root: string; file: string; name: string }> {
+export async function initCity(
+  options: InitOptions,
+): Promise<{ root: string; file: string; name: string }> {
   const root = resolve(options.dir);
   const file = join(root, CITY_FILE);
   if (existsSync(file) && !options.force) {

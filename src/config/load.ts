@@ -10,7 +10,13 @@ import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
 import { citySchema, type CityConfig } from './schema.js';
-import { formatPath, keyPositions, positionOf, type PathSegment, type Position } from './toml-positions.js';
+import {
+  formatPath,
+  keyPositions,
+  positionOf,
+  type PathSegment,
+  type Position,
+} from './toml-positions.js';
 
 export const CITY_FILE = 'city.toml';
 
@@ -55,7 +61,11 @@ export interface LoadedConfig {
 }
 
 /** Environment variables that override keys (Gas City compatible). */
-export const ENV_OVERRIDES: readonly { name: string; path: PathSegment[]; type: 'string' | 'port' }[] = [
+export const ENV_OVERRIDES: readonly {
+  name: string;
+  path: PathSegment[];
+  type: 'string' | 'port';
+}[] = [
   { name: 'GC_SESSION', path: ['session', 'provider'], type: 'string' },
   { name: 'GC_BEADS', path: ['beads', 'provider'], type: 'string' },
   { name: 'GC_MAIL', path: ['mail', 'provider'], type: 'string' },
@@ -72,7 +82,8 @@ export const ENV_OVERRIDES: readonly { name: string; path: PathSegment[]; type: 
 ];
 
 type Raw = Record<string, unknown>;
-const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isObj = (v: unknown): v is Raw =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 interface SchemaDef {
   type: string;
@@ -87,7 +98,13 @@ function unwrap(schema: z.ZodType): z.ZodType {
   let s = schema;
   for (;;) {
     const d = defOf(s);
-    if ((d.type === 'optional' || d.type === 'default' || d.type === 'prefault' || d.type === 'nullable') && d.innerType) {
+    if (
+      (d.type === 'optional' ||
+        d.type === 'default' ||
+        d.type === 'prefault' ||
+        d.type === 'nullable') &&
+      d.innerType
+    ) {
       s = d.innerType;
     } else return s;
   }
@@ -113,7 +130,8 @@ function checkUnknownKeys(
   } else if (d.type === 'array' && d.element && Array.isArray(raw)) {
     raw.forEach((v, i) => checkUnknownKeys(v, d.element as z.ZodType, [...path, i], onUnknown));
   } else if (d.type === 'record' && d.valueType && isObj(raw)) {
-    for (const [k, v] of Object.entries(raw)) checkUnknownKeys(v, d.valueType, [...path, k], onUnknown);
+    for (const [k, v] of Object.entries(raw))
+      checkUnknownKeys(v, d.valueType, [...path, k], onUnknown);
   }
 }
 
@@ -130,7 +148,8 @@ function setPath(raw: Raw, path: PathSegment[], value: unknown): void {
 function friendly(message: string, code: string, received: unknown): string {
   if (code === 'invalid_type' && received === undefined) return 'required key is missing';
   const m = /^Invalid input: expected (\w+), received (\w+)$/.exec(message);
-  if (m) return `expected a ${m[1]}, got a ${m[2]}${received !== undefined ? ` (${JSON.stringify(received)})` : ''}`;
+  if (m)
+    return `expected a ${m[1]}, got a ${m[2]}${received !== undefined ? ` (${JSON.stringify(received)})` : ''}`;
   return message.replace(/^Invalid input: /, '');
 }
 
@@ -147,14 +166,21 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
  * Parse and validate city.toml text. Pure: no file system access.
  * Throws ConfigError listing every problem.
  */
-export function parseCityConfig(source: string, file: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
+export function parseCityConfig(
+  source: string,
+  file: string,
+  env: NodeJS.ProcessEnv = {},
+): LoadedConfig {
   let raw: Raw;
   try {
-    raw = parse(source) as Raw;
+    raw = parse(source);
   } catch (err) {
     if (err instanceof TomlError) {
-      const first = err.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'syntax error';
-      throw new ConfigError([{ file, path: '', line: err.line, col: err.column, message: `TOML syntax error: ${first}` }]);
+      const first =
+        err.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'syntax error';
+      throw new ConfigError([
+        { file, path: '', line: err.line, col: err.column, message: `TOML syntax error: ${first}` },
+      ]);
     }
     throw err;
   }
@@ -162,7 +188,12 @@ export function parseCityConfig(source: string, file: string, env: NodeJS.Proces
   const at = (path: readonly PathSegment[]): Position | undefined => positionOf(positions, path);
   const issueAt = (path: PathSegment[], message: string): ConfigIssue => {
     const pos = at(path);
-    return { file, path: formatPath(path), ...(pos ? { line: pos.line, col: pos.col } : {}), message };
+    return {
+      file,
+      path: formatPath(path),
+      ...(pos ? { line: pos.line, col: pos.col } : {}),
+      message,
+    };
   };
 
   const warnings: ConfigIssue[] = [];
@@ -179,7 +210,11 @@ export function parseCityConfig(source: string, file: string, env: NodeJS.Proces
     if (o.type === 'port') {
       value = Number(v);
       if (!Number.isInteger(value)) {
-        envIssues.push({ file: `env ${o.name}`, path: formatPath(o.path), message: `expected a port number, got ${JSON.stringify(v)}` });
+        envIssues.push({
+          file: `env ${o.name}`,
+          path: formatPath(o.path),
+          message: `expected a port number, got ${JSON.stringify(v)}`,
+        });
         continue;
       }
     }
@@ -195,7 +230,11 @@ export function parseCityConfig(source: string, file: string, env: NodeJS.Proces
       const envName = envSet.get(formatPath(path));
       const received = valueAt(raw, path);
       const msg = friendly(i.message, i.code, received);
-      issues.push(envName ? { file: `env ${envName}`, path: formatPath(path), message: msg } : issueAt(path, msg));
+      issues.push(
+        envName
+          ? { file: `env ${envName}`, path: formatPath(path), message: msg }
+          : issueAt(path, msg),
+      );
     }
     throw new ConfigError(issues);
   }
@@ -204,14 +243,20 @@ export function parseCityConfig(source: string, file: string, env: NodeJS.Proces
   if (issues.length) throw new ConfigError(issues);
 
   const sources = new Map<string, ValueSource>();
-  collectSources(config, [], (path) => {
-    const key = formatPath(path);
-    const envName = envSet.get(key);
-    if (envName) return { kind: 'env', name: envName };
-    const pos = positions.get(key);
-    if (pos && valueAt(raw, path) !== undefined) return { kind: 'file', file, line: pos.line, col: pos.col };
-    return { kind: 'default' };
-  }, sources);
+  collectSources(
+    config,
+    [],
+    (path) => {
+      const key = formatPath(path);
+      const envName = envSet.get(key);
+      if (envName) return { kind: 'env', name: envName };
+      const pos = positions.get(key);
+      if (pos && valueAt(raw, path) !== undefined)
+        return { kind: 'file', file, line: pos.line, col: pos.col };
+      return { kind: 'default' };
+    },
+    sources,
+  );
   return { file, root: dirname(resolve(file)), config, warnings, sources };
 }
 
@@ -224,28 +269,49 @@ function crossChecks(
   const agents = new Map<string, number>();
   config.agent.forEach((a, i) => {
     const prev = agents.get(a.name);
-    if (prev !== undefined) issues.push(issueAt(['agent', i, 'name'], `duplicate agent name "${a.name}" (first at agent[${prev}])`));
+    if (prev !== undefined)
+      issues.push(
+        issueAt(['agent', i, 'name'], `duplicate agent name "${a.name}" (first at agent[${prev}])`),
+      );
     else agents.set(a.name, i);
     if (a.max_active_sessions !== undefined && a.min_active_sessions > a.max_active_sessions) {
-      issues.push(issueAt(['agent', i, 'min_active_sessions'], `min_active_sessions (${a.min_active_sessions}) is greater than max_active_sessions (${a.max_active_sessions})`));
+      issues.push(
+        issueAt(
+          ['agent', i, 'min_active_sessions'],
+          `min_active_sessions (${a.min_active_sessions}) is greater than max_active_sessions (${a.max_active_sessions})`,
+        ),
+      );
     }
   });
   const rigs = new Map<string, number>();
   config.rigs.forEach((r, i) => {
     const prev = rigs.get(r.name);
-    if (prev !== undefined) issues.push(issueAt(['rigs', i, 'name'], `duplicate rig name "${r.name}" (first at rigs[${prev}])`));
+    if (prev !== undefined)
+      issues.push(
+        issueAt(['rigs', i, 'name'], `duplicate rig name "${r.name}" (first at rigs[${prev}])`),
+      );
     else rigs.set(r.name, i);
   });
   config.agent.forEach((a, i) => {
     (a.depends_on ?? []).forEach((dep, j) => {
       if (!agents.has(dep)) {
         const hint = suggest(dep, agents.keys());
-        issues.push(issueAt(['agent', i, 'depends_on', j], `unknown agent "${dep}"${hint ? ` (did you mean "${hint}"?)` : ''}`));
+        issues.push(
+          issueAt(
+            ['agent', i, 'depends_on', j],
+            `unknown agent "${dep}"${hint ? ` (did you mean "${hint}"?)` : ''}`,
+          ),
+        );
       }
     });
     if (a.dir !== undefined && config.rigs.length > 0 && !rigs.has(a.dir)) {
       const hint = suggest(a.dir, rigs.keys());
-      warnings.push(issueAt(['agent', i, 'dir'], `no rig named "${a.dir}"${hint ? ` (did you mean "${hint}"?)` : ''}`));
+      warnings.push(
+        issueAt(
+          ['agent', i, 'dir'],
+          `no rig named "${a.dir}"${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        ),
+      );
     }
   });
   return issues;
@@ -267,7 +333,10 @@ function collectSources(
 }
 
 /** Read and validate `<root>/city.toml`. */
-export async function loadCityConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+export async function loadCityConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig> {
   let source: string;
   try {
     source = await readFile(file, 'utf8');

@@ -56,15 +56,20 @@ const sessionProvider = z
 
 const storeProvider = z
   .string()
-  .refine((s) => ['sqlite', 'memory', 'postgres', 'mysql', 'bd', ''].includes(s) || /^exec:.+/.test(s), {
-    message: 'expected "sqlite", "memory", "postgres", "mysql" or "exec:<script>"',
-  });
+  .refine(
+    (s) => ['sqlite', 'memory', 'postgres', 'mysql', 'bd', ''].includes(s) || /^exec:.+/.test(s),
+    {
+      message: 'expected "sqlite", "memory", "postgres", "mysql" or "exec:<script>"',
+    },
+  );
 
 export const workspaceSchema = z.object({
   name: name('workspace').describe('City name (required).'),
   prefix: z
     .string()
-    .regex(/^[a-z][a-z0-9]{0,15}$/, { message: 'lowercase letters and digits, starting with a letter' })
+    .regex(/^[a-z][a-z0-9]{0,15}$/, {
+      message: 'lowercase letters and digits, starting with a letter',
+    })
     .optional()
     .describe('Bead id prefix; derived from the name when unset.'),
   provider: z.string().optional().describe('Default agent provider preset (e.g. "claude").'),
@@ -79,10 +84,7 @@ export const workspaceSchema = z.object({
     .positive()
     .default(512)
     .describe('Memory assumed per session when deriving the default city-wide cap.'),
-  session_template: z
-    .string()
-    .default('{{.Agent}}')
-    .describe('Template for session names.'),
+  session_template: z.string().default('{{.Agent}}').describe('Template for session names.'),
 });
 
 export const agentSchema = z.object({
@@ -98,7 +100,10 @@ export const agentSchema = z.object({
   nudge: z.string().optional().describe('Text typed into the session after start.'),
   env: envMap().optional().describe('Extra environment variables.'),
   process_names: strings().optional().describe('Process names that mean the agent is alive.'),
-  ready_prompt_prefix: z.string().optional().describe('Output prefix that means the agent is ready.'),
+  ready_prompt_prefix: z
+    .string()
+    .optional()
+    .describe('Output prefix that means the agent is ready.'),
   ready_delay_ms: count().optional().describe('Fixed wait after start before it counts as ready.'),
   pre_start: strings().optional().describe('Shell commands run before the session starts.'),
   session_setup: strings().optional().describe('Shell commands run after the session starts.'),
@@ -123,7 +128,9 @@ export const rigSchema = z.object({
   path: z.string().min(1).describe('Path of the rig’s git repository (required).'),
   prefix: z
     .string()
-    .regex(/^[a-z][a-z0-9]{0,15}$/, { message: 'lowercase letters and digits, starting with a letter' })
+    .regex(/^[a-z][a-z0-9]{0,15}$/, {
+      message: 'lowercase letters and digits, starting with a letter',
+    })
     .optional()
     .describe('Bead id prefix for the rig.'),
   suspended: z.boolean().default(false).describe('When true, no sessions of this rig run.'),
@@ -134,7 +141,10 @@ export const providerSchema = z.object({
   command: z.string().optional().describe('Executable.'),
   args: strings().optional().describe('Arguments.'),
   prompt_mode: z.enum(['arg', 'flag', 'none']).optional().describe('How the prompt is passed.'),
-  prompt_flag: z.string().optional().describe('Flag that carries the prompt (prompt_mode = "flag").'),
+  prompt_flag: z
+    .string()
+    .optional()
+    .describe('Flag that carries the prompt (prompt_mode = "flag").'),
   ready_prompt_prefix: z.string().optional().describe('Output prefix that means ready.'),
   ready_delay_ms: count().optional().describe('Fixed wait after start.'),
   process_names: strings().optional().describe('Process names that mean alive.'),
@@ -155,13 +165,17 @@ export const k8sSchema = z.object({
 });
 
 export const sessionSchema = z.object({
-  provider: sessionProvider.default('').describe('Session runtime: "" (tmux), subprocess, exec:<script>, k8s, fake.'),
+  provider: sessionProvider
+    .default('')
+    .describe('Session runtime: "" (tmux), subprocess, exec:<script>, k8s, fake.'),
   startup_timeout: duration('60s', 'How long a session may take to start.'),
   k8s: k8sSchema.prefault({}).describe('Kubernetes provider settings.'),
 });
 
 export const beadsSchema = z.object({
-  provider: storeProvider.default('sqlite').describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
+  provider: storeProvider
+    .default('sqlite')
+    .describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
   claim_lease: duration('1h', 'Lease of a claim; a lapsed claim may be taken by another agent.'),
   durability: z
     .enum(['full', 'normal'])
@@ -170,7 +184,10 @@ export const beadsSchema = z.object({
 });
 
 export const mailSchema = z.object({
-  provider: z.string().default('').describe('Mail: "" (stored in the work store) or exec:<script>.'),
+  provider: z
+    .string()
+    .default('')
+    .describe('Mail: "" (stored in the work store) or exec:<script>.'),
 });
 
 export const eventsSchema = z.object({
@@ -181,7 +198,12 @@ export const eventsSchema = z.object({
     })
     .default('jsonl')
     .describe('Event log: jsonl, memory, exec:<script>.'),
-  max_segment_mb: z.number().int().positive().default(64).describe('Rotate the event file at this size.'),
+  max_segment_mb: z
+    .number()
+    .int()
+    .positive()
+    .default(64)
+    .describe('Rotate the event file at this size.'),
   retain_segments: count().default(0).describe('Rotated event files kept (0 = all).'),
 });
 
@@ -196,7 +218,13 @@ export const daemonSchema = z.object({
 });
 
 export const apiSchema = z.object({
-  port: z.number().int().min(0).max(65535).default(0).describe('TCP port for the API (0 = Unix socket only).'),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(0)
+    .describe('TCP port for the API (0 = Unix socket only).'),
   bind: z.string().default('127.0.0.1').describe('Address the TCP API binds to.'),
 });
 

@@ -9,7 +9,11 @@ import type { GcEvent } from './types.js';
 
 export type EventLogFactory = () => Promise<EventLog>;
 
-async function collect(it: AsyncIterable<GcEvent>, n: number, ac: AbortController): Promise<GcEvent[]> {
+async function collect(
+  it: AsyncIterable<GcEvent>,
+  n: number,
+  ac: AbortController,
+): Promise<GcEvent[]> {
   const out: GcEvent[] = [];
   for await (const e of it) {
     out.push(e);
@@ -32,8 +36,18 @@ export function runEventLogConformance(name: string, factory: EventLogFactory): 
 
     it('record fills seq and ts; list round-trips', async () => {
       const log = await fresh();
-      const a = await log.record({ type: 'bead.created', actor: 'alice', subject: 'gc-1', payload: { n: 1 } });
-      const b = await log.record({ type: 'bead.closed', actor: 'bob', message: 'done "ok"\n✓', ts: '2026-01-02T03:04:05.000Z' });
+      const a = await log.record({
+        type: 'bead.created',
+        actor: 'alice',
+        subject: 'gc-1',
+        payload: { n: 1 },
+      });
+      const b = await log.record({
+        type: 'bead.closed',
+        actor: 'bob',
+        message: 'done "ok"\n✓',
+        ts: '2026-01-02T03:04:05.000Z',
+      });
       expect(a.seq).toBe(1);
       expect(b.seq).toBe(2);
       expect(Number.isNaN(Date.parse(a.ts))).toBe(false);
@@ -56,7 +70,12 @@ export function runEventLogConformance(name: string, factory: EventLogFactory): 
       await log.record({ type: 'bead.created', actor: 'a', ts: '2026-01-01T00:00:00.000Z' });
       await log.record({ type: 'bead.closed', actor: 'b', ts: '2026-01-02T00:00:00.000Z' });
       await log.record({ type: 'mail.sent', actor: 'a', ts: '2026-01-03T00:00:00.000Z' });
-      await log.record({ type: 'bead.created', actor: 'b', subject: 's', ts: '2026-01-04T00:00:00.000Z' });
+      await log.record({
+        type: 'bead.created',
+        actor: 'b',
+        subject: 's',
+        ts: '2026-01-04T00:00:00.000Z',
+      });
       const seqs = async (q: Parameters<EventLog['list']>[0]): Promise<number[]> =>
         (await log.list(q)).items.map((e) => e.seq);
       expect(await seqs({ type: 'bead.created' })).toEqual([1, 4]);
@@ -67,7 +86,9 @@ export function runEventLogConformance(name: string, factory: EventLogFactory): 
       expect(await seqs({ afterSeq: 2 })).toEqual([3, 4]);
       expect(await seqs({ subject: 's' })).toEqual([4]);
       expect(await seqs({ type: 'bead.created', actor: 'b', afterSeq: 1 })).toEqual([4]);
-      expect(await seqs({ type: 'bead.*', since: Date.parse('2026-01-02T00:00:00.000Z'), actor: 'b' })).toEqual([2, 4]);
+      expect(
+        await seqs({ type: 'bead.*', since: Date.parse('2026-01-02T00:00:00.000Z'), actor: 'b' }),
+      ).toEqual([2, 4]);
     });
 
     it('pages by after_seq', async () => {
@@ -89,7 +110,9 @@ export function runEventLogConformance(name: string, factory: EventLogFactory): 
       await expect(log.record({ type: '' })).rejects.toBeInstanceOf(ValidationError);
       await expect(log.record({ type: 'has space' })).rejects.toThrow(/event.type/);
       await expect(log.record({ type: 'x', ts: 'yesterday' })).rejects.toThrow(/event.ts/);
-      await expect(log.record({ type: 'x', payload: 'p'.repeat(1024 * 1024 + 10) })).rejects.toThrow(/limit/);
+      await expect(
+        log.record({ type: 'x', payload: 'p'.repeat(1024 * 1024 + 10) }),
+      ).rejects.toThrow(/limit/);
       expect((await log.record({ type: 'ok' })).seq).toBe(1);
       await expect(log.list({ afterSeq: -1 })).rejects.toThrow(/after_seq/);
     });

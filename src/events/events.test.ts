@@ -14,7 +14,9 @@ let n = 0;
 const freshDir = (): string => join(root, `d${n++}`);
 
 runEventLogConformance('memory', () => Promise.resolve(new MemoryEventLog()));
-runEventLogConformance('jsonl', () => JsonlEventLog.open({ path: join(freshDir(), 'events.jsonl') }));
+runEventLogConformance('jsonl', () =>
+  JsonlEventLog.open({ path: join(freshDir(), 'events.jsonl') }),
+);
 runEventLogConformance('jsonl (tiny segments)', () =>
   JsonlEventLog.open({ path: join(freshDir(), 'events.jsonl'), maxSegmentBytes: 2048 }),
 );
@@ -65,7 +67,8 @@ describe('jsonl specifics', () => {
     const dir = freshDir();
     const path = join(dir, 'events.jsonl');
     const log = await JsonlEventLog.open({ path, maxSegmentBytes: 4096, retainSegments: 3 });
-    for (let i = 0; i < 400; i++) await log.record({ type: 'fill', payload: { i, pad: 'x'.repeat(40) } });
+    for (let i = 0; i < 400; i++)
+      await log.record({ type: 'fill', payload: { i, pad: 'x'.repeat(40) } });
     const files = readdirSync(dir).filter((f) => f.startsWith('events-'));
     expect(files.length).toBeLessThanOrEqual(3);
     const pruned = (await log.list({ type: 'events.pruned', limit: 10_000 })).items;

@@ -5,7 +5,8 @@ import { MAX_EVENT_BYTES, type EventFilter, type EventInput, type GcEvent } from
 const TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 
 export function checkEventInput(input: EventInput): void {
-  if (typeof input !== 'object' || input === null) throw new ValidationError('event must be an object');
+  if (typeof input !== 'object' || input === null)
+    throw new ValidationError('event must be an object');
   if (typeof input.type !== 'string' || !TYPE_RE.test(input.type) || input.type.length > 128) {
     throw new ValidationError(
       `must be a dotted word like "bead.created", got ${JSON.stringify(input.type)}`,
@@ -23,7 +24,11 @@ export function checkEventInput(input: EventInput): void {
 }
 
 /** Build the stored event; throws TooLargeError when its line would be too long. */
-export function materialize(input: EventInput, seq: number, now: number): { event: GcEvent; line: string } {
+export function materialize(
+  input: EventInput,
+  seq: number,
+  now: number,
+): { event: GcEvent; line: string } {
   const event: GcEvent = {
     seq,
     type: input.type,
@@ -52,7 +57,12 @@ export function sinceMs(since: number | string | undefined): number | undefined 
 
 /** A predicate for a filter (afterSeq is handled by the caller's seek). */
 export function eventMatcher(filter: EventFilter): (e: GcEvent) => boolean {
-  const types = filter.type === undefined ? undefined : Array.isArray(filter.type) ? filter.type : [filter.type];
+  const types =
+    filter.type === undefined
+      ? undefined
+      : Array.isArray(filter.type)
+        ? filter.type
+        : [filter.type];
   const exact = new Set(types?.filter((t) => !t.endsWith('*')));
   const prefixes = types?.filter((t) => t.endsWith('*')).map((t) => t.slice(0, -1)) ?? [];
   const since = sinceMs(filter.since);
@@ -71,7 +81,9 @@ export const MAX_EVENT_PAGE = 10_000;
 export function eventPageSize(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_EVENT_PAGE;
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new ValidationError(`must be a positive integer, got ${String(limit)}`, { where: 'limit' });
+    throw new ValidationError(`must be a positive integer, got ${String(limit)}`, {
+      where: 'limit',
+    });
   }
   return Math.min(limit, MAX_EVENT_PAGE);
 }

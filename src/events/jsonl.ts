@@ -18,7 +18,13 @@ import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'nod
 import { basename, dirname, join } from 'node:path';
 import { ConflictError, GcError, systemClock, type Clock } from '../core/index.js';
 import type { EventLog } from './event-log.js';
-import { checkAfterSeq, checkEventInput, eventMatcher, eventPageSize, materialize } from './filter.js';
+import {
+  checkAfterSeq,
+  checkEventInput,
+  eventMatcher,
+  eventPageSize,
+  materialize,
+} from './filter.js';
 import { forEachLine, inspectTail, lineSeq, seekSeq } from './jsonl-file.js';
 import { Hub } from './subscription.js';
 import type { EventInput, EventListQuery, EventPage, GcEvent, WatchOptions } from './types.js';
@@ -101,7 +107,9 @@ export class JsonlEventLog implements EventLog {
     } catch {
       return [];
     }
-    const re = new RegExp(`^${this.stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d{12})\\.jsonl$`);
+    const re = new RegExp(
+      `^${this.stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d{12})\\.jsonl$`,
+    );
     return names
       .flatMap((n) => {
         const m = re.exec(n);
@@ -163,7 +171,9 @@ export class JsonlEventLog implements EventLog {
   record(input: EventInput): Promise<GcEvent> {
     if (this.closed) return Promise.reject(new ConflictError('event log is closed'));
     if (this.readonly) {
-      return Promise.reject(new ConflictError('event log is open read-only; writes go through the city server'));
+      return Promise.reject(
+        new ConflictError('event log is open read-only; writes go through the city server'),
+      );
     }
     try {
       checkEventInput(input);
@@ -226,7 +236,7 @@ export class JsonlEventLog implements EventLog {
     const events: GcEvent[] = [];
     let s = this.durableSeq;
     for (const p of batch) {
-      const ev = { seq: ++s, ...p.event } as GcEvent;
+      const ev = { seq: ++s, ...p.event };
       events.push(ev);
       p.resolve(ev);
     }
@@ -325,7 +335,10 @@ export class JsonlEventLog implements EventLog {
         // A writer in another process may have rotated while we opened: retry.
         if (this.readonly && attempt < 5) {
           const now = await this.listRotated();
-          if (now.length !== this.rotated.length || now.some((r, i) => r.path !== this.rotated[i]?.path)) {
+          if (
+            now.length !== this.rotated.length ||
+            now.some((r, i) => r.path !== this.rotated[i]?.path)
+          ) {
             await Promise.all(opened.map((o) => o.fh.close()));
             continue;
           }
@@ -349,13 +362,18 @@ export class JsonlEventLog implements EventLog {
       for (const { seg, fh } of opened) {
         if (full || corrupt) break;
         const size = (await fh.stat()).size;
-        const from = seg.firstSeq !== -1 && seg.firstSeq > after ? 0 : await seekSeq(fh, size, after + 1);
+        const from =
+          seg.firstSeq !== -1 && seg.firstSeq > after ? 0 : await seekSeq(fh, size, after + 1);
         await forEachLine(fh, from, (line, offset) => {
           const seq = lineSeq(line);
           if (seq === undefined) {
-            corrupt = new GcError('internal', `corrupt event log line in ${seg.path} at byte ${offset}`, {
-              fix: 'move the file aside and restart; events before that line are intact',
-            });
+            corrupt = new GcError(
+              'internal',
+              `corrupt event log line in ${seg.path} at byte ${offset}`,
+              {
+                fix: 'move the file aside and restart; events before that line are intact',
+              },
+            );
             return false;
           }
           if (seq <= after) return true;

@@ -1,7 +1,13 @@
 /** In-memory event log: the reference implementation, for tests and throwaway cities. */
 import { ConflictError, systemClock, type Clock } from '../core/index.js';
 import type { EventLog } from './event-log.js';
-import { checkAfterSeq, checkEventInput, eventMatcher, eventPageSize, materialize } from './filter.js';
+import {
+  checkAfterSeq,
+  checkEventInput,
+  eventMatcher,
+  eventPageSize,
+  materialize,
+} from './filter.js';
 import { Hub } from './subscription.js';
 import type { EventInput, EventListQuery, EventPage, GcEvent, WatchOptions } from './types.js';
 import { watchLog } from './watch.js';

@@ -210,7 +210,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       it('filters alone and combined', async () => {
         const s = await fresh();
         const a = await s.create({ title: 'a', type: 'bug', labels: ['x'], assignee: 'al' });
-        const b = await s.create({ title: 'b', labels: ['x', 'y'], metadata: { 'gc.routed_to': 'w' } });
+        const b = await s.create({
+          title: 'b',
+          labels: ['x', 'y'],
+          metadata: { 'gc.routed_to': 'w' },
+        });
         const c = await s.create({ title: 'c', type: 'bug' });
         await s.close(c.id);
         expect(ids((await s.list({ type: 'bug' })).items)).toEqual([a.id, c.id]);
@@ -263,7 +267,13 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         await s.claim(a.id, 'w1');
         const c = await s.create({ title: 'c' });
         await s.close(c.id);
-        expect(await s.counts()).toEqual({ open: 2, in_progress: 1, closed: 1, ready: 0, total: 4 });
+        expect(await s.counts()).toEqual({
+          open: 2,
+          in_progress: 1,
+          closed: 1,
+          ready: 0,
+          total: 4,
+        });
         await s.close(a.id);
         expect(await s.countReady()).toBe(1);
         expect(ids((await s.ready()).items)).toEqual([b.id]);
@@ -346,7 +356,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         const s = await fresh();
         const a = await s.create({ title: 'a', metadata: { 'gc.routed_to': 'coder' } });
         const b = await s.create({ title: 'b', assignee: 'w1', labels: ['ui'] });
-        const c = await s.create({ title: 'c', type: 'bug', metadata: { 'gc.routed_to': 'coder' } });
+        const c = await s.create({
+          title: 'c',
+          type: 'bug',
+          metadata: { 'gc.routed_to': 'coder' },
+        });
         expect(ids((await s.ready({ metadata: { 'gc.routed_to': 'coder' } })).items)).toEqual([
           a.id,
           c.id,
@@ -355,9 +369,9 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         expect(ids((await s.ready({ assignee: 'w1' })).items)).toEqual([b.id]);
         expect(ids((await s.ready({ label: 'ui' })).items)).toEqual([b.id]);
         expect(ids((await s.ready({ type: 'bug' })).items)).toEqual([c.id]);
-        expect(await s.countReady({ metadata: { 'gc.routed_to': 'coder' }, unassigned: true })).toBe(
-          2,
-        );
+        expect(
+          await s.countReady({ metadata: { 'gc.routed_to': 'coder' }, unassigned: true }),
+        ).toBe(2);
       });
     });
 
@@ -408,7 +422,9 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         const b = await s.create({ title: 'b' });
         const c = await s.create({ title: 'c', needs: [a.id, `waits-for:${b.id}`] });
         expect(
-          (await s.listDependencies(c.id, 'down')).map((d) => `${d.type}:${d.depends_on_id}`).sort(),
+          (await s.listDependencies(c.id, 'down'))
+            .map((d) => `${d.type}:${d.depends_on_id}`)
+            .sort(),
         ).toEqual([`blocks:${a.id}`, `waits-for:${b.id}`].sort());
       });
     });
@@ -475,9 +491,9 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         expect((await s.claimNextReady('w2'))?.id).toBe(mine.id);
         const routed = await s.create({ title: 'r', metadata: { 'gc.routed_to': 'pool' } });
         await s.create({ title: 'other' });
-        expect(
-          (await s.claimNextReady('w3', { metadata: { 'gc.routed_to': 'pool' } }))?.id,
-        ).toBe(routed.id);
+        expect((await s.claimNextReady('w3', { metadata: { 'gc.routed_to': 'pool' } }))?.id).toBe(
+          routed.id,
+        );
       });
 
       it('concurrent claims of one bead: exactly one wins', async () => {

@@ -380,10 +380,10 @@ export class MemoryStore implements Store {
 
   private link(issue: string, dep: string, type: string): void {
     let m = this.down.get(issue);
-    if (!m) this.down.set(issue, (m = new Map()));
+    if (!m) this.down.set(issue, (m = new Map<string, string>()));
     m.set(dep, type);
     let s = this.up.get(dep);
-    if (!s) this.up.set(dep, (s = new Set()));
+    if (!s) this.up.set(dep, (s = new Set<string>()));
     s.add(issue);
   }
 
@@ -405,7 +405,8 @@ export class MemoryStore implements Store {
       }
       if (seen.has(cur)) continue;
       seen.add(cur);
-      for (const [next, type] of this.down.get(cur) ?? []) if (isBlockingType(type)) stack.push(next);
+      for (const [next, type] of this.down.get(cur) ?? [])
+        if (isBlockingType(type)) stack.push(next);
     }
   }
 
@@ -428,7 +429,11 @@ export class MemoryStore implements Store {
     return this.run(() => {
       this.row(issueId);
       const r = this.rows.get(issueId);
-      if (r && r.parent === dependsOnId && this.down.get(issueId)?.get(dependsOnId) === PARENT_CHILD) {
+      if (
+        r &&
+        r.parent === dependsOnId &&
+        this.down.get(issueId)?.get(dependsOnId) === PARENT_CHILD
+      ) {
         r.parent = '';
       }
       this.unlink(issueId, dependsOnId);

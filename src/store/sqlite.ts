@@ -146,10 +146,12 @@ export class SqliteStore implements Store {
     }
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.pragma(`user_version = ${m.version}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql);
+          this.db.pragma(`user_version = ${m.version}`);
+        })
+        .immediate();
     }
   }
 
@@ -311,8 +313,7 @@ export class SqliteStore implements Store {
     while (stack.length) {
       const id = stack.pop() as string;
       const row = this.stmt('SELECT blocked FROM beads WHERE id = ?').get(id) as
-        | { blocked: number }
-        | undefined;
+        { blocked: number } | undefined;
       if (!row) continue;
       const next = this.computeBlocked(id);
       if (next === row.blocked) continue;
@@ -415,9 +416,9 @@ export class SqliteStore implements Store {
 
   getMany(ids: readonly string[]): Promise<Bead[]> {
     return this.read(() => {
-      const rows = this.stmt('SELECT * FROM beads WHERE id IN (SELECT value FROM json_each(?))').all(
-        JSON.stringify(ids),
-      ) as BeadRow[];
+      const rows = this.stmt(
+        'SELECT * FROM beads WHERE id IN (SELECT value FROM json_each(?))',
+      ).all(JSON.stringify(ids)) as BeadRow[];
       const byId = new Map(this.hydrate(rows).map((b) => [b.id, b]));
       return ids.flatMap((id) => {
         const b = byId.get(id);
@@ -615,7 +616,9 @@ export class SqliteStore implements Store {
       const args: unknown[] = [];
       this.filterSql(filter, where, args);
       return (
-        this.stmt(`SELECT count(*) AS n FROM beads b WHERE ${where.join(' AND ')}`).get(...args) as {
+        this.stmt(`SELECT count(*) AS n FROM beads b WHERE ${where.join(' AND ')}`).get(
+          ...args,
+        ) as {
           n: number;
         }
       ).n;
@@ -640,7 +643,9 @@ export class SqliteStore implements Store {
   counts(): Promise<BeadCounts> {
     return this.read(() => {
       const c: BeadCounts = { open: 0, in_progress: 0, closed: 0, ready: 0, total: 0 };
-      for (const r of this.stmt('SELECT status, count(*) AS n FROM beads GROUP BY status').all() as {
+      for (const r of this.stmt(
+        'SELECT status, count(*) AS n FROM beads GROUP BY status',
+      ).all() as {
         status: BeadStatus;
         n: number;
       }[]) {
@@ -857,4 +862,3 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 }
-

@@ -37,7 +37,12 @@ describe('sqlite specifics', () => {
       s.create({ title: 'ok2', needs: ['gc-missing'] }),
       s.create({ title: 'ok3' }),
     ]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'fulfilled',
+    ]);
     expect(await s.count()).toBe(2);
     await s.dispose();
   });
@@ -46,7 +51,9 @@ describe('sqlite specifics', () => {
     const s = new SqliteStore({ path: join(dir, 'plan.db') });
     await s.create({ title: 'x', labels: ['a'], metadata: { k: 'v' } });
     // Every filter combination must still be answerable from beads_ready.
-    expect(await s.countReady({ label: 'a', metadata: { k: 'v' }, unassigned: true, type: 'task' })).toBe(1);
+    expect(
+      await s.countReady({ label: 'a', metadata: { k: 'v' }, unassigned: true, type: 'task' }),
+    ).toBe(1);
     expect((await s.ready({ assignee: '', limit: 1 })).items).toHaveLength(1);
     await s.dispose();
   });

@@ -93,7 +93,8 @@ export function checkMetadata(metadata: unknown, where = 'metadata'): Record<str
   for (const [k, v] of entries) {
     checkMetadataKey(k, where);
     // Metadata values from scripts may be numbers or booleans: coerce.
-    const value = typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v);
+    const value =
+      typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v);
     checkSize(`${where}.${k}`, value, LIMITS.metadataValue);
     out[k] = value;
   }
@@ -131,7 +132,8 @@ export function parseNeed(need: string): { type: string; id: string } {
   if (colon > 0) {
     const type = trimmed.slice(0, colon);
     const id = trimmed.slice(colon + 1);
-    if (id === '') throw new ValidationError(`empty id in ${JSON.stringify(need)}`, { where: 'needs' });
+    if (id === '')
+      throw new ValidationError(`empty id in ${JSON.stringify(need)}`, { where: 'needs' });
     return { type: checkType(type, 'needs'), id };
   }
   if (trimmed === '') throw new ValidationError('empty entry', { where: 'needs' });
@@ -251,10 +253,9 @@ export function hasFilter(q: ListQuery | BeadFilter): boolean {
   );
 }
 
-
-
-
-export function statusList(status: BeadStatus | BeadStatus[] | undefined): BeadStatus[] | undefined {
+export function statusList(
+  status: BeadStatus | BeadStatus[] | undefined,
+): BeadStatus[] | undefined {
   if (status === undefined) return undefined;
   const list = Array.isArray(status) ? status : [status];
   return list.map(checkStatus);

@@ -23,7 +23,14 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, entry, ...args], {
       cwd: options.cwd ?? REPO,
-      env: { ...process.env, GC_SESSION_NAME: '', GC_AGENT: '', GC_CITY_ROOT: '', USER: 'tester', ...options.env },
+      env: {
+        ...process.env,
+        GC_SESSION_NAME: '',
+        GC_AGENT: '',
+        GC_CITY_ROOT: '',
+        USER: 'tester',
+        ...options.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -36,5 +43,7 @@ export function runCli(
   });
 }
 
-export const gc = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> => runCli('gc', args, options);
-export const bd = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> => runCli('bd', args, options);
+export const gc = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> =>
+  runCli('gc', args, options);
+export const bd = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> =>
+  runCli('bd', args, options);

@@ -3,29 +3,43 @@
  * Each takes already-parsed options, talks to a CityClient, and renders.
  */
 import { ValidationError } from '../../core/index.js';
-import type { Bead, BeadStatus, Dependency, ListQuery, ReadyQuery, UpdateBeadInput } from '../../store/index.js';
-import { ROUTED_TO } from '../../store/types.js';
+import type {
+  Bead,
+  BeadStatus,
+  Dependency,
+  ListQuery,
+  ReadyQuery,
+  UpdateBeadInput,
+} from '../../store/index.js';
+import { ROUTED_TO } from '../../store/index.js';
 import { withCity, type GlobalOptions } from '../context.js';
 import { clip, printJson, printLine, table } from '../output.js';
 
 export function parsePriority(value: string, where = '--priority'): number {
   const m = /^[Pp]?([0-4])$/.exec(value.trim());
-  if (!m) throw new ValidationError(`expected 0-4 (or P0-P4), got ${JSON.stringify(value)}`, { where });
+  if (!m)
+    throw new ValidationError(`expected 0-4 (or P0-P4), got ${JSON.stringify(value)}`, { where });
   return Number(m[1]);
 }
 
 export function parseStatus(value: string, where = '--status'): BeadStatus {
   const v = value.trim().replace('-', '_');
   if (v === 'open' || v === 'in_progress' || v === 'closed') return v;
-  throw new ValidationError(`expected open, in_progress or closed, got ${JSON.stringify(value)}`, { where });
+  throw new ValidationError(`expected open, in_progress or closed, got ${JSON.stringify(value)}`, {
+    where,
+  });
 }
 
-export function parseKeyValues(pairs: string[] | undefined, where: string): Record<string, string> | undefined {
+export function parseKeyValues(
+  pairs: string[] | undefined,
+  where: string,
+): Record<string, string> | undefined {
   if (!pairs || pairs.length === 0) return undefined;
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const i = p.indexOf('=');
-    if (i <= 0) throw new ValidationError(`expected key=value, got ${JSON.stringify(p)}`, { where });
+    if (i <= 0)
+      throw new ValidationError(`expected key=value, got ${JSON.stringify(p)}`, { where });
     out[p.slice(0, i)] = p.slice(i + 1);
   }
   return out;
@@ -34,7 +48,10 @@ export function parseKeyValues(pairs: string[] | undefined, where: string): Reco
 /** Split repeatable and comma-separated list options (`--label a --label b,c`). */
 export function splitList(values: string[] | string | undefined): string[] | undefined {
   if (values === undefined) return undefined;
-  const list = (Array.isArray(values) ? values : [values]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const list = (Array.isArray(values) ? values : [values])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   return list.length ? list : undefined;
 }
 
@@ -45,13 +62,23 @@ export function collect(value: string, previous: string[] = []): string[] {
 function beadRows(beads: Bead[]): string {
   return table(
     ['ID', 'P', 'STATUS', 'TYPE', 'ASSIGNEE', 'TITLE'],
-    beads.map((b) => [b.id, `P${b.priority}`, b.status, b.issue_type, b.assignee || '-', clip(b.title)]),
+    beads.map((b) => [
+      b.id,
+      `P${b.priority}`,
+      b.status,
+      b.issue_type,
+      b.assignee || '-',
+      clip(b.title),
+    ]),
   );
 }
 
 export function renderBead(b: Bead): string {
   const lines = [`${b.id}  [P${b.priority} ${b.issue_type}]  ${b.status}`, `Title:     ${b.title}`];
-  if (b.assignee) lines.push(`Assignee:  ${b.assignee}${b.status === 'in_progress' ? ` (attempt ${b.attempt}, lease until ${b.lease_expires_at ?? '-'})` : ''}`);
+  if (b.assignee)
+    lines.push(
+      `Assignee:  ${b.assignee}${b.status === 'in_progress' ? ` (attempt ${b.attempt}, lease until ${b.lease_expires_at ?? '-'})` : ''}`,
+    );
   if (b.from) lines.push(`From:      ${b.from}`);
   if (b.parent) lines.push(`Parent:    ${b.parent}`);
   if (b.ref) lines.push(`Ref:       ${b.ref}`);
@@ -59,7 +86,8 @@ export function renderBead(b: Bead): string {
   for (const [k, v] of Object.entries(b.metadata)) lines.push(`Meta:      ${k}=${v}`);
   for (const d of b.dependencies) lines.push(`Needs:     ${d.type} ${d.depends_on_id}`);
   lines.push(`Created:   ${b.created_at}`);
-  if (b.closed_at) lines.push(`Closed:    ${b.closed_at}${b.close_reason ? ` (${b.close_reason})` : ''}`);
+  if (b.closed_at)
+    lines.push(`Closed:    ${b.closed_at}${b.close_reason ? ` (${b.close_reason})` : ''}`);
   if (b.description) lines.push('', b.description);
   return lines.join('\n');
 }
@@ -121,7 +149,10 @@ export interface ListArgs {
 export function parseLimit(value: string | undefined, where = '--limit'): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ValidationError(`expected a positive integer, got ${JSON.stringify(value)}`, { where });
+  if (!Number.isInteger(n) || n < 1)
+    throw new ValidationError(`expected a positive integer, got ${JSON.stringify(value)}`, {
+      where,
+    });
   return n;
 }
 
@@ -217,7 +248,9 @@ export async function updateBead(g: GlobalOptions, id: string, a: UpdateArgs): P
   const metadata = parseKeyValues(a.setMetadata, '--set-metadata');
   if (metadata) patch.metadata = metadata;
   if (!a.claim && Object.keys(patch).length === 0) {
-    throw new ValidationError('nothing to update: pass at least one field option (see --help)', { where: 'update' });
+    throw new ValidationError('nothing to update: pass at least one field option (see --help)', {
+      where: 'update',
+    });
   }
   await withCity(g, 'bead update', async (city) => {
     let bead: Bead | undefined;
@@ -228,7 +261,11 @@ export async function updateBead(g: GlobalOptions, id: string, a: UpdateArgs): P
   });
 }
 
-export async function claimBead(g: GlobalOptions, id: string | undefined, a: ReadyArgs & { lease?: string }): Promise<void> {
+export async function claimBead(
+  g: GlobalOptions,
+  id: string | undefined,
+  a: ReadyArgs & { lease?: string },
+): Promise<void> {
   let leaseMs: number | undefined;
   if (a.lease) {
     const { parseDuration } = await import('../../core/index.js');
@@ -243,11 +280,20 @@ export async function claimBead(g: GlobalOptions, id: string | undefined, a: Rea
       ? await city.claimBead(id, leaseMs !== undefined ? { leaseMs } : {})
       : await city.claimNext({ ...readyQuery(a), ...(leaseMs !== undefined ? { leaseMs } : {}) });
     if (g.json) printJson(bead);
-    else printLine(bead ? `claimed ${bead.id} as ${city.actor} (attempt ${bead.attempt}): ${bead.title}` : 'no ready work to claim');
+    else
+      printLine(
+        bead
+          ? `claimed ${bead.id} as ${city.actor} (attempt ${bead.attempt}): ${bead.title}`
+          : 'no ready work to claim',
+      );
   });
 }
 
-export async function unclaimBead(g: GlobalOptions, id: string, a: { force?: boolean }): Promise<void> {
+export async function unclaimBead(
+  g: GlobalOptions,
+  id: string,
+  a: { force?: boolean },
+): Promise<void> {
   await withCity(g, 'bead unclaim', async (city) => {
     const bead = await city.unclaimBead(id, a.force ? { force: true } : {});
     if (g.json) printJson(bead);
@@ -255,7 +301,11 @@ export async function unclaimBead(g: GlobalOptions, id: string, a: { force?: boo
   });
 }
 
-export async function closeBeads(g: GlobalOptions, ids: string[], a: { reason?: string }): Promise<void> {
+export async function closeBeads(
+  g: GlobalOptions,
+  ids: string[],
+  a: { reason?: string },
+): Promise<void> {
   await withCity(g, 'bead close', async (city) => {
     const out: Bead[] = [];
     for (const id of ids) {
@@ -267,7 +317,12 @@ export async function closeBeads(g: GlobalOptions, ids: string[], a: { reason?: 
   });
 }
 
-export async function depAdd(g: GlobalOptions, issue: string, dependsOn: string, a: { type?: string }): Promise<void> {
+export async function depAdd(
+  g: GlobalOptions,
+  issue: string,
+  dependsOn: string,
+  a: { type?: string },
+): Promise<void> {
   await withCity(g, 'bead dep add', async (city) => {
     await city.addDependency(issue, dependsOn, a.type ?? 'blocks');
     const dep: Dependency = { issue_id: issue, depends_on_id: dependsOn, type: a.type ?? 'blocks' };
@@ -288,7 +343,14 @@ export async function depList(g: GlobalOptions, id: string, a: { up?: boolean })
   await withCity(g, 'bead dep list', async (city) => {
     const deps = await city.listDependencies(id, a.up ? 'up' : 'down');
     if (g.json) printJson(deps);
-    else if (deps.length === 0) printLine(a.up ? `nothing depends on ${id}` : `${id} depends on nothing`);
-    else printLine(table(['ISSUE', 'TYPE', 'DEPENDS ON'], deps.map((d) => [d.issue_id, d.type, d.depends_on_id])));
+    else if (deps.length === 0)
+      printLine(a.up ? `nothing depends on ${id}` : `${id} depends on nothing`);
+    else
+      printLine(
+        table(
+          ['ISSUE', 'TYPE', 'DEPENDS ON'],
+          deps.map((d) => [d.issue_id, d.type, d.depends_on_id]),
+        ),
+      );
   });
 }

@@ -13,12 +13,15 @@ export async function validate(g: GlobalOptions): Promise<number> {
     if (g.json) printJson({ valid: true, file, errors: [], warnings: loaded.warnings });
     else {
       for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-      printLine(`${file}: valid (${loaded.config.agent.length} agents, ${loaded.config.rigs.length} rigs)`);
+      printLine(
+        `${file}: valid (${loaded.config.agent.length} agents, ${loaded.config.rigs.length} rigs)`,
+      );
     }
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (g.json) printJson({ valid: false, file, errors: err.issues, warnings: [] as ConfigIssue[] });
+    if (g.json)
+      printJson({ valid: false, file, errors: err.issues, warnings: [] as ConfigIssue[] });
     else for (const i of err.issues) process.stderr.write(`error: ${formatIssue(i)}\n`);
     return 2;
   }
@@ -37,20 +40,37 @@ export async function show(g: GlobalOptions): Promise<void> {
   const loaded = await loadCityConfig(join(root, 'city.toml'));
   for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
   if (g.json) {
-    printJson({ file: loaded.file, config: loaded.config, sources: Object.fromEntries(loaded.sources) });
+    printJson({
+      file: loaded.file,
+      config: loaded.config,
+      sources: Object.fromEntries(loaded.sources),
+    });
     return;
   }
   const entries = [...loaded.sources.entries()];
   const width = Math.max(...entries.map(([k]) => k.length));
   for (const [key, source] of entries) {
-    const value = key.split(/\.|\[(\d+)\]/).filter(Boolean).reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], loaded.config);
-    printLine(`${key.padEnd(width)} = ${JSON.stringify(value) ?? '(unset)'}  # ${describeSource(source)}`);
+    const value = key
+      .split(/\.|\[(\d+)\]/)
+      .filter(Boolean)
+      .reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], loaded.config);
+    printLine(
+      `${key.padEnd(width)} = ${JSON.stringify(value) ?? '(unset)'}  # ${describeSource(source)}`,
+    );
   }
 }
 
-export async function init(g: GlobalOptions, dir: string | undefined, a: { name?: string; force?: boolean }): Promise<void> {
+export async function init(
+  g: GlobalOptions,
+  dir: string | undefined,
+  a: { name?: string; force?: boolean },
+): Promise<void> {
   const { initCity } = await import('../../config/index.js');
-  const made = await initCity({ dir: dir ?? process.cwd(), ...(a.name ? { name: a.name } : {}), ...(a.force ? { force: true } : {}) });
+  const made = await initCity({
+    dir: dir ?? process.cwd(),
+    ...(a.name ? { name: a.name } : {}),
+    ...(a.force ? { force: true } : {}),
+  });
   if (g.json) printJson(made);
   else {
     printLine(`created city "${made.name}" at ${made.root}`);

@@ -19,10 +19,20 @@ export interface EventsArgs {
 function parseSince(value: string): number {
   const t = Date.parse(value);
   if (!Number.isNaN(t)) return t;
-  throw new ValidationError(`expected an RFC 3339 time or a duration like 10m, got ${JSON.stringify(value)}`, { where: '--since' });
+  throw new ValidationError(
+    `expected an RFC 3339 time or a duration like 10m, got ${JSON.stringify(value)}`,
+    { where: '--since' },
+  );
 }
 
-const row = (e: GcEvent): string[] => [String(e.seq), e.ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.type, e.actor || '-', e.subject ?? '-', clip(e.message ?? '', 50)];
+const row = (e: GcEvent): string[] => [
+  String(e.seq),
+  e.ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+  e.type,
+  e.actor || '-',
+  e.subject ?? '-',
+  clip(e.message ?? '', 50),
+];
 const HEAD = ['SEQ', 'TIME', 'TYPE', 'ACTOR', 'SUBJECT', 'MESSAGE'];
 
 export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
@@ -43,7 +53,9 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
   };
   const after = a.after !== undefined ? Number(a.after) : undefined;
   if (after !== undefined && (!Number.isInteger(after) || after < 0)) {
-    throw new ValidationError(`expected a non-negative integer, got ${JSON.stringify(a.after)}`, { where: '--after' });
+    throw new ValidationError(`expected a non-negative integer, got ${JSON.stringify(a.after)}`, {
+      where: '--after',
+    });
   }
   const last = parseLimit(a.last, '--last');
   const limit = parseLimit(a.limit) ?? 1000;
@@ -52,7 +64,8 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
     'events',
     async (city) => {
       let start = after ?? 0;
-      if (after === undefined && last !== undefined) start = Math.max(0, (await city.latestEventSeq()) - last);
+      if (after === undefined && last !== undefined)
+        start = Math.max(0, (await city.latestEventSeq()) - last);
       if (a.follow) {
         if (after === undefined && last === undefined) start = await city.latestEventSeq();
         const ac = new AbortController();
