@@ -23,6 +23,30 @@ export function checkEventInput(input: EventInput): void {
   }
 }
 
+/** The stored event without its seq (assigned by the log at write time). */
+let lastTsMs = -1;
+let lastTs = '';
+/** RFC 3339 for an epoch-ms time; bursts share the formatting work of one millisecond. */
+function isoTime(ms: number): string {
+  if (ms !== lastTsMs) {
+    lastTsMs = ms;
+    lastTs = new Date(ms).toISOString();
+  }
+  return lastTs;
+}
+
+export function eventBody(input: EventInput, now: number): Omit<GcEvent, 'seq'> {
+  const event: Omit<GcEvent, 'seq'> = {
+    type: input.type,
+    ts: input.ts ?? isoTime(now),
+    actor: input.actor ?? '',
+  };
+  if (input.subject !== undefined) event.subject = input.subject;
+  if (input.message !== undefined) event.message = input.message;
+  if (input.payload !== undefined) event.payload = input.payload;
+  return event;
+}
+
 /** Build the stored event; throws TooLargeError when its line would be too long. */
 export function materialize(
   input: EventInput,

@@ -13,21 +13,28 @@
  * - Watchers are pushed by the writer; a read-only log in another process
  *   is woken by a file watch.
  */
-import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { fdatasync, fdatasyncSync, watch as fsWatch, writeSync, type FSWatcher } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConflictError, GcError, systemClock, type Clock } from '../core/index.js';
+import { ConflictError, GcError, TooLargeError, systemClock, type Clock } from '../core/index.js';
 import type { EventLog } from './event-log.js';
 import {
   checkAfterSeq,
   checkEventInput,
+  eventBody,
   eventMatcher,
   eventPageSize,
-  materialize,
 } from './filter.js';
 import { forEachLine, inspectTail, lineSeq, seekSeq } from './jsonl-file.js';
 import { Hub } from './subscription.js';
-import type { EventInput, EventListQuery, EventPage, GcEvent, WatchOptions } from './types.js';
+import {
+  MAX_EVENT_BYTES,
+  type EventInput,
+  type EventListQuery,
+  type EventPage,
+  type GcEvent,
+  type WatchOptions,
+} from './types.js';
 import { watchLog } from './watch.js';
 
 export interface JsonlEventLogOptions {
@@ -55,6 +62,14 @@ interface Segment {
   firstSeq: number;
 }
 
+/** fdatasync via the callback API: measurably cheaper per call than FileHandle.datasync(). */
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** An inline fdatasync slower than this moves syncing off the event loop. */
+const INLINE_SYNC_MAX_MS = 2;
+
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Records per write: bounds one batch's memory and latency. */
 const MAX_BATCH = 8192;
@@ -75,6 +90,10 @@ export class JsonlEventLog implements EventLog {
   private fileWatcher: FSWatcher | undefined;
   /** Serializes rotation against readers choosing and opening segment files. */
   private segmentLock: Promise<unknown> = Promise.resolve();
+  private batches = 0;
+  private records = 0;
+  /** Whether fdatasync currently runs inline (see `sync`). */
+  private inlineSync = false;
   /** Bytes dropped from a torn tail at open (0 when the file was clean). */
   recoveredBytes = 0;
 
@@ -177,12 +196,14 @@ export class JsonlEventLog implements EventLog {
     }
     try {
       checkEventInput(input);
-      // Validate and serialize now (seq 0 placeholder); the seq is spliced in at flush.
-      const { event } = materialize(input, 0, this.clock.now());
-      const { seq: _seq, ...rest } = event;
-      const body = JSON.stringify(rest).slice(1);
+      // Serialize once, without seq; the seq is spliced in front at flush.
+      const event = eventBody(input, this.clock.now());
+      const body = JSON.stringify(event).slice(1);
+      if (body.length > MAX_EVENT_BYTES / 4 && Buffer.byteLength(body) > MAX_EVENT_BYTES) {
+        throw new TooLargeError('event', Buffer.byteLength(body), MAX_EVENT_BYTES);
+      }
       return new Promise<GcEvent>((resolve, reject) => {
-        this.pending.push({ body, event: rest, resolve, reject });
+        this.pending.push({ body, event, resolve, reject });
         this.flushing ??= this.flushLoop();
       });
     } catch (err) {
@@ -211,16 +232,17 @@ export class JsonlEventLog implements EventLog {
     const fh = this.fh;
     if (!fh) throw new GcError('internal', 'event log has no open file');
     let seq = this.durableSeq;
-    const text = batch.map((p) => `{"seq":${++seq},${p.body}\n`).join('');
+    let text = '';
+    for (const p of batch) text += `{"seq":${++seq},${p.body}\n`;
     const buf = Buffer.from(text, 'utf8');
     const before = this.activeSize;
     try {
+      // The append itself only copies into the page cache: do it inline.
+      // The fdatasync is the slow part and runs off the event loop, so
+      // records keep queueing for the next batch meanwhile.
       let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-        off += bytesWritten;
-      }
-      await fh.datasync();
+      while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+      await this.sync(fh.fd);
     } catch (err) {
       // Undo a partial write so the file stays a clean prefix; no seq was used.
       try {
@@ -233,15 +255,39 @@ export class JsonlEventLog implements EventLog {
       return;
     }
     this.activeSize += buf.length;
-    const events: GcEvent[] = [];
+    this.batches++;
+    this.records += batch.length;
+    const events: GcEvent[] = new Array<GcEvent>(batch.length);
     let s = this.durableSeq;
-    for (const p of batch) {
-      const ev = { seq: ++s, ...p.event };
-      events.push(ev);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      // The pending body object becomes the stored event: no copy on the hot path.
+      const ev = p.event as GcEvent;
+      ev.seq = ++s;
+      events[i] = ev;
       p.resolve(ev);
     }
     this.durableSeq = s;
     this.hub.publish(events);
+  }
+
+  /**
+   * fdatasync, inline or off the event loop. A thread-pool hop costs about as
+   * much as a fast device's fsync, so while fsyncs finish well under a
+   * millisecond they run inline (every producer is waiting on this batch
+   * anyway); once one is slow, they move to the thread pool so a slow disk
+   * never stalls the event loop.
+   */
+  private async sync(fd: number): Promise<void> {
+    const start = performance.now();
+    if (this.inlineSync) {
+      fdatasyncSync(fd);
+      if (performance.now() - start > INLINE_SYNC_MAX_MS) this.inlineSync = false;
+      return;
+    }
+    await fdatasyncAsync(fd);
+    // The measurement includes the hop, so it over-estimates the device.
+    if (performance.now() - start < INLINE_SYNC_MAX_MS / 4) this.inlineSync = true;
   }
 
   private withSegmentLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -271,21 +317,18 @@ export class JsonlEventLog implements EventLog {
       const next = this.rotated[0]?.firstSeq ?? this.activeFirstSeq;
       await unlink(old.path);
       // Pruning is deliberate, never silent: it is itself an event.
-      this.pending.push({
-        body: JSON.stringify({
+      const event = eventBody(
+        {
           type: 'events.pruned',
-          ts: new Date(this.clock.now()).toISOString(),
-          actor: 'gc',
-          message: `retention removed events ${old.firstSeq}..${next - 1}`,
-          payload: { first_seq: old.firstSeq, last_seq: next - 1, file: basename(old.path) },
-        }).slice(1),
-        event: {
-          type: 'events.pruned',
-          ts: new Date(this.clock.now()).toISOString(),
           actor: 'gc',
           message: `retention removed events ${old.firstSeq}..${next - 1}`,
           payload: { first_seq: old.firstSeq, last_seq: next - 1, file: basename(old.path) },
         },
+        this.clock.now(),
+      );
+      this.pending.push({
+        body: JSON.stringify(event).slice(1),
+        event,
         resolve: () => undefined,
         reject: () => undefined,
       });
@@ -429,6 +472,16 @@ export class JsonlEventLog implements EventLog {
     } catch {
       // Directory missing: nothing to watch until a writer creates it.
     }
+  }
+
+  /** Group-commit counters: how many writes carried how many records. */
+  stats(): { batches: number; records: number; avg_batch: number; inline_sync: boolean } {
+    return {
+      batches: this.batches,
+      records: this.records,
+      avg_batch: this.batches ? this.records / this.batches : 0,
+      inline_sync: this.inlineSync,
+    };
   }
 
   /** Files backing this log, oldest first (for backup and tests). */
