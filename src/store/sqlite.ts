@@ -187,20 +187,23 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     const results: { ok: boolean; value: unknown }[] = [];
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.stmt('BEGIN IMMEDIATE').run();
+      const savepoint = this.stmt('SAVEPOINT op');
+      const release = this.stmt('RELEASE op');
+      const rollbackTo = this.stmt('ROLLBACK TO op');
       for (const op of batch) {
-        this.db.exec('SAVEPOINT op');
+        savepoint.run();
         try {
           const value = op.fn();
-          this.db.exec('RELEASE op');
+          release.run();
           results.push({ ok: true, value });
         } catch (err) {
-          this.db.exec('ROLLBACK TO op');
-          this.db.exec('RELEASE op');
+          rollbackTo.run();
+          release.run();
           results.push({ ok: false, value: err });
         }
       }
-      this.db.exec('COMMIT');
+      this.stmt('COMMIT').run();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       // Ops that succeeded inside the batch may have bumped the cached total.
@@ -584,10 +587,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  private readyRows(q: ReadyQuery, limit: number, after?: number[]): BeadRow[] {
+  private readyRows(q: ReadyQuery, limit: number, after?: number[], claimant?: string): BeadRow[] {
     const where = ["b.status = 'open'", 'b.blocked = 0', 'b.infra = 0'];
     const args: unknown[] = [];
     this.filterSql(q, where, args);
+    if (claimant !== undefined) {
+      // Skip work pre-assigned to someone else.
+      where.push("(b.assignee = '' OR b.assignee = ?)");
+      args.push(claimant);
+    }
     if (after) {
       where.push('(b.priority > ? OR (b.priority = ? AND b.seq > ?))');
       args.push(after[0], after[0], after[1]);
@@ -764,19 +772,10 @@ export class SqliteStore implements Store {
     return this.write(() => {
       this.checkClaimant(actor);
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
-      let after: number[] | undefined;
-      // Walk ready beads in order, skipping ones pre-assigned to someone else.
-      for (;;) {
-        const rows = this.readyRows(query, 50, after);
-        for (const r of rows) {
-          if (r.assignee !== '' && r.assignee !== actor) continue;
-          this.claimRow(r, actor, lease);
-          return this.one(r.id);
-        }
-        const last = rows[rows.length - 1];
-        if (rows.length < 50 || !last) return null;
-        after = [last.priority, last.seq];
-      }
+      const [row] = this.readyRows(query, 1, undefined, actor);
+      if (!row) return null;
+      this.claimRow(row, actor, lease);
+      return this.one(row.id);
     });
   }
 
