@@ -144,12 +144,17 @@ export class LocalCity implements CityClient {
 
   async createBead(input: CreateBeadInput): Promise<Bead> {
     const bead = await this.store.create({ from: this.actor, ...input });
-    await this.emit('bead.created', bead.id, {
-      title: bead.title,
-      type: bead.issue_type,
-      priority: bead.priority,
-      parent: bead.parent || undefined,
-    });
+    await this.emit(
+      'bead.created',
+      bead.id,
+      {
+        title: bead.title,
+        type: bead.issue_type,
+        priority: bead.priority,
+        parent: bead.parent || undefined,
+      },
+      bead.title,
+    );
     return bead;
   }
 
@@ -177,38 +182,50 @@ export class LocalCity implements CityClient {
     const before = await this.store.get(id);
     const bead = await this.store.update(id, patch);
     if (before.status !== 'closed' && bead.status === 'closed') {
-      await this.emit('bead.closed', id, { reason: bead.close_reason });
+      await this.emit(
+        'bead.closed',
+        id,
+        { reason: bead.close_reason },
+        bead.close_reason || undefined,
+      );
     } else {
-      await this.emit('bead.updated', id, { action: 'update', fields: Object.keys(patch) });
+      const fields = Object.keys(patch);
+      await this.emit(
+        'bead.updated',
+        id,
+        { action: 'update', fields },
+        `updated ${fields.join(', ')}`,
+      );
     }
     return bead;
   }
 
   async closeBead(id: string, reason?: string): Promise<CloseResult> {
     const result = await this.store.close(id, reason !== undefined ? { reason } : {});
-    if (result.changed) await this.emit('bead.closed', id, { reason: reason ?? '' });
+    if (result.changed)
+      await this.emit('bead.closed', id, { reason: reason ?? '' }, reason || undefined);
     return result;
   }
 
   async claimBead(id: string, request: ClaimRequest = {}): Promise<Bead> {
     const bead = await this.store.claim(id, this.actor, request);
-    await this.emit('bead.updated', id, {
-      action: 'claim',
-      assignee: this.actor,
-      attempt: bead.attempt,
-    });
+    await this.emitClaim(bead);
     return bead;
   }
 
   async claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
     const bead = await this.store.claimNextReady(this.actor, query);
-    if (bead)
-      await this.emit('bead.updated', bead.id, {
-        action: 'claim',
-        assignee: this.actor,
-        attempt: bead.attempt,
-      });
+    if (bead) await this.emitClaim(bead);
     return bead;
+  }
+
+  private emitClaim(bead: Bead): Promise<void> {
+    return this.emit(
+      'bead.updated',
+      bead.id,
+      { action: 'claim', assignee: this.actor, attempt: bead.attempt },
+      `claimed by ${this.actor} (attempt ${bead.attempt})`,
+    );
   }
 
   async unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead> {
@@ -218,26 +235,34 @@ export class LocalCity implements CityClient {
       ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
     });
     if (before.status === 'in_progress') {
-      await this.emit('bead.updated', id, {
-        action: 'unclaim',
-        previous_assignee: before.assignee,
-      });
+      await this.emit(
+        'bead.updated',
+        id,
+        { action: 'unclaim', previous_assignee: before.assignee },
+        `released by ${before.assignee}`,
+      );
     }
     return bead;
   }
 
   async addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
     await this.store.addDependency(issueId, dependsOnId, type);
-    await this.emit('bead.updated', issueId, {
-      action: 'dep_add',
-      depends_on_id: dependsOnId,
-      type,
-    });
+    await this.emit(
+      'bead.updated',
+      issueId,
+      { action: 'dep_add', depends_on_id: dependsOnId, type },
+      `depends on ${dependsOnId} (${type})`,
+    );
   }
 
   async removeDependency(issueId: string, dependsOnId: string): Promise<void> {
     await this.store.removeDependency(issueId, dependsOnId);
-    await this.emit('bead.updated', issueId, { action: 'dep_remove', depends_on_id: dependsOnId });
+    await this.emit(
+      'bead.updated',
+      issueId,
+      { action: 'dep_remove', depends_on_id: dependsOnId },
+      `no longer depends on ${dependsOnId}`,
+    );
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {

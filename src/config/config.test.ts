@@ -176,3 +176,14 @@ describe('init and files', () => {
     });
   });
 });
+
+describe('docs/config.md', () => {
+  it('matches the schema (regenerate: npx tsx scripts/gen-config-doc.ts > docs/config.md)', async () => {
+    const { renderConfigReference } = await import('./reference.js');
+    const committed = readFileSync(
+      join(import.meta.dirname, '..', '..', 'docs', 'config.md'),
+      'utf8',
+    );
+    expect(committed).toBe(renderConfigReference());
+  });
+});

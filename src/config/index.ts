@@ -3,3 +3,4 @@ export * from './schema.js';
 export * from './load.js';
 export { formatPath, keyPositions } from './toml-positions.js';
 export { initCity, type InitOptions } from './init.js';
+export { renderConfigReference } from './reference.js';
