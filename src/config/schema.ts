@@ -7,37 +7,23 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/index.js';
 
-const duration = (def: string, description: string) =>
-  z
-    .string()
-    .refine(
-      (s) => {
-        try {
-          return parseDuration(s) >= 0;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"' },
-    )
-    .default(def)
-    .describe(description);
+function isDuration(s: string): boolean {
+  try {
+    return parseDuration(s) >= 0;
+  } catch {
+    return false;
+  }
+}
 
-const optDuration = (description: string) =>
-  z
-    .string()
-    .refine(
-      (s) => {
-        try {
-          return parseDuration(s) >= 0;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"' },
-    )
-    .optional()
-    .describe(description);
+const durationString = () =>
+  z.string().refine(isDuration, {
+    message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"',
+  });
+
+const duration = (def: string, description: string) =>
+  durationString().default(def).describe(description);
+
+const optDuration = (description: string) => durationString().optional().describe(description);
 
 const count = () => z.number().int().min(0);
 const strings = () => z.array(z.string());

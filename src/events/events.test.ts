@@ -3,6 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TSX } from '../../test/helpers/cli.js';
 import { runEventLogConformance } from './conformance.js';
 import { JsonlEventLog } from './jsonl.js';
 import { MemoryEventLog } from './memory.js';
@@ -109,7 +110,7 @@ describe('jsonl specifics', () => {
   it('kill -9 mid-burst: acknowledged events survive, seq continues gap-free', async () => {
     const path = join(freshDir(), 'events.jsonl');
     const script = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'event-burst.ts');
-    const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
+    const child = spawn(process.execPath, ['--import', TSX, script, path], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const acked = new Map<number, number>();

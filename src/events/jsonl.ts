@@ -174,17 +174,7 @@ export class JsonlEventLog implements EventLog {
   }
 
   private async lastSeqOfRotated(): Promise<number> {
-    for (let i = this.rotated.length - 1; i >= 0; i--) {
-      const seg = this.rotated[i] as Segment;
-      const fh = await open(seg.path, 'r');
-      try {
-        const tail = await inspectTail(fh, (await fh.stat()).size);
-        if (tail.lastSeq !== undefined) return tail.lastSeq;
-      } finally {
-        await fh.close();
-      }
-    }
-    return 0;
+    return lastSeqOf(this.rotated.map((seg) => seg.path));
   }
 
   record(input: EventInput): Promise<GcEvent> {
@@ -441,21 +431,7 @@ export class JsonlEventLog implements EventLog {
 
   async latestSeq(): Promise<number> {
     if (!this.readonly) return this.durableSeq;
-    for (const seg of (await this.segments()).reverse()) {
-      let fh: FileHandle;
-      try {
-        fh = await open(seg.path, 'r');
-      } catch {
-        continue;
-      }
-      try {
-        const tail = await inspectTail(fh, (await fh.stat()).size);
-        if (tail.lastSeq !== undefined) return tail.lastSeq;
-      } finally {
-        await fh.close();
-      }
-    }
-    return 0;
+    return lastSeqOf((await this.segments()).map((seg) => seg.path));
   }
 
   watch(afterSeq: number, options: WatchOptions = {}): AsyncIterable<GcEvent> {
@@ -498,6 +474,25 @@ export class JsonlEventLog implements EventLog {
     await this.fh?.close();
     this.fh = undefined;
   }
+}
+
+/** Seq of the last complete line across files (newest last), or 0. */
+async function lastSeqOf(paths: string[]): Promise<number> {
+  for (let i = paths.length - 1; i >= 0; i--) {
+    let fh: FileHandle;
+    try {
+      fh = await open(paths[i] as string, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      const tail = await inspectTail(fh, (await fh.stat()).size);
+      if (tail.lastSeq !== undefined) return tail.lastSeq;
+    } finally {
+      await fh.close();
+    }
+  }
+  return 0;
 }
 
 /** Size of a file, or 0 if it does not exist. */

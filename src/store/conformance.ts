@@ -540,6 +540,10 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         expect(ids((await s.ready()).items)).toEqual([b.id]);
         await s.close(b.id);
         await expect(s.unclaim(b.id)).rejects.toBeInstanceOf(ConflictError);
+        // Only the holder may release an assignment, even on an open bead.
+        const assigned = await s.create({ title: 'pre-assigned', assignee: 'w1' });
+        await expect(s.unclaim(assigned.id, { actor: 'w2' })).rejects.toBeInstanceOf(ConflictError);
+        expect((await s.get(assigned.id)).assignee).toBe('w1');
       });
 
       it('releaseClaims and releaseExpiredClaims', async () => {

@@ -4,7 +4,6 @@
  * runs synchronously inside its promise, so each one is atomic.
  */
 import {
-  AlreadyClaimedError,
   ConflictError,
   NotFoundError,
   ValidationError,
@@ -38,6 +37,7 @@ import {
   checkMetadataKey,
   checkMetadata,
   checkType,
+  decideClaim,
   decodeCursor,
   encodeCursor,
   hasFilter,
@@ -460,19 +460,12 @@ export class MemoryStore implements Store {
 
   private claimRow(r: Row, actor: string, leaseMs: number): void {
     const now = this.clock.now();
-    if (r.status === 'closed') {
-      throw new ConflictError(`bead ${r.id} is closed and cannot be claimed`, {
-        details: { id: r.id, status: r.status },
-      });
-    }
-    const mine = r.assignee === actor;
-    if (r.status === 'in_progress' && !mine) {
-      const lapsed = r.leaseExpiresAt !== null && r.leaseExpiresAt <= now;
-      if (!lapsed) throw new AlreadyClaimedError(r.id, r.assignee, r.status);
-    } else if (r.status === 'open' && r.assignee !== '' && !mine) {
-      throw new AlreadyClaimedError(r.id, r.assignee, r.status);
-    }
-    if (!(r.status === 'in_progress' && mine)) {
+    const { renew } = decideClaim(
+      { id: r.id, status: r.status, assignee: r.assignee, leaseExpiresAt: r.leaseExpiresAt },
+      actor,
+      now,
+    );
+    if (!renew) {
       r.attempt++;
       r.claimedAt = now;
     }
@@ -540,7 +533,8 @@ export class MemoryStore implements Store {
           details: { id },
         });
       }
-      if (options.actor !== undefined && r.assignee !== options.actor && r.status !== 'open') {
+      // Only the holder (or a forced unclaim, which passes no actor) may release.
+      if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
         throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
           details: { id, holder: r.assignee },
         });

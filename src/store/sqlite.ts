@@ -10,7 +10,6 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  AlreadyClaimedError,
   ConflictError,
   GcError,
   NotFoundError,
@@ -46,6 +45,7 @@ import {
   checkMetadata,
   checkMetadataKey,
   checkType,
+  decideClaim,
   decodeCursor,
   encodeCursor,
   hasFilter,
@@ -728,19 +728,11 @@ export class SqliteStore implements Store {
 
   private claimRow(r: BeadRow, actor: string, leaseMs: number): void {
     const now = this.clock.now();
-    if (r.status === 'closed') {
-      throw new ConflictError(`bead ${r.id} is closed and cannot be claimed`, {
-        details: { id: r.id, status: r.status },
-      });
-    }
-    const mine = r.assignee === actor;
-    if (r.status === 'in_progress' && !mine) {
-      const lapsed = r.lease_expires_at !== null && r.lease_expires_at <= now;
-      if (!lapsed) throw new AlreadyClaimedError(r.id, r.assignee, r.status);
-    } else if (r.status === 'open' && r.assignee !== '' && !mine) {
-      throw new AlreadyClaimedError(r.id, r.assignee, r.status);
-    }
-    const renew = r.status === 'in_progress' && mine;
+    const { renew } = decideClaim(
+      { id: r.id, status: r.status, assignee: r.assignee, leaseExpiresAt: r.lease_expires_at },
+      actor,
+      now,
+    );
     this.stmt(
       `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
          lease_expires_at = ?, attempt = ?, updated_at = ? WHERE seq = ?`,
@@ -813,7 +805,8 @@ export class SqliteStore implements Store {
           details: { id },
         });
       }
-      if (options.actor !== undefined && r.assignee !== options.actor && r.status !== 'open') {
+      // Only the holder (or a forced unclaim, which passes no actor) may release.
+      if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
         throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
           details: { id, holder: r.assignee },
         });

@@ -2,7 +2,12 @@
  * Pure input validation and normalisation shared by every store backend, so
  * that all of them reject the same inputs with the same messages.
  */
-import { TooLargeError, ValidationError } from '../core/index.js';
+import {
+  AlreadyClaimedError,
+  ConflictError,
+  TooLargeError,
+  ValidationError,
+} from '../core/index.js';
 import {
   BEAD_STATUSES,
   BLOCKING_DEP_TYPES,
@@ -272,3 +277,31 @@ export function checkLease(ms: number | undefined, fallback: number): number {
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
+
+export interface ClaimState {
+  id: string;
+  status: BeadStatus;
+  assignee: string;
+  leaseExpiresAt: number | null;
+}
+
+/**
+ * The claim compare-and-set decision, shared by every backend. Throws when
+ * `actor` may not claim; otherwise says whether this is a renewal of the
+ * actor's own claim (same attempt) or a new claim (attempt + 1).
+ */
+export function decideClaim(b: ClaimState, actor: string, now: number): { renew: boolean } {
+  if (b.status === 'closed') {
+    throw new ConflictError(`bead ${b.id} is closed and cannot be claimed`, {
+      details: { id: b.id, status: b.status },
+    });
+  }
+  const mine = b.assignee === actor;
+  if (b.status === 'in_progress' && !mine) {
+    const lapsed = b.leaseExpiresAt !== null && b.leaseExpiresAt <= now;
+    if (!lapsed) throw new AlreadyClaimedError(b.id, b.assignee, b.status);
+  } else if (b.status === 'open' && b.assignee !== '' && !mine) {
+    throw new AlreadyClaimedError(b.id, b.assignee, b.status);
+  }
+  return { renew: b.status === 'in_progress' && mine };
+}
