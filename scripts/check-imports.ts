@@ -52,10 +52,15 @@ for (const file of all) {
     const spec = m[1] ?? m[2];
     if (!spec) continue;
     const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+    const isTest = file.endsWith('.test.ts') || file.endsWith('conformance.ts');
+    if (relative(SRC, target).startsWith('..')) {
+      // Tests may use helpers from test/; shipped code must stay inside src/.
+      if (!isTest) problems.push(`${relative(SRC, file)}: imports ${spec}, outside src/`);
+      continue;
+    }
     deps.push(target);
     const from = moduleOf(file);
     const to = moduleOf(target);
-    const isTest = file.endsWith('.test.ts') || file.endsWith('conformance.ts');
     if (from !== to) {
       if (relative(join(SRC, to), target) !== 'index.ts' && !isTest) {
         problems.push(
