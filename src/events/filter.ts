@@ -53,15 +53,7 @@ export function materialize(
   seq: number,
   now: number,
 ): { event: GcEvent; line: string } {
-  const event: GcEvent = {
-    seq,
-    type: input.type,
-    ts: input.ts ?? new Date(now).toISOString(),
-    actor: input.actor ?? '',
-  };
-  if (input.subject !== undefined) event.subject = input.subject;
-  if (input.message !== undefined) event.message = input.message;
-  if (input.payload !== undefined) event.payload = input.payload;
+  const event: GcEvent = { seq, ...eventBody(input, now) };
   const line = JSON.stringify(event) + '\n';
   if (line.length > MAX_EVENT_BYTES / 4 && Buffer.byteLength(line) > MAX_EVENT_BYTES) {
     throw new TooLargeError('event', Buffer.byteLength(line), MAX_EVENT_BYTES);

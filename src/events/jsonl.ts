@@ -14,7 +14,7 @@
  *   is woken by a file watch.
  */
 import { fdatasync, fdatasyncSync, watch as fsWatch, writeSync, type FSWatcher } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConflictError, GcError, TooLargeError, systemClock, type Clock } from '../core/index.js';
 import type { EventLog } from './event-log.js';
@@ -493,13 +493,4 @@ async function lastSeqOf(paths: string[]): Promise<number> {
     }
   }
   return 0;
-}
-
-/** Size of a file, or 0 if it does not exist. */
-export async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
 }

@@ -35,10 +35,15 @@ export class Subscription {
   /** Take what is buffered, waiting until something arrives, the sub closes, or abort. */
   async take(signal?: AbortSignal): Promise<GcEvent[]> {
     while (this.buffer.length === 0 && !this.overflowed && !this.closed && !signal?.aborted) {
+      // One listener per wait, removed afterwards: a long follow must not
+      // pile listeners onto the same signal.
+      let onAbort: (() => void) | undefined;
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
-        signal?.addEventListener('abort', () => resolve(), { once: true });
+        onAbort = () => resolve();
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     const out = this.buffer;
     this.buffer = [];
