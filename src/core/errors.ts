@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'config'
   | 'unsupported'
   | 'unavailable'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'rate_limited'
   | 'internal';
 
 export interface GcErrorOptions {
@@ -110,6 +113,40 @@ export class LockedError extends GcError {
 export class UnsupportedError extends GcError {
   constructor(message: string, options: GcErrorOptions = {}) {
     super('unsupported', message, options);
+  }
+}
+
+/** No valid API key came with the request. */
+export class UnauthenticatedError extends GcError {
+  constructor(message: string, options: GcErrorOptions = {}) {
+    super('unauthenticated', message, {
+      ...options,
+      fix:
+        options.fix ??
+        'send Authorization: Bearer <key>; the CLI reads GC_TOKEN, or the admin key written by gc init',
+    });
+  }
+}
+
+/** The caller is known but may not do this. */
+export class ForbiddenError extends GcError {
+  constructor(message: string, options: GcErrorOptions = {}) {
+    super('forbidden', message, options);
+  }
+}
+
+/** Too many requests from one principal; retry after `retryAfterMs`. */
+export class RateLimitedError extends GcError {
+  readonly retryAfterMs: number;
+  constructor(principal: string, retryAfterMs: number) {
+    super(
+      'rate_limited',
+      `rate limit exceeded for ${principal}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      {
+        details: { principal, retry_after_ms: retryAfterMs },
+      },
+    );
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

@@ -1,0 +1,25 @@
+/** Runtime module: the session provider seam, its providers and agent presets. */
+export type { Provider, ProviderCapabilities, SessionSnapshot, StartOptions } from './provider.js';
+export {
+  parseStartConfig,
+  startConfigSchema,
+  type StartConfig,
+  type StartupDialog,
+} from './start-config.js';
+export * from './errors.js';
+export * from './validate.js';
+export { FakeProvider, type FakeCall } from './fake.js';
+export { SubprocessProvider, type SubprocessProviderOptions } from './subprocess.js';
+export { TmuxProvider, tmuxSocketFor, type TmuxProviderOptions } from './tmux.js';
+export { ExecProvider, type ExecProviderOptions } from './exec.js';
+export { openProvider, type OpenProviderOptions } from './open.js';
+export {
+  PRESET_NAMES,
+  mergePreset,
+  presetStartConfig,
+  shellQuote,
+  type AgentPreset,
+  type PresetOverride,
+  type PromptMode,
+} from './presets.js';
+export { showsReadyPrompt, stripAnsi } from './startup.js';

@@ -1,0 +1,393 @@
+/**
+ * Subprocess provider: each session is a detached process group (its own
+ * session id) running `sh -c <command>`, with no terminal.
+ *
+ * State lives in files, so a restarted city server adopts running sessions:
+ *   <stateDir>/sessions/<name>/state.json  pid, process start time, work dir
+ *   <stateDir>/sessions/<name>/stdin       FIFO the session reads (nudges)
+ *   <stateDir>/sessions/<name>/exit        exit status, once it exited
+ *   <stateDir>/sessions/<name>/meta/<KEY>  one file per meta key
+ *   <stateDir>/logs/<name>.log             stdout+stderr; survives stop
+ *
+ * The session opens its FIFO read-write, so it never sees end-of-file and a
+ * nudge can be written by any process at any time. `snapshot` reads these
+ * files and the process table; it starts no subprocess at all.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
+import path from 'node:path';
+import { NotFoundError, UnsupportedError } from '../core/index.js';
+import { SessionExistsError } from './errors.js';
+import { keyBytes } from './keys.js';
+import { tailLines } from './log-file.js';
+import { killTree, pidAlive, treeHasName } from './proc.js';
+import type {
+  Provider,
+  ProviderCapabilities,
+  SessionSnapshot,
+  StartConfig,
+  StartOptions,
+} from './provider.js';
+import { runFile } from './run-file.js';
+import {
+  awaitReady,
+  checkCommand,
+  copyInto,
+  prepareWorkDir,
+  runPreStart,
+  runSessionSetup,
+  sessionEnv,
+} from './startup.js';
+import {
+  validateKeys,
+  validateMetaKey,
+  validateNudgeText,
+  validatePrefix,
+  validateSessionName,
+} from './validate.js';
+
+export interface SubprocessProviderOptions {
+  /** Directory for session state and logs (the city's `.gc/sessions`). */
+  stateDir: string;
+  /** SIGTERM-to-SIGKILL grace period of `stop`. Default 5 s. */
+  stopGraceMs?: number;
+  /** Default start deadline when the caller gives none. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+interface SessionState {
+  pid: number;
+  /** Kernel start time of `pid` (Linux), to tell it from a reused pid. */
+  proc_start: string;
+  work_dir: string;
+  started_at: number;
+}
+
+// The wrapper waits for the command and records its exit status. The
+// command and the status file arrive as $1 and $2: never spliced into code.
+const WRAPPER = '/bin/sh -c "$1"; code=$?; printf %s "$code" > "$2"; exit "$code"';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function procStart(pid: number): Promise<string> {
+  if (process.platform !== 'linux') return '';
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export class SubprocessProvider implements Provider {
+  readonly name = 'subprocess';
+  readonly capabilities: ProviderCapabilities = {
+    reportsActivity: true,
+    reportsAttachment: false,
+    canAttach: false,
+    runsProcesses: true,
+  };
+  private readonly sessionsDir: string;
+  private readonly logsDir: string;
+  private readonly graceMs: number;
+  private readonly startTimeoutMs: number;
+
+  constructor(options: SubprocessProviderOptions) {
+    this.sessionsDir = path.join(options.stateDir, 'sessions');
+    this.logsDir = path.join(options.stateDir, 'logs');
+    this.graceMs = options.stopGraceMs ?? 5000;
+    this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  }
+
+  private dir(name: string): string {
+    return path.join(this.sessionsDir, name);
+  }
+
+  private logFile(name: string): string {
+    return path.join(this.logsDir, `${name}.log`);
+  }
+
+  private async state(name: string): Promise<SessionState | undefined> {
+    try {
+      return JSON.parse(
+        await readFile(path.join(this.dir(name), 'state.json'), 'utf8'),
+      ) as SessionState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async alive(st: SessionState | undefined): Promise<boolean> {
+    if (!st || !(await pidAlive(st.pid))) return false;
+    return st.proc_start === '' || (await procStart(st.pid)) === st.proc_start;
+  }
+
+  async start(name: string, config: StartConfig, options: StartOptions = {}): Promise<void> {
+    validateSessionName(name);
+    const deadline = options.deadline ?? Date.now() + this.startTimeoutMs;
+    await checkCommand(config);
+    await prepareWorkDir(config);
+    const dir = this.dir(name);
+    await mkdir(this.sessionsDir, { recursive: true });
+    await mkdir(this.logsDir, { recursive: true });
+    try {
+      await mkdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const st = await this.state(name);
+      // A session dir without state is a start in progress elsewhere.
+      if (!st || (await this.alive(st))) throw new SessionExistsError(name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir);
+    }
+    try {
+      await runPreStart(config);
+      await this.spawnSession(name, config);
+      await runSessionSetup(config);
+      await awaitReady(this, name, config, deadline);
+    } catch (e) {
+      await this.stop(name).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async spawnSession(name: string, config: StartConfig): Promise<void> {
+    const dir = this.dir(name);
+    const fifo = path.join(dir, 'stdin');
+    await mkdir(path.join(dir, 'meta'));
+    const mk = await runFile('mkfifo', ['-m', '600', fifo]);
+    if (mk.code !== 0) throw new Error(`mkfifo ${fifo}: ${mk.stderr.trim()}`);
+    // Read-write, so the session never reads end-of-file between nudges.
+    const stdin = await open(fifo, constants.O_RDWR);
+    const log = await open(this.logFile(name), 'w');
+    const workDir = config.work_dir ?? process.cwd();
+    try {
+      const child = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          WRAPPER,
+          'gc-session',
+          config.command?.trim() || 'exec /bin/sh',
+          path.join(dir, 'exit'),
+        ],
+        {
+          cwd: workDir,
+          env: sessionEnv(config),
+          detached: true,
+          stdio: [stdin.fd, log.fd, log.fd],
+        },
+      );
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('spawn', () => resolve(child.pid!));
+        child.once('error', reject);
+      });
+      child.unref();
+      const st: SessionState = {
+        pid,
+        proc_start: await procStart(pid),
+        work_dir: workDir,
+        started_at: Date.now(),
+      };
+      await writeAtomic(path.join(dir, 'state.json'), JSON.stringify(st));
+    } finally {
+      await stdin.close();
+      await log.close();
+    }
+  }
+
+  async stop(name: string): Promise<void> {
+    validateSessionName(name);
+    const st = await this.state(name);
+    if (st && (await this.alive(st))) await killTree(st.pid, this.graceMs);
+    await rm(this.dir(name), { recursive: true, force: true });
+  }
+
+  async interrupt(name: string): Promise<void> {
+    validateSessionName(name);
+    const st = await this.state(name);
+    if (!st || !(await this.alive(st))) return;
+    try {
+      process.kill(-st.pid, 'SIGINT');
+    } catch {
+      // exited meanwhile
+    }
+  }
+
+  async isRunning(name: string): Promise<boolean> {
+    validateSessionName(name);
+    return this.alive(await this.state(name));
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async isAttached(name: string): Promise<boolean> {
+    validateSessionName(name);
+    return false;
+  }
+
+  async attach(name: string): Promise<void> {
+    validateSessionName(name);
+    if (!(await this.state(name))) throw new NotFoundError('session', name);
+    throw new UnsupportedError('subprocess sessions have no terminal; use gc session peek', {
+      fix: 'use the tmux provider ([session] provider = "tmux") to attach',
+    });
+  }
+
+  async processAlive(name: string, names: readonly string[]): Promise<boolean> {
+    validateSessionName(name);
+    if (names.length === 0) return true;
+    const st = await this.state(name);
+    if (!st || !(await this.alive(st))) return false;
+    return treeHasName(st.pid, names);
+  }
+
+  async nudge(name: string, text: string): Promise<void> {
+    validateSessionName(name);
+    const clean = validateNudgeText(text);
+    await this.writeStdin(name, clean + '\n');
+  }
+
+  /** Write to the session's FIFO; a missing or dead session is a no-op. */
+  private async writeStdin(name: string, text: string): Promise<void> {
+    if (!(await this.isRunning(name))) return;
+    let fh;
+    try {
+      fh = await open(
+        path.join(this.dir(name), 'stdin'),
+        constants.O_WRONLY | constants.O_NONBLOCK,
+      );
+    } catch {
+      return; // no reader: the session is gone
+    }
+    try {
+      let buf = Buffer.from(text);
+      const until = Date.now() + 10_000;
+      while (buf.length) {
+        try {
+          const { bytesWritten } = await fh.write(buf);
+          buf = buf.subarray(bytesWritten);
+        } catch (e) {
+          // A full pipe: the session is not reading. Wait a little, then give up.
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > until) throw e;
+          await sleep(20);
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async setMeta(name: string, key: string, value: string): Promise<void> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    if (!(await this.state(name))) throw new NotFoundError('session', name);
+    await writeAtomic(path.join(this.dir(name), 'meta', key), value);
+  }
+
+  async getMeta(name: string, key: string): Promise<string> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    return readFile(path.join(this.dir(name), 'meta', key), 'utf8').catch(() => '');
+  }
+
+  async removeMeta(name: string, key: string): Promise<void> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    await rm(path.join(this.dir(name), 'meta', key), { force: true });
+  }
+
+  async peek(name: string, lines: number): Promise<string> {
+    validateSessionName(name);
+    return tailLines(this.logFile(name), lines);
+  }
+
+  async listRunning(prefix: string): Promise<string[]> {
+    return (await this.snapshot(prefix)).filter((s) => s.alive).map((s) => s.name);
+  }
+
+  async snapshot(prefix: string): Promise<SessionSnapshot[]> {
+    validatePrefix(prefix);
+    let names: string[];
+    try {
+      names = (await readdir(this.sessionsDir)).filter((n) => n.startsWith(prefix)).sort();
+    } catch {
+      return [];
+    }
+    const out = await Promise.all(
+      names.map(async (name): Promise<SessionSnapshot | undefined> => {
+        const st = await this.state(name);
+        if (!st) return undefined; // being started or stopped right now
+        const alive = await this.alive(st);
+        const mtime = await stat(this.logFile(name)).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        );
+        const snap: SessionSnapshot = {
+          name,
+          alive,
+          lastActivity: Math.floor(mtime),
+          attached: false,
+        };
+        if (!alive) {
+          const code = await readFile(path.join(this.dir(name), 'exit'), 'utf8').catch(() => '');
+          if (/^\d+$/.test(code)) snap.exitCode = Number(code);
+        }
+        return snap;
+      }),
+    );
+    return out.filter((s): s is SessionSnapshot => s !== undefined);
+  }
+
+  async getLastActivity(name: string): Promise<number> {
+    validateSessionName(name);
+    if (!(await this.state(name))) return 0;
+    return stat(this.logFile(name)).then(
+      (s) => Math.floor(s.mtimeMs),
+      () => 0,
+    );
+  }
+
+  async clearScrollback(name: string): Promise<void> {
+    validateSessionName(name);
+    if (!(await this.state(name))) return;
+    await truncate(this.logFile(name), 0).catch(() => undefined);
+  }
+
+  async copyTo(name: string, src: string, relDst: string): Promise<void> {
+    validateSessionName(name);
+    const st = await this.state(name);
+    if (!st) return;
+    await copyInto(st.work_dir, src, relDst);
+  }
+
+  async sendKeys(name: string, keys: readonly string[]): Promise<void> {
+    validateSessionName(name);
+    validateKeys(keys);
+    for (const key of keys) {
+      const k = keyBytes(key);
+      if ('interrupt' in k) await this.interrupt(name);
+      else await this.writeStdin(name, k.bytes);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+}
+
+async function writeAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, file);
+}

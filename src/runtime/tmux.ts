@@ -1,0 +1,466 @@
+/**
+ * tmux provider. Each city has its own tmux server (`tmux -L <socket> -f
+ * /dev/null`), never the user's default one, so `gc` cannot touch a human's
+ * sessions and the user's tmux.conf cannot change ours.
+ *
+ * - `remain-on-exit` is on, so a session whose process died stays listed
+ *   with `pane_dead=1` and its exit status until it is stopped or replaced.
+ * - Output is also appended to `<stateDir>/logs/<name>.log` (pipe-pane), so
+ *   `peek` works after the session is gone.
+ * - Meta is the tmux session environment.
+ * - `snapshot` is one `list-sessions -F` call.
+ *
+ * Every value is passed to tmux as its own argv entry (no shell), escaped
+ * for the two things tmux itself parses in arguments: a trailing `;` (a
+ * command separator) and `#` in format-expanded options.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GcError, NotFoundError } from '../core/index.js';
+import { ProviderUnavailableError, SessionExistsError } from './errors.js';
+import { tailLines } from './log-file.js';
+import { killTree, treeHasName } from './proc.js';
+import type {
+  Provider,
+  ProviderCapabilities,
+  SessionSnapshot,
+  StartConfig,
+  StartOptions,
+} from './provider.js';
+import { runFile, type RunFileResult } from './run-file.js';
+import {
+  awaitReady,
+  checkCommand,
+  copyInto,
+  prepareWorkDir,
+  runPreStart,
+  runSessionSetup,
+  stripAnsi,
+} from './startup.js';
+import {
+  validateKeys,
+  validateMetaKey,
+  validateNudgeText,
+  validatePrefix,
+  validateSessionName,
+} from './validate.js';
+
+export interface TmuxProviderOptions {
+  /** tmux socket name (`-L`); one per city. See `tmuxSocketFor`. */
+  socket: string;
+  /** Directory for session logs (the city's `.gc/sessions`). */
+  stateDir: string;
+  /** tmux binary. Default `tmux` on PATH. */
+  tmux?: string;
+  /** Grace period between SIGTERM and SIGKILL for survivors of `stop`. Default 5 s. */
+  stopGraceMs?: number;
+  /** Default start deadline when the caller gives none. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+/** Time limit of one tmux call; a wedged server must not wedge the city. */
+const TMUX_CALL_TIMEOUT_MS = 30_000;
+/** Pane size: wide enough that agents do not wrap their prompts. */
+const PANE_COLUMNS = '220';
+const PANE_ROWS = '50';
+
+/** The socket name for a city: readable, and unique per city directory. */
+export function tmuxSocketFor(cityRoot: string): string {
+  const base = path
+    .basename(path.resolve(cityRoot))
+    .replace(/[^A-Za-z0-9_-]/g, '')
+    .slice(0, 24);
+  const hash = createHash('sha256').update(path.resolve(cityRoot)).digest('hex').slice(0, 8);
+  return `gc-${base || 'city'}-${hash}`;
+}
+
+/**
+ * Escape one argv entry for tmux: an argument ending in `;` ends a tmux
+ * command, unless the `;` follows a backslash, which tmux then drops. So a
+ * backslash before the final `;` makes any text arrive unchanged.
+ */
+export function tmuxArg(value: string): string {
+  return value.endsWith(';') ? `${value.slice(0, -1)}\\;` : value;
+}
+
+/** Escape `#` for options tmux expands as formats (`-c`, pipe-pane). */
+function formatLiteral(value: string): string {
+  return value.replace(/#/g, '##');
+}
+
+/** Quote a path for the `sh -c` string pipe-pane runs. */
+function shQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+const GONE =
+  /no server running|error connecting to|can't find (session|pane|window)|no such (session|file)/i;
+
+export class TmuxProvider implements Provider {
+  readonly name = 'tmux';
+  readonly capabilities: ProviderCapabilities = {
+    reportsActivity: true,
+    reportsAttachment: true,
+    canAttach: true,
+    runsProcesses: true,
+  };
+  readonly socket: string;
+  /** Number of tmux processes spawned, for benchmarks and tests. */
+  subprocesses = 0;
+  private readonly bin: string;
+  private readonly logsDir: string;
+  private readonly graceMs: number;
+  private readonly startTimeoutMs: number;
+  private versionChecked: Promise<void> | undefined;
+
+  constructor(options: TmuxProviderOptions) {
+    this.socket = options.socket;
+    this.bin = options.tmux ?? 'tmux';
+    this.logsDir = path.join(options.stateDir, 'logs');
+    this.graceMs = options.stopGraceMs ?? 5000;
+    this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    validateSessionName(this.socket, 'tmux socket');
+  }
+
+  /** Run tmux on the city's server. Never throws for tmux's own errors. */
+  private async tmux(
+    args: readonly string[],
+    input?: string,
+    env?: NodeJS.ProcessEnv,
+  ): Promise<RunFileResult> {
+    this.subprocesses++;
+    try {
+      const r = await runFile(this.bin, ['-L', this.socket, '-f', '/dev/null', ...args], {
+        ...(input === undefined ? {} : { input }),
+        ...(env === undefined ? {} : { env }),
+        timeoutMs: TMUX_CALL_TIMEOUT_MS,
+      });
+      if (r.timedOut) {
+        throw new ProviderUnavailableError(
+          'tmux',
+          `tmux ${args[0]} hung for ${TMUX_CALL_TIMEOUT_MS} ms`,
+        );
+      }
+      return r;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ProviderUnavailableError('tmux', `${this.bin} not found on PATH`, {
+          fix: 'install tmux (apt-get install tmux) or set [session] provider = "subprocess"',
+        });
+      }
+      throw e;
+    }
+  }
+
+  private checkVersion(): Promise<void> {
+    this.versionChecked ??= (async () => {
+      const r = await this.tmux(['-V']);
+      const m = /tmux (?:next-)?(\d+)\.(\d+)/.exec(r.stdout);
+      // -e on new-session (session environment at creation) needs tmux 3.2.
+      if (m && (Number(m[1]) < 3 || (Number(m[1]) === 3 && Number(m[2]) < 2))) {
+        throw new ProviderUnavailableError(
+          'tmux',
+          `tmux 3.2 or newer is required, found ${r.stdout.trim()}`,
+        );
+      }
+    })();
+    return this.versionChecked;
+  }
+
+  private logFile(name: string): string {
+    return path.join(this.logsDir, `${name}.log`);
+  }
+
+  /** One format string for one session; "" when the session is absent. */
+  private async display(name: string, format: string): Promise<string> {
+    const r = await this.tmux(['display-message', '-p', '-t', `=${name}:`, format]);
+    return r.code === 0 ? r.stdout.replace(/\n$/, '') : '';
+  }
+
+  async start(name: string, config: StartConfig, options: StartOptions = {}): Promise<void> {
+    validateSessionName(name);
+    const deadline = options.deadline ?? Date.now() + this.startTimeoutMs;
+    await this.checkVersion();
+    await checkCommand(config);
+    await prepareWorkDir(config);
+    await runPreStart(config);
+    await mkdir(this.logsDir, { recursive: true });
+    await writeFile(this.logFile(name), '');
+    const args = [
+      'start-server',
+      ';',
+      'set-option',
+      '-g',
+      'remain-on-exit',
+      'on',
+      ';',
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      PANE_COLUMNS,
+      '-y',
+      PANE_ROWS,
+      ...(config.work_dir ? ['-c', tmuxArg(formatLiteral(config.work_dir))] : []),
+      ...Object.entries(config.env ?? {}).flatMap(([k, v]) => ['-e', tmuxArg(`${k}=${v}`)]),
+      '--',
+      '/bin/sh',
+      '-c',
+      tmuxArg(config.command?.trim() || 'exec "${SHELL:-/bin/sh}"'),
+      ';',
+      // Same command queue: attached before tmux reads any output of the pane.
+      'pipe-pane',
+      '-o',
+      '-t',
+      `=${name}:`,
+      tmuxArg(formatLiteral(`exec cat >> ${shQuote(this.logFile(name))}`)),
+    ];
+    // tmux gives a new session the PATH of the client that creates it, not
+    // the one passed with -e: so the client runs with the session's PATH.
+    const clientEnv = config.env?.PATH ? { ...process.env, PATH: config.env.PATH } : undefined;
+    let r = await this.tmux(args, undefined, clientEnv);
+    if (r.code !== 0 && /duplicate session/.test(r.stderr)) {
+      // A dead session (remain-on-exit) under this name is replaced.
+      if ((await this.display(name, '#{pane_dead}')) !== '1') throw new SessionExistsError(name);
+      await this.tmux(['kill-session', '-t', `=${name}`]);
+      r = await this.tmux(args, undefined, clientEnv);
+      if (r.code !== 0 && /duplicate session/.test(r.stderr)) throw new SessionExistsError(name);
+    }
+    if (r.code !== 0) {
+      throw new GcError('unavailable', `tmux new-session ${name}: ${r.stderr.trim()}`, {
+        details: { session: name },
+      });
+    }
+    try {
+      await runSessionSetup({
+        ...config,
+        env: { ...config.env, GC_SESSION_NAME: name, GC_TMUX_SOCKET: this.socket },
+      });
+      await awaitReady(this, name, config, deadline);
+    } catch (e) {
+      await this.stop(name).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async stop(name: string): Promise<void> {
+    validateSessionName(name);
+    const pid = Number(await this.display(name, '#{pane_pid}'));
+    await this.tmux(['kill-session', '-t', `=${name}`]);
+    // tmux sent SIGHUP; anything that ignored it is stopped here.
+    if (pid > 0) await killTree(pid, this.graceMs);
+  }
+
+  async interrupt(name: string): Promise<void> {
+    validateSessionName(name);
+    await this.tmux(['send-keys', '-t', `=${name}:`, 'C-c']);
+  }
+
+  async isRunning(name: string): Promise<boolean> {
+    validateSessionName(name);
+    return (await this.display(name, '#{pane_dead}')) === '0';
+  }
+
+  async isAttached(name: string): Promise<boolean> {
+    validateSessionName(name);
+    return Number((await this.display(name, '#{session_attached}')) || '0') > 0;
+  }
+
+  async attach(name: string): Promise<void> {
+    validateSessionName(name);
+    if ((await this.display(name, '#{session_name}')) !== name) {
+      throw new NotFoundError('session', name);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        this.bin,
+        ['-L', this.socket, '-f', '/dev/null', 'attach-session', '-t', `=${name}`],
+        { stdio: 'inherit' },
+      );
+      child.on('error', reject);
+      child.on('close', () => resolve());
+    });
+  }
+
+  async processAlive(name: string, names: readonly string[]): Promise<boolean> {
+    validateSessionName(name);
+    if (names.length === 0) return true;
+    const [dead, pid] = (await this.display(name, '#{pane_dead} #{pane_pid}')).split(' ');
+    if (dead !== '0' || !pid) return false;
+    return treeHasName(Number(pid), names);
+  }
+
+  async nudge(name: string, text: string): Promise<void> {
+    validateSessionName(name);
+    const clean = validateNudgeText(text);
+    const target = `=${name}:`;
+    if (clean.includes('\n')) {
+      // One paste (bracketed when the agent asked for it), then Enter.
+      const buffer = `gc-nudge-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+      await this.tmux(
+        [
+          'load-buffer',
+          '-b',
+          buffer,
+          '-',
+          ';',
+          'paste-buffer',
+          '-d',
+          '-p',
+          '-b',
+          buffer,
+          '-t',
+          target,
+          ';',
+          'send-keys',
+          '-t',
+          target,
+          'Enter',
+        ],
+        clean,
+      );
+      return;
+    }
+    await this.tmux([
+      'send-keys',
+      '-t',
+      target,
+      '-l',
+      '--',
+      tmuxArg(clean),
+      ';',
+      'send-keys',
+      '-t',
+      target,
+      'Enter',
+    ]);
+  }
+
+  async setMeta(name: string, key: string, value: string): Promise<void> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    const r = await this.tmux(['set-environment', '-t', `=${name}`, key, tmuxArg(value)]);
+    if (r.code !== 0) {
+      if (GONE.test(r.stderr)) throw new NotFoundError('session', name);
+      throw new GcError('unavailable', `tmux set-environment: ${r.stderr.trim()}`);
+    }
+  }
+
+  async getMeta(name: string, key: string): Promise<string> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    const r = await this.tmux(['show-environment', '-t', `=${name}`, key]);
+    if (r.code !== 0) return '';
+    const line = r.stdout.replace(/\n$/, '');
+    return line.startsWith(`${key}=`) ? line.slice(key.length + 1) : '';
+  }
+
+  async removeMeta(name: string, key: string): Promise<void> {
+    validateSessionName(name);
+    validateMetaKey(key);
+    await this.tmux(['set-environment', '-t', `=${name}`, '-u', key]);
+  }
+
+  async peek(name: string, lines: number): Promise<string> {
+    validateSessionName(name);
+    const r = await this.tmux([
+      'capture-pane',
+      '-p',
+      '-J',
+      '-t',
+      `=${name}:`,
+      '-S',
+      lines > 0 ? `-${lines}` : '-',
+    ]);
+    let text: string;
+    if (r.code === 0) {
+      text = r.stdout;
+    } else {
+      // Gone: the pipe-pane log still has what it printed.
+      text = stripAnsi(await tailLines(this.logFile(name), lines > 0 ? lines * 2 : 0)).replace(
+        /\r/g,
+        '',
+      );
+    }
+    // tmux's own "Pane is dead" notice is not session output.
+    const all = text
+      .replace(/\s+$/, '')
+      .replace(/\n*Pane is dead \([^)]*\)$/, '')
+      .split('\n');
+    return (lines > 0 ? all.slice(-lines) : all).join('\n');
+  }
+
+  async listRunning(prefix: string): Promise<string[]> {
+    return (await this.snapshot(prefix)).filter((s) => s.alive).map((s) => s.name);
+  }
+
+  async snapshot(prefix: string): Promise<SessionSnapshot[]> {
+    validatePrefix(prefix);
+    const r = await this.tmux([
+      'list-sessions',
+      '-F',
+      '#{session_name}\t#{pane_dead}\t#{session_activity}\t#{session_attached}\t#{pane_dead_status}',
+    ]);
+    if (r.code !== 0) {
+      if (GONE.test(r.stderr) || r.stderr.trim() === '') return [];
+      throw new ProviderUnavailableError('tmux', `list-sessions: ${r.stderr.trim()}`);
+    }
+    const out: SessionSnapshot[] = [];
+    for (const line of r.stdout.split('\n')) {
+      const [name, dead, activity, attached, status] = line.split('\t');
+      if (!name || !name.startsWith(prefix)) continue;
+      const snap: SessionSnapshot = {
+        name,
+        alive: dead === '0',
+        lastActivity: Number(activity) * 1000 || 0,
+        attached: Number(attached) > 0,
+      };
+      if (dead === '1' && status && /^\d+$/.test(status)) snap.exitCode = Number(status);
+      out.push(snap);
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async getLastActivity(name: string): Promise<number> {
+    validateSessionName(name);
+    return Number(await this.display(name, '#{session_activity}')) * 1000 || 0;
+  }
+
+  async clearScrollback(name: string): Promise<void> {
+    validateSessionName(name);
+    await this.tmux(['clear-history', '-t', `=${name}:`]);
+  }
+
+  async copyTo(name: string, src: string, relDst: string): Promise<void> {
+    validateSessionName(name);
+    const dir = await this.display(name, '#{session_path}');
+    if (!dir) return;
+    await copyInto(dir, src, relDst);
+  }
+
+  async sendKeys(name: string, keys: readonly string[]): Promise<void> {
+    validateSessionName(name);
+    validateKeys(keys);
+    if (keys.length === 0) return;
+    await this.tmux(['send-keys', '-t', `=${name}:`, '--', ...keys.map(tmuxArg)]);
+  }
+
+  /** Stop every session of this city's tmux server and the server itself. */
+  async killServer(): Promise<void> {
+    const sessions = await this.snapshot('');
+    await Promise.all(sessions.map((s) => this.stop(s.name)));
+    await this.tmux(['kill-server']);
+    // tmux leaves the socket file behind when killed; a city that is gone
+    // should not leave litter in the tmux directory.
+    const uid = process.getuid?.() ?? 0;
+    const socketDir = path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${uid}`);
+    await rm(path.join(socketDir, this.socket), { force: true });
+  }
+
+  async close(): Promise<void> {
+    // Each call is its own tmux client; nothing is held open.
+  }
+}
