@@ -23,7 +23,7 @@ patrol_interval = "30s"
 # An agent pool: up to 4 scripted workers that take routed work.
 # [[agent]]
 # name = "worker"
-# start_command = "node examples/agents/worker.js"
+# start_command = "/path/to/gc/examples/agents/worker.sh"
 # min_active_sessions = 0
 # max_active_sessions = 4
 `;

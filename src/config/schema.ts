@@ -212,6 +212,17 @@ export const apiSchema = z.object({
     .default(0)
     .describe('TCP port for the API (0 = Unix socket only).'),
   bind: z.string().default('127.0.0.1').describe('Address the TCP API binds to.'),
+  rate_per_s: z
+    .number()
+    .nonnegative()
+    .default(200)
+    .describe('Requests per second each API key earns (0 = no limit).'),
+  rate_burst: z
+    .number()
+    .int()
+    .positive()
+    .default(400)
+    .describe('Requests an API key may make at once before the rate applies.'),
 });
 
 export const citySchema = z.object({

@@ -561,5 +561,36 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         expect(await s.count({ status: 'open' })).toBe(3);
       });
     });
+
+    describe('workload', () => {
+      it('counts ready and in-progress beads per route and claims per assignee', async () => {
+        const s = await fresh();
+        const route = (agent: string) => ({ metadata: { 'gc.routed_to': agent } });
+        const a1 = await s.create({ title: 'a1', ...route('worker') });
+        await s.create({ title: 'a2', ...route('worker') });
+        const blocker = await s.create({ title: 'blocker' });
+        await s.create({ title: 'a3 blocked', needs: [blocker.id], ...route('worker') });
+        const done = await s.create({ title: 'a4 done', ...route('worker') });
+        await s.close(done.id);
+        await s.create({ title: 'r1', ...route('reviewer') });
+        await s.claim(a1.id, 'worker-1');
+        await s.claim(blocker.id, 'alice');
+        expect(await s.workload()).toEqual({
+          routed: [
+            { routed_to: 'reviewer', ready: 1, in_progress: 0 },
+            { routed_to: 'worker', ready: 1, in_progress: 1 },
+          ],
+          claims: [
+            { assignee: 'alice', in_progress: 1 },
+            { assignee: 'worker-1', in_progress: 1 },
+          ],
+        });
+      });
+
+      it('is empty for an empty store', async () => {
+        const s = await fresh();
+        expect(await s.workload()).toEqual({ routed: [], claims: [] });
+      });
+    });
   });
 }

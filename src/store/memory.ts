@@ -15,6 +15,7 @@ import type { Store } from './store.js';
 import {
   BLOCKING_DEP_TYPES,
   PARENT_CHILD,
+  ROUTED_TO,
   type Bead,
   type BeadCounts,
   type BeadFilter,
@@ -29,6 +30,7 @@ import {
   type ReadyQuery,
   type UnclaimOptions,
   type UpdateBeadInput,
+  type Workload,
 } from './types.js';
 import {
   DEFAULT_LEASE_MS,
@@ -364,6 +366,34 @@ export class MemoryStore implements Store {
       }
       c.ready = this.readyRows({}).length;
       return c;
+    });
+  }
+
+  workload(): Promise<Workload> {
+    return this.run(() => {
+      const memo = new Map<string, boolean>();
+      const routed = new Map<string, { ready: number; in_progress: number }>();
+      const claims = new Map<string, number>();
+      for (const r of this.rows.values()) {
+        if (r.status === 'closed') continue;
+        if (r.status === 'in_progress' && r.assignee) {
+          claims.set(r.assignee, (claims.get(r.assignee) ?? 0) + 1);
+        }
+        const to = r.metadata.get(ROUTED_TO);
+        if (to === undefined) continue;
+        const w = routed.get(to) ?? { ready: 0, in_progress: 0 };
+        if (r.status === 'in_progress') w.in_progress++;
+        else if (!r.assignee && !isInfraType(r.type) && !this.isBlocked(r.id, memo)) w.ready++;
+        routed.set(to, w);
+      }
+      return {
+        routed: [...routed]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([routed_to, w]) => ({ routed_to, ...w })),
+        claims: [...claims]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([assignee, in_progress]) => ({ assignee, in_progress })),
+      };
     });
   }
 

@@ -23,6 +23,7 @@ import { MIGRATIONS } from './sqlite-schema.js';
 import {
   BLOCKING_DEP_TYPES,
   PARENT_CHILD,
+  ROUTED_TO,
   type Bead,
   type BeadCounts,
   type BeadFilter,
@@ -37,6 +38,7 @@ import {
   type ReadyQuery,
   type UnclaimOptions,
   type UpdateBeadInput,
+  type Workload,
 } from './types.js';
 import {
   DEFAULT_LEASE_MS,
@@ -662,6 +664,25 @@ export class SqliteStore implements Store {
       }
       c.ready = this.countReadySync({});
       return c;
+    });
+  }
+
+  workload(): Promise<Workload> {
+    return this.read(() => {
+      const routed = this.stmt(
+        `SELECT m.value AS routed_to,
+           sum(CASE WHEN b.status = 'open' AND b.blocked = 0 AND b.infra = 0 AND b.assignee = ''
+               THEN 1 ELSE 0 END) AS ready,
+           sum(CASE WHEN b.status = 'in_progress' THEN 1 ELSE 0 END) AS in_progress
+         FROM metadata m JOIN beads b ON b.seq = m.bead_seq
+         WHERE m.key = ? AND b.status != 'closed'
+         GROUP BY m.value ORDER BY m.value`,
+      ).all(ROUTED_TO) as Workload['routed'];
+      const claims = this.stmt(
+        `SELECT assignee, count(*) AS in_progress FROM beads INDEXED BY beads_status
+         WHERE status = 'in_progress' AND assignee != '' GROUP BY assignee ORDER BY assignee`,
+      ).all() as Workload['claims'];
+      return { routed, claims };
     });
   }
 

@@ -20,6 +20,7 @@ import type {
   ReadyQuery,
   UnclaimOptions,
   UpdateBeadInput,
+  Workload,
 } from './types.js';
 
 export interface Store {
@@ -75,6 +76,9 @@ export interface Store {
 
   /** Totals by status plus the ready count. */
   counts(): Promise<BeadCounts>;
+
+  /** Per-route and per-assignee open work, for the controller's tick (see `Workload`). */
+  workload(): Promise<Workload>;
 
   /** Set one metadata key. */
   setMetadata(id: string, key: string, value: string): Promise<Bead>;

@@ -185,3 +185,14 @@ export const LIMITS = {
 
 /** Metadata key that routes a bead to an agent template or pool. */
 export const ROUTED_TO = 'gc.routed_to';
+
+/**
+ * What the controller needs each tick to size pools and find orphaned
+ * claims, in one query: per `gc.routed_to` value, the ready (open,
+ * unblocked, unassigned) and in-progress beads; per assignee, the
+ * in-progress beads. Closed beads are not counted.
+ */
+export interface Workload {
+  routed: { routed_to: string; ready: number; in_progress: number }[];
+  claims: { assignee: string; in_progress: number }[];
+}

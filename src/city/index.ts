@@ -1,0 +1,12 @@
+/** City module: the city lock, opening a city's state, and the bead operations shared by server and CLI. */
+export { CityLock, type LockInfo, type LockRole } from './lock.js';
+export { openCityState, type CityState, type OpenCityStateOptions } from './state.js';
+export { CityOps, type ClaimRequest, type UnclaimRequest } from './ops.js';
+export {
+  KeyRing,
+  adminKeyPath,
+  readAdminKey,
+  type CreatedKey,
+  type Principal,
+  type PrincipalKind,
+} from './keyring.js';

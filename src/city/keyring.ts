@@ -1,0 +1,278 @@
+/**
+ * API keys. A key is `gck_<keyid>_<secret>`: 32 random bytes of secret,
+ * shown once. The city keeps only the key id and HMAC-SHA256(server secret,
+ * secret), in `.gc/auth.db`; the server secret is `.gc/server.secret`
+ * (0600). Verifying is one map lookup by key id, one HMAC and a
+ * constant-time compare: microseconds, not a password hash (which would cap
+ * the API at a few requests per second per core).
+ *
+ * Principals: `admin` (the human operator), `operator` (a tenant running
+ * its own agents), `agent` (one per session, or a registered external agent).
+ */
+import Database from 'better-sqlite3';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { NotFoundError, ValidationError, randomBase36 } from '../core/index.js';
+
+export type PrincipalKind = 'admin' | 'operator' | 'agent';
+
+export interface Principal {
+  key_id: string;
+  kind: PrincipalKind;
+  /** Who it acts as: the session name for session agents. */
+  name: string;
+  /** The operator that registered an external agent ('' otherwise). */
+  owner: string;
+  /** Operators: cap on concurrent sessions (0 = none). */
+  max_sessions: number;
+  /** External agents: where mail is pushed ('' = inbox only). */
+  webhook_url: string;
+  created_at: string;
+  revoked_at: string | null;
+  seq: number;
+}
+
+export interface CreatedKey {
+  /** The key itself; shown once, never stored. */
+  token: string;
+  principal: Principal;
+}
+
+const TOKEN = /^gck_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** Where the human's admin key for the city at `root` lives: outside the city, mode 0600. */
+export function adminKeyPath(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base =
+    env.GC_CONFIG_HOME || path.join(env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'gc');
+  let real = path.resolve(root);
+  try {
+    real = realpathSync(real);
+  } catch {
+    // not created yet
+  }
+  const id = createHash('sha256').update(real).digest('hex').slice(0, 16);
+  return path.join(
+    base,
+    'keys',
+    `${path.basename(real).replace(/[^A-Za-z0-9_-]/g, '') || 'city'}-${id}.key`,
+  );
+}
+
+/** The admin key of a city, or undefined when the file is missing. */
+export function readAdminKey(
+  root: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  try {
+    return readFileSync(adminKeyPath(root, env), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Row extends Omit<Principal, 'revoked_at'> {
+  hmac: Buffer;
+  revoked_at: string | null;
+}
+
+export class KeyRing {
+  private readonly db: Database.Database;
+  private readonly secret: Buffer;
+  /** Live keys by id: the O(1) lookup of the request path. */
+  private readonly live = new Map<string, { hmac: Buffer; principal: Principal }>();
+
+  private constructor(gcDir: string) {
+    mkdirSync(gcDir, { recursive: true });
+    const secretFile = path.join(gcDir, 'server.secret');
+    if (!existsSync(secretFile)) {
+      writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    }
+    this.secret = Buffer.from(readFileSync(secretFile, 'utf8').trim(), 'base64');
+    this.db = new Database(path.join(gcDir, 'auth.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS keys (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      key_id TEXT NOT NULL UNIQUE,
+      kind TEXT NOT NULL CHECK (kind IN ('admin','operator','agent')),
+      name TEXT NOT NULL,
+      owner TEXT NOT NULL DEFAULT '',
+      max_sessions INTEGER NOT NULL DEFAULT 0,
+      webhook_url TEXT NOT NULL DEFAULT '',
+      hmac BLOB NOT NULL,
+      created_at TEXT NOT NULL,
+      revoked_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS keys_by_name ON keys(kind, name) WHERE revoked_at IS NULL;`);
+    for (const r of this.db.prepare('SELECT * FROM keys WHERE revoked_at IS NULL').all() as Row[]) {
+      this.live.set(r.key_id, { hmac: r.hmac, principal: toPrincipal(r) });
+    }
+  }
+
+  static open(gcDir: string): KeyRing {
+    return new KeyRing(gcDir);
+  }
+
+  private hmacOf(secret: string): Buffer {
+    return createHmac('sha256', this.secret).update(secret).digest();
+  }
+
+  create(input: {
+    kind: PrincipalKind;
+    name: string;
+    owner?: string;
+    maxSessions?: number;
+    webhookUrl?: string;
+  }): CreatedKey {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$/.test(input.name)) {
+      throw new ValidationError('letters, digits, "_", ".", "@" and "-", at most 100', {
+        where: 'name',
+      });
+    }
+    const keyId = randomBase36(12);
+    const secret = randomBytes(32).toString('base64url');
+    const hmac = this.hmacOf(secret);
+    const created_at = new Date().toISOString();
+    const info = this.db
+      .prepare(
+        `INSERT INTO keys (key_id, kind, name, owner, max_sessions, webhook_url, hmac, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        keyId,
+        input.kind,
+        input.name,
+        input.owner ?? '',
+        input.maxSessions ?? 0,
+        input.webhookUrl ?? '',
+        hmac,
+        created_at,
+      );
+    const principal: Principal = {
+      key_id: keyId,
+      kind: input.kind,
+      name: input.name,
+      owner: input.owner ?? '',
+      max_sessions: input.maxSessions ?? 0,
+      webhook_url: input.webhookUrl ?? '',
+      created_at,
+      revoked_at: null,
+      seq: Number(info.lastInsertRowid),
+    };
+    this.live.set(keyId, { hmac, principal });
+    return { token: `gck_${keyId}_${secret}`, principal };
+  }
+
+  /** The principal of a valid, unrevoked key; undefined otherwise. Constant time in the secret. */
+  verify(token: string): Principal | undefined {
+    const m = TOKEN.exec(token);
+    if (!m) return undefined;
+    const entry = this.live.get(m[1]!);
+    const got = this.hmacOf(m[2]!);
+    if (!entry) return undefined;
+    return timingSafeEqual(got, entry.hmac) ? entry.principal : undefined;
+  }
+
+  /** Revoke one key. Idempotent; NotFoundError for an unknown id. */
+  revoke(keyId: string): Principal {
+    const r = this.db.prepare('SELECT * FROM keys WHERE key_id = ?').get(keyId) as Row | undefined;
+    if (!r) throw new NotFoundError('key', keyId);
+    if (r.revoked_at === null) {
+      r.revoked_at = new Date().toISOString();
+      this.db.prepare('UPDATE keys SET revoked_at = ? WHERE key_id = ?').run(r.revoked_at, keyId);
+    }
+    this.live.delete(keyId);
+    return toPrincipal(r);
+  }
+
+  /** Revoke every live key of `kind` named `name` (a session's token when it ends). */
+  revokeByName(kind: PrincipalKind, name: string): number {
+    const ids = [...this.live.values()].filter(
+      (e) => e.principal.kind === kind && e.principal.name === name,
+    );
+    for (const e of ids) this.revoke(e.principal.key_id);
+    return ids.length;
+  }
+
+  /** Whether `kind`/`name` has a live key. */
+  has(kind: PrincipalKind, name: string): boolean {
+    for (const e of this.live.values())
+      if (e.principal.kind === kind && e.principal.name === name) return true;
+    return false;
+  }
+
+  /** Keys in registration order, cursor-paginated (cursor = last seq). */
+  list(
+    query: {
+      kind?: PrincipalKind;
+      owner?: string;
+      includeRevoked?: boolean;
+      limit?: number;
+      after?: number;
+    } = {},
+  ): {
+    items: Principal[];
+    next_after: number | null;
+  } {
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    const where = ['seq > ?'];
+    const args: unknown[] = [query.after ?? 0];
+    if (query.kind) {
+      where.push('kind = ?');
+      args.push(query.kind);
+    }
+    if (query.owner !== undefined) {
+      where.push('owner = ?');
+      args.push(query.owner);
+    }
+    if (!query.includeRevoked) where.push('revoked_at IS NULL');
+    const rows = this.db
+      .prepare(`SELECT * FROM keys WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
+      .all(...args, limit + 1) as Row[];
+    const items = rows.slice(0, limit).map(toPrincipal);
+    return { items, next_after: rows.length > limit ? (items.at(-1)?.seq ?? null) : null };
+  }
+
+  /**
+   * Make sure the human has a working admin key in `adminKeyPath(root)`;
+   * create one (and the file, 0600) when the file is missing or stale.
+   */
+  ensureAdminKey(root: string, env: NodeJS.ProcessEnv = process.env): string {
+    const existing = readAdminKey(root, env);
+    if (existing && this.verify(existing)?.kind === 'admin') return existing;
+    const { token } = this.create({ kind: 'admin', name: 'admin' });
+    const file = adminKeyPath(root, env);
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return token;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function toPrincipal(r: Row): Principal {
+  return {
+    key_id: r.key_id,
+    kind: r.kind,
+    name: r.name,
+    owner: r.owner,
+    max_sessions: r.max_sessions,
+    webhook_url: r.webhook_url,
+    created_at: r.created_at,
+    revoked_at: r.revoked_at,
+    seq: r.seq,
+  };
+}
