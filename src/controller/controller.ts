@@ -1,0 +1,599 @@
+/**
+ * The controller: keeps the running fleet equal to city.toml. Each tick is
+ * observe (one provider snapshot, one store workload query, the pools'
+ * scale checks) -> decide (desiredState, reconcilePlan: pure) -> act (the
+ * plan, bounded-parallel, in depends_on waves) -> record (one event per
+ * transition). Ticks run every patrol_interval and at once on poke; they
+ * never overlap.
+ */
+import { errorMessage, systemClock, type Clock } from '../core/index.js';
+import type { CityOps } from '../city/index.js';
+import type { Provider, SessionSnapshot } from '../runtime/index.js';
+import { agentOfSession, desiredState, type DesiredState } from './desired.js';
+import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
+import { runScaleChecks } from './scale-check.js';
+import type { CitySpec } from './spec.js';
+
+/** Session meta keys the controller and agents speak through. */
+export const META = {
+  drain: 'GC_DRAIN',
+  drainAck: 'GC_DRAIN_ACK',
+  fingerprint: 'GC_FINGERPRINT',
+  agent: 'GC_AGENT',
+} as const;
+
+/**
+ * Minimum life of a pool session before an idle one is scaled down: work
+ * often arrives a little at a time, and an agent start is expensive.
+ */
+export const SCALE_DOWN_GRACE_MS = 10_000;
+
+/** How many provider calls one act step may run at once. */
+const ACT_CONCURRENCY = 8;
+
+export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export interface SessionStatus {
+  name: string;
+  agent: string | undefined;
+  state: 'running' | 'draining' | 'dead' | 'waiting' | 'quarantined' | 'stopped';
+  reason?: string;
+  last_activity: number;
+  attached: boolean;
+  restarts_in_window: number;
+}
+
+export interface ControllerStatus {
+  state: ControllerState;
+  ticks: number;
+  last_tick_ms: number;
+  last_tick_at: number;
+  sessions: SessionStatus[];
+  capped: DesiredState['capped'];
+  pools: DesiredState['pools'];
+  workspace_cap: number;
+  config_error: string | undefined;
+  last_error: string | undefined;
+}
+
+export interface TickReport {
+  plan: Plan;
+  snapshot: SessionSnapshot[];
+  desired: DesiredState;
+  ms: number;
+  providerCalls: number;
+}
+
+export interface ControllerOptions {
+  provider: Provider;
+  ops: CityOps;
+  spec: CitySpec;
+  clock?: Clock;
+  /** Extra env for every session (GC_API, PATH with the gc shim, ...). */
+  sessionEnv?: Record<string, string>;
+  log?: (line: string) => void;
+  /**
+   * Per-session API tokens: issued at each start (env GC_TOKEN), revoked when
+   * the session ends. Never logged or recorded.
+   */
+  tokens?: {
+    issue(session: string): string;
+    revoke(session: string): void;
+  };
+}
+
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class Controller {
+  private spec: CitySpec;
+  private readonly provider: Provider;
+  private readonly ops: CityOps;
+  private readonly clock: Clock;
+  private readonly sessionEnv: Record<string, string>;
+  private readonly log: (line: string) => void;
+  private readonly tokens: ControllerOptions['tokens'];
+  readonly trackers = new Map<string, SessionTracker>();
+  private state: ControllerState = 'idle';
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private pokeAgain = false;
+  private ticks = 0;
+  private lastReport: TickReport | undefined;
+  private lastTickAt = 0;
+  private configError: string | undefined;
+  private lastError: string | undefined;
+  /** Counts provider calls made by ticks (for the benchmark and tests). */
+  providerCalls = 0;
+
+  constructor(options: ControllerOptions) {
+    this.provider = options.provider;
+    this.ops = options.ops;
+    this.spec = options.spec;
+    this.clock = options.clock ?? systemClock;
+    this.sessionEnv = options.sessionEnv ?? {};
+    this.log = options.log ?? (() => undefined);
+    this.tokens = options.tokens;
+  }
+
+  private revokeToken(session: string): void {
+    try {
+      this.tokens?.revoke(session);
+    } catch (e) {
+      this.log(`revoking the token of ${session}: ${errorMessage(e)}`);
+    }
+  }
+
+  get currentSpec(): CitySpec {
+    return this.spec;
+  }
+
+  private record(
+    type: string,
+    subject: string,
+    payload: Record<string, unknown>,
+    message: string,
+  ): Promise<unknown> {
+    return this.ops.events
+      .record({ type, actor: 'controller', subject, payload, message })
+      .catch((e: unknown) => this.log(`event ${type} not recorded: ${errorMessage(e)}`));
+  }
+
+  /** Replace the spec (config reload); ticks at once. */
+  setSpec(spec: CitySpec): void {
+    this.spec = spec;
+    this.configError = undefined;
+    this.poke();
+  }
+
+  /** A reload failed: keep running the old spec, show why. */
+  setConfigError(message: string | undefined): void {
+    this.configError = message;
+  }
+
+  /** Start ticking: one tick now, then every patrol_interval. */
+  start(): void {
+    if (this.state === 'running') return;
+    this.state = 'running';
+    this.poke();
+  }
+
+  /** Tick as soon as possible (coalesced; never overlapping). */
+  poke(): void {
+    if (this.state !== 'running') return;
+    if (this.ticking) {
+      this.pokeAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ticking = this.tick()
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          this.lastError = errorMessage(e);
+          this.log(`tick failed: ${this.lastError}`);
+        },
+      )
+      .finally(() => {
+        this.ticking = undefined;
+        if (this.state !== 'running') return;
+        if (this.pokeAgain) {
+          this.pokeAgain = false;
+          this.poke();
+        } else {
+          this.timer = setTimeout(() => this.poke(), this.spec.daemon.patrolIntervalMs);
+          this.timer.unref?.();
+        }
+      });
+  }
+
+  /** Wait for the tick in flight (tests). */
+  async settle(): Promise<void> {
+    while (this.ticking) await this.ticking;
+  }
+
+  private isCitySession = (name: string): boolean => agentOfSession(this.spec, name) !== undefined;
+
+  /** One observe-decide-act-record pass. */
+  async tick(): Promise<TickReport> {
+    const t0 = performance.now();
+    const calls0 = this.providerCalls;
+    const now = this.clock.now();
+    this.providerCalls++;
+    const snapshot = await this.provider.snapshot('');
+    const workload = await this.ops.store.workload();
+    const scale = await runScaleChecks(this.spec, {
+      onFailure: (agent, why) => {
+        void this.record(
+          'controller.scale_check_failed',
+          agent,
+          { error: why },
+          `scale_check of ${agent} failed: ${why}`,
+        );
+      },
+    });
+    await this.adopt(snapshot, now);
+    const desired = desiredState(this.spec, { workload, scale }, snapshot);
+    const claims = new Map(workload.claims.map((c) => [c.assignee, c.in_progress]));
+    const plan = reconcilePlan(desired, snapshot, this.trackers, {
+      now,
+      maxWakesPerTick: this.spec.daemon.maxWakesPerTick,
+      maxRestarts: this.spec.daemon.maxRestarts,
+      restartWindowMs: this.spec.daemon.restartWindowMs,
+      driftDrainTimeoutMs: this.spec.daemon.driftDrainTimeoutMs,
+      scaleDownGraceMs: SCALE_DOWN_GRACE_MS,
+      claims,
+      isCitySession: this.isCitySession,
+    });
+    await this.act(plan, now);
+    await this.checkDrainAcks();
+    this.ticks++;
+    this.lastTickAt = now;
+    const report: TickReport = {
+      plan,
+      snapshot,
+      desired,
+      ms: performance.now() - t0,
+      providerCalls: this.providerCalls - calls0,
+    };
+    this.lastReport = report;
+    return report;
+  }
+
+  /** Live sessions the controller has no memory of (it restarted): adopt, never restart. */
+  private async adopt(snapshot: readonly SessionSnapshot[], now: number): Promise<void> {
+    const strangers = snapshot.filter(
+      (s) => s.alive && !this.trackers.has(s.name) && this.isCitySession(s.name),
+    );
+    await mapLimit(strangers, ACT_CONCURRENCY, async (s) => {
+      this.providerCalls += 2;
+      const [fingerprint, drain] = await Promise.all([
+        this.provider.getMeta(s.name, META.fingerprint),
+        this.provider.getMeta(s.name, META.drain),
+      ]);
+      const t: SessionTracker = { startedAt: now, deaths: [] };
+      if (fingerprint) t.fingerprint = fingerprint;
+      if (drain) {
+        t.drainingSince = Number(drain) * 1000 || now;
+        t.drainReason = 'drain in progress before restart';
+      }
+      this.trackers.set(s.name, t);
+      await this.record('session.adopted', s.name, {}, `adopted running session ${s.name}`);
+    });
+  }
+
+  private tracker(name: string): SessionTracker {
+    let t = this.trackers.get(name);
+    if (!t) {
+      t = { deaths: [] };
+      this.trackers.set(name, t);
+    }
+    return t;
+  }
+
+  private async act(plan: Plan, now: number): Promise<void> {
+    const byKind = <K extends Action['kind']>(k: K) =>
+      plan.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === k);
+
+    for (const a of byKind('died')) {
+      const t = this.tracker(a.session);
+      t.deaths.push(now);
+      t.deaths = t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs);
+      delete t.startedAt;
+      delete t.drainingSince;
+      delete t.drainAcked;
+      delete t.drainReason;
+      this.revokeToken(a.session);
+      const code = a.exitCode === undefined ? '' : ` (exit status ${a.exitCode})`;
+      await this.record(
+        'session.died',
+        a.session,
+        { exit_code: a.exitCode ?? null },
+        `session ${a.session} died${code}`,
+      );
+    }
+    for (const a of byKind('exited')) {
+      this.revokeToken(a.session);
+      const t = this.tracker(a.session);
+      const why =
+        t.drainingSince !== undefined ? `after drain (${t.drainReason})` : 'exit status 0';
+      delete t.startedAt;
+      delete t.drainingSince;
+      delete t.drainAcked;
+      delete t.drainReason;
+      await this.record(
+        'session.exited',
+        a.session,
+        { exit_code: a.exitCode ?? null },
+        `session ${a.session} ended: ${why}`,
+      );
+    }
+    for (const a of byKind('release')) {
+      const released = await this.ops.releaseClaimsOf('controller', a.holder, a.reason);
+      if (released.length)
+        this.log(`released ${released.length} claim(s) of ${a.holder}: ${a.reason}`);
+    }
+    for (const a of byKind('quarantine')) {
+      this.tracker(a.session).quarantined = true;
+      await this.record(
+        'session.quarantined',
+        a.session,
+        { deaths: a.deaths },
+        `session ${a.session} quarantined after ${a.deaths} deaths; clear with gc session reset ${a.session}`,
+      );
+    }
+    await mapLimit(byKind('drain'), ACT_CONCURRENCY, async (a) => {
+      this.providerCalls++;
+      try {
+        await this.provider.setMeta(a.session, META.drain, String(Math.floor(now / 1000)));
+      } catch (e) {
+        this.log(`drain ${a.session}: ${errorMessage(e)}`);
+        return;
+      }
+      const t = this.tracker(a.session);
+      t.drainingSince = now;
+      t.drainReason = a.reason;
+      delete t.restartRequested;
+      await this.record(
+        'session.draining',
+        a.session,
+        { reason: a.reason },
+        `draining ${a.session}: ${a.reason}`,
+      );
+    });
+    await mapLimit(byKind('stop'), ACT_CONCURRENCY, async (a) => {
+      this.providerCalls++;
+      try {
+        await this.provider.stop(a.session);
+      } catch (e) {
+        this.log(`stop ${a.session}: ${errorMessage(e)}`);
+        return;
+      }
+      this.revokeToken(a.session);
+      const t = this.tracker(a.session);
+      delete t.startedAt;
+      delete t.drainingSince;
+      delete t.drainAcked;
+      delete t.drainReason;
+      await this.record(
+        'session.stopped',
+        a.session,
+        { reason: a.reason },
+        `stopped ${a.session}: ${a.reason}`,
+      );
+    });
+    const starts = byKind('start');
+    const waves = [...new Set(starts.map((s) => s.wave))].sort((x, y) => x - y);
+    for (const wave of waves) {
+      await mapLimit(
+        starts.filter((s) => s.wave === wave),
+        ACT_CONCURRENCY,
+        (a) => this.startSession(a, now),
+      );
+    }
+  }
+
+  private async startSession(a: Extract<Action, { kind: 'start' }>, now: number): Promise<void> {
+    const d = a.session;
+    const env = {
+      ...d.config.env,
+      ...this.sessionEnv,
+      GC_CITY: this.spec.name,
+      GC_CITY_ROOT: this.spec.root,
+      GC_AGENT: d.agent,
+      GC_SESSION_NAME: d.name,
+      GC_RIG: d.rig ?? '',
+      ...(this.tokens ? { GC_TOKEN: this.tokens.issue(d.name) } : {}),
+    };
+    const t = this.tracker(d.name);
+    try {
+      this.providerCalls += 2;
+      await this.provider.start(
+        d.name,
+        { ...d.config, env },
+        { deadline: this.clock.now() + this.spec.startupTimeoutMs },
+      );
+      await this.provider.setMeta(d.name, META.fingerprint, d.fingerprint);
+    } catch (e) {
+      // A failed start counts toward the crash loop like a death.
+      this.revokeToken(d.name);
+      t.deaths.push(now);
+      const msg = errorMessage(e);
+      this.log(`start ${d.name} failed: ${msg}`);
+      await this.record(
+        'session.start_failed',
+        d.name,
+        { agent: d.agent, error: msg },
+        `start of ${d.name} failed: ${msg}`,
+      );
+      return;
+    }
+    t.startedAt = now;
+    t.fingerprint = d.fingerprint;
+    delete t.drainingSince;
+    delete t.drainAcked;
+    delete t.drainReason;
+    await this.record(
+      'session.started',
+      d.name,
+      { agent: d.agent, rig: d.rig ?? null, reason: a.reason },
+      `started ${d.name} (${a.reason})`,
+    );
+  }
+
+  /** Draining sessions: has the agent acknowledged? One call per draining session. */
+  private async checkDrainAcks(): Promise<void> {
+    const draining = [...this.trackers].filter(
+      ([, t]) => t.drainingSince !== undefined && !t.drainAcked,
+    );
+    let acked = false;
+    await mapLimit(draining, ACT_CONCURRENCY, async ([name, t]) => {
+      this.providerCalls++;
+      if ((await this.provider.getMeta(name, META.drainAck).catch(() => '')) === '1') {
+        t.drainAcked = true;
+        acked = true;
+      }
+    });
+    if (acked) this.pokeAgain = true;
+  }
+
+  /** The agent acknowledged its drain through the API. */
+  drainAcked(session: string): void {
+    const t = this.trackers.get(session);
+    if (t?.drainingSince !== undefined) {
+      t.drainAcked = true;
+      this.poke();
+    }
+  }
+
+  /** The agent asked to be restarted (drain, then start fresh). */
+  requestRestart(session: string): void {
+    this.tracker(session).restartRequested = true;
+    this.poke();
+  }
+
+  /** Clear a session's crash-loop record and quarantine. */
+  async resetSession(session: string): Promise<boolean> {
+    const t = this.trackers.get(session);
+    const had = !!t && (t.quarantined === true || t.deaths.length > 0);
+    if (t) {
+      t.deaths = [];
+      delete t.quarantined;
+    }
+    await this.record('session.reset', session, {}, `crash-loop record of ${session} cleared`);
+    this.poke();
+    return had;
+  }
+
+  status(): ControllerStatus {
+    const r = this.lastReport;
+    const now = this.clock.now();
+    const sessions: SessionStatus[] = [];
+    const seen = new Set<string>();
+    const waiting = new Map((r?.plan.waiting ?? []).map((w) => [w.session, w.reason]));
+    for (const s of r?.snapshot ?? []) {
+      seen.add(s.name);
+      const t = this.trackers.get(s.name);
+      const state: SessionStatus['state'] = !s.alive
+        ? t?.quarantined
+          ? 'quarantined'
+          : 'dead'
+        : t?.drainingSince !== undefined
+          ? 'draining'
+          : 'running';
+      const reason = waiting.get(s.name) ?? t?.drainReason;
+      sessions.push({
+        name: s.name,
+        agent: agentOfSession(this.spec, s.name)?.name,
+        state,
+        ...(reason ? { reason } : {}),
+        last_activity: s.lastActivity,
+        attached: s.attached,
+        restarts_in_window: t
+          ? t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs).length
+          : 0,
+      });
+    }
+    for (const [name, reason] of waiting) {
+      if (seen.has(name)) continue;
+      const t = this.trackers.get(name);
+      sessions.push({
+        name,
+        agent: agentOfSession(this.spec, name)?.name,
+        state: t?.quarantined ? 'quarantined' : 'waiting',
+        reason,
+        last_activity: 0,
+        attached: false,
+        restarts_in_window: t
+          ? t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs).length
+          : 0,
+      });
+    }
+    // Started this tick: not in the tick's snapshot yet.
+    for (const a of r?.plan.actions ?? []) {
+      if (
+        a.kind === 'start' &&
+        !seen.has(a.session.name) &&
+        this.trackers.get(a.session.name)?.startedAt !== undefined
+      ) {
+        seen.add(a.session.name);
+        sessions.push({
+          name: a.session.name,
+          agent: a.session.agent,
+          state: 'running',
+          last_activity: 0,
+          attached: false,
+          restarts_in_window: 0,
+        });
+      }
+    }
+    sessions.sort((x, y) => (x.name < y.name ? -1 : 1));
+    return {
+      state: this.state,
+      ticks: this.ticks,
+      last_tick_ms: r?.ms ?? 0,
+      last_tick_at: this.lastTickAt,
+      sessions,
+      capped: r?.desired.capped ?? [],
+      pools: r?.desired.pools ?? [],
+      workspace_cap: this.spec.workspaceCap,
+      config_error: this.configError,
+      last_error: this.lastError,
+    };
+  }
+
+  /**
+   * Graceful shutdown: stop ticking, interrupt every session, wait up to
+   * shutdown_timeout for them to exit, stop the survivors.
+   */
+  async shutdown(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    if (this.timer) clearTimeout(this.timer);
+    await this.settle();
+    const snapshot = await this.provider.snapshot('');
+    const ours = snapshot.filter((s) => this.isCitySession(s.name));
+    await mapLimit(
+      ours.filter((s) => s.alive),
+      ACT_CONCURRENCY,
+      (s) => this.provider.interrupt(s.name).catch(() => undefined),
+    );
+    const until = this.clock.now() + this.spec.daemon.shutdownTimeoutMs;
+    let left = ours;
+    while (left.some((s) => s.alive) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      const names = new Set(ours.map((s) => s.name));
+      left = (await this.provider.snapshot('')).filter((s) => names.has(s.name));
+    }
+    await mapLimit(left, ACT_CONCURRENCY, async (s) => {
+      await this.provider.stop(s.name).catch(() => undefined);
+      this.revokeToken(s.name);
+      await this.record(
+        'session.stopped',
+        s.name,
+        { reason: 'city shutdown' },
+        `stopped ${s.name}: city shutdown`,
+      );
+    });
+    this.state = 'stopped';
+  }
+
+  /** Stop ticking without touching sessions (they are adopted by the next server). */
+  detach(): void {
+    this.state = 'stopped';
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

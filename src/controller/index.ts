@@ -1,0 +1,27 @@
+/** Controller module: the reconcile loop, its pure decision functions and the city spec. */
+export {
+  Controller,
+  META,
+  type ControllerOptions,
+  type ControllerStatus,
+  type SessionStatus,
+  type TickReport,
+} from './controller.js';
+export { citySpec, hostSessionCap, renderTemplate, type AgentSpec, type CitySpec } from './spec.js';
+export {
+  desiredState,
+  agentOfSession,
+  poolSessionName,
+  type DesiredSession,
+  type DesiredState,
+  type TickFacts,
+} from './desired.js';
+export {
+  reconcilePlan,
+  recentDeaths,
+  type Action,
+  type Plan,
+  type PlanOptions,
+  type SessionTracker,
+} from './plan.js';
+export { runScaleChecks } from './scale-check.js';

@@ -1,0 +1,193 @@
+/**
+ * CitySpec: city.toml resolved into what the controller decides with. Built
+ * once per (re)load, with all file reads (prompt templates) done here, so the
+ * decision functions downstream never touch the disk.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus, freemem } from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../core/index.js';
+import { ms, type AgentConfig, type CityConfig, type LoadedConfig } from '../config/index.js';
+import { mergePreset, presetStartConfig, type StartConfig } from '../runtime/index.js';
+
+export interface AgentSpec {
+  name: string;
+  rig: string | undefined;
+  /** A pool has numbered sessions `<name>-<n>` sized by demand. */
+  pool: boolean;
+  min: number;
+  max: number;
+  scaleCheck: string | undefined;
+  dependsOn: string[];
+  suspended: boolean;
+  /** Sessions stop after this long without output (and, for singletons, wake on work). */
+  idleTimeoutMs: number | undefined;
+  drainTimeoutMs: number;
+  /** Start config without the per-session env. */
+  start: StartConfig;
+  /** Hash of what needs a restart when it changes: command, env, setup. */
+  fingerprint: string;
+}
+
+export interface CitySpec {
+  name: string;
+  root: string;
+  suspended: boolean;
+  agents: AgentSpec[];
+  rigCaps: Map<string, number>;
+  suspendedRigs: Set<string>;
+  workspaceCap: number;
+  daemon: {
+    patrolIntervalMs: number;
+    maxRestarts: number;
+    restartWindowMs: number;
+    shutdownTimeoutMs: number;
+    probeConcurrency: number;
+    maxWakesPerTick: number;
+    driftDrainTimeoutMs: number;
+  };
+  startupTimeoutMs: number;
+}
+
+/**
+ * The default city-wide session cap: what the host can carry.
+ * `min(cores x 10, free RAM / session_memory_mb, 2000)`, at least 1.
+ */
+export function hostSessionCap(
+  sessionMemoryMb: number,
+  host: { cores: number; freeBytes: number } = { cores: cpus().length, freeBytes: freemem() },
+): number {
+  const byRam = Math.floor(host.freeBytes / (sessionMemoryMb * 1024 * 1024));
+  return Math.max(1, Math.min(host.cores * 10, byRam, 2000));
+}
+
+function hash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** `{{.Agent}}`-style placeholders; unknown ones are left as they are. */
+export function renderTemplate(text: string, vars: Record<string, string>): string {
+  return text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, key: string) => vars[key] ?? whole);
+}
+
+function agentStart(
+  a: AgentConfig,
+  config: CityConfig,
+  root: string,
+  rigPath: string | undefined,
+): StartConfig {
+  const workDir = a.work_dir ? path.resolve(root, a.work_dir) : (rigPath ?? root);
+  const vars = {
+    Agent: a.name,
+    Rig: a.dir ?? '',
+    CityRoot: root,
+    WorkDir: workDir,
+    CityName: config.workspace.name,
+  };
+  let prompt: string | undefined;
+  if (a.prompt_template) {
+    const file = path.resolve(root, a.prompt_template);
+    try {
+      prompt = renderTemplate(readFileSync(file, 'utf8'), vars);
+    } catch (e) {
+      throw new ValidationError(`cannot read ${file}: ${(e as Error).message}`, {
+        where: `agent ${a.name}: prompt_template`,
+      });
+    }
+  }
+  const base: StartConfig = {
+    work_dir: workDir,
+    ...(a.env ? { env: a.env } : {}),
+    ...(a.nudge ? { nudge: a.nudge } : {}),
+    ...(a.process_names ? { process_names: a.process_names } : {}),
+    ...(a.ready_prompt_prefix !== undefined ? { ready_prompt_prefix: a.ready_prompt_prefix } : {}),
+    ...(a.ready_delay_ms !== undefined ? { ready_delay_ms: a.ready_delay_ms } : {}),
+    ...(a.pre_start ? { pre_start: a.pre_start } : {}),
+    ...(a.session_setup ? { session_setup: a.session_setup } : {}),
+    ...(a.session_setup_script ? { session_setup_script: a.session_setup_script } : {}),
+    ...(a.session_live ? { session_live: a.session_live } : {}),
+  };
+  const command = a.start_command ?? (a.provider ? undefined : config.workspace.start_command);
+  if (command !== undefined) {
+    const cfg: StartConfig = { ...base, command: [command, ...(a.args ?? [])].join(' ') };
+    if (prompt !== undefined && !cfg.nudge) cfg.nudge = prompt;
+    return cfg;
+  }
+  const presetName = a.provider ?? config.workspace.provider ?? 'generic';
+  const preset = mergePreset(presetName, config.providers[presetName]);
+  if (a.args) preset.args = [...preset.args, ...a.args];
+  if (a.prompt_mode) preset.promptMode = a.prompt_mode;
+  return presetStartConfig(preset, { ...(prompt !== undefined ? { prompt } : {}), base });
+}
+
+export function citySpec(loaded: LoadedConfig): CitySpec {
+  const { config, root } = loaded;
+  const rigs = new Map(config.rigs.map((r) => [r.name, r]));
+  const agents = config.agent.map((a): AgentSpec => {
+    const rig = a.dir ? rigs.get(a.dir) : undefined;
+    if (a.dir && !rig) {
+      throw new ValidationError(`rig ${JSON.stringify(a.dir)} is not declared in [[rigs]]`, {
+        where: `agent ${a.name}: dir`,
+      });
+    }
+    const start = agentStart(a, config, root, rig ? path.resolve(root, rig.path) : undefined);
+    const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
+    return {
+      name: a.name,
+      rig: a.dir,
+      pool,
+      min: a.min_active_sessions,
+      max: pool ? Math.max(a.max_active_sessions ?? 1, a.min_active_sessions) : 1,
+      scaleCheck: a.scale_check,
+      dependsOn: a.depends_on ?? [],
+      suspended: a.suspended || (rig?.suspended ?? false),
+      idleTimeoutMs: a.idle_timeout ? ms(a.idle_timeout) : undefined,
+      drainTimeoutMs: ms(a.drain_timeout),
+      start,
+      fingerprint: hash({
+        command: start.command,
+        env: start.env,
+        work_dir: start.work_dir,
+        pre_start: start.pre_start,
+        session_setup: start.session_setup,
+        session_setup_script: start.session_setup_script,
+      }),
+    };
+  });
+  const names = new Set(agents.map((a) => a.name));
+  for (const a of agents) {
+    for (const d of a.dependsOn) {
+      if (!names.has(d)) {
+        throw new ValidationError(`depends on unknown agent ${JSON.stringify(d)}`, {
+          where: `agent ${a.name}: depends_on`,
+        });
+      }
+    }
+  }
+  const d = config.daemon;
+  return {
+    name: config.workspace.name,
+    root,
+    suspended: config.workspace.suspended,
+    agents,
+    rigCaps: new Map(
+      config.rigs.flatMap((r) =>
+        r.max_active_sessions !== undefined ? [[r.name, r.max_active_sessions] as const] : [],
+      ),
+    ),
+    suspendedRigs: new Set(config.rigs.filter((r) => r.suspended).map((r) => r.name)),
+    workspaceCap:
+      config.workspace.max_active_sessions ?? hostSessionCap(config.workspace.session_memory_mb),
+    daemon: {
+      patrolIntervalMs: ms(d.patrol_interval),
+      maxRestarts: d.max_restarts,
+      restartWindowMs: ms(d.restart_window),
+      shutdownTimeoutMs: ms(d.shutdown_timeout),
+      probeConcurrency: d.probe_concurrency,
+      maxWakesPerTick: d.max_wakes_per_tick,
+      driftDrainTimeoutMs: ms(d.drift_drain_timeout),
+    },
+    startupTimeoutMs: ms(config.session.startup_timeout),
+  };
+}
