@@ -1,0 +1,242 @@
+/**
+ * Mail stored in the work store, as Gas City does: a message is a bead of
+ * type `message` (never ready work), title = subject, description = body,
+ * assignee = recipient, from = sender, labels `gc:message`,
+ * `thread:<root id>` and `reply-to:<id>` on replies, `read` once read;
+ * archive = close. Read state is also metadata `gc.read`, so "unread" is
+ * an indexed equality filter rather than a scan.
+ */
+import { ConflictError, NotFoundError, TooLargeError, ValidationError } from '../core/index.js';
+import type { Bead, Page, Store } from '../store/index.js';
+import { InboxFullError } from './errors.js';
+import {
+  MAX_MAIL_BODY,
+  type Mail,
+  type MailCount,
+  type MailPage,
+  type Message,
+  type SendInput,
+} from './mail.js';
+
+const TYPE = 'message';
+const READ = 'gc.read';
+const CC = 'gc.cc';
+
+export interface StoreMailOptions {
+  /** Per-recipient cap on unread mail; 0 = none. */
+  maxUnread?: number;
+}
+
+function toMessage(b: Bead): Message {
+  const thread = b.labels.find((l) => l.startsWith('thread:'))?.slice(7);
+  const replyTo = b.labels.find((l) => l.startsWith('reply-to:'))?.slice(9);
+  return {
+    id: b.id,
+    from: b.from,
+    to: b.assignee,
+    subject: b.title,
+    body: b.description,
+    created_at: b.created_at,
+    read: b.metadata[READ] === 'true',
+    archived: b.status === 'closed',
+    thread_id: thread ?? b.id,
+    reply_to: replyTo ?? '',
+    priority: b.priority,
+    cc: b.metadata[CC] ? b.metadata[CC].split(',') : [],
+  };
+}
+
+function checkName(name: string, where: string): void {
+  if (typeof name !== 'string' || !name.trim() || name.length > 256 || /[\s,]/.test(name)) {
+    throw new ValidationError('must be a non-empty name without spaces or commas (at most 256)', {
+      where,
+    });
+  }
+}
+
+export class StoreMail implements Mail {
+  private readonly maxUnread: number;
+
+  constructor(
+    private readonly store: Store,
+    options: StoreMailOptions = {},
+  ) {
+    this.maxUnread = options.maxUnread ?? 0;
+  }
+
+  private async bead(id: string): Promise<Bead> {
+    let b: Bead;
+    try {
+      b = await this.store.get(id);
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new NotFoundError('message', id);
+      throw e;
+    }
+    if (b.issue_type !== TYPE) throw new NotFoundError('message', id);
+    return b;
+  }
+
+  private async deliver(
+    from: string,
+    to: string,
+    input: SendInput,
+    thread: { root: string; replyTo: string } | undefined,
+  ): Promise<Message> {
+    checkName(from, 'from');
+    checkName(to, 'to');
+    for (const [i, c] of (input.cc ?? []).entries()) checkName(c, `cc[${i}]`);
+    if (typeof input.body !== 'string')
+      throw new ValidationError('must be a string', { where: 'body' });
+    const size = Buffer.byteLength(input.body);
+    if (size > MAX_MAIL_BODY) throw new TooLargeError('mail body', size, MAX_MAIL_BODY);
+    const subject = (input.subject ?? '').trim() || '(no subject)';
+    if (this.maxUnread > 0) {
+      const unread = await this.store.count({
+        type: TYPE,
+        assignee: to,
+        status: 'open',
+        metadata: { [READ]: 'false' },
+      });
+      if (unread >= this.maxUnread) throw new InboxFullError(to, unread, this.maxUnread);
+    }
+    const bead = await this.store.create({
+      title: subject,
+      type: TYPE,
+      description: input.body,
+      assignee: to,
+      from,
+      ...(input.priority !== undefined ? { priority: input.priority } : {}),
+      labels: [
+        'gc:message',
+        ...(thread ? [`thread:${thread.root}`, `reply-to:${thread.replyTo}`] : []),
+      ],
+      metadata: { [READ]: 'false', ...(input.cc?.length ? { [CC]: input.cc.join(',') } : {}) },
+    });
+    return toMessage(bead);
+  }
+
+  send(from: string, to: string, input: SendInput): Promise<Message> {
+    return this.deliver(from, to, input, undefined);
+  }
+
+  private async listFor(
+    recipient: string,
+    unreadOnly: boolean,
+    page: MailPage,
+  ): Promise<Page<Message>> {
+    checkName(recipient, 'recipient');
+    const p = await this.store.list({
+      type: TYPE,
+      assignee: recipient,
+      status: 'open',
+      ...(unreadOnly ? { metadata: { [READ]: 'false' } } : {}),
+      ...(page.limit !== undefined ? { limit: page.limit } : {}),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    });
+    return { items: p.items.map(toMessage), next_cursor: p.next_cursor };
+  }
+
+  async inbox(recipient: string, page: MailPage = {}): Promise<Page<Message>> {
+    // No cursor: what this call returns is marked read, so the next call
+    // starts at the first message still unread.
+    const p = await this.listFor(
+      recipient,
+      true,
+      page.limit !== undefined ? { limit: page.limit } : {},
+    );
+    const items: Message[] = [];
+    for (const m of p.items) items.push(await this.markRead(m.id));
+    return { items, next_cursor: p.next_cursor === null ? null : 'inbox' };
+  }
+
+  check(recipient: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.listFor(recipient, true, page);
+  }
+
+  all(recipient: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.listFor(recipient, false, page);
+  }
+
+  async get(id: string): Promise<Message> {
+    return toMessage(await this.bead(id));
+  }
+
+  read(id: string): Promise<Message> {
+    return this.markRead(id);
+  }
+
+  async markRead(id: string): Promise<Message> {
+    const b = await this.bead(id);
+    if (b.metadata[READ] === 'true') return toMessage(b);
+    return toMessage(
+      await this.store.update(id, { metadata: { [READ]: 'true' }, labels: ['read'] }),
+    );
+  }
+
+  async markUnread(id: string): Promise<Message> {
+    const b = await this.bead(id);
+    if (b.metadata[READ] !== 'true') return toMessage(b);
+    return toMessage(
+      await this.store.update(id, { metadata: { [READ]: 'false' }, remove_labels: ['read'] }),
+    );
+  }
+
+  async reply(
+    id: string,
+    from: string,
+    input: Omit<SendInput, 'subject'> & { subject?: string },
+  ): Promise<Message> {
+    const original = toMessage(await this.bead(id));
+    const subject =
+      input.subject ??
+      (/^re:/i.test(original.subject) ? original.subject : `Re: ${original.subject}`);
+    return this.deliver(
+      from,
+      original.from,
+      { ...input, subject },
+      { root: original.thread_id, replyTo: original.id },
+    );
+  }
+
+  async thread(id: string): Promise<Message[]> {
+    const root = (await this.get(id)).thread_id;
+    const out: Message[] = [await this.get(root)];
+    let cursor: string | undefined;
+    do {
+      const p = await this.store.list({
+        type: TYPE,
+        label: `thread:${root}`,
+        status: ['open', 'closed'],
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      out.push(...p.items.map(toMessage));
+      cursor = p.next_cursor ?? undefined;
+    } while (cursor);
+    return out;
+  }
+
+  async archive(id: string): Promise<Message> {
+    const b = await this.bead(id);
+    if (b.status === 'closed') {
+      throw new ConflictError(`message ${id} is already archived`, { details: { id } });
+    }
+    await this.store.close(id, { reason: 'archived' });
+    return toMessage(await this.store.get(id));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.bead(id);
+    await this.store.delete(id);
+  }
+
+  async count(recipient: string): Promise<MailCount> {
+    checkName(recipient, 'recipient');
+    const base = { type: TYPE, assignee: recipient, status: 'open' as const };
+    const [total, unread] = await Promise.all([
+      this.store.count(base),
+      this.store.count({ ...base, metadata: { [READ]: 'false' } }),
+    ]);
+    return { total, unread };
+  }
+}
