@@ -4,6 +4,8 @@
  * API, over HTTP by RemoteCity. Every method acts as the client's `actor`;
  * every state change is recorded as an event.
  */
+import type { ClaimRequest, UnclaimRequest } from '../city/index.js';
+import type { HookResult, SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import type {
   Bead,
@@ -17,17 +19,7 @@ import type {
   UpdateBeadInput,
 } from '../store/index.js';
 
-export interface ClaimRequest {
-  /** Lease in ms; the store default when absent. */
-  leaseMs?: number;
-}
-
-export interface UnclaimRequest {
-  /** Only if still this attempt (fencing). */
-  attempt?: number;
-  /** Release someone else's claim (operators only, once auth exists). */
-  force?: boolean;
-}
+export type { ClaimRequest, UnclaimRequest };
 
 export interface CityClient {
   /** `local` (in-process) or `remote` (HTTP). */
@@ -53,6 +45,11 @@ export interface CityClient {
   addDependency(issueId: string, dependsOnId: string, type?: string): Promise<void>;
   removeDependency(issueId: string, dependsOnId: string): Promise<void>;
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]>;
+
+  /** Route a bead to an agent or pool (sets gc.routed_to); `nudge` wakes its live sessions. */
+  sling(target: string, beadId: string, options?: { nudge?: boolean }): Promise<SlingResult>;
+  /** This client's current work: its claims, else ready work routed to `agent` or assigned to it. */
+  hook(agent?: string, limit?: number): Promise<HookResult>;
 
   listEvents(query?: EventListQuery): Promise<EventPage>;
   latestEventSeq(): Promise<number>;

@@ -2,4 +2,5 @@
 export type { CityClient, ClaimRequest, UnclaimRequest } from './city-client.js';
 export { actorFromEnv } from './city-client.js';
 export { LocalCity, type LocalCityOptions } from './local-city.js';
-export { CityLock, type LockInfo, type LockRole } from './lock.js';
+export { CityLock, type LockInfo, type LockRole } from '../city/index.js';
+export { RemoteCity, ServerUnreachableError } from './remote-city.js';

@@ -1,34 +1,22 @@
 /**
  * LocalCity: a CityClient that opens the city's store and event log in this
- * process, under the city lock. Each mutation is applied to the store and
- * then recorded in the event log.
+ * process, under the city lock. Operations go through CityOps, exactly as
+ * the city server runs them.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { UnsupportedError, derivePrefix } from '../core/index.js';
-import { loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
-import {
-  JsonlEventLog,
-  MemoryEventLog,
-  type EventListQuery,
-  type EventLog,
-  type EventPage,
-  type GcEvent,
-  type WatchOptions,
-} from '../events/index.js';
-import {
-  MemoryStore,
-  SqliteStore,
-  type Bead,
-  type BeadCounts,
-  type CloseResult,
-  type CreateBeadInput,
-  type Dependency,
-  type ListQuery,
-  type Page,
-  type ReadyQuery,
-  type Store,
-  type UpdateBeadInput,
+import type { LoadedConfig } from '../config/index.js';
+import { CityOps, openCityState, type CityState } from '../city/index.js';
+import { hook, sling, type HookResult, type SlingResult } from '../dispatch/index.js';
+import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
+import type {
+  Bead,
+  BeadCounts,
+  CloseResult,
+  CreateBeadInput,
+  Dependency,
+  ListQuery,
+  Page,
+  ReadyQuery,
+  UpdateBeadInput,
 } from '../store/index.js';
 import {
   actorFromEnv,
@@ -36,7 +24,6 @@ import {
   type CityClient,
   type UnclaimRequest,
 } from './city-client.js';
-import { CityLock } from './lock.js';
 
 export interface LocalCityOptions {
   /** City root (directory holding city.toml). */
@@ -52,241 +39,122 @@ export interface LocalCityOptions {
 
 export class LocalCity implements CityClient {
   readonly kind = 'local' as const;
+  readonly where: string;
+  readonly loaded: LoadedConfig;
+  private readonly ops: CityOps;
 
   private constructor(
     readonly actor: string,
-    readonly where: string,
-    readonly loaded: LoadedConfig,
-    private readonly store: Store,
-    private readonly events: EventLog,
-    private readonly lock: CityLock | undefined,
-  ) {}
+    private readonly state: CityState,
+  ) {
+    this.where = state.loaded.root;
+    this.loaded = state.loaded;
+    this.ops = new CityOps(state.store, state.events);
+  }
 
   static async open(options: LocalCityOptions): Promise<LocalCity> {
-    const env = options.env ?? process.env;
-    const loaded = await loadCityConfig(join(options.root, 'city.toml'), env);
-    const gc = join(loaded.root, '.gc');
-    const readonly = options.readonly ?? false;
-    const lock = readonly
-      ? undefined
-      : await CityLock.acquire(join(gc, 'city.lock'), {
-          role: 'cli',
-          ...(options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {}),
-          ...(options.command ? { command: options.command } : {}),
-        });
-    try {
-      const { config } = loaded;
-      const prefix = config.workspace.prefix ?? derivePrefix(config.workspace.name);
-      let store: Store;
-      const bp = config.beads.provider || 'sqlite';
-      if (bp === 'sqlite') {
-        const dbPath = join(gc, 'beads.db');
-        store = new SqliteStore({
-          path: dbPath,
-          // A follower without the lock must never migrate behind the holder's back.
-          readonly: readonly && existsSync(dbPath),
-          prefix,
-          defaultLeaseMs: ms(config.beads.claim_lease),
-          durability: config.beads.durability,
-        });
-      } else if (bp === 'memory') {
-        store = new MemoryStore({ prefix, defaultLeaseMs: ms(config.beads.claim_lease) });
-      } else {
-        throw new UnsupportedError(`beads provider "${bp}" is not available in this build`, {
-          fix: 'use [beads] provider = "sqlite" (the default)',
-        });
-      }
-      let events: EventLog;
-      const ep = config.events.provider || 'jsonl';
-      if (ep === 'jsonl') {
-        events = await JsonlEventLog.open({
-          path: join(gc, 'events.jsonl'),
-          readonly,
-          maxSegmentBytes: config.events.max_segment_mb * 1024 * 1024,
-          retainSegments: config.events.retain_segments,
-        });
-      } else if (ep === 'memory') {
-        events = new MemoryEventLog();
-      } else {
-        await store.dispose();
-        throw new UnsupportedError(`events provider "${ep}" is not available in this build`, {
-          fix: 'use [events] provider = "jsonl" (the default)',
-        });
-      }
-      return new LocalCity(
-        options.actor ?? actorFromEnv(env),
-        loaded.root,
-        loaded,
-        store,
-        events,
-        lock,
-      );
-    } catch (err) {
-      await lock?.release();
-      throw err;
-    }
-  }
-
-  private async emit(
-    type: string,
-    subject: string,
-    payload?: unknown,
-    message?: string,
-  ): Promise<void> {
-    await this.events.record({
-      type,
-      actor: this.actor,
-      subject,
-      ...(payload !== undefined ? { payload } : {}),
-      ...(message !== undefined ? { message } : {}),
+    const state = await openCityState({
+      root: options.root,
+      role: 'cli',
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.readonly ? { readonly: true } : {}),
+      ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+      ...(options.command ? { command: options.command } : {}),
     });
+    return new LocalCity(options.actor ?? actorFromEnv(options.env ?? process.env), state);
   }
 
-  async createBead(input: CreateBeadInput): Promise<Bead> {
-    const bead = await this.store.create({ from: this.actor, ...input });
-    await this.emit(
-      'bead.created',
-      bead.id,
-      {
-        title: bead.title,
-        type: bead.issue_type,
-        priority: bead.priority,
-        parent: bead.parent || undefined,
-      },
-      bead.title,
-    );
-    return bead;
+  createBead(input: CreateBeadInput): Promise<Bead> {
+    return this.ops.createBead(this.actor, input);
   }
 
   getBead(id: string): Promise<Bead> {
-    return this.store.get(id);
+    return this.state.store.get(id);
   }
 
   listBeads(query: ListQuery): Promise<Page<Bead>> {
-    return this.store.list(query);
+    return this.state.store.list(query);
   }
 
   readyBeads(query: ReadyQuery = {}): Promise<Page<Bead>> {
-    return this.store.ready(query);
+    return this.state.store.ready(query);
   }
 
   children(parentId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Bead>> {
-    return this.store.children(parentId, query);
+    return this.state.store.children(parentId, query);
   }
 
   beadCounts(): Promise<BeadCounts> {
-    return this.store.counts();
+    return this.state.store.counts();
   }
 
-  async updateBead(id: string, patch: UpdateBeadInput): Promise<Bead> {
-    const before = await this.store.get(id);
-    const bead = await this.store.update(id, patch);
-    if (before.status !== 'closed' && bead.status === 'closed') {
-      await this.emit(
-        'bead.closed',
-        id,
-        { reason: bead.close_reason },
-        bead.close_reason || undefined,
-      );
-    } else {
-      const fields = Object.keys(patch);
-      await this.emit(
-        'bead.updated',
-        id,
-        { action: 'update', fields },
-        `updated ${fields.join(', ')}`,
-      );
-    }
-    return bead;
+  updateBead(id: string, patch: UpdateBeadInput): Promise<Bead> {
+    return this.ops.updateBead(this.actor, id, patch);
   }
 
-  async closeBead(id: string, reason?: string): Promise<CloseResult> {
-    const result = await this.store.close(id, reason !== undefined ? { reason } : {});
-    if (result.changed)
-      await this.emit('bead.closed', id, { reason: reason ?? '' }, reason || undefined);
-    return result;
+  closeBead(id: string, reason?: string): Promise<CloseResult> {
+    return this.ops.closeBead(this.actor, id, reason);
   }
 
-  async claimBead(id: string, request: ClaimRequest = {}): Promise<Bead> {
-    const bead = await this.store.claim(id, this.actor, request);
-    await this.emitClaim(bead);
-    return bead;
+  claimBead(id: string, request: ClaimRequest = {}): Promise<Bead> {
+    return this.ops.claimBead(this.actor, id, request);
   }
 
-  async claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
-    const bead = await this.store.claimNextReady(this.actor, query);
-    if (bead) await this.emitClaim(bead);
-    return bead;
+  claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
+    return this.ops.claimNext(this.actor, query);
   }
 
-  private emitClaim(bead: Bead): Promise<void> {
-    return this.emit(
-      'bead.updated',
-      bead.id,
-      { action: 'claim', assignee: this.actor, attempt: bead.attempt },
-      `claimed by ${this.actor} (attempt ${bead.attempt})`,
-    );
+  unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead> {
+    return this.ops.unclaimBead(this.actor, id, request);
   }
 
-  async unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead> {
-    const before = await this.store.get(id);
-    const bead = await this.store.unclaim(id, {
-      ...(request.force ? {} : { actor: this.actor }),
-      ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
-    });
-    if (before.status === 'in_progress') {
-      await this.emit(
-        'bead.updated',
-        id,
-        { action: 'unclaim', previous_assignee: before.assignee },
-        `released by ${before.assignee}`,
-      );
-    }
-    return bead;
+  addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
+    return this.ops.addDependency(this.actor, issueId, dependsOnId, type);
   }
 
-  async addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
-    await this.store.addDependency(issueId, dependsOnId, type);
-    await this.emit(
-      'bead.updated',
-      issueId,
-      { action: 'dep_add', depends_on_id: dependsOnId, type },
-      `depends on ${dependsOnId} (${type})`,
-    );
-  }
-
-  async removeDependency(issueId: string, dependsOnId: string): Promise<void> {
-    await this.store.removeDependency(issueId, dependsOnId);
-    await this.emit(
-      'bead.updated',
-      issueId,
-      { action: 'dep_remove', depends_on_id: dependsOnId },
-      `no longer depends on ${dependsOnId}`,
-    );
+  removeDependency(issueId: string, dependsOnId: string): Promise<void> {
+    return this.ops.removeDependency(this.actor, issueId, dependsOnId);
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {
-    return this.store.listDependencies(id, direction);
+    return this.state.store.listDependencies(id, direction);
+  }
+
+  async sling(
+    target: string,
+    beadId: string,
+    options: { nudge?: boolean } = {},
+  ): Promise<SlingResult> {
+    const result = await sling(
+      this.ops,
+      this.actor,
+      target,
+      beadId,
+      this.loaded.config.agent.map((a) => a.name),
+    );
+    // Without a running server there is no session to nudge; the controller
+    // sees the route when it starts.
+    void options;
+    return result;
+  }
+
+  hook(agent?: string, limit?: number): Promise<HookResult> {
+    return hook(this.ops, this.actor, agent, limit);
   }
 
   listEvents(query: EventListQuery = {}): Promise<EventPage> {
-    return this.events.list(query);
+    return this.state.events.list(query);
   }
 
   latestEventSeq(): Promise<number> {
-    return this.events.latestSeq();
+    return this.state.events.latestSeq();
   }
 
   watchEvents(afterSeq: number, options: WatchOptions = {}): AsyncIterable<GcEvent> {
-    return this.events.watch(afterSeq, options);
+    return this.state.events.watch(afterSeq, options);
   }
 
-  async close(): Promise<void> {
-    try {
-      await this.events.close();
-      await this.store.dispose();
-    } finally {
-      await this.lock?.release();
-    }
+  close(): Promise<void> {
+    return this.state.close();
   }
 }
