@@ -16,6 +16,7 @@ const RANK: Record<string, number> = {
   store: 1,
   events: 1,
   mail: 2,
+  city: 2,
   runtime: 1,
   git: 1,
   telemetry: 1,

@@ -3,7 +3,7 @@
  * Order: --city, then GC_CITY_ROOT, then the nearest city.toml upward.
  */
 import { resolve } from 'node:path';
-import type { CityClient } from '../client/index.js';
+import type { CityClient, RemoteCity } from '../client/index.js';
 import { GcError } from '../core/index.js';
 
 export interface GlobalOptions {
@@ -32,7 +32,10 @@ export async function withCity<T>(
   mode: { readonly?: boolean } = {},
 ): Promise<T> {
   const root = await cityRoot(opts);
-  const { LocalCity } = await import('../client/index.js');
+  const { LocalCity, RemoteCity, actorFromEnv } = await import('../client/index.js');
+  // A running city server owns the state: talk to it. Otherwise open it here.
+  const remote = await RemoteCity.connect(root, opts.actor ?? actorFromEnv());
+  if (remote) return fn(remote);
   const city = await LocalCity.open({
     root,
     command,
@@ -44,4 +47,20 @@ export async function withCity<T>(
   } finally {
     await city.close();
   }
+}
+
+/** The city root and a client of its running server (undefined when none runs). */
+export async function connectServer(
+  opts: GlobalOptions,
+): Promise<{ root: string; city: RemoteCity | undefined }> {
+  const root = await cityRoot(opts);
+  const { RemoteCity, actorFromEnv } = await import('../client/index.js');
+  return { root, city: await RemoteCity.connect(root, opts.actor ?? actorFromEnv()) };
+}
+
+/** A client of the running server, or a clear error when the city is not running. */
+export async function requireServer(opts: GlobalOptions): Promise<RemoteCity> {
+  const { city } = await connectServer(opts);
+  if (!city) throw new GcError('unavailable', 'the city is not running', { fix: 'gc start' });
+  return city;
 }

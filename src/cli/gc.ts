@@ -216,4 +216,168 @@ json(
   ),
 );
 
+// ---- the city server ----
+const city = async () => import('./commands/city.js');
+json(
+  program
+    .command('start')
+    .description('start the city server in the background (sessions, controller, API)')
+    .option('--foreground', 'run the server in this process (for systemd, Kubernetes)'),
+).action(
+  action(async (o: { foreground?: boolean }, cmd: Command) => (await city()).start(g(cmd), o)),
+);
+json(
+  program.command('stop').description('stop the city gracefully (sessions get shutdown_timeout)'),
+).action(action(async (_o: unknown, cmd: Command) => (await city()).stop(g(cmd))));
+json(program.command('restart').description('stop, then start the city')).action(
+  action(async (_o: unknown, cmd: Command) => (await city()).restart(g(cmd))),
+);
+json(program.command('status').description('the city: server, sessions, pools, beads')).action(
+  action(async (_o: unknown, cmd: Command) => (await city()).status(g(cmd))),
+);
+for (const [name, what] of [
+  ['suspend', 'stop starting sessions (running ones are drained by the controller)'],
+  ['resume', 'undo suspend'],
+  ['reload', 'reload city.toml now (it is also watched)'],
+  ['poke', 'run a controller tick now'],
+] as const) {
+  json(program.command(name).description(what)).action(
+    action(async (_o: unknown, cmd: Command) => (await city()).control(g(cmd), name)),
+  );
+}
+
+// ---- work routing and the agent side ----
+const work = async () => import('./commands/work.js');
+json(
+  program
+    .command('sling <agent> <bead>')
+    .description('route a bead to an agent or pool (sets gc.routed_to) and wake it')
+    .option('--nudge', 'also nudge the live sessions of the agent'),
+).action(
+  action(async (agent: string, beadId: string, o: { nudge?: boolean }, cmd: Command) =>
+    (await work()).sling(g(cmd), agent, beadId, o),
+  ),
+);
+json(
+  program
+    .command('hook')
+    .description("the caller's current work: its claims, else ready beads routed to it")
+    .option('--inject', 'wrap the text for agent hooks')
+    .option('--agent <name>', 'agent whose routed work to show (default: $GC_AGENT)'),
+).action(
+  action(async (o: { inject?: boolean; agent?: string }, cmd: Command) =>
+    (await work()).hook(g(cmd), o),
+  ),
+);
+json(
+  program
+    .command('prime')
+    .description("print the agent's rendered prompt")
+    .option('--agent <name>', 'agent (default: $GC_AGENT)'),
+).action(action(async (o: { agent?: string }, cmd: Command) => (await work()).prime(g(cmd), o)));
+const runtime = program.command('runtime').description('the agent side of the controller protocol');
+for (const [name, what] of [
+  ['drain-check', 'exit 0 when this session is asked to wind down, 1 otherwise'],
+  ['drain-ack', 'tell the controller this session has wound down'],
+  ['request-restart', 'ask the controller to restart this session'],
+] as const) {
+  json(runtime.command(name).description(what)).action(
+    action(async (_o: unknown, cmd: Command) => (await work()).runtime(g(cmd), name)),
+  );
+}
+
+// ---- sessions ----
+const sessions = async () => import('./commands/sessions.js');
+const session = program.command('session').description('agent sessions');
+json(session.command('list').description('sessions and their state')).action(
+  action(async (_o: unknown, cmd: Command) => (await sessions()).list(g(cmd))),
+);
+json(
+  session
+    .command('peek <name>')
+    .description('recent output')
+    .option('-n, --lines <n>', 'lines (0 = all)', '50'),
+).action(
+  action(async (name: string, o: { lines?: string }, cmd: Command) =>
+    (await sessions()).peek(g(cmd), name, o),
+  ),
+);
+json(
+  session.command('nudge <name> <text>').description('type text into the session, then Enter'),
+).action(
+  action(async (name: string, text: string, _o: unknown, cmd: Command) =>
+    (await sessions()).nudge(g(cmd), name, text),
+  ),
+);
+session
+  .command('attach <name>')
+  .description('attach your terminal (tmux)')
+  .action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await sessions()).attach(g(cmd), name),
+    ),
+  );
+json(session.command('kill <name>').description('stop the session now')).action(
+  action(async (name: string, _o: unknown, cmd: Command) => (await sessions()).kill(g(cmd), name)),
+);
+json(session.command('reset <name>').description('clear its quarantine and restart count')).action(
+  action(async (name: string, _o: unknown, cmd: Command) => (await sessions()).reset(g(cmd), name)),
+);
+session
+  .command('logs <name>')
+  .description('its output log (.gc/sessions/logs)')
+  .option('-f, --follow', 'keep printing new output')
+  .action(
+    action(async (name: string, o: { follow?: boolean }, cmd: Command) =>
+      (await sessions()).logs(g(cmd), name, o),
+    ),
+  );
+
+// ---- API keys and external agents ----
+const authCmds = async () => import('./commands/auth.js');
+const auth = program
+  .command('auth')
+  .description('API keys and external agents (needs the running city)');
+const key = auth.command('key').description('API keys');
+json(
+  key
+    .command('create')
+    .description('create an admin or operator key (shown once)')
+    .requiredOption('--kind <kind>', 'admin or operator')
+    .requiredOption('--name <name>', 'who the key is for')
+    .option('--max-sessions <n>', 'operators: cap on concurrent sessions'),
+).action(
+  action(async (o: { kind: string; name: string; maxSessions?: string }, cmd: Command) =>
+    (await authCmds()).keyCreate(g(cmd), o),
+  ),
+);
+json(
+  key
+    .command('list')
+    .description('keys in creation order')
+    .option('--kind <kind>', 'admin, operator or agent')
+    .option('--all', 'include revoked keys'),
+).action(
+  action(async (o: { kind?: string; all?: boolean }, cmd: Command) =>
+    (await authCmds()).keyList(g(cmd), o),
+  ),
+);
+json(key.command('revoke <key-id>').description('revoke a key at once')).action(
+  action(async (id: string, _o: unknown, cmd: Command) => (await authCmds()).keyRevoke(g(cmd), id)),
+);
+const agentCmd = auth.command('agent').description('external agents');
+json(
+  agentCmd
+    .command('register <name>')
+    .description('register an external agent; prints its key (shown once)')
+    .option('--webhook <url>', 'https URL its mail is pushed to'),
+).action(
+  action(async (name: string, o: { webhook?: string }, cmd: Command) =>
+    (await authCmds()).agentRegister(g(cmd), name, o),
+  ),
+);
+json(agentCmd.command('list').description('registered agents, in registration order')).action(
+  action(async (_o: unknown, cmd: Command) => (await authCmds()).agentList(g(cmd))),
+);
+
 await runProgram('gc', program, process.argv);

@@ -5,7 +5,14 @@
 import { GcError, errorMessage } from '../core/index.js';
 
 /** Exit codes: 1 general, 2 usage or invalid input, 3 not found, 4 conflict, 5 locked. */
-export const EXIT = { error: 1, usage: 2, notFound: 3, conflict: 4, locked: 5 } as const;
+export const EXIT = {
+  error: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  locked: 5,
+  denied: 6,
+} as const;
 
 export function exitCodeFor(err: unknown): number {
   if (!(err instanceof GcError)) return EXIT.error;
@@ -22,6 +29,9 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.conflict;
     case 'locked':
       return EXIT.locked;
+    case 'unauthenticated':
+    case 'forbidden':
+      return EXIT.denied;
     default:
       return EXIT.error;
   }

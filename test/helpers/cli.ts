@@ -1,10 +1,18 @@
 /** Run the real gc / bd programs as child processes (no in-process shortcuts). */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const REPO = join(import.meta.dirname, '..', '..');
+/**
+ * Where the tests' admin keys go (GC_CONFIG_HOME), instead of the user's
+ * ~/.config/gc: one directory per test process.
+ */
+export const CONFIG_HOME = mkdtempSync(join(tmpdir(), 'gc-test-config-'));
+process.on('exit', () => rmSync(CONFIG_HOME, { recursive: true, force: true }));
 /** tsx's loader by absolute URL: `--import tsx` would resolve from the child's cwd. */
 export const TSX = pathToFileURL(createRequire(join(REPO, 'package.json')).resolve('tsx')).href;
 
@@ -14,23 +22,29 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(
-  prog: 'gc' | 'bd',
+/** The environment every test CLI run starts from: no session identity, test key dir. */
+function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    GC_SESSION_NAME: '',
+    GC_AGENT: '',
+    GC_CITY_ROOT: '',
+    GC_TOKEN: '',
+    GC_CONFIG_HOME: CONFIG_HOME,
+    USER: 'tester',
+    ...extra,
+  };
+}
+
+/** Run node with `args`, feed `input`, collect the exit code and output. */
+function runNode(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string },
 ): Promise<CliResult> {
-  const entry = join(REPO, 'src', 'cli', `${prog}.ts`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, entry, ...args], {
+    const child = spawn(process.execPath, args, {
       cwd: options.cwd ?? REPO,
-      env: {
-        ...process.env,
-        GC_SESSION_NAME: '',
-        GC_AGENT: '',
-        GC_CITY_ROOT: '',
-        USER: 'tester',
-        ...options.env,
-      },
+      env: cliEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -43,7 +57,23 @@ export function runCli(
   });
 }
 
+export function runCli(
+  prog: 'gc' | 'bd',
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliResult> {
+  return runNode(['--import', TSX, join(REPO, 'src', 'cli', `${prog}.ts`), ...args], options);
+}
+
 export const gc = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> =>
   runCli('gc', args, options);
 export const bd = (args: string[], options?: Parameters<typeof runCli>[2]): Promise<CliResult> =>
   runCli('bd', args, options);
+
+/** Run the built gc (dist/, made by the global setup), as an installed gc runs. */
+export function gcBuilt(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
+  return runNode([join(REPO, 'dist', 'cli', 'gc.js'), ...args], options);
+}

@@ -71,9 +71,18 @@ export async function init(
     ...(a.name ? { name: a.name } : {}),
     ...(a.force ? { force: true } : {}),
   });
-  if (g.json) printJson(made);
+  const { KeyRing, adminKeyPath } = await import('../../city/index.js');
+  const ring = KeyRing.open(join(made.root, '.gc'));
+  try {
+    ring.ensureAdminKey(made.root);
+  } finally {
+    ring.close();
+  }
+  const adminKey = adminKeyPath(made.root);
+  if (g.json) printJson({ ...made, admin_key_file: adminKey });
   else {
     printLine(`created city "${made.name}" at ${made.root}`);
+    printLine(`admin API key: ${adminKey} (mode 0600; agents get their own keys)`);
     printLine(`next: cd ${made.root} && gc bead create "my first task"`);
   }
 }

@@ -1,0 +1,207 @@
+/**
+ * City lifecycle commands: start (background or --foreground), stop,
+ * restart, status, suspend, resume, reload.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConflictError, GcError } from '../../core/index.js';
+import { connectServer, requireServer, type GlobalOptions } from '../context.js';
+import { printJson, printLine, table } from '../output.js';
+
+/** How long `gc start` waits for the server to answer. */
+const START_WAIT_MS = 30_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function logTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export async function start(g: GlobalOptions, o: { foreground?: boolean }): Promise<void> {
+  const { root, city } = await connectServer(g);
+  if (city) {
+    const ping = await city.call<{ pid: number }>('GET', '/v0/ping');
+    throw new ConflictError(`the city is already running (pid ${ping.pid})`, {
+      details: { pid: ping.pid },
+      fix: 'gc status shows it; gc restart restarts it',
+    });
+  }
+  // The human's admin key (a 0600 file outside the city) must exist before
+  // anyone talks to the server.
+  const { KeyRing } = await import('../../city/index.js');
+  const ring = KeyRing.open(path.join(root, '.gc'));
+  try {
+    ring.ensureAdminKey(root);
+  } finally {
+    ring.close();
+  }
+  if (o.foreground) return foreground(root);
+  const log = path.join(root, '.gc', 'server.log');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(path.dirname(log), { recursive: true });
+  const fd = openSync(log, 'a');
+  const entry = process.argv[1]!;
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, entry, 'start', '--foreground', '--city', root],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: process.env,
+    },
+  );
+  closeSync(fd);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  child.unref();
+  const until = Date.now() + START_WAIT_MS;
+  while (Date.now() < until) {
+    if (exited !== undefined) {
+      throw new GcError(
+        'unavailable',
+        `the city server exited at start (status ${exited}):\n${logTail(log)}`,
+        {
+          fix: `see ${log}`,
+        },
+      );
+    }
+    const c = (await connectServer(g).catch(() => undefined))?.city;
+    if (c) {
+      const st = await c.call<{ city: string; pid: number; provider: string }>('GET', '/v0/status');
+      if (g.json)
+        printJson({ started: true, city: st.city, pid: st.pid, provider: st.provider, log });
+      else
+        printLine(
+          `city ${st.city} started (pid ${st.pid}, sessions on ${st.provider}); log: ${log}`,
+        );
+      return;
+    }
+    await sleep(100);
+  }
+  throw new GcError(
+    'unavailable',
+    `the city server did not answer within ${START_WAIT_MS} ms:\n${logTail(log)}`,
+  );
+}
+
+async function foreground(root: string): Promise<void> {
+  const { CityServer } = await import('../../api/index.js');
+  const server = await CityServer.start({ root });
+  const onSignal = (sig: NodeJS.Signals) => {
+    void server.stop(`signal ${sig}`);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await server.stopped();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+}
+
+export async function stop(g: GlobalOptions): Promise<void> {
+  const { city } = await connectServer(g);
+  if (!city) {
+    if (g.json) printJson({ stopped: false, running: false });
+    else printLine('the city is not running');
+    return;
+  }
+  const { pid } = await city.call<{ pid: number }>('GET', '/v0/ping');
+  await city.call('POST', '/v0/control/stop', { reason: `gc stop by ${city.actor}` });
+  // Wait for the process to exit: sessions get shutdown_timeout, then are stopped.
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      break;
+    }
+    await sleep(100);
+  }
+  if (g.json) printJson({ stopped: true, pid });
+  else printLine(`city stopped (pid ${pid})`);
+}
+
+export async function restart(g: GlobalOptions): Promise<void> {
+  await stop({ ...g, json: false });
+  await start(g, {});
+}
+
+interface StatusBody {
+  city: string;
+  pid: number;
+  provider: string;
+  suspended: boolean;
+  controller: {
+    ticks: number;
+    last_tick_ms: number;
+    sessions: {
+      name: string;
+      agent?: string;
+      state: string;
+      reason?: string;
+      restarts_in_window: number;
+    }[];
+    capped: unknown[];
+    pools: { agent: string; target: number; source: string }[];
+    workspace_cap: number;
+    config_error?: string;
+    last_error?: string;
+  };
+  beads: Record<string, number>;
+}
+
+export async function status(g: GlobalOptions): Promise<void> {
+  const { root, city } = await connectServer(g);
+  if (!city) {
+    if (g.json) printJson({ running: false, root });
+    else printLine(`city at ${root}: not running (gc start)`);
+    return;
+  }
+  const st = await city.call<StatusBody>('GET', '/v0/status');
+  if (g.json) {
+    printJson({ running: true, ...st });
+    return;
+  }
+  const c = st.controller;
+  printLine(
+    `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${c.sessions.length} sessions, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
+  );
+  if (c.config_error) printLine(`config error (running the last good config): ${c.config_error}`);
+  if (c.last_error) printLine(`last tick error: ${c.last_error}`);
+  const b = st.beads;
+  printLine(
+    `beads: ${b.open} open (${b.ready} ready), ${b.in_progress} in progress, ${b.closed} closed`,
+  );
+  for (const p of c.pools) printLine(`pool ${p.agent}: target ${p.target} (${p.source})`);
+  if (c.capped.length) printLine(`${c.capped.length} session(s) held back by caps`);
+  if (c.sessions.length) {
+    printLine(
+      table(
+        ['SESSION', 'AGENT', 'STATE', 'RESTARTS', 'REASON'],
+        c.sessions.map((s) => [
+          s.name,
+          s.agent ?? '',
+          s.state,
+          String(s.restarts_in_window),
+          s.reason ?? '',
+        ]),
+      ),
+    );
+  }
+}
+
+export async function control(
+  g: GlobalOptions,
+  what: 'suspend' | 'resume' | 'reload' | 'poke',
+): Promise<void> {
+  const city = await requireServer(g);
+  const r = await city.call<{ ok: boolean; error?: string }>('POST', `/v0/control/${what}`);
+  if (g.json) printJson(r);
+  else if (what === 'reload' && !r.ok)
+    printLine(`reload refused, still running the last good config: ${r.error}`);
+  else printLine(`${what}: ok`);
+  if (what === 'reload' && !r.ok) process.exitCode = 2;
+}

@@ -1,0 +1,137 @@
+/**
+ * `gc session ...`: list, peek, nudge, attach, kill, reset, logs. Through the
+ * running server when there is one; list/peek/logs/attach also work on a
+ * stopped city by asking the provider directly.
+ */
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import path from 'node:path';
+import { GcError, NotFoundError } from '../../core/index.js';
+import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
+import { printJson, printLine, table } from '../output.js';
+
+async function provider(root: string) {
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { openProvider } = await import('../../runtime/index.js');
+  const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  return openProvider(loaded.config.session.provider, { cityRoot: root });
+}
+
+interface Row {
+  name: string;
+  agent?: string;
+  state: string;
+  reason?: string;
+  restarts_in_window?: number;
+}
+
+export async function list(g: GlobalOptions): Promise<void> {
+  const { root, city } = await connectServer(g);
+  let rows: Row[];
+  if (city) rows = (await city.call<{ items: Row[] }>('GET', '/v0/sessions')).items;
+  else {
+    const p = await provider(root);
+    rows = (await p.snapshot('')).map((s) => ({
+      name: s.name,
+      state: s.alive ? 'running' : 'dead',
+    }));
+  }
+  if (g.json) printJson(rows);
+  else if (!rows.length) printLine('no sessions');
+  else
+    printLine(
+      table(
+        ['SESSION', 'AGENT', 'STATE', 'RESTARTS', 'REASON'],
+        rows.map((r) => [
+          r.name,
+          r.agent ?? '',
+          r.state,
+          String(r.restarts_in_window ?? ''),
+          r.reason ?? '',
+        ]),
+      ),
+    );
+}
+
+export async function peek(g: GlobalOptions, name: string, o: { lines?: string }): Promise<void> {
+  const { root, city } = await connectServer(g);
+  const lines = o.lines ? Number(o.lines) : 50;
+  const output = city
+    ? (
+        await city.call<{ output: string }>(
+          'GET',
+          `/v0/sessions/${encodeURIComponent(name)}/peek?lines=${lines}`,
+        )
+      ).output
+    : await (await provider(root)).peek(name, lines);
+  if (g.json) printJson({ name, output });
+  else printLine(output);
+}
+
+export async function nudge(g: GlobalOptions, name: string, text: string): Promise<void> {
+  const { city } = await connectServer(g);
+  if (!city) throw new GcError('unavailable', 'the city is not running', { fix: 'gc start' });
+  await city.call('POST', `/v0/sessions/${encodeURIComponent(name)}/nudge`, { text });
+  if (g.json) printJson({ ok: true });
+  else printLine(`nudged ${name}`);
+}
+
+export async function kill(g: GlobalOptions, name: string): Promise<void> {
+  const { root, city } = await connectServer(g);
+  if (city) await city.call('POST', `/v0/sessions/${encodeURIComponent(name)}/kill`);
+  else await (await provider(root)).stop(name);
+  if (g.json) printJson({ ok: true });
+  else
+    printLine(
+      `killed ${name}${city ? ' (the controller restarts it if it is still desired)' : ''}`,
+    );
+}
+
+export async function reset(g: GlobalOptions, name: string): Promise<void> {
+  const { city } = await connectServer(g);
+  if (!city) throw new GcError('unavailable', 'the city is not running', { fix: 'gc start' });
+  const r = await city.call<{ cleared: boolean }>(
+    'POST',
+    `/v0/sessions/${encodeURIComponent(name)}/reset`,
+  );
+  if (g.json) printJson(r);
+  else
+    printLine(
+      r.cleared ? `${name}: quarantine and restart count cleared` : `${name}: nothing to clear`,
+    );
+}
+
+export async function attach(g: GlobalOptions, name: string): Promise<void> {
+  const root = await cityRoot(g);
+  await (await provider(root)).attach(name);
+}
+
+export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean }): Promise<void> {
+  const root = await cityRoot(g);
+  const file = path.join(root, '.gc', 'sessions', 'logs', `${name}.log`);
+  if (!existsSync(file))
+    throw new NotFoundError('session log', name, { fix: 'gc session list shows sessions' });
+  let pos = 0;
+  const pump = () =>
+    new Promise<void>((resolve) => {
+      const size = statSync(file).size;
+      if (size < pos) pos = 0;
+      if (size === pos) return resolve();
+      const s = createReadStream(file, { start: pos, end: size - 1 });
+      s.on('data', (c) => process.stdout.write(c));
+      s.on('end', () => {
+        pos = size;
+        resolve();
+      });
+      s.on('error', () => resolve());
+    });
+  await pump();
+  if (!o.follow) return;
+  await new Promise<void>(() => {
+    let busy = false;
+    watch(file, () => {
+      if (busy) return;
+      busy = true;
+      void pump().then(() => (busy = false));
+    });
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Agent-facing work commands: sling (route a bead), hook (what am I working
+ * on), prime (my rendered prompt), and the runtime protocol (drain-check,
+ * drain-ack, request-restart).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GcError, NotFoundError } from '../../core/index.js';
+import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
+import { printJson, printLine } from '../output.js';
+
+export async function sling(
+  g: GlobalOptions,
+  target: string,
+  bead: string,
+  o: { nudge?: boolean },
+): Promise<void> {
+  await withCity(g, 'sling', async (city) => {
+    const r = await city.sling(target, bead, o.nudge ? { nudge: true } : {});
+    if (g.json) printJson(r);
+    else printLine(`${bead} routed to ${target}`);
+  });
+}
+
+export async function hook(
+  g: GlobalOptions,
+  o: { inject?: boolean; agent?: string },
+): Promise<void> {
+  const agent = o.agent ?? process.env.GC_AGENT;
+  await withCity(g, 'hook', async (city) => {
+    const h = await city.hook(agent);
+    if (g.json) {
+      printJson(h);
+      return;
+    }
+    const { hookText } = await import('../../dispatch/index.js');
+    const text = hookText(h);
+    printLine(o.inject ? `<gc-hook>\n${text}\n</gc-hook>` : text);
+  });
+}
+
+const DEFAULT_PROMPT = `You are {{.Agent}}, an agent of the city {{.CityName}} ({{.CityRoot}}).
+Your work dir is {{.WorkDir}}.
+Find your work with: gc hook
+Claim a ready bead before starting: gc bead claim <id>
+When it is done, close it: gc bead close <id>
+Check whether you are asked to stop: gc runtime drain-check (then gc runtime drain-ack)`;
+
+export async function prime(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+  const root = await cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { renderTemplate } = await import('../../controller/index.js');
+  const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  const name = o.agent ?? process.env.GC_AGENT;
+  if (!name)
+    throw new GcError('invalid', 'no agent: pass --agent or run inside a session (GC_AGENT)');
+  const agent = loaded.config.agent.find((a) => a.name === name);
+  if (!agent) throw new NotFoundError('agent', name);
+  const rig = loaded.config.rigs.find((r) => r.name === agent.dir);
+  const workDir = agent.work_dir
+    ? path.resolve(root, agent.work_dir)
+    : rig
+      ? path.resolve(root, rig.path)
+      : root;
+  const template = agent.prompt_template
+    ? await readFile(path.resolve(root, agent.prompt_template), 'utf8')
+    : DEFAULT_PROMPT;
+  const text = renderTemplate(template, {
+    Agent: name,
+    Rig: agent.dir ?? '',
+    CityRoot: root,
+    CityName: loaded.config.workspace.name,
+    WorkDir: workDir,
+    SessionName: process.env.GC_SESSION_NAME ?? name,
+  });
+  if (g.json) printJson({ agent: name, prompt: text });
+  else printLine(text);
+}
+
+export async function runtime(
+  g: GlobalOptions,
+  op: 'drain-check' | 'drain-ack' | 'request-restart',
+): Promise<void> {
+  const city = await requireServer(g);
+  if (op === 'drain-check') {
+    const r = await city.call<{ draining: boolean; since: number | null }>(
+      'GET',
+      '/v0/runtime/drain-check',
+    );
+    if (g.json) printJson(r);
+    else
+      printLine(
+        r.draining
+          ? `draining since ${new Date((r.since ?? 0) * 1000).toISOString()}`
+          : 'not draining',
+      );
+    // Like test(1): 0 when the agent should wind down.
+    if (!r.draining) process.exitCode = 1;
+    return;
+  }
+  const r = await city.call('POST', `/v0/runtime/${op}`);
+  if (g.json) printJson(r);
+  else printLine(op === 'drain-ack' ? 'drain acknowledged' : 'restart requested');
+}
