@@ -172,5 +172,23 @@ export function runMailConformance(label: string, factory: () => Promise<MailHar
       await m.read(all.items[0]!.id);
       await m.send('x', 'w-1', { subject: 'fits now', body: '' });
     });
+
+    it('concurrent senders never overshoot the inbox bound', async () => {
+      const h = await factory();
+      open.push(h);
+      if (h.maxUnread <= 0) return;
+      const results = await Promise.allSettled(
+        Array.from({ length: h.maxUnread * 3 }, (_, i) =>
+          h.mail.send(`s${i}`, 'w-9', { subject: `c${i}`, body: '' }),
+        ),
+      );
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      const full = results.filter(
+        (r) => r.status === 'rejected' && r.reason instanceof InboxFullError,
+      ).length;
+      expect(ok).toBe(h.maxUnread);
+      expect(full).toBe(h.maxUnread * 2);
+      expect(await h.mail.count('w-9')).toEqual({ total: h.maxUnread, unread: h.maxUnread });
+    });
   });
 }

@@ -9,3 +9,16 @@ export {
 } from './mail.js';
 export { StoreMail, type StoreMailOptions } from './store-mail.js';
 export { InboxFullError } from './errors.js';
+export { ExecMail, type ExecMailOptions } from './exec.js';
+export { checkMailName, checkSend } from './validate.js';
+export {
+  WebhookDelivery,
+  isPrivateAddress,
+  redactUrl,
+  webhookUrlProblem,
+  type DeliveryOutcome,
+  type DeliveryResult,
+  type WebhookOptions,
+} from './webhook.js';
+export { RecordingMail } from './recording.js';
+export { openMail, type OpenMailOptions } from './open.js';

@@ -6,17 +6,11 @@
  * archive = close. Read state is also metadata `gc.read`, so "unread" is
  * an indexed equality filter rather than a scan.
  */
-import { ConflictError, NotFoundError, TooLargeError, ValidationError } from '../core/index.js';
+import { ConflictError, NotFoundError } from '../core/index.js';
 import type { Bead, Page, Store } from '../store/index.js';
 import { InboxFullError } from './errors.js';
-import {
-  MAX_MAIL_BODY,
-  type Mail,
-  type MailCount,
-  type MailPage,
-  type Message,
-  type SendInput,
-} from './mail.js';
+import { checkMailName, checkSend } from './validate.js';
+import { type Mail, type MailCount, type MailPage, type Message, type SendInput } from './mail.js';
 
 const TYPE = 'message';
 const READ = 'gc.read';
@@ -46,16 +40,10 @@ function toMessage(b: Bead): Message {
   };
 }
 
-function checkName(name: string, where: string): void {
-  if (typeof name !== 'string' || !name.trim() || name.length > 256 || /[\s,]/.test(name)) {
-    throw new ValidationError('must be a non-empty name without spaces or commas (at most 256)', {
-      where,
-    });
-  }
-}
-
 export class StoreMail implements Mail {
   private readonly maxUnread: number;
+  /** Tail of the send chain of each recipient (only with a bound). */
+  private readonly sending = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -82,15 +70,12 @@ export class StoreMail implements Mail {
     input: SendInput,
     thread: { root: string; replyTo: string } | undefined,
   ): Promise<Message> {
-    checkName(from, 'from');
-    checkName(to, 'to');
-    for (const [i, c] of (input.cc ?? []).entries()) checkName(c, `cc[${i}]`);
-    if (typeof input.body !== 'string')
-      throw new ValidationError('must be a string', { where: 'body' });
-    const size = Buffer.byteLength(input.body);
-    if (size > MAX_MAIL_BODY) throw new TooLargeError('mail body', size, MAX_MAIL_BODY);
-    const subject = (input.subject ?? '').trim() || '(no subject)';
-    if (this.maxUnread > 0) {
+    checkSend(from, to, input);
+    if (this.maxUnread <= 0) return this.insert(from, to, input, thread);
+    // Count and insert one send at a time per recipient, so concurrent
+    // senders cannot overshoot the bound between the count and the insert.
+    const prev = this.sending.get(to) ?? Promise.resolve();
+    const mine = prev.then(async () => {
       const unread = await this.store.count({
         type: TYPE,
         assignee: to,
@@ -98,7 +83,26 @@ export class StoreMail implements Mail {
         metadata: { [READ]: 'false' },
       });
       if (unread >= this.maxUnread) throw new InboxFullError(to, unread, this.maxUnread);
-    }
+      return this.insert(from, to, input, thread);
+    });
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.sending.set(to, tail);
+    void tail.then(() => {
+      if (this.sending.get(to) === tail) this.sending.delete(to);
+    });
+    return mine;
+  }
+
+  private async insert(
+    from: string,
+    to: string,
+    input: SendInput,
+    thread: { root: string; replyTo: string } | undefined,
+  ): Promise<Message> {
+    const subject = (input.subject ?? '').trim() || '(no subject)';
     const bead = await this.store.create({
       title: subject,
       type: TYPE,
@@ -124,7 +128,7 @@ export class StoreMail implements Mail {
     unreadOnly: boolean,
     page: MailPage,
   ): Promise<Page<Message>> {
-    checkName(recipient, 'recipient');
+    checkMailName(recipient, 'recipient');
     const p = await this.store.list({
       type: TYPE,
       assignee: recipient,
@@ -231,7 +235,7 @@ export class StoreMail implements Mail {
   }
 
   async count(recipient: string): Promise<MailCount> {
-    checkName(recipient, 'recipient');
+    checkMailName(recipient, 'recipient');
     const base = { type: TYPE, assignee: recipient, status: 'open' as const };
     const [total, unread] = await Promise.all([
       this.store.count(base),

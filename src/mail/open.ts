@@ -1,0 +1,37 @@
+/** Open the mail provider `[mail] provider` names, with an event per change. */
+import path from 'node:path';
+import { ValidationError } from '../core/index.js';
+import type { EventLog } from '../events/index.js';
+import type { Store } from '../store/index.js';
+import { ExecMail } from './exec.js';
+import type { Mail } from './mail.js';
+import { RecordingMail } from './recording.js';
+import { StoreMail } from './store-mail.js';
+
+export interface OpenMailOptions {
+  /** `""` (the work store) or `exec:<script>` (relative to the city root). */
+  provider: string;
+  maxUnread: number;
+  root: string;
+  store: Store;
+  events: EventLog;
+}
+
+export function openMail(o: OpenMailOptions): Mail {
+  let inner: Mail;
+  if (o.provider === '' || o.provider === 'store') {
+    inner = new StoreMail(o.store, { maxUnread: o.maxUnread });
+  } else if (o.provider.startsWith('exec:')) {
+    const script = path.resolve(o.root, o.provider.slice(5));
+    inner = new ExecMail(script, {
+      cwd: o.root,
+      env: { GC_CITY_ROOT: o.root, GC_MAIL_MAX_UNREAD: String(o.maxUnread) },
+    });
+  } else {
+    throw new ValidationError(`unknown mail provider ${JSON.stringify(o.provider)}`, {
+      where: '[mail] provider',
+      fix: 'use "" (the work store) or "exec:<script>"',
+    });
+  }
+  return new RecordingMail(inner, o.events);
+}

@@ -1,0 +1,105 @@
+/**
+ * Any Mail provider with an event per change: mail.sent (and replies),
+ * mail.read, mail.unread, mail.archived, mail.deleted. Bodies never go into
+ * events (they can be large or private): only ids, sender, recipient and
+ * subject.
+ */
+import type { EventLog } from '../events/index.js';
+import type { Page } from '../store/index.js';
+import type { Mail, MailCount, MailPage, Message, SendInput } from './mail.js';
+
+export class RecordingMail implements Mail {
+  constructor(
+    readonly inner: Mail,
+    private readonly events: EventLog,
+  ) {}
+
+  private async sent(m: Message): Promise<Message> {
+    await this.events.record({
+      type: 'mail.sent',
+      actor: m.from,
+      subject: m.id,
+      payload: { to: m.to, subject: m.subject, thread_id: m.thread_id, reply_to: m.reply_to },
+      message: `mail ${m.id} from ${m.from} to ${m.to}: ${m.subject}`,
+    });
+    return m;
+  }
+
+  private async changed(type: string, m: Message, verb: string): Promise<Message> {
+    await this.events.record({
+      type,
+      actor: m.to,
+      subject: m.id,
+      message: `mail ${m.id} ${verb}`,
+    });
+    return m;
+  }
+
+  async send(from: string, to: string, input: SendInput): Promise<Message> {
+    return this.sent(await this.inner.send(from, to, input));
+  }
+
+  async inbox(recipient: string, page?: MailPage): Promise<Page<Message>> {
+    const p = await this.inner.inbox(recipient, page);
+    if (p.items.length) {
+      await this.events.record({
+        type: 'mail.read',
+        actor: recipient,
+        subject: recipient,
+        payload: { ids: p.items.map((m) => m.id) },
+        message: `${recipient} read ${p.items.length} message(s)`,
+      });
+    }
+    return p;
+  }
+
+  check(recipient: string, page?: MailPage): Promise<Page<Message>> {
+    return this.inner.check(recipient, page);
+  }
+
+  all(recipient: string, page?: MailPage): Promise<Page<Message>> {
+    return this.inner.all(recipient, page);
+  }
+
+  get(id: string): Promise<Message> {
+    return this.inner.get(id);
+  }
+
+  async read(id: string): Promise<Message> {
+    return this.changed('mail.read', await this.inner.read(id), 'read');
+  }
+
+  async markRead(id: string): Promise<Message> {
+    return this.changed('mail.read', await this.inner.markRead(id), 'marked read');
+  }
+
+  async markUnread(id: string): Promise<Message> {
+    return this.changed('mail.unread', await this.inner.markUnread(id), 'marked unread');
+  }
+
+  async reply(
+    id: string,
+    from: string,
+    input: Omit<SendInput, 'subject'> & { subject?: string },
+  ): Promise<Message> {
+    return this.sent(await this.inner.reply(id, from, input));
+  }
+
+  thread(id: string): Promise<Message[]> {
+    return this.inner.thread(id);
+  }
+
+  async archive(id: string): Promise<Message> {
+    return this.changed('mail.archived', await this.inner.archive(id), 'archived');
+  }
+
+  async delete(id: string): Promise<void> {
+    const m = await this.inner.get(id);
+    await this.inner.delete(id);
+    await this.changed('mail.deleted', m, 'deleted');
+  }
+
+  count(recipient: string): Promise<MailCount> {
+    return this.inner.count(recipient);
+  }
+}
