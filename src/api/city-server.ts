@@ -6,19 +6,22 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
-import { UnauthenticatedError } from '../core/index.js';
-import { errorMessage } from '../core/index.js';
+import { CityOps, KeyRing, openCityState, type CityState, type Principal } from '../city/index.js';
+import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
+import { WebhookDelivery, openMail, redactUrl, type Mail, type Message } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
+import { IdempotencyStore } from './idempotency.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerRoutes } from './routes.js';
+import { RunService } from './runs.js';
 
 export type ServerState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -30,6 +33,43 @@ export interface CityServerOptions {
   sessionProvider?: string;
   /** Grace period of session stops (tests use short ones). */
   stopGraceMs?: number;
+  /** Extra CA certificates trusted for webhook pushes (tests, private CAs). */
+  webhookCa?: string;
+}
+
+/**
+ * A router with every API route for `host`. The city server builds its own
+ * with key authentication; benchmarks build a second one to measure the
+ * cost of authentication against the same routes.
+ */
+export function createApiRouter(
+  host: ApiHost,
+  options: {
+    authenticate: (req: IncomingMessage) => Principal;
+    admit?: (p: Principal) => void;
+    idempotency?: IdempotencyStore;
+  },
+): Router {
+  const router = new Router(options);
+  registerRoutes(router, host);
+  return router;
+}
+
+/** Secrets in a loaded config: env values and keys named like credentials. */
+export function redact(value: unknown, key = ''): unknown {
+  if (/(token|secret|password|passwd|api_?key|credential)/i.test(key)) return '[redacted]';
+  if (Array.isArray(value)) return value.map((v) => redact(v));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] =
+        k === 'env' && v && typeof v === 'object'
+          ? Object.fromEntries(Object.keys(v).map((e) => [e, '[redacted]']))
+          : redact(v, k);
+    }
+    return out;
+  }
+  return value;
 }
 
 /** The socket path of a city (what clients connect to). */
@@ -44,6 +84,11 @@ export class CityServer implements ApiHost {
   state: ServerState = 'starting';
   readonly startedAt = Date.now();
   private http: Server | undefined;
+  private tcp: Server | undefined;
+  /** `host:port` of the TCP listener when `[api] port` is set. */
+  tcpAddress: string | undefined;
+  private idempotency: IdempotencyStore | undefined;
+  private webhooks: WebhookDelivery | undefined;
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -57,8 +102,44 @@ export class CityServer implements ApiHost {
     readonly ops: CityOps,
     readonly controller: Controller,
     readonly keys: KeyRing,
+    readonly mail: Mail,
+    readonly runs: RunService,
     readonly log: (line: string) => void,
   ) {}
+
+  redactedConfig(): unknown {
+    return redact(this.cityState.loaded.config);
+  }
+
+  async delivered(
+    message: Message,
+    notify: boolean,
+  ): Promise<{ notified: string[]; pushed: boolean }> {
+    const notified: string[] = [];
+    if (notify) {
+      const to = message.to;
+      const pool = new RegExp(`^${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`);
+      // eslint-disable-next-line no-control-regex -- stripping control characters is the point
+      const clean = (t: string) => t.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
+      for (const s of await this.provider.listRunning(to)) {
+        if (s !== to && !pool.test(s)) continue;
+        try {
+          await this.provider.nudge(
+            s,
+            `You have mail from ${clean(message.from)}: ${clean(message.subject)} (gc mail inbox)`,
+          );
+          notified.push(s);
+        } catch (e) {
+          this.log(`mail notify ${s}: ${errorMessage(e)}`);
+        }
+      }
+    }
+    const agent = this.keys.find('agent', message.to);
+    const pushed = agent?.webhook_url
+      ? (this.webhooks?.enqueue(agent.webhook_url, message) ?? false)
+      : false;
+    return { notified, pushed };
+  }
 
   get socketPath(): string {
     return citySocketPath(this.root);
@@ -79,6 +160,8 @@ export class CityServer implements ApiHost {
     const state = await openCityState({ root: options.root, role: 'server', command: 'gc start' });
     let provider: Provider | undefined;
     let keys: KeyRing | undefined;
+    let idempotency: IdempotencyStore | undefined;
+    let runService: RunService | undefined;
     try {
       const root = state.loaded.root;
       keys = KeyRing.open(state.gcDir);
@@ -93,26 +176,94 @@ export class CityServer implements ApiHost {
       await writeShims(binDir);
       // Writes poke the controller, which needs the ops: tie the knot by reference.
       const ref: { controller?: Controller } = {};
+      idempotency = IdempotencyStore.open(state.gcDir);
+      const idem = idempotency;
+      const sessionEnv = {
+        GC_API: `unix:${citySocketPath(root)}`,
+        PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
+      };
+      const tokens = {
+        issue: (session: string) => {
+          keyRing.revokeByName('agent', session);
+          return keyRing.create({ kind: 'agent', name: session }).token;
+        },
+        revoke: (session: string) => void keyRing.revokeByName('agent', session),
+      };
+      const runs = new RunService({
+        db: idem.database,
+        provider,
+        events: state.events,
+        spec: () => ref.controller?.currentSpec ?? spec,
+        maxRuns: state.loaded.config.api.max_runs,
+        sessionEnv,
+        tokens,
+        log,
+      });
+      runService = runs;
       const ops = new CityOps(state.store, state.events, () => ref.controller?.poke());
       const controller = new Controller({
         provider,
         ops,
         spec,
         log,
-        sessionEnv: {
-          GC_API: `unix:${citySocketPath(root)}`,
-          PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
-        },
-        tokens: {
-          issue: (session) => {
-            keyRing.revokeByName('agent', session);
-            return keyRing.create({ kind: 'agent', name: session }).token;
-          },
-          revoke: (session) => void keyRing.revokeByName('agent', session),
-        },
+        sessionEnv,
+        tokens,
+        foreign: runs.isRunSession,
       });
       ref.controller = controller;
-      const server = new CityServer(root, state, provider, ops, controller, keyRing, log);
+      const mailCfg = state.loaded.config.mail;
+      const mail = openMail({
+        provider: mailCfg.provider,
+        maxUnread: mailCfg.max_unread,
+        root,
+        store: state.store,
+        events: state.events,
+      });
+      const server = new CityServer(
+        root,
+        state,
+        provider,
+        ops,
+        controller,
+        keyRing,
+        mail,
+        runs,
+        log,
+      );
+      idempotency = undefined;
+      server.idempotency = idem;
+      server.webhooks = new WebhookDelivery({
+        workers: mailCfg.webhook_workers,
+        allowPrivate: mailCfg.webhook_allow_private,
+        timeoutMs: mailCfg.webhook_timeout_ms,
+        ...(options.webhookCa ? { ca: options.webhookCa } : {}),
+        onResult: (r) => {
+          const to = redactUrl(r.url);
+          if (r.outcome === 'delivered') {
+            void mail
+              .markRead(r.message.id)
+              .catch((e: unknown) => log(`webhook: mark read ${r.message.id}: ${errorMessage(e)}`));
+          }
+          void state.events
+            .record({
+              type: r.outcome === 'delivered' ? 'mail.pushed' : 'mail.push_failed',
+              actor: 'mail',
+              subject: r.message.id,
+              payload: {
+                to: r.message.to,
+                url: to,
+                outcome: r.outcome,
+                attempts: r.attempts,
+                ...(r.error ? { error: r.error } : {}),
+              },
+              message:
+                r.outcome === 'delivered'
+                  ? `mail ${r.message.id} pushed to ${r.message.to} at ${to}`
+                  : `mail ${r.message.id} not pushed to ${r.message.to} (${r.outcome}${r.error ? `: ${r.error}` : ''}); it waits in the inbox`,
+            })
+            .catch(() => undefined);
+        },
+      });
       server.suspendedFlag = await readFile(path.join(state.gcDir, 'suspended'), 'utf8').then(
         () => true,
         () => false,
@@ -132,6 +283,8 @@ export class CityServer implements ApiHost {
       log(`city ${spec.name} running; API on ${server.socketPath}`);
       return server;
     } catch (e) {
+      runService?.close();
+      idempotency?.close();
       await provider?.close();
       keys?.close();
       await state.close();
@@ -142,7 +295,8 @@ export class CityServer implements ApiHost {
   private async listen(): Promise<void> {
     const api = this.cityState.loaded.config.api;
     const limiter = new RateLimiter(api.rate_per_s, api.rate_burst);
-    const router = new Router({
+    const router = createApiRouter(this, {
+      ...(this.idempotency ? { idempotency: this.idempotency } : {}),
       authenticate: (req) => {
         const header = String(req.headers.authorization ?? '');
         const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -154,7 +308,6 @@ export class CityServer implements ApiHost {
       },
       admit: (principal) => limiter.admit(principal),
     });
-    registerRoutes(router, this);
     const sock = this.socketPath;
     // We hold the city lock, so a socket file left here is from a dead server.
     await rm(sock, { force: true });
@@ -165,6 +318,17 @@ export class CityServer implements ApiHost {
       this.http!.listen(sock, () => resolve());
     });
     await chmod(sock, 0o600);
+    if (api.port > 0) {
+      this.tcp = createServer(router.handle);
+      this.tcp.keepAliveTimeout = 5000;
+      await new Promise<void>((resolve, reject) => {
+        this.tcp!.once('error', reject);
+        this.tcp!.listen(api.port, api.bind, () => resolve());
+      });
+      const a = this.tcp.address() as AddressInfo;
+      this.tcpAddress = `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      this.log(`API also on http://${this.tcpAddress}`);
+    }
   }
 
   private watchConfig(): void {
@@ -260,12 +424,17 @@ export class CityServer implements ApiHost {
   }
 
   private async closeResources(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      if (!this.http) return resolve();
-      this.http.close(() => resolve());
-      this.http.closeAllConnections();
-    });
+    for (const srv of [this.http, this.tcp]) {
+      await new Promise<void>((resolve) => {
+        if (!srv) return resolve();
+        srv.close(() => resolve());
+        srv.closeAllConnections();
+      });
+    }
     await rm(this.socketPath, { force: true });
+    this.runs.close();
+    await this.webhooks?.stop();
+    this.idempotency?.close();
     await this.provider.close();
     this.keys.close();
     await this.cityState.close();

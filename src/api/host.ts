@@ -1,7 +1,9 @@
 /** What the API routes need from the server that hosts them. */
 import type { CityOps, KeyRing } from '../city/index.js';
 import type { Controller, CitySpec } from '../controller/index.js';
+import type { Mail, Message } from '../mail/index.js';
 import type { Provider } from '../runtime/index.js';
+import type { RunService } from './runs.js';
 
 export interface ApiHost {
   readonly root: string;
@@ -9,10 +11,16 @@ export interface ApiHost {
   readonly keys: KeyRing;
   readonly controller: Controller;
   readonly provider: Provider;
+  readonly mail: Mail;
+  readonly runs: RunService;
   readonly spec: CitySpec;
   readonly suspended: boolean;
   readonly state: string;
   readonly startedAt: number;
+  /** city.toml as loaded, secrets redacted. */
+  redactedConfig(): unknown;
+  /** After a send: nudge the recipient's live sessions (when asked) and push to its webhook. */
+  delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }>;
   reload(): Promise<{ ok: boolean; error?: string }>;
   setSuspended(suspended: boolean): Promise<void>;
   stop(reason?: string): Promise<void>;

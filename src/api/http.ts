@@ -6,7 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../city/index.js';
+import type { z } from 'zod';
+import { fingerprint, type IdempotencyStore } from './idempotency.js';
 import {
+  ConflictError,
   ForbiddenError,
   GcError,
   RateLimitedError,
@@ -19,7 +22,7 @@ import {
 /** Request body cap. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export interface RequestContext {
+export interface RequestContext<B = Record<string, unknown>> {
   req: IncomingMessage;
   res: ServerResponse;
   params: Record<string, string>;
@@ -28,7 +31,10 @@ export interface RequestContext {
   principal: Principal;
   /** Who the caller acts as: an agent always as itself; admin may name anyone (X-GC-Actor). */
   actor: string;
-  body: () => Promise<Record<string, unknown>>;
+  /** The request body, parsed and validated against the route's schema ({} when empty). */
+  input: B;
+  /** Same as `input` (kept for handlers written before schemas). */
+  body: () => Promise<B>;
 }
 
 export interface RouterOptions {
@@ -36,16 +42,66 @@ export interface RouterOptions {
   authenticate: (req: IncomingMessage) => Principal;
   /** Throws RateLimitedError when the principal is over its rate. */
   admit?: (principal: Principal) => void;
+  /** Where write answers are kept for `Idempotency-Key` retries. */
+  idempotency?: IdempotencyStore;
 }
 
+/** What a route accepts, for validation and the OpenAPI document. */
+export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefined> {
+  summary: string;
+  /** JSON body schema; a route without one takes no body fields. */
+  body?: S;
+  /** Query-string schema (values are strings). */
+  query?: z.ZodObject;
+  /** The answer is a server-sent event stream. */
+  stream?: boolean;
+  /** Principal kinds allowed (default: any valid key); checked before the body is read. */
+  allow?: readonly Principal['kind'][];
+  /** Who may call it, when `allow` does not say it all (documentation). */
+  who?: string;
+}
+
+/**
+ * Parsed bodies never hold `undefined` values (absent keys stay absent), so
+ * optional fields can be typed without `| undefined`.
+ */
+export type Exact<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]: Exact<Exclude<T[K], undefined>> }
+    : T;
+
 /** A handler returns JSON data, or undefined when it wrote the response itself. */
-export type Handler = (ctx: RequestContext) => Promise<unknown>;
+export type Handler<B = Record<string, unknown>> = (ctx: RequestContext<B>) => Promise<unknown>;
 
 interface Route {
   method: string;
+  pattern: string;
   parts: string[];
-  handler: Handler;
+  spec: RouteSpec;
+  handler: Handler<unknown>;
 }
+
+/** Zod issues as one ValidationError naming the first bad field. */
+export function zodToValidation(err: z.ZodError, where: string): ValidationError {
+  const first = err.issues[0];
+  const at = first && first.path.length ? `${where}.${first.path.map(String).join('.')}` : where;
+  const message =
+    first?.code === 'unrecognized_keys'
+      ? `unknown field${first.keys.length > 1 ? 's' : ''} ${first.keys.join(', ')}`
+      : (first?.message ?? 'invalid');
+  return new ValidationError(message, {
+    where: at,
+    details: {
+      issues: err.issues.slice(0, 10).map((i) => ({
+        path: i.path.map(String).join('.'),
+        message: i.message,
+      })),
+    },
+  });
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
@@ -93,7 +149,11 @@ export function sendJson(res: ServerResponse, status: number, data: unknown): vo
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    throw new TooLargeError('request body', declared, MAX_BODY_BYTES);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -101,10 +161,14 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (size > MAX_BODY_BYTES) throw new TooLargeError('request body', size, MAX_BODY_BYTES);
     chunks.push(chunk);
   }
-  if (size === 0) return {};
+  return Buffer.concat(chunks);
+}
+
+function parseBody(raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(raw.toString('utf8'));
   } catch (e) {
     throw new ValidationError(`not JSON: ${errorMessage(e)}`, { where: 'request body' });
   }
@@ -119,9 +183,25 @@ export class Router {
 
   constructor(private readonly options: RouterOptions) {}
 
-  on(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+  on<S extends z.ZodType | undefined = undefined>(
+    method: string,
+    pattern: string,
+    spec: RouteSpec<S>,
+    handler: Handler<S extends z.ZodType ? Exact<z.output<S>> : Record<string, never>>,
+  ): this {
+    this.routes.push({
+      method,
+      pattern,
+      parts: pattern.split('/').filter(Boolean),
+      spec,
+      handler: handler as Handler<unknown>,
+    });
     return this;
+  }
+
+  /** Every route, for the OpenAPI document. */
+  list(): readonly { method: string; pattern: string; spec: RouteSpec }[] {
+    return this.routes;
   }
 
   private match(
@@ -136,8 +216,14 @@ export class Router {
       let ok = true;
       for (const [i, p] of route.parts.entries()) {
         const got = parts[i]!;
-        if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(got);
-        else if (p !== got) {
+        if (p.startsWith(':')) {
+          try {
+            params[p.slice(1)] = decodeURIComponent(got);
+          } catch {
+            ok = false;
+            break;
+          }
+        } else if (p !== got) {
           ok = false;
           break;
         }
@@ -154,7 +240,12 @@ export class Router {
 
   /** The node:http request listener. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://gc');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://gc');
+    } catch {
+      url = new URL('http://gc/');
+    }
     const found = this.match(req.method ?? 'GET', url.pathname);
     if (found === undefined || found === 'method') {
       if (!req.complete) res.setHeader('connection', 'close');
@@ -168,6 +259,19 @@ export class Router {
       });
       return;
     }
+    let idem: { scope: string; key: string } | undefined;
+    const answer = (status: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      if (idem) {
+        this.options.idempotency?.finish(idem.scope, idem.key, status, text);
+        idem = undefined;
+      }
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
+    };
     const fail = (err: unknown) => {
       if (res.headersSent) {
         res.destroy();
@@ -181,7 +285,7 @@ export class Router {
       // the unread bytes would be parsed as the next request.
       if (!req.complete) res.setHeader('connection', 'close');
       req.resume();
-      sendJson(res, status, body);
+      answer(status, body);
     };
     let principal: Principal;
     let actor: string;
@@ -195,25 +299,100 @@ export class Router {
         );
       }
       actor = principal.kind === 'agent' ? principal.name : asked || principal.name;
+      const allow = found.route.spec.allow;
+      if (allow && !allow.includes(principal.kind)) {
+        throw new ForbiddenError(
+          `${principal.kind} ${principal.name} may not ${found.route.spec.summary.replace(/^\w/, (c) => c.toLowerCase())} (${req.method} ${found.route.pattern}; allowed: ${allow.join(', ')})`,
+          { details: { principal: principal.name, kind: principal.kind, allowed: allow } },
+        );
+      }
     } catch (err) {
       fail(err);
       return;
     }
-    const ctx: RequestContext = {
-      req,
-      res,
-      params: found.params,
-      query: url.searchParams,
-      principal,
-      actor,
-      body: () => readBody(req),
+    const { route, params } = found;
+    const method = req.method ?? 'GET';
+    const run = async (): Promise<unknown> => {
+      if (route.spec.query) {
+        const q = route.spec.query.safeParse(Object.fromEntries(url.searchParams));
+        if (!q.success) throw zodToValidation(q.error, 'query');
+      }
+      let input: unknown = {};
+      let raw: Buffer = Buffer.alloc(0);
+      if (method !== 'GET' && method !== 'HEAD') {
+        raw = await readBody(req);
+        const parsed = parseBody(raw);
+        if (route.spec.body) {
+          const r = route.spec.body.safeParse(parsed);
+          if (!r.success) throw zodToValidation(r.error, 'body');
+          input = r.data;
+        } else if (Object.keys(parsed).length) {
+          throw new ValidationError(`takes no body fields, got ${Object.keys(parsed).join(', ')}`, {
+            where: 'body',
+          });
+        }
+      }
+      const key = req.headers['idempotency-key'];
+      if (key !== undefined && method !== 'GET' && this.options.idempotency) {
+        const k = String(key);
+        if (!IDEMPOTENCY_KEY.test(k)) {
+          throw new ValidationError('must be 1-255 printable ASCII characters', {
+            where: 'Idempotency-Key',
+          });
+        }
+        const scope = principal.key_id;
+        const b = this.options.idempotency.begin(
+          scope,
+          k,
+          fingerprint([method, url.pathname, url.search, actor, raw]),
+        );
+        if (b.state === 'replay') {
+          res.setHeader('idempotent-replayed', 'true');
+          res.writeHead(b.status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(b.body),
+          });
+          res.end(b.body);
+          return undefined;
+        }
+        if (b.state === 'in_progress') {
+          throw new ConflictError(`a request with Idempotency-Key ${k} is still in progress`, {
+            fix: 'retry after it finishes',
+          });
+        }
+        if (b.state === 'mismatch') {
+          throw new ValidationError(
+            'was already used for a different request (method, path or body differ)',
+            { where: 'Idempotency-Key' },
+          );
+        }
+        idem = { scope, key: k };
+      }
+      const ctx: RequestContext<unknown> = {
+        req,
+        res,
+        params,
+        query: url.searchParams,
+        principal,
+        actor,
+        input,
+        body: () => Promise.resolve(input),
+      };
+      const data = await route.handler(ctx);
+      return data === undefined ? NO_ANSWER : data;
     };
     // A handler that throws before returning its promise is still answered.
     Promise.resolve()
-      .then(() => found.route.handler(ctx))
+      .then(run)
       .then((data) => {
-        if (data !== undefined && !res.headersSent) sendJson(res, 200, data);
+        if (data !== undefined && data !== NO_ANSWER && !res.headersSent) answer(200, data);
+        else if (idem) {
+          this.options.idempotency?.abandon(idem.scope, idem.key);
+          idem = undefined;
+        }
       })
       .catch(fail);
   };
 }
+
+const NO_ANSWER = Symbol('no answer');

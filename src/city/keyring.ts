@@ -89,6 +89,8 @@ export class KeyRing {
   private readonly secret: Buffer;
   /** Live keys by id: the O(1) lookup of the request path. */
   private readonly live = new Map<string, { hmac: Buffer; principal: Principal }>();
+  /** Live principals by `kind:name`, for O(1) lookups by name. */
+  private readonly byName = new Map<string, Map<string, Principal>>();
 
   private constructor(gcDir: string) {
     mkdirSync(gcDir, { recursive: true });
@@ -116,6 +118,7 @@ export class KeyRing {
     CREATE INDEX IF NOT EXISTS keys_by_name ON keys(kind, name) WHERE revoked_at IS NULL;`);
     for (const r of this.db.prepare('SELECT * FROM keys WHERE revoked_at IS NULL').all() as Row[]) {
       this.live.set(r.key_id, { hmac: r.hmac, principal: toPrincipal(r) });
+      this.index(toPrincipal(r), true);
     }
   }
 
@@ -170,6 +173,7 @@ export class KeyRing {
       seq: Number(info.lastInsertRowid),
     };
     this.live.set(keyId, { hmac, principal });
+    this.index(principal, true);
     return { token: `gck_${keyId}_${secret}`, principal };
   }
 
@@ -191,24 +195,40 @@ export class KeyRing {
       r.revoked_at = new Date().toISOString();
       this.db.prepare('UPDATE keys SET revoked_at = ? WHERE key_id = ?').run(r.revoked_at, keyId);
     }
+    const live = this.live.get(keyId);
+    if (live) this.index(live.principal, false);
     this.live.delete(keyId);
     return toPrincipal(r);
   }
 
+  private index(p: Principal, add: boolean): void {
+    const k = `${p.kind}:${p.name}`;
+    const set = this.byName.get(k) ?? new Map<string, Principal>();
+    if (add) set.set(p.key_id, p);
+    else set.delete(p.key_id);
+    if (set.size) this.byName.set(k, set);
+    else this.byName.delete(k);
+  }
+
   /** Revoke every live key of `kind` named `name` (a session's token when it ends). */
   revokeByName(kind: PrincipalKind, name: string): number {
-    const ids = [...this.live.values()].filter(
-      (e) => e.principal.kind === kind && e.principal.name === name,
-    );
-    for (const e of ids) this.revoke(e.principal.key_id);
+    const ids = [...(this.byName.get(`${kind}:${name}`)?.keys() ?? [])];
+    for (const id of ids) this.revoke(id);
     return ids.length;
   }
 
   /** Whether `kind`/`name` has a live key. */
   has(kind: PrincipalKind, name: string): boolean {
-    for (const e of this.live.values())
-      if (e.principal.kind === kind && e.principal.name === name) return true;
-    return false;
+    return this.byName.has(`${kind}:${name}`);
+  }
+
+  /** The newest live principal of `kind`/`name`, if any (O(1)). */
+  find(kind: PrincipalKind, name: string): Principal | undefined {
+    const set = this.byName.get(`${kind}:${name}`);
+    if (!set) return undefined;
+    let newest: Principal | undefined;
+    for (const p of set.values()) if (!newest || p.seq > newest.seq) newest = p;
+    return newest;
   }
 
   /** Keys in registration order, cursor-paginated (cursor = last seq). */

@@ -31,8 +31,11 @@ export async function withCity<T>(
   fn: (city: CityClient) => Promise<T>,
   mode: { readonly?: boolean } = {},
 ): Promise<T> {
-  const root = await cityRoot(opts);
   const { LocalCity, RemoteCity, actorFromEnv } = await import('../client/index.js');
+  // Inside an agent session: always the API, with the session's own token.
+  const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
+  if (agent) return fn(agent);
+  const root = await cityRoot(opts);
   // A running city server owns the state: talk to it. Otherwise open it here.
   const remote = await RemoteCity.connect(root, opts.actor ?? actorFromEnv());
   if (remote) return fn(remote);
@@ -55,6 +58,8 @@ export async function connectServer(
 ): Promise<{ root: string; city: RemoteCity | undefined }> {
   const root = await cityRoot(opts);
   const { RemoteCity, actorFromEnv } = await import('../client/index.js');
+  const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
+  if (agent) return { root, city: agent };
   return { root, city: await RemoteCity.connect(root, opts.actor ?? actorFromEnv()) };
 }
 

@@ -286,6 +286,85 @@ for (const [name, what] of [
   );
 }
 
+// ---- mail ----
+const mailCmd = async () => import('./commands/mail.js');
+const mail = program.command('mail').description('messages between agents and humans');
+const sendOpts = (c: Command) =>
+  c
+    .option('-s, --subject <text>', 'subject')
+    .option('-m, --message <text>', 'body')
+    .option('-f, --file <path>', 'body from a file (- = stdin)')
+    .option('-p, --priority <0-4>', 'priority (0 = urgent)')
+    .option('--notify', "nudge the recipient's live sessions");
+json(
+  sendOpts(mail.command('send <to>').description('send a message as yourself')).option(
+    '--cc <names>',
+    'comma-separated copies (recorded on the message)',
+  ),
+).action(
+  action(async (to: string, o: Record<string, string | boolean>, cmd: Command) =>
+    (await mailCmd()).send(g(cmd), to, o),
+  ),
+);
+json(
+  mail
+    .command('inbox')
+    .description('unread mail, marked read as shown')
+    .option('--agent <name>', 'mailbox (humans and operators; default: yourself)')
+    .option('-n, --limit <n>', 'at most this many')
+    .option('--peek', 'do not mark anything read (same as check)'),
+).action(
+  action(async (o: { agent?: string; limit?: string; peek?: boolean }, cmd: Command) =>
+    (await mailCmd()).inbox(g(cmd), o),
+  ),
+);
+json(
+  mail
+    .command('check')
+    .description('list unread mail without marking it read')
+    .option('--agent <name>', 'mailbox (default: yourself)'),
+).action(action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).check(g(cmd), o)));
+json(
+  mail
+    .command('all')
+    .description('every unarchived message, read or not')
+    .option('--agent <name>', 'mailbox (default: yourself)')
+    .option('--cursor <c>', 'next page'),
+).action(
+  action(async (o: { agent?: string; cursor?: string }, cmd: Command) =>
+    (await mailCmd()).all(g(cmd), o),
+  ),
+);
+json(
+  mail
+    .command('count')
+    .description('total and unread messages')
+    .option('--agent <name>', 'mailbox (default: yourself)'),
+).action(action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).count(g(cmd), o)));
+json(mail.command('read <id>').description('show a message and mark it read')).action(
+  action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).read(g(cmd), id)),
+);
+json(sendOpts(mail.command('reply <id>').description('answer the sender, same thread'))).action(
+  action(async (id: string, o: Record<string, string | boolean>, cmd: Command) =>
+    (await mailCmd()).reply(g(cmd), id, o),
+  ),
+);
+json(mail.command('thread <id>').description('the whole conversation of a message')).action(
+  action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).thread(g(cmd), id)),
+);
+for (const [name, what] of [
+  ['mark-read', 'mark messages read'],
+  ['mark-unread', 'mark messages unread (back in the inbox)'],
+  ['archive', 'archive messages (kept, out of the mailbox)'],
+  ['delete', 'delete messages for good'],
+] as const) {
+  json(mail.command(`${name} <ids...>`).description(what)).action(
+    action(async (ids: string[], _o: unknown, cmd: Command) =>
+      (await mailCmd()).change(g(cmd), name, ids),
+    ),
+  );
+}
+
 // ---- sessions ----
 const sessions = async () => import('./commands/sessions.js');
 const session = program.command('session').description('agent sessions');

@@ -7,6 +7,7 @@
 import type { ClaimRequest, UnclaimRequest } from '../city/index.js';
 import type { HookResult, SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
+import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -20,6 +21,21 @@ import type {
 } from '../store/index.js';
 
 export type { ClaimRequest, UnclaimRequest };
+
+/** A sent message and what happened next: sessions nudged, webhook push queued. */
+export type SentMessage = Message & { notified: string[]; pushed: boolean };
+
+export interface MailSend extends SendInput {
+  /** Nudge the recipient's live sessions. */
+  notify?: boolean;
+}
+
+export interface MailReply {
+  body: string;
+  subject?: string;
+  priority?: number;
+  notify?: boolean;
+}
 
 export interface CityClient {
   /** `local` (in-process) or `remote` (HTTP). */
@@ -50,6 +66,21 @@ export interface CityClient {
   sling(target: string, beadId: string, options?: { nudge?: boolean }): Promise<SlingResult>;
   /** This client's current work: its claims, else ready work routed to `agent` or assigned to it. */
   hook(agent?: string, limit?: number): Promise<HookResult>;
+
+  /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
+  sendMail(to: string, input: MailSend): Promise<SentMessage>;
+  mailInbox(agent?: string, limit?: number): Promise<Page<Message>>;
+  mailCheck(agent?: string, page?: MailPage): Promise<Page<Message>>;
+  mailAll(agent?: string, page?: MailPage): Promise<Page<Message>>;
+  mailCount(agent?: string): Promise<MailCount>;
+  getMail(id: string): Promise<Message>;
+  readMail(id: string): Promise<Message>;
+  markMailRead(id: string): Promise<Message>;
+  markMailUnread(id: string): Promise<Message>;
+  replyMail(id: string, input: MailReply): Promise<SentMessage>;
+  mailThread(id: string): Promise<Message[]>;
+  archiveMail(id: string): Promise<Message>;
+  deleteMail(id: string): Promise<void>;
 
   listEvents(query?: EventListQuery): Promise<EventPage>;
   latestEventSeq(): Promise<number>;

@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/index.js';
 import { CityOps, openCityState, type CityState } from '../city/index.js';
 import { hook, sling, type HookResult, type SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
+import { openMail, type Mail, type MailCount, type MailPage, type Message } from '../mail/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -22,6 +23,9 @@ import {
   actorFromEnv,
   type ClaimRequest,
   type CityClient,
+  type MailReply,
+  type MailSend,
+  type SentMessage,
   type UnclaimRequest,
 } from './city-client.js';
 
@@ -42,6 +46,7 @@ export class LocalCity implements CityClient {
   readonly where: string;
   readonly loaded: LoadedConfig;
   private readonly ops: CityOps;
+  private mailbox: Mail | undefined;
 
   private constructor(
     readonly actor: string,
@@ -50,6 +55,73 @@ export class LocalCity implements CityClient {
     this.where = state.loaded.root;
     this.loaded = state.loaded;
     this.ops = new CityOps(state.store, state.events);
+  }
+
+  private get mail(): Mail {
+    this.mailbox ??= openMail({
+      provider: this.loaded.config.mail.provider,
+      maxUnread: this.loaded.config.mail.max_unread,
+      root: this.where,
+      store: this.state.store,
+      events: this.state.events,
+    });
+    return this.mailbox;
+  }
+
+  // With no server running there are no sessions to nudge and no webhook
+  // pushes: the message waits in the inbox.
+  async sendMail(to: string, input: MailSend): Promise<SentMessage> {
+    const { notify: _notify, ...rest } = input;
+    return { ...(await this.mail.send(this.actor, to, rest)), notified: [], pushed: false };
+  }
+
+  mailInbox(agent?: string, limit?: number): Promise<Page<Message>> {
+    return this.mail.inbox(agent ?? this.actor, limit !== undefined ? { limit } : {});
+  }
+
+  mailCheck(agent?: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.mail.check(agent ?? this.actor, page);
+  }
+
+  mailAll(agent?: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.mail.all(agent ?? this.actor, page);
+  }
+
+  mailCount(agent?: string): Promise<MailCount> {
+    return this.mail.count(agent ?? this.actor);
+  }
+
+  getMail(id: string): Promise<Message> {
+    return this.mail.get(id);
+  }
+
+  readMail(id: string): Promise<Message> {
+    return this.mail.read(id);
+  }
+
+  markMailRead(id: string): Promise<Message> {
+    return this.mail.markRead(id);
+  }
+
+  markMailUnread(id: string): Promise<Message> {
+    return this.mail.markUnread(id);
+  }
+
+  async replyMail(id: string, input: MailReply): Promise<SentMessage> {
+    const { notify: _notify, ...rest } = input;
+    return { ...(await this.mail.reply(id, this.actor, rest)), notified: [], pushed: false };
+  }
+
+  mailThread(id: string): Promise<Message[]> {
+    return this.mail.thread(id);
+  }
+
+  archiveMail(id: string): Promise<Message> {
+    return this.mail.archive(id);
+  }
+
+  deleteMail(id: string): Promise<void> {
+    return this.mail.delete(id);
   }
 
   static async open(options: LocalCityOptions): Promise<LocalCity> {

@@ -5,8 +5,9 @@
  * `{"error":{code,...}}` becomes the same GcError code here, so exit codes
  * match LocalCity's.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type RequestOptions } from 'node:http';
 import path from 'node:path';
 import { readAdminKey } from '../city/index.js';
 import { GcError, type ErrorCode } from '../core/index.js';
@@ -29,7 +30,15 @@ import type {
   UpdateBeadInput,
 } from '../store/index.js';
 import type { HookResult, SlingResult } from '../dispatch/index.js';
-import type { ClaimRequest, CityClient, UnclaimRequest } from './city-client.js';
+import type { MailCount, MailPage, Message } from '../mail/index.js';
+import type {
+  ClaimRequest,
+  CityClient,
+  MailReply,
+  MailSend,
+  SentMessage,
+  UnclaimRequest,
+} from './city-client.js';
 
 /** Time limit of one API call; `stop` and start-up waits use their own. */
 const CALL_TIMEOUT_MS = 60_000;
@@ -42,6 +51,49 @@ export class ServerUnreachableError extends GcError {
     });
   }
 }
+
+/** Where the API is: the city socket, or a TCP address. */
+export type Endpoint = { socketPath: string } | { host: string; port: number };
+
+/** `unix:/path/gc.sock`, `/path/gc.sock` or `http://host:port`. */
+export function parseEndpoint(api: string): Endpoint {
+  if (api.startsWith('unix:')) return { socketPath: api.slice(5) };
+  if (api.startsWith('/')) return { socketPath: api };
+  let u: URL;
+  try {
+    u = new URL(api);
+  } catch {
+    throw new GcError('invalid', `GC_API: not an address: ${JSON.stringify(api)}`, {
+      fix: 'use unix:/path/to/.gc/gc.sock or http://host:port',
+    });
+  }
+  if (u.protocol !== 'http:') {
+    throw new GcError('invalid', `GC_API: only http:// and unix: are supported, got ${u.protocol}`);
+  }
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+}
+
+function describeEndpoint(e: Endpoint): string {
+  return 'socketPath' in e ? e.socketPath : `http://${e.host}:${e.port}`;
+}
+
+export interface RemoteOptions {
+  /**
+   * How long calls keep retrying while the server is unreachable (restart,
+   * upgrade, crash and adoption) or rate-limits. Writes are retried with the
+   * same Idempotency-Key, so they apply once. Default: GC_API_RETRY_MS, else
+   * 60 s inside an agent session (GC_TOKEN set), else 0.
+   */
+  retryMs?: number;
+}
+
+function defaultRetryMs(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env.GC_API_RETRY_MS);
+  if (env.GC_API_RETRY_MS !== undefined && Number.isFinite(set) && set >= 0) return set;
+  return env.GC_TOKEN ? 60_000 : 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function queryString(q: object): string {
   const params = new URLSearchParams();
@@ -58,45 +110,116 @@ function queryString(q: object): string {
 export class RemoteCity implements CityClient {
   readonly kind = 'remote' as const;
 
+  readonly endpoint: Endpoint;
+  private readonly retryMs: number;
+
   constructor(
-    readonly socketPath: string,
+    endpoint: Endpoint | string,
     readonly actor: string,
     readonly where: string,
     /** API key: GC_TOKEN in a session, else the admin key file of the city. */
     private readonly token: string | undefined,
-  ) {}
+    options: RemoteOptions = {},
+  ) {
+    this.endpoint = typeof endpoint === 'string' ? { socketPath: endpoint } : endpoint;
+    this.retryMs = options.retryMs ?? defaultRetryMs();
+  }
+
+  /** The socket path, or the URL of a TCP endpoint (for messages). */
+  get socketPath(): string {
+    return describeEndpoint(this.endpoint);
+  }
+
+  /**
+   * Inside an agent session (GC_API and GC_TOKEN set): a client of the
+   * city's API, without probing it (calls retry while it restarts).
+   */
+  static fromEnv(actor: string, env: NodeJS.ProcessEnv = process.env): RemoteCity | undefined {
+    if (!env.GC_API || !env.GC_TOKEN) return undefined;
+    const endpoint = parseEndpoint(env.GC_API);
+    return new RemoteCity(endpoint, actor, env.GC_CITY_ROOT || env.GC_API, env.GC_TOKEN);
+  }
 
   /** A client for the server of the city at `root`, or undefined when none is running. */
   static async connect(root: string, actor: string): Promise<RemoteCity | undefined> {
     const socket = path.join(root, '.gc', 'gc.sock');
     if (!existsSync(socket)) return undefined;
     const token = process.env.GC_TOKEN || readAdminKey(root);
-    const city = new RemoteCity(socket, actor, root, token);
+    const city = new RemoteCity(socket, actor, root, token, { retryMs: 0 });
     try {
       await city.call('GET', '/v0/ping', undefined, 5000);
-      return city;
+      return new RemoteCity(socket, actor, root, token);
     } catch (e) {
       if (e instanceof ServerUnreachableError) return undefined;
       throw e;
     }
   }
 
-  /** One API call; resolves with the JSON body or throws the server's typed error. */
-  call<T>(method: string, url: string, body?: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
+  private requestOptions(
+    method: string,
+    url: string,
+    headers: Record<string, string | number>,
+  ): RequestOptions {
+    return {
+      ...this.endpoint,
+      method,
+      path: url,
+      headers: {
+        'x-gc-actor': this.actor,
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...headers,
+      },
+    };
+  }
+
+  /**
+   * One API call; resolves with the JSON body or throws the server's typed
+   * error. While the server is unreachable or rate-limits, retries with
+   * backoff for the client's retry window; writes carry one Idempotency-Key
+   * across the retries, so they apply once.
+   */
+  async call<T>(
+    method: string,
+    url: string,
+    body?: unknown,
+    timeoutMs = CALL_TIMEOUT_MS,
+  ): Promise<T> {
+    const key = method === 'GET' ? undefined : randomUUID();
+    const deadline = Date.now() + this.retryMs;
+    let delay = 100;
+    for (;;) {
+      try {
+        return await this.once<T>(method, url, body, timeoutMs, key);
+      } catch (e) {
+        const unreachable = e instanceof ServerUnreachableError;
+        const limited = e instanceof GcError && e.code === 'rate_limited';
+        const left = deadline - Date.now();
+        if ((!unreachable && !limited) || left <= 0) throw e;
+        const hinted = limited ? Number(e.details.retry_after_ms) || 1000 : 0;
+        const wait = Math.min(left, Math.max(hinted, delay / 2 + Math.random() * delay));
+        await sleep(wait);
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  private once<T>(
+    method: string,
+    url: string,
+    body: unknown,
+    timeoutMs: number,
+    idempotencyKey: string | undefined,
+  ): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
         {
-          socketPath: this.socketPath,
-          method,
-          path: url,
-          headers: {
-            'x-gc-actor': this.actor,
-            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...this.requestOptions(method, url, {
+            ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
             ...(payload !== undefined
               ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
               : {}),
-          },
+          }),
           timeout: timeoutMs,
         },
         (res) => {
@@ -148,7 +271,12 @@ export class RemoteCity implements CityClient {
         req.destroy(new GcError('unavailable', `${method} ${url} timed out after ${timeoutMs} ms`)),
       );
       req.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'ECONNRESET') {
+        if (
+          e.code === 'ECONNREFUSED' ||
+          e.code === 'ENOENT' ||
+          e.code === 'ECONNRESET' ||
+          e.code === 'EPIPE'
+        ) {
           reject(new ServerUnreachableError(this.socketPath, e));
         } else reject(e);
       });
@@ -242,6 +370,60 @@ export class RemoteCity implements CityClient {
     return this.call('GET', `/v0/hook${queryString({ agent, limit })}`);
   }
 
+  sendMail(to: string, input: MailSend): Promise<SentMessage> {
+    return this.call('POST', '/v0/mail', { to, ...input });
+  }
+
+  mailInbox(agent?: string, limit?: number): Promise<Page<Message>> {
+    return this.call('GET', `/v0/mail/inbox${queryString({ agent, limit })}`);
+  }
+
+  mailCheck(agent?: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.call('GET', `/v0/mail/check${queryString({ agent, ...page })}`);
+  }
+
+  mailAll(agent?: string, page: MailPage = {}): Promise<Page<Message>> {
+    return this.call('GET', `/v0/mail/all${queryString({ agent, ...page })}`);
+  }
+
+  mailCount(agent?: string): Promise<MailCount> {
+    return this.call('GET', `/v0/mail/count${queryString({ agent })}`);
+  }
+
+  getMail(id: string): Promise<Message> {
+    return this.call('GET', `/v0/mail/${encodeURIComponent(id)}`);
+  }
+
+  readMail(id: string): Promise<Message> {
+    return this.call('POST', `/v0/mail/${encodeURIComponent(id)}/read`);
+  }
+
+  markMailRead(id: string): Promise<Message> {
+    return this.call('POST', `/v0/mail/${encodeURIComponent(id)}/mark-read`);
+  }
+
+  markMailUnread(id: string): Promise<Message> {
+    return this.call('POST', `/v0/mail/${encodeURIComponent(id)}/mark-unread`);
+  }
+
+  replyMail(id: string, input: MailReply): Promise<SentMessage> {
+    return this.call('POST', `/v0/mail/${encodeURIComponent(id)}/reply`, input);
+  }
+
+  async mailThread(id: string): Promise<Message[]> {
+    return (
+      await this.call<{ items: Message[] }>('GET', `/v0/mail/${encodeURIComponent(id)}/thread`)
+    ).items;
+  }
+
+  archiveMail(id: string): Promise<Message> {
+    return this.call('POST', `/v0/mail/${encodeURIComponent(id)}/archive`);
+  }
+
+  async deleteMail(id: string): Promise<void> {
+    await this.call('DELETE', `/v0/mail/${encodeURIComponent(id)}`);
+  }
+
   listEvents(query: EventListQuery = {}): Promise<EventPage> {
     const { afterSeq, since, ...rest } = query;
     return this.call(
@@ -261,15 +443,7 @@ export class RemoteCity implements CityClient {
     let done = false;
     let failure: unknown;
     const req = request(
-      {
-        socketPath: this.socketPath,
-        method: 'GET',
-        path: `/v0/events/stream?after_seq=${afterSeq}`,
-        headers: {
-          'x-gc-actor': this.actor,
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-        },
-      },
+      this.requestOptions('GET', `/v0/events/stream?after_seq=${afterSeq}`, {}),
       (res) => {
         let buf = '';
         res.setEncoding('utf8');

@@ -174,6 +174,31 @@ export const mailSchema = z.object({
     .string()
     .default('')
     .describe('Mail: "" (stored in the work store) or exec:<script>.'),
+  max_unread: z
+    .number()
+    .int()
+    .min(0)
+    .default(1000)
+    .describe(
+      'Unread messages a mailbox may hold; a send to a full one is refused (0 = no bound).',
+    ),
+  webhook_allow_private: z
+    .boolean()
+    .default(false)
+    .describe('Allow webhook pushes to private, loopback and link-local addresses.'),
+  webhook_workers: z
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(8)
+    .describe('Concurrent webhook deliveries.'),
+  webhook_timeout_ms: z
+    .number()
+    .int()
+    .positive()
+    .default(5000)
+    .describe('Time limit of one webhook delivery attempt.'),
 });
 
 export const eventsSchema = z.object({
@@ -223,6 +248,12 @@ export const apiSchema = z.object({
     .positive()
     .default(400)
     .describe('Requests an API key may make at once before the rate applies.'),
+  max_runs: z
+    .number()
+    .int()
+    .min(0)
+    .default(32)
+    .describe('Agent runs (POST /v0/runs) at once, city-wide (0 = runs disabled).'),
 });
 
 export const citySchema = z.object({

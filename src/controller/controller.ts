@@ -80,6 +80,11 @@ export interface ControllerOptions {
     issue(session: string): string;
     revoke(session: string): void;
   };
+  /**
+   * Sessions someone else manages (API runs): the controller neither stops
+   * nor counts them.
+   */
+  foreign?: (session: string) => boolean;
 }
 
 async function mapLimit<T>(
@@ -103,6 +108,7 @@ export class Controller {
   private readonly ops: CityOps;
   private readonly clock: Clock;
   private readonly sessionEnv: Record<string, string>;
+  private readonly foreign: ((session: string) => boolean) | undefined;
   private readonly log: (line: string) => void;
   private readonly tokens: ControllerOptions['tokens'];
   readonly trackers = new Map<string, SessionTracker>();
@@ -124,6 +130,7 @@ export class Controller {
     this.spec = options.spec;
     this.clock = options.clock ?? systemClock;
     this.sessionEnv = options.sessionEnv ?? {};
+    this.foreign = options.foreign;
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
   }
@@ -213,7 +220,9 @@ export class Controller {
     const calls0 = this.providerCalls;
     const now = this.clock.now();
     this.providerCalls++;
-    const snapshot = await this.provider.snapshot('');
+    const foreign = this.foreign;
+    const all = await this.provider.snapshot('');
+    const snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     const workload = await this.ops.store.workload();
     const scale = await runScaleChecks(this.spec, {
       onFailure: (agent, why) => {

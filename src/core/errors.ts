@@ -138,10 +138,11 @@ export class ForbiddenError extends GcError {
 /** Too many requests from one principal; retry after `retryAfterMs`. */
 export class RateLimitedError extends GcError {
   readonly retryAfterMs: number;
-  constructor(principal: string, retryAfterMs: number) {
+  constructor(principal: string, retryAfterMs: number, message?: string) {
     super(
       'rate_limited',
-      `rate limit exceeded for ${principal}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      message ??
+        `rate limit exceeded for ${principal}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
       {
         details: { principal, retry_after_ms: retryAfterMs },
       },

@@ -23,3 +23,4 @@ export {
   type PromptMode,
 } from './presets.js';
 export { showsReadyPrompt, stripAnsi } from './startup.js';
+export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

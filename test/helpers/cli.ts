@@ -30,6 +30,7 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     GC_AGENT: '',
     GC_CITY_ROOT: '',
     GC_TOKEN: '',
+    GC_API: '',
     GC_CONFIG_HOME: CONFIG_HOME,
     USER: 'tester',
     ...extra,

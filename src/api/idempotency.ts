@@ -1,0 +1,135 @@
+/**
+ * Idempotency keys for writes: a client that sends `Idempotency-Key` on a
+ * POST/PATCH/DELETE and retries it (after a timeout, a dropped connection,
+ * a server restart) gets the first answer again instead of a second write.
+ *
+ * Records live in SQLite (`.gc/api.db`) so they survive a server restart,
+ * scoped by API key, and expire after a day. A record is written `pending`
+ * before the handler runs: a concurrent duplicate gets 409 rather than a
+ * second execution. Answers with status >= 500 are not kept (the write may
+ * not have happened; retrying is the point).
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+/** A pending record older than this is from a handler that died with its server. */
+const PENDING_STALE_MS = 120_000;
+
+export type Begin =
+  | { state: 'new' }
+  | { state: 'replay'; status: number; body: string }
+  | { state: 'in_progress' }
+  | { state: 'mismatch' };
+
+export function fingerprint(parts: readonly (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    h.update(p);
+    h.update('\0');
+  }
+  return h.digest('hex');
+}
+
+export class IdempotencyStore {
+  private readonly db: Database.Database;
+  /** The api.db handle, shared with the run registry. */
+  get database(): Database.Database {
+    return this.db;
+  }
+  private readonly stmts: {
+    get: Database.Statement<
+      [string, string],
+      { fp: string; status: number; body: string | null; at: number }
+    >;
+    insert: Database.Statement<[string, string, string, number]>;
+    retake: Database.Statement<[string, number, string, string]>;
+    finish: Database.Statement<[number, string, number, string, string]>;
+    abandon: Database.Statement<[string, string]>;
+    prune: Database.Statement<[number]>;
+  };
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    file: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS idempotency (
+      scope TEXT NOT NULL, key TEXT NOT NULL, fp TEXT NOT NULL,
+      status INTEGER NOT NULL DEFAULT 0, body TEXT, at INTEGER NOT NULL,
+      PRIMARY KEY (scope, key)) WITHOUT ROWID`);
+    this.db.exec('CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency(at)');
+    this.stmts = {
+      get: this.db.prepare(
+        'SELECT fp, status, body, at FROM idempotency WHERE scope = ? AND key = ?',
+      ),
+      insert: this.db.prepare(
+        'INSERT INTO idempotency (scope, key, fp, status, body, at) VALUES (?, ?, ?, 0, NULL, ?)',
+      ),
+      retake: this.db.prepare(
+        'UPDATE idempotency SET fp = ?, status = 0, body = NULL, at = ? WHERE scope = ? AND key = ?',
+      ),
+      finish: this.db.prepare(
+        'UPDATE idempotency SET status = ?, body = ?, at = ? WHERE scope = ? AND key = ?',
+      ),
+      abandon: this.db.prepare(
+        'DELETE FROM idempotency WHERE scope = ? AND key = ? AND status = 0',
+      ),
+      prune: this.db.prepare('DELETE FROM idempotency WHERE at < ?'),
+    };
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), 3600_000);
+    this.pruneTimer.unref();
+  }
+
+  static open(gcDir: string): IdempotencyStore {
+    return new IdempotencyStore(path.join(gcDir, 'api.db'));
+  }
+
+  /** Claim `key` for a request with this fingerprint, or say what to answer instead. */
+  begin(scope: string, key: string, fp: string): Begin {
+    return this.db
+      .transaction((): Begin => {
+        const now = this.now();
+        const row = this.stmts.get.get(scope, key);
+        if (!row || row.at < now - IDEMPOTENCY_TTL_MS) {
+          if (row) this.stmts.retake.run(fp, now, scope, key);
+          else this.stmts.insert.run(scope, key, fp, now);
+          return { state: 'new' };
+        }
+        if (row.fp !== fp) return { state: 'mismatch' };
+        if (row.status === 0) {
+          if (row.at < now - PENDING_STALE_MS) {
+            this.stmts.retake.run(fp, now, scope, key);
+            return { state: 'new' };
+          }
+          return { state: 'in_progress' };
+        }
+        return { state: 'replay', status: row.status, body: row.body ?? '' };
+      })
+      .immediate();
+  }
+
+  finish(scope: string, key: string, status: number, body: string): void {
+    if (status >= 500) this.abandon(scope, key);
+    else this.stmts.finish.run(status, body, this.now(), scope, key);
+  }
+
+  abandon(scope: string, key: string): void {
+    this.stmts.abandon.run(scope, key);
+  }
+
+  prune(): number {
+    return this.stmts.prune.run(this.now() - IDEMPOTENCY_TTL_MS).changes;
+  }
+
+  close(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.db.close();
+  }
+}

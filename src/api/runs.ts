@@ -1,0 +1,294 @@
+/**
+ * Agent runs: `POST /v0/runs` starts a session from a city agent's template
+ * with a prompt, outside the controller's pools; its output streams as SSE
+ * from the session log; it ends when the agent exits or is stopped.
+ *
+ * Limits: at most `maxRuns` runs at once city-wide, and an operator key's
+ * `max_sessions` (its tier) caps that operator's concurrent runs. A run
+ * over either limit is refused with 429, never queued silently.
+ *
+ * Runs are recorded in `.gc/api.db`, so a restarted server knows which live
+ * sessions are runs (and leaves them alone) and still answers for old ones.
+ */
+import type Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import {
+  ForbiddenError,
+  GcError,
+  NotFoundError,
+  RateLimitedError,
+  ValidationError,
+  errorMessage,
+} from '../core/index.js';
+import type { Principal } from '../city/index.js';
+import type { CitySpec } from '../controller/index.js';
+import type { EventLog } from '../events/index.js';
+import type { Provider } from '../runtime/index.js';
+
+export type RunState = 'running' | 'exited' | 'stopped' | 'failed';
+
+export interface Run {
+  id: string;
+  session: string;
+  template: string;
+  owner: string;
+  owner_kind: string;
+  state: RunState;
+  exit_code: number | null;
+  error: string;
+  created_at: string;
+  ended_at: string | null;
+  seq: number;
+}
+
+export interface RunServiceOptions {
+  db: Database.Database;
+  provider: Provider;
+  events: EventLog;
+  spec: () => CitySpec;
+  maxRuns: number;
+  sessionEnv: Record<string, string>;
+  tokens: { issue(session: string): string; revoke(session: string): void };
+  log: (line: string) => void;
+  /** How often ended runs are noticed. */
+  reapIntervalMs?: number;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  session: string;
+  template: string;
+  owner: string;
+  owner_key: string;
+  owner_kind: string;
+  state: RunState;
+  exit_code: number | null;
+  error: string;
+  created_at: string;
+  ended_at: string | null;
+}
+
+const toRun = (r: Row): Run => ({
+  id: r.id,
+  session: r.session,
+  template: r.template,
+  owner: r.owner,
+  owner_kind: r.owner_kind,
+  state: r.state,
+  exit_code: r.exit_code,
+  error: r.error,
+  created_at: r.created_at,
+  ended_at: r.ended_at,
+  seq: r.seq,
+});
+
+export class RunService {
+  /** Sessions of live runs, for the controller's `foreign` check. */
+  private readonly live = new Map<string, Row>();
+  private readonly starting = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: RunServiceOptions) {
+    o.db.exec(`CREATE TABLE IF NOT EXISTS runs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, session TEXT NOT NULL,
+      template TEXT NOT NULL, owner TEXT NOT NULL, owner_key TEXT NOT NULL, owner_kind TEXT NOT NULL,
+      state TEXT NOT NULL, exit_code INTEGER, error TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL, ended_at TEXT)`);
+    o.db.exec('CREATE INDEX IF NOT EXISTS runs_state ON runs(state)');
+    for (const r of o.db.prepare("SELECT * FROM runs WHERE state = 'running'").all() as Row[]) {
+      this.live.set(r.session, r);
+    }
+    this.timer = setInterval(() => void this.reap(), o.reapIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  isRunSession = (session: string): boolean => this.live.has(session) || this.starting.has(session);
+
+  get active(): number {
+    return this.live.size + this.starting.size;
+  }
+
+  private activeOf(ownerKey: string): number {
+    let n = 0;
+    for (const r of this.live.values()) if (r.owner_key === ownerKey) n++;
+    for (const k of this.starting.values()) if (k === ownerKey) n++;
+    return n;
+  }
+
+  async start(
+    principal: Principal,
+    input: { template: string; prompt: string; env?: Record<string, string> },
+  ): Promise<Run> {
+    if (principal.kind === 'agent') {
+      throw new ForbiddenError(`agent ${principal.name} may not start runs`);
+    }
+    const agent = this.o.spec().agents.find((a) => a.name === input.template);
+    if (!agent) {
+      throw new ValidationError(`no agent ${input.template} in city.toml to run as a template`, {
+        where: 'template',
+      });
+    }
+    if (this.active >= this.o.maxRuns) {
+      throw new RateLimitedError(
+        principal.name,
+        5000,
+        `the city has ${this.active} runs going, its limit ([api] max_runs = ${this.o.maxRuns})`,
+      );
+    }
+    if (
+      principal.kind === 'operator' &&
+      principal.max_sessions > 0 &&
+      this.activeOf(principal.key_id) >= principal.max_sessions
+    ) {
+      throw new RateLimitedError(
+        principal.name,
+        5000,
+        `operator ${principal.name} has ${principal.max_sessions} runs going, its limit (max_sessions)`,
+      );
+    }
+    const id = `run-${randomBytes(5).toString('hex')}`;
+    const session = id;
+    this.starting.set(session, principal.key_id);
+    const created = new Date().toISOString();
+    try {
+      const env = {
+        ...agent.start.env,
+        ...input.env,
+        ...this.o.sessionEnv,
+        GC_CITY: this.o.spec().name,
+        GC_CITY_ROOT: this.o.spec().root,
+        GC_AGENT: agent.name,
+        GC_SESSION_NAME: session,
+        GC_RUN_ID: id,
+        GC_RUN_PROMPT: input.prompt,
+        GC_TOKEN: this.o.tokens.issue(session),
+      };
+      const info = this.o.db
+        .prepare(
+          `INSERT INTO runs (id, session, template, owner, owner_key, owner_kind, state, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'running', ?)`,
+        )
+        .run(id, session, agent.name, principal.name, principal.key_id, principal.kind, created);
+      const row = this.o.db
+        .prepare('SELECT * FROM runs WHERE seq = ?')
+        .get(info.lastInsertRowid) as Row;
+      try {
+        await this.o.provider.start(
+          session,
+          { ...agent.start, env, nudge: input.prompt },
+          { deadline: Date.now() + this.o.spec().startupTimeoutMs },
+        );
+      } catch (e) {
+        this.o.tokens.revoke(session);
+        this.end(row, 'failed', null, errorMessage(e));
+        throw e instanceof GcError
+          ? e
+          : new GcError('unavailable', `run ${id} did not start: ${errorMessage(e)}`);
+      }
+      this.live.set(session, row);
+      await this.o.events.record({
+        type: 'run.started',
+        actor: principal.name,
+        subject: id,
+        payload: { template: agent.name, session },
+        message: `run ${id} of ${agent.name} started by ${principal.name}`,
+      });
+      return toRun(row);
+    } finally {
+      this.starting.delete(session);
+    }
+  }
+
+  private end(row: Row, state: RunState, exitCode: number | null, error = ''): Row {
+    const ended = new Date().toISOString();
+    this.o.db
+      .prepare('UPDATE runs SET state = ?, exit_code = ?, error = ?, ended_at = ? WHERE seq = ?')
+      .run(state, exitCode, error, ended, row.seq);
+    this.live.delete(row.session);
+    return { ...row, state, exit_code: exitCode, error, ended_at: ended };
+  }
+
+  get(id: string): Run {
+    const r = this.o.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    if (!r) throw new NotFoundError('run', id);
+    return toRun(r);
+  }
+
+  /** Runs by start order; operators see their own, admin all. */
+  list(principal: Principal, after = 0, limit = 100): { items: Run[]; next_cursor: string | null } {
+    const rows = (
+      principal.kind === 'admin'
+        ? this.o.db
+            .prepare('SELECT * FROM runs WHERE seq > ? ORDER BY seq LIMIT ?')
+            .all(after, limit + 1)
+        : this.o.db
+            .prepare('SELECT * FROM runs WHERE seq > ? AND owner_key = ? ORDER BY seq LIMIT ?')
+            .all(after, principal.key_id, limit + 1)
+    ) as Row[];
+    const items = rows.slice(0, limit).map(toRun);
+    return {
+      items,
+      next_cursor: rows.length > limit ? String(items.at(-1)!.seq) : null,
+    };
+  }
+
+  /** The run, if `principal` may see or stop it. */
+  mayTouch(principal: Principal, id: string): Run {
+    const run = this.get(id);
+    if (principal.kind === 'admin') return run;
+    const row = this.o.db.prepare('SELECT owner_key FROM runs WHERE id = ?').get(id) as {
+      owner_key: string;
+    };
+    if (principal.kind === 'operator' && row.owner_key === principal.key_id) return run;
+    throw new ForbiddenError(`${principal.kind} ${principal.name} may not touch run ${id}`);
+  }
+
+  async stop(id: string, by: string): Promise<Run> {
+    const run = this.get(id);
+    const row = this.live.get(run.session);
+    if (!row) return run;
+    await this.o.provider.stop(run.session);
+    this.o.tokens.revoke(run.session);
+    const ended = this.end(row, 'stopped', null);
+    await this.o.events.record({
+      type: 'run.stopped',
+      actor: by,
+      subject: id,
+      message: `run ${id} stopped by ${by}`,
+    });
+    return toRun(ended);
+  }
+
+  /** Notice runs whose session exited; clean their session up. */
+  async reap(): Promise<void> {
+    if (!this.live.size) return;
+    let snap;
+    try {
+      snap = await this.o.provider.snapshot('run-');
+    } catch (e) {
+      this.o.log(`runs: snapshot failed: ${errorMessage(e)}`);
+      return;
+    }
+    const alive = new Map(snap.map((s) => [s.name, s]));
+    for (const row of [...this.live.values()]) {
+      const s = alive.get(row.session);
+      if (s?.alive) continue;
+      const code = s?.exitCode ?? null;
+      await this.o.provider.stop(row.session).catch(() => undefined);
+      this.o.tokens.revoke(row.session);
+      this.end(row, 'exited', code);
+      await this.o.events.record({
+        type: 'run.exited',
+        actor: 'controller',
+        subject: row.id,
+        payload: { exit_code: code },
+        message: `run ${row.id} exited${code === null ? '' : ` with status ${code}`}`,
+      });
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

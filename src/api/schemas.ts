@@ -1,0 +1,188 @@
+/**
+ * Request schemas of the API. The router validates every body and query
+ * against these, and `/v0/openapi.json` is generated from the same objects,
+ * so the document cannot drift from what the server accepts.
+ */
+import { z } from 'zod';
+import { MAX_MAIL_BODY } from '../mail/index.js';
+
+const name = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\s,]+$/, 'must be a name without spaces or commas');
+const label = z.string().min(1).max(256);
+const metadata = z.record(z.string().max(256), z.string().max(64 * 1024));
+const status = z.enum(['open', 'in_progress', 'closed']);
+const priority = z.number().int().min(0).max(4);
+const leaseMs = z
+  .number()
+  .int()
+  .positive()
+  .max(7 * 24 * 3600 * 1000);
+const mailBody = z.string().refine((s) => Buffer.byteLength(s) <= MAX_MAIL_BODY, {
+  message: `must be at most ${MAX_MAIL_BODY} bytes`,
+});
+
+export const createBeadBody = z.strictObject({
+  title: z.string().min(1).max(1024),
+  type: z.string().min(1).max(64).optional(),
+  priority: priority.optional(),
+  description: z.string().optional(),
+  assignee: z.string().max(256).optional(),
+  from: z.string().max(256).optional(),
+  parent: z.string().max(128).optional(),
+  ref: z.string().max(1024).optional(),
+  labels: z.array(label).max(100).optional(),
+  metadata: metadata.optional(),
+  needs: z.array(z.string().min(1).max(200)).max(100).optional(),
+  status: status.optional(),
+});
+
+export const updateBeadBody = z.strictObject({
+  title: z.string().min(1).max(1024).optional(),
+  status: status.optional(),
+  priority: priority.optional(),
+  description: z.string().optional(),
+  parent: z.string().max(128).optional(),
+  assignee: z.string().max(256).optional(),
+  type: z.string().min(1).max(64).optional(),
+  ref: z.string().max(1024).optional(),
+  labels: z.array(label).max(100).optional(),
+  remove_labels: z.array(label).max(100).optional(),
+  metadata: metadata.optional(),
+});
+
+export const readyQueryBody = z.strictObject({
+  assignee: z.string().max(256).optional(),
+  unassigned: z.boolean().optional(),
+  type: z.string().max(64).optional(),
+  label: z.string().max(256).optional(),
+  metadata: metadata.optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+  cursor: z.string().max(512).optional(),
+});
+
+export const claimNextBody = z.strictObject({
+  query: readyQueryBody.optional(),
+  lease_ms: leaseMs.optional(),
+});
+
+export const claimBody = z.strictObject({ lease_ms: leaseMs.optional() });
+export const unclaimBody = z.strictObject({
+  attempt: z.number().int().min(0).optional(),
+  force: z.boolean().optional(),
+});
+export const closeBody = z.strictObject({ reason: z.string().max(4096).optional() });
+export const depBody = z.strictObject({
+  depends_on_id: z.string().min(1).max(128),
+  type: z.string().min(1).max(64).optional(),
+});
+export const stopBody = z.strictObject({ reason: z.string().max(1024).optional() });
+export const slingBody = z.strictObject({
+  target: name,
+  bead: z.string().min(1).max(128),
+  nudge: z.boolean().optional(),
+});
+export const nudgeBody = z.strictObject({
+  text: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+});
+export const keyCreateBody = z.strictObject({
+  kind: z.enum(['admin', 'operator']),
+  name,
+  max_sessions: z.number().int().min(0).max(100_000).optional(),
+});
+export const agentRegisterBody = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, . _ - (a session name)'),
+  webhook_url: z.string().max(2048).optional(),
+});
+
+export const mailSendBody = z.strictObject({
+  to: name,
+  subject: z.string().max(1024).optional(),
+  body: mailBody,
+  priority: priority.optional(),
+  cc: z.array(name).max(50).optional(),
+  notify: z.boolean().optional(),
+});
+export const mailReplyBody = z.strictObject({
+  subject: z.string().max(1024).optional(),
+  body: mailBody,
+  priority: priority.optional(),
+  notify: z.boolean().optional(),
+});
+
+export const runBody = z.strictObject({
+  template: name,
+  prompt: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(4096)).optional(),
+});
+
+// ---- query strings (all values arrive as strings) ----
+
+const qInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .refine((s) => Number(s) >= min && Number(s) <= max, `must be ${min}..${max}`);
+const qBool = z.enum(['true', 'false']);
+
+export const pageQuery = z.object({
+  limit: qInt(1, 1000).optional(),
+  cursor: z.string().max(512).optional(),
+});
+
+export const beadListQuery = pageQuery.extend({
+  status: z
+    .string()
+    .regex(/^(open|in_progress|closed)(,(open|in_progress|closed))*$/, 'open|in_progress|closed')
+    .optional(),
+  assignee: z.string().max(256).optional(),
+  unassigned: qBool.optional(),
+  type: z.string().max(64).optional(),
+  label: z.string().max(256).optional(),
+  parent: z.string().max(128).optional(),
+  metadata: z.string().max(8192).optional().describe('JSON object of string values'),
+  scan: qBool.optional(),
+});
+
+export const eventListQuery = z.object({
+  after_seq: qInt(0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: qInt(1, 10_000).optional(),
+  type: z.string().max(256).optional(),
+  actor: z.string().max(256).optional(),
+  subject: z.string().max(256).optional(),
+  since: z.string().max(64).optional(),
+});
+
+export const streamQuery = z.object({
+  after_seq: qInt(0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export const keysQuery = z.object({
+  after: qInt(0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: qInt(1, 1000).optional(),
+  kind: z.enum(['admin', 'operator', 'agent']).optional(),
+  revoked: qBool.optional(),
+});
+
+export const mailboxQuery = pageQuery.extend({
+  agent: name.optional().describe('mailbox to read (admin/operator only; agents read their own)'),
+});
+
+export const peekQuery = z.object({ lines: qInt(1, 10_000).optional() });
+export const hookQuery = z.object({
+  agent: z.string().max(256).optional(),
+  limit: qInt(1, 1000).optional(),
+});
+export const depsQuery = z.object({ direction: z.enum(['down', 'up']).optional() });

@@ -1,0 +1,226 @@
+/**
+ * `gc mail ...`: send, inbox, check, read, reply, thread, mark-read,
+ * mark-unread, archive, delete, count. Through the running server when
+ * there is one (agents always, with their own token: they read only their
+ * own mail and send as themselves); on the city files otherwise.
+ */
+import { readFile } from 'node:fs/promises';
+import { ValidationError } from '../../core/index.js';
+import type { Message } from '../../mail/index.js';
+import { withCity, type GlobalOptions } from '../context.js';
+import { clip, printJson, printLine, table } from '../output.js';
+
+export interface SendOptions {
+  subject?: string;
+  message?: string;
+  file?: string;
+  priority?: string;
+  cc?: string;
+  notify?: boolean;
+}
+
+async function bodyOf(o: { message?: string; file?: string }): Promise<string> {
+  if (o.message !== undefined && o.file !== undefined) {
+    throw new ValidationError('give the body with -m or --file, not both', { where: 'body' });
+  }
+  if (o.file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  if (o.file !== undefined) return readFile(o.file, 'utf8');
+  return o.message ?? '';
+}
+
+function priorityOf(p: string | undefined): number | undefined {
+  if (p === undefined) return undefined;
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 0 || n > 4) {
+    throw new ValidationError('must be 0..4', { where: '--priority' });
+  }
+  return n;
+}
+
+function list(g: GlobalOptions, items: Message[], empty: string): void {
+  if (g.json) {
+    printJson(items);
+    return;
+  }
+  if (!items.length) {
+    printLine(empty);
+    return;
+  }
+  printLine(
+    table(
+      ['ID', 'FROM', 'TO', 'SUBJECT', 'READ', 'SENT'],
+      items.map((m) => [
+        m.id,
+        m.from,
+        m.to,
+        clip(m.subject, 50),
+        m.read ? 'yes' : 'no',
+        m.created_at.slice(0, 19).replace('T', ' '),
+      ]),
+    ),
+  );
+}
+
+function show(g: GlobalOptions, m: Message): void {
+  if (g.json) {
+    printJson(m);
+    return;
+  }
+  printLine(`${m.id}  from ${m.from} to ${m.to}  ${m.created_at}`);
+  printLine(`Subject: ${m.subject}`);
+  if (m.reply_to) printLine(`In reply to: ${m.reply_to} (thread ${m.thread_id})`);
+  printLine();
+  printLine(m.body);
+}
+
+export async function send(g: GlobalOptions, to: string, o: SendOptions): Promise<void> {
+  const body = await bodyOf(o);
+  const priority = priorityOf(o.priority);
+  await withCity(g, 'mail send', async (city) => {
+    const m = await city.sendMail(to, {
+      subject: o.subject ?? '',
+      body,
+      ...(priority !== undefined ? { priority } : {}),
+      ...(o.cc ? { cc: o.cc.split(',').filter(Boolean) } : {}),
+      ...(o.notify ? { notify: true } : {}),
+    });
+    if (g.json) printJson(m);
+    else {
+      printLine(`sent ${m.id} to ${m.to}`);
+      if (o.notify) {
+        printLine(
+          m.notified.length
+            ? `nudged ${m.notified.join(', ')}`
+            : `no live session of ${m.to} to nudge; it waits in the inbox`,
+        );
+      }
+    }
+  });
+}
+
+export async function inbox(
+  g: GlobalOptions,
+  o: { agent?: string; limit?: string; peek?: boolean },
+): Promise<void> {
+  const limit = o.limit !== undefined ? Number(o.limit) : undefined;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    throw new ValidationError('must be a whole number >= 1', { where: '--limit' });
+  }
+  await withCity(g, 'mail inbox', async (city) => {
+    const page = o.peek
+      ? await city.mailCheck(o.agent, limit !== undefined ? { limit } : {})
+      : await city.mailInbox(o.agent, limit);
+    if (g.json) {
+      printJson(page.items);
+      return;
+    }
+    if (!page.items.length) {
+      printLine('no unread mail');
+      return;
+    }
+    for (const m of page.items) {
+      show(g, m);
+      printLine('---');
+    }
+    if (page.next_cursor) printLine('more unread mail: run gc mail inbox again');
+  });
+}
+
+export async function check(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+  await withCity(
+    g,
+    'mail check',
+    async (city) => {
+      const page = await city.mailCheck(o.agent);
+      list(g, page.items, 'no unread mail');
+    },
+    { readonly: true },
+  );
+}
+
+export async function all(g: GlobalOptions, o: { agent?: string; cursor?: string }): Promise<void> {
+  await withCity(
+    g,
+    'mail all',
+    async (city) => {
+      const page = await city.mailAll(o.agent, o.cursor ? { cursor: o.cursor } : {});
+      list(g, page.items, 'mailbox empty');
+      if (!g.json && page.next_cursor) printLine(`more: --cursor ${page.next_cursor}`);
+    },
+    { readonly: true },
+  );
+}
+
+export async function count(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+  await withCity(
+    g,
+    'mail count',
+    async (city) => {
+      const c = await city.mailCount(o.agent);
+      if (g.json) printJson(c);
+      else printLine(`${c.unread} unread of ${c.total}`);
+    },
+    { readonly: true },
+  );
+}
+
+export async function read(g: GlobalOptions, id: string): Promise<void> {
+  await withCity(g, 'mail read', async (city) => show(g, await city.readMail(id)));
+}
+
+export async function reply(g: GlobalOptions, id: string, o: SendOptions): Promise<void> {
+  const body = await bodyOf(o);
+  const priority = priorityOf(o.priority);
+  await withCity(g, 'mail reply', async (city) => {
+    const m = await city.replyMail(id, {
+      body,
+      ...(o.subject !== undefined ? { subject: o.subject } : {}),
+      ...(priority !== undefined ? { priority } : {}),
+      ...(o.notify ? { notify: true } : {}),
+    });
+    if (g.json) printJson(m);
+    else printLine(`replied ${m.id} to ${m.to} (thread ${m.thread_id})`);
+  });
+}
+
+export async function thread(g: GlobalOptions, id: string): Promise<void> {
+  await withCity(
+    g,
+    'mail thread',
+    async (city) => {
+      const items = await city.mailThread(id);
+      if (g.json) {
+        printJson(items);
+        return;
+      }
+      for (const m of items) {
+        show(g, m);
+        printLine('---');
+      }
+    },
+    { readonly: true },
+  );
+}
+
+type Change = 'mark-read' | 'mark-unread' | 'archive' | 'delete';
+
+export async function change(g: GlobalOptions, what: Change, ids: string[]): Promise<void> {
+  await withCity(g, `mail ${what}`, async (city) => {
+    const out: unknown[] = [];
+    for (const id of ids) {
+      if (what === 'mark-read') out.push(await city.markMailRead(id));
+      else if (what === 'mark-unread') out.push(await city.markMailUnread(id));
+      else if (what === 'archive') out.push(await city.archiveMail(id));
+      else {
+        await city.deleteMail(id);
+        out.push({ id, deleted: true });
+      }
+      if (!g.json) printLine(`${id}: ${what === 'delete' ? 'deleted' : what.replace('-', ' ')}`);
+    }
+    if (g.json) printJson(out);
+  });
+}
