@@ -541,7 +541,10 @@ export class SqliteStore implements Store {
     }
     if (f.unassigned) where.push("b.assignee = ''");
     if (f.type !== undefined) {
-      where.push('b.issue_type = ?');
+      // With an assignee, its index is the selective one: the unary + keeps
+      // the planner off the type index (every message of the city shares
+      // one type, so that index would walk all of them).
+      where.push(f.assignee !== undefined ? '+b.issue_type = ?' : 'b.issue_type = ?');
       args.push(f.type);
     }
     if (f.parent !== undefined) {

@@ -1,0 +1,328 @@
+/**
+ * API cost of authentication and mail throughput, over real HTTP on
+ * loopback against a real city server (SQLite store, JSONL events).
+ *
+ * - auth_verify_us: one KeyRing.verify (O(1) lookup + HMAC-SHA256 + constant
+ *   time compare), in process.
+ * - open_rps / authed_rps: GET /v0/ping through the same routes, once on a
+ *   listener whose router skips authentication (the baseline) and once on
+ *   the city's own TCP listener with a key; rounds alternate so noise hits
+ *   both alike. auth_ratio = authed / open (target >= 0.9).
+ * - mail: 500 agents, each with its own token, send concurrently (one
+ *   connection each) to random recipients; then every acknowledged message
+ *   is looked up in its recipient's mailbox (mail_lost counts the missing).
+ *
+ * The load runs in a child process so client and server do not share an
+ * event loop.
+ *
+ *   npx tsx bench/api.ts [--quick]
+ */
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Agent, request, type IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { CityServer, createApiRouter } from '../src/api/index.js';
+import { readAdminKey, type Principal } from '../src/city/index.js';
+import { note, percentile, quick, result, round, scratchDir } from './lib.js';
+
+const SENDERS = 500;
+const MSGS_PER_SENDER = quick ? 4 : 12;
+const ROUND_MS = quick ? 1500 : 4000;
+const ROUNDS = quick ? 2 : 3;
+const CONCURRENCY = 32;
+
+interface ClientJob {
+  kind: 'rps' | 'mail';
+  port: number;
+  token?: string;
+  durationMs?: number;
+  concurrency?: number;
+  senders?: { name: string; token: string }[];
+  perSender?: number;
+}
+
+// ---------------------------------------------------------------- client side
+
+function get(agent: Agent, port: number, token: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v0/ping',
+        agent,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res: IncomingMessage) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function post(
+  agent: Agent,
+  port: number,
+  token: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v0/mail',
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res: IncomingMessage) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function client(job: ClientJob): Promise<unknown> {
+  if (job.kind === 'rps') {
+    const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency! });
+    const until = performance.now() + job.durationMs!;
+    let ok = 0;
+    let bad = 0;
+    await Promise.all(
+      Array.from({ length: job.concurrency! }, async () => {
+        while (performance.now() < until) {
+          if ((await get(agent, job.port, job.token)) === 200) ok++;
+          else bad++;
+        }
+      }),
+    );
+    agent.destroy();
+    return { ok, bad, rps: ok / (job.durationMs! / 1000) };
+  }
+  const senders = job.senders!;
+  const agent = new Agent({ keepAlive: true, maxSockets: senders.length });
+  const latencies: number[] = [];
+  const warm: number[] = [];
+  const acked: { id: string; to: string }[] = [];
+  let failed = 0;
+  const cpuStart = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    senders.map(async (s, i) => {
+      for (let n = 0; n < job.perSender!; n++) {
+        const to = senders[(i * 7 + n * 13 + 1) % senders.length]!.name;
+        const body = JSON.stringify({ to, subject: `m${n}`, body: `from ${s.name} #${n}` });
+        const t = performance.now();
+        const r = await post(agent, job.port, s.token, body).catch(() => ({ status: 0, text: '' }));
+        latencies.push(performance.now() - t);
+        if (n > 0) warm.push(performance.now() - t);
+        if (r.status === 200) acked.push({ id: (JSON.parse(r.text) as { id: string }).id, to });
+        else failed++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  process.stderr.write(
+    `load client cpu: ${round(((cpu.user + cpu.system) / 1e6 / seconds) * 100)}% of one core\n`,
+  );
+  agent.destroy();
+  return {
+    msgs: acked.length,
+    failed,
+    per_s: acked.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    warm_p99: percentile(warm, 99),
+    acked,
+  };
+}
+
+if (process.argv.includes('--client')) {
+  process.once('message', (job: ClientJob) => {
+    void client(job).then((r) => {
+      process.send!(r);
+      process.disconnect();
+    });
+  });
+} else {
+  void main();
+}
+
+// ---------------------------------------------------------------- server side
+
+function runClient<T>(job: ClientJob): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = fork(process.argv[1]!, ['--client'], {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    child.once('message', (m) => resolve(m as T));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code) reject(new Error(`load client exited ${code}`));
+    });
+    child.send(job);
+  });
+}
+
+async function main(): Promise<void> {
+  const root = scratchDir('api');
+  process.env.GC_CONFIG_HOME = path.join(root, 'config-home');
+  // Port 0 in city.toml means "no TCP"; pick one free port for the city.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  writeFileSync(
+    path.join(root, 'city.toml'),
+    `[workspace]
+name = "apibench"
+[daemon]
+patrol_interval = "1h"
+[api]
+port = ${port}
+rate_per_s = 0
+[mail]
+max_unread = 100000
+`,
+  );
+  const server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
+  const admin = readAdminKey(root)!;
+
+  // Baseline: the same routes, no authentication, same process.
+  const anonymous: Principal = {
+    key_id: 'bench-open',
+    kind: 'admin',
+    name: 'bench',
+    owner: '',
+    max_sessions: 0,
+    webhook_url: '',
+    created_at: new Date().toISOString(),
+    revoked_at: null,
+    seq: 0,
+  };
+  const open: Server = createServer(
+    createApiRouter(server, { authenticate: () => anonymous }).handle,
+  );
+  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  const openPort = (open.address() as AddressInfo).port;
+
+  // auth_verify_us
+  const N = 200_000;
+  let t = performance.now();
+  for (let i = 0; i < N; i++) server.keys.verify(admin);
+  const verifyUs = ((performance.now() - t) * 1000) / N;
+  note(`verify: ${round(verifyUs, 3)} us`);
+
+  // open vs authed rps, alternating rounds
+  const openR: number[] = [];
+  const authR: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const o = await runClient<{ rps: number; bad: number }>({
+      kind: 'rps',
+      port: openPort,
+      durationMs: ROUND_MS,
+      concurrency: CONCURRENCY,
+    });
+    const a = await runClient<{ rps: number; bad: number }>({
+      kind: 'rps',
+      port,
+      token: admin,
+      durationMs: ROUND_MS,
+      concurrency: CONCURRENCY,
+    });
+    if (o.bad || a.bad) throw new Error(`non-200 answers: open ${o.bad}, authed ${a.bad}`);
+    openR.push(o.rps);
+    authR.push(a.rps);
+    note(`round ${r + 1}: open ${round(o.rps)} rps, authed ${round(a.rps)} rps`);
+  }
+  const openRps = openR.reduce((x, y) => x + y, 0) / ROUNDS;
+  const authedRps = authR.reduce((x, y) => x + y, 0) / ROUNDS;
+
+  // mail: 500 agents with their own tokens
+  const senders: { name: string; token: string }[] = [];
+  for (let i = 0; i < SENDERS; i++) {
+    const name = `ag-${i}`;
+    senders.push({ name, token: server.keys.create({ kind: 'agent', name }).token });
+  }
+  t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  const mail = await runClient<{
+    msgs: number;
+    failed: number;
+    per_s: number;
+    p50: number;
+    p99: number;
+    warm_p99: number;
+    acked: { id: string; to: string }[];
+  }>({ kind: 'mail', port, senders, perSender: MSGS_PER_SENDER });
+  const cpu = process.cpuUsage(cpu0);
+  lag.disable();
+  note(
+    `server event loop delay during mail: p50 ${round(lag.percentile(50) / 1e6)} ms, p99 ${round(lag.percentile(99) / 1e6)} ms, max ${round(lag.max / 1e6)} ms`,
+  );
+  note(
+    `server cpu during mail: ${round(((cpu.user + cpu.system) / 1000 / (performance.now() - t)) * 100)}% of one core`,
+  );
+  note(
+    `mail: ${mail.msgs} msgs (${mail.failed} failed) at ${round(mail.per_s)}/s, p50 ${round(mail.p50)} ms, p99 ${round(mail.p99)} ms (after each sender's first: ${round(mail.warm_p99)} ms)`,
+  );
+
+  // Every acknowledged message is in its recipient's mailbox.
+  const byTo = new Map<string, Set<string>>();
+  for (const a of mail.acked) {
+    const set = byTo.get(a.to) ?? new Set<string>();
+    set.add(a.id);
+    byTo.set(a.to, set);
+  }
+  let lost = 0;
+  for (const [to, ids] of byTo) {
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = await server.mail.all(to, { limit: 1000, ...(cursor ? { cursor } : {}) });
+      for (const m of page.items) seen.add(m.id);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    for (const id of ids) if (!seen.has(id)) lost++;
+  }
+  lost += mail.failed;
+
+  await new Promise((r) => open.close(r));
+  await server.stop('bench done');
+  result({
+    bench: 'api',
+    quick,
+    auth_verify_us: round(verifyUs, 3),
+    open_rps: round(openRps),
+    authed_rps: round(authedRps),
+    auth_ratio: round(authedRps / openRps, 3),
+    mail_senders: SENDERS,
+    mail_msgs: mail.msgs,
+    mail_msgs_per_s: round(mail.per_s),
+    mail_p50_ms: round(mail.p50),
+    mail_p99_ms: round(mail.p99),
+    mail_lost: lost,
+  });
+}
