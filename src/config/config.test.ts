@@ -26,7 +26,13 @@ describe('city.toml loading', () => {
     expect(config.session.provider).toBe('');
     expect(config.session.k8s.namespace).toBe('gc');
     expect(config.beads.provider).toBe('sqlite');
-    expect(config.api).toEqual({ port: 0, bind: '127.0.0.1', rate_per_s: 200, rate_burst: 400 });
+    expect(config.api).toEqual({
+      port: 0,
+      bind: '127.0.0.1',
+      rate_per_s: 200,
+      rate_burst: 400,
+      max_runs: 32,
+    });
     expect(config.agent).toEqual([]);
   });
 
