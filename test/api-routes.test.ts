@@ -196,6 +196,25 @@ describe('transport, schemas, OpenAPI', () => {
   });
 });
 
+describe('beads and sessions', () => {
+  it('agents create as themselves; only staff delete; sessions are looked up by name', async () => {
+    const token = await agent('maker');
+    const made = await call('POST', '/v0/beads', {
+      token,
+      body: { title: 'mine', from: 'someone-else' },
+    });
+    expect(made.body.from).toBe('maker');
+    const id = made.body.id as string;
+    expect((await call('DELETE', `/v0/beads/${id}`, { token })).status).toBe(403);
+    expect((await call('DELETE', `/v0/beads/${id}`)).status).toBe(200);
+    expect((await call('GET', `/v0/beads/${id}`)).status).toBe(404);
+    const ev = await call('GET', `/v0/events?type=bead.deleted&subject=${id}`);
+    expect((ev.body.items as unknown[]).length).toBe(1);
+    expect((await call('GET', '/v0/sessions/nobody-here')).status).toBe(404);
+    expect((await call('GET', '/v0/sessions/bad..name')).status).toBe(400);
+  });
+});
+
 describe('idempotent writes', () => {
   it('a retried POST with the same key is answered once, then replayed', async () => {
     const key = `k-${randomBytes(6).toString('hex')}`;

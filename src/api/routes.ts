@@ -201,7 +201,11 @@ export function registerRoutes(router: Router, server: ApiHost): void {
 
     // ---- beads ----
     .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) =>
-      ops.createBead(ctx.actor, ctx.input),
+      ops.createBead(
+        ctx.actor,
+        // Agents create as themselves.
+        ctx.principal.kind === 'agent' ? { ...ctx.input, from: ctx.actor } : ctx.input,
+      ),
     )
     .on(
       'GET',
@@ -304,6 +308,16 @@ export function registerRoutes(router: Router, server: ApiHost): void {
       await ops.removeDependency(ctx.actor, ctx.params.id!, ctx.params.dep!);
       return { ok: true };
     })
+
+    .on(
+      'DELETE',
+      '/v0/beads/:id',
+      { summary: 'Delete a bead for good (prefer close)', allow: STAFF },
+      async (ctx) => {
+        await ops.deleteBead(ctx.actor, ctx.params.id!);
+        return { ok: true };
+      },
+    )
 
     // ---- events ----
     .on(
@@ -487,6 +501,12 @@ export function registerRoutes(router: Router, server: ApiHost): void {
         });
       },
     )
+    .on('GET', '/v0/sessions/:name', { summary: 'One session and its state' }, (ctx) => {
+      const name = validateSessionName(ctx.params.name!);
+      const found = controller.status().sessions.find((x) => x.name === name);
+      if (!found) throw new NotFoundError('session', name);
+      return Promise.resolve(found);
+    })
     .on(
       'GET',
       '/v0/sessions/:name/peek',

@@ -183,6 +183,12 @@ export class CityOps {
     );
   }
 
+  async deleteBead(actor: string, id: string): Promise<void> {
+    const bead = await this.store.get(id);
+    await this.store.delete(id);
+    await this.emit(actor, 'bead.deleted', id, { title: bead.title }, `deleted: ${bead.title}`);
+  }
+
   async removeDependency(actor: string, issueId: string, dependsOnId: string): Promise<void> {
     await this.store.removeDependency(issueId, dependsOnId);
     await this.emit(
