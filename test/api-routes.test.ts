@@ -5,9 +5,8 @@
  * its scopes, webhook pushes over real HTTPS, runs with streamed output and
  * limits, session pages, SSE resume, and a fuzz of malformed requests.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttps, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -17,13 +16,14 @@ import { CityServer } from '../src/api/index.js';
 import { readAdminKey } from '../src/city/index.js';
 import { RemoteCity } from '../src/client/index.js';
 import { CONFIG_HOME } from './helpers/cli.js';
+import { selfSignedCert } from './helpers/tls.js';
 import { apiCall, freePort, readSse, type CallOptions } from './helpers/http.js';
 
 let root = '';
 let server: CityServer;
 let admin = '';
 let port = 0;
-let tls: { dir: string; cert: string; key: string };
+let tls: { cert: string; key: string };
 const sock = () => ({ socketPath: path.join(root, '.gc', 'gc.sock') });
 const call = (method: string, url: string, opts: CallOptions = {}) =>
   apiCall(sock(), method, url, { token: admin, ...opts });
@@ -41,33 +41,7 @@ async function startServer(): Promise<CityServer> {
 beforeAll(async () => {
   process.env.GC_CONFIG_HOME = CONFIG_HOME;
   root = await mkdtemp(path.join(os.tmpdir(), 'gc-routes-'));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-routes-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  tls = {
-    dir,
-    cert: await readFile(path.join(dir, 'cert.pem'), 'utf8'),
-    key: await readFile(path.join(dir, 'key.pem'), 'utf8'),
-  };
+  tls = selfSignedCert();
   port = await freePort();
   await writeFile(
     path.join(root, 'city.toml'),
@@ -101,7 +75,6 @@ max_active_sessions = 0
 afterAll(async () => {
   await server.stop('test done');
   await rm(root, { recursive: true, force: true });
-  await rm(tls.dir, { recursive: true, force: true });
 });
 
 /** Register an external agent; returns its token. */

@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../../test/helpers/tls.js';
 import type { Message } from './mail.js';
 import {
   WebhookDelivery,
@@ -64,7 +61,6 @@ describe('webhook policy', () => {
 });
 
 describe('webhook delivery (real HTTPS on loopback)', () => {
-  let dir: string;
   let cert: string;
   let server: Server;
   let url: string;
@@ -76,30 +72,9 @@ describe('webhook delivery (real HTTPS on loopback)', () => {
   let maxInFlight = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'gc-hook-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
-    server = createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert }, (req, res) => {
+    const tls = selfSignedCert();
+    cert = tls.cert;
+    server = createServer({ key: tls.key, cert }, (req, res) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       const chunks: Buffer[] = [];
@@ -124,7 +99,6 @@ describe('webhook delivery (real HTTPS on loopback)', () => {
 
   afterAll(async () => {
     await new Promise((r) => server.close(r));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const reset = () => {
