@@ -4,10 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CityServer } from '../src/api/index.js';
 import { CityLock } from '../src/client/index.js';
 import type { Bead } from '../src/store/index.js';
 import type { GcEvent } from '../src/events/index.js';
-import { REPO, TSX, bd, gc } from './helpers/cli.js';
+import { CONFIG_HOME, REPO, TSX, bd, gc } from './helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gc-cli-'));
 const city = join(root, 'town');
@@ -38,207 +39,229 @@ describe('gc init', () => {
   });
 });
 
-describe('gc bead', () => {
-  it('create, show, list, ready, claim, close, with --json data only on stdout', async () => {
-    const title = 'Fix "quotes"; $(rm -rf /) `x` ✓ 漢字';
-    const c = await gc(
-      [
-        'bead',
-        'create',
+/**
+ * The bead commands run twice: on the city files (no server) and through a
+ * running city server, where the CLI talks to the API. Same script, same
+ * expectations: the CLI must behave the same either way.
+ */
+for (const mode of ['local', 'server'] as const) {
+  const town = mode === 'local' ? city : join(root, 'town-server');
+  const at = { cwd: town };
+  let server: CityServer | undefined;
+  beforeAll(async () => {
+    if (mode === 'local') return;
+    expect((await gc(['init', town, '--name', 'townsrv'])).code).toBe(0);
+    process.env.GC_CONFIG_HOME = CONFIG_HOME;
+    server = await CityServer.start({ root: town, sessionProvider: 'fake', log: () => undefined });
+  });
+  afterAll(async () => {
+    await server?.stop('test done');
+  });
+
+  describe(`gc bead (${mode})`, () => {
+    it('create, show, list, ready, claim, close, with --json data only on stdout', async () => {
+      const title = 'Fix "quotes"; $(rm -rf /) `x` ✓ 漢字';
+      const c = await gc(
+        [
+          'bead',
+          'create',
+          title,
+          '-p',
+          '1',
+          '-t',
+          'bug',
+          '--label',
+          'ui,backend',
+          '--meta',
+          'k=v=w',
+          '--json',
+        ],
+        at,
+      );
+      expect(c.code).toBe(0);
+      expect(c.stderr).toBe('');
+      const a = json<Bead>(c.stdout);
+      expect(a).toMatchObject({
         title,
-        '-p',
-        '1',
-        '-t',
-        'bug',
-        '--label',
-        'ui,backend',
-        '--meta',
-        'k=v=w',
-        '--json',
-      ],
-      at,
-    );
-    expect(c.code).toBe(0);
-    expect(c.stderr).toBe('');
-    const a = json<Bead>(c.stdout);
-    expect(a).toMatchObject({
-      title,
-      priority: 1,
-      issue_type: 'bug',
-      labels: ['backend', 'ui'],
-      metadata: { k: 'v=w' },
-      from: 'tester',
+        priority: 1,
+        issue_type: 'bug',
+        labels: ['backend', 'ui'],
+        metadata: { k: 'v=w' },
+        from: 'tester',
+      });
+
+      const b = json<Bead>(
+        (await gc(['bead', 'create', 'second', '--needs', a.id, '--json'], at)).stdout,
+      );
+      expect(b.dependencies).toEqual([{ issue_id: b.id, depends_on_id: a.id, type: 'blocks' }]);
+
+      const ready = json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout);
+      expect(ready.map((x) => x.id)).toEqual([a.id]);
+
+      const claimed = await gc(['bead', 'claim', '--actor', 'worker-1', '--json'], at);
+      expect(json<Bead>(claimed.stdout)).toMatchObject({
+        id: a.id,
+        assignee: 'worker-1',
+        status: 'in_progress',
+        attempt: 1,
+      });
+
+      const stolen = await gc(['bead', 'claim', a.id, '--actor', 'worker-2'], at);
+      expect(stolen.code).toBe(4);
+      expect(stolen.stderr).toMatch(/already claimed by worker-1/);
+
+      const closed = await gc(['bead', 'close', a.id, '-r', 'fixed', '--json'], at);
+      expect(json<Bead>(closed.stdout)).toMatchObject({ status: 'closed', close_reason: 'fixed' });
+      expect((await gc(['bead', 'close', a.id], at)).stdout).toMatch(/already closed/);
+
+      expect(
+        json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout).map((x) => x.id),
+      ).toEqual([b.id]);
+      const shown = json<Bead>((await gc(['bead', 'show', a.id, '--json'], at)).stdout);
+      expect(shown.title).toBe(title);
+
+      const table = (await gc(['bead', 'list', '--all'], at)).stdout;
+      expect(table.split('\n')[0]).toMatch(/^ID\s+P\s+STATUS\s+TYPE\s+ASSIGNEE\s+TITLE$/);
+      expect(table).toContain(b.id);
     });
 
-    const b = json<Bead>(
-      (await gc(['bead', 'create', 'second', '--needs', a.id, '--json'], at)).stdout,
-    );
-    expect(b.dependencies).toEqual([{ issue_id: b.id, depends_on_id: a.id, type: 'blocks' }]);
-
-    const ready = json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout);
-    expect(ready.map((x) => x.id)).toEqual([a.id]);
-
-    const claimed = await gc(['bead', 'claim', '--actor', 'worker-1', '--json'], at);
-    expect(json<Bead>(claimed.stdout)).toMatchObject({
-      id: a.id,
-      assignee: 'worker-1',
-      status: 'in_progress',
-      attempt: 1,
+    it('update: absent options change nothing; labels, metadata, status', async () => {
+      const x = json<Bead>(
+        (await gc(['bead', 'create', 'upd', '-d', 'keep me', '--json'], at)).stdout,
+      );
+      const u = json<Bead>(
+        (
+          await gc(
+            [
+              'bead',
+              'update',
+              x.id,
+              '--add-label',
+              'a',
+              '--set-metadata',
+              'gc.routed_to=coder',
+              '--priority',
+              'P0',
+              '--json',
+            ],
+            at,
+          )
+        ).stdout,
+      );
+      expect(u).toMatchObject({
+        description: 'keep me',
+        labels: ['a'],
+        priority: 0,
+        metadata: { 'gc.routed_to': 'coder' },
+      });
+      const nothing = await gc(['bead', 'update', x.id], at);
+      expect(nothing.code).toBe(2);
+      expect(nothing.stderr).toMatch(/nothing to update/);
+      const unclaimed = await gc(['bead', 'unclaim', x.id, '--json'], at);
+      expect(json<Bead>(unclaimed.stdout).status).toBe('open');
     });
 
-    const stolen = await gc(['bead', 'claim', a.id, '--actor', 'worker-2'], at);
-    expect(stolen.code).toBe(4);
-    expect(stolen.stderr).toMatch(/already claimed by worker-1/);
-
-    const closed = await gc(['bead', 'close', a.id, '-r', 'fixed', '--json'], at);
-    expect(json<Bead>(closed.stdout)).toMatchObject({ status: 'closed', close_reason: 'fixed' });
-    expect((await gc(['bead', 'close', a.id], at)).stdout).toMatch(/already closed/);
-
-    expect(
-      json<Bead[]>((await gc(['bead', 'ready', '--json'], at)).stdout).map((x) => x.id),
-    ).toEqual([b.id]);
-    const shown = json<Bead>((await gc(['bead', 'show', a.id, '--json'], at)).stdout);
-    expect(shown.title).toBe(title);
-
-    const table = (await gc(['bead', 'list', '--all'], at)).stdout;
-    expect(table.split('\n')[0]).toMatch(/^ID\s+P\s+STATUS\s+TYPE\s+ASSIGNEE\s+TITLE$/);
-    expect(table).toContain(b.id);
-  });
-
-  it('update: absent options change nothing; labels, metadata, status', async () => {
-    const x = json<Bead>(
-      (await gc(['bead', 'create', 'upd', '-d', 'keep me', '--json'], at)).stdout,
-    );
-    const u = json<Bead>(
-      (
-        await gc(
-          [
-            'bead',
-            'update',
-            x.id,
-            '--add-label',
-            'a',
-            '--set-metadata',
-            'gc.routed_to=coder',
-            '--priority',
-            'P0',
-            '--json',
-          ],
-          at,
-        )
-      ).stdout,
-    );
-    expect(u).toMatchObject({
-      description: 'keep me',
-      labels: ['a'],
-      priority: 0,
-      metadata: { 'gc.routed_to': 'coder' },
+    it('deps: add, list down and up, remove', async () => {
+      const p = json<Bead>((await gc(['bead', 'create', 'p', '--json'], at)).stdout);
+      const q = json<Bead>((await gc(['bead', 'create', 'q', '--json'], at)).stdout);
+      expect((await gc(['bead', 'dep', 'add', q.id, p.id, '-t', 'waits-for'], at)).code).toBe(0);
+      expect(
+        json<unknown[]>((await gc(['bead', 'dep', 'list', p.id, '--up', '--json'], at)).stdout),
+      ).toEqual([{ issue_id: q.id, depends_on_id: p.id, type: 'waits-for' }]);
+      const cycle = await gc(['bead', 'dep', 'add', p.id, q.id], at);
+      expect(cycle.code).toBe(4);
+      expect(cycle.stderr).toMatch(/cycle/);
+      expect((await gc(['bead', 'dep', 'remove', q.id, p.id], at)).code).toBe(0);
+      expect(
+        json<unknown[]>((await gc(['bead', 'dep', 'list', q.id, '--json'], at)).stdout),
+      ).toEqual([]);
     });
-    const nothing = await gc(['bead', 'update', x.id], at);
-    expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toMatch(/nothing to update/);
-    const unclaimed = await gc(['bead', 'unclaim', x.id, '--json'], at);
-    expect(json<Bead>(unclaimed.stdout).status).toBe('open');
-  });
 
-  it('deps: add, list down and up, remove', async () => {
-    const p = json<Bead>((await gc(['bead', 'create', 'p', '--json'], at)).stdout);
-    const q = json<Bead>((await gc(['bead', 'create', 'q', '--json'], at)).stdout);
-    expect((await gc(['bead', 'dep', 'add', q.id, p.id, '-t', 'waits-for'], at)).code).toBe(0);
-    expect(
-      json<unknown[]>((await gc(['bead', 'dep', 'list', p.id, '--up', '--json'], at)).stdout),
-    ).toEqual([{ issue_id: q.id, depends_on_id: p.id, type: 'waits-for' }]);
-    const cycle = await gc(['bead', 'dep', 'add', p.id, q.id], at);
-    expect(cycle.code).toBe(4);
-    expect(cycle.stderr).toMatch(/cycle/);
-    expect((await gc(['bead', 'dep', 'remove', q.id, p.id], at)).code).toBe(0);
-    expect(json<unknown[]>((await gc(['bead', 'dep', 'list', q.id, '--json'], at)).stdout)).toEqual(
-      [],
-    );
-  });
-
-  it('bad input: clear message, usage exit code, JSON errors on stderr', async () => {
-    const r = await gc(['bead', 'create', 'x', '-p', '9'], at);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--priority: expected 0-4/);
-    const missing = await gc(['bead', 'show', 'tw-nope', '--json'], at);
-    expect(missing.code).toBe(3);
-    expect(missing.stdout).toBe('');
-    expect(json<{ error: { code: string } }>(missing.stderr).error.code).toBe('not_found');
-    const big = await gc(['bead', 'create', 't'.repeat(5000)], at);
-    expect(big.code).toBe(2);
-    expect(big.stderr).toMatch(/title is 5000 bytes; the limit is 4096/);
-    expect((await gc(['bead', 'frobnicate'], at)).code).toBe(2);
-  });
-});
-
-describe('bd', () => {
-  it('accepts the forms agent prompts use', async () => {
-    const parent = json<Bead>(
-      (await bd(['create', 'epic', '-t', 'epic', '-p', '1', '--json'], at)).stdout,
-    );
-    const dep = json<Bead>((await bd(['create', 'first', '--json'], at)).stdout);
-    const child = json<Bead>(
-      (
-        await bd(
-          [
-            'create',
-            'child "q"',
-            '-t',
-            'task',
-            '-p',
-            '0',
-            '--parent',
-            parent.id,
-            '--deps',
-            dep.id,
-            '-d',
-            'line1\nline2',
-            '--json',
-          ],
-          at,
-        )
-      ).stdout,
-    );
-    expect(child).toMatchObject({ parent: parent.id, priority: 0, description: 'line1\nline2' });
-    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout).id).toBe(child.id);
-    const claimed = json<Bead>(
-      (
-        await bd(['update', dep.id, '--claim', '--json'], {
-          ...at,
-          env: { GC_SESSION_NAME: 'polecat-1' },
-        })
-      ).stdout,
-    );
-    expect(claimed).toMatchObject({ assignee: 'polecat-1', status: 'in_progress' });
-    const mine = json<Bead[]>((await bd(['list', '--assignee', 'polecat-1', '--json'], at)).stdout);
-    expect(mine.map((b) => b.id)).toEqual([dep.id]);
-    expect((await bd(['close', dep.id, '-r', 'done'], at)).code).toBe(0);
-    const ready = json<Bead[]>((await bd(['ready', '--json', '-n', '50'], at)).stdout);
-    expect(ready.map((b) => b.id)).toContain(child.id);
-    await bd(
-      [
-        'update',
-        child.id,
-        '--status',
-        'in_progress',
-        '--assignee',
-        'x',
-        '--set-metadata',
-        'a=1',
-        '--add-label',
-        'l',
-      ],
-      at,
-    );
-    expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout)).toMatchObject({
-      status: 'in_progress',
-      metadata: { a: '1' },
-      labels: ['l'],
+    it('bad input: clear message, usage exit code, JSON errors on stderr', async () => {
+      const r = await gc(['bead', 'create', 'x', '-p', '9'], at);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--priority: expected 0-4/);
+      const missing = await gc(['bead', 'show', 'tw-nope', '--json'], at);
+      expect(missing.code).toBe(3);
+      expect(missing.stdout).toBe('');
+      expect(json<{ error: { code: string } }>(missing.stderr).error.code).toBe('not_found');
+      const big = await gc(['bead', 'create', 't'.repeat(5000)], at);
+      expect(big.code).toBe(2);
+      expect(big.stderr).toMatch(/title is 5000 bytes; the limit is 4096/);
+      expect((await gc(['bead', 'frobnicate'], at)).code).toBe(2);
     });
-    expect((await bd(['dep', 'add', parent.id, dep.id, '-t', 'related'], at)).code).toBe(0);
   });
-});
+
+  describe(`bd (${mode})`, () => {
+    it('accepts the forms agent prompts use', async () => {
+      const parent = json<Bead>(
+        (await bd(['create', 'epic', '-t', 'epic', '-p', '1', '--json'], at)).stdout,
+      );
+      const dep = json<Bead>((await bd(['create', 'first', '--json'], at)).stdout);
+      const child = json<Bead>(
+        (
+          await bd(
+            [
+              'create',
+              'child "q"',
+              '-t',
+              'task',
+              '-p',
+              '0',
+              '--parent',
+              parent.id,
+              '--deps',
+              dep.id,
+              '-d',
+              'line1\nline2',
+              '--json',
+            ],
+            at,
+          )
+        ).stdout,
+      );
+      expect(child).toMatchObject({ parent: parent.id, priority: 0, description: 'line1\nline2' });
+      expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout).id).toBe(child.id);
+      const claimed = json<Bead>(
+        (
+          await bd(['update', dep.id, '--claim', '--json'], {
+            ...at,
+            env: { GC_SESSION_NAME: 'polecat-1' },
+          })
+        ).stdout,
+      );
+      expect(claimed).toMatchObject({ assignee: 'polecat-1', status: 'in_progress' });
+      const mine = json<Bead[]>(
+        (await bd(['list', '--assignee', 'polecat-1', '--json'], at)).stdout,
+      );
+      expect(mine.map((b) => b.id)).toEqual([dep.id]);
+      expect((await bd(['close', dep.id, '-r', 'done'], at)).code).toBe(0);
+      const ready = json<Bead[]>((await bd(['ready', '--json', '-n', '50'], at)).stdout);
+      expect(ready.map((b) => b.id)).toContain(child.id);
+      await bd(
+        [
+          'update',
+          child.id,
+          '--status',
+          'in_progress',
+          '--assignee',
+          'x',
+          '--set-metadata',
+          'a=1',
+          '--add-label',
+          'l',
+        ],
+        at,
+      );
+      expect(json<Bead>((await bd(['show', child.id, '--json'], at)).stdout)).toMatchObject({
+        status: 'in_progress',
+        metadata: { a: '1' },
+        labels: ['l'],
+      });
+      expect((await bd(['dep', 'add', parent.id, dep.id, '-t', 'related'], at)).code).toBe(0);
+    });
+  });
+}
 
 describe('gc events', () => {
   it('lists transitions with filters', async () => {

@@ -5,14 +5,34 @@
  */
 import { z } from 'zod';
 import { MAX_MAIL_BODY } from '../mail/index.js';
+import { LIMITS } from '../store/index.js';
+
+/**
+ * A string of at most `limit` UTF-8 bytes, the store's own rule and words,
+ * so an API client sees the same limit and message as the local CLI.
+ */
+const sized = (what: string, limit: number) =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      // Cheap exit: no string of `limit` UTF-16 units or fewer can pass 3x that in bytes.
+      if (s.length * 3 <= limit) return;
+      const n = Buffer.byteLength(s);
+      if (n > limit)
+        ctx.addIssue({ code: 'custom', message: `${what} is ${n} bytes; the limit is ${limit}` });
+    })
+    .describe(`at most ${limit} bytes of UTF-8`);
 
 const name = z
   .string()
   .min(1)
   .max(256)
   .regex(/^[^\s,]+$/, 'must be a name without spaces or commas');
-const label = z.string().min(1).max(256);
-const metadata = z.record(z.string().max(256), z.string().max(64 * 1024));
+const label = sized('label', LIMITS.label).min(1);
+const metadata = z.record(
+  sized('metadata key', LIMITS.metadataKey),
+  sized('metadata value', LIMITS.metadataValue),
+);
 const status = z.enum(['open', 'in_progress', 'closed']);
 const priority = z.number().int().min(0).max(4);
 const leaseMs = z
@@ -25,14 +45,14 @@ const mailBody = z.string().refine((s) => Buffer.byteLength(s) <= MAX_MAIL_BODY,
 });
 
 export const createBeadBody = z.strictObject({
-  title: z.string().min(1).max(1024),
-  type: z.string().min(1).max(64).optional(),
+  title: sized('title', LIMITS.title).min(1),
+  type: sized('type', LIMITS.type).min(1).optional(),
   priority: priority.optional(),
-  description: z.string().optional(),
-  assignee: z.string().max(256).optional(),
-  from: z.string().max(256).optional(),
+  description: sized('description', LIMITS.description).optional(),
+  assignee: sized('assignee', LIMITS.actor).optional(),
+  from: sized('from', LIMITS.actor).optional(),
   parent: z.string().max(128).optional(),
-  ref: z.string().max(1024).optional(),
+  ref: sized('ref', LIMITS.ref).optional(),
   labels: z.array(label).max(100).optional(),
   metadata: metadata.optional(),
   needs: z.array(z.string().min(1).max(200)).max(100).optional(),
@@ -40,14 +60,14 @@ export const createBeadBody = z.strictObject({
 });
 
 export const updateBeadBody = z.strictObject({
-  title: z.string().min(1).max(1024).optional(),
+  title: sized('title', LIMITS.title).min(1).optional(),
   status: status.optional(),
   priority: priority.optional(),
-  description: z.string().optional(),
+  description: sized('description', LIMITS.description).optional(),
   parent: z.string().max(128).optional(),
-  assignee: z.string().max(256).optional(),
-  type: z.string().min(1).max(64).optional(),
-  ref: z.string().max(1024).optional(),
+  assignee: sized('assignee', LIMITS.actor).optional(),
+  type: sized('type', LIMITS.type).min(1).optional(),
+  ref: sized('ref', LIMITS.ref).optional(),
   labels: z.array(label).max(100).optional(),
   remove_labels: z.array(label).max(100).optional(),
   metadata: metadata.optional(),

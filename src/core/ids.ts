@@ -7,16 +7,30 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
+/**
+ * Random bytes drawn 4 KiB at a time: one draw from the system generator
+ * costs about as much as a hundred ids, so the pool is refilled only when
+ * used up.
+ */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+function randomByte(): number {
+  if (poolAt >= pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolAt = 0;
+  }
+  return pool[poolAt++]!;
+}
+
 /** Random base36 string of `length` characters. */
 export function randomBase36(length: number): string {
   // Rejection sampling keeps every character uniform: 252 = 36 * 7.
   let out = '';
   while (out.length < length) {
-    const bytes = randomBytes(length * 2);
-    for (const b of bytes) {
-      if (b < 252) out += ALPHABET[b % 36];
-      if (out.length === length) break;
-    }
+    const b = randomByte();
+    if (b < 252) out += ALPHABET[b % 36];
   }
   return out;
 }

@@ -82,6 +82,26 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         ]);
       });
 
+      it('what create answers is what get reads back', async () => {
+        const s = await fresh();
+        for (const input of [
+          { title: 'plain' },
+          {
+            title: 'labels in byte order',
+            labels: ['zeta', '\u{1F680}rocket', '\uFF5Ewide', 'Alpha', 'zeta'],
+            metadata: { a: '1', b: '' },
+            assignee: 'bob',
+            from: 'carol',
+            ref: 'r',
+            description: 'd',
+          },
+          { title: 'born closed', status: 'closed' as const, type: 'message' },
+        ]) {
+          const b = await s.create(input);
+          expect(await s.get(b.id)).toEqual(b);
+        }
+      });
+
       it('get of a missing bead is a NotFoundError', async () => {
         const s = await fresh();
         await expect(s.get('tc-nope')).rejects.toBeInstanceOf(NotFoundError);

@@ -104,6 +104,11 @@ const BLOCKING_LIST = [...BLOCKING_DEP_TYPES].map((t) => `'${t}'`).join(',');
 /** Largest batch in one transaction: bounds the latency of the first write in it. */
 const MAX_BATCH = 2000;
 
+/** SQLite's BINARY collation: UTF-8 byte order (differs from UTF-16 order above U+FFFF). */
+function byBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
@@ -409,9 +414,36 @@ export class SqliteStore implements Store {
       for (const [k, v] of Object.entries(n.metadata)) setMeta.run(seq, k, v);
       if (n.parent) this.link(id, n.parent, PARENT_CHILD);
       for (const need of n.needs) this.link(id, need.id, need.type);
-      if (n.parent || n.needs.length) this.refreshBlocked([id]);
       this.total++;
-      return this.one(id);
+      if (n.parent || n.needs.length) {
+        this.refreshBlocked([id]);
+        return this.one(id);
+      }
+      // Nothing else can have touched the new row inside this savepoint: build
+      // the answer from what was written instead of reading it back.
+      const at = iso(now);
+      return {
+        id,
+        title: n.title,
+        status: n.status,
+        issue_type: n.type,
+        priority: n.priority,
+        created_at: at,
+        updated_at: at,
+        closed_at: n.status === 'closed' ? at : null,
+        close_reason: '',
+        assignee: n.assignee,
+        from: n.from,
+        parent: n.parent,
+        ref: n.ref,
+        description: n.description,
+        labels: [...new Set(n.labels)].sort(byBytes),
+        metadata: { ...n.metadata },
+        dependencies: [],
+        claimed_at: null,
+        lease_expires_at: null,
+        attempt: 0,
+      };
     });
   }
 
