@@ -109,6 +109,11 @@ export const agentSchema = z.object({
   depends_on: strings().optional().describe('Agents that must be started first.'),
 });
 
+const gateSchema = z.object({
+  command: z.string().min(1).describe('Shell command, run in the candidate’s worktree.'),
+  timeout: duration('10m', 'Longest the gate may run.'),
+});
+
 export const rigSchema = z.object({
   name: name('rig').describe('Rig name (required).'),
   path: z.string().min(1).describe('Path of the rig’s git repository (required).'),
@@ -121,6 +126,41 @@ export const rigSchema = z.object({
     .describe('Bead id prefix for the rig.'),
   suspended: z.boolean().default(false).describe('When true, no sessions of this rig run.'),
   max_active_sessions: count().optional().describe('Cap on sessions in this rig.'),
+  target: z
+    .string()
+    .min(1)
+    .regex(/^[^\s~^:?*[\\]+$/, { message: 'must be a git branch name' })
+    .default('main')
+    .describe('Branch the merge queue merges into.'),
+  merge_style: z
+    .enum(['rebase', 'squash'])
+    .default('rebase')
+    .describe(
+      'How a request lands: rebase (its commits, rebased, fast-forwarded) or squash (one commit).',
+    ),
+  merge_workers: z
+    .number()
+    .int()
+    .min(1)
+    .max(32)
+    .default(1)
+    .describe('Candidates tested at once (speculatively, each on top of the ones before it).'),
+  worktrees: z
+    .boolean()
+    .default(true)
+    .describe('Give each session of an agent in this rig its own git worktree.'),
+  copy_files: strings()
+    .default([])
+    .describe('Untracked files (e.g. .env) copied from the rig into each new worktree.'),
+  gates: z
+    .object({
+      setup: gateSchema.optional().describe('Prepare the worktree (install dependencies).'),
+      typecheck: gateSchema.optional().describe('Type check.'),
+      lint: gateSchema.optional().describe('Lint.'),
+      test: gateSchema.optional().describe('Tests.'),
+    })
+    .default({})
+    .describe('Commands a merge request must pass, in this order; each optional.'),
 });
 
 export const providerSchema = z.object({

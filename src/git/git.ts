@@ -1,0 +1,215 @@
+/**
+ * The git CLI, run without a shell: every argument is passed as its own
+ * argv entry, so branch names, paths and messages are never parsed by a
+ * shell. One `Git` per repository; worktrees are separate `Git`s.
+ */
+import { execFile } from 'node:child_process';
+import { GcError } from '../core/index.js';
+
+export interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class GitError extends GcError {
+  constructor(
+    readonly args: readonly string[],
+    readonly result: GitResult,
+  ) {
+    super(
+      'internal',
+      `git ${args.join(' ')} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(0, 2000)}`,
+    );
+  }
+}
+
+/** Identity for commits the orchestrator makes (rebases, squashes). */
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'gc merge queue',
+  GIT_AUTHOR_EMAIL: 'mq@gc.invalid',
+  GIT_COMMITTER_NAME: 'gc merge queue',
+  GIT_COMMITTER_EMAIL: 'mq@gc.invalid',
+};
+
+export interface ConflictCheck {
+  clean: boolean;
+  /** The merged tree when clean. */
+  tree: string;
+  /** Paths with conflicts when not clean. */
+  files: string[];
+}
+
+export class Git {
+  constructor(readonly dir: string) {}
+
+  /** Run git; resolves with the exit code instead of throwing on non-zero. */
+  exec(
+    args: readonly string[],
+    options: { env?: NodeJS.ProcessEnv; input?: string; signal?: AbortSignal } = {},
+  ): Promise<GitResult> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        'git',
+        [...args],
+        {
+          cwd: this.dir,
+          env: {
+            ...process.env,
+            GIT_TERMINAL_PROMPT: '0',
+            GIT_EDITOR: 'true',
+            LC_ALL: 'C',
+            ...options.env,
+          },
+          maxBuffer: 64 * 1024 * 1024,
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        (err, stdout, stderr) => {
+          if (err && typeof (err as { code?: unknown }).code !== 'number') {
+            // Not an exit status: git could not be run at all (ENOENT, aborted).
+            reject(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+          resolve({
+            code: err ? ((err as { code?: number }).code ?? 1) : 0,
+            stdout: String(stdout),
+            stderr: String(stderr),
+          });
+        },
+      );
+      if (options.input !== undefined) child.stdin?.end(options.input);
+    });
+  }
+
+  /** Run git and return trimmed stdout; a non-zero exit is a GitError. */
+  async run(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+    const r = await this.exec(args, options);
+    if (r.code !== 0) throw new GitError(args, r);
+    return r.stdout.trim();
+  }
+
+  /** The commit a revision names, or undefined when it does not exist. */
+  async resolve(rev: string): Promise<string | undefined> {
+    const r = await this.exec(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    const r = await this.exec(['merge-base', '--is-ancestor', ancestor, descendant]);
+    if (r.code > 1) throw new GitError(['merge-base', '--is-ancestor', ancestor, descendant], r);
+    return r.code === 0;
+  }
+
+  /**
+   * Would merging `theirs` into `ours` conflict? Decided by
+   * `git merge-tree --write-tree`, which touches no worktree and no ref.
+   */
+  async mergeCheck(ours: string, theirs: string): Promise<ConflictCheck> {
+    const args = ['merge-tree', '--write-tree', '--name-only', '--no-messages', ours, theirs];
+    const r = await this.exec(args);
+    if (r.code > 1) throw new GitError(args, r);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const tree = lines[0] ?? '';
+    return r.code === 0
+      ? { clean: true, tree, files: [] }
+      : { clean: false, tree, files: [...new Set(lines.slice(1))] };
+  }
+
+  /**
+   * Move `ref` from exactly `expected` to `next` (compare and swap): fails
+   * when the ref moved meanwhile, so a concurrent push is never overwritten.
+   */
+  async casRef(ref: string, next: string, expected: string, reason: string): Promise<boolean> {
+    const r = await this.exec(['update-ref', '-m', reason, ref, next, expected]);
+    return r.code === 0;
+  }
+
+  /** Files changed between two commits. */
+  async changedFiles(from: string, to: string): Promise<string[]> {
+    return (await this.run(['diff', '--name-only', from, to])).split('\n').filter(Boolean);
+  }
+
+  /** Commits in `to` not in `from`, oldest first. */
+  async commitsBetween(from: string, to: string): Promise<string[]> {
+    return (await this.run(['rev-list', '--reverse', `${from}..${to}`]))
+      .split('\n')
+      .filter(Boolean);
+  }
+
+  async currentBranch(): Promise<string | undefined> {
+    const r = await this.exec(['symbolic-ref', '--quiet', '--short', 'HEAD']);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  /** Add a worktree at `dir`: on a new branch from `start`, or detached. */
+  async addWorktree(dir: string, start: string, branch?: string): Promise<Git> {
+    await this.run(
+      branch
+        ? ['worktree', 'add', '-b', branch, dir, start]
+        : ['worktree', 'add', '--detach', dir, start],
+    );
+    return new Git(dir);
+  }
+
+  async removeWorktree(dir: string): Promise<void> {
+    await this.exec(['worktree', 'remove', '--force', dir]);
+    await this.exec(['worktree', 'prune']);
+  }
+
+  /** Worktree paths git knows of, with their branch (refs/heads/...) if any. */
+  async worktrees(): Promise<{ path: string; head: string; branch?: string }[]> {
+    const out = await this.run(['worktree', 'list', '--porcelain']);
+    const list: { path: string; head: string; branch?: string }[] = [];
+    for (const block of out.split('\n\n')) {
+      const fields = new Map(
+        block
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => {
+            const i = l.indexOf(' ');
+            return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)];
+          }),
+      );
+      const p = fields.get('worktree');
+      if (!p) continue;
+      const branch = fields.get('branch');
+      list.push({ path: p, head: fields.get('HEAD') ?? '', ...(branch ? { branch } : {}) });
+    }
+    return list;
+  }
+
+  /**
+   * Replay the commits of `head` that `onto` lacks on top of `onto`, in
+   * this worktree (left detached at the result). Returns the new tip, or
+   * the conflicting files (the worktree is reset either way).
+   */
+  async rebaseOnto(
+    head: string,
+    onto: string,
+  ): Promise<{ ok: true; tip: string } | { ok: false; files: string[] }> {
+    await this.run(['checkout', '--detach', '--force', head]);
+    await this.run(['clean', '-ffdq']);
+    const r = await this.exec(['rebase', '--no-autosquash', '--no-verify', onto], {
+      env: IDENTITY,
+    });
+    if (r.code === 0) return { ok: true, tip: await this.run(['rev-parse', 'HEAD']) };
+    const files = (await this.exec(['diff', '--name-only', '--diff-filter=U'])).stdout
+      .split('\n')
+      .filter(Boolean);
+    await this.exec(['rebase', '--abort']);
+    return { ok: false, files };
+  }
+
+  /** One commit with the tree of `tip` on top of `parent`. */
+  async squash(tip: string, parent: string, message: string): Promise<string> {
+    return this.run(['commit-tree', `${tip}^{tree}`, '-p', parent, '-m', message], {
+      env: IDENTITY,
+    });
+  }
+
+  /** Put this worktree at `commit`, detached, with no stray files. */
+  async checkoutDetached(commit: string): Promise<void> {
+    await this.run(['checkout', '--detach', '--force', commit]);
+    await this.run(['clean', '-ffdq']);
+  }
+}

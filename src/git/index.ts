@@ -1,0 +1,1 @@
+export { Git, GitError, type ConflictCheck, type GitResult } from './git.js';

@@ -1,0 +1,178 @@
+/**
+ * The merge queues of a city: the request table, one engine per rig (only
+ * in the city server), and the operations the CLI and the API expose.
+ */
+import path from 'node:path';
+import { ms, type RigConfig } from '../config/index.js';
+import { NotFoundError, ValidationError, errorMessage } from '../core/index.js';
+import { Git } from '../git/index.js';
+import { RigEngine, type MergeHooks } from './engine.js';
+import { GATE_NAMES, type GateSpec } from './gates.js';
+import type { MergeQueue, MergeRequest, RigStats, SubmitResult } from './queue.js';
+
+export interface SubmitRequest {
+  rig: string;
+  branch: string;
+  /** Commit to merge; default: the branch's head in the rig's repository. */
+  head?: string;
+  bead?: string;
+  priority?: number;
+}
+
+export interface RefineryOptions {
+  /** The city root (rig paths are relative to it). */
+  root: string;
+  /** The city's `.gc` directory (scratch worktrees go under worktrees/<rig>/mq). */
+  gcDir: string;
+  rigs: readonly RigConfig[];
+  queue: MergeQueue;
+  hooks: MergeHooks;
+  log?: (msg: string) => void;
+  pollMs?: number;
+}
+
+export function rigGates(rig: RigConfig): GateSpec[] {
+  return GATE_NAMES.flatMap((name) => {
+    const g = rig.gates[name];
+    return g ? [{ name, command: g.command, timeoutMs: ms(g.timeout) }] : [];
+  });
+}
+
+export class Refinery {
+  private readonly engines = new Map<string, RigEngine>();
+  private readonly rigs: Map<string, RigConfig>;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly o: RefineryOptions) {
+    this.rigs = new Map(o.rigs.map((r) => [r.name, r]));
+    this.log = o.log ?? (() => undefined);
+  }
+
+  get queue(): MergeQueue {
+    return this.o.queue;
+  }
+
+  rigPath(rig: RigConfig): string {
+    return path.resolve(this.o.root, rig.path);
+  }
+
+  private rig(name: string): RigConfig {
+    const r = this.rigs.get(name);
+    if (!r) {
+      throw new NotFoundError('rig', name, {
+        fix: `known rigs: ${[...this.rigs.keys()].join(', ') || 'none (gc rig add NAME PATH)'}`,
+      });
+    }
+    return r;
+  }
+
+  /** Start one engine per rig that is not suspended. */
+  async start(): Promise<void> {
+    for (const rig of this.rigs.values()) {
+      if (rig.suspended) continue;
+      const engine = new RigEngine({
+        rig: rig.name,
+        repo: this.rigPath(rig),
+        target: rig.target,
+        workers: rig.merge_workers,
+        style: rig.merge_style,
+        gates: rigGates(rig),
+        scratchDir: path.join(this.o.gcDir, 'worktrees', rig.name, 'mq'),
+        queue: this.o.queue,
+        hooks: this.o.hooks,
+        log: this.log,
+        ...(this.o.pollMs !== undefined ? { pollMs: this.o.pollMs } : {}),
+      });
+      try {
+        await engine.start();
+        this.engines.set(rig.name, engine);
+      } catch (e) {
+        this.log(`mq ${rig.name}: not started: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.engines.values()].map((e) => e.stop()));
+    this.engines.clear();
+  }
+
+  /** Resolves when every rig's queue is empty and nothing is in flight. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.engines.values()].map((e) => e.idle()));
+  }
+
+  async submit(actor: string, req: SubmitRequest): Promise<SubmitResult> {
+    const rig = this.rig(req.rig);
+    const git = new Git(this.rigPath(rig));
+    let head = req.head;
+    if (!head) {
+      head = await git.resolve(`refs/heads/${req.branch}`);
+      if (!head) {
+        throw new ValidationError(
+          `no branch ${req.branch} in rig ${rig.name} (${this.rigPath(rig)})`,
+          {
+            where: 'branch',
+            fix: 'push or commit the branch in the rig repository first',
+          },
+        );
+      }
+    } else if (!(await git.resolve(head))) {
+      throw new ValidationError(`commit ${head} is not in rig ${rig.name}'s repository`, {
+        where: 'head',
+      });
+    }
+    if (req.branch === rig.target) {
+      throw new ValidationError(`is the rig's target branch; submit a work branch`, {
+        where: 'branch',
+      });
+    }
+    const result = this.o.queue.submit({
+      rig: rig.name,
+      branch: req.branch,
+      head,
+      author: actor,
+      ...(req.bead ? { bead: req.bead } : {}),
+      ...(req.priority !== undefined ? { priority: req.priority } : {}),
+    });
+    if (result.created) {
+      await this.o.hooks.record(
+        'mq.submitted',
+        result.request,
+        { head, bead: req.bead ?? '', superseded: result.superseded },
+        `merge request ${result.request.id} for ${req.branch} (${head.slice(0, 10)}) submitted by ${actor}${result.superseded.length ? `, replacing ${result.superseded.join(', ')}` : ''}`,
+      );
+      this.engines.get(rig.name)?.kick();
+    }
+    return result;
+  }
+
+  async reject(actor: string, id: string, reason: string): Promise<MergeRequest> {
+    const mr = this.o.queue.reject(id, reason || `rejected by ${actor}`);
+    await this.o.hooks.record(
+      'mq.rejected',
+      mr,
+      { by: actor, reason },
+      `merge request ${id} rejected by ${actor}${reason ? `: ${reason}` : ''}`,
+    );
+    this.engines.get(mr.rig)?.kick();
+    return mr;
+  }
+
+  async retry(actor: string, id: string): Promise<MergeRequest> {
+    const mr = this.o.queue.retry(id);
+    await this.o.hooks.record(
+      'mq.submitted',
+      mr,
+      { retry: mr.retries, by: actor },
+      `merge request ${id} queued again by ${actor} (retry ${mr.retries})`,
+    );
+    this.engines.get(mr.rig)?.kick();
+    return mr;
+  }
+
+  stats(rig?: string): RigStats[] {
+    const names = rig ? [this.rig(rig).name] : [...this.rigs.keys()];
+    return names.map((n) => this.o.queue.stats(n));
+  }
+}
