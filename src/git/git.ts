@@ -67,7 +67,7 @@ export class Git {
         (err, stdout, stderr) => {
           if (err && typeof (err as { code?: unknown }).code !== 'number') {
             // Not an exit status: git could not be run at all (ENOENT, aborted).
-            reject(err instanceof Error ? err : new Error(String(err)));
+            reject(err instanceof Error ? err : new Error('git could not be run'));
             return;
           }
           resolve({
