@@ -14,6 +14,7 @@ import { CityOps, KeyRing, openCityState, type CityState, type Principal } from 
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
+import { MergeQueue, Refinery, cityMergeHooks } from '../refinery/index.js';
 import { WebhookDelivery, openMail, redactUrl, type Mail, type Message } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
 import type { ApiHost } from './host.js';
@@ -89,6 +90,8 @@ export class CityServer implements ApiHost {
   tcpAddress: string | undefined;
   private idempotency: IdempotencyStore | undefined;
   private webhooks: WebhookDelivery | undefined;
+  /** The merge queues (one engine per rig). */
+  refinery!: Refinery;
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -219,6 +222,20 @@ export class CityServer implements ApiHost {
         store: state.store,
         events: state.events,
       });
+      const mqQueue = MergeQueue.forCity(state.gcDir);
+      const refinery = new Refinery({
+        root,
+        gcDir: state.gcDir,
+        rigs: state.loaded.config.rigs,
+        queue: mqQueue,
+        hooks: cityMergeHooks({
+          events: state.events,
+          mail,
+          createBead: (actor, input) => ops.createBead(actor, input),
+          closeBead: (actor, id, reason) => ops.closeBead(actor, id, reason),
+        }),
+        log,
+      });
       const server = new CityServer(
         root,
         state,
@@ -232,6 +249,7 @@ export class CityServer implements ApiHost {
       );
       idempotency = undefined;
       server.idempotency = idem;
+      server.refinery = refinery;
       server.webhooks = new WebhookDelivery({
         workers: mailCfg.webhook_workers,
         allowPrivate: mailCfg.webhook_allow_private,
@@ -280,6 +298,7 @@ export class CityServer implements ApiHost {
       });
       server.state = 'running';
       controller.start();
+      await refinery.start();
       log(`city ${spec.name} running; API on ${server.socketPath}`);
       return server;
     } catch (e) {
@@ -351,6 +370,7 @@ export class CityServer implements ApiHost {
       const loaded = await loadCityConfig(this.cityState.loaded.file);
       const spec = citySpec(loaded);
       this.controller.setSpec(this.suspendedFlag ? { ...spec, suspended: true } : spec);
+      await this.refinery.setRigs(loaded.config.rigs);
       await this.cityState.events.record({
         type: 'controller.reloaded',
         actor: 'controller',
@@ -432,6 +452,8 @@ export class CityServer implements ApiHost {
       });
     }
     await rm(this.socketPath, { force: true });
+    await this.refinery.stop();
+    this.refinery.queue.close();
     this.runs.close();
     await this.webhooks?.stop();
     this.idempotency?.close();

@@ -2,6 +2,7 @@
 import type { CityOps, KeyRing } from '../city/index.js';
 import type { Controller, CitySpec } from '../controller/index.js';
 import type { Mail, Message } from '../mail/index.js';
+import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
 
@@ -13,6 +14,7 @@ export interface ApiHost {
   readonly provider: Provider;
   readonly mail: Mail;
   readonly runs: RunService;
+  readonly refinery: Refinery;
   readonly spec: CitySpec;
   readonly suspended: boolean;
   readonly state: string;

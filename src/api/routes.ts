@@ -13,6 +13,7 @@ import { webhookUrlProblem, type Message } from '../mail/index.js';
 import { validateSessionName } from '../runtime/index.js';
 import type { EventListQuery } from '../events/index.js';
 import type { ListQuery, ReadyQuery } from '../store/index.js';
+import type { MrState } from '../refinery/index.js';
 import type { ApiHost } from './host.js';
 import type { RequestContext, Router } from './http.js';
 import { openApiDocument } from './openapi.js';
@@ -399,6 +400,68 @@ export function registerRoutes(router: Router, server: ApiHost): void {
     )
     .on('GET', '/v0/hook', { summary: "The caller's current work", query: S.hookQuery }, (ctx) =>
       hook(ops, ctx.actor, ctx.query.get('agent') ?? undefined, num(ctx.query.get('limit'))),
+    )
+
+    // ---- merge queue ----
+    .on(
+      'POST',
+      '/v0/mq',
+      { summary: 'Submit a branch to its rig merge queue, as the caller', body: S.mqSubmitBody },
+      async (ctx) => {
+        const r = await server.refinery.submit(ctx.actor, ctx.input);
+        return { ...r.request, created: r.created, superseded: r.superseded };
+      },
+    )
+    .on(
+      'GET',
+      '/v0/mq',
+      { summary: 'Merge requests, newest first', query: S.mqListQuery },
+      (ctx) => {
+        const states = (ctx.query.get('state') ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean) as MrState[];
+        const rig = ctx.query.get('rig');
+        const limit = num(ctx.query.get('limit'));
+        const cursor = ctx.query.get('cursor');
+        return Promise.resolve(
+          server.refinery.list({
+            ...(rig ? { rig } : {}),
+            ...(states.length ? { states } : {}),
+            ...(limit !== undefined ? { limit } : {}),
+            ...(cursor ? { cursor } : {}),
+          }),
+        );
+      },
+    )
+    .on(
+      'GET',
+      '/v0/mq/stats',
+      { summary: 'Merge-queue figures per rig', query: S.mqStatsQuery },
+      (ctx) => Promise.resolve(server.refinery.stats(ctx.query.get('rig') ?? undefined)),
+    )
+    .on('GET', '/v0/mq/:id', { summary: 'One merge request' }, (ctx) =>
+      Promise.resolve(server.refinery.queue.get(ctx.params.id!)),
+    )
+    .on(
+      'POST',
+      '/v0/mq/:id/reject',
+      { summary: 'Take a request out of the queue', body: S.mqRejectBody, allow: STAFF },
+      (ctx) => server.refinery.reject(ctx.actor, ctx.params.id!, ctx.input.reason ?? ''),
+    )
+    .on(
+      'POST',
+      '/v0/mq/:id/retry',
+      { summary: 'Queue a failed or rejected request again' },
+      (ctx) => {
+        const mr = server.refinery.queue.get(ctx.params.id!);
+        if (ctx.principal.kind === 'agent' && mr.author !== ctx.actor) {
+          throw new ForbiddenError(
+            `agent ${ctx.actor} may retry only its own merge requests (${mr.id} is ${mr.author}'s)`,
+          );
+        }
+        return server.refinery.retry(ctx.actor, mr.id);
+      },
     )
 
     // ---- mail ----

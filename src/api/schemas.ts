@@ -206,3 +206,28 @@ export const hookQuery = z.object({
   limit: qInt(1, 1000).optional(),
 });
 export const depsQuery = z.object({ direction: z.enum(['down', 'up']).optional() });
+
+const branchName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?!-)[^\s~^:?*[\\]+$/, 'must be a git branch name');
+export const mqSubmitBody = z.strictObject({
+  rig: name.optional().describe('default: the only rig of the city'),
+  branch: branchName,
+  head: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/, 'must be a full commit sha')
+    .optional()
+    .describe("default: the branch's head in the rig repository"),
+  bead: z.string().min(1).max(128).optional(),
+  priority: priority.optional(),
+});
+export const mqListQuery = z.object({
+  rig: name.optional(),
+  state: z.string().max(200).optional().describe('comma-separated states'),
+  limit: qInt(1, 1000).optional(),
+  cursor: z.string().max(32).optional().describe('next_cursor of the previous page'),
+});
+export const mqStatsQuery = z.object({ rig: name.optional() });
+export const mqRejectBody = z.strictObject({ reason: z.string().max(4096).optional() });

@@ -286,6 +286,98 @@ for (const [name, what] of [
   );
 }
 
+// ---- rigs and the merge queue ----
+const rigCmds = async () => import('./commands/rig.js');
+const rig = program.command('rig').description('projects (git repositories) and their settings');
+json(
+  rig
+    .command('add <name> <path>')
+    .description('add a rig: a git repository agents work in and the merge queue merges into')
+    .option('--target <branch>', 'branch the merge queue merges into', 'main')
+    .option('--prefix <p>', 'bead id prefix for the rig')
+    .option('--workers <k>', 'merge-queue candidates tested at once'),
+).action(
+  action(
+    async (
+      name: string,
+      p: string,
+      o: { target?: string; prefix?: string; workers?: string },
+      cmd: Command,
+    ) => (await rigCmds()).add(g(cmd), name, p, o),
+  ),
+);
+json(rig.command('list').description('the rigs of city.toml')).action(
+  action(async (_o: unknown, cmd: Command) => (await rigCmds()).list(g(cmd))),
+);
+json(
+  rig.command('remove <name>').description('remove a rig from city.toml (its repository is kept)'),
+).action(
+  action(async (name: string, _o: unknown, cmd: Command) => (await rigCmds()).remove(g(cmd), name)),
+);
+json(
+  rig
+    .command('status [name]')
+    .description('repository, target head, worktrees and merge queue of each rig'),
+).action(
+  action(async (name: string | undefined, _o: unknown, cmd: Command) =>
+    (await rigCmds()).status(g(cmd), name),
+  ),
+);
+
+const mqCmds = async () => import('./commands/mq.js');
+const mq = program.command('mq').description('merge queue: tested, ordered merges into each rig');
+json(
+  mq
+    .command('submit')
+    .description('submit a branch (default: the current branch here, and the bead you hold)')
+    .option('--branch <name>', 'branch to merge (default: the current branch)')
+    .option('--bead <id>', 'bead the work is for (closed when it merges)')
+    .option('--rig <name>', 'rig (default: $GC_RIG, or the only rig)')
+    .option('-p, --priority <0-4>', 'priority (default 2)'),
+).action(
+  action(
+    async (o: { branch?: string; bead?: string; rig?: string; priority?: string }, cmd: Command) =>
+      (await mqCmds()).submit(g(cmd), o),
+  ),
+);
+json(
+  mq
+    .command('list')
+    .description('waiting and in-flight requests, newest first')
+    .option('--rig <name>', 'one rig')
+    .option('--state <states>', 'comma-separated states')
+    .option('--all', 'every request, merged and rejected too')
+    .option('-n, --limit <n>', 'at most this many (default 100)'),
+).action(
+  action(async (o: { rig?: string; state?: string; all?: boolean; limit?: string }, cmd: Command) =>
+    (await mqCmds()).list(g(cmd), o),
+  ),
+);
+json(mq.command('status <id>').description('one request: state, commits, failure detail')).action(
+  action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).status(g(cmd), id)),
+);
+json(
+  mq
+    .command('reject <id>')
+    .description('take a request out of the queue')
+    .option('-r, --reason <text>', 'why'),
+).action(
+  action(async (id: string, o: { reason?: string }, cmd: Command) =>
+    (await mqCmds()).reject(g(cmd), id, o),
+  ),
+);
+json(mq.command('retry <id>').description('queue a failed or rejected request again')).action(
+  action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).retry(g(cmd), id)),
+);
+json(
+  mq
+    .command('stats')
+    .description(
+      'queue depth, in flight, merges per hour, conflict and gate failure rates, latencies',
+    )
+    .option('--rig <name>', 'one rig'),
+).action(action(async (o: { rig?: string }, cmd: Command) => (await mqCmds()).stats(g(cmd), o)));
+
 // ---- mail ----
 const mailCmd = async () => import('./commands/mail.js');
 const mail = program.command('mail').description('messages between agents and humans');

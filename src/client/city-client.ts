@@ -8,6 +8,7 @@ import type { ClaimRequest, UnclaimRequest } from '../city/index.js';
 import type { HookResult, SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
+import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -24,6 +25,12 @@ export type { ClaimRequest, UnclaimRequest };
 
 /** A sent message and what happened next: sessions nudged, webhook push queued. */
 export type SentMessage = Message & { notified: string[]; pushed: boolean };
+
+export interface MqSubmitted extends MergeRequest {
+  /** False when the same branch and head were already submitted. */
+  created: boolean;
+  superseded: string[];
+}
 
 export interface MailSend extends SendInput {
   /** Nudge the recipient's live sessions. */
@@ -81,6 +88,14 @@ export interface CityClient {
   mailThread(id: string): Promise<Message[]>;
   archiveMail(id: string): Promise<Message>;
   deleteMail(id: string): Promise<void>;
+
+  /** Merge queue: submit as this client's actor. */
+  mqSubmit(input: SubmitRequest): Promise<MqSubmitted>;
+  mqList(query?: MqListQuery): Promise<Page<MergeRequest>>;
+  mqGet(id: string): Promise<MergeRequest>;
+  mqReject(id: string, reason?: string): Promise<MergeRequest>;
+  mqRetry(id: string): Promise<MergeRequest>;
+  mqStats(rig?: string): Promise<RigStats[]>;
 
   listEvents(query?: EventListQuery): Promise<EventPage>;
   latestEventSeq(): Promise<number>;

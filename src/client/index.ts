@@ -3,6 +3,7 @@ export type {
   CityClient,
   ClaimRequest,
   MailReply,
+  MqSubmitted,
   MailSend,
   SentMessage,
   UnclaimRequest,

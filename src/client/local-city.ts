@@ -8,6 +8,15 @@ import { CityOps, openCityState, type CityState } from '../city/index.js';
 import { hook, sling, type HookResult, type SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import { openMail, type Mail, type MailCount, type MailPage, type Message } from '../mail/index.js';
+import {
+  MergeQueue,
+  Refinery,
+  cityMergeHooks,
+  type MergeRequest,
+  type MqListQuery,
+  type RigStats,
+  type SubmitRequest,
+} from '../refinery/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -24,6 +33,7 @@ import {
   type ClaimRequest,
   type CityClient,
   type MailReply,
+  type MqSubmitted,
   type MailSend,
   type SentMessage,
   type UnclaimRequest,
@@ -47,6 +57,7 @@ export class LocalCity implements CityClient {
   readonly loaded: LoadedConfig;
   private readonly ops: CityOps;
   private mailbox: Mail | undefined;
+  private mq: Refinery | undefined;
 
   private constructor(
     readonly actor: string,
@@ -66,6 +77,48 @@ export class LocalCity implements CityClient {
       events: this.state.events,
     });
     return this.mailbox;
+  }
+
+  /** The merge queue without its engines: requests wait until the city server runs. */
+  private get refinery(): Refinery {
+    this.mq ??= new Refinery({
+      root: this.where,
+      gcDir: this.state.gcDir,
+      rigs: this.loaded.config.rigs,
+      queue: MergeQueue.forCity(this.state.gcDir),
+      hooks: cityMergeHooks({
+        events: this.state.events,
+        mail: this.mail,
+        createBead: (actor, input) => this.ops.createBead(actor, input),
+        closeBead: (actor, id, reason) => this.ops.closeBead(actor, id, reason),
+      }),
+    });
+    return this.mq;
+  }
+
+  async mqSubmit(input: SubmitRequest): Promise<MqSubmitted> {
+    const r = await this.refinery.submit(this.actor, input);
+    return { ...r.request, created: r.created, superseded: r.superseded };
+  }
+
+  mqList(query: MqListQuery = {}): Promise<Page<MergeRequest>> {
+    return Promise.resolve().then(() => this.refinery.list(query));
+  }
+
+  mqGet(id: string): Promise<MergeRequest> {
+    return Promise.resolve().then(() => this.refinery.queue.get(id));
+  }
+
+  mqReject(id: string, reason?: string): Promise<MergeRequest> {
+    return this.refinery.reject(this.actor, id, reason ?? '');
+  }
+
+  mqRetry(id: string): Promise<MergeRequest> {
+    return this.refinery.retry(this.actor, id);
+  }
+
+  mqStats(rig?: string): Promise<RigStats[]> {
+    return Promise.resolve().then(() => this.refinery.stats(rig));
   }
 
   // With no server running there are no sessions to nudge and no webhook
@@ -227,6 +280,7 @@ export class LocalCity implements CityClient {
   }
 
   close(): Promise<void> {
+    this.mq?.queue.close();
     return this.state.close();
   }
 }

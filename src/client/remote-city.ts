@@ -31,10 +31,12 @@ import type {
 } from '../store/index.js';
 import type { HookResult, SlingResult } from '../dispatch/index.js';
 import type { MailCount, MailPage, Message } from '../mail/index.js';
+import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type {
   ClaimRequest,
   CityClient,
   MailReply,
+  MqSubmitted,
   MailSend,
   SentMessage,
   UnclaimRequest,
@@ -384,6 +386,38 @@ export class RemoteCity implements CityClient {
 
   mailAll(agent?: string, page: MailPage = {}): Promise<Page<Message>> {
     return this.call('GET', `/v0/mail/all${queryString({ agent, ...page })}`);
+  }
+
+  mqSubmit(input: SubmitRequest): Promise<MqSubmitted> {
+    return this.call('POST', '/v0/mq', input);
+  }
+
+  mqList(query: MqListQuery = {}): Promise<Page<MergeRequest>> {
+    return this.call(
+      'GET',
+      `/v0/mq${queryString({
+        rig: query.rig,
+        state: query.states?.join(','),
+        limit: query.limit,
+        cursor: query.cursor,
+      })}`,
+    );
+  }
+
+  mqGet(id: string): Promise<MergeRequest> {
+    return this.call('GET', `/v0/mq/${encodeURIComponent(id)}`);
+  }
+
+  mqReject(id: string, reason?: string): Promise<MergeRequest> {
+    return this.call('POST', `/v0/mq/${encodeURIComponent(id)}/reject`, reason ? { reason } : {});
+  }
+
+  mqRetry(id: string): Promise<MergeRequest> {
+    return this.call('POST', `/v0/mq/${encodeURIComponent(id)}/retry`, {});
+  }
+
+  mqStats(rig?: string): Promise<RigStats[]> {
+    return this.call('GET', `/v0/mq/stats${queryString({ rig })}`);
   }
 
   mailCount(agent?: string): Promise<MailCount> {

@@ -11,4 +11,10 @@ export {
 export { GATE_NAMES, runGate, type GateName, type GateRun, type GateSpec } from './gates.js';
 export { RigEngine, type MergeHooks, type MergeStyle, type RigEngineOptions } from './engine.js';
 export { cityMergeHooks, type CityMergeHooksOptions } from './hooks.js';
-export { Refinery, rigGates, type RefineryOptions, type SubmitRequest } from './refinery.js';
+export {
+  Refinery,
+  rigGates,
+  type MqListQuery,
+  type RefineryOptions,
+  type SubmitRequest,
+} from './refinery.js';

@@ -8,15 +8,31 @@ import { NotFoundError, ValidationError, errorMessage } from '../core/index.js';
 import { Git } from '../git/index.js';
 import { RigEngine, type MergeHooks } from './engine.js';
 import { GATE_NAMES, type GateSpec } from './gates.js';
-import type { MergeQueue, MergeRequest, RigStats, SubmitResult } from './queue.js';
+import {
+  MR_STATES,
+  type MergeQueue,
+  type MergeRequest,
+  type MrState,
+  type RigStats,
+  type SubmitResult,
+} from './queue.js';
+import type { Page } from '../store/index.js';
 
 export interface SubmitRequest {
-  rig: string;
+  /** Default: the city's only rig. */
+  rig?: string;
   branch: string;
   /** Commit to merge; default: the branch's head in the rig's repository. */
   head?: string;
   bead?: string;
   priority?: number;
+}
+
+export interface MqListQuery {
+  rig?: string;
+  states?: MrState[];
+  limit?: number;
+  cursor?: string;
 }
 
 export interface RefineryOptions {
@@ -42,6 +58,7 @@ export class Refinery {
   private readonly engines = new Map<string, RigEngine>();
   private readonly rigs: Map<string, RigConfig>;
   private readonly log: (msg: string) => void;
+  private started = false;
 
   constructor(private readonly o: RefineryOptions) {
     this.rigs = new Map(o.rigs.map((r) => [r.name, r]));
@@ -50,6 +67,51 @@ export class Refinery {
 
   get queue(): MergeQueue {
     return this.o.queue;
+  }
+
+  rigNames(): string[] {
+    return [...this.rigs.keys()];
+  }
+
+  /** The rig a request means: the one named, else the city's only rig. */
+  resolveRig(rig: string | undefined): string {
+    if (rig) return this.rig(rig).name;
+    const names = this.rigNames();
+    if (names.length === 1) return names[0]!;
+    throw new ValidationError(
+      names.length
+        ? `the city has ${names.length} rigs; say which (${names.join(', ')})`
+        : 'the city has no rigs',
+      { where: 'rig', fix: names.length ? 'pass --rig NAME' : 'gc rig add NAME PATH' },
+    );
+  }
+
+  /** Requests newest first, a page at a time (`cursor` = the last page's next_cursor). */
+  list(query: MqListQuery = {}): Page<MergeRequest> {
+    for (const st of query.states ?? []) {
+      if (!(MR_STATES as readonly string[]).includes(st)) {
+        throw new ValidationError(
+          `unknown state ${JSON.stringify(st)}; one of ${MR_STATES.join(', ')}`,
+          { where: 'state' },
+        );
+      }
+    }
+    const before = query.cursor ? Number(query.cursor) : undefined;
+    if (query.cursor && !(Number.isInteger(before) && before! > 0)) {
+      throw new ValidationError('not a cursor from this list', { where: 'cursor' });
+    }
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    const rows = this.o.queue.list({
+      ...(query.rig ? { rig: this.rig(query.rig).name } : {}),
+      ...(query.states ? { states: query.states } : {}),
+      limit: limit + 1,
+      ...(before ? { before } : {}),
+    });
+    const items = rows.slice(0, limit);
+    return {
+      items,
+      next_cursor: rows.length > limit ? String(items[items.length - 1]!.seq) : null,
+    };
   }
 
   rigPath(rig: RigConfig): string {
@@ -68,31 +130,57 @@ export class Refinery {
 
   /** Start one engine per rig that is not suspended. */
   async start(): Promise<void> {
-    for (const rig of this.rigs.values()) {
-      if (rig.suspended) continue;
-      const engine = new RigEngine({
-        rig: rig.name,
-        repo: this.rigPath(rig),
-        target: rig.target,
-        workers: rig.merge_workers,
-        style: rig.merge_style,
-        gates: rigGates(rig),
-        scratchDir: path.join(this.o.gcDir, 'worktrees', rig.name, 'mq'),
-        queue: this.o.queue,
-        hooks: this.o.hooks,
-        log: this.log,
-        ...(this.o.pollMs !== undefined ? { pollMs: this.o.pollMs } : {}),
-      });
-      try {
-        await engine.start();
-        this.engines.set(rig.name, engine);
-      } catch (e) {
-        this.log(`mq ${rig.name}: not started: ${errorMessage(e)}`);
-      }
+    this.started = true;
+    for (const rig of this.rigs.values()) await this.startRig(rig);
+  }
+
+  private async startRig(rig: RigConfig): Promise<void> {
+    if (rig.suspended) return;
+    const engine = new RigEngine({
+      rig: rig.name,
+      repo: this.rigPath(rig),
+      target: rig.target,
+      workers: rig.merge_workers,
+      style: rig.merge_style,
+      gates: rigGates(rig),
+      scratchDir: path.join(this.o.gcDir, 'worktrees', rig.name, 'mq'),
+      queue: this.o.queue,
+      hooks: this.o.hooks,
+      log: this.log,
+      ...(this.o.pollMs !== undefined ? { pollMs: this.o.pollMs } : {}),
+    });
+    try {
+      await engine.start();
+      this.engines.set(rig.name, engine);
+    } catch (e) {
+      this.log(`mq ${rig.name}: not started: ${errorMessage(e)}`);
     }
   }
 
+  /**
+   * A reloaded config: engines of removed or changed rigs stop (their
+   * in-flight requests go back to the queue), new and changed ones start.
+   */
+  async setRigs(rigs: readonly RigConfig[]): Promise<void> {
+    const next = new Map(rigs.map((r) => [r.name, r]));
+    const changed: RigConfig[] = [];
+    for (const [name, old] of this.rigs) {
+      const now = next.get(name);
+      if (now && JSON.stringify(now) === JSON.stringify(old)) continue;
+      await this.engines.get(name)?.stop();
+      this.engines.delete(name);
+    }
+    for (const [name, now] of next) {
+      const old = this.rigs.get(name);
+      if (!old || JSON.stringify(now) !== JSON.stringify(old)) changed.push(now);
+    }
+    this.rigs.clear();
+    for (const [k, v] of next) this.rigs.set(k, v);
+    if (this.started) for (const r of changed) await this.startRig(r);
+  }
+
   async stop(): Promise<void> {
+    this.started = false;
     await Promise.all([...this.engines.values()].map((e) => e.stop()));
     this.engines.clear();
   }
@@ -103,7 +191,7 @@ export class Refinery {
   }
 
   async submit(actor: string, req: SubmitRequest): Promise<SubmitResult> {
-    const rig = this.rig(req.rig);
+    const rig = this.rig(this.resolveRig(req.rig));
     const git = new Git(this.rigPath(rig));
     let head = req.head;
     if (!head) {

@@ -1,0 +1,251 @@
+/**
+ * `gc rig add|list|remove|status`: the city's projects (git repositories).
+ * add and remove edit city.toml in place (the rest of the file, comments
+ * included, is kept) and check the result loads before keeping it; a
+ * running server picks the change up by its config watch.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  ForbiddenError,
+  GcError,
+  NotFoundError,
+  ValidationError,
+} from '../../core/index.js';
+import { Git } from '../../git/index.js';
+import { cityRoot, withCity, type GlobalOptions } from '../context.js';
+import { printJson, printLine, table } from '../output.js';
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+function refuseAgents(): void {
+  if (process.env.GC_TOKEN && process.env.GC_API) {
+    throw new ForbiddenError(
+      'agents cannot reconfigure the city (rigs are changed by its operator)',
+    );
+  }
+}
+
+/** TOML basic string (JSON's escapes are a subset TOML accepts). */
+const tomlString = (s: string) => JSON.stringify(s);
+
+async function rewrite(root: string, edit: (text: string) => string): Promise<void> {
+  const { loadCityConfig, formatIssue, ConfigError } = await import('../../config/index.js');
+  const file = path.join(root, 'city.toml');
+  const before = await readFile(file, 'utf8');
+  await writeFile(file, edit(before));
+  try {
+    await loadCityConfig(file);
+  } catch (e) {
+    await writeFile(file, before);
+    if (e instanceof ConfigError) {
+      throw new ValidationError(
+        `the change would make city.toml invalid, so it was not made: ${e.issues.map(formatIssue).join('; ')}`,
+        { where: file },
+      );
+    }
+    throw e;
+  }
+}
+
+export interface AddOptions {
+  target?: string;
+  prefix?: string;
+  workers?: string;
+}
+
+export async function add(
+  g: GlobalOptions,
+  name: string,
+  repoPath: string,
+  o: AddOptions,
+): Promise<void> {
+  refuseAgents();
+  if (!NAME_RE.test(name)) {
+    throw new ValidationError(
+      'letters, digits, - and _ (at most 63), starting with a letter or digit',
+      {
+        where: 'NAME',
+      },
+    );
+  }
+  const root = await cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  if (loaded.config.rigs.some((r) => r.name === name)) {
+    throw new AlreadyExistsError('rig', name);
+  }
+  const abs = path.resolve(repoPath);
+  if (!existsSync(abs)) throw new ValidationError(`${abs} does not exist`, { where: 'PATH' });
+  const git = new Git(abs);
+  const top = await git.exec(['rev-parse', '--show-toplevel']);
+  if (top.code !== 0) {
+    throw new ValidationError(`${abs} is not a git repository`, {
+      where: 'PATH',
+      fix: `git init ${abs}, or give the path of an existing repository`,
+    });
+  }
+  const target = o.target ?? 'main';
+  const targetHead = await git.resolve(`refs/heads/${target}`);
+  const workers = o.workers === undefined ? undefined : Number(o.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 32)) {
+    throw new ValidationError('must be 1..32', { where: '--workers' });
+  }
+  const rel = path.relative(root, abs);
+  const stored = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
+  const block =
+    `\n[[rigs]]\nname = ${tomlString(name)}\npath = ${tomlString(stored)}\ntarget = ${tomlString(target)}\n` +
+    (o.prefix ? `prefix = ${tomlString(o.prefix)}\n` : '') +
+    (workers !== undefined ? `merge_workers = ${workers}\n` : '');
+  await rewrite(root, (text) => `${text.replace(/\n*$/, '\n')}${block}`);
+  if (g.json) {
+    printJson({ name, path: stored, target, target_exists: targetHead !== undefined });
+    return;
+  }
+  printLine(`added rig ${name} (${abs}, target ${target})`);
+  if (!targetHead) {
+    process.stderr.write(
+      `warning: ${abs} has no branch ${target} yet; the merge queue waits until it exists (or use --target)\n`,
+    );
+  }
+  const current = await git.currentBranch();
+  if (current === target) {
+    process.stderr.write(
+      `warning: ${target} is checked out in ${abs}; the merge queue moves that branch, so that checkout will look stale. Check out another branch there (or use a bare repository).\n`,
+    );
+  }
+}
+
+/** Line ranges of each [[rigs]] table (with its sub-tables) in city.toml. */
+function rigBlocks(text: string): { start: number; end: number; name: string | undefined }[] {
+  const lines = text.split('\n');
+  const blocks: { start: number; end: number; name: string | undefined }[] = [];
+  let cur: { start: number; end: number; name: string | undefined } | undefined;
+  lines.forEach((line, i) => {
+    const t = line.trim();
+    if (t.startsWith('[')) {
+      if (cur && !/^\[\s*rigs\s*\./.test(t)) {
+        cur.end = i;
+        blocks.push(cur);
+        cur = undefined;
+      }
+      if (/^\[\[\s*rigs\s*\]\]/.test(t)) cur = { start: i, end: lines.length, name: undefined };
+    } else if (cur && cur.name === undefined) {
+      const m = /^name\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(t);
+      if (m) cur.name = JSON.parse(`"${m[1]}"`) as string;
+    }
+  });
+  if (cur) blocks.push(cur);
+  return blocks;
+}
+
+export async function remove(g: GlobalOptions, name: string): Promise<void> {
+  refuseAgents();
+  const root = await cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  if (!loaded.config.rigs.some((r) => r.name === name)) throw new NotFoundError('rig', name);
+  const users = loaded.config.agent.filter((a) => a.dir === name).map((a) => a.name);
+  if (users.length) {
+    throw new ConflictError(`agents ${users.join(', ')} work in rig ${name}`, {
+      fix: 'remove those agents (or move them to another rig) first',
+    });
+  }
+  await rewrite(root, (text) => {
+    const block = rigBlocks(text).find((b) => b.name === name);
+    if (!block) {
+      throw new GcError(
+        'unsupported',
+        `rig ${name} is not a plain [[rigs]] table in city.toml (an include?); edit it by hand`,
+      );
+    }
+    const lines = text.split('\n');
+    lines.splice(block.start, block.end - block.start);
+    return lines.join('\n').replace(/\n{3,}/g, '\n\n');
+  });
+  if (g.json) printJson({ removed: name });
+  else printLine(`removed rig ${name} (its repository and worktrees are left as they are)`);
+}
+
+export async function list(g: GlobalOptions): Promise<void> {
+  const root = await cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
+  if (g.json) {
+    printJson(rigs);
+    return;
+  }
+  if (!rigs.length) {
+    printLine('no rigs (gc rig add NAME PATH)');
+    return;
+  }
+  printLine(
+    table(
+      ['NAME', 'PATH', 'TARGET', 'STYLE', 'WORKERS', 'GATES'],
+      rigs.map((r) => [
+        r.name,
+        r.path,
+        r.target,
+        r.merge_style,
+        String(r.merge_workers),
+        Object.keys(r.gates).join(',') || '-',
+      ]),
+    ),
+  );
+}
+
+export async function status(g: GlobalOptions, name: string | undefined): Promise<void> {
+  const root = await cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
+  const chosen = name ? rigs.filter((r) => r.name === name) : rigs;
+  if (name && !chosen.length) throw new NotFoundError('rig', name);
+  await withCity(
+    g,
+    'rig status',
+    async (city) => {
+      const stats = new Map((await city.mqStats()).map((s) => [s.rig, s]));
+      const out = [];
+      for (const r of chosen) {
+        const abs = path.resolve(root, r.path);
+        const git = new Git(abs);
+        const exists = existsSync(abs);
+        const head = exists
+          ? await git.resolve(`refs/heads/${r.target}`).catch(() => undefined)
+          : undefined;
+        const wtDir = path.join(root, '.gc', 'worktrees', r.name);
+        const worktrees = existsSync(wtDir)
+          ? readdirSync(wtDir).filter((d) => d !== 'mq').length
+          : 0;
+        out.push({
+          name: r.name,
+          path: abs,
+          exists,
+          target: r.target,
+          target_head: head ?? null,
+          suspended: r.suspended,
+          worktrees,
+          mq: stats.get(r.name) ?? null,
+        });
+      }
+      if (g.json) {
+        printJson(out);
+        return;
+      }
+      for (const s of out) {
+        printLine(
+          `${s.name}: ${s.path}${s.exists ? '' : ' (missing!)'}; ${s.target} at ${s.target_head?.slice(0, 10) ?? 'none'}; ${s.worktrees} session worktree(s)${s.suspended ? '; suspended' : ''}`,
+        );
+        if (s.mq) {
+          printLine(
+            `  merge queue: ${s.mq.depth} queued, ${s.mq.in_flight} in flight, ${s.mq.merged_total} merged (${s.mq.merged_last_hour} in the last hour), conflicts ${Math.round(s.mq.conflict_rate * 100)}%`,
+          );
+        }
+      }
+    },
+    { readonly: true },
+  );
+}
