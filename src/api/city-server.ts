@@ -14,7 +14,7 @@ import { CityOps, KeyRing, openCityState, type CityState, type Principal } from 
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
-import { MergeQueue, Refinery, cityMergeHooks } from '../refinery/index.js';
+import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
 import { WebhookDelivery, openMail, redactUrl, type Mail, type Message } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
 import type { ApiHost } from './host.js';
@@ -178,7 +178,7 @@ export class CityServer implements ApiHost {
       const binDir = path.join(state.gcDir, 'bin');
       await writeShims(binDir);
       // Writes poke the controller, which needs the ops: tie the knot by reference.
-      const ref: { controller?: Controller } = {};
+      const ref: { controller?: Controller; refinery?: Refinery } = {};
       idempotency = IdempotencyStore.open(state.gcDir);
       const idem = idempotency;
       const sessionEnv = {
@@ -204,6 +204,8 @@ export class CityServer implements ApiHost {
       });
       runService = runs;
       const ops = new CityOps(state.store, state.events, () => ref.controller?.poke());
+      const mqQueue = MergeQueue.forCity(state.gcDir);
+      const worktrees = new SessionWorktrees(root, state.gcDir, mqQueue);
       const controller = new Controller({
         provider,
         ops,
@@ -212,6 +214,22 @@ export class CityServer implements ApiHost {
         sessionEnv,
         tokens,
         foreign: runs.isRunSession,
+        workspaces: {
+          prepare: async (session, rigName) => {
+            const rig = ref.refinery?.rigConfig(rigName);
+            return rig?.worktrees ? worktrees.prepare(rig, session) : undefined;
+          },
+          release: (session, rigName, pool) => {
+            const rig = ref.refinery?.rigConfig(rigName);
+            if (!pool || !rig?.worktrees) return;
+            void worktrees.prune(rig, session).then(
+              (r) => {
+                if (r.kept.length) log(`kept the worktree of ${session}: ${r.kept.join(', ')}`);
+              },
+              (e: unknown) => log(`pruning the worktree of ${session}: ${errorMessage(e)}`),
+            );
+          },
+        },
       });
       ref.controller = controller;
       const mailCfg = state.loaded.config.mail;
@@ -222,7 +240,6 @@ export class CityServer implements ApiHost {
         store: state.store,
         events: state.events,
       });
-      const mqQueue = MergeQueue.forCity(state.gcDir);
       const refinery = new Refinery({
         root,
         gcDir: state.gcDir,
@@ -236,6 +253,7 @@ export class CityServer implements ApiHost {
         }),
         log,
       });
+      ref.refinery = refinery;
       const server = new CityServer(
         root,
         state,

@@ -85,6 +85,15 @@ export interface ControllerOptions {
    * nor counts them.
    */
   foreign?: (session: string) => boolean;
+  /**
+   * Per-session work directories of rig agents (git worktrees): made before
+   * a start (the session runs in the returned directory), handed back when
+   * the session ends (pool sessions: removed unless they hold unmerged work).
+   */
+  workspaces?: {
+    prepare(session: string, rig: string): Promise<string | undefined>;
+    release(session: string, rig: string, pool: boolean): void;
+  };
 }
 
 async function mapLimit<T>(
@@ -111,6 +120,7 @@ export class Controller {
   private readonly foreign: ((session: string) => boolean) | undefined;
   private readonly log: (line: string) => void;
   private readonly tokens: ControllerOptions['tokens'];
+  private readonly workspaces: ControllerOptions['workspaces'];
   readonly trackers = new Map<string, SessionTracker>();
   private state: ControllerState = 'idle';
   private timer: NodeJS.Timeout | undefined;
@@ -131,15 +141,25 @@ export class Controller {
     this.clock = options.clock ?? systemClock;
     this.sessionEnv = options.sessionEnv ?? {};
     this.foreign = options.foreign;
+    this.workspaces = options.workspaces;
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
   }
 
+  /** A session ended (or never started): its token goes, its worktree is handed back. */
   private revokeToken(session: string): void {
     try {
       this.tokens?.revoke(session);
     } catch (e) {
       this.log(`revoking the token of ${session}: ${errorMessage(e)}`);
+    }
+    const agent = agentOfSession(this.spec, session);
+    if (agent?.rig && this.workspaces) {
+      try {
+        this.workspaces.release(session, agent.rig, agent.pool);
+      } catch (e) {
+        this.log(`releasing the worktree of ${session}: ${errorMessage(e)}`);
+      }
     }
   }
 
@@ -409,10 +429,15 @@ export class Controller {
     };
     const t = this.tracker(d.name);
     try {
+      let config = d.config;
+      if (d.rig && this.workspaces) {
+        const dir = await this.workspaces.prepare(d.name, d.rig);
+        if (dir) config = { ...config, work_dir: dir };
+      }
       this.providerCalls += 2;
       await this.provider.start(
         d.name,
-        { ...d.config, env },
+        { ...config, env },
         { deadline: this.clock.now() + this.spec.startupTimeoutMs },
       );
       await this.provider.setMeta(d.name, META.fingerprint, d.fingerprint);

@@ -11,6 +11,7 @@ export {
 export { GATE_NAMES, runGate, type GateName, type GateRun, type GateSpec } from './gates.js';
 export { RigEngine, type MergeHooks, type MergeStyle, type RigEngineOptions } from './engine.js';
 export { cityMergeHooks, type CityMergeHooksOptions } from './hooks.js';
+export { SessionWorktrees } from './worktrees.js';
 export {
   Refinery,
   rigGates,

@@ -14,7 +14,14 @@ import { Git } from '../git/index.js';
 import { StoreMail } from '../mail/index.js';
 import { MemoryStore } from '../store/index.js';
 import { branchWith, git, makeRepo, subjects } from '../../test/helpers/git.js';
-import { MergeQueue, Refinery, cityMergeHooks, mergeOrder, score } from './index.js';
+import {
+  MergeQueue,
+  Refinery,
+  SessionWorktrees,
+  cityMergeHooks,
+  mergeOrder,
+  score,
+} from './index.js';
 
 const dirs: string[] = [];
 const refineries: Refinery[] = [];
@@ -330,5 +337,45 @@ describe('merge queue engine', () => {
     expect(subjects(s.repo)[1]).toBe(`gc-9: merge multi (${r.request.id})`);
     expect(new Set(s.tested()).has(git(s.repo, 'rev-parse', 'main'))).toBe(true);
     expect(await new Git(s.repo).isAncestor('multi', 'main')).toBe(false);
+  });
+});
+
+describe('session worktrees', () => {
+  it('made on a fresh branch from the target with copy_files, reused, pruned only without unmerged work', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gc-wt-'));
+    dirs.push(dir);
+    const repo = path.join(dir, 'repo');
+    makeRepo(repo);
+    writeFileSync(path.join(repo, '.env'), 'SECRET=1\n');
+    const rig = rigSchema.parse({ name: 'app', path: 'repo', copy_files: ['.env', '../escape'] });
+    const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+    const wts = new SessionWorktrees(dir, path.join(dir, '.gc'), queue);
+    const wt = await wts.prepare(rig, 'worker-1');
+    expect(wt).toBe(path.join(dir, '.gc', 'worktrees', 'app', 'worker-1'));
+    expect(readFileSync(path.join(wt, '.env'), 'utf8')).toBe('SECRET=1\n');
+    expect(git(wt, 'rev-parse', 'HEAD')).toBe(git(repo, 'rev-parse', 'main'));
+    const branch = git(wt, 'symbolic-ref', '--short', 'HEAD');
+    expect(branch).toMatch(/^gc\/worker-1\//);
+    expect(await wts.prepare(rig, 'worker-1')).toBe(wt);
+    expect(git(wt, 'symbolic-ref', '--short', 'HEAD')).toBe(branch);
+
+    // Uncommitted work: kept.
+    writeFileSync(path.join(wt, 'draft.txt'), 'wip');
+    expect((await wts.prune(rig, 'worker-1')).kept).toEqual(['1 uncommitted change(s)']);
+    // Committed but not merged: kept.
+    git(wt, 'add', 'draft.txt');
+    git(wt, 'commit', '-qm', 'draft');
+    expect((await wts.prune(rig, 'worker-1')).kept[0]).toMatch(/1 commit\(s\) not merged/);
+    // Merged (as a rebased copy on main): removed, branch deleted.
+    git(repo, 'checkout', '-q', 'main');
+    writeFileSync(path.join(repo, 'other.txt'), 'o');
+    git(repo, 'add', 'other.txt');
+    git(repo, 'commit', '-qm', 'other');
+    git(repo, 'cherry-pick', branch);
+    git(repo, 'checkout', '-q', 'work');
+    expect(await wts.prune(rig, 'worker-1')).toEqual({ removed: true, kept: [] });
+    expect(git(repo, 'branch', '--list', branch)).toBe('');
+    expect(git(repo, 'worktree', 'list')).not.toContain('worker-1');
+    queue.close();
   });
 });

@@ -69,6 +69,11 @@ export class Refinery {
     return this.o.queue;
   }
 
+  /** The current config of a rig (follows reloads). */
+  rigConfig(name: string): RigConfig | undefined {
+    return this.rigs.get(name);
+  }
+
   rigNames(): string[] {
     return [...this.rigs.keys()];
   }
