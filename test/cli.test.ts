@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CityServer } from '../src/api/index.js';
-import { CityLock } from '../src/client/index.js';
+import { CityLock } from '../src/city/index.js';
 import type { Bead } from '../src/store/index.js';
 import type { GcEvent } from '../src/events/index.js';
 import { CONFIG_HOME, REPO, TSX, bd, gc } from './helpers/cli.js';

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 
 export default function setup(): void {
   const repo = join(import.meta.dirname, '..');
-  const tsc = createRequire(join(repo, 'package.json')).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(repo, 'tsconfig.build.json')], {
+  const tsx = createRequire(join(repo, 'package.json')).resolve('tsx');
+  execFileSync(process.execPath, ['--import', tsx, join(repo, 'scripts', 'build.ts')], {
     cwd: repo,
     stdio: 'inherit',
   });

@@ -36,6 +36,12 @@ export interface CityServerOptions {
   stopGraceMs?: number;
   /** Extra CA certificates trusted for webhook pushes (tests, private CAs). */
   webhookCa?: string;
+  /**
+   * The directory holding the `gc` and `bd` entry points agents should run
+   * (`.gc/bin` shims point there). `gc start` passes its own; default: the
+   * sources next to this module (in-process servers, tests).
+   */
+  cliDir?: string;
 }
 
 /**
@@ -176,7 +182,7 @@ export class CityServer implements ApiHost {
       });
       const spec = citySpec(state.loaded);
       const binDir = path.join(state.gcDir, 'bin');
-      await writeShims(binDir);
+      await writeShims(binDir, options.cliDir);
       // Writes poke the controller, which needs the ops: tie the knot by reference.
       const ref: { controller?: Controller; refinery?: Refinery } = {};
       idempotency = IdempotencyStore.open(state.gcDir);
@@ -493,10 +499,11 @@ export class CityServer implements ApiHost {
  * `.gc/bin/gc` and `.gc/bin/bd`: shims that run this very build of gc with
  * this node, so agents' `gc ...` calls reach the same code as the server.
  */
-async function writeShims(binDir: string): Promise<void> {
+async function writeShims(binDir: string, cliDir?: string): Promise<void> {
   await mkdir(binDir, { recursive: true });
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const ext = path.extname(fileURLToPath(import.meta.url));
+  const self = fileURLToPath(import.meta.url);
+  const dir = cliDir ?? path.join(path.dirname(self), '..', 'cli');
+  const ext = path.extname(self);
   // Loader flags (e.g. tsx in development) resolved to absolute URLs, so the
   // shim works from any directory.
   const loader: string[] = [];
@@ -510,7 +517,7 @@ async function writeShims(binDir: string): Promise<void> {
   }
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   for (const prog of ['gc', 'bd']) {
-    const entry = path.join(here, '..', 'cli', `${prog}${ext}`);
+    const entry = path.join(dir, `${prog}${ext}`);
     const script = `#!/bin/sh\nexec ${[process.execPath, ...loader, entry].map(q).join(' ')} "$@"\n`;
     await writeFile(path.join(binDir, prog), script, { mode: 0o755 });
   }

@@ -2,11 +2,5 @@
 export { CityLock, type LockInfo, type LockRole } from './lock.js';
 export { openCityState, type CityState, type OpenCityStateOptions } from './state.js';
 export { CityOps, type ClaimRequest, type UnclaimRequest } from './ops.js';
-export {
-  KeyRing,
-  adminKeyPath,
-  readAdminKey,
-  type CreatedKey,
-  type Principal,
-  type PrincipalKind,
-} from './keyring.js';
+export { adminKeyPath, readAdminKey } from '../core/index.js';
+export { KeyRing, type CreatedKey, type Principal, type PrincipalKind } from './keyring.js';

@@ -10,18 +10,16 @@
  * its own agents), `agent` (one per session, or a registered external agent).
  */
 import Database from 'better-sqlite3';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  realpathSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir } from 'node:os';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NotFoundError, ValidationError, randomBase36 } from '../core/index.js';
+import {
+  NotFoundError,
+  ValidationError,
+  adminKeyPath,
+  randomBase36,
+  readAdminKey,
+} from '../core/index.js';
 
 export type PrincipalKind = 'admin' | 'operator' | 'agent';
 
@@ -48,36 +46,6 @@ export interface CreatedKey {
 }
 
 const TOKEN = /^gck_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
-
-/** Where the human's admin key for the city at `root` lives: outside the city, mode 0600. */
-export function adminKeyPath(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    env.GC_CONFIG_HOME || path.join(env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'gc');
-  let real = path.resolve(root);
-  try {
-    real = realpathSync(real);
-  } catch {
-    // not created yet
-  }
-  const id = createHash('sha256').update(real).digest('hex').slice(0, 16);
-  return path.join(
-    base,
-    'keys',
-    `${path.basename(real).replace(/[^A-Za-z0-9_-]/g, '') || 'city'}-${id}.key`,
-  );
-}
-
-/** The admin key of a city, or undefined when the file is missing. */
-export function readAdminKey(
-  root: string,
-  env: NodeJS.ProcessEnv = process.env,
-): string | undefined {
-  try {
-    return readFileSync(adminKeyPath(root, env), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Row extends Omit<Principal, 'revoked_at'> {
   hmac: Buffer;

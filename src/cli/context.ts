@@ -3,8 +3,8 @@
  * Order: --city, then GC_CITY_ROOT, then the nearest city.toml upward.
  */
 import { resolve } from 'node:path';
-import type { CityClient, RemoteCity } from '../client/index.js';
-import { GcError } from '../core/index.js';
+import { RemoteCity, actorFromEnv, openLocalCity, type CityClient } from '../client/index.js';
+import { GcError, findCityRoot } from '../core/index.js';
 
 export interface GlobalOptions {
   city?: string;
@@ -12,10 +12,9 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-export async function cityRoot(opts: GlobalOptions): Promise<string> {
+export function cityRoot(opts: GlobalOptions): string {
   if (opts.city) return resolve(opts.city);
   if (process.env.GC_CITY_ROOT) return resolve(process.env.GC_CITY_ROOT);
-  const { findCityRoot } = await import('../config/index.js');
   const found = findCityRoot(process.cwd());
   if (!found) {
     throw new GcError('not_found', 'not in a city: no city.toml here or in any parent directory', {
@@ -31,15 +30,15 @@ export async function withCity<T>(
   fn: (city: CityClient) => Promise<T>,
   mode: { readonly?: boolean } = {},
 ): Promise<T> {
-  const { LocalCity, RemoteCity, actorFromEnv } = await import('../client/index.js');
   // Inside an agent session: always the API, with the session's own token.
   const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
   if (agent) return fn(agent);
-  const root = await cityRoot(opts);
+  const root = cityRoot(opts);
   // A running city server owns the state: talk to it. Otherwise open it here.
   const remote = await RemoteCity.connect(root, opts.actor ?? actorFromEnv());
   if (remote) return fn(remote);
-  const city = await LocalCity.open({
+  // No server: open the city files here (the heavy part of the client, loaded only now).
+  const city = await openLocalCity({
     root,
     command,
     ...(opts.actor ? { actor: opts.actor } : {}),
@@ -56,8 +55,7 @@ export async function withCity<T>(
 export async function connectServer(
   opts: GlobalOptions,
 ): Promise<{ root: string; city: RemoteCity | undefined }> {
-  const root = await cityRoot(opts);
-  const { RemoteCity, actorFromEnv } = await import('../client/index.js');
+  const root = cityRoot(opts);
   const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
   if (agent) return { root, city: agent };
   return { root, city: await RemoteCity.connect(root, opts.actor ?? actorFromEnv()) };

@@ -9,8 +9,8 @@ export type {
   UnclaimRequest,
 } from './city-client.js';
 export { actorFromEnv } from './city-client.js';
-export { LocalCity, type LocalCityOptions } from './local-city.js';
-export { CityLock, type LockInfo, type LockRole } from '../city/index.js';
+export type { LocalCity, LocalCityOptions } from './local-city.js';
+export { openLocalCity } from './open-local.js';
 export {
   RemoteCity,
   ServerUnreachableError,

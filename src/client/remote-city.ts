@@ -9,8 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:http';
 import path from 'node:path';
-import { readAdminKey } from '../city/index.js';
-import { GcError, type ErrorCode } from '../core/index.js';
+import { GcError, readAdminKey, type ErrorCode } from '../core/index.js';
 import {
   eventMatcher,
   type EventListQuery,

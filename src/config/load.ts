@@ -3,9 +3,8 @@
  * schema validation -> cross-field checks. Every problem is reported with
  * file:line:col and the key path; every effective value knows its source.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
@@ -18,7 +17,7 @@ import {
   type Position,
 } from './toml-positions.js';
 
-export const CITY_FILE = 'city.toml';
+export { CITY_FILE, findCityRoot } from '../core/index.js';
 
 export interface ConfigIssue {
   file: string;
@@ -346,17 +345,6 @@ export async function loadCityConfig(
     });
   }
   return parseCityConfig(source, file, env);
-}
-
-/** Directory of the nearest city.toml at or above `start`, or undefined. */
-export function findCityRoot(start: string): string | undefined {
-  let dir = resolve(start);
-  for (;;) {
-    if (existsSync(join(dir, CITY_FILE))) return dir;
-    const up = dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
 }
 
 /** Milliseconds of a validated duration string. */

@@ -1,6 +1,7 @@
-/** Core: shared errors, clock, ids, durations. Depends on nothing else in src. */
+/** Core: shared errors, clock, ids, durations, where the city and the admin key are. Depends on nothing else in src. */
 export * from './errors.js';
 export * from './clock.js';
 export * from './duration.js';
 export * from './ids.js';
 export * from './suggest.js';
+export * from './paths.js';

@@ -3,7 +3,7 @@
  * restart, status, suspend, resume, reload.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ConflictError, GcError } from '../../core/index.js';
 import { connectServer, requireServer, type GlobalOptions } from '../context.js';
@@ -23,6 +23,30 @@ function logTail(file: string, lines = 20): string {
 }
 
 export async function start(g: GlobalOptions, o: { foreground?: boolean }): Promise<void> {
+  const st = await startServer(g, o);
+  if (!st) return; // ran in the foreground until stopped
+  if (g.json) printJson({ started: true, ...st });
+  else
+    printLine(
+      `city ${st.city} started (pid ${st.pid}, sessions on ${st.provider}); log: ${st.log}`,
+    );
+}
+
+export interface Started {
+  city: string;
+  pid: number;
+  provider: string;
+  log: string;
+}
+
+/**
+ * Start the city server in the background and wait until it answers (or,
+ * with `foreground`, run it here until it stops: then undefined).
+ */
+export async function startServer(
+  g: GlobalOptions,
+  o: { foreground?: boolean } = {},
+): Promise<Started | undefined> {
   const { root, city } = await connectServer(g);
   if (city) {
     const ping = await city.call<{ pid: number }>('GET', '/v0/ping');
@@ -40,7 +64,10 @@ export async function start(g: GlobalOptions, o: { foreground?: boolean }): Prom
   } finally {
     ring.close();
   }
-  if (o.foreground) return foreground(root);
+  if (o.foreground) {
+    await foreground(root);
+    return undefined;
+  }
   const log = path.join(root, '.gc', 'server.log');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(path.dirname(log), { recursive: true });
@@ -73,13 +100,7 @@ export async function start(g: GlobalOptions, o: { foreground?: boolean }): Prom
     const c = (await connectServer(g).catch(() => undefined))?.city;
     if (c) {
       const st = await c.call<{ city: string; pid: number; provider: string }>('GET', '/v0/status');
-      if (g.json)
-        printJson({ started: true, city: st.city, pid: st.pid, provider: st.provider, log });
-      else
-        printLine(
-          `city ${st.city} started (pid ${st.pid}, sessions on ${st.provider}); log: ${log}`,
-        );
-      return;
+      return { city: st.city, pid: st.pid, provider: st.provider, log };
     }
     await sleep(100);
   }
@@ -91,7 +112,11 @@ export async function start(g: GlobalOptions, o: { foreground?: boolean }): Prom
 
 async function foreground(root: string): Promise<void> {
   const { CityServer } = await import('../../api/index.js');
-  const server = await CityServer.start({ root });
+  // Agents run the very gc this server runs (this build, this node).
+  const server = await CityServer.start({
+    root,
+    cliDir: path.dirname(realpathSync(process.argv[1]!)),
+  });
   const onSignal = (sig: NodeJS.Signals) => {
     void server.stop(`signal ${sig}`);
   };
@@ -103,14 +128,22 @@ async function foreground(root: string): Promise<void> {
 }
 
 export async function stop(g: GlobalOptions): Promise<void> {
-  const { city } = await connectServer(g);
-  if (!city) {
+  const pid = await stopServer(g);
+  if (pid === undefined) {
     if (g.json) printJson({ stopped: false, running: false });
     else printLine('the city is not running');
     return;
   }
+  if (g.json) printJson({ stopped: true, pid });
+  else printLine(`city stopped (pid ${pid})`);
+}
+
+/** Stop the city server and wait for its process to exit; its pid, or undefined when none ran. */
+export async function stopServer(g: GlobalOptions, reason?: string): Promise<number | undefined> {
+  const { city } = await connectServer(g);
+  if (!city) return undefined;
   const { pid } = await city.call<{ pid: number }>('GET', '/v0/ping');
-  await city.call('POST', '/v0/control/stop', { reason: `gc stop by ${city.actor}` });
+  await city.call('POST', '/v0/control/stop', { reason: reason ?? `gc stop by ${city.actor}` });
   // Wait for the process to exit: sessions get shutdown_timeout, then are stopped.
   for (;;) {
     try {
@@ -120,8 +153,7 @@ export async function stop(g: GlobalOptions): Promise<void> {
     }
     await sleep(100);
   }
-  if (g.json) printJson({ stopped: true, pid });
-  else printLine(`city stopped (pid ${pid})`);
+  return pid;
 }
 
 export async function restart(g: GlobalOptions): Promise<void> {
@@ -153,11 +185,30 @@ interface StatusBody {
   beads: Record<string, number>;
 }
 
+function printBeads(b: Record<string, number>): void {
+  printLine(
+    `beads: ${b.open} open (${b.ready} ready), ${b.in_progress} in progress, ${b.closed} closed` +
+      (b.other ? `; ${b.other} mail and other records` : ''),
+  );
+}
+
 export async function status(g: GlobalOptions): Promise<void> {
   const { root, city } = await connectServer(g);
   if (!city) {
-    if (g.json) printJson({ running: false, root });
-    else printLine(`city at ${root}: not running (gc start)`);
+    // Not running: the beads are still here to count.
+    const { openLocalCity } = await import('../../client/index.js');
+    const local = await openLocalCity({ root, command: 'status', readonly: true });
+    let beads: Record<string, number>;
+    try {
+      beads = { ...(await local.beadCounts()) };
+    } finally {
+      await local.close();
+    }
+    if (g.json) printJson({ running: false, root, beads });
+    else {
+      printLine(`city at ${root}: not running (gc start)`);
+      printBeads(beads);
+    }
     return;
   }
   const st = await city.call<StatusBody>('GET', '/v0/status');
@@ -171,10 +222,7 @@ export async function status(g: GlobalOptions): Promise<void> {
   );
   if (c.config_error) printLine(`config error (running the last good config): ${c.config_error}`);
   if (c.last_error) printLine(`last tick error: ${c.last_error}`);
-  const b = st.beads;
-  printLine(
-    `beads: ${b.open} open (${b.ready} ready), ${b.in_progress} in progress, ${b.closed} closed`,
-  );
+  printBeads(st.beads);
   for (const p of c.pools) printLine(`pool ${p.agent}: target ${p.target} (${p.source})`);
   if (c.capped.length) printLine(`${c.capped.length} session(s) held back by caps`);
   if (c.sessions.length) {

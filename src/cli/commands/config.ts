@@ -6,7 +6,7 @@ import { printJson, printLine } from '../output.js';
 
 export async function validate(g: GlobalOptions): Promise<number> {
   const { loadCityConfig, formatIssue, ConfigError } = await import('../../config/index.js');
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const file = join(root, 'city.toml');
   try {
     const loaded = await loadCityConfig(file);
@@ -36,7 +36,7 @@ function describeSource(s: ValueSource | undefined): string {
 
 export async function show(g: GlobalOptions): Promise<void> {
   const { loadCityConfig, formatIssue } = await import('../../config/index.js');
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const loaded = await loadCityConfig(join(root, 'city.toml'));
   for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
   if (g.json) {

@@ -72,7 +72,7 @@ export async function add(
       },
     );
   }
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
   if (loaded.config.rigs.some((r) => r.name === name)) {
@@ -144,7 +144,7 @@ function rigBlocks(text: string): { start: number; end: number; name: string | u
 
 export async function remove(g: GlobalOptions, name: string): Promise<void> {
   refuseAgents();
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
   if (!loaded.config.rigs.some((r) => r.name === name)) throw new NotFoundError('rig', name);
@@ -171,7 +171,7 @@ export async function remove(g: GlobalOptions, name: string): Promise<void> {
 }
 
 export async function list(g: GlobalOptions): Promise<void> {
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
   if (g.json) {
@@ -198,7 +198,7 @@ export async function list(g: GlobalOptions): Promise<void> {
 }
 
 export async function status(g: GlobalOptions, name: string | undefined): Promise<void> {
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
   const chosen = name ? rigs.filter((r) => r.name === name) : rigs;

@@ -101,12 +101,12 @@ export async function reset(g: GlobalOptions, name: string): Promise<void> {
 }
 
 export async function attach(g: GlobalOptions, name: string): Promise<void> {
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   await (await provider(root)).attach(name);
 }
 
 export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean }): Promise<void> {
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const file = path.join(root, '.gc', 'sessions', 'logs', `${name}.log`);
   if (!existsSync(file))
     throw new NotFoundError('session log', name, { fix: 'gc session list shows sessions' });

@@ -47,7 +47,7 @@ When it is done, close it: gc bead close <id>
 Check whether you are asked to stop: gc runtime drain-check (then gc runtime drain-ack)`;
 
 export async function prime(g: GlobalOptions, o: { agent?: string }): Promise<void> {
-  const root = await cityRoot(g);
+  const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { renderTemplate } = await import('../../controller/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
