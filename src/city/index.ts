@@ -4,3 +4,4 @@ export { openCityState, type CityState, type OpenCityStateOptions } from './stat
 export { CityOps, type ClaimRequest, type UnclaimRequest } from './ops.js';
 export { adminKeyPath, readAdminKey } from '../core/index.js';
 export { KeyRing, type CreatedKey, type Principal, type PrincipalKind } from './keyring.js';
+export { replayBeads, ReplayError, type ReplayedBead } from './replay.js';

@@ -62,6 +62,8 @@ export class CityOps {
         type: bead.issue_type,
         priority: bead.priority,
         parent: bead.parent || undefined,
+        ...(bead.status !== 'open' ? { status: bead.status } : {}),
+        ...(bead.assignee ? { assignee: bead.assignee } : {}),
       },
       bead.title,
     );
@@ -81,11 +83,17 @@ export class CityOps {
       );
     } else {
       const fields = Object.keys(patch);
+      // The new values of the state fields, so the log replays to the store's state.
+      const values: Record<string, unknown> = {};
+      if (patch.status !== undefined) values.status = bead.status;
+      if (patch.assignee !== undefined) values.assignee = bead.assignee;
+      if (patch.priority !== undefined) values.priority = bead.priority;
+      if (before.attempt !== bead.attempt) values.attempt = bead.attempt;
       await this.emit(
         actor,
         'bead.updated',
         id,
-        { action: 'update', fields },
+        { action: 'update', fields, ...values },
         `updated ${fields.join(', ')}`,
       );
     }

@@ -359,8 +359,19 @@ export class MemoryStore implements Store {
 
   counts(): Promise<BeadCounts> {
     return this.run(() => {
-      const c: BeadCounts = { open: 0, in_progress: 0, closed: 0, ready: 0, total: 0 };
+      const c: BeadCounts = {
+        open: 0,
+        in_progress: 0,
+        closed: 0,
+        ready: 0,
+        total: 0,
+        other: 0,
+      };
       for (const r of this.rows.values()) {
+        if (isInfraType(r.type)) {
+          c.other++;
+          continue;
+        }
         c[r.status]++;
         c.total++;
       }

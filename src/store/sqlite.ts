@@ -22,6 +22,7 @@ import type { Store } from './store.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import {
   BLOCKING_DEP_TYPES,
+  INFRA_TYPES,
   PARENT_CHILD,
   ROUTED_TO,
   type Bead,
@@ -687,14 +688,27 @@ export class SqliteStore implements Store {
 
   counts(): Promise<BeadCounts> {
     return this.read(() => {
-      const c: BeadCounts = { open: 0, in_progress: 0, closed: 0, ready: 0, total: 0 };
+      const c: BeadCounts = {
+        open: 0,
+        in_progress: 0,
+        closed: 0,
+        ready: 0,
+        total: 0,
+        other: 0,
+      };
+      const infra = [...INFRA_TYPES].map((t) => `'${t}'`).join(',');
       for (const r of this.stmt(
-        'SELECT status, count(*) AS n FROM beads GROUP BY status',
+        `SELECT status, issue_type IN (${infra}) AS infra, count(*) AS n FROM beads GROUP BY status, infra`,
       ).all() as {
         status: BeadStatus;
+        infra: number;
         n: number;
       }[]) {
-        c[r.status] = r.n;
+        if (r.infra) {
+          c.other += r.n;
+          continue;
+        }
+        c[r.status] += r.n;
         c.total += r.n;
       }
       c.ready = this.countReadySync({});

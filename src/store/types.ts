@@ -140,12 +140,19 @@ export interface CloseResult {
   changed: boolean;
 }
 
+/**
+ * Work beads by status. Infrastructure beads (INFRA_TYPES: mail messages,
+ * merge requests, ...) are not work: they are counted apart, in `other`.
+ */
 export interface BeadCounts {
   open: number;
   in_progress: number;
   closed: number;
   ready: number;
+  /** open + in_progress + closed. */
   total: number;
+  /** Beads of infrastructure types, any status. */
+  other: number;
 }
 
 /** Dependency types that block readiness. `parent-child` blocks transitively. */
