@@ -275,6 +275,13 @@ describe('gc events', () => {
     expect(closed.every((e) => e.type === 'bead.closed')).toBe(true);
     const last2 = json<GcEvent[]>((await gc(['events', '--last', '2', '--json'], at)).stdout);
     expect(last2.map((e) => e.seq)).toEqual([all.length - 1, all.length]);
+    // --last with a filter: the last n that match, not the matches among the last n.
+    const created = all.filter((e) => e.type === 'bead.created');
+    expect(created.length).toBeGreaterThan(2);
+    const lastCreated = json<GcEvent[]>(
+      (await gc(['events', '--type', 'bead.created', '--last', '2', '--json'], at)).stdout,
+    );
+    expect(lastCreated.map((e) => e.seq)).toEqual(created.slice(-2).map((e) => e.seq));
   });
 
   it('--follow --json streams NDJSON of new events from other processes', async () => {

@@ -1,5 +1,6 @@
 /** `gc events`: list and follow the event log. */
 import { ValidationError } from '../../core/index.js';
+import type { CityClient } from '../../client/index.js';
 import type { EventListQuery, GcEvent } from '../../events/index.js';
 import { withCity, type GlobalOptions } from '../context.js';
 import { clip, printJson, printLine, table } from '../output.js';
@@ -64,8 +65,14 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
     'events',
     async (city) => {
       let start = after ?? 0;
-      if (after === undefined && last !== undefined)
-        start = Math.max(0, (await city.latestEventSeq()) - last);
+      if (after === undefined && last !== undefined) {
+        const filtered = Object.keys(filter).length > 0;
+        // Without a filter the last n are the last n seqs; with one, the
+        // last n that match (a scan of the log, as any filtered listing is).
+        start = filtered
+          ? await startOfLastMatching(city, filter, last)
+          : Math.max(0, (await city.latestEventSeq()) - last);
+      }
       if (a.follow) {
         if (after === undefined && last === undefined) start = await city.latestEventSeq();
         const ac = new AbortController();
@@ -88,4 +95,25 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
     },
     { readonly: true },
   );
+}
+
+/** The seq just before the first of the last `n` events matching `filter`. */
+async function startOfLastMatching(
+  city: CityClient,
+  filter: EventListQuery,
+  n: number,
+): Promise<number> {
+  const seqs: number[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await city.listEvents({ ...filter, afterSeq: after, limit: 10_000 });
+    for (const e of page.items) {
+      seqs.push(e.seq);
+      if (seqs.length >= 2 * n + 1024) seqs.splice(0, seqs.length - n);
+    }
+    if (page.next_after_seq === null) break;
+    after = page.next_after_seq;
+  }
+  const kept = seqs.slice(-n);
+  return kept.length ? kept[0]! - 1 : after;
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// A scripted coding agent for a rig. It behaves like a coding agent, through
+// the gc CLI and git only, in its session worktree (its work dir):
+//
+//   1. wind down when drained (after the work in hand has merged);
+//   2. claim the next ready bead routed to its agent;
+//   3. make a branch from the rig's target, write the code the bead asks
+//      for (bead metadata demo.file / demo.requires / demo.value; a real
+//      agent reads the description instead), commit;
+//   4. submit the branch to the merge queue and wait for the outcome; the
+//      queue tests it, merges it and closes the bead;
+//   5. when the queue reports a conflict, rebase on the target and submit
+//      again; when a gate fails, give the bead back with a note.
+//
+// Env (set by the controller): GC_AGENT, GC_SESSION_NAME, GC_RIG, GC_TOKEN.
+// Optional: GC_TARGET (default main), GC_WORK_SECONDS (default 1),
+// GC_IDLE_SECONDS (default 1), GC_POLL_SECONDS (default 1).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const me = process.env.GC_SESSION_NAME ?? 'coder';
+const agent = process.env.GC_AGENT ?? me;
+const target = process.env.GC_TARGET || 'main';
+const seconds = (name, dflt) => Number(process.env[name] ?? dflt) * 1000;
+const workMs = seconds('GC_WORK_SECONDS', 1);
+const idleMs = seconds('GC_IDLE_SECONDS', 1);
+const pollMs = seconds('GC_POLL_SECONDS', 1);
+
+const log = (msg) => console.log(`${new Date().toISOString().slice(11, 19)} ${me}: ${msg}`);
+
+/** Run a command (argv, no shell); its stdout, or throw with its stderr. */
+function run(cmd, args) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+const gc = (...args) => run('gc', args);
+const gcJson = (...args) => JSON.parse(gc(...args, '--json'));
+const git = (...args) => run('git', args);
+
+function drained() {
+  return spawnSync('gc', ['runtime', 'drain-check'], { stdio: 'ignore' }).status === 0;
+}
+
+/** The code a bead asks for: a module exporting its name and value. */
+function writeModule(bead) {
+  const m = bead.metadata;
+  const file = m['demo.file'];
+  if (!file || !/^src\/[a-z0-9_-]+\.js$/.test(file))
+    throw new Error(`bead ${bead.id}: no demo.file`);
+  const name = path.basename(file, '.js');
+  const lines = [`// ${bead.title} (${bead.id}), written by ${me}`];
+  if (m['demo.requires']) {
+    const dep = m['demo.requires'];
+    lines.push(`const dep = require('./${dep}');`);
+    lines.push(`module.exports = { name: '${name}', value: dep.value + 1 };`);
+  } else {
+    lines.push(`module.exports = { name: '${name}', value: ${Number(m['demo.value'] ?? 1)} };`);
+  }
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+/** Wait for the merge queue's verdict on a request. */
+async function outcome(id) {
+  for (;;) {
+    const r = gcJson('mq', 'status', id);
+    if (!['queued', 'testing', 'merging'].includes(r.state)) return r;
+    await sleep(pollMs);
+  }
+}
+
+async function work(bead) {
+  log(`working on ${bead.id}: ${bead.title}`);
+  const branch = `gc/${me}/${bead.id}`;
+  // Resolve the target once: `git switch -C B main` reads main twice (for
+  // the files, then for the branch), and the queue may move it in between,
+  // leaving a branch whose files are one commit behind its parent.
+  const base = git('rev-parse', '--verify', `refs/heads/${target}^{commit}`).trim();
+  git('switch', '--quiet', '--force', '-C', branch, base);
+  const file = writeModule(bead);
+  await sleep(workMs);
+  git('add', file);
+  git('commit', '--quiet', '-m', `${bead.title}\n\nBead: ${bead.id}`);
+  for (let attempt = 1; ; attempt++) {
+    const sub = gcJson('mq', 'submit', '--bead', bead.id);
+    log(`submitted ${sub.id} (${branch})`);
+    const r = await outcome(sub.id);
+    if (r.state === 'merged') {
+      log(`${bead.id} merged as ${r.merged_sha.slice(0, 10)}`);
+      return;
+    }
+    if (r.state === 'needs-rebase' && attempt < 3) {
+      log(`${sub.id} conflicts (${r.detail}); rebasing on ${target}`);
+      try {
+        git('rebase', '--quiet', `refs/heads/${target}`);
+        if (r.conflict_bead) gc('bead', 'close', r.conflict_bead, '-r', 'rebased and resubmitted');
+        continue;
+      } catch {
+        git('rebase', '--abort');
+      }
+    }
+    // A gate failed (or the rebase did): a scripted agent cannot debug. It
+    // gives the bead back routed to nobody, so no other agent repeats the
+    // failure, and says why on the bead.
+    log(`${sub.id} ended ${r.state} (${r.reason}): giving ${bead.id} up`);
+    gc('bead', 'update', bead.id, '--set-metadata', `demo.failed=${r.state}: ${r.reason}`);
+    gc('bead', 'update', bead.id, '--set-metadata', 'gc.routed_to=');
+    gc('bead', 'unclaim', bead.id);
+    return;
+  }
+}
+
+log(`ready in ${process.cwd()}`);
+for (;;) {
+  if (drained()) {
+    log('drained: winding down');
+    gc('runtime', 'drain-ack');
+    process.exit(0);
+  }
+  let bead = null;
+  try {
+    bead = gcJson('bead', 'claim', '--routed-to', agent);
+  } catch (e) {
+    log(`claim failed: ${String(e.stderr ?? e).trim()}`);
+  }
+  if (!bead) {
+    await sleep(idleMs);
+    continue;
+  }
+  try {
+    await work(bead);
+  } catch (e) {
+    log(`work on ${bead.id} failed: ${String(e.stderr ?? e.message ?? e).trim()}`);
+    try {
+      gc('bead', 'unclaim', bead.id);
+    } catch {
+      // the controller releases it when this session ends
+    }
+    await sleep(idleMs);
+  }
+}

@@ -1,0 +1,607 @@
+/**
+ * The command tree of `gc`: the Gas City command line. Commands are registered here; their
+ * handlers are imported only when run, so an agent's `gc` call pays for
+ * what it uses.
+ */
+import { Command } from 'commander';
+import type * as BeadCommands from './commands/beads.js';
+import type * as DemoCommands from './commands/demo.js';
+import type * as EventCommands from './commands/events.js';
+import type { GlobalOptions } from './context.js';
+import { action } from './run.js';
+
+/** Every command and option; handlers load their modules only when run. */
+export function gcProgram(): Command {
+  const program = new Command('gc')
+    .description('Gas City: run fleets of AI coding agents against your repositories')
+    .version('0.1.0')
+    .option('--city <dir>', 'city root (default: $GC_CITY_ROOT or the nearest city.toml)')
+    .option('--actor <name>', 'act as this identity (default: $GC_SESSION_NAME, $GC_AGENT, $USER)')
+    .showHelpAfterError('(run with --help for usage)');
+
+  const g = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+  const json = (c: Command): Command => c.option('--json', 'print JSON on stdout');
+  const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+  program
+    .command('init [dir]')
+    .description('create a city (city.toml and .gc/) in dir (default: here)')
+    .option('--name <name>', 'city name (default: the directory name)')
+    .option('--force', 'overwrite an existing city.toml (keeps .gc/ data)')
+    .option('--json', 'print JSON on stdout')
+    .action(
+      action(
+        async (dir: string | undefined, o: { name?: string; force?: boolean }, cmd: Command) => {
+          const { init } = await import('./commands/config.js');
+          await init(g(cmd), dir, o);
+        },
+      ),
+    );
+
+  const config = program.command('config').description('inspect city.toml');
+  json(config.command('validate').description('check city.toml; exit 2 when invalid')).action(
+    action(async (_o: unknown, cmd: Command) =>
+      (await import('./commands/config.js')).validate(g(cmd)),
+    ),
+  );
+  json(
+    config.command('show').description('print the effective config and where each value came from'),
+  ).action(
+    action(async (_o: unknown, cmd: Command) =>
+      (await import('./commands/config.js')).show(g(cmd)),
+    ),
+  );
+
+  const bead = program.command('bead').description('work items (beads)');
+  const beads = async (): Promise<typeof BeadCommands> => import('./commands/beads.js');
+
+  json(
+    bead
+      .command('create <title>')
+      .description('create a bead')
+      .option('-t, --type <type>', 'bead type (task, bug, feature, epic, ...)', 'task')
+      .option('-p, --priority <n>', 'priority 0 (highest) to 4')
+      .option('-d, --description <text>', 'description')
+      .option('--parent <id>', 'parent bead')
+      .option('--needs <ids...>', 'dependencies: id or type:id (blocks by default)')
+      .option('-l, --label <label>', 'label (repeatable, or comma-separated)', collect)
+      .option('--meta <key=value>', 'metadata (repeatable)', collect)
+      .option('--assignee <name>', 'assign to')
+      .option('--routed-to <agent>', 'route to an agent or pool (sets gc.routed_to)'),
+  ).action(
+    action(async (title: string, o: Record<string, unknown>, cmd: Command) => {
+      const b = await beads();
+      await b.createBead(g(cmd), {
+        title,
+        ...(o as object),
+        ...(o.label ? { labels: b.splitList(o.label as string[]) ?? [] } : {}),
+        ...(o.needs ? { needs: b.splitList(o.needs as string[]) ?? [] } : {}),
+      });
+    }),
+  );
+
+  json(bead.command('show <ids...>').description('show beads')).action(
+    action(async (ids: string[], _o: unknown, cmd: Command) =>
+      (await beads()).showBeads(g(cmd), ids),
+    ),
+  );
+
+  json(
+    bead
+      .command('list')
+      .description('list beads (default: not closed)')
+      .option('-s, --status <status>', 'open, in_progress, closed (repeatable)', collect)
+      .option('-a, --assignee <name>', 'assigned to')
+      .option('-t, --type <type>', 'of type')
+      .option('-l, --label <label>', 'with label')
+      .option('--parent <id>', 'children of')
+      .option('--meta <key=value>', 'metadata equals (repeatable)', collect)
+      .option('--all', 'every bead, any status')
+      .option('-n, --limit <n>', 'page size (default 100, max 1000)')
+      .option('--cursor <cursor>', 'continue from a previous page'),
+  ).action(
+    action(async (o: BeadCommands.ListArgs, cmd: Command) => (await beads()).listBeads(g(cmd), o)),
+  );
+
+  const readyOptions = (c: Command): Command =>
+    c
+      .option('-a, --assignee <name>', 'assigned to')
+      .option('--unassigned', 'only unassigned')
+      .option('-t, --type <type>', 'of type')
+      .option('-l, --label <label>', 'with label')
+      .option('--routed-to <agent>', 'routed to an agent or pool')
+      .option('-n, --limit <n>', 'page size (default 100)')
+      .option('--cursor <cursor>', 'continue from a previous page');
+
+  json(
+    readyOptions(bead.command('ready').description('ready work: open, unblocked, by priority')),
+  ).action(
+    action(async (o: BeadCommands.ReadyArgs, cmd: Command) =>
+      (await beads()).readyBeads(g(cmd), o),
+    ),
+  );
+
+  json(
+    bead
+      .command('update <id>')
+      .description('change fields (absent options change nothing)')
+      .option('--title <title>', 'title')
+      .option('-s, --status <status>', 'open, in_progress, closed')
+      .option('-p, --priority <n>', 'priority 0-4')
+      .option('--assignee <name>', 'assignee ("" to clear)')
+      .option('-d, --description <text>', 'description')
+      .option('-t, --type <type>', 'type')
+      .option('--parent <id>', 'parent ("" to clear)')
+      .option('--add-label <label>', 'add label (repeatable)', collect)
+      .option('--remove-label <label>', 'remove label (repeatable)', collect)
+      .option('--set-metadata <key=value>', 'set metadata (repeatable)', collect)
+      .option('--claim', 'claim it for yourself first'),
+  ).action(
+    action(async (id: string, o: BeadCommands.UpdateArgs, cmd: Command) =>
+      (await beads()).updateBead(g(cmd), id, o),
+    ),
+  );
+
+  json(
+    readyOptions(
+      bead
+        .command('claim [id]')
+        .description('claim a bead for yourself (atomic); without an id, the next ready one')
+        .option('--lease <duration>', 'claim lease (default [beads] claim_lease)'),
+    ),
+  ).action(
+    action(
+      async (
+        id: string | undefined,
+        o: BeadCommands.ReadyArgs & { lease?: string },
+        cmd: Command,
+      ) => (await beads()).claimBead(g(cmd), id, o),
+    ),
+  );
+
+  json(
+    bead
+      .command('unclaim <id>')
+      .description('return a claimed bead to open')
+      .option('--force', 'release even if another actor holds it'),
+  ).action(
+    action(async (id: string, o: { force?: boolean }, cmd: Command) =>
+      (await beads()).unclaimBead(g(cmd), id, o),
+    ),
+  );
+
+  json(
+    bead
+      .command('close <ids...>')
+      .description('close beads (idempotent)')
+      .option('-r, --reason <text>', 'why'),
+  ).action(
+    action(async (ids: string[], o: { reason?: string }, cmd: Command) =>
+      (await beads()).closeBeads(g(cmd), ids, o),
+    ),
+  );
+
+  const dep = bead.command('dep').description('dependencies between beads');
+  json(
+    dep
+      .command('add <issue> <depends-on>')
+      .description('issue depends on depends-on')
+      .option('-t, --type <type>', 'blocks, waits-for, related, ...', 'blocks'),
+  ).action(
+    action(async (a: string, b: string, o: { type?: string }, cmd: Command) =>
+      (await beads()).depAdd(g(cmd), a, b, o),
+    ),
+  );
+  json(
+    dep.command('remove <issue> <depends-on>').description('remove a dependency (idempotent)'),
+  ).action(
+    action(async (a: string, b: string, _o: unknown, cmd: Command) =>
+      (await beads()).depRemove(g(cmd), a, b),
+    ),
+  );
+  json(
+    dep
+      .command('list <id>')
+      .description('what id depends on (--up: what depends on id)')
+      .option('--up', 'dependents instead'),
+  ).action(
+    action(async (id: string, o: { up?: boolean }, cmd: Command) =>
+      (await beads()).depList(g(cmd), id, o),
+    ),
+  );
+
+  json(
+    program
+      .command('events')
+      .description('the event log (NDJSON with --json --follow)')
+      .option('--type <type>', 'event type, or prefix* (repeatable)', collect)
+      .option('--actor <name>', 'by actor')
+      .option('--since <when>', 'a duration ago (10m) or an RFC 3339 time')
+      .option('--after <seq>', 'events after this seq')
+      .option('--last <n>', 'only the last n events')
+      .option('-n, --limit <n>', 'page size (default 1000)')
+      .option('-f, --follow', 'stream new events until interrupted'),
+  ).action(
+    action(async (o: EventCommands.EventsArgs, cmd: Command) =>
+      (await import('./commands/events.js')).events(g(cmd), o),
+    ),
+  );
+
+  // ---- the city server ----
+  const city = async () => import('./commands/city.js');
+  json(
+    program
+      .command('start')
+      .description('start the city server in the background (sessions, controller, API)')
+      .option('--foreground', 'run the server in this process (for systemd, Kubernetes)'),
+  ).action(
+    action(async (o: { foreground?: boolean }, cmd: Command) => (await city()).start(g(cmd), o)),
+  );
+  json(
+    program.command('stop').description('stop the city gracefully (sessions get shutdown_timeout)'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await city()).stop(g(cmd))));
+  json(program.command('restart').description('stop, then start the city')).action(
+    action(async (_o: unknown, cmd: Command) => (await city()).restart(g(cmd))),
+  );
+  json(program.command('status').description('the city: server, sessions, pools, beads')).action(
+    action(async (_o: unknown, cmd: Command) => (await city()).status(g(cmd))),
+  );
+  for (const [name, what] of [
+    ['suspend', 'stop starting sessions (running ones are drained by the controller)'],
+    ['resume', 'undo suspend'],
+    ['reload', 'reload city.toml now (it is also watched)'],
+    ['poke', 'run a controller tick now'],
+  ] as const) {
+    json(program.command(name).description(what)).action(
+      action(async (_o: unknown, cmd: Command) => (await city()).control(g(cmd), name)),
+    );
+  }
+
+  json(
+    program
+      .command('demo')
+      .description(
+        'a working city in a temp dir: a rig, a pool of scripted coding agents, a merge queue, beads',
+      )
+      .option('--agents <n>', 'coding agents in the pool (default 8)')
+      .option('--beads <m>', 'beads to do (default 30); every third waits for the one before')
+      .option('--provider <p>', 'tmux or subprocess (default: tmux when installed)')
+      .option('--agent <cli>', 'scripted (default), or an agent CLI preset: claude, codex, ...')
+      .option('--keep', 'leave the city running at the end (stop it with gc stop)')
+      .option('--dir <dir>', 'make the city in dir/city (default: a new temp dir)')
+      .option('--timeout <s>', 'give up after this many seconds (default 600)')
+      .option('--work-seconds <s>', 'how long a scripted agent "codes" per bead (default 1)'),
+  ).action(
+    action(async (o: DemoCommands.DemoArgs, cmd: Command) =>
+      (await import('./commands/demo.js')).demo(g(cmd), o),
+    ),
+  );
+
+  // ---- work routing and the agent side ----
+  const work = async () => import('./commands/work.js');
+  json(
+    program
+      .command('sling <agent> <bead>')
+      .description('route a bead to an agent or pool (sets gc.routed_to) and wake it')
+      .option('--nudge', 'also nudge the live sessions of the agent'),
+  ).action(
+    action(async (agent: string, beadId: string, o: { nudge?: boolean }, cmd: Command) =>
+      (await work()).sling(g(cmd), agent, beadId, o),
+    ),
+  );
+  json(
+    program
+      .command('hook')
+      .description("the caller's current work: its claims, else ready beads routed to it")
+      .option('--inject', 'wrap the text for agent hooks')
+      .option('--agent <name>', 'agent whose routed work to show (default: $GC_AGENT)'),
+  ).action(
+    action(async (o: { inject?: boolean; agent?: string }, cmd: Command) =>
+      (await work()).hook(g(cmd), o),
+    ),
+  );
+  json(
+    program
+      .command('prime')
+      .description("print the agent's rendered prompt")
+      .option('--agent <name>', 'agent (default: $GC_AGENT)'),
+  ).action(action(async (o: { agent?: string }, cmd: Command) => (await work()).prime(g(cmd), o)));
+  const runtime = program
+    .command('runtime')
+    .description('the agent side of the controller protocol');
+  for (const [name, what] of [
+    ['drain-check', 'exit 0 when this session is asked to wind down, 1 otherwise'],
+    ['drain-ack', 'tell the controller this session has wound down'],
+    ['request-restart', 'ask the controller to restart this session'],
+  ] as const) {
+    json(runtime.command(name).description(what)).action(
+      action(async (_o: unknown, cmd: Command) => (await work()).runtime(g(cmd), name)),
+    );
+  }
+
+  // ---- rigs and the merge queue ----
+  const rigCmds = async () => import('./commands/rig.js');
+  const rig = program.command('rig').description('projects (git repositories) and their settings');
+  json(
+    rig
+      .command('add <name> <path>')
+      .description('add a rig: a git repository agents work in and the merge queue merges into')
+      .option('--target <branch>', 'branch the merge queue merges into', 'main')
+      .option('--prefix <p>', 'bead id prefix for the rig')
+      .option('--workers <k>', 'merge-queue candidates tested at once'),
+  ).action(
+    action(
+      async (
+        name: string,
+        p: string,
+        o: { target?: string; prefix?: string; workers?: string },
+        cmd: Command,
+      ) => (await rigCmds()).add(g(cmd), name, p, o),
+    ),
+  );
+  json(rig.command('list').description('the rigs of city.toml')).action(
+    action(async (_o: unknown, cmd: Command) => (await rigCmds()).list(g(cmd))),
+  );
+  json(
+    rig
+      .command('remove <name>')
+      .description('remove a rig from city.toml (its repository is kept)'),
+  ).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await rigCmds()).remove(g(cmd), name),
+    ),
+  );
+  json(
+    rig
+      .command('status [name]')
+      .description('repository, target head, worktrees and merge queue of each rig'),
+  ).action(
+    action(async (name: string | undefined, _o: unknown, cmd: Command) =>
+      (await rigCmds()).status(g(cmd), name),
+    ),
+  );
+
+  const mqCmds = async () => import('./commands/mq.js');
+  const mq = program.command('mq').description('merge queue: tested, ordered merges into each rig');
+  json(
+    mq
+      .command('submit')
+      .description('submit a branch (default: the current branch here, and the bead you hold)')
+      .option('--branch <name>', 'branch to merge (default: the current branch)')
+      .option('--bead <id>', 'bead the work is for (closed when it merges)')
+      .option('--rig <name>', 'rig (default: $GC_RIG, or the only rig)')
+      .option('-p, --priority <0-4>', 'priority (default 2)'),
+  ).action(
+    action(
+      async (
+        o: { branch?: string; bead?: string; rig?: string; priority?: string },
+        cmd: Command,
+      ) => (await mqCmds()).submit(g(cmd), o),
+    ),
+  );
+  json(
+    mq
+      .command('list')
+      .description('waiting and in-flight requests, newest first')
+      .option('--rig <name>', 'one rig')
+      .option('--state <states>', 'comma-separated states')
+      .option('--all', 'every request, merged and rejected too')
+      .option('-n, --limit <n>', 'at most this many (default 100)'),
+  ).action(
+    action(
+      async (o: { rig?: string; state?: string; all?: boolean; limit?: string }, cmd: Command) =>
+        (await mqCmds()).list(g(cmd), o),
+    ),
+  );
+  json(mq.command('status <id>').description('one request: state, commits, failure detail')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).status(g(cmd), id)),
+  );
+  json(
+    mq
+      .command('reject <id>')
+      .description('take a request out of the queue')
+      .option('-r, --reason <text>', 'why'),
+  ).action(
+    action(async (id: string, o: { reason?: string }, cmd: Command) =>
+      (await mqCmds()).reject(g(cmd), id, o),
+    ),
+  );
+  json(mq.command('retry <id>').description('queue a failed or rejected request again')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).retry(g(cmd), id)),
+  );
+  json(
+    mq
+      .command('stats')
+      .description(
+        'queue depth, in flight, merges per hour, conflict and gate failure rates, latencies',
+      )
+      .option('--rig <name>', 'one rig'),
+  ).action(action(async (o: { rig?: string }, cmd: Command) => (await mqCmds()).stats(g(cmd), o)));
+
+  // ---- mail ----
+  const mailCmd = async () => import('./commands/mail.js');
+  const mail = program.command('mail').description('messages between agents and humans');
+  const sendOpts = (c: Command) =>
+    c
+      .option('-s, --subject <text>', 'subject')
+      .option('-m, --message <text>', 'body')
+      .option('-f, --file <path>', 'body from a file (- = stdin)')
+      .option('-p, --priority <0-4>', 'priority (0 = urgent)')
+      .option('--notify', "nudge the recipient's live sessions");
+  json(
+    sendOpts(mail.command('send <to>').description('send a message as yourself')).option(
+      '--cc <names>',
+      'comma-separated copies (recorded on the message)',
+    ),
+  ).action(
+    action(async (to: string, o: Record<string, string | boolean>, cmd: Command) =>
+      (await mailCmd()).send(g(cmd), to, o),
+    ),
+  );
+  json(
+    mail
+      .command('inbox')
+      .description('unread mail, marked read as shown')
+      .option('--agent <name>', 'mailbox (humans and operators; default: yourself)')
+      .option('-n, --limit <n>', 'at most this many')
+      .option('--peek', 'do not mark anything read (same as check)'),
+  ).action(
+    action(async (o: { agent?: string; limit?: string; peek?: boolean }, cmd: Command) =>
+      (await mailCmd()).inbox(g(cmd), o),
+    ),
+  );
+  json(
+    mail
+      .command('check')
+      .description('list unread mail without marking it read')
+      .option('--agent <name>', 'mailbox (default: yourself)'),
+  ).action(
+    action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).check(g(cmd), o)),
+  );
+  json(
+    mail
+      .command('all')
+      .description('every unarchived message, read or not')
+      .option('--agent <name>', 'mailbox (default: yourself)')
+      .option('--cursor <c>', 'next page'),
+  ).action(
+    action(async (o: { agent?: string; cursor?: string }, cmd: Command) =>
+      (await mailCmd()).all(g(cmd), o),
+    ),
+  );
+  json(
+    mail
+      .command('count')
+      .description('total and unread messages')
+      .option('--agent <name>', 'mailbox (default: yourself)'),
+  ).action(
+    action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).count(g(cmd), o)),
+  );
+  json(mail.command('read <id>').description('show a message and mark it read')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).read(g(cmd), id)),
+  );
+  json(sendOpts(mail.command('reply <id>').description('answer the sender, same thread'))).action(
+    action(async (id: string, o: Record<string, string | boolean>, cmd: Command) =>
+      (await mailCmd()).reply(g(cmd), id, o),
+    ),
+  );
+  json(mail.command('thread <id>').description('the whole conversation of a message')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).thread(g(cmd), id)),
+  );
+  for (const [name, what] of [
+    ['mark-read', 'mark messages read'],
+    ['mark-unread', 'mark messages unread (back in the inbox)'],
+    ['archive', 'archive messages (kept, out of the mailbox)'],
+    ['delete', 'delete messages for good'],
+  ] as const) {
+    json(mail.command(`${name} <ids...>`).description(what)).action(
+      action(async (ids: string[], _o: unknown, cmd: Command) =>
+        (await mailCmd()).change(g(cmd), name, ids),
+      ),
+    );
+  }
+
+  // ---- sessions ----
+  const sessions = async () => import('./commands/sessions.js');
+  const session = program.command('session').description('agent sessions');
+  json(session.command('list').description('sessions and their state')).action(
+    action(async (_o: unknown, cmd: Command) => (await sessions()).list(g(cmd))),
+  );
+  json(
+    session
+      .command('peek <name>')
+      .description('recent output')
+      .option('-n, --lines <n>', 'lines (0 = all)', '50'),
+  ).action(
+    action(async (name: string, o: { lines?: string }, cmd: Command) =>
+      (await sessions()).peek(g(cmd), name, o),
+    ),
+  );
+  json(
+    session.command('nudge <name> <text>').description('type text into the session, then Enter'),
+  ).action(
+    action(async (name: string, text: string, _o: unknown, cmd: Command) =>
+      (await sessions()).nudge(g(cmd), name, text),
+    ),
+  );
+  session
+    .command('attach <name>')
+    .description('attach your terminal (tmux)')
+    .action(
+      action(async (name: string, _o: unknown, cmd: Command) =>
+        (await sessions()).attach(g(cmd), name),
+      ),
+    );
+  json(session.command('kill <name>').description('stop the session now')).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await sessions()).kill(g(cmd), name),
+    ),
+  );
+  json(
+    session.command('reset <name>').description('clear its quarantine and restart count'),
+  ).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await sessions()).reset(g(cmd), name),
+    ),
+  );
+  session
+    .command('logs <name>')
+    .description('its output log (.gc/sessions/logs)')
+    .option('-f, --follow', 'keep printing new output')
+    .action(
+      action(async (name: string, o: { follow?: boolean }, cmd: Command) =>
+        (await sessions()).logs(g(cmd), name, o),
+      ),
+    );
+
+  // ---- API keys and external agents ----
+  const authCmds = async () => import('./commands/auth.js');
+  const auth = program
+    .command('auth')
+    .description('API keys and external agents (needs the running city)');
+  const key = auth.command('key').description('API keys');
+  json(
+    key
+      .command('create')
+      .description('create an admin or operator key (shown once)')
+      .requiredOption('--kind <kind>', 'admin or operator')
+      .requiredOption('--name <name>', 'who the key is for')
+      .option('--max-sessions <n>', 'operators: cap on concurrent sessions'),
+  ).action(
+    action(async (o: { kind: string; name: string; maxSessions?: string }, cmd: Command) =>
+      (await authCmds()).keyCreate(g(cmd), o),
+    ),
+  );
+  json(
+    key
+      .command('list')
+      .description('keys in creation order')
+      .option('--kind <kind>', 'admin, operator or agent')
+      .option('--all', 'include revoked keys'),
+  ).action(
+    action(async (o: { kind?: string; all?: boolean }, cmd: Command) =>
+      (await authCmds()).keyList(g(cmd), o),
+    ),
+  );
+  json(key.command('revoke <key-id>').description('revoke a key at once')).action(
+    action(async (id: string, _o: unknown, cmd: Command) =>
+      (await authCmds()).keyRevoke(g(cmd), id),
+    ),
+  );
+  const agentCmd = auth.command('agent').description('external agents');
+  json(
+    agentCmd
+      .command('register <name>')
+      .description('register an external agent; prints its key (shown once)')
+      .option('--webhook <url>', 'https URL its mail is pushed to'),
+  ).action(
+    action(async (name: string, o: { webhook?: string }, cmd: Command) =>
+      (await authCmds()).agentRegister(g(cmd), name, o),
+    ),
+  );
+  json(agentCmd.command('list').description('registered agents, in registration order')).action(
+    action(async (_o: unknown, cmd: Command) => (await authCmds()).agentList(g(cmd))),
+  );
+
+  return program;
+}

@@ -1,0 +1,182 @@
+/**
+ * `gc demo` end to end, on both session providers, with the built gc (as a
+ * user runs it): 8 scripted coding agents, 30 beads with dependencies, a
+ * real git rig and the merge queue. Checks the outcome from the city's own
+ * records, not from the demo's summary: every bead closed exactly once,
+ * every commit on the rig's main passed the test command and was the one
+ * the queue tested, the event log replays to the store's state, and no
+ * process of the demo outlives it.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openLocalCity } from '../src/client/index.js';
+import { replayBeads } from '../src/city/index.js';
+import type { GcEvent } from '../src/events/index.js';
+import { gcBuilt } from './helpers/cli.js';
+
+const AGENTS = 8;
+const BEADS = 30;
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** Processes whose command line or environment mentions `root` (Linux /proc). */
+function processesOf(root: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (cmd.includes(root) || env.split('\0').includes(`GC_CITY_ROOT=${root}`)) {
+        found.push(`${pid} ${cmd.replace(/\0/g, ' ')}`);
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+for (const provider of ['subprocess', 'tmux'] as const) {
+  describe(`gc demo (${provider})`, { timeout: 300_000 }, () => {
+    it(`${AGENTS} agents do ${BEADS} beads through the merge queue; the records agree`, async () => {
+      const base = mkdtempSync(path.join(tmpdir(), `gc-demo-test-${provider}-`));
+      dirs.push(base);
+      const root = path.join(base, 'city');
+      const r = await gcBuilt([
+        'demo',
+        '--agents',
+        String(AGENTS),
+        '--beads',
+        String(BEADS),
+        '--provider',
+        provider,
+        '--dir',
+        base,
+        '--timeout',
+        '240',
+        '--json',
+      ]);
+      if (r.code !== 0) throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+      const lines = r.stdout.trim().split('\n');
+      const summary = JSON.parse(lines[lines.length - 1]!) as Record<string, number>;
+      expect(summary).toMatchObject({
+        beads_total: BEADS,
+        beads_done: BEADS,
+        merges: BEADS,
+        leftover_processes: 0,
+      });
+      expect(Object.keys(summary).sort()).toEqual(
+        [
+          'beads_done',
+          'beads_total',
+          'conflicts',
+          'events',
+          'leftover_processes',
+          'merges',
+          'wall_s',
+        ].sort(),
+      );
+
+      // Nothing of the demo outlives it (checked here too, independently).
+      expect(processesOf(root)).toEqual([]);
+      if (provider === 'tmux') {
+        const { tmuxSocketFor } = await import('../src/runtime/index.js');
+        const alive = (() => {
+          try {
+            execFileSync('tmux', ['-L', tmuxSocketFor(root), 'list-sessions'], { stdio: 'pipe' });
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        expect(alive).toBe(false);
+      }
+
+      // The city's own records, read from its files (the city is stopped).
+      const city = await openLocalCity({ root, command: 'test', readonly: true });
+      let events: GcEvent[] = [];
+      const demoBeads: {
+        id: string;
+        status: string;
+        attempt: number;
+        assignee: string;
+        metadata: Record<string, string>;
+      }[] = [];
+      try {
+        for (let after = 0; ;) {
+          const page = await city.listEvents({ afterSeq: after, limit: 10_000 });
+          events = events.concat(page.items);
+          if (page.next_after_seq === null) break;
+          after = page.next_after_seq;
+        }
+        const page = await city.listBeads({
+          label: 'demo',
+          status: ['open', 'in_progress', 'closed'],
+          limit: 1000,
+        });
+        demoBeads.push(...page.items);
+      } finally {
+        await city.close();
+      }
+      expect(summary.events).toBe(events[events.length - 1]!.seq);
+      expect(demoBeads).toHaveLength(BEADS);
+
+      // Every bead closed exactly once, by the merge queue.
+      const closes = events.filter((e) => e.type === 'bead.closed');
+      for (const b of demoBeads) {
+        expect(b.status).toBe('closed');
+        expect(b.metadata['demo.failed']).toBeUndefined();
+        const mine = closes.filter((e) => e.subject === b.id);
+        expect(mine, `closes of ${b.id}`).toHaveLength(1);
+        expect(mine[0]!.message).toMatch(/^merged as [0-9a-f]{40}$/);
+      }
+
+      // The event log replays to the store's final state.
+      const replayed = replayBeads(events);
+      for (const b of demoBeads) {
+        const rb = replayed.get(b.id);
+        expect({ status: rb?.status, attempt: rb?.attempt, assignee: rb?.assignee }).toEqual({
+          status: b.status,
+          attempt: b.attempt,
+          assignee: b.assignee,
+        });
+      }
+
+      // Every commit on main after the first is one the queue tested and
+      // merged, and passes the test command when checked out on its own.
+      const repo = path.join(root, 'app');
+      const commits = git(repo, 'rev-list', '--first-parent', '--reverse', 'main').split('\n');
+      expect(commits).toHaveLength(BEADS + 1);
+      const merged = new Set(
+        events.filter((e) => e.type === 'mq.merged').map((e) => (e.payload as { sha: string }).sha),
+      );
+      const tested = new Set(
+        events
+          .filter((e) => e.type === 'mq.gated')
+          .map((e) => (e.payload as { tested: string }).tested),
+      );
+      expect(merged.size).toBe(BEADS);
+      const check = path.join(base, 'check');
+      git(repo, 'worktree', 'add', '--detach', '--quiet', check, commits[0]!);
+      for (const sha of commits.slice(1)) {
+        expect(merged.has(sha), `${sha} merged by the queue`).toBe(true);
+        expect(tested.has(sha), `${sha} passed the gates`).toBe(true);
+        git(check, 'checkout', '--detach', '--quiet', sha);
+        const out = execFileSync(process.execPath, ['test.js'], { cwd: check, encoding: 'utf8' });
+        expect(out).toMatch(/^ok: \d+ module\(s\)/);
+      }
+      // And the last one holds every module.
+      expect(
+        execFileSync(process.execPath, ['test.js'], { cwd: check, encoding: 'utf8' }).trim(),
+      ).toBe(`ok: ${BEADS + 1} module(s)`);
+    });
+  });
+}
