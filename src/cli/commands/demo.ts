@@ -181,7 +181,7 @@ async function makeRig(dir: string): Promise<void> {
 const toml = (s: string) => JSON.stringify(s);
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function cityToml(o: {
+export function cityToml(o: {
   provider: string;
   agents: number;
   agent: string;
