@@ -8,7 +8,7 @@
  * process of the demo outlives it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -180,3 +180,57 @@ for (const provider of ['subprocess', 'tmux'] as const) {
     });
   });
 }
+
+describe('gc demo --agent claude', { timeout: 180_000 }, () => {
+  // No agent CLI account here: a stand-in named claude, first on PATH, that
+  // records the arguments the claude preset gives it, prints the ready
+  // prompt the preset waits for, then works like the scripted coder. What
+  // is tested is the demo's wiring of an agent CLI: preset, rendered prompt
+  // template, tmux start and readiness, session worktrees.
+  it('drives an installed agent CLI through its preset and the rendered prompt', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'gc-demo-test-cli-'));
+    dirs.push(base);
+    const bin = path.join(base, 'bin');
+    mkdirSync(bin);
+    const argsLog = path.join(base, 'args.log');
+    const coder = path.join(import.meta.dirname, '..', 'examples', 'agents', 'coder.mjs');
+    const script = [
+      '#!/bin/sh',
+      `printf '%s\\n---\\n' "$GC_SESSION_NAME $*" >> '${argsLog}'`,
+      "printf '\\342\\235\\257 ready\\n'",
+      `exec '${process.execPath}' '${coder}'`,
+      '',
+    ].join('\n');
+    writeFileSync(path.join(bin, 'claude'), script, { mode: 0o755 });
+    const r = await gcBuilt(
+      [
+        'demo',
+        '--agent',
+        'claude',
+        '--provider',
+        'tmux',
+        '--agents',
+        '3',
+        '--beads',
+        '6',
+        '--dir',
+        base,
+        '--timeout',
+        '150',
+        '--json',
+      ],
+      { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } },
+    );
+    if (r.code !== 0) throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+    expect(summary).toMatchObject({ beads_done: 6, merges: 6, leftover_processes: 0 });
+    const calls = readFileSync(argsLog, 'utf8').split('\n---\n').filter(Boolean);
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    for (const call of calls) {
+      // The preset's flag, then the prompt rendered from prompts/coder.md.
+      expect(call).toMatch(/^coder-\d+ --dangerously-skip-permissions You are a coding agent/);
+      expect(call).toContain('of the coder pool in the city demo');
+      expect(call).not.toContain('{{');
+    }
+  });
+});

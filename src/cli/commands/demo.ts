@@ -138,15 +138,16 @@ for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
 console.log('ok: ' + n + ' module(s)');
 `;
 
-const PROMPT = `You are {{.Agent}}, a coding agent of the city {{.CityName}}, working in
-the app rig. Your current directory is your own git worktree of it.
+const PROMPT = `You are a coding agent of the {{.Agent}} pool in the city {{.CityName}},
+working in the app rig; your session name is in $GC_SESSION_NAME. Your
+current directory is your own git worktree of the rig.
 
 Loop until told to stop:
 1. Run \`gc runtime drain-check\`; if it exits 0, run \`gc runtime drain-ack\` and exit.
 2. Claim work: \`gc bead claim --routed-to {{.Agent}} --json\` (null means none yet: wait 5 s).
 3. Read the bead's description (\`gc bead show <id>\`) and do exactly what it asks,
    on a new branch made from main's current commit
-   (\`git switch -c gc/<your session>/<id> $(git rev-parse main)\`).
+   (\`git switch -c gc/$GC_SESSION_NAME/<id> $(git rev-parse main)\`).
 4. Commit, then \`gc mq submit --bead <id>\`, and wait until
    \`gc mq status <request id>\` says merged. If it says needs-rebase, rebase on
    main and submit again.
