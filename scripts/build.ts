@@ -5,11 +5,12 @@
  * Why a bundle: agents call gc thousands of times an hour, and Node's
  * module loader pays per file. Unbundled, `gc hook` resolved and loaded
  * about 190 files; bundled with code splitting it loads a handful of chunks
- * (bench/cli.ts measures it). Type checking is `npm run typecheck`.
+ * (bench/cli.ts measures it). The city server gets its own unsplit
+ * bundle, gc-server.js. Type checking is `npm run typecheck`.
  *
  *   npx tsx scripts/build.ts
  */
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
@@ -17,17 +18,13 @@ const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'dist');
 rmSync(out, { recursive: true, force: true });
 
-await build({
+const common: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: ['src/cli/gc.ts', 'src/cli/bd.ts'],
-  outdir: 'dist/cli',
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
   // A native addon: loaded from node_modules at run time.
   external: ['better-sqlite3'],
   // Bundled CommonJS dependencies (commander) call require for builtins.
@@ -35,5 +32,21 @@ await build({
     js: "import { createRequire as __gcCreateRequire } from 'node:module'; const require = __gcCreateRequire(import.meta.url);",
   },
   logLevel: 'warning',
+};
+
+// The commands: split, so each loads only what it uses.
+await build({
+  ...common,
+  entryPoints: ['src/cli/gc.ts', 'src/cli/bd.ts'],
+  outdir: 'dist/cli',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
 });
-for (const prog of ['gc', 'bd']) chmodSync(path.join(out, 'cli', `${prog}.js`), 0o755);
+// The city server (`gc start` runs it): one file, read whole at start, so
+// a server that runs for weeks never loads a chunk a later build replaced.
+await build({
+  ...common,
+  entryPoints: ['src/cli/gc.ts'],
+  outfile: 'dist/cli/gc-server.js',
+});
+for (const prog of ['gc', 'bd', 'gc-server']) chmodSync(path.join(out, 'cli', `${prog}.js`), 0o755);

@@ -3,7 +3,7 @@
  * restart, status, suspend, resume, reload.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ConflictError, GcError } from '../../core/index.js';
 import { connectServer, requireServer, type GlobalOptions } from '../context.js';
@@ -72,7 +72,12 @@ export async function startServer(
   const { mkdirSync } = await import('node:fs');
   mkdirSync(path.dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
-  const entry = process.argv[1]!;
+  // The built gc has the server as one file beside it (no lazy chunks that
+  // a rebuild could replace under a long-running server); from sources,
+  // the server runs the same entry.
+  const self = realpathSync(process.argv[1]!);
+  const serverEntry = path.join(path.dirname(self), 'gc-server.js');
+  const entry = self.endsWith('.js') && existsSync(serverEntry) ? serverEntry : self;
   const child = spawn(
     process.execPath,
     [...process.execArgv, entry, 'start', '--foreground', '--city', root],
