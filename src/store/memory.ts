@@ -45,6 +45,7 @@ import {
   hasFilter,
   isBlockingType,
   isInfraType,
+  zeroCounts,
   iso,
   normalizeCreate,
   normalizeUpdate,
@@ -359,14 +360,7 @@ export class MemoryStore implements Store {
 
   counts(): Promise<BeadCounts> {
     return this.run(() => {
-      const c: BeadCounts = {
-        open: 0,
-        in_progress: 0,
-        closed: 0,
-        ready: 0,
-        total: 0,
-        other: 0,
-      };
+      const c = zeroCounts();
       for (const r of this.rows.values()) {
         if (isInfraType(r.type)) {
           c.other++;

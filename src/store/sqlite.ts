@@ -54,6 +54,7 @@ import {
   hasFilter,
   isBlockingType,
   isInfraType,
+  zeroCounts,
   iso,
   normalizeCreate,
   normalizeUpdate,
@@ -688,14 +689,7 @@ export class SqliteStore implements Store {
 
   counts(): Promise<BeadCounts> {
     return this.read(() => {
-      const c: BeadCounts = {
-        open: 0,
-        in_progress: 0,
-        closed: 0,
-        ready: 0,
-        total: 0,
-        other: 0,
-      };
+      const c = zeroCounts();
       const infra = [...INFRA_TYPES].map((t) => `'${t}'`).join(',');
       for (const r of this.stmt(
         `SELECT status, issue_type IN (${infra}) AS infra, count(*) AS n FROM beads GROUP BY status, infra`,

@@ -14,6 +14,7 @@ import {
   INFRA_TYPES,
   LIMITS,
   PARENT_CHILD,
+  type BeadCounts,
   type BeadFilter,
   type BeadStatus,
   type ListQuery,
@@ -203,6 +204,10 @@ export function normalizeUpdate(patch: UpdateBeadInput): UpdateBeadInput {
 
 export function isBlockingType(type: string): boolean {
   return BLOCKING_DEP_TYPES.has(type) || type === PARENT_CHILD;
+}
+
+export function zeroCounts(): BeadCounts {
+  return { open: 0, in_progress: 0, closed: 0, ready: 0, total: 0, other: 0 };
 }
 
 export function isInfraType(type: string): boolean {
