@@ -139,6 +139,22 @@ for (const provider of ['subprocess', 'tmux'] as const) {
         expect(mine[0]!.message).toMatch(/^merged as [0-9a-f]{40}$/);
       }
 
+      // Conflicts (two neighbouring modules in flight at once) went back to
+      // their authors, who rebased, resolved and resubmitted: every conflict
+      // bead is closed, and the conflicted request's bead merged anyway.
+      const conflicted = events.filter((e) => e.type === 'mq.conflicted');
+      expect(conflicted).toHaveLength(summary.conflicts!);
+      const city2 = await openLocalCity({ root, command: 'test', readonly: true });
+      try {
+        for (const e of conflicted) {
+          const p = e.payload as { conflict_bead: string; files: string[] };
+          expect(p.files).toEqual(['src/index.js']);
+          expect((await city2.getBead(p.conflict_bead)).status).toBe('closed');
+        }
+      } finally {
+        await city2.close();
+      }
+
       // The event log replays to the store's final state.
       const replayed = replayBeads(events);
       for (const b of demoBeads) {

@@ -9,14 +9,16 @@
 //      agent reads the description instead), commit;
 //   4. submit the branch to the merge queue and wait for the outcome; the
 //      queue tests it, merges it and closes the bead;
-//   5. when the queue reports a conflict, rebase on the target and submit
-//      again; when a gate fails, give the bead back with a note.
+//   5. when the queue reports a conflict (two neighbouring modules both
+//      uncommented their lines of src/index.js), rebase on the target,
+//      resolve the index, and submit again; when a gate fails, give the
+//      bead up with a note.
 //
 // Env (set by the controller): GC_AGENT, GC_SESSION_NAME, GC_RIG, GC_TOKEN.
 // Optional: GC_TARGET (default main), GC_WORK_SECONDS (default 1),
 // GC_IDLE_SECONDS (default 1), GC_POLL_SECONDS (default 1).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -59,7 +61,62 @@ function writeModule(bead) {
   }
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, lines.join('\n') + '\n');
+  writeIndex();
   return file;
+}
+
+/**
+ * src/index.js has a line per module, commented out until the module
+ * exists: uncomment ours (or add it). Also how a conflict in it is resolved (both sides
+ * uncommented a line): every line whose module exists is uncommented.
+ */
+function writeIndex() {
+  const text = readFileSync('src/index.js', 'utf8');
+  const names = new Set();
+  for (const line of text.split('\n')) {
+    const m = /^\s*(?:\/\/\s*)?([a-z0-9_-]+): require\('\.\/([a-z0-9_-]+)'\),$/.exec(line);
+    if (m && m[1] === m[2]) names.add(m[1]);
+  }
+  // A module with no line yet gets one.
+  for (const f of readdirSync('src')) {
+    if (f.endsWith('.js') && f !== 'index.js') names.add(f.slice(0, -3));
+  }
+  const lines = [
+    '// Every module of src/, in name order; modules not written yet are commented out.',
+    'module.exports = {',
+    ...[...names]
+      .sort()
+      .map((n) => `  ${existsSync(`src/${n}.js`) ? '' : '// '}${n}: require('./${n}'),`),
+    '};',
+    '',
+  ];
+  writeFileSync('src/index.js', lines.join('\n'));
+}
+
+/**
+ * Rebase the branch on the target. When src/index.js is the only conflict,
+ * resolve it and go on, as an agent would; anything else is given up
+ * (false).
+ */
+function rebase() {
+  try {
+    git('rebase', '--quiet', `refs/heads/${target}`);
+    return true;
+  } catch {
+    for (let step = 0; step < 50; step++) {
+      const conflicted = git('diff', '--name-only', '--diff-filter=U').split('\n').filter(Boolean);
+      if (conflicted.length === 0 || conflicted.some((f) => f !== 'src/index.js')) break;
+      writeIndex();
+      git('add', 'src/index.js');
+      const r = spawnSync('git', ['rebase', '--continue'], {
+        encoding: 'utf8',
+        env: { ...process.env, GIT_EDITOR: 'true' },
+      });
+      if (r.status === 0) return true;
+    }
+    spawnSync('git', ['rebase', '--abort'], { stdio: 'ignore' });
+    return false;
+  }
 }
 
 /** Wait for the merge queue's verdict on a request. */
@@ -81,7 +138,7 @@ async function work(bead) {
   git('switch', '--quiet', '--force', '-C', branch, base);
   const file = writeModule(bead);
   await sleep(workMs);
-  git('add', file);
+  git('add', file, 'src/index.js');
   git('commit', '--quiet', '-m', `${bead.title}\n\nBead: ${bead.id}`);
   for (let attempt = 1; ; attempt++) {
     const sub = gcJson('mq', 'submit', '--bead', bead.id);
@@ -91,14 +148,11 @@ async function work(bead) {
       log(`${bead.id} merged as ${r.merged_sha.slice(0, 10)}`);
       return;
     }
-    if (r.state === 'needs-rebase' && attempt < 3) {
-      log(`${sub.id} conflicts (${r.detail}); rebasing on ${target}`);
-      try {
-        git('rebase', '--quiet', `refs/heads/${target}`);
+    if (r.state === 'needs-rebase' && attempt < 10) {
+      log(`${sub.id} conflicts in ${r.detail}; rebasing on ${target}`);
+      if (rebase()) {
         if (r.conflict_bead) gc('bead', 'close', r.conflict_bead, '-r', 'rebased and resubmitted');
         continue;
-      } catch {
-        git('rebase', '--abort');
       }
     }
     // A gate failed (or the rebase did): a scripted agent cannot debug. It

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gcBuilt } from '../../test/helpers/cli.js';
 import { parseCityConfig } from '../config/index.js';
-import { cityToml, demoPlan, progressLine } from './commands/demo.js';
+import { cityToml, demoPlan, indexJs, progressLine } from './commands/demo.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -33,6 +33,20 @@ describe('gc demo plan', () => {
     // Module names sort in bead order at any size.
     const big = demoPlan(120).map((b) => b.module);
     expect([...big].sort()).toEqual(big);
+  });
+
+  it('the index lists every module in name order, the missing ones commented out', () => {
+    expect(indexJs(['m01', 'base', 'm00'], new Set(['base', 'm01']))).toBe(
+      [
+        '// Every module of src/, in name order; modules not written yet are commented out.',
+        'module.exports = {',
+        "  base: require('./base'),",
+        "  // m00: require('./m00'),",
+        "  m01: require('./m01'),",
+        '};',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('progress line', () => {

@@ -75,10 +75,12 @@ export function demoPlan(m: number): DemoBead[] {
         '',
         body,
         '',
+        `and uncomment its line in src/index.js.`,
         'Commit it on a branch made from main, run `gc mq submit` in your worktree,',
         'and wait until `gc mq status <id>` says merged (the merge queue closes this bead).',
+        'When it says needs-rebase, rebase on main, resolve src/index.js, submit again.',
       ].join('\n'),
-      priority: 1 + (i % 3),
+      priority: 1 + (Math.floor(i / 2) % 3),
       ...(requires !== undefined ? { requires } : {}),
       ...(value !== undefined ? { value } : {}),
     };
@@ -122,21 +124,41 @@ export function progressLine(p: DemoProgress): string {
 }
 
 const TEST_JS = `// The app's test: every module in src/ loads, is named after its file and
-// has a numeric value. A module that builds on another fails to load until
-// that one has merged.
+// has a numeric value, and src/index.js lists exactly the modules of src/,
+// in name order. A module that builds on another fails to load until that
+// one has merged.
 const fs = require('fs');
 const path = require('path');
 const dir = path.join(__dirname, 'src');
-let n = 0;
-for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
+const names = [];
+for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'index.js').sort()) {
   const m = require(path.join(dir, f));
   const want = path.basename(f, '.js');
   if (m.name !== want) throw new Error(f + ': name is ' + m.name + ', want ' + want);
   if (!Number.isFinite(m.value)) throw new Error(f + ': value is not a number');
-  n++;
+  names.push(want);
 }
-console.log('ok: ' + n + ' module(s)');
+const listed = Object.keys(require('./src/index.js'));
+if (listed.join() !== names.join()) {
+  throw new Error('src/index.js lists ' + listed.join(', ') + '; src/ holds ' + names.join(', '));
+}
+console.log('ok: ' + names.length + ' module(s)');
 `;
+
+/**
+ * src/index.js of the demo rig: a line per module in name order, the
+ * modules not written yet commented out. Each bead uncomments its line, so
+ * two beads conflict only when their modules are neighbours.
+ */
+export function indexJs(modules: string[], present: ReadonlySet<string>): string {
+  return [
+    '// Every module of src/, in name order; modules not written yet are commented out.',
+    'module.exports = {',
+    ...[...modules].sort().map((m) => `  ${present.has(m) ? '' : '// '}${m}: require('./${m}'),`),
+    '};',
+    '',
+  ].join('\n');
+}
 
 const PROMPT = `You are a coding agent of the {{.Agent}} pool in the city {{.CityName}},
 working in the app rig; your session name is in $GC_SESSION_NAME. Your
@@ -150,24 +172,29 @@ Loop until told to stop:
    (\`git switch -c gc/$GC_SESSION_NAME/<id> $(git rev-parse main)\`).
 4. Commit, then \`gc mq submit --bead <id>\`, and wait until
    \`gc mq status <request id>\` says merged. If it says needs-rebase, rebase on
-   main and submit again.
+   main, resolve the conflict (in src/index.js, the line of every module that
+   exists is uncommented), and submit again.
 `;
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** A small real repository: test.js, one base module, main checked out nowhere. */
-async function makeRig(dir: string): Promise<void> {
+/** A small real repository: test.js, a base module, the index; main checked out nowhere. */
+async function makeRig(dir: string, modules: string[]): Promise<void> {
   mkdirSync(path.join(dir, 'src'), { recursive: true });
   await writeFile(
     path.join(dir, 'README.md'),
-    '# app\n\nThe gc demo rig: modules in src/, each `{ name, value }`; `node test.js` checks them.\n',
+    '# app\n\nThe gc demo rig: modules in src/, each `{ name, value }`, listed in src/index.js;\n`node test.js` checks them.\n',
   );
   await writeFile(path.join(dir, 'test.js'), TEST_JS);
   await writeFile(
     path.join(dir, 'src', 'base.js'),
     "module.exports = { name: 'base', value: 0 };\n",
+  );
+  await writeFile(
+    path.join(dir, 'src', 'index.js'),
+    indexJs(['base', ...modules], new Set(['base'])),
   );
   git(dir, 'init', '--quiet', '--initial-branch=main');
   git(dir, 'config', 'user.name', 'gc demo');
@@ -340,7 +367,11 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   }
   const { initCity } = await import('../../config/index.js');
   await initCity({ dir: root, name: 'demo' });
-  await makeRig(path.join(root, 'app'));
+  const plan = demoPlan(m);
+  await makeRig(
+    path.join(root, 'app'),
+    plan.map((b) => b.module),
+  );
   if (agent !== 'scripted') {
     mkdirSync(path.join(root, 'prompts'), { recursive: true });
     await writeFile(path.join(root, 'prompts', 'coder.md'), PROMPT);
@@ -374,7 +405,7 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   let summary: DemoSummary | undefined;
   let failed: string | undefined;
   try {
-    const ids = await createBeads(client, demoPlan(m));
+    const ids = await createBeads(client, plan);
     say(
       `created ${ids.length} beads routed to the coder pool (every third waits for the one before)`,
     );
