@@ -22,5 +22,5 @@ export {
   type PresetOverride,
   type PromptMode,
 } from './presets.js';
-export { showsReadyPrompt, stripAnsi } from './startup.js';
+export { findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

@@ -49,17 +49,7 @@ export async function checkCommand(config: StartConfig): Promise<void> {
   if (!program || SHELL_WORDS.has(program) || /[$`"'\\(){}[\]*?<>|;&~]/.test(program)) return;
   const env = sessionEnv(config);
   const cwd = config.work_dir ?? process.cwd();
-  const candidates = program.includes('/')
-    ? [path.resolve(cwd, program)]
-    : (env.PATH ?? '').split(':').map((d) => path.join(d || '.', program));
-  for (const c of candidates) {
-    try {
-      await access(c, constants.X_OK);
-      if ((await stat(c)).isFile()) return;
-    } catch {
-      // try the next one
-    }
-  }
+  if (await findExecutable(program, env.PATH ?? '', cwd)) return;
   throw new ValidationError(
     `${program}: command not found${program.includes('/') ? '' : ' on PATH'}`,
     {
@@ -68,6 +58,29 @@ export async function checkCommand(config: StartConfig): Promise<void> {
       details: { command: program },
     },
   );
+}
+
+/**
+ * The executable file `program` names: a path (resolved from `cwd`) or a
+ * name looked up on `PATH`. Undefined when there is none.
+ */
+export async function findExecutable(
+  program: string,
+  PATH: string,
+  cwd: string = process.cwd(),
+): Promise<string | undefined> {
+  const candidates = program.includes('/')
+    ? [path.resolve(cwd, program)]
+    : PATH.split(':').map((d) => path.join(d || '.', program));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      if ((await stat(c)).isFile()) return c;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
 }
 
 /** Check the work dir exists and apply overlay_dir and copy_files to it. */

@@ -264,12 +264,6 @@ function intOption(v: string | undefined, dflt: number, where: string, max: numb
   return n;
 }
 
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .some((d) => d && existsSync(path.join(d, bin)));
-}
-
 /**
  * Processes of the demo still alive: any whose environment names the demo
  * city (agents and what they started) or whose command line does (the
@@ -305,14 +299,16 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
     });
   }
   const agent = o.agent ?? 'scripted';
-  const provider = o.provider ?? (onPath('tmux') ? 'tmux' : 'subprocess');
+  const { PRESET_NAMES, findExecutable } = await import('../../runtime/index.js');
+  const onPath = async (bin: string) =>
+    (await findExecutable(bin, process.env.PATH ?? '')) !== undefined;
+  const provider = o.provider ?? ((await onPath('tmux')) ? 'tmux' : 'subprocess');
   if (provider !== 'tmux' && provider !== 'subprocess') {
     throw new ValidationError(`--provider must be tmux or subprocess, not ${provider}`, {
       where: '--provider',
     });
   }
   if (agent !== 'scripted') {
-    const { PRESET_NAMES } = await import('../../runtime/index.js');
     const clis = PRESET_NAMES.filter((p) => p !== 'generic');
     if (!clis.includes(agent)) {
       throw new ValidationError(
@@ -320,7 +316,7 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
         { where: '--agent' },
       );
     }
-    if (!onPath(agent)) {
+    if (!(await onPath(agent))) {
       throw new GcError('not_found', `--agent ${agent}: the ${agent} command is not on PATH`, {
         fix: `install ${agent}, or run the demo with the scripted agents (no --agent)`,
       });
@@ -335,7 +331,7 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
     }
   }
   for (const tool of ['git', ...(provider === 'tmux' ? ['tmux'] : [])]) {
-    if (!onPath(tool)) {
+    if (!(await onPath(tool))) {
       throw new GcError('not_found', `the demo needs ${tool}, which is not on PATH`, {
         fix: `install ${tool}${tool === 'tmux' ? ', or pass --provider subprocess' : ''}`,
       });
