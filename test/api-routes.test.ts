@@ -18,6 +18,7 @@ import { RemoteCity } from '../src/client/index.js';
 import { CONFIG_HOME } from './helpers/cli.js';
 import { selfSignedCert } from './helpers/tls.js';
 import { apiCall, freePort, readSse, type CallOptions } from './helpers/http.js';
+import { until, waitFor } from './helpers/wait.js';
 
 let root = '';
 let server: CityServer;
@@ -66,6 +67,11 @@ env = { SERVICE_TOKEN = "s3cret-value" }
 name = "sleeper"
 start_command = "sleep 600"
 max_active_sessions = 0
+[[agent]]
+name = "pager"
+start_command = "sleep 600"
+min_active_sessions = 3
+max_active_sessions = 3
 `,
   );
   server = await startServer();
@@ -282,8 +288,14 @@ describe('mail over the API', () => {
     const id = m.body.id as string;
     expect((await call('GET', '/v0/mail/inbox?agent=scope-b', { token: a })).status).toBe(403);
     expect((await call('GET', '/v0/mail/count?agent=scope-b', { token: a })).status).toBe(403);
-    const c = (await call('GET', '/v0/agents?limit=1000')).body;
-    expect(c).toBeDefined();
+    // Agents see no registry; staff see the ones just registered.
+    expect((await call('GET', '/v0/agents?limit=1000', { token: a })).status).toBe(403);
+    const registered = (await call('GET', '/v0/agents?limit=1000')).body.items as {
+      name: string;
+    }[];
+    expect(registered.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['scope-a', 'scope-b', 'scope-c']),
+    );
     const stranger = await agent('scope-d');
     expect((await call('GET', `/v0/mail/${id}`, { token: stranger })).status).toBe(403);
     expect((await call('POST', `/v0/mail/${id}/archive`, { token: a })).status).toBe(403); // sender, not recipient
@@ -350,9 +362,10 @@ describe('mail over the API', () => {
       });
       expect(sent.body.pushed).toBe(true);
       const id = sent.body.id as string;
-      for (let i = 0; i < 100 && !(await call('GET', `/v0/mail/${id}`)).body.read; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(
+        async () => (await call('GET', `/v0/mail/${id}`)).body.read === true,
+        'the pushed message to be marked read',
+      );
       expect(got.map((g) => g.id)).toEqual([id]);
       expect((JSON.parse(got[0]!.body) as { message: { subject: string } }).message.subject).toBe(
         'push me',
@@ -364,13 +377,10 @@ describe('mail over the API', () => {
         body: { to: 'hooked', body: 'stays' },
       });
       const keptId = kept.body.id as string;
-      let failed = false;
-      for (let i = 0; i < 100 && !failed; i++) {
-        await new Promise((r) => setTimeout(r, 50));
+      await waitFor(async () => {
         const ev = await call('GET', `/v0/events?type=mail.push_failed&subject=${keptId}`);
-        failed = (ev.body.items as unknown[]).length > 0;
-      }
-      expect(failed).toBe(true);
+        return (ev.body.items as unknown[]).length > 0;
+      }, 'a mail.push_failed event');
       expect((await call('GET', `/v0/mail/${keptId}`)).body.read).toBe(false);
       const events = await call('GET', '/v0/events?type=mail.pushed');
       expect(events.text).not.toContain('zzz');
@@ -412,11 +422,11 @@ describe('sessions and runs', () => {
           .map((f) => f.data as string)
           .join(''),
     ).toBe(text);
-    let run = (await call('GET', `/v0/runs/${id}`)).body;
-    for (let i = 0; i < 50 && run.state === 'running'; i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      run = (await call('GET', `/v0/runs/${id}`)).body;
-    }
+    const run = await until(
+      'the run to end',
+      async () => (await call('GET', `/v0/runs/${id}`)).body,
+      (r) => r.state !== 'running',
+    );
     expect(run).toMatchObject({ state: 'exited', exit_code: 0, template: 'echo' });
   });
 
@@ -468,9 +478,33 @@ describe('sessions and runs', () => {
   });
 
   it('pages sessions by name with a cursor', async () => {
-    const p1 = await call('GET', '/v0/sessions?limit=1');
-    expect(p1.status).toBe(200);
-    expect(Array.isArray(p1.body.items)).toBe(true);
+    // The pager pool keeps three sessions; wait for the controller to see them.
+    const all = await until(
+      'three pager sessions',
+      async () => (await call('GET', '/v0/sessions?limit=1000')).body.items as { name: string }[],
+      (items) => items.filter((x) => x.name.startsWith('pager-')).length === 3,
+    );
+    const names = all.map((x) => x.name);
+    expect(names).toEqual([...names].sort());
+    for (const limit of [1, 2]) {
+      const seen: string[] = [];
+      let cursor: string | null = '';
+      let pages = 0;
+      while (cursor !== null) {
+        const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+        const page = await call('GET', `/v0/sessions?limit=${limit}${q}`);
+        expect(page.status).toBe(200);
+        const items = page.body.items as { name: string }[];
+        expect(items.length).toBeLessThanOrEqual(limit);
+        seen.push(...items.map((x) => x.name));
+        cursor = page.body.next_cursor as string | null;
+        pages++;
+        if (pages > names.length + 1)
+          throw new Error(`the cursor does not advance: ${seen.join(', ')}`);
+      }
+      expect(seen).toEqual(names);
+      expect(pages).toBeGreaterThanOrEqual(Math.ceil(names.length / limit));
+    }
     expect((await call('GET', '/v0/sessions?limit=0')).status).toBe(400);
   });
 });
@@ -500,29 +534,89 @@ describe('event stream', () => {
   });
 });
 
+/**
+ * A city of its own for a test that stops and restarts its server, so the
+ * shared server the other tests use is never replaced under them.
+ */
+async function restartableCity(): Promise<{
+  root: string;
+  server: CityServer;
+  restart(): Promise<void>;
+  call: (method: string, url: string, opts?: CallOptions) => ReturnType<typeof apiCall>;
+  close(): Promise<void>;
+}> {
+  const own = await mkdtemp(path.join(os.tmpdir(), 'gc-routes-restart-'));
+  await writeFile(
+    path.join(own, 'city.toml'),
+    '[workspace]\nname = "restarts"\n[daemon]\npatrol_interval = "1h"\n',
+  );
+  const start = () =>
+    CityServer.start({ root: own, sessionProvider: 'fake', log: () => undefined });
+  const city = {
+    root: own,
+    server: await start(),
+    async restart() {
+      await city.server.stop('restart test');
+      city.server = await start();
+    },
+    call: (method: string, url: string, opts: CallOptions = {}) =>
+      apiCall({ socketPath: path.join(own, '.gc', 'gc.sock') }, method, url, {
+        token: readAdminKey(own)!,
+        ...opts,
+      }),
+    async close() {
+      await city.server.stop('test done');
+      await rm(own, { recursive: true, force: true });
+    },
+  };
+  return city;
+}
+
 describe('remote client across a server restart', () => {
   it('calls retry while the server is down; a retried write applies once', async () => {
-    const client = new RemoteCity(sock().socketPath, 'restarter', root, admin, { retryMs: 20_000 });
-    await server.stop('restart test');
-    const pending = client.createBead({ title: 'made during restart' });
-    await new Promise((r) => setTimeout(r, 800));
-    server = await startServer();
-    const bead = await pending;
-    expect(bead.title).toBe('made during restart');
-    const list = await call('GET', '/v0/beads?status=open&limit=1000');
-    expect(
-      (list.body.items as { title: string }[]).filter((x) => x.title === bead.title),
-    ).toHaveLength(1);
+    const city = await restartableCity();
+    try {
+      const client = new RemoteCity(
+        path.join(city.root, '.gc', 'gc.sock'),
+        'restarter',
+        city.root,
+        readAdminKey(city.root),
+        { retryMs: 20_000 },
+      );
+      await city.server.stop('restart test');
+      const pending = client.createBead({ title: 'made during restart' });
+      // The write must be in its retry loop (refused at least once) before
+      // the server comes back: wait for the refusal, not for a fixed time.
+      await waitFor(() => client.retries > 0, 'the client to retry');
+      city.server = await CityServer.start({
+        root: city.root,
+        sessionProvider: 'fake',
+        log: () => undefined,
+      });
+      const bead = await pending;
+      expect(bead.title).toBe('made during restart');
+      const list = await city.call('GET', '/v0/beads?status=open&limit=1000');
+      expect(
+        (list.body.items as { title: string }[]).filter((x) => x.title === bead.title),
+      ).toHaveLength(1);
+    } finally {
+      await city.close();
+    }
   });
 
   it('an idempotency key survives the restart', async () => {
-    const headers = { 'idempotency-key': `restart-${randomBytes(4).toString('hex')}` };
-    const a = await call('POST', '/v0/beads', { body: { title: 'kept across restart' }, headers });
-    await server.stop('restart test');
-    server = await startServer();
-    const b = await call('POST', '/v0/beads', { body: { title: 'kept across restart' }, headers });
-    expect(b.body.id).toBe(a.body.id);
-    expect(b.headers['idempotent-replayed']).toBe('true');
+    const city = await restartableCity();
+    try {
+      const headers = { 'idempotency-key': `restart-${randomBytes(4).toString('hex')}` };
+      const body = { title: 'kept across restart' };
+      const a = await city.call('POST', '/v0/beads', { body, headers });
+      await city.restart();
+      const b = await city.call('POST', '/v0/beads', { body, headers });
+      expect(b.body.id).toBe(a.body.id);
+      expect(b.headers['idempotent-replayed']).toBe('true');
+    } finally {
+      await city.close();
+    }
   });
 });
 

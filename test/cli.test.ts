@@ -1,19 +1,19 @@
 /** End-to-end tests of the gc and bd command lines against a real city on disk. */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CityServer } from '../src/api/index.js';
 import { CityLock } from '../src/city/index.js';
 import type { Bead } from '../src/store/index.js';
 import type { GcEvent } from '../src/events/index.js';
-import { CONFIG_HOME, REPO, TSX, bd, gc } from './helpers/cli.js';
+import { CONFIG_HOME, bd, gc, killSpawned, spawnBuilt, stdoutLines } from './helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gc-cli-'));
 const city = join(root, 'town');
 const at = { cwd: city };
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterEach(() => killSpawned());
 
 beforeAll(async () => {
   const r = await gc(['init', city, '--name', 'town']);
@@ -264,51 +264,63 @@ for (const mode of ['local', 'server'] as const) {
 }
 
 describe('gc events', () => {
+  /** A city of its own with `n` beads created and the first closed. */
+  async function eventsCity(name: string, n: number): Promise<{ cwd: string }> {
+    const dir = join(root, name);
+    expect((await gc(['init', dir, '--name', name])).code).toBe(0);
+    const where = { cwd: dir };
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(json<Bead>((await gc(['bead', 'create', `ev-${i}`, '--json'], where)).stdout).id);
+    }
+    if (ids[0]) expect((await gc(['bead', 'close', ids[0]], where)).code).toBe(0);
+    return where;
+  }
+
   it('lists transitions with filters', async () => {
-    const all = json<GcEvent[]>((await gc(['events', '--json'], at)).stdout);
-    expect(all.length).toBeGreaterThan(5);
+    const where = await eventsCity('evlist', 4);
+    const all = json<GcEvent[]>((await gc(['events', '--json'], where)).stdout);
+    expect(all.map((e) => e.type)).toEqual([
+      'bead.created',
+      'bead.created',
+      'bead.created',
+      'bead.created',
+      'bead.closed',
+    ]);
     expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
     const closed = json<GcEvent[]>(
-      (await gc(['events', '--type', 'bead.closed', '--json'], at)).stdout,
+      (await gc(['events', '--type', 'bead.closed', '--json'], where)).stdout,
     );
-    expect(closed.length).toBeGreaterThan(0);
-    expect(closed.every((e) => e.type === 'bead.closed')).toBe(true);
-    const last2 = json<GcEvent[]>((await gc(['events', '--last', '2', '--json'], at)).stdout);
-    expect(last2.map((e) => e.seq)).toEqual([all.length - 1, all.length]);
+    expect(closed.map((e) => e.seq)).toEqual([5]);
+    const last2 = json<GcEvent[]>((await gc(['events', '--last', '2', '--json'], where)).stdout);
+    expect(last2.map((e) => e.seq)).toEqual([4, 5]);
     // --last with a filter: the last n that match, not the matches among the last n.
-    const created = all.filter((e) => e.type === 'bead.created');
-    expect(created.length).toBeGreaterThan(2);
     const lastCreated = json<GcEvent[]>(
-      (await gc(['events', '--type', 'bead.created', '--last', '2', '--json'], at)).stdout,
+      (await gc(['events', '--type', 'bead.created', '--last', '2', '--json'], where)).stdout,
     );
-    expect(lastCreated.map((e) => e.seq)).toEqual(created.slice(-2).map((e) => e.seq));
+    expect(lastCreated.map((e) => e.seq)).toEqual([3, 4]);
   });
 
   it('--follow --json streams NDJSON of new events from other processes', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', TSX, join(REPO, 'src/cli/gc.ts'), 'events', '--follow', '--json'],
-      {
-        cwd: city,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    const got = new Promise<GcEvent[]>((resolve) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const lines = out.split('\n').filter(Boolean);
-        if (lines.length >= 2) resolve(lines.map((l) => json<GcEvent>(l)));
-      });
-    });
-    // The follower takes no lock: writers keep working while it runs.
-    await new Promise((r) => setTimeout(r, 1500));
-    await gc(['bead', 'create', 'followed-1'], at);
-    await gc(['bead', 'create', 'followed-2'], at);
-    const events = await got;
-    child.kill('SIGTERM');
-    expect(events.map((e) => e.type)).toEqual(['bead.created', 'bead.created']);
-    expect(events[1]!.seq).toBe(events[0]!.seq + 1);
+    const where = await eventsCity('evfollow', 1);
+    const latest = json<GcEvent[]>((await gc(['events', '--last', '1', '--json'], where)).stdout);
+    const after = latest[0]!.seq;
+    // From a known seq: what the follower prints does not depend on when it
+    // starts, only on what is written after that seq.
+    const child = spawnBuilt(['events', '--follow', '--json', '--after', String(after)], where);
+    try {
+      const lines = stdoutLines(child, 2);
+      // The follower takes no lock: writers keep working while it runs.
+      expect((await gc(['bead', 'create', 'followed-1'], where)).code).toBe(0);
+      expect((await gc(['bead', 'create', 'followed-2'], where)).code).toBe(0);
+      const events = (await lines).map((l) => json<GcEvent>(l));
+      expect(events.map((e) => [e.type, e.seq])).toEqual([
+        ['bead.created', after + 1],
+        ['bead.created', after + 2],
+      ]);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 

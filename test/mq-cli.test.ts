@@ -3,15 +3,17 @@
  * submitted on the city files waits, the server merges it when it starts;
  * requests submitted through the server merge, conflict, and show up in
  * list, status and stats; an agent submits as itself and cannot reject.
+ * Each test makes its own city and repository, so any one runs alone.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CityServer } from '../src/api/index.js';
 import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';
 import { branchWith, git, makeRepo } from './helpers/git.js';
 import { apiCall } from './helpers/http.js';
+import { until } from './helpers/wait.js';
 
 interface Mr {
   id: string;
@@ -33,32 +35,36 @@ describe('gc rig and gc mq', () => {
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     return JSON.parse(r.stdout) as T;
   };
-  const until = async (id: string, states: string[]): Promise<Mr> => {
-    for (let i = 0; i < 200; i++) {
-      const m = await json<Mr>(['mq', 'status', id]);
-      if (states.includes(m.state)) return m;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${id} never reached ${states.join('/')}`);
-  };
+  const reach = (id: string, states: string[]): Promise<Mr> =>
+    until(
+      `${id} to reach ${states.join('/')}`,
+      () => json<Mr>(['mq', 'status', id]),
+      (m) => states.includes(m.state),
+    );
 
-  beforeAll(async () => {
+  /** A city with a git repository beside it; `rig` adds it as rig "app" in city.toml. */
+  async function city(rig: string | undefined): Promise<void> {
     process.env.GC_CONFIG_HOME = CONFIG_HOME;
     root = await mkdtemp(path.join(os.tmpdir(), 'gc-mqcli-'));
     repo = path.join(root, 'app');
     makeRepo(repo);
     await writeFile(
       path.join(root, 'city.toml'),
-      '# the city\n[workspace]\nname = "mqcity"\n[daemon]\npatrol_interval = "1h"\n',
+      '# the city\n[workspace]\nname = "mqcity"\n[daemon]\npatrol_interval = "1h"\n' + (rig ?? ''),
     );
-  });
+  }
+  const APP = '[[rigs]]\nname = "app"\npath = "app"\nmerge_workers = 2\n';
+  const startServer = async (): Promise<CityServer> =>
+    (server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined }));
 
-  afterAll(async () => {
+  afterEach(async () => {
     await server?.stop('test done');
+    server = undefined;
     await rm(root, { recursive: true, force: true });
   });
 
   it('rig add validates, edits city.toml and keeps its comments; list and remove', async () => {
+    await city(undefined);
     const notRepo = await gc(['rig', 'add', 'x', root + '/nope']);
     expect(notRepo.code).toBe(2);
     expect(notRepo.stderr).toMatch(/does not exist/);
@@ -87,16 +93,19 @@ describe('gc rig and gc mq', () => {
   });
 
   it('a request submitted with no server waits; the server merges it when it starts', async () => {
+    await city(APP);
     branchWith(repo, 'early', { 'early.txt': 'e' });
     const mr = await json<Mr>(['mq', 'submit', '--branch', 'early']);
     expect(mr).toMatchObject({ state: 'queued', author: 'mayor', created: true });
     expect((await json<Mr[]>(['mq', 'list'])).map((m) => m.id)).toEqual([mr.id]);
-    server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
-    const done = await until(mr.id, ['merged']);
+    await startServer();
+    const done = await reach(mr.id, ['merged']);
     expect(done.merged_sha).toBe(git(repo, 'rev-parse', 'main'));
   });
 
   it('through the server: merges, a conflict routed back, list, stats, rig status', async () => {
+    await city(APP);
+    await startServer();
     // Submitted from inside a worktree on the branch: branch and head come from there.
     const wt = path.join(root, 'wt-a');
     git(repo, 'worktree', 'add', '-q', '-b', 'feat-a', wt, 'main');
@@ -108,23 +117,26 @@ describe('gc rig and gc mq', () => {
     expect(fromWt.code, fromWt.stderr).toBe(0);
     const a = JSON.parse(fromWt.stdout) as Mr;
     expect(a.branch).toBe('feat-a');
-    await until(a.id, ['merged']);
+    await reach(a.id, ['merged']);
     branchWith(repo, 'feat-b', { 'README.md': 'from b\n' }, 'main~1');
     const b = await json<Mr>(['mq', 'submit', '--branch', 'feat-b']);
-    const failed = await until(b.id, ['needs-rebase']);
+    const failed = await reach(b.id, ['needs-rebase']);
     const status = await gc(['mq', 'status', failed.id]);
     expect(status.stdout).toContain('README.md');
     expect(status.stdout).toMatch(/conflict bead/);
     const again = await json<Mr>(['mq', 'submit', '--branch', 'feat-b']);
     expect(again).toMatchObject({ id: b.id, created: false });
     const all = await json<Mr[]>(['mq', 'list', '--all']);
-    expect(all.map((m) => m.state)).toEqual(['needs-rebase', 'merged', 'merged']);
+    expect(all.map((m) => [m.id, m.state])).toEqual([
+      [b.id, 'needs-rebase'],
+      [a.id, 'merged'],
+    ]);
     const stats = await json<{ rig: string; merged_total: number; conflict_rate: number }[]>([
       'mq',
       'stats',
     ]);
-    expect(stats[0]).toMatchObject({ rig: 'app', merged_total: 2 });
-    expect(stats[0]!.conflict_rate).toBeCloseTo(1 / 3);
+    expect(stats[0]).toMatchObject({ rig: 'app', merged_total: 1 });
+    expect(stats[0]!.conflict_rate).toBeCloseTo(1 / 2);
     const rs = await json<{ name: string; target_head: string; mq: { depth: number } }[]>([
       'rig',
       'status',
@@ -135,9 +147,23 @@ describe('gc rig and gc mq', () => {
   });
 
   it("an agent submits as itself; it may not reject, nor retry another agent's request", async () => {
-    const token = server!.keys.create({ kind: 'agent', name: 'polecat-7' }).token;
+    await city(APP);
+    const srv = await startServer();
+    // Someone else's request that failed: branched from main, and main then
+    // changed the same file, so it conflicts.
+    branchWith(repo, 'clash', { 'README.md': 'clash\n' });
+    git(
+      repo,
+      'update-ref',
+      'refs/heads/main',
+      branchWith(repo, 'moved', { 'README.md': 'moved\n' }),
+    );
+    const others = await json<Mr>(['mq', 'submit', '--branch', 'clash']);
+    await reach(others.id, ['needs-rebase']);
+
+    const token = srv.keys.create({ kind: 'agent', name: 'polecat-7' }).token;
     branchWith(repo, 'agent-work', { 'agent.txt': 'x' });
-    const sock = { socketPath: server!.socketPath };
+    const sock = { socketPath: srv.socketPath };
     const sub = await apiCall(sock, 'POST', '/v0/mq', { token, body: { branch: 'agent-work' } });
     expect(sub.status).toBe(200);
     const mr = sub.body as unknown as Mr;
@@ -150,13 +176,15 @@ describe('gc rig and gc mq', () => {
     });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('body.head');
-    await until(mr.id, ['merged']);
+    await reach(mr.id, ['merged']);
     // Someone else's failed request: not the agent's to retry.
-    const others = (await json<Mr[]>(['mq', 'list', '--state', 'needs-rebase']))[0]!;
     const retry = await apiCall(sock, 'POST', `/v0/mq/${others.id}/retry`, { token, body: {} });
     expect(retry.status).toBe(403);
     // Its own, merged: nothing to retry.
     const own = await apiCall(sock, 'POST', `/v0/mq/${mr.id}/retry`, { token, body: {} });
     expect(own.status).toBe(409);
+    // The author may retry its own failed request.
+    const mine = await gc(['mq', 'retry', others.id, '--json']);
+    expect(mine.code, mine.stderr).toBe(0);
   });
 });

@@ -113,6 +113,8 @@ export class RemoteCity implements CityClient {
 
   readonly endpoint: Endpoint;
   private readonly retryMs: number;
+  /** Attempts that failed and were retried (unreachable or rate-limited); for diagnostics. */
+  retries = 0;
 
   constructor(
     endpoint: Endpoint | string,
@@ -198,6 +200,7 @@ export class RemoteCity implements CityClient {
         if ((!unreachable && !limited) || left <= 0) throw e;
         const hinted = limited ? Number(e.details.retry_after_ms) || 1000 : 0;
         const wait = Math.min(left, Math.max(hinted, delay / 2 + Math.random() * delay));
+        this.retries++;
         await sleep(wait);
         delay = Math.min(delay * 2, 2000);
       }

@@ -341,16 +341,20 @@ max_active_sessions = 3
       desired(workload({ w: [0, 0] }), snap),
       snap,
       new Map(),
-      opts({ claims: new Map([['w-2', 1]]) }),
+      // w-3 died holding a claim: it goes back to the pool.
+      opts({
+        claims: new Map([
+          ['w-2', 1],
+          ['w-3', 1],
+        ]),
+      }),
     );
-    expect(summary(p)).toEqual(
-      [
-        'release w-3',
-        'stop w-1 (not desired (scale down or removed))',
-        'drain w-2 (not desired (scale down or removed))',
-        'stop w-3 (dead and not desired)',
-      ].filter((s) => s !== 'release w-3'),
-    );
+    expect(summary(p)).toEqual([
+      'release w-3',
+      'stop w-1 (not desired (scale down or removed))',
+      'drain w-2 (not desired (scale down or removed))',
+      'stop w-3 (dead and not desired)',
+    ]);
   });
 
   it('an idle session inside the scale-down grace is kept for now', () => {
@@ -531,12 +535,11 @@ max_active_sessions = 9
 scale_check = "sleep 30"
 `);
     const failures: string[] = [];
-    const t0 = Date.now();
+    // A check that ignored its 500 ms timeout would hold the test for 30 s (its timeout).
     const out = await runScaleChecks(
       { ...c, root: process.cwd() },
       { timeoutMs: 500, onFailure: (a, why) => failures.push(`${a}: ${why}`) },
     );
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(Object.fromEntries(out)).toEqual({
       ok: 4,
       fails: undefined,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TSX } from '../../test/helpers/cli.js';
+import { waitFor } from '../../test/helpers/wait.js';
 import { runEventLogConformance } from './conformance.js';
 import { JsonlEventLog } from './jsonl.js';
 import { MemoryEventLog } from './memory.js';
@@ -98,7 +99,8 @@ describe('jsonl specifics', () => {
         if (got.length === 3) ac.abort();
       }
     })();
-    await new Promise((r) => setTimeout(r, 50));
+    // Caught up (it has the one event there was): now it waits on the file.
+    await waitFor(() => got.length === 1, 'the reader to deliver the first event');
     await writer.record({ type: 'after1' });
     await writer.record({ type: 'after2' });
     await done;

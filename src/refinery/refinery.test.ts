@@ -205,12 +205,26 @@ describe('merge queue engine', () => {
     expect(mail[0]!.subject).toBe('Gate test failed: bad');
     // Tested twice: the gate is retried once before it counts as failing.
     expect(s.tested()).toHaveLength(2);
-    // Fixed and retried: it lands.
-    branchWith(s.repo, 'bad-fixed', { fine: 'yes' });
+    // Retried as it is, the same commit fails the same way.
     await s.refinery.retry('carol', mr.id);
     await s.refinery.idle();
-    expect(s.queue.get(mr.id).state).toBe('needs-fix');
-    expect(s.queue.get(mr.id).retries).toBe(1);
+    expect(s.queue.get(mr.id)).toMatchObject({ state: 'needs-fix', retries: 1 });
+    expect(git(s.repo, 'rev-parse', 'main')).toBe(before);
+    // Fixed on the branch (the author removes the file) and submitted again: it lands.
+    const wt = path.join(s.dir, 'fix-wt');
+    git(s.repo, 'worktree', 'add', '-q', wt, 'bad');
+    git(wt, 'rm', '-q', 'broken');
+    writeFileSync(path.join(wt, 'fine'), 'yes');
+    git(wt, 'add', 'fine');
+    git(wt, 'commit', '-q', '-m', 'bad: fixed');
+    const fixedHead = git(wt, 'rev-parse', 'HEAD');
+    git(s.repo, 'worktree', 'remove', '--force', wt);
+    const fixed = await s.refinery.submit('carol', { rig: 'app', branch: 'bad' });
+    expect(fixed.request.head).toBe(fixedHead);
+    await s.refinery.idle();
+    expect(s.queue.get(fixed.request.id).state).toBe('merged');
+    expect(git(s.repo, 'show', 'main:fine')).toBe('yes');
+    expect(git(s.repo, 'ls-tree', '--name-only', 'main')).not.toMatch(/^broken$/m);
   });
 
   it('a flaky gate is retried once', async () => {

@@ -12,6 +12,7 @@ import { ValidationError, randomBase36 } from '../core/index.js';
 import { SessionExistsError } from './errors.js';
 import { pidAlive } from './proc.js';
 import type { Provider } from './provider.js';
+import { until } from '../../test/helpers/wait.js';
 
 export interface RuntimeHarness {
   provider: Provider;
@@ -24,23 +25,6 @@ export interface RuntimeHarness {
 export type RuntimeHarnessFactory = () => Promise<RuntimeHarness>;
 
 const LONG = 'sleep 600';
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (v: T) => boolean,
-  ms = 8000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-    last = await probe();
-  }
-  return last;
-}
 
 export function runRuntimeConformance(label: string, factory: RuntimeHarnessFactory): void {
   describe(`Runtime conformance: ${label}`, () => {
@@ -156,10 +140,16 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
     it('running sessions: peek, activity, scrollback, copy-to, keys, interrupt, nudge', async () => {
       const a = n('a');
       await start(a, 'cat');
-      await p.nudge(a, 'hello');
+      // cat echoes what it is given: the nudged line shows in the output.
+      const marker = `hello-${randomBase36(6)}`;
+      await p.nudge(a, marker);
+      await until(
+        'the nudged line in peek',
+        () => p.peek(a, 5),
+        (out) => out.includes(marker),
+      );
+      expect(await p.peek(a, 0)).toContain(marker);
       await p.sendKeys(a, ['x', 'Enter']);
-      expect(typeof (await p.peek(a, 5))).toBe('string');
-      expect(typeof (await p.peek(a, 0))).toBe('string');
       expect(await p.getLastActivity(a)).toBeGreaterThan(0);
       await p.clearScrollback(a);
       await p.copyTo(a, path.join(tmp, 'does-not-exist'), 'dst');
@@ -312,11 +302,10 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
     it('start with a missing command fails with a clear error, not a hang', async (ctx) => {
       if (!p.capabilities.runsProcesses) ctx.skip();
       const a = n('nocmd');
-      const t0 = Date.now();
+      // A hang would be caught by the test's own timeout; no elapsed-time assert.
       await expect(start(a, 'gc-no-such-command-x1 --flag')).rejects.toThrow(
         /gc-no-such-command-x1/,
       );
-      expect(Date.now() - t0).toBeLessThan(15_000);
       expect(await p.isRunning(a)).toBe(false);
     });
 

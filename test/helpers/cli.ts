@@ -1,5 +1,5 @@
 /** Run the real gc / bd programs as child processes (no in-process shortcuts). */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,4 +77,66 @@ export function gcBuilt(
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult> {
   return runNode([join(REPO, 'dist', 'cli', 'gc.js'), ...args], options);
+}
+
+const spawned = new Set<ChildProcessWithoutNullStreams>();
+
+/**
+ * Start the built gc and leave it running (a follower, a server in the
+ * foreground): the caller reads its output as it comes. Every child started
+ * here is killed by `killSpawned()` (call it in afterEach), so a failed
+ * assertion never leaks a process.
+ */
+export function spawnBuilt(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, [join(REPO, 'dist', 'cli', 'gc.js'), ...args], {
+    cwd: options.cwd ?? REPO,
+    env: cliEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  spawned.add(child);
+  child.on('exit', () => spawned.delete(child));
+  return child;
+}
+
+/** Kill every child `spawnBuilt` started that is still running. */
+export function killSpawned(): void {
+  for (const child of spawned) child.kill('SIGKILL');
+  spawned.clear();
+}
+
+/**
+ * Resolve with the first `n` stdout lines of `child`; reject when it exits
+ * first (with its stderr) or after `ms`.
+ */
+export function stdoutLines(
+  child: ChildProcessWithoutNullStreams,
+  n: number,
+  ms = 20_000,
+): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no ${n} lines within ${ms} ms; stdout: ${out} stderr: ${err}`)),
+      ms,
+    );
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const lines = out.split('\n');
+      if (lines.length > n) {
+        clearTimeout(timer);
+        resolve(lines.slice(0, n));
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`exited (${code ?? signal}) before ${n} lines; stdout: ${out} stderr: ${err}`),
+      );
+    });
+  });
 }
