@@ -73,6 +73,10 @@ rate_burst = 40
 name = "w"
 start_command = "sleep 600"
 max_active_sessions = 2
+[[agent]]
+name = "sec"
+start_command = "sleep 600"
+max_active_sessions = 2
 `,
   );
   server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
@@ -112,9 +116,34 @@ describe('API authentication', () => {
   });
 
   it('keys and secrets never reach the event log', async () => {
+    // Every kind of token, made here: an operator key, a registered agent's
+    // key, and a session's token issued by the controller (then revoked).
+    const op = await call('POST', '/v0/keys', {
+      token: admin,
+      body: { kind: 'operator', name: 'secret-op' },
+    });
+    expect(op.status).toBe(200);
+    const reg = await call('POST', '/v0/agents', { token: admin, body: { name: 'secret-bot' } });
+    expect(reg.status).toBe(200);
+    await call('POST', '/v0/beads', {
+      token: admin,
+      body: { title: 'secret work', metadata: { 'gc.routed_to': 'sec' } },
+    });
+    await server.controller.tick();
+    const fake = server.provider as FakeProvider;
+    const session = fake.configOf('sec-1')?.env?.GC_TOKEN;
+    expect(session).toMatch(/^gck_/);
+    fake.kill('sec-1', 1);
+    await server.controller.tick();
+    const tokens = [admin, op.body.token as string, reg.body.token as string, session!];
     const ev = await call('GET', '/v0/events?limit=10000', { token: admin });
+    expect((ev.body.items as unknown[]).length).toBeGreaterThan(3);
     const text = JSON.stringify(ev.body);
-    expect(text).not.toContain(admin.split('_')[2]);
+    for (const t of tokens) {
+      expect(t).toMatch(/^gck_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+      // The secret is everything after gck_<12-char id>_ (it may itself hold '_').
+      expect(text).not.toContain(t.slice('gck_'.length + 12 + 1));
+    }
     expect(text).not.toMatch(/gck_[a-z0-9]{12}_[A-Za-z0-9_-]{43}/);
   });
 });
@@ -295,7 +324,7 @@ describe('gc auth (CLI)', () => {
     expect((JSON.parse(list.stdout) as { key_id: string }[]).map((k) => k.key_id)).toContain(
       principal.key_id,
     );
-    expect(list.stdout).not.toContain(token.split('_')[2]);
+    expect(list.stdout).not.toContain(token.slice('gck_'.length + 12 + 1));
     const revoked = await g('auth', 'key', 'revoke', principal.key_id);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect((await call('GET', '/v0/status', { token })).status).toBe(401);

@@ -19,7 +19,7 @@ import { mergePreset, presetStartConfig, shellQuote } from './presets.js';
 import { showsReadyPrompt } from './startup.js';
 import { SubprocessProvider } from './subprocess.js';
 import { TmuxProvider, tmuxArg, tmuxSocketFor } from './tmux.js';
-import { waitFor } from '../../test/helpers/wait.js';
+import { until, waitFor } from '../../test/helpers/wait.js';
 import { validateNudgeText, validateSessionName } from './validate.js';
 
 const REFERENCE_SCRIPT = fileURLToPath(
@@ -200,14 +200,12 @@ describe('start-up: readiness, dialogs, death', () => {
       try {
         const out = await p.peek(name, 0);
         expect(out).toContain('trusted');
-        let said = '';
-        for (let i = 0; i < 100 && !said.includes('got: first task'); i++) {
-          await new Promise((r) => setTimeout(r, 50));
-          said = await import('node:fs/promises').then((f) =>
-            f.readFile(path.join(dir, 'said.txt'), 'utf8').catch(() => ''),
-          );
-        }
-        expect(said).toContain('got: first task');
+        const { readFile } = await import('node:fs/promises');
+        await until(
+          'the first nudge to reach the agent',
+          () => readFile(path.join(dir, 'said.txt'), 'utf8').catch(() => ''),
+          (said) => said.includes('got: first task'),
+        );
       } finally {
         await p.stop(name);
         await rm(path.join(dir, 'said.txt'), { force: true });
