@@ -27,7 +27,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CityServer, createApiRouter } from '../src/api/index.js';
 import { readAdminKey, type Principal } from '../src/city/index.js';
-import { note, percentile, quick, result, round, scratchDir } from './lib.js';
+import { fatal, note, percentile, quick, result, round, scratchDir } from './lib.js';
 
 const SENDERS = 500;
 const MSGS_PER_SENDER = quick ? 4 : 12;
@@ -197,13 +197,15 @@ async function client(job: ClientJob): Promise<unknown> {
 
 if (process.argv.includes('--client')) {
   process.once('message', (job: ClientJob) => {
-    void client(job).then((r) => {
-      // Disconnect only once the answer is written: it can be large.
-      process.send!(r, () => process.disconnect());
-    });
+    client(job)
+      .then((r) => {
+        // Disconnect only once the answer is written: it can be large.
+        process.send!(r, () => process.disconnect());
+      })
+      .catch(fatal);
   });
 } else {
-  void main();
+  main().catch(fatal);
 }
 
 // ---------------------------------------------------------------- server side

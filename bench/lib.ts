@@ -32,3 +32,11 @@ export function note(msg: string): void {
 export function result(obj: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
+
+/** For a benchmark's top-level promise: print the failure and exit non-zero. */
+export function fatal(e: unknown): never {
+  process.stderr.write(
+    `bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  process.exit(1);
+}

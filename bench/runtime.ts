@@ -25,7 +25,11 @@ const names = Array.from({ length: SESSIONS }, (_, i) => `w-${String(i).padStart
 async function cleanup(): Promise<void> {
   await tmux.killServer().catch(() => undefined);
 }
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+process.on('SIGINT', () => {
+  cleanup()
+    .catch(() => undefined)
+    .finally(() => process.exit(130));
+});
 
 try {
   // Start cost: sequential (latency of one start) and bounded-parallel (fleet fill).

@@ -17,11 +17,12 @@ import { Controller, citySpec, type CitySpec } from '../controller/index.js';
 import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
 import { WebhookDelivery, openMail, redactUrl, type Mail, type Message } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
+import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
 import { IdempotencyStore } from './idempotency.js';
 import { RateLimiter } from './rate-limit.js';
-import { registerRoutes } from './routes.js';
+import { registerRoutes } from './routes/index.js';
 import { RunService } from './runs.js';
 
 export type ServerState = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -380,7 +381,9 @@ export class CityServer implements ApiHost {
       this.watcher = watch(path.dirname(file), (_event, name) => {
         if (name && name.toString() !== path.basename(file)) return;
         if (this.reloadTimer) clearTimeout(this.reloadTimer);
-        this.reloadTimer = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
+        this.reloadTimer = setTimeout(() => {
+          this.reload().catch((e: unknown) => this.log(`reload: ${errorMessage(e)}`));
+        }, RELOAD_DEBOUNCE_MS);
       });
       this.watcher.on('error', (e) => this.log(`config watch: ${errorMessage(e)}`));
     } catch (e) {
@@ -388,32 +391,47 @@ export class CityServer implements ApiHost {
     }
   }
 
-  /** Load city.toml again; an invalid file keeps the running config. */
+  /**
+   * Load city.toml again; an invalid file keeps the running config. Never
+   * rejects: a failure to record the outcome is logged, and the answer
+   * still says whether the new config is in force.
+   */
   async reload(): Promise<{ ok: boolean; error?: string }> {
+    let loaded: Awaited<ReturnType<typeof loadCityConfig>>;
+    let spec: CitySpec;
     try {
-      const loaded = await loadCityConfig(this.cityState.loaded.file);
-      const spec = citySpec(loaded);
+      loaded = await loadCityConfig(this.cityState.loaded.file);
+      spec = citySpec(loaded);
       this.controller.setSpec(this.suspendedFlag ? { ...spec, suspended: true } : spec);
       await this.refinery.setRigs(loaded.config.rigs);
-      await this.cityState.events.record({
-        type: 'controller.reloaded',
-        actor: 'controller',
-        subject: spec.name,
-        message: 'city.toml reloaded',
-      });
-      return { ok: true };
     } catch (e) {
       const error = errorMessage(e);
       this.controller.setConfigError(error);
-      await this.cityState.events.record({
+      this.log(`reload refused: ${error}`);
+      await this.recordOrLog({
         type: 'controller.config_error',
         actor: 'controller',
         subject: this.spec.name,
         payload: { error },
         message: `city.toml not reloaded, keeping the running config: ${error}`,
       });
-      this.log(`reload refused: ${error}`);
       return { ok: false, error };
+    }
+    await this.recordOrLog({
+      type: 'controller.reloaded',
+      actor: 'controller',
+      subject: spec.name,
+      message: 'city.toml reloaded',
+    });
+    return { ok: true };
+  }
+
+  /** Record an event whose loss must not undo what it records: a failure is logged. */
+  private async recordOrLog(event: EventInput): Promise<void> {
+    try {
+      await this.cityState.events.record(event);
+    } catch (e) {
+      this.log(`event ${event.type} not recorded: ${errorMessage(e)}`);
     }
   }
 
@@ -438,6 +456,8 @@ export class CityServer implements ApiHost {
    * rest), record controller.stopped, close the API, release the lock.
    */
   stop(reason = 'requested'): Promise<void> {
+    // Never rejects: every step runs whatever the one before it did, each
+    // failure is logged, and the server ends stopped with its lock released.
     this.stopping ??= (async () => {
       this.state = 'stopping';
       this.log(`stopping (${reason})`);
@@ -448,7 +468,7 @@ export class CityServer implements ApiHost {
       } catch (e) {
         this.log(`shutdown: ${errorMessage(e)}`);
       }
-      await this.cityState.events.record({
+      await this.recordOrLog({
         type: 'controller.stopped',
         actor: 'controller',
         subject: this.spec.name,
@@ -467,23 +487,38 @@ export class CityServer implements ApiHost {
     await this.closeResources();
   }
 
+  /** Close everything the server holds; a step that fails is logged and the rest still run. */
   private async closeResources(): Promise<void> {
-    for (const srv of [this.http, this.tcp]) {
-      await new Promise<void>((resolve) => {
-        if (!srv) return resolve();
-        srv.close(() => resolve());
-        srv.closeAllConnections();
-      });
+    const steps: [string, () => unknown][] = [
+      [
+        'API listeners',
+        async () => {
+          for (const srv of [this.http, this.tcp]) {
+            await new Promise<void>((resolve) => {
+              if (!srv) return resolve();
+              srv.close(() => resolve());
+              srv.closeAllConnections();
+            });
+          }
+        },
+      ],
+      ['API socket', () => rm(this.socketPath, { force: true })],
+      ['merge queue', () => this.refinery.stop()],
+      ['merge queue database', () => this.refinery.queue.close()],
+      ['runs', () => this.runs.close()],
+      ['webhooks', () => this.webhooks?.stop()],
+      ['idempotency database', () => this.idempotency?.close()],
+      ['session provider', () => this.provider.close()],
+      ['key ring', () => this.keys.close()],
+      ['city state', () => this.cityState.close()],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (e) {
+        this.log(`closing the ${what}: ${errorMessage(e)}`);
+      }
     }
-    await rm(this.socketPath, { force: true });
-    await this.refinery.stop();
-    this.refinery.queue.close();
-    this.runs.close();
-    await this.webhooks?.stop();
-    this.idempotency?.close();
-    await this.provider.close();
-    this.keys.close();
-    await this.cityState.close();
     this.state = 'stopped';
     for (const r of this.stoppedResolvers.splice(0)) r();
   }

@@ -25,5 +25,6 @@ export interface ApiHost {
   delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }>;
   reload(): Promise<{ ok: boolean; error?: string }>;
   setSuspended(suspended: boolean): Promise<void>;
+  /** Graceful stop. Never rejects: failures are logged and it ends stopped. */
   stop(reason?: string): Promise<void>;
 }

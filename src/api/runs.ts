@@ -99,7 +99,9 @@ export class RunService {
     for (const r of o.db.prepare("SELECT * FROM runs WHERE state = 'running'").all() as Row[]) {
       this.live.set(r.session, r);
     }
-    this.timer = setInterval(() => void this.reap(), o.reapIntervalMs ?? 1000);
+    this.timer = setInterval(() => {
+      this.reap().catch((e: unknown) => o.log(`runs: reaping failed: ${errorMessage(e)}`));
+    }, o.reapIntervalMs ?? 1000);
     this.timer.unref();
   }
 

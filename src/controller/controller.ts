@@ -8,7 +8,7 @@
  */
 import { errorMessage, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
-import type { Provider, SessionSnapshot } from '../runtime/index.js';
+import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { agentOfSession, desiredState, type DesiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
@@ -61,6 +61,7 @@ export interface TickReport {
   snapshot: SessionSnapshot[];
   desired: DesiredState;
   ms: number;
+  /** Calls the tick made to the provider, counted at the provider (CountingProvider). */
   providerCalls: number;
 }
 
@@ -131,11 +132,12 @@ export class Controller {
   private lastTickAt = 0;
   private configError: string | undefined;
   private lastError: string | undefined;
-  /** Counts provider calls made by ticks (for the benchmark and tests). */
-  providerCalls = 0;
+  /** Every call the controller makes to its provider, counted at the provider. */
+  private readonly counted: CountingProvider;
 
   constructor(options: ControllerOptions) {
-    this.provider = options.provider;
+    this.counted = new CountingProvider(options.provider);
+    this.provider = this.counted;
     this.ops = options.ops;
     this.spec = options.spec;
     this.clock = options.clock ?? systemClock;
@@ -237,23 +239,24 @@ export class Controller {
   /** One observe-decide-act-record pass. */
   async tick(): Promise<TickReport> {
     const t0 = performance.now();
-    const calls0 = this.providerCalls;
+    const calls0 = this.counted.total;
     const now = this.clock.now();
-    this.providerCalls++;
     const foreign = this.foreign;
     const all = await this.provider.snapshot('');
     const snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     const workload = await this.ops.store.workload();
+    const scaleFailures: [agent: string, why: string][] = [];
     const scale = await runScaleChecks(this.spec, {
-      onFailure: (agent, why) => {
-        void this.record(
-          'controller.scale_check_failed',
-          agent,
-          { error: why },
-          `scale_check of ${agent} failed: ${why}`,
-        );
-      },
+      onFailure: (agent, why) => scaleFailures.push([agent, why]),
     });
+    for (const [agent, why] of scaleFailures) {
+      await this.record(
+        'controller.scale_check_failed',
+        agent,
+        { error: why },
+        `scale_check of ${agent} failed: ${why}`,
+      );
+    }
     await this.adopt(snapshot, now);
     const desired = desiredState(this.spec, { workload, scale }, snapshot);
     const claims = new Map(workload.claims.map((c) => [c.assignee, c.in_progress]));
@@ -276,7 +279,7 @@ export class Controller {
       snapshot,
       desired,
       ms: performance.now() - t0,
-      providerCalls: this.providerCalls - calls0,
+      providerCalls: this.counted.total - calls0,
     };
     this.lastReport = report;
     return report;
@@ -288,7 +291,6 @@ export class Controller {
       (s) => s.alive && !this.trackers.has(s.name) && this.isCitySession(s.name),
     );
     await mapLimit(strangers, ACT_CONCURRENCY, async (s) => {
-      this.providerCalls += 2;
       const [fingerprint, drain] = await Promise.all([
         this.provider.getMeta(s.name, META.fingerprint),
         this.provider.getMeta(s.name, META.drain),
@@ -365,7 +367,6 @@ export class Controller {
       );
     }
     await mapLimit(byKind('drain'), ACT_CONCURRENCY, async (a) => {
-      this.providerCalls++;
       try {
         await this.provider.setMeta(a.session, META.drain, String(Math.floor(now / 1000)));
       } catch (e) {
@@ -384,7 +385,6 @@ export class Controller {
       );
     });
     await mapLimit(byKind('stop'), ACT_CONCURRENCY, async (a) => {
-      this.providerCalls++;
       try {
         await this.provider.stop(a.session);
       } catch (e) {
@@ -434,7 +434,6 @@ export class Controller {
         const dir = await this.workspaces.prepare(d.name, d.rig);
         if (dir) config = { ...config, work_dir: dir };
       }
-      this.providerCalls += 2;
       await this.provider.start(
         d.name,
         { ...config, env },
@@ -475,7 +474,6 @@ export class Controller {
     );
     let acked = false;
     await mapLimit(draining, ACT_CONCURRENCY, async ([name, t]) => {
-      this.providerCalls++;
       if ((await this.provider.getMeta(name, META.drainAck).catch(() => '')) === '1') {
         t.drainAcked = true;
         acked = true;

@@ -90,9 +90,12 @@ export class StoreMail implements Mail {
       () => undefined,
     );
     this.sending.set(to, tail);
-    void tail.then(() => {
-      if (this.sending.get(to) === tail) this.sending.delete(to);
-    });
+    tail.then(
+      () => {
+        if (this.sending.get(to) === tail) this.sending.delete(to);
+      },
+      () => undefined, // tail never rejects
+    );
     return mine;
   }
 

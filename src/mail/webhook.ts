@@ -17,6 +17,7 @@
 import { lookup } from 'node:dns/promises';
 import { request } from 'node:https';
 import { isIP } from 'node:net';
+import { errorMessage } from '../core/index.js';
 import type { Message } from './mail.js';
 
 export type DeliveryOutcome =
@@ -195,11 +196,16 @@ export class WebhookDelivery {
     while (this.active < this.o.workers && this.queue.length) {
       const job = this.queue.shift()!;
       this.active++;
-      void this.run(job).finally(() => {
-        this.active--;
-        if (this.pending === 0) for (const r of this.idle.splice(0)) r();
-        else this.pump();
-      });
+      this.run(job)
+        .catch((e: unknown) =>
+          this.report({ ...job, outcome: 'failed', attempts: 0, error: errorMessage(e) }),
+        )
+        .finally(() => {
+          this.active--;
+          if (this.pending === 0) for (const r of this.idle.splice(0)) r();
+          else this.pump();
+        })
+        .catch(() => undefined);
     }
   }
 

@@ -115,7 +115,8 @@ export class RigEngine {
 
   /** Look at the queue now (a request was submitted, a result came in). */
   kick(): void {
-    if (!this.stopped) void this.advance();
+    // advance() logs its own failures; this catch is for the unforeseen.
+    if (!this.stopped) this.advance().catch((e: unknown) => this.log(`mq: ${errorMessage(e)}`));
   }
 
   /** Resolves once the queue and the train are empty. */

@@ -9,6 +9,7 @@ export {
 export * from './errors.js';
 export * from './validate.js';
 export { FakeProvider, type FakeCall } from './fake.js';
+export { CountingProvider, type ProviderMethod } from './counting.js';
 export { SubprocessProvider, type SubprocessProviderOptions } from './subprocess.js';
 export { TmuxProvider, tmuxSocketFor, type TmuxProviderOptions } from './tmux.js';
 export { ExecProvider, type ExecProviderOptions } from './exec.js';

@@ -5,7 +5,7 @@
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
-import { GcError, NotFoundError } from '../../core/index.js';
+import { GcError, NotFoundError, errorMessage } from '../../core/index.js';
 import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 
@@ -131,7 +131,9 @@ export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean
     watch(file, () => {
       if (busy) return;
       busy = true;
-      void pump().then(() => (busy = false));
+      pump()
+        .catch((e: unknown) => process.stderr.write(`gc: ${errorMessage(e)}\n`))
+        .finally(() => (busy = false));
     });
   });
 }

@@ -1,0 +1,215 @@
+/** Routes: beads, the event log (list, latest, SSE stream) and dispatch (sling, hook). */
+import { ValidationError } from '../../core/index.js';
+import { hook, sling } from '../../dispatch/index.js';
+import type { EventListQuery } from '../../events/index.js';
+import type { Router } from '../http.js';
+import * as S from '../schemas.js';
+import { sseFrame, sseHeaders } from '../sse.js';
+import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
+
+export function beadRoutes(router: Router, k: RouteKit): void {
+  const { server, ops, provider, store, events } = k;
+  const { mustHold, page } = k;
+  router
+    // ---- beads ----
+    .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) =>
+      ops.createBead(
+        ctx.actor,
+        // Agents create as themselves.
+        ctx.principal.kind === 'agent' ? { ...ctx.input, from: ctx.actor } : ctx.input,
+      ),
+    )
+    .on(
+      'GET',
+      '/v0/beads',
+      { summary: 'List beads (cursor pages)', query: S.beadListQuery },
+      (ctx) => store.list(filterFromQuery(ctx.query)),
+    )
+    .on(
+      'GET',
+      '/v0/beads/ready',
+      { summary: 'Ready beads: open, unblocked', query: S.beadListQuery },
+      (ctx) => store.ready(filterFromQuery(ctx.query)),
+    )
+    .on('GET', '/v0/beads/counts', { summary: 'Bead counts by status' }, () => store.counts())
+    .on(
+      'POST',
+      '/v0/beads/claim-next',
+      { summary: 'Claim the first ready bead matching a query', body: S.claimNextBody },
+      async (ctx) => {
+        const { lease_ms: leaseMs, query = {} } = ctx.input;
+        return {
+          bead: await ops.claimNext(ctx.actor, {
+            ...query,
+            ...(leaseMs !== undefined ? { leaseMs } : {}),
+          }),
+        };
+      },
+    )
+    .on('GET', '/v0/beads/:id', { summary: 'One bead' }, (ctx) => store.get(ctx.params.id!))
+    .on(
+      'PATCH',
+      '/v0/beads/:id',
+      { summary: 'Update a bead (agents: only beads they hold)', body: S.updateBeadBody },
+      async (ctx) => {
+        await mustHold(ctx, ctx.params.id!, 'update');
+        return ops.updateBead(ctx.actor, ctx.params.id!, ctx.input);
+      },
+    )
+    .on(
+      'POST',
+      '/v0/beads/:id/close',
+      { summary: 'Close a bead (agents: only beads they hold)', body: S.closeBody },
+      async (ctx) => {
+        await mustHold(ctx, ctx.params.id!, 'close');
+        return ops.closeBead(ctx.actor, ctx.params.id!, ctx.input.reason);
+      },
+    )
+    .on(
+      'POST',
+      '/v0/beads/:id/claim',
+      { summary: 'Claim a bead for the caller', body: S.claimBody },
+      (ctx) =>
+        ops.claimBead(
+          ctx.actor,
+          ctx.params.id!,
+          ctx.input.lease_ms !== undefined ? { leaseMs: ctx.input.lease_ms } : {},
+        ),
+    )
+    .on(
+      'POST',
+      '/v0/beads/:id/unclaim',
+      { summary: "Release the caller's claim (force: staff)", body: S.unclaimBody },
+      (ctx) => {
+        if (ctx.input.force === true)
+          only(ctx, ['admin', 'operator'], "release another actor's claim");
+        return ops.unclaimBead(ctx.actor, ctx.params.id!, {
+          ...(ctx.input.attempt !== undefined ? { attempt: ctx.input.attempt } : {}),
+          ...(ctx.input.force === true ? { force: true } : {}),
+        });
+      },
+    )
+    .on(
+      'GET',
+      '/v0/beads/:id/children',
+      { summary: 'Children of a bead (cursor pages)', query: S.pageQuery },
+      (ctx) => store.children(ctx.params.id!, page(ctx)),
+    )
+    .on(
+      'GET',
+      '/v0/beads/:id/deps',
+      { summary: 'Dependencies (down) or dependents (up)', query: S.depsQuery },
+      (ctx) =>
+        store.listDependencies(ctx.params.id!, ctx.query.get('direction') === 'up' ? 'up' : 'down'),
+    )
+    .on(
+      'POST',
+      '/v0/beads/:id/deps',
+      { summary: 'Add a dependency', body: S.depBody },
+      async (ctx) => {
+        await ops.addDependency(
+          ctx.actor,
+          ctx.params.id!,
+          ctx.input.depends_on_id,
+          ctx.input.type ?? 'blocks',
+        );
+        return { ok: true };
+      },
+    )
+    .on('DELETE', '/v0/beads/:id/deps/:dep', { summary: 'Remove a dependency' }, async (ctx) => {
+      await ops.removeDependency(ctx.actor, ctx.params.id!, ctx.params.dep!);
+      return { ok: true };
+    })
+
+    .on(
+      'DELETE',
+      '/v0/beads/:id',
+      { summary: 'Delete a bead for good (prefer close)', allow: STAFF },
+      async (ctx) => {
+        await ops.deleteBead(ctx.actor, ctx.params.id!);
+        return { ok: true };
+      },
+    )
+
+    // ---- events ----
+    .on(
+      'GET',
+      '/v0/events',
+      {
+        summary: 'Events after a sequence number (cursor = after_seq)',
+        query: S.eventListQuery,
+      },
+      (ctx) => {
+        const q = ctx.query;
+        const query: EventListQuery = {};
+        const after = num(q.get('after_seq'));
+        const limit = num(q.get('limit'));
+        if (after !== undefined) query.afterSeq = after;
+        if (limit !== undefined) query.limit = limit;
+        for (const k of ['type', 'actor', 'subject', 'since'] as const) {
+          const v = q.get(k);
+          if (v) (query as Record<string, unknown>)[k] = v;
+        }
+        return events.list(query);
+      },
+    )
+    .on('GET', '/v0/events/latest', { summary: 'Latest event sequence number' }, async () => ({
+      seq: await events.latestSeq(),
+    }))
+    .on(
+      'GET',
+      '/v0/events/stream',
+      {
+        summary: 'Live events as SSE; resume with Last-Event-ID',
+        query: S.streamQuery,
+        stream: true,
+      },
+      async (ctx) => {
+        const header = String(ctx.req.headers['last-event-id'] ?? '');
+        if (header && !/^\d+$/.test(header)) {
+          throw new ValidationError('must be an event sequence number', { where: 'Last-Event-ID' });
+        }
+        const after = num(ctx.query.get('after_seq')) ?? (header ? Number(header) : 0);
+        const ac = new AbortController();
+        ctx.res.on('close', () => ac.abort());
+        // watch() subscribes before it replays, so nothing falls in between.
+        const stream = events.watch(after, { signal: ac.signal });
+        sseHeaders(ctx.res);
+        try {
+          for await (const e of stream) ctx.res.write(sseFrame(e.seq, e.type, e));
+        } catch (e) {
+          if (!ac.signal.aborted) throw e;
+        }
+        ctx.res.end();
+        return undefined;
+      },
+    )
+
+    // ---- dispatch ----
+    .on(
+      'POST',
+      '/v0/sling',
+      { summary: 'Route a bead to an agent or pool', body: S.slingBody },
+      async (ctx) => {
+        const { target, bead } = ctx.input;
+        const result = await sling(
+          ops,
+          ctx.actor,
+          target,
+          bead,
+          server.spec.agents.map((a) => a.name),
+        );
+        if (ctx.input.nudge === true) {
+          for (const s of await provider.listRunning(target)) {
+            await provider
+              .nudge(s, `New work routed to ${target}: ${bead}. Run gc hook.`)
+              .catch(() => undefined);
+          }
+        }
+        return result;
+      },
+    )
+    .on('GET', '/v0/hook', { summary: "The caller's current work", query: S.hookQuery }, (ctx) =>
+      hook(ops, ctx.actor, ctx.query.get('agent') ?? undefined, num(ctx.query.get('limit'))),
+    );
+}

@@ -1,0 +1,142 @@
+/** What every route file shares: query parsing, who-may checks, and the per-server kit. */
+import { ForbiddenError, ValidationError } from '../../core/index.js';
+import type { PrincipalKind } from '../../city/index.js';
+import type { Message } from '../../mail/index.js';
+import { validateSessionName } from '../../runtime/index.js';
+import type { ListQuery, ReadyQuery } from '../../store/index.js';
+import type { ApiHost } from '../host.js';
+import type { RequestContext } from '../http.js';
+
+export const num = (v: string | null): number | undefined =>
+  v === null || v === '' ? undefined : Number(v);
+
+/** Query-string form of list and ready filters (already schema-checked). */
+export function filterFromQuery(q: URLSearchParams): ListQuery & ReadyQuery {
+  const out: Record<string, unknown> = {};
+  for (const key of ['assignee', 'type', 'label', 'parent', 'cursor']) {
+    const v = q.get(key);
+    if (v !== null) out[key] = v;
+  }
+  const status = q.get('status');
+  if (status) out.status = status.includes(',') ? status.split(',') : status;
+  if (q.get('unassigned') === 'true') out.unassigned = true;
+  if (q.get('scan') === 'true') out.scan = true;
+  const limit = num(q.get('limit'));
+  if (limit !== undefined) out.limit = limit;
+  const meta = q.get('metadata');
+  if (meta) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(meta);
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      !parsed ||
+      typeof parsed !== 'object' ||
+      Array.isArray(parsed) ||
+      Object.values(parsed).some((v) => typeof v !== 'string')
+    ) {
+      throw new ValidationError('must be a JSON object of strings', { where: 'query.metadata' });
+    }
+    out.metadata = parsed;
+  }
+  return out;
+}
+
+/** Only these principal kinds may do `what`. */
+export function only(
+  ctx: RequestContext<unknown>,
+  kinds: readonly PrincipalKind[],
+  what: string,
+): void {
+  if (!kinds.includes(ctx.principal.kind)) {
+    throw new ForbiddenError(`${ctx.principal.kind} ${ctx.principal.name} may not ${what}`, {
+      details: { principal: ctx.principal.name, kind: ctx.principal.kind, allowed: kinds },
+    });
+  }
+}
+
+export const ADMIN: readonly PrincipalKind[] = ['admin'];
+export const STAFF: readonly PrincipalKind[] = ['admin', 'operator'];
+
+/** The server's parts and the checks the routes share, made once per server. */
+export function routeKit(server: ApiHost) {
+  const { ops, controller, provider, keys, mail, runs } = server;
+  const store = ops.store;
+  const events = ops.events;
+
+  /** Agents may change only beads they hold. */
+  const mustHold = async (ctx: RequestContext<unknown>, id: string, what: string) => {
+    if (ctx.principal.kind !== 'agent') return;
+    const bead = await store.get(id);
+    if (bead.assignee !== ctx.actor) {
+      throw new ForbiddenError(
+        `agent ${ctx.actor} may not ${what} ${id}: it is held by ${bead.assignee || 'nobody'}`,
+        { fix: `claim it first (gc bead claim ${id})` },
+      );
+    }
+  };
+
+  /** The session the caller is (agents act as their session name). */
+  const ownSession = (ctx: RequestContext<unknown>): string => {
+    try {
+      return validateSessionName(ctx.actor, 'X-GC-Actor');
+    } catch {
+      throw new ValidationError('this call is for agent sessions (GC_SESSION_NAME)', {
+        where: 'actor',
+      });
+    }
+  };
+
+  /** The mailbox a call reads: agents only their own. */
+  const mailbox = (ctx: RequestContext<unknown>): string => {
+    const asked = ctx.query.get('agent');
+    if (ctx.principal.kind === 'agent' && asked && asked !== ctx.actor) {
+      throw new ForbiddenError(`agent ${ctx.actor} may not read the mail of ${asked}`);
+    }
+    return asked || ctx.actor;
+  };
+
+  /** A message the caller may see (agents: sent to or by them) or change (recipient only). */
+  const ownMessage = async (
+    ctx: RequestContext<unknown>,
+    id: string,
+    change: boolean,
+  ): Promise<Message> => {
+    const m = await mail.get(id);
+    if (ctx.principal.kind !== 'agent') return m;
+    const mine = m.to === ctx.actor || (!change && m.from === ctx.actor);
+    if (!mine) {
+      throw new ForbiddenError(
+        `agent ${ctx.actor} may not ${change ? 'change' : 'read'} message ${id}: it is ${m.from} -> ${m.to}`,
+      );
+    }
+    return m;
+  };
+
+  const page = (ctx: RequestContext<unknown>) => {
+    const limit = num(ctx.query.get('limit'));
+    const cursor = ctx.query.get('cursor');
+    return { ...(limit !== undefined ? { limit } : {}), ...(cursor ? { cursor } : {}) };
+  };
+
+  return {
+    server,
+    ops,
+    controller,
+    provider,
+    keys,
+    mail,
+    runs,
+    store,
+    events,
+    mustHold,
+    ownSession,
+    mailbox,
+    ownMessage,
+    page,
+  };
+}
+
+export type RouteKit = ReturnType<typeof routeKit>;

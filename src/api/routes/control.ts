@@ -1,0 +1,82 @@
+/** Routes: liveness, status, the OpenAPI document, config and city control (poke, reload, suspend, resume, stop). */
+import type { Router } from '../http.js';
+import { openApiDocument } from '../openapi.js';
+import * as S from '../schemas.js';
+import { ADMIN, STAFF, only, type RouteKit } from './common.js';
+
+export function controlRoutes(router: Router, k: RouteKit): void {
+  const { server, controller, provider, runs, store, events } = k;
+  router
+    .on('GET', '/v0/ping', { summary: 'Liveness and identity of the server' }, () =>
+      Promise.resolve({ ok: true, pid: process.pid, city: server.spec.name, state: server.state }),
+    )
+    .on('GET', '/v0/openapi.json', { summary: 'This API as an OpenAPI 3 document' }, () =>
+      Promise.resolve(openApiDocument(router.list(), { title: 'gc city API', version: 'v0' })),
+    )
+    .on('GET', '/v0/status', { summary: 'City, controller and work summary' }, async () => ({
+      city: server.spec.name,
+      root: server.root,
+      pid: process.pid,
+      server: server.state,
+      suspended: server.suspended || server.spec.suspended,
+      started_at: new Date(server.startedAt).toISOString(),
+      provider: provider.name,
+      controller: controller.status(),
+      runs: runs.active,
+      beads: await store.counts(),
+      events: { latest_seq: await events.latestSeq() },
+    }))
+    .on(
+      'GET',
+      '/v0/config',
+      { summary: 'city.toml as loaded, secrets redacted', allow: STAFF },
+      (ctx) => {
+        only(ctx, ['admin', 'operator'], 'read the city config');
+        return Promise.resolve(server.redactedConfig());
+      },
+    )
+    .on(
+      'POST',
+      '/v0/control/poke',
+      { summary: 'Run a controller pass now', allow: STAFF },
+      (ctx) => {
+        only(ctx, ['admin', 'operator'], 'poke the controller');
+        controller.poke();
+        return Promise.resolve({ ok: true });
+      },
+    )
+    .on('POST', '/v0/control/reload', { summary: 'Load city.toml again', allow: ADMIN }, (ctx) => {
+      only(ctx, ['admin'], 'reload the city');
+      return server.reload();
+    })
+    .on(
+      'POST',
+      '/v0/control/suspend',
+      { summary: 'Stop all sessions, keep the city', allow: ADMIN },
+      async (ctx) => {
+        only(ctx, ['admin'], 'suspend the city');
+        await server.setSuspended(true);
+        return { ok: true, suspended: true };
+      },
+    )
+    .on('POST', '/v0/control/resume', { summary: 'Undo suspend', allow: ADMIN }, async (ctx) => {
+      only(ctx, ['admin'], 'resume the city');
+      await server.setSuspended(false);
+      return { ok: true, suspended: false };
+    })
+    .on(
+      'POST',
+      '/v0/control/stop',
+      { summary: 'Stop the city gracefully', allow: ADMIN, body: S.stopBody },
+      (ctx) => {
+        only(ctx, ['admin'], 'stop the city');
+        const reason = ctx.input.reason ?? `gc stop by ${ctx.actor}`;
+        // Answer first, then stop: the caller waits for the socket to go away.
+        // stop() never rejects; it logs what failed and ends stopped.
+        setImmediate(() => {
+          server.stop(reason).catch(() => undefined);
+        });
+        return Promise.resolve({ ok: true, stopping: true });
+      },
+    );
+}

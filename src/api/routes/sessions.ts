@@ -1,0 +1,186 @@
+/** Routes: sessions, runs (with their SSE output) and the agent runtime protocol. */
+import path from 'node:path';
+import { NotFoundError, ValidationError } from '../../core/index.js';
+import { validateSessionName } from '../../runtime/index.js';
+import type { Router } from '../http.js';
+import * as S from '../schemas.js';
+import { followFile, sseHeaders } from '../sse.js';
+import { STAFF, num, only, type RouteKit } from './common.js';
+
+export function sessionRoutes(router: Router, k: RouteKit): void {
+  const { server, controller, provider, runs, events } = k;
+  const { ownSession } = k;
+  router
+    // ---- sessions ----
+    .on(
+      'GET',
+      '/v0/sessions',
+      { summary: 'Sessions by name (cursor = last name)', query: S.pageQuery },
+      (ctx) => {
+        const limit = num(ctx.query.get('limit')) ?? 100;
+        const cursor = ctx.query.get('cursor') ?? '';
+        const all = controller.status().sessions;
+        const after = all.filter((s) => s.name > cursor);
+        after.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const items = after.slice(0, limit);
+        return Promise.resolve({
+          items,
+          next_cursor: after.length > limit ? items.at(-1)!.name : null,
+        });
+      },
+    )
+    .on('GET', '/v0/sessions/:name', { summary: 'One session and its state' }, (ctx) => {
+      const name = validateSessionName(ctx.params.name!);
+      const found = controller.status().sessions.find((x) => x.name === name);
+      if (!found) throw new NotFoundError('session', name);
+      return Promise.resolve(found);
+    })
+    .on(
+      'GET',
+      '/v0/sessions/:name/peek',
+      { summary: 'Last lines of a session', query: S.peekQuery },
+      async (ctx) => {
+        const name = validateSessionName(ctx.params.name!);
+        const lines = num(ctx.query.get('lines')) ?? 50;
+        return { name, output: await provider.peek(name, lines) };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/sessions/:name/nudge',
+      { summary: 'Type a line into a session', body: S.nudgeBody },
+      async (ctx) => {
+        const name = validateSessionName(ctx.params.name!);
+        if (!(await provider.isRunning(name))) throw new NotFoundError('session', name);
+        await provider.nudge(name, ctx.input.text);
+        return { ok: true };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/sessions/:name/kill',
+      { summary: 'Stop a session now (the controller decides what next)', allow: STAFF },
+      async (ctx) => {
+        only(ctx, ['admin', 'operator'], 'kill sessions');
+        const name = validateSessionName(ctx.params.name!);
+        await provider.stop(name);
+        await events.record({
+          type: 'session.killed',
+          actor: ctx.actor,
+          subject: name,
+          message: `session ${name} killed by ${ctx.actor}`,
+        });
+        controller.poke();
+        return { ok: true };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/sessions/:name/reset',
+      { summary: 'Clear quarantine and restart counts', allow: STAFF },
+      async (ctx) => {
+        only(ctx, ['admin', 'operator'], 'reset sessions');
+        const name = validateSessionName(ctx.params.name!);
+        return { ok: true, cleared: await controller.resetSession(name) };
+      },
+    )
+
+    // ---- runs ----
+    .on(
+      'POST',
+      '/v0/runs',
+      { summary: 'Start a run: agent template + prompt -> session', allow: STAFF, body: S.runBody },
+      (ctx) => runs.start(ctx.principal, ctx.input),
+    )
+    .on(
+      'GET',
+      '/v0/runs',
+      { summary: 'Runs by start order (cursor pages)', allow: STAFF, query: S.pageQuery },
+      (ctx) => {
+        only(ctx, ['admin', 'operator'], 'list runs');
+        const cursor = ctx.query.get('cursor');
+        if (cursor !== null && !/^\d+$/.test(cursor)) {
+          throw new ValidationError('not a cursor from this list', { where: 'query.cursor' });
+        }
+        return Promise.resolve(
+          runs.list(ctx.principal, Number(cursor ?? 0), num(ctx.query.get('limit')) ?? 100),
+        );
+      },
+    )
+    .on('GET', '/v0/runs/:id', { summary: 'One run', allow: STAFF }, (ctx) =>
+      Promise.resolve(runs.mayTouch(ctx.principal, ctx.params.id!)),
+    )
+    .on('POST', '/v0/runs/:id/stop', { summary: 'Stop a run', allow: STAFF }, (ctx) => {
+      runs.mayTouch(ctx.principal, ctx.params.id!);
+      return runs.stop(ctx.params.id!, ctx.actor);
+    })
+    .on(
+      'GET',
+      '/v0/runs/:id/stream',
+      {
+        summary: 'Output of a run as SSE; resume with Last-Event-ID (a byte offset)',
+        allow: STAFF,
+        stream: true,
+      },
+      async (ctx) => {
+        const run = runs.mayTouch(ctx.principal, ctx.params.id!);
+        const header = String(ctx.req.headers['last-event-id'] ?? '');
+        if (header && !/^\d+$/.test(header)) {
+          throw new ValidationError('must be a byte offset', { where: 'Last-Event-ID' });
+        }
+        const ac = new AbortController();
+        ctx.res.on('close', () => ac.abort());
+        sseHeaders(ctx.res);
+        await followFile(
+          path.join(server.root, '.gc', 'sessions', 'logs', `${run.session}.log`),
+          ctx.res,
+          {
+            from: header ? Number(header) : 0,
+            signal: ac.signal,
+            live: () => Promise.resolve(runs.get(run.id).state === 'running'),
+          },
+        );
+        ctx.res.end();
+        return undefined;
+      },
+    )
+
+    // ---- the agent runtime protocol ----
+    .on(
+      'GET',
+      '/v0/runtime/drain-check',
+      { summary: 'Is the calling session asked to drain?', who: 'agent sessions (their own)' },
+      async (ctx) => {
+        const name = ownSession(ctx);
+        const since = await provider.getMeta(name, 'GC_DRAIN');
+        return { session: name, draining: since !== '', since: since ? Number(since) : null };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/runtime/drain-ack',
+      { summary: 'The calling session finished draining', who: 'agent sessions (their own)' },
+      async (ctx) => {
+        const name = ownSession(ctx);
+        await provider.setMeta(name, 'GC_DRAIN_ACK', '1');
+        controller.drainAcked(name);
+        return { ok: true };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/runtime/request-restart',
+      { summary: 'Restart the calling session', who: 'agent sessions (their own)' },
+      async (ctx) => {
+        const name = ownSession(ctx);
+        controller.requestRestart(name);
+        await events.record({
+          type: 'session.restart_requested',
+          actor: ctx.actor,
+          subject: name,
+          message: `${name} asked to be restarted`,
+        });
+        return { ok: true };
+      },
+    );
+}
