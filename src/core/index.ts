@@ -5,3 +5,4 @@ export * from './duration.js';
 export * from './ids.js';
 export * from './suggest.js';
 export * from './paths.js';
+export { armFaults, fault } from './faults.js';

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TSX } from '../../test/helpers/cli.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { runEventLogConformance } from './conformance.js';
+import { armFaults } from '../core/index.js';
 import { JsonlEventLog } from './jsonl.js';
 import { MemoryEventLog } from './memory.js';
 import type { GcEvent } from './types.js';
@@ -107,6 +108,36 @@ describe('jsonl specifics', () => {
     expect(got.map((e) => e.type)).toEqual(['before', 'after1', 'after2']);
     await reader.close();
     await writer.close();
+  });
+
+  it('a failed write whose undo fails too: nothing is appended until the tail is cut; no seq is used twice', async () => {
+    const path = join(freshDir(), 'events.jsonl');
+    const log = await JsonlEventLog.open({ path });
+    try {
+      await log.record({ type: 'ok-1' });
+      // The batch reaches the file, its fdatasync fails, and so does the
+      // truncate that would undo it (twice: the next batch's repair too).
+      armFaults('events.sync:EIO:1,events.truncate:EIO:2');
+      await expect(log.record({ type: 'lost-1' })).rejects.toThrow(/EIO/);
+      expect(readFileSync(path, 'utf8')).toMatch(/"seq":2,"type":"lost-1"/);
+      await expect(log.record({ type: 'lost-2' })).rejects.toThrow(
+        /failed write left lines past seq 1 that could not be cut/,
+      );
+      // The repair works now: the failed lines go, seq 2 is free again.
+      const ok = await log.record({ type: 'ok-2' });
+      expect(ok.seq).toBe(2);
+      const lines = readFileSync(path, 'utf8').trim().split('\n');
+      expect(lines.map((l) => (JSON.parse(l) as GcEvent).type)).toEqual(['ok-1', 'ok-2']);
+      expect(lines.map((l) => (JSON.parse(l) as GcEvent).seq)).toEqual([1, 2]);
+      expect((await log.list()).items.map((e) => e.seq)).toEqual([1, 2]);
+    } finally {
+      armFaults('');
+      await log.close();
+    }
+    // And the file reopens to the same two events.
+    const again = await JsonlEventLog.open({ path });
+    expect(await again.latestSeq()).toBe(2);
+    await again.close();
   });
 
   it('kill -9 mid-burst: acknowledged events survive, seq continues gap-free', async () => {

@@ -16,7 +16,15 @@
 import { fdatasync, fdatasyncSync, watch as fsWatch, writeSync, type FSWatcher } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConflictError, GcError, TooLargeError, systemClock, type Clock } from '../core/index.js';
+import {
+  ConflictError,
+  GcError,
+  TooLargeError,
+  errorMessage,
+  fault,
+  systemClock,
+  type Clock,
+} from '../core/index.js';
 import type { EventLog } from './event-log.js';
 import {
   checkAfterSeq,
@@ -96,6 +104,8 @@ export class JsonlEventLog implements EventLog {
   private inlineSync = false;
   /** Bytes dropped from a torn tail at open (0 when the file was clean). */
   recoveredBytes = 0;
+  /** Set (to the failure) while a failed write may have left lines past the durable prefix. */
+  private dirtyTail: string | undefined;
 
   private constructor(
     private readonly options: JsonlEventLogOptions,
@@ -218,27 +228,54 @@ export class JsonlEventLog implements EventLog {
     }
   }
 
+  /**
+   * Cut the file back to `activeSize` (the durable prefix) and make the cut
+   * durable. Until this succeeds, nothing more is appended: lines of a
+   * failed batch may still be in the file, holding the seqs the next batch
+   * would use.
+   */
+  private async cutToDurable(fh: FileHandle): Promise<void> {
+    fault('events.truncate');
+    await fh.truncate(this.activeSize);
+    await fh.datasync();
+    this.dirtyTail = undefined;
+  }
+
   private async writeBatch(batch: Pending[]): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new GcError('internal', 'event log has no open file');
+    if (this.dirtyTail) {
+      try {
+        await this.cutToDurable(fh);
+      } catch (err) {
+        const e = new GcError(
+          'internal',
+          `event log not written: a failed write left lines past seq ${this.durableSeq} that could not be cut (${errorMessage(err)}; first: ${this.dirtyTail}); retried at the next write, and repaired at the next open`,
+        );
+        for (const p of batch) p.reject(e);
+        return;
+      }
+    }
     let seq = this.durableSeq;
     let text = '';
     for (const p of batch) text += `{"seq":${++seq},${p.body}\n`;
     const buf = Buffer.from(text, 'utf8');
-    const before = this.activeSize;
     try {
       // The append itself only copies into the page cache: do it inline.
       // The fdatasync is the slow part and runs off the event loop, so
       // records keep queueing for the next batch meanwhile.
+      fault('events.append');
       let off = 0;
       while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+      fault('events.sync');
       await this.sync(fh.fd);
     } catch (err) {
-      // Undo a partial write so the file stays a clean prefix; no seq was used.
+      // Undo the write so the file stays a clean prefix; no seq was used.
+      this.dirtyTail = errorMessage(err);
       try {
-        await fh.truncate(before);
+        await this.cutToDurable(fh);
       } catch {
-        // The next open repairs the tail.
+        // Retried before the next batch is appended (see above).
       }
       const e = err instanceof Error ? err : new Error(String(err));
       for (const p of batch) p.reject(e);

@@ -11,6 +11,7 @@ import {
   SessionDiedDuringStartupError,
   SessionExistsError,
 } from './errors.js';
+import { CountingProvider } from './counting.js';
 import { ExecProvider } from './exec.js';
 import { FakeProvider } from './fake.js';
 import { openProvider } from './open.js';
@@ -33,6 +34,48 @@ async function tempDir(tag: string): Promise<string> {
 runRuntimeConformance('fake', () => {
   const provider = new FakeProvider();
   return Promise.resolve({ provider, kill: (name, code) => provider.kill(name, code) });
+});
+
+runRuntimeConformance('counting (over fake)', () => {
+  const inner = new FakeProvider();
+  return Promise.resolve({
+    provider: new CountingProvider(inner),
+    kill: (name, code) => inner.kill(name, code),
+  });
+});
+
+describe('CountingProvider', () => {
+  it('counts each call at the provider, by method, and forwards it unchanged', async () => {
+    const inner = new FakeProvider();
+    const p = new CountingProvider(inner);
+    await p.start('w-1', { command: 'sleep 600' });
+    await p.setMeta('w-1', 'k', 'v');
+    expect(await p.getMeta('w-1', 'k')).toBe('v');
+    expect((await p.snapshot('')).map((x) => x.name)).toEqual(['w-1']);
+    expect(await p.isRunning('w-1')).toBe(true);
+    await p.stop('w-1');
+    await p.close();
+    expect(Object.fromEntries(p.counts)).toEqual({
+      start: 1,
+      setMeta: 1,
+      getMeta: 1,
+      snapshot: 1,
+      isRunning: 1,
+      stop: 1,
+    });
+    expect(p.total).toBe(6);
+    // The same calls reached the wrapped provider.
+    expect(inner.calls.map((c) => c.op)).toEqual([
+      'start',
+      'set-meta',
+      'get-meta',
+      'snapshot',
+      'is-running',
+      'stop',
+    ]);
+    p.reset();
+    expect(p.total).toBe(0);
+  });
 });
 
 runRuntimeConformance('subprocess', async () => {
