@@ -144,6 +144,21 @@ for (const provider of ['subprocess', 'tmux'] as const) {
       // bead is closed, and the conflicted request's bead merged anyway.
       const conflicted = events.filter((e) => e.type === 'mq.conflicted');
       expect(conflicted).toHaveLength(summary.conflicts!);
+      // The workload guarantees one: m00 and m01 are a pair whose agents
+      // both branch before either submits, so the second to land conflicts.
+      const beadOfRequest = new Map(
+        events
+          .filter((e) => e.type === 'mq.submitted')
+          .map((e) => [e.subject, (e.payload as { bead?: string }).bead ?? '']),
+      );
+      const pair = demoBeads
+        .filter((b) => ['src/m00.js', 'src/m01.js'].includes(b.metadata['demo.file'] ?? ''))
+        .map((b) => b.id);
+      expect(pair).toHaveLength(2);
+      expect(
+        conflicted.filter((e) => pair.includes(beadOfRequest.get(e.subject ?? '') ?? '')),
+        'a conflict of the m00/m01 pair',
+      ).not.toHaveLength(0);
       const city2 = await openLocalCity({ root, command: 'test', readonly: true });
       try {
         for (const e of conflicted) {
@@ -241,7 +256,21 @@ describe('gc demo --agent claude', { timeout: 180_000 }, () => {
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
     expect(summary).toMatchObject({ beads_done: 6, merges: 6, leftover_processes: 0 });
     const calls = readFileSync(argsLog, 'utf8').split('\n---\n').filter(Boolean);
-    expect(calls.length).toBeGreaterThanOrEqual(1);
+    // One call of the agent CLI per session the city started, by name.
+    const city = await openLocalCity({
+      root: path.join(base, 'city'),
+      command: 'test',
+      readonly: true,
+    });
+    let started: string[] = [];
+    try {
+      const page = await city.listEvents({ type: ['session.started'], afterSeq: 0, limit: 10_000 });
+      started = page.items.map((e) => e.subject ?? '');
+    } finally {
+      await city.close();
+    }
+    expect(started.filter((s) => s.startsWith('coder-')).length).toBeGreaterThanOrEqual(2);
+    expect(calls.map((c) => c.split(' ')[0]).sort()).toEqual(started.sort());
     for (const call of calls) {
       // The preset's flag, then the prompt rendered from prompts/coder.md.
       expect(call).toMatch(/^coder-\d+ --dangerously-skip-permissions You are a coding agent/);

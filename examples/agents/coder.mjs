@@ -14,6 +14,11 @@
 //      resolve the index, and submit again; when a gate fails, give the
 //      bead up with a note.
 //
+// Each branch's base is noted on its bead (metadata demo.branched). A bead
+// with demo.pair=<module> waits, before it submits, until the bead of that
+// module has branched (or GC_PAIR_WAIT_SECONDS pass, default 120): the
+// demo's guaranteed conflict (see demoPlan in src/cli/commands/demo.ts).
+//
 // Env (set by the controller): GC_AGENT, GC_SESSION_NAME, GC_RIG, GC_TOKEN.
 // Optional: GC_TARGET (default main), GC_WORK_SECONDS (default 1),
 // GC_IDLE_SECONDS (default 1), GC_POLL_SECONDS (default 1).
@@ -29,6 +34,7 @@ const seconds = (name, dflt) => Number(process.env[name] ?? dflt) * 1000;
 const workMs = seconds('GC_WORK_SECONDS', 1);
 const idleMs = seconds('GC_IDLE_SECONDS', 1);
 const pollMs = seconds('GC_POLL_SECONDS', 1);
+const pairWaitMs = seconds('GC_PAIR_WAIT_SECONDS', 120);
 
 const log = (msg) => console.log(`${new Date().toISOString().slice(11, 19)} ${me}: ${msg}`);
 
@@ -128,6 +134,31 @@ async function outcome(id) {
   }
 }
 
+/** Wait until the bead of module `pair` has a branch (or is done), up to pairWaitMs. */
+async function awaitPair(pair) {
+  const until = Date.now() + pairWaitMs;
+  for (;;) {
+    const [other] = gcJson(
+      'bead',
+      'list',
+      '--all',
+      '-l',
+      'demo',
+      '--meta',
+      `demo.file=src/${pair}.js`,
+    );
+    if (other && (other.metadata['demo.branched'] || other.status === 'closed')) {
+      log(`${pair} has branched: submitting`);
+      return;
+    }
+    if (Date.now() > until) {
+      log(`${pair} did not branch within ${pairWaitMs / 1000}s: submitting anyway`);
+      return;
+    }
+    await sleep(pollMs);
+  }
+}
+
 async function work(bead) {
   log(`working on ${bead.id}: ${bead.title}`);
   const branch = `gc/${me}/${bead.id}`;
@@ -136,10 +167,12 @@ async function work(bead) {
   // leaving a branch whose files are one commit behind its parent.
   const base = git('rev-parse', '--verify', `refs/heads/${target}^{commit}`).trim();
   git('switch', '--quiet', '--force', '-C', branch, base);
+  gc('bead', 'update', bead.id, '--set-metadata', `demo.branched=${base}`);
   const file = writeModule(bead);
   await sleep(workMs);
   git('add', file, 'src/index.js');
   git('commit', '--quiet', '-m', `${bead.title}\n\nBead: ${bead.id}`);
+  if (bead.metadata['demo.pair']) await awaitPair(bead.metadata['demo.pair']);
   for (let attempt = 1; ; attempt++) {
     const sub = gcJson('mq', 'submit', '--bead', bead.id);
     log(`submitted ${sub.id} (${branch})`);

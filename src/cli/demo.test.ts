@@ -30,9 +30,23 @@ describe('gc demo plan', () => {
       expect(b.priority).toBeGreaterThanOrEqual(1);
       expect(b.priority).toBeLessThanOrEqual(3);
     }
+    expect(plan.some((b) => b.pair !== undefined)).toBe(false);
     // Module names sort in bead order at any size.
     const big = demoPlan(120).map((b) => b.module);
     expect([...big].sort()).toEqual(big);
+  });
+
+  it('with two or more agents, the first two modules are a conflict pair', () => {
+    const plan = demoPlan(30, { conflictPair: true });
+    expect(plan.slice(0, 3).map((b) => b.pair)).toEqual(['m01', 'm00', undefined]);
+    // Neighbours, both top priority and free of dependencies: both are
+    // claimed first and touch adjacent lines of src/index.js.
+    expect(plan.slice(0, 2).map((b) => [b.priority, b.requires])).toEqual([
+      [1, undefined],
+      [1, undefined],
+    ]);
+    expect(Math.min(...plan.map((b) => b.priority))).toBe(1);
+    expect(demoPlan(1, { conflictPair: true })[0]!.pair).toBeUndefined();
   });
 
   it('the index lists every module in name order, the missing ones commented out', () => {

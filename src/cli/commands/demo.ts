@@ -49,13 +49,24 @@ export interface DemoBead {
   requires?: number;
   /** Value of a module that builds on none. */
   value?: number;
+  /**
+   * The module of this bead's conflict partner: the scripted agent waits for
+   * the partner's branch to exist before it submits (metadata demo.pair).
+   */
+  pair?: string;
 }
 
 /**
  * The demo's work, pure: M modules; every third builds on the one before
  * it (so it is blocked until that one merges). Priorities cycle 1..3.
+ *
+ * With `conflictPair` (two or more agents), the first two modules are a
+ * pair: neighbours in src/index.js, both top priority, and each agent waits
+ * until the other has branched before it submits. Both branches then start
+ * before either merges, so whichever lands second conflicts: every demo of
+ * two or more agents shows the queue's conflict path at least once.
  */
-export function demoPlan(m: number): DemoBead[] {
+export function demoPlan(m: number, options: { conflictPair?: boolean } = {}): DemoBead[] {
   const width = String(Math.max(m - 1, 1)).length;
   const name = (i: number) => `m${String(i).padStart(Math.max(width, 2), '0')}`;
   return Array.from({ length: m }, (_, i) => {
@@ -83,6 +94,7 @@ export function demoPlan(m: number): DemoBead[] {
       priority: 1 + (Math.floor(i / 2) % 3),
       ...(requires !== undefined ? { requires } : {}),
       ...(value !== undefined ? { value } : {}),
+      ...(options.conflictPair && m >= 2 && i < 2 ? { pair: name(1 - i) } : {}),
     };
   });
 }
@@ -363,7 +375,7 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   }
   const { initCity } = await import('../../config/index.js');
   await initCity({ dir: root, name: 'demo' });
-  const plan = demoPlan(m);
+  const plan = demoPlan(m, { conflictPair: agents >= 2 });
   await makeRig(
     path.join(root, 'app'),
     plan.map((b) => b.module),
@@ -507,6 +519,7 @@ async function createBeads(client: RemoteCity, plan: DemoBead[]): Promise<string
         'demo.file': `src/${b.module}.js`,
         ...(dep ? { 'demo.requires': plan[b.requires!]!.module } : {}),
         ...(b.value !== undefined ? { 'demo.value': String(b.value) } : {}),
+        ...(b.pair ? { 'demo.pair': b.pair } : {}),
       },
       ...(dep ? { needs: [dep] } : {}),
     });
