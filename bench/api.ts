@@ -11,6 +11,9 @@
  * - mail: 500 agents, each with its own token, send concurrently (one
  *   connection each) to random recipients; then every acknowledged message
  *   is looked up in its recipient's mailbox (mail_lost counts the missing).
+ *   Baseline in the same run: the same 500 senders and message count sent
+ *   in process to the city's mail, no HTTP (mail_direct_msgs_per_s);
+ *   mail_api_ratio = through the API / in process.
  *
  * The load runs in a child process so client and server do not share an
  * event loop.
@@ -351,6 +354,37 @@ max_unread = 100000
   }
   lost += mail.failed;
 
+  // Baseline in the same run: the same senders and message count, sent in
+  // process straight to the city's mail (the same store, events and inbox
+  // bound; no HTTP, no auth, no JSON): what the API costs on top.
+  const direct = await (async () => {
+    const latencies: number[] = [];
+    let sent = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      senders.map(async (s, i) => {
+        for (let n = 1; n <= MSGS_PER_SENDER; n++) {
+          const to = senders[(i * 11 + n * 17 + 3) % senders.length]!.name;
+          const t = performance.now();
+          await server.mail.send(s.name, to, {
+            subject: `d${n}`,
+            body: `direct from ${s.name} #${n}`,
+          });
+          latencies.push(performance.now() - t);
+          sent++;
+        }
+      }),
+    );
+    return {
+      msgs: sent,
+      per_s: sent / ((performance.now() - t0) / 1000),
+      p99: percentile(latencies, 99),
+    };
+  })();
+  note(
+    `mail in process (baseline): ${direct.msgs} msgs at ${round(direct.per_s)}/s, p99 ${round(direct.p99)} ms`,
+  );
+
   await new Promise((r) => open.close(r));
   await server.stop('bench done');
   result({
@@ -366,5 +400,8 @@ max_unread = 100000
     mail_p50_ms: round(mail.p50),
     mail_p99_ms: round(mail.p99),
     mail_lost: lost,
+    mail_direct_msgs_per_s: round(direct.per_s),
+    mail_direct_p99_ms: round(direct.p99),
+    mail_api_ratio: round(mail.per_s / direct.per_s, 3),
   });
 }
