@@ -301,6 +301,35 @@ describe('gc events', () => {
     expect(lastCreated.map((e) => e.seq)).toEqual([3, 4]);
   });
 
+  it('--since takes a duration or an RFC 3339 time, with or without a server', async () => {
+    const where = await eventsCity('evsince', 2);
+    const since = async (value: string): Promise<number[]> => {
+      const r = await gc(['events', '--since', value, '--json'], where);
+      expect(r.code, r.stderr).toBe(0);
+      return json<GcEvent[]>(r.stdout).map((e) => e.seq);
+    };
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    const local = [await since('2m'), await since(past), await since(future)];
+    expect(local).toEqual([[1, 2, 3], [1, 2, 3], []]);
+    process.env.GC_CONFIG_HOME = CONFIG_HOME;
+    const server = await CityServer.start({
+      root: where.cwd,
+      sessionProvider: 'fake',
+      log: () => undefined,
+    });
+    try {
+      // The server records its own start; the bead events are the same.
+      const remote = [await since('2m'), await since(past), await since(future)];
+      expect(remote.map((seqs) => seqs.filter((s) => s <= 3))).toEqual(local);
+      const bad = await gc(['events', '--since', 'yesterday-ish'], where);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--since: expected an RFC 3339 time or a duration/);
+    } finally {
+      await server.stop('test done');
+    }
+  });
+
   it('--follow --json streams NDJSON of new events from other processes', async () => {
     const where = await eventsCity('evfollow', 1);
     const latest = json<GcEvent[]>((await gc(['events', '--last', '1', '--json'], where)).stdout);

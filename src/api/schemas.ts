@@ -182,7 +182,13 @@ export const eventListQuery = z.object({
   type: z.string().max(256).optional(),
   actor: z.string().max(256).optional(),
   subject: z.string().max(256).optional(),
-  since: z.string().max(64).optional(),
+  since: z
+    .string()
+    .max(64)
+    .refine((v) => /^\d{1,16}$/.test(v) || !Number.isNaN(Date.parse(v)), {
+      message: 'expected an RFC 3339 time or epoch milliseconds',
+    })
+    .optional(),
 });
 
 export const streamQuery = z.object({

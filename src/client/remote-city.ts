@@ -12,6 +12,7 @@ import path from 'node:path';
 import { GcError, readAdminKey, type ErrorCode } from '../core/index.js';
 import {
   eventMatcher,
+  sinceMs,
   type EventListQuery,
   type EventPage,
   type GcEvent,
@@ -464,7 +465,12 @@ export class RemoteCity implements CityClient {
     const { afterSeq, since, ...rest } = query;
     return this.call(
       'GET',
-      `/v0/events${queryString({ ...rest, ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}), ...(since !== undefined ? { since } : {}) })}`,
+      `/v0/events${queryString({
+        ...rest,
+        ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}),
+        // A time on the wire is RFC 3339, whatever form the caller gave.
+        ...(since !== undefined ? { since: new Date(sinceMs(since)!).toISOString() } : {}),
+      })}`,
     );
   }
 

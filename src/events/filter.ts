@@ -61,12 +61,19 @@ export function materialize(
   return { event, line };
 }
 
+/**
+ * A `since` bound in epoch ms: a number, a string of digits (epoch ms, as a
+ * query string carries a number) or an RFC 3339 time.
+ */
 export function sinceMs(since: number | string | undefined): number | undefined {
   if (since === undefined) return undefined;
   if (typeof since === 'number') return since;
-  const t = Date.parse(since);
+  const t = /^\d{1,16}$/.test(since) ? Number(since) : Date.parse(since);
   if (Number.isNaN(t)) {
-    throw new ValidationError(`not a time: ${JSON.stringify(since)}`, { where: 'since' });
+    throw new ValidationError(
+      `expected an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(since)}`,
+      { where: 'since' },
+    );
   }
   return t;
 }

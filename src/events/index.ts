@@ -3,4 +3,4 @@ export type { EventLog } from './event-log.js';
 export * from './types.js';
 export { MemoryEventLog } from './memory.js';
 export { JsonlEventLog, type JsonlEventLogOptions } from './jsonl.js';
-export { eventMatcher } from './filter.js';
+export { eventMatcher, sinceMs } from './filter.js';
