@@ -7,6 +7,7 @@ import { CityServer } from '../src/api/index.js';
 import { CityLock } from '../src/city/index.js';
 import type { Bead } from '../src/store/index.js';
 import type { GcEvent } from '../src/events/index.js';
+import { waitFor } from './helpers/wait.js';
 import { CONFIG_HOME, bd, gc, killSpawned, spawnBuilt, stdoutLines } from './helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gc-cli-'));
@@ -349,6 +350,59 @@ describe('gc events', () => {
       ]);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('gc events --follow across a server restart', () => {
+  it('says the stream was lost, waits, and resumes after the last seq; --no-reconnect exits', async () => {
+    const dir = join(root, 'evrestart');
+    expect((await gc(['init', dir, '--name', 'evrestart'])).code).toBe(0);
+    const where = { cwd: dir };
+    process.env.GC_CONFIG_HOME = CONFIG_HOME;
+    const start = () =>
+      CityServer.start({ root: dir, sessionProvider: 'fake', log: () => undefined });
+    let server = await start();
+    try {
+      const first = json<Bead>((await gc(['bead', 'create', 'before', '--json'], where)).stdout);
+      const beads = ['--type', 'bead.*', '--json', '--after', '0'];
+      const follower = spawnBuilt(['events', '--follow', ...beads], where);
+      const quitter = spawnBuilt(['events', '--follow', '--no-reconnect', ...beads], where);
+      let stderr = '';
+      let out = '';
+      follower.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      follower.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const quit = new Promise<{ code: number | null; err: string }>((resolve) => {
+        let err = '';
+        quitter.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        quitter.on('exit', (code) => resolve({ code, err }));
+      });
+      // Both are streaming from the server (they printed the first bead)
+      // before it stops.
+      await waitFor(() => out.includes(first.id), 'the follower to stream');
+      await stdoutLines(quitter, 1);
+      await server.stop('restart');
+      await waitFor(
+        () => /event stream lost after seq \d+/.test(stderr),
+        'the lost-stream message',
+      );
+      const q = await quit;
+      expect(q.code).toBe(1);
+      expect(q.err).toMatch(/the event stream ended after seq \d+/);
+      server = await start();
+      const second = json<Bead>((await gc(['bead', 'create', 'after', '--json'], where)).stdout);
+      await waitFor(() => out.includes(second.id), 'the follower to resume');
+      const got = out
+        .trim()
+        .split('\n')
+        .map((l) => json<GcEvent>(l));
+      expect(got.map((e) => e.subject)).toEqual([first.id, second.id]);
+      await waitFor(
+        () => /reconnected; resuming after seq \d+/.test(stderr),
+        'the resumed message',
+      );
+    } finally {
+      await server.stop('test done');
     }
   });
 });

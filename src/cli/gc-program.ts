@@ -220,7 +220,11 @@ export function gcProgram(): Command {
       .option('--after <seq>', 'events after this seq')
       .option('--last <n>', 'only the last n events')
       .option('-n, --limit <n>', 'page size (default 1000)')
-      .option('-f, --follow', 'stream new events until interrupted'),
+      .option('-f, --follow', 'stream new events until interrupted')
+      .option(
+        '--no-reconnect',
+        'with --follow: exit (status 1) when the server goes away, instead of waiting for it and resuming',
+      ),
   ).action(
     action(async (o: EventCommands.EventsArgs, cmd: Command) =>
       (await import('./commands/events.js')).events(g(cmd), o),

@@ -44,6 +44,19 @@ export interface MailReply {
   notify?: boolean;
 }
 
+/** How to follow the event log. */
+export interface FollowOptions extends WatchOptions {
+  /**
+   * Through a server: when the stream is lost (the server stopped or
+   * restarted), wait for it and resume after the last seq seen, instead of
+   * ending with an `unavailable` error. Following the files (no server)
+   * never loses the stream.
+   */
+  reconnect?: boolean;
+  /** Told, in a sentence, when the stream is lost and when it resumes. */
+  onStatus?: (message: string) => void;
+}
+
 export interface CityClient {
   /** `local` (in-process) or `remote` (HTTP). */
   readonly kind: 'local' | 'remote';
@@ -99,7 +112,8 @@ export interface CityClient {
 
   listEvents(query?: EventListQuery): Promise<EventPage>;
   latestEventSeq(): Promise<number>;
-  watchEvents(afterSeq: number, options?: WatchOptions): AsyncIterable<GcEvent>;
+  /** Live events after a seq (see FollowOptions for a server that goes away). */
+  watchEvents(afterSeq: number, options?: FollowOptions): AsyncIterable<GcEvent>;
 
   /** Release the lock, files and connections. */
   close(): Promise<void>;

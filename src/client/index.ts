@@ -2,6 +2,7 @@
 export type {
   CityClient,
   ClaimRequest,
+  FollowOptions,
   MailReply,
   MqSubmitted,
   MailSend,

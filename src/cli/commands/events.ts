@@ -14,6 +14,8 @@ export interface EventsArgs {
   last?: string;
   limit?: string;
   follow?: boolean;
+  /** false with --no-reconnect. */
+  reconnect?: boolean;
 }
 
 /** An absolute time for --since (durations are handled by the caller). */
@@ -80,7 +82,13 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         // Streams cannot be column-aligned ahead of time: fixed separators instead.
-        for await (const e of city.watchEvents(start, { signal: ac.signal, filter })) {
+        const follow = city.watchEvents(start, {
+          signal: ac.signal,
+          filter,
+          reconnect: a.reconnect !== false,
+          onStatus: (m) => process.stderr.write(`gc: ${m}\n`),
+        });
+        for await (const e of follow) {
           if (g.json) process.stdout.write(JSON.stringify(e) + '\n');
           else printLine(row(e).join('  '));
         }

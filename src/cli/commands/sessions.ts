@@ -126,14 +126,26 @@ export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean
     });
   await pump();
   if (!o.follow) return;
-  await new Promise<void>(() => {
+  // Until interrupted, or until the log goes away: always settles, so the
+  // command ends with a status and a message, never by an empty event loop.
+  await new Promise<void>((resolve, reject) => {
     let busy = false;
-    watch(file, () => {
+    const watcher = watch(file, () => {
       if (busy) return;
       busy = true;
       pump()
         .catch((e: unknown) => process.stderr.write(`gc: ${errorMessage(e)}\n`))
         .finally(() => (busy = false));
+    });
+    const stop = () => {
+      watcher.close();
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    watcher.on('error', (e) => {
+      watcher.close();
+      reject(new GcError('unavailable', `following ${file} stopped: ${errorMessage(e)}`));
     });
   });
 }
