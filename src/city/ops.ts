@@ -4,6 +4,7 @@
  * server runs these for API requests and LocalCity for the CLI, so an
  * operation behaves and is recorded the same way whichever path it took.
  */
+import { ConflictError } from '../core/index.js';
 import type { EventLog } from '../events/index.js';
 import type {
   Bead,
@@ -27,12 +28,64 @@ export interface UnclaimRequest {
 }
 
 export class CityOps {
+  /** Sessions being stopped: they may not take new work (see `fenceClaims`). */
+  private readonly fenced = new Set<string>();
+  /** Claims under way, by holder, and who waits for them to settle. */
+  private readonly claiming = new Map<string, number>();
+  private readonly settleWaiters = new Map<string, (() => void)[]>();
+
   constructor(
     readonly store: Store,
     readonly events: EventLog,
     /** Called after every write (the server pokes its controller). */
     private readonly onWrite: () => void = () => undefined,
   ) {}
+
+  /**
+   * Refuse new claims by `holders` (sessions about to be stopped), then
+   * resolve once every claim by them already under way has committed or
+   * failed. After this, the store holds every claim they will ever have
+   * until `unfenceClaims`: a read decides safely whether they are idle.
+   */
+  async fenceClaims(holders: readonly string[]): Promise<void> {
+    for (const h of holders) this.fenced.add(h);
+    const busy = holders.filter((h) => (this.claiming.get(h) ?? 0) > 0);
+    await Promise.all(
+      busy.map(
+        (h) =>
+          new Promise<void>((resolve) => {
+            const list = this.settleWaiters.get(h) ?? [];
+            list.push(resolve);
+            this.settleWaiters.set(h, list);
+          }),
+      ),
+    );
+  }
+
+  unfenceClaims(holders: readonly string[]): void {
+    for (const h of holders) this.fenced.delete(h);
+  }
+
+  /** Run a claim (or an assignment) for `holder`, unless it is fenced. */
+  private async claimFor<T>(holder: string, op: () => Promise<T>): Promise<T> {
+    if (this.fenced.has(holder)) {
+      throw new ConflictError(`${holder} is being stopped and takes no new work`, {
+        fix: 'the controller is stopping this session; its work goes to another',
+      });
+    }
+    this.claiming.set(holder, (this.claiming.get(holder) ?? 0) + 1);
+    try {
+      return await op();
+    } finally {
+      const left = (this.claiming.get(holder) ?? 1) - 1;
+      if (left > 0) this.claiming.set(holder, left);
+      else {
+        this.claiming.delete(holder);
+        for (const r of this.settleWaiters.get(holder) ?? []) r();
+        this.settleWaiters.delete(holder);
+      }
+    }
+  }
 
   private async emit(
     actor: string,
@@ -70,7 +123,16 @@ export class CityOps {
     return bead;
   }
 
-  async updateBead(actor: string, id: string, patch: UpdateBeadInput): Promise<Bead> {
+  updateBead(actor: string, id: string, patch: UpdateBeadInput): Promise<Bead> {
+    // Assigning work to a session counts as a claim by it.
+    if (patch.assignee) {
+      const holder = patch.assignee;
+      return this.claimFor(holder, () => this.applyUpdate(actor, id, patch));
+    }
+    return this.applyUpdate(actor, id, patch);
+  }
+
+  private async applyUpdate(actor: string, id: string, patch: UpdateBeadInput): Promise<Bead> {
     const before = await this.store.get(id);
     const bead = await this.store.update(id, patch);
     if (before.status !== 'closed' && bead.status === 'closed') {
@@ -108,16 +170,20 @@ export class CityOps {
     return result;
   }
 
-  async claimBead(actor: string, id: string, request: ClaimRequest = {}): Promise<Bead> {
-    const bead = await this.store.claim(id, actor, request);
-    await this.emitClaim(actor, bead);
-    return bead;
+  claimBead(actor: string, id: string, request: ClaimRequest = {}): Promise<Bead> {
+    return this.claimFor(actor, async () => {
+      const bead = await this.store.claim(id, actor, request);
+      await this.emitClaim(actor, bead);
+      return bead;
+    });
   }
 
-  async claimNext(actor: string, query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
-    const bead = await this.store.claimNextReady(actor, query);
-    if (bead) await this.emitClaim(actor, bead);
-    return bead;
+  claimNext(actor: string, query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
+    return this.claimFor(actor, async () => {
+      const bead = await this.store.claimNextReady(actor, query);
+      if (bead) await this.emitClaim(actor, bead);
+      return bead;
+    });
   }
 
   private emitClaim(actor: string, bead: Bead): Promise<void> {

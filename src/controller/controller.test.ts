@@ -470,6 +470,62 @@ describe('Controller with the fake provider', () => {
     expect(await provider.isRunning('solo')).toBe(true);
   });
 
+  it('claims racing scale-down: a session is never stopped holding work', async () => {
+    const { store, ops, events, provider, controller, clock } = setup(
+      '[[agent]]\nname = "w"\nmax_active_sessions = 8\n',
+    );
+    const routed = { 'gc.routed_to': 'w' };
+    let claims = 0;
+    let refused = 0;
+    let stops = 0;
+    for (let round = 0; round < 60; round++) {
+      // Demand up: the pool grows; then every piece of work is finished, so
+      // the next tick plans to stop the idle sessions (past their grace)...
+      await Promise.all(
+        Array.from({ length: 1 + (round % 8) }, (_, i) =>
+          ops.createBead('human', { title: `r${round}-${i}`, metadata: routed }),
+        ),
+      );
+      await controller.tick();
+      for (const b of (await store.list({ status: ['open', 'in_progress'], limit: 1000 })).items) {
+        await ops.closeBead('human', b.id, 'done');
+      }
+      clock.advance(60_000);
+      // ...while new work arrives and the running sessions grab it, racing
+      // the tick's snapshot, decision and stops.
+      const late = ops.createBead('human', { title: `late-${round}`, metadata: routed });
+      const running = await provider.listRunning('w-');
+      const grabs = running.map(async (s, i) => {
+        for (let k = 0; k < (i + round) % 4; k++) await Promise.resolve();
+        await late;
+        try {
+          if (await ops.claimNext(s, { metadata: routed })) claims++;
+        } catch (e) {
+          if (!/is being stopped/.test(String(e))) throw e;
+          refused++;
+        }
+      });
+      await Promise.all([controller.tick(), ...grabs]);
+      await controller.tick();
+    }
+    const all = (await events.list({ limit: 100_000 })).items;
+    stops = all.filter((e) => e.type === 'session.stopped').length;
+    // The race happened: sessions were stopped, and work was claimed and refused around them.
+    expect(stops).toBeGreaterThan(10);
+    expect(claims).toBeGreaterThan(10);
+    expect(refused + all.filter((e) => e.type === 'session.draining').length).toBeGreaterThan(0);
+    // No claim was ever taken back from a stopped session.
+    const released = all.filter(
+      (e) => e.type === 'bead.updated' && (e.payload as { action?: string }).action === 'unclaim',
+    );
+    expect(released.map((e) => e.message)).toEqual([]);
+    // Every bead in progress is held by a session that runs.
+    const live = new Set(await provider.listRunning(''));
+    for (const b of (await store.list({ status: 'in_progress', limit: 1000 })).items) {
+      expect(live.has(b.assignee), `${b.id} held by ${b.assignee}`).toBe(true);
+    }
+  });
+
   it('a new controller adopts running sessions without restarting them', async () => {
     const { ops, provider, controller, types } = setup(
       '[[agent]]\nname = "a"\n[[agent]]\nname = "b"\n',

@@ -366,7 +366,12 @@ export class Controller {
         `session ${a.session} quarantined after ${a.deaths} deaths; clear with gc session reset ${a.session}`,
       );
     }
-    await mapLimit(byKind('drain'), ACT_CONCURRENCY, async (a) => {
+    // Stops decided because a session held no claims: fence its claims and
+    // look again. One that claimed work since the snapshot is drained, never
+    // killed with work in hand.
+    const { stops, drains: busyNow } = await this.recheckIdleStops(byKind('stop'));
+    const drains = [...byKind('drain'), ...busyNow];
+    await mapLimit(drains, ACT_CONCURRENCY, async (a) => {
       try {
         await this.provider.setMeta(a.session, META.drain, String(Math.floor(now / 1000)));
       } catch (e) {
@@ -384,12 +389,16 @@ export class Controller {
         `draining ${a.session}: ${a.reason}`,
       );
     });
-    await mapLimit(byKind('stop'), ACT_CONCURRENCY, async (a) => {
+    await mapLimit(stops, ACT_CONCURRENCY, async (a) => {
       try {
         await this.provider.stop(a.session);
       } catch (e) {
         this.log(`stop ${a.session}: ${errorMessage(e)}`);
         return;
+      } finally {
+        // Stopped (its token is revoked) or still running: either way it may
+        // claim again (a later session of the same name, or this one).
+        if (a.ifIdle) this.ops.unfenceClaims([a.session]);
       }
       this.revokeToken(a.session);
       const t = this.tracker(a.session);
@@ -413,6 +422,46 @@ export class Controller {
         (a) => this.startSession(a, now),
       );
     }
+  }
+
+  /**
+   * The act-time check of stops planned for idle sessions: new claims by
+   * them are refused (claims already under way settle first), then one read
+   * of the claims decides. Those still idle stay stops (fenced until
+   * stopped); those holding work now become drains.
+   */
+  private async recheckIdleStops(planned: Extract<Action, { kind: 'stop' }>[]): Promise<{
+    stops: Extract<Action, { kind: 'stop' }>[];
+    drains: Extract<Action, { kind: 'drain' }>[];
+  }> {
+    const idle = planned.filter((a) => a.ifIdle).map((a) => a.session);
+    if (idle.length === 0) return { stops: planned, drains: [] };
+    await this.ops.fenceClaims(idle);
+    let held: Map<string, number>;
+    try {
+      held = new Map(
+        (await this.ops.store.workload()).claims.map((c) => [c.assignee, c.in_progress]),
+      );
+    } catch (e) {
+      // Cannot tell: drain rather than risk killing a session with work.
+      this.log(`checking claims before stopping ${idle.join(', ')}: ${errorMessage(e)}`);
+      held = new Map(idle.map((s) => [s, 1]));
+    }
+    const busy = planned.filter((a) => a.ifIdle && (held.get(a.session) ?? 0) > 0);
+    this.ops.unfenceClaims(busy.map((a) => a.session));
+    for (const a of busy.filter((b) => b.ifIdle === 'keep')) {
+      this.log(`not stopping ${a.session} (${a.reason}): it claimed work meanwhile`);
+    }
+    return {
+      stops: planned.filter((a) => !busy.includes(a)),
+      drains: busy
+        .filter((a) => a.ifIdle === 'drain')
+        .map((a) => ({
+          kind: 'drain' as const,
+          session: a.session,
+          reason: `${a.reason}; claimed work meanwhile`,
+        })),
+    };
   }
 
   private async startSession(a: Extract<Action, { kind: 'start' }>, now: number): Promise<void> {

@@ -26,7 +26,18 @@ export interface SessionTracker {
 
 export type Action =
   | { kind: 'start'; session: DesiredSession; wave: number; reason: string }
-  | { kind: 'stop'; session: string; reason: string }
+  | {
+      kind: 'stop';
+      session: string;
+      reason: string;
+      /**
+       * Chosen because the session held no claims as of the tick's snapshot.
+       * The act step checks again, with new claims by it refused; when it
+       * claimed work meanwhile, it is drained (`drain`: it is not wanted) or
+       * left running (`keep`: it was only idle).
+       */
+      ifIdle?: 'drain' | 'keep';
+    }
   | { kind: 'drain'; session: string; reason: string }
   | { kind: 'died'; session: string; exitCode: number | undefined }
   /** Ended cleanly (exit 0, or after a drain): not counted toward the crash loop. */
@@ -139,7 +150,7 @@ export function reconcilePlan(
         o.now - s.lastActivity >= d.idleTimeoutMs &&
         !(o.claims.get(d.name) ?? 0)
       ) {
-        actions.push({ kind: 'stop', session: d.name, reason: 'idle timeout' });
+        actions.push({ kind: 'stop', session: d.name, reason: 'idle timeout', ifIdle: 'keep' });
       }
       continue;
     }
@@ -187,6 +198,7 @@ export function reconcilePlan(
         kind: 'stop',
         session: s.name,
         reason: 'not desired (scale down or removed)',
+        ifIdle: 'drain',
       });
     }
   }
