@@ -257,6 +257,7 @@ export class CityServer implements ApiHost {
           mail,
           createBead: (actor, input) => ops.createBead(actor, input),
           closeBead: (actor, id, reason) => ops.closeBead(actor, id, reason),
+          getBead: (id) => state.store.get(id),
         }),
         log,
       });

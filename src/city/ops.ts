@@ -196,7 +196,12 @@ export class CityOps {
     );
   }
 
-  async unclaimBead(actor: string, id: string, request: UnclaimRequest = {}): Promise<Bead> {
+  /** Release a claim; `changed` is false when the bead was not claimed (nothing recorded). */
+  async unclaimBead(
+    actor: string,
+    id: string,
+    request: UnclaimRequest = {},
+  ): Promise<Bead & { changed: boolean }> {
     const before = await this.store.get(id);
     const bead = await this.store.unclaim(id, {
       ...(request.force ? {} : { actor }),
@@ -211,7 +216,7 @@ export class CityOps {
         `released by ${before.assignee}`,
       );
     }
-    return bead;
+    return { ...bead, changed: before.status === 'in_progress' };
   }
 
   /** Release every claim `holder` has (its session died). One event per bead. */
@@ -263,7 +268,12 @@ export class CityOps {
     await this.emit(actor, 'bead.deleted', id, { title: bead.title }, `deleted: ${bead.title}`);
   }
 
-  async removeDependency(actor: string, issueId: string, dependsOnId: string): Promise<void> {
+  /** Remove a dependency; false (and nothing recorded) when there was none. */
+  async removeDependency(actor: string, issueId: string, dependsOnId: string): Promise<boolean> {
+    const had = (await this.store.listDependencies(issueId, 'down')).some(
+      (d) => d.depends_on_id === dependsOnId,
+    );
+    if (!had) return false;
     await this.store.removeDependency(issueId, dependsOnId);
     await this.emit(
       actor,
@@ -272,5 +282,6 @@ export class CityOps {
       { action: 'dep_remove', depends_on_id: dependsOnId },
       `no longer depends on ${dependsOnId}`,
     );
+    return true;
   }
 }

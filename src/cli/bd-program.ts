@@ -149,9 +149,15 @@ export function bdProgram(): Command {
     .option('--direction <dir>', 'down (default) or up', 'down')
     .option('--json', 'JSON output')
     .action(
-      action(async (id: string, o: { direction?: string }, cmd: Command) =>
-        (await beads()).depList(g(cmd), id, { up: o.direction === 'up' }),
-      ),
+      action(async (id: string, o: { direction?: string }, cmd: Command) => {
+        if (o.direction !== 'up' && o.direction !== 'down') {
+          const { ValidationError } = await import('../core/index.js');
+          throw new ValidationError(`expected down or up, got ${JSON.stringify(o.direction)}`, {
+            where: '--direction',
+          });
+        }
+        await (await beads()).depList(g(cmd), id, { up: o.direction === 'up' });
+      }),
     );
 
   return program;

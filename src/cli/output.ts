@@ -20,6 +20,7 @@ export function exitCodeFor(err: unknown): number {
     case 'invalid':
     case 'too_large':
     case 'config':
+    case 'unsupported':
       return EXIT.usage;
     case 'not_found':
       return EXIT.notFound;

@@ -24,7 +24,12 @@ import type {
 export type { ClaimRequest, UnclaimRequest };
 
 /** A sent message and what happened next: sessions nudged, webhook push queued. */
-export type SentMessage = Message & { notified: string[]; pushed: boolean };
+export type SentMessage = Message & {
+  notified: string[];
+  pushed: boolean;
+  /** Said when the recipient names no agent, pool, session or registered agent. */
+  warnings?: string[];
+};
 
 export interface MqSubmitted extends MergeRequest {
   /** False when the same branch and head were already submitted. */
@@ -77,9 +82,11 @@ export interface CityClient {
   claimBead(id: string, request?: ClaimRequest): Promise<Bead>;
   /** Claim the first ready bead matching the query for this client's actor; null if none. */
   claimNext(query?: ReadyQuery & ClaimRequest): Promise<Bead | null>;
-  unclaimBead(id: string, request?: UnclaimRequest): Promise<Bead>;
+  /** The bead after; `changed` false when it was not claimed (a no-op). */
+  unclaimBead(id: string, request?: UnclaimRequest): Promise<Bead & { changed: boolean }>;
   addDependency(issueId: string, dependsOnId: string, type?: string): Promise<void>;
-  removeDependency(issueId: string, dependsOnId: string): Promise<void>;
+  /** False when there was no such dependency (a no-op). */
+  removeDependency(issueId: string, dependsOnId: string): Promise<boolean>;
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]>;
 
   /** Route a bead to an agent or pool (sets gc.routed_to); `nudge` wakes its live sessions. */

@@ -4,7 +4,8 @@
  * the city server runs them.
  */
 import type { LoadedConfig } from '../config/index.js';
-import { CityOps, openCityState, type CityState } from '../city/index.js';
+import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
+import { citySpec, unknownRecipientWarning } from '../controller/index.js';
 import { hook, sling, type HookResult, type SlingResult } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import { openMail, type Mail, type MailCount, type MailPage, type Message } from '../mail/index.js';
@@ -91,6 +92,7 @@ export class LocalCity implements CityClient {
         mail: this.mail,
         createBead: (actor, input) => this.ops.createBead(actor, input),
         closeBead: (actor, id, reason) => this.ops.closeBead(actor, id, reason),
+        getBead: (id) => this.state.store.get(id),
       }),
     });
     return this.mq;
@@ -125,7 +127,15 @@ export class LocalCity implements CityClient {
   // pushes: the message waits in the inbox.
   async sendMail(to: string, input: MailSend): Promise<SentMessage> {
     const { notify: _notify, ...rest } = input;
-    return { ...(await this.mail.send(this.actor, to, rest)), notified: [], pushed: false };
+    const m = await this.mail.send(this.actor, to, rest);
+    const keys = KeyRing.open(this.state.gcDir);
+    let warning: string | undefined;
+    try {
+      warning = unknownRecipientWarning(citySpec(this.loaded), keys, to);
+    } finally {
+      keys.close();
+    }
+    return { ...m, notified: [], pushed: false, ...(warning ? { warnings: [warning] } : {}) };
   }
 
   mailInbox(agent?: string, limit?: number): Promise<Page<Message>> {
@@ -229,7 +239,7 @@ export class LocalCity implements CityClient {
     return this.ops.claimNext(this.actor, query);
   }
 
-  unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead> {
+  unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead & { changed: boolean }> {
     return this.ops.unclaimBead(this.actor, id, request);
   }
 
@@ -237,7 +247,7 @@ export class LocalCity implements CityClient {
     return this.ops.addDependency(this.actor, issueId, dependsOnId, type);
   }
 
-  removeDependency(issueId: string, dependsOnId: string): Promise<void> {
+  removeDependency(issueId: string, dependsOnId: string): Promise<boolean> {
     return this.ops.removeDependency(this.actor, issueId, dependsOnId);
   }
 

@@ -369,7 +369,7 @@ export class RemoteCity implements CityClient {
     return r.bead;
   }
 
-  unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead> {
+  unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead & { changed: boolean }> {
     return this.call('POST', `/v0/beads/${encodeURIComponent(id)}/unclaim`, request);
   }
 
@@ -380,11 +380,12 @@ export class RemoteCity implements CityClient {
     });
   }
 
-  async removeDependency(issueId: string, dependsOnId: string): Promise<void> {
-    await this.call(
+  async removeDependency(issueId: string, dependsOnId: string): Promise<boolean> {
+    const r = await this.call<{ removed?: boolean }>(
       'DELETE',
       `/v0/beads/${encodeURIComponent(issueId)}/deps/${encodeURIComponent(dependsOnId)}`,
     );
+    return r.removed !== false;
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {

@@ -532,6 +532,11 @@ export class Controller {
   }
 
   /** The agent acknowledged its drain through the API. */
+  /** A session this controller started or adopted and has not seen end. */
+  hasSession(session: string): boolean {
+    return this.trackers.get(session)?.startedAt !== undefined;
+  }
+
   drainAcked(session: string): void {
     const t = this.trackers.get(session);
     if (t?.drainingSince !== undefined) {

@@ -25,3 +25,4 @@ export {
   type SessionTracker,
 } from './plan.js';
 export { runScaleChecks } from './scale-check.js';
+export { unknownRecipientWarning, type KnownNames } from './recipients.js';

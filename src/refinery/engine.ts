@@ -42,6 +42,12 @@ export interface MergeHooks {
   /** Returns the id of the conflict bead filed for the author. */
   conflicted(mr: MergeRequest, files: string[]): Promise<string>;
   gateFailed(mr: MergeRequest, gate: string, tail: string): Promise<void>;
+  /**
+   * Before a request naming a bead is queued: throws (NotFoundError) when
+   * there is no such bead, so a typo is refused instead of merged with a
+   * close that fails later. Absent: beads are not checked.
+   */
+  checkBead?(bead: string): Promise<void>;
 }
 
 export interface RigEngineOptions {

@@ -16,6 +16,8 @@ export interface CityMergeHooksOptions {
   mail: Mail | undefined;
   createBead(actor: string, input: CreateBeadInput): Promise<Bead>;
   closeBead(actor: string, id: string, reason: string): Promise<unknown>;
+  /** The bead (NotFoundError when there is none); checks submissions that name one. */
+  getBead?(id: string): Promise<Bead>;
 }
 
 export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
@@ -24,6 +26,13 @@ export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
     await o.mail.send(ACTOR, mr.author, { subject, body });
   };
   return {
+    ...(o.getBead
+      ? {
+          async checkBead(bead: string) {
+            await o.getBead!(bead);
+          },
+        }
+      : {}),
     async record(type, mr, payload, message) {
       await o.events.record({
         type,

@@ -220,6 +220,7 @@ export class Refinery {
         where: 'branch',
       });
     }
+    if (req.bead) await this.o.hooks.checkBead?.(req.bead);
     const result = this.o.queue.submit({
       rig: rig.name,
       branch: req.branch,

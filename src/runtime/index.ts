@@ -24,4 +24,5 @@ export {
   type PromptMode,
 } from './presets.js';
 export { findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
+export { requireSession } from './lookup.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

@@ -236,12 +236,14 @@ export class SubprocessProvider implements Provider {
     return false;
   }
 
-  async attach(name: string): Promise<void> {
+  attach(name: string): Promise<void> {
     validateSessionName(name);
-    if (!(await this.state(name))) throw new NotFoundError('session', name);
-    throw new UnsupportedError('subprocess sessions have no terminal; use gc session peek', {
-      fix: 'use the tmux provider ([session] provider = "tmux") to attach',
-    });
+    // Whether or not the session exists, this provider cannot attach: say so first.
+    return Promise.reject(
+      new UnsupportedError('the subprocess provider cannot attach: its sessions have no terminal', {
+        fix: `follow the output with gc session logs -f ${name} (or gc session peek ${name}); attach needs [session] provider = "tmux"`,
+      }),
+    );
   }
 
   async processAlive(name: string, names: readonly string[]): Promise<boolean> {

@@ -117,8 +117,8 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       },
     )
     .on('DELETE', '/v0/beads/:id/deps/:dep', { summary: 'Remove a dependency' }, async (ctx) => {
-      await ops.removeDependency(ctx.actor, ctx.params.id!, ctx.params.dep!);
-      return { ok: true };
+      const removed = await ops.removeDependency(ctx.actor, ctx.params.id!, ctx.params.dep!);
+      return { ok: true, removed };
     })
 
     .on(

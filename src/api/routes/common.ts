@@ -80,13 +80,21 @@ export function routeKit(server: ApiHost) {
 
   /** The session the caller is (agents act as their session name). */
   const ownSession = (ctx: RequestContext<unknown>): string => {
+    const forSessions = (why: string) =>
+      new ValidationError(
+        `this call is for agent sessions of this city, run inside one (GC_SESSION_NAME): ${why}`,
+        { where: 'actor' },
+      );
+    let name: string;
     try {
-      return validateSessionName(ctx.actor, 'X-GC-Actor');
+      name = validateSessionName(ctx.actor, 'X-GC-Actor');
     } catch {
-      throw new ValidationError('this call is for agent sessions (GC_SESSION_NAME)', {
-        where: 'actor',
-      });
+      throw forSessions(`${JSON.stringify(ctx.actor)} is not a session name`);
     }
+    if (!controller.hasSession(name) && !runs.isRunSession(name)) {
+      throw forSessions(`${name} is not a running session`);
+    }
+    return name;
   };
 
   /** The mailbox a call reads: agents only their own. */

@@ -1,12 +1,13 @@
 /** Routes: the merge queue and mail. */
 import { ForbiddenError } from '../../core/index.js';
+import { unknownRecipientWarning } from '../../controller/index.js';
 import type { MrState } from '../../refinery/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { STAFF, num, type RouteKit } from './common.js';
 
 export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
-  const { server, mail } = k;
+  const { server, mail, keys } = k;
   const { mailbox, ownMessage, page } = k;
   router
     // ---- merge queue ----
@@ -79,7 +80,12 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         const { to, notify, ...input } = ctx.input;
         const m = await mail.send(ctx.actor, to, { ...input, subject: input.subject ?? '' });
-        return { ...m, ...(await server.delivered(m, notify === true)) };
+        const warning = unknownRecipientWarning(server.spec, keys, to);
+        return {
+          ...m,
+          ...(await server.delivered(m, notify === true)),
+          ...(warning ? { warnings: [warning] } : {}),
+        };
       },
     )
     .on(

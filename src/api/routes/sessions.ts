@@ -1,7 +1,7 @@
 /** Routes: sessions, runs (with their SSE output) and the agent runtime protocol. */
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../core/index.js';
-import { validateSessionName } from '../../runtime/index.js';
+import { requireSession, validateSessionName } from '../../runtime/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { followFile, sseHeaders } from '../sse.js';
@@ -42,6 +42,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         const name = validateSessionName(ctx.params.name!);
         const lines = num(ctx.query.get('lines')) ?? 50;
+        await requireSession(provider, name);
         return { name, output: await provider.peek(name, lines) };
       },
     )
@@ -63,6 +64,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         only(ctx, ['admin', 'operator'], 'kill sessions');
         const name = validateSessionName(ctx.params.name!);
+        await requireSession(provider, name);
         await provider.stop(name);
         await events.record({
           type: 'session.killed',

@@ -297,6 +297,8 @@ export async function unclaimBead(
   await withCity(g, 'bead unclaim', async (city) => {
     const bead = await city.unclaimBead(id, a.force ? { force: true } : {});
     if (g.json) printJson(bead);
+    else if (!bead.changed)
+      printLine(`${id} was not claimed (it is ${bead.status}); nothing changed`);
     else printLine(`unclaimed ${id}; it is open again`);
   });
 }
@@ -333,8 +335,9 @@ export async function depAdd(
 
 export async function depRemove(g: GlobalOptions, issue: string, dependsOn: string): Promise<void> {
   await withCity(g, 'bead dep remove', async (city) => {
-    await city.removeDependency(issue, dependsOn);
-    if (g.json) printJson({ issue_id: issue, depends_on_id: dependsOn, removed: true });
+    const removed = await city.removeDependency(issue, dependsOn);
+    if (g.json) printJson({ issue_id: issue, depends_on_id: dependsOn, removed });
+    else if (!removed) printLine(`${issue} does not depend on ${dependsOn}; nothing changed`);
     else printLine(`removed ${issue} -> ${dependsOn}`);
   });
 }

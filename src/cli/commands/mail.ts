@@ -88,6 +88,7 @@ export async function send(g: GlobalOptions, to: string, o: SendOptions): Promis
       ...(o.cc ? { cc: o.cc.split(',').filter(Boolean) } : {}),
       ...(o.notify ? { notify: true } : {}),
     });
+    for (const w of m.warnings ?? []) process.stderr.write(`gc: warning: ${w}\n`);
     if (g.json) printJson(m);
     else {
       printLine(`sent ${m.id} to ${m.to}`);

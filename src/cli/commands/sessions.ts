@@ -9,6 +9,14 @@ import { GcError, NotFoundError, errorMessage } from '../../core/index.js';
 import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 
+async function requireSession(
+  p: Awaited<ReturnType<typeof provider>>,
+  name: string,
+): Promise<void> {
+  const { requireSession: lookup } = await import('../../runtime/index.js');
+  await lookup(p, name);
+}
+
 async function provider(root: string) {
   const { loadCityConfig } = await import('../../config/index.js');
   const { openProvider } = await import('../../runtime/index.js');
@@ -62,7 +70,11 @@ export async function peek(g: GlobalOptions, name: string, o: { lines?: string }
           `/v0/sessions/${encodeURIComponent(name)}/peek?lines=${lines}`,
         )
       ).output
-    : await (await provider(root)).peek(name, lines);
+    : await (async () => {
+        const p = await provider(root);
+        await requireSession(p, name);
+        return p.peek(name, lines);
+      })();
   if (g.json) printJson({ name, output });
   else printLine(output);
 }
@@ -78,7 +90,11 @@ export async function nudge(g: GlobalOptions, name: string, text: string): Promi
 export async function kill(g: GlobalOptions, name: string): Promise<void> {
   const { root, city } = await connectServer(g);
   if (city) await city.call('POST', `/v0/sessions/${encodeURIComponent(name)}/kill`);
-  else await (await provider(root)).stop(name);
+  else {
+    const p = await provider(root);
+    await requireSession(p, name);
+    await p.stop(name);
+  }
   if (g.json) printJson({ ok: true });
   else
     printLine(
@@ -102,7 +118,11 @@ export async function reset(g: GlobalOptions, name: string): Promise<void> {
 
 export async function attach(g: GlobalOptions, name: string): Promise<void> {
   const root = cityRoot(g);
-  await (await provider(root)).attach(name);
+  const p = await provider(root);
+  // The provider says when it cannot attach at all (subprocess), before
+  // anything is looked up.
+  if (p.capabilities.canAttach) await requireSession(p, name);
+  await p.attach(name);
 }
 
 export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean }): Promise<void> {

@@ -1,0 +1,166 @@
+/**
+ * Commands that must not print success for nothing: a missing session,
+ * bead or option value is an error with the right exit code and records no
+ * event; an idempotent no-op says nothing changed and records no event; a
+ * mail to a name nobody has warns. Through a running server and on the
+ * city files alike, with the built gc.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CityServer } from '../src/api/index.js';
+import type { GcEvent } from '../src/events/index.js';
+import { CONFIG_HOME, gcBuilt, runCli } from './helpers/cli.js';
+import { branchWith, makeRepo } from './helpers/git.js';
+
+const roots: string[] = [];
+let server: CityServer | undefined;
+afterEach(async () => {
+  await server?.stop('test done');
+  server = undefined;
+  for (const r of roots.splice(0)) await rm(r, { recursive: true, force: true });
+});
+
+/** A city (fake sessions unless `provider`), with a rig "app"; started when `serve`. */
+async function city(serve: boolean, provider = 'fake'): Promise<string> {
+  process.env.GC_CONFIG_HOME = CONFIG_HOME;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'gc-first-hour-'));
+  roots.push(root);
+  makeRepo(path.join(root, 'app'));
+  await writeFile(
+    path.join(root, 'city.toml'),
+    `[workspace]\nname = "fh"\n[session]\nprovider = "${provider === 'fake' ? 'subprocess' : provider}"\n` +
+      '[daemon]\npatrol_interval = "1h"\n[[rigs]]\nname = "app"\npath = "app"\n' +
+      '[[agent]]\nname = "w"\nstart_command = "sleep 600"\nmax_active_sessions = 2\n',
+  );
+  if (serve) {
+    server = await CityServer.start({
+      root,
+      sessionProvider: provider === 'fake' ? 'fake' : 'subprocess',
+      log: () => undefined,
+    });
+  }
+  return root;
+}
+
+const run = (root: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  gcBuilt(['--city', root, ...args], { env });
+const bd = (root: string, args: string[]) => runCli('bd', args, { cwd: root });
+
+async function eventTypes(root: string): Promise<string[]> {
+  const r = await run(root, ['events', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as GcEvent[]).map((e) => e.type);
+}
+
+for (const serve of [true, false]) {
+  const how = serve ? 'server' : 'files';
+  describe(`nothing happened, so no success (${how})`, () => {
+    it('a session that does not exist: kill and peek are "not found", no event', async () => {
+      const root = await city(serve);
+      const before = await eventTypes(root);
+      for (const cmd of [
+        ['session', 'kill', 'nosuch'],
+        ['session', 'peek', 'nosuch'],
+      ]) {
+        const r = await run(root, cmd);
+        expect(r.code, `${cmd.join(' ')}: ${r.stdout}`).toBe(3);
+        expect(r.stderr).toMatch(/session not found: nosuch/);
+        expect(r.stderr).toMatch(/gc session list/);
+        expect(r.stdout).not.toMatch(/killed/);
+      }
+      expect(await eventTypes(root)).toEqual(before);
+    });
+
+    it('no-ops say nothing changed and record nothing: unclaim, dep remove', async () => {
+      const root = await city(serve);
+      const a = JSON.parse((await run(root, ['bead', 'create', 'a', '--json'])).stdout) as {
+        id: string;
+      };
+      const b = JSON.parse((await run(root, ['bead', 'create', 'b', '--json'])).stdout) as {
+        id: string;
+      };
+      const before = await eventTypes(root);
+      const un = await run(root, ['bead', 'unclaim', a.id]);
+      expect(un.code, un.stderr).toBe(0);
+      expect(un.stdout).toMatch(/was not claimed \(it is open\); nothing changed/);
+      for (let i = 0; i < 2; i++) {
+        const rm = await run(root, ['bead', 'dep', 'remove', a.id, b.id]);
+        expect(rm.code, rm.stderr).toBe(0);
+        expect(rm.stdout).toMatch(/does not depend on .*; nothing changed/);
+      }
+      const rmJson = await run(root, ['bead', 'dep', 'remove', a.id, b.id, '--json']);
+      expect(JSON.parse(rmJson.stdout)).toMatchObject({ removed: false });
+      expect(await eventTypes(root)).toEqual(before);
+      // And the real thing still works, recorded once.
+      expect((await run(root, ['bead', 'dep', 'add', a.id, b.id])).code).toBe(0);
+      const gone = await run(root, ['bead', 'dep', 'remove', a.id, b.id]);
+      expect(gone.stdout).toMatch(/^removed /);
+      const after = await eventTypes(root);
+      expect(after.length - before.length).toBe(2);
+    });
+
+    it('bad option values and unknown beads are errors: --direction, mq submit --bead', async () => {
+      const root = await city(serve);
+      const a = JSON.parse((await run(root, ['bead', 'create', 'a', '--json'])).stdout) as {
+        id: string;
+      };
+      const dir = await bd(root, ['dep', 'list', a.id, '--direction', 'sideways']);
+      expect(dir.code).toBe(2);
+      expect(dir.stderr).toMatch(/--direction: expected down or up, got "sideways"/);
+      branchWith(path.join(root, 'app'), 'feat', { 'f.txt': 'x\n' });
+      const before = await eventTypes(root);
+      const sub = await run(root, [
+        'mq',
+        'submit',
+        '--rig',
+        'app',
+        '--branch',
+        'feat',
+        '--bead',
+        'fh-nosuch',
+      ]);
+      expect(sub.code, sub.stdout).toBe(3);
+      expect(sub.stderr).toMatch(/bead not found: fh-nosuch/);
+      expect(await eventTypes(root)).toEqual(before);
+      const list = await run(root, ['mq', 'list', '--all', '--json']);
+      expect(JSON.parse(list.stdout)).toEqual([]);
+    });
+
+    it('mail to a name nobody has is delivered with a warning; to an agent, without', async () => {
+      const root = await city(serve);
+      const odd = await run(root, ['mail', 'send', 'nobody-here', '-s', 'hi', '-m', 'x']);
+      expect(odd.code, odd.stderr).toBe(0);
+      expect(odd.stderr).toMatch(
+        /warning: no agent, pool, session or registered agent is named nobody-here/,
+      );
+      for (const to of ['w', 'w-2']) {
+        const ok = await run(root, ['mail', 'send', to, '-s', 'hi', '-m', 'x']);
+        expect(ok.code, ok.stderr).toBe(0);
+        expect(ok.stderr).toBe('');
+      }
+    });
+  });
+}
+
+describe('the runtime calls are for sessions', () => {
+  it('request-restart outside a session is a usage error and records nothing', async () => {
+    const root = await city(true);
+    const before = await eventTypes(root);
+    const r = await run(root, ['runtime', 'request-restart']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/for agent sessions of this city.*is not a running session/);
+    expect(await eventTypes(root)).toEqual(before);
+  });
+});
+
+describe('gc session attach on the subprocess provider', () => {
+  it('says the provider cannot attach and what to use instead', async () => {
+    const root = await city(false, 'subprocess');
+    const r = await run(root, ['session', 'attach', 'w-1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the subprocess provider cannot attach/);
+    expect(r.stderr).toMatch(/gc session logs -f w-1/);
+  });
+});
