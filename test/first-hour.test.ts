@@ -144,6 +144,29 @@ for (const serve of [true, false]) {
   });
 }
 
+describe("an external agent's key", () => {
+  it('acts as its agent without --actor; naming someone else is refused', async () => {
+    const root = await city(true);
+    const reg = await run(root, ['auth', 'agent', 'register', 'ext1', '--json']);
+    expect(reg.code, reg.stderr).toBe(0);
+    const token = (JSON.parse(reg.stdout) as { token: string }).token;
+    const env = { GC_TOKEN: token };
+    const made = await run(root, ['bead', 'create', 'from outside', '--json'], env);
+    expect(made.code, made.stderr).toBe(0);
+    const bead = JSON.parse(made.stdout) as { id: string; from: string };
+    expect(bead.from).toBe('ext1');
+    const claim = await run(root, ['bead', 'claim', bead.id, '--json'], env);
+    expect(claim.code, claim.stderr).toBe(0);
+    expect(JSON.parse(claim.stdout)).toMatchObject({ assignee: 'ext1' });
+    const other = await run(root, ['--actor', 'mayor', 'bead', 'create', 'x'], env);
+    expect(other.code).toBe(6);
+    expect(other.stderr).toMatch(/agent ext1 cannot act as mayor/);
+    // The admin key still acts as the login name.
+    const mine = await run(root, ['bead', 'create', 'mine', '--json'], { USER: 'tester' });
+    expect((JSON.parse(mine.stdout) as { from: string }).from).toBe('tester');
+  });
+});
+
 describe('the runtime calls are for sessions', () => {
   it('request-restart outside a session is a usage error and records nothing', async () => {
     const root = await city(true);

@@ -324,12 +324,15 @@ export class Router {
       principal = this.options.authenticate(req);
       this.options.admit?.(principal);
       const asked = String(req.headers['x-gc-actor'] ?? '').trim();
+      // A client's guess (the login name), replaced by the key's own name
+      // for an agent: agents never need to name themselves.
+      const guessed = String(req.headers['x-gc-default-actor'] ?? '').trim();
       if (principal.kind === 'agent' && asked && asked !== principal.name) {
         throw new ForbiddenError(
           `agent ${principal.name} cannot act as ${asked}: agents act only as themselves`,
         );
       }
-      actor = principal.kind === 'agent' ? principal.name : asked || principal.name;
+      actor = principal.kind === 'agent' ? principal.name : asked || guessed || principal.name;
       const allow = found.route.spec.allow;
       if (allow && !allow.includes(principal.kind)) {
         throw new ForbiddenError(

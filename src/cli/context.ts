@@ -3,8 +3,19 @@
  * Order: --city, then GC_CITY_ROOT, then the nearest city.toml upward.
  */
 import { resolve } from 'node:path';
-import { RemoteCity, actorFromEnv, openLocalCity, type CityClient } from '../client/index.js';
+import {
+  RemoteCity,
+  actorFromEnv,
+  actorIsChosen,
+  openLocalCity,
+  type CityClient,
+} from '../client/index.js';
 import { GcError, findCityRoot } from '../core/index.js';
+
+/** A guessed actor (the login name) goes as a default the server may replace. */
+const actorOptions = (opts: GlobalOptions) => ({
+  actorIsDefault: !actorIsChosen(opts.actor),
+});
 
 export interface GlobalOptions {
   city?: string;
@@ -31,11 +42,13 @@ export async function withCity<T>(
   mode: { readonly?: boolean } = {},
 ): Promise<T> {
   // Inside an agent session: always the API, with the session's own token.
-  const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
+  const agent = opts.city
+    ? undefined
+    : RemoteCity.fromEnv(opts.actor ?? actorFromEnv(), process.env, actorOptions(opts));
   if (agent) return fn(agent);
   const root = cityRoot(opts);
   // A running city server owns the state: talk to it. Otherwise open it here.
-  const remote = await RemoteCity.connect(root, opts.actor ?? actorFromEnv());
+  const remote = await RemoteCity.connect(root, opts.actor ?? actorFromEnv(), actorOptions(opts));
   if (remote) return fn(remote);
   // No server: open the city files here (the heavy part of the client, loaded only now).
   const city = await openLocalCity({
@@ -56,9 +69,14 @@ export async function connectServer(
   opts: GlobalOptions,
 ): Promise<{ root: string; city: RemoteCity | undefined }> {
   const root = cityRoot(opts);
-  const agent = opts.city ? undefined : RemoteCity.fromEnv(opts.actor ?? actorFromEnv());
+  const agent = opts.city
+    ? undefined
+    : RemoteCity.fromEnv(opts.actor ?? actorFromEnv(), process.env, actorOptions(opts));
   if (agent) return { root, city: agent };
-  return { root, city: await RemoteCity.connect(root, opts.actor ?? actorFromEnv()) };
+  return {
+    root,
+    city: await RemoteCity.connect(root, opts.actor ?? actorFromEnv(), actorOptions(opts)),
+  };
 }
 
 /** A client of the running server, or a clear error when the city is not running. */

@@ -130,3 +130,16 @@ export interface CityClient {
 export function actorFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.GC_SESSION_NAME || env.GC_AGENT || env.BD_ACTOR || env.USER || 'human';
 }
+
+/**
+ * Whether the actor was chosen (a flag, a session's name, BD_ACTOR) or is
+ * only the login name guessed for a person. A guessed actor is sent as a
+ * default the server may replace: a registered agent's key acts as that
+ * agent without --actor on every command.
+ */
+export function actorIsChosen(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  return Boolean(flag || env.GC_SESSION_NAME || env.GC_AGENT || env.BD_ACTOR);
+}

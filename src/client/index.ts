@@ -9,7 +9,7 @@ export type {
   SentMessage,
   UnclaimRequest,
 } from './city-client.js';
-export { actorFromEnv } from './city-client.js';
+export { actorFromEnv, actorIsChosen } from './city-client.js';
 export type { LocalCity, LocalCityOptions } from './local-city.js';
 export { openLocalCity } from './open-local.js';
 export {

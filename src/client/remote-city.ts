@@ -130,6 +130,11 @@ export interface RemoteOptions {
    * 60 s inside an agent session (GC_TOKEN set), else 0.
    */
   retryMs?: number;
+  /**
+   * The actor is a guess (the login name): send it as the default, which the
+   * server replaces with the key's own name for an agent's key.
+   */
+  actorIsDefault?: boolean;
 }
 
 function defaultRetryMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -157,6 +162,7 @@ export class RemoteCity implements CityClient {
 
   readonly endpoint: Endpoint;
   private readonly retryMs: number;
+  private readonly actorIsDefault: boolean;
   /** Attempts that failed and were retried (unreachable or rate-limited); for diagnostics. */
   retries = 0;
 
@@ -170,6 +176,7 @@ export class RemoteCity implements CityClient {
   ) {
     this.endpoint = typeof endpoint === 'string' ? { socketPath: endpoint } : endpoint;
     this.retryMs = options.retryMs ?? defaultRetryMs();
+    this.actorIsDefault = options.actorIsDefault ?? false;
   }
 
   /** The socket path, or the URL of a TCP endpoint (for messages). */
@@ -181,21 +188,29 @@ export class RemoteCity implements CityClient {
    * Inside an agent session (GC_API and GC_TOKEN set): a client of the
    * city's API, without probing it (calls retry while it restarts).
    */
-  static fromEnv(actor: string, env: NodeJS.ProcessEnv = process.env): RemoteCity | undefined {
+  static fromEnv(
+    actor: string,
+    env: NodeJS.ProcessEnv = process.env,
+    options: RemoteOptions = {},
+  ): RemoteCity | undefined {
     if (!env.GC_API || !env.GC_TOKEN) return undefined;
     const endpoint = parseEndpoint(env.GC_API);
-    return new RemoteCity(endpoint, actor, env.GC_CITY_ROOT || env.GC_API, env.GC_TOKEN);
+    return new RemoteCity(endpoint, actor, env.GC_CITY_ROOT || env.GC_API, env.GC_TOKEN, options);
   }
 
   /** A client for the server of the city at `root`, or undefined when none is running. */
-  static async connect(root: string, actor: string): Promise<RemoteCity | undefined> {
+  static async connect(
+    root: string,
+    actor: string,
+    options: RemoteOptions = {},
+  ): Promise<RemoteCity | undefined> {
     const socket = path.join(root, '.gc', 'gc.sock');
     if (!existsSync(socket)) return undefined;
     const token = process.env.GC_TOKEN || readAdminKey(root);
-    const city = new RemoteCity(socket, actor, root, token, { retryMs: 0 });
+    const city = new RemoteCity(socket, actor, root, token, { ...options, retryMs: 0 });
     try {
       await city.call('GET', '/v0/ping', undefined, 5000);
-      return new RemoteCity(socket, actor, root, token);
+      return new RemoteCity(socket, actor, root, token, options);
     } catch (e) {
       if (e instanceof ServerUnreachableError) return undefined;
       throw e;
@@ -212,7 +227,7 @@ export class RemoteCity implements CityClient {
       method,
       path: url,
       headers: {
-        'x-gc-actor': this.actor,
+        [this.actorIsDefault ? 'x-gc-default-actor' : 'x-gc-actor']: this.actor,
         ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         ...headers,
       },
