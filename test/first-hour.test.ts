@@ -144,6 +144,49 @@ for (const serve of [true, false]) {
   });
 }
 
+describe('messages say what the user typed, on the right stream', () => {
+  it('argument errors read the same through a server as on the files', async () => {
+    for (const serve of [true, false]) {
+      const root = await city(serve);
+      const r = await run(root, ['bead', 'create', '']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^gc: title: must not be empty$/m);
+      await server?.stop('next');
+      server = undefined;
+    }
+  });
+
+  it('an unreadable --file, a mistyped command, an agent with no work', async () => {
+    const root = await city(false);
+    const f = await run(root, ['mail', 'send', 'w', '-f', '/nonexistent/body.txt']);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/--file: cannot read \/nonexistent\/body\.txt: no such file/);
+    expect(f.stderr).not.toMatch(/ENOENT/);
+    const stat = await run(root, ['stat']);
+    expect(stat.code).toBe(2);
+    expect(stat.stderr).toMatch(/Did you mean status\?/);
+    const hook = await run(root, ['hook', '--agent', 'w'], { USER: 'tester' });
+    expect(hook.stdout).toMatch(/^No work for w right now/);
+  });
+
+  it('restart --json prints only JSON; a refused reload goes to stderr', async () => {
+    const root = await city(false, 'subprocess');
+    expect((await run(root, ['start'])).code).toBe(0);
+    try {
+      const r = await run(root, ['restart', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ started: true });
+      await writeFile(path.join(root, 'city.toml'), '[workspace\n');
+      const reload = await run(root, ['reload']);
+      expect(reload.code).toBe(2);
+      expect(reload.stdout).toBe('');
+      expect(reload.stderr).toMatch(/reload refused, still running the last good config/);
+    } finally {
+      await run(root, ['stop']);
+    }
+  });
+});
+
 describe("an external agent's key", () => {
   it('acts as its agent without --actor; naming someone else is refused', async () => {
     const root = await city(true);

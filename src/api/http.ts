@@ -83,13 +83,36 @@ interface Route {
 }
 
 /** Zod issues as one ValidationError naming the first bad field. */
+/** A zod issue in the words the store and the CLI use ("must not be empty"). */
+function plainIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    case 'too_small': {
+      const n = Number(issue.minimum);
+      if (issue.origin === 'string') {
+        return n === 1 ? 'must not be empty' : `must be at least ${n} characters`;
+      }
+      if (issue.origin === 'array') return `needs at least ${n} item${n === 1 ? '' : 's'}`;
+      return `must be at least ${n}`;
+    }
+    case 'too_big': {
+      const n = Number(issue.maximum);
+      if (issue.origin === 'string') return `must be at most ${n} characters`;
+      if (issue.origin === 'array') return `takes at most ${n} items`;
+      return `must be at most ${n}`;
+    }
+    case 'invalid_type':
+      return `expected ${issue.expected}`;
+    default:
+      return issue.message;
+  }
+}
+
 export function zodToValidation(err: z.ZodError, where: string): ValidationError {
   const first = err.issues[0];
   const at = first && first.path.length ? `${where}.${first.path.map(String).join('.')}` : where;
-  const message =
-    first?.code === 'unrecognized_keys'
-      ? `unknown field${first.keys.length > 1 ? 's' : ''} ${first.keys.join(', ')}`
-      : (first?.message ?? 'invalid');
+  const message = first ? plainIssue(first) : 'invalid';
   return new ValidationError(message, {
     where: at,
     details: {

@@ -117,8 +117,8 @@ describe('gc demo options', () => {
     const base = mkdtempSync(path.join(tmpdir(), 'gc-demo-opts-'));
     dirs.push(base);
     const cases: [string[], number, RegExp][] = [
-      [['--agents', '0'], 2, /--agents must be a whole number from 1 to 64, not 0/],
-      [['--beads', 'lots'], 2, /--beads must be a whole number/],
+      [['--agents', '0'], 2, /^gc: --agents: expected a whole number from 1 to 64, got "0"/m],
+      [['--beads', 'lots'], 2, /--beads: expected a whole number/],
       [['--provider', 'docker'], 2, /--provider must be tmux or subprocess, not docker/],
       [['--agent', 'robot'], 2, /--agent must be scripted or an agent CLI preset \(claude, /],
       [

@@ -72,7 +72,9 @@ export function reportError(prog: string, err: unknown, json: boolean): number {
         : { code: 'internal', message: errorMessage(err) };
     process.stderr.write(JSON.stringify({ error: e }) + '\n');
   } else {
-    process.stderr.write(`${prog}: ${errorMessage(err)}\n`);
+    // The server names request fields (body.title, query.limit); the CLI
+    // speaks of the argument or option itself.
+    process.stderr.write(`${prog}: ${errorMessage(err).replace(/^(?:body|query)\./, '')}\n`);
     if (err instanceof GcError && err.fix) process.stderr.write(`  fix: ${err.fix}\n`);
     if (!(err instanceof GcError) && err instanceof Error && process.env.GC_DEBUG) {
       process.stderr.write(`${err.stack ?? ''}\n`);

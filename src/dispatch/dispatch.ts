@@ -43,6 +43,8 @@ export async function sling(
 
 export interface HookResult {
   actor: string;
+  /** The agent (or pool) whose routed work was looked at, when one was. */
+  agent?: string;
   /** Beads the caller holds (in progress), oldest claim first. */
   claimed: Bead[];
   /** When it holds nothing: ready beads routed to its agent or assigned to it. */
@@ -61,7 +63,8 @@ export async function hook(
   limit = 10,
 ): Promise<HookResult> {
   const claimed = (await ops.store.list({ status: 'in_progress', assignee: actor, limit })).items;
-  if (claimed.length) return { actor, claimed, ready: [] };
+  const who = { actor, ...(agent ? { agent } : {}) };
+  if (claimed.length) return { ...who, claimed, ready: [] };
   const ready: Bead[] = [];
   if (agent) {
     ready.push(
@@ -72,7 +75,7 @@ export async function hook(
   if (ready.length < limit) {
     ready.push(...(await ops.store.ready({ assignee: actor, limit: limit - ready.length })).items);
   }
-  return { actor, claimed, ready };
+  return { ...who, claimed, ready };
 }
 
 /** Text for agent hooks (`gc hook --inject`): what to work on, as a prompt. */
@@ -93,6 +96,9 @@ export function hookText(h: HookResult): string {
       ...h.ready.map((b) => `- ${b.id} (P${b.priority}): ${b.title}`),
       'Claim one before starting: gc bead claim <id>',
     ].join('\n');
+  }
+  if (h.agent && h.agent !== h.actor) {
+    return `No work for ${h.agent} right now: nothing is routed to it, and ${h.actor} holds nothing and has nothing assigned.`;
   }
   return `No work for ${h.actor} right now.`;
 }

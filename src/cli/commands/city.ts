@@ -163,7 +163,9 @@ export async function stopServer(g: GlobalOptions, reason?: string): Promise<num
 }
 
 export async function restart(g: GlobalOptions): Promise<void> {
-  await stop({ ...g, json: false });
+  // With --json, stdout holds only the start's JSON.
+  const pid = await stopServer(g);
+  if (!g.json) printLine(pid === undefined ? 'the city was not running' : `city stopped (pid ${pid})`);
   await start(g, {});
 }
 
@@ -255,7 +257,7 @@ export async function control(
   const r = await city.call<{ ok: boolean; error?: string }>('POST', `/v0/control/${what}`);
   if (g.json) printJson(r);
   else if (what === 'reload' && !r.ok)
-    printLine(`reload refused, still running the last good config: ${r.error}`);
+    process.stderr.write(`gc: reload refused, still running the last good config: ${r.error}\n`);
   else printLine(`${what}: ok`);
   if (what === 'reload' && !r.ok) process.exitCode = 2;
 }

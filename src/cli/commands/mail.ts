@@ -5,7 +5,7 @@
  * own mail and send as themselves); on the city files otherwise.
  */
 import { readFile } from 'node:fs/promises';
-import { ValidationError } from '../../core/index.js';
+import { ValidationError, errorMessage } from '../../core/index.js';
 import type { Message } from '../../mail/index.js';
 import { withCity, type GlobalOptions } from '../context.js';
 import { clip, printJson, printLine, table } from '../output.js';
@@ -28,7 +28,17 @@ async function bodyOf(o: { message?: string; file?: string }): Promise<string> {
     for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
     return Buffer.concat(chunks).toString('utf8');
   }
-  if (o.file !== undefined) return readFile(o.file, 'utf8');
+  if (o.file !== undefined) {
+    try {
+      return await readFile(o.file, 'utf8');
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(e);
+      throw new ValidationError(`cannot read ${o.file}: ${why}`, {
+        where: '--file',
+        fix: 'give a readable file, or - for standard input',
+      });
+    }
+  }
   return o.message ?? '';
 }
 
