@@ -1,10 +1,9 @@
 /**
  * SQLite store (better-sqlite3, WAL). The default backend.
  *
- * Writes are group-committed: concurrent async writes queue up and run in one
- * transaction (each in its own savepoint, so one failing write rolls back
- * only itself), with one fsync per batch under `synchronous=FULL`. A write
- * resolves only after its batch committed. Reads run directly.
+ * Writes are group-committed (sqlite-commit.ts); rows, hydration and the
+ * blocked flag live in sqlite-rows.ts; the schema in sqlite-schema.ts. This
+ * file is the Store contract over them.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -12,19 +11,36 @@ import { dirname } from 'node:path';
 import {
   ConflictError,
   GcError,
-  NotFoundError,
   ValidationError,
   newBeadId,
   systemClock,
   type Clock,
 } from '../core/index.js';
 import type { Store } from './store.js';
+import { GroupCommit } from './sqlite-commit.js';
+import {
+  Statements,
+  blockedDependents,
+  checkNoCycle,
+  hydrate,
+  link,
+  one,
+  refreshBlocked,
+  rowById,
+  type BeadRow,
+} from './sqlite-rows.js';
+import {
+  beadCounts,
+  countBeads,
+  countReady,
+  listPage,
+  readyPage,
+  readyRows,
+  workloadOf,
+} from './sqlite-reads.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import {
-  BLOCKING_DEP_TYPES,
-  INFRA_TYPES,
   PARENT_CHILD,
-  ROUTED_TO,
   type Bead,
   type BeadCounts,
   type BeadFilter,
@@ -49,17 +65,11 @@ import {
   checkMetadataKey,
   checkType,
   decideClaim,
-  decodeCursor,
-  encodeCursor,
-  hasFilter,
   isBlockingType,
   isInfraType,
-  zeroCounts,
   iso,
   normalizeCreate,
   normalizeUpdate,
-  pageSize,
-  statusList,
 } from './validate.js';
 
 export interface SqliteStoreOptions {
@@ -74,38 +84,6 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
 }
 
-interface BeadRow {
-  seq: number;
-  id: string;
-  title: string;
-  status: BeadStatus;
-  issue_type: string;
-  priority: number;
-  created_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  close_reason: string;
-  assignee: string;
-  from_actor: string;
-  parent: string;
-  ref: string;
-  description: string;
-  claimed_at: number | null;
-  lease_expires_at: number | null;
-  attempt: number;
-  blocked: number;
-}
-
-interface PendingWrite {
-  fn: () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-}
-
-const BLOCKING_LIST = [...BLOCKING_DEP_TYPES].map((t) => `'${t}'`).join(',');
-/** Largest batch in one transaction: bounds the latency of the first write in it. */
-const MAX_BATCH = 2000;
-
 /** SQLite's BINARY collation: UTF-8 byte order (differs from UTF-16 order above U+FFFF). */
 function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -114,18 +92,22 @@ function byBytes(a: string, b: string): number {
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly sql: Statements;
+  private readonly commits: GroupCommit;
   private readonly prefix: string;
   private readonly clock: Clock;
   private readonly defaultLeaseMs: number;
-  private pending: PendingWrite[] = [];
-  private flushScheduled = false;
-  private disposed = false;
+  /** Beads in the table (for id length); resynced when a batch rolls back. */
   private total: number;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
+    this.sql = new Statements(this.db);
+    // Ops that succeeded inside a rolled-back batch may have bumped the cached total.
+    this.commits = new GroupCommit(this.db, this.sql, () => {
+      this.total = this.countAll();
+    });
     this.prefix = options.prefix ?? 'gc';
     this.clock = options.clock ?? systemClock;
     this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
@@ -135,7 +117,11 @@ export class SqliteStore implements Store {
       this.db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.migrate();
     }
-    this.total = (this.stmt('SELECT count(*) AS n FROM beads').get() as { n: number }).n;
+    this.total = this.countAll();
+  }
+
+  private countAll(): number {
+    return (this.sql.stmt('SELECT count(*) AS n FROM beads').get() as { n: number }).n;
   }
 
   /** Current schema version of the open database. */
@@ -164,262 +150,54 @@ export class SqliteStore implements Store {
     }
   }
 
-  private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
-  // ---- write queue (group commit) ----
-
-  private write<T>(fn: () => T): Promise<T> {
-    if (this.disposed) return Promise.reject(new ConflictError('store is disposed'));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending.splice(0, MAX_BATCH);
-    if (this.pending.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-    if (batch.length === 0) return;
-    const results: { ok: boolean; value: unknown }[] = [];
-    try {
-      this.stmt('BEGIN IMMEDIATE').run();
-      const savepoint = this.stmt('SAVEPOINT op');
-      const release = this.stmt('RELEASE op');
-      const rollbackTo = this.stmt('ROLLBACK TO op');
-      for (const op of batch) {
-        savepoint.run();
-        try {
-          const value = op.fn();
-          release.run();
-          results.push({ ok: true, value });
-        } catch (err) {
-          rollbackTo.run();
-          release.run();
-          results.push({ ok: false, value: err });
-        }
-      }
-      this.stmt('COMMIT').run();
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      // Ops that succeeded inside the batch may have bumped the cached total.
-      this.total = (this.stmt('SELECT count(*) AS n FROM beads').get() as { n: number }).n;
-      const e = err instanceof Error ? err : new Error(String(err));
-      for (const op of batch) op.reject(e);
-      return;
-    }
-    batch.forEach((op, i) => {
-      const r = results[i];
-      if (!r) return;
-      if (r.ok) op.resolve(r.value);
-      else op.reject(r.value instanceof Error ? r.value : new Error(String(r.value)));
-    });
-  }
-
-  private read<T>(fn: () => T): Promise<T> {
-    if (this.disposed) return Promise.reject(new ConflictError('store is disposed'));
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  // ---- row helpers ----
-
-  private rowById(id: string): BeadRow {
-    const r = this.stmt('SELECT * FROM beads WHERE id = ?').get(id) as BeadRow | undefined;
-    if (!r) throw new NotFoundError('bead', id);
-    return r;
-  }
-
-  private hydrate(rows: BeadRow[]): Bead[] {
-    if (rows.length === 0) return [];
-    const seqs = JSON.stringify(rows.map((r) => r.seq));
-    const ids = JSON.stringify(rows.map((r) => r.id));
-    const labels = new Map<number, string[]>();
-    for (const l of this.stmt(
-      'SELECT bead_seq, label FROM labels WHERE bead_seq IN (SELECT value FROM json_each(?)) ORDER BY label',
-    ).all(seqs) as { bead_seq: number; label: string }[]) {
-      let a = labels.get(l.bead_seq);
-      if (!a) labels.set(l.bead_seq, (a = []));
-      a.push(l.label);
-    }
-    const meta = new Map<number, Record<string, string>>();
-    for (const m of this.stmt(
-      'SELECT bead_seq, key, value FROM metadata WHERE bead_seq IN (SELECT value FROM json_each(?))',
-    ).all(seqs) as { bead_seq: number; key: string; value: string }[]) {
-      let o = meta.get(m.bead_seq);
-      if (!o) meta.set(m.bead_seq, (o = {}));
-      o[m.key] = m.value;
-    }
-    const deps = new Map<string, Dependency[]>();
-    for (const d of this.stmt(
-      'SELECT issue_id, depends_on_id, type FROM deps WHERE issue_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, depends_on_id',
-    ).all(ids) as Dependency[]) {
-      let a = deps.get(d.issue_id);
-      if (!a) deps.set(d.issue_id, (a = []));
-      a.push({ issue_id: d.issue_id, depends_on_id: d.depends_on_id, type: d.type });
-    }
-    return rows.map((r) => ({
-      id: r.id,
-      title: r.title,
-      status: r.status,
-      issue_type: r.issue_type,
-      priority: r.priority,
-      created_at: iso(r.created_at),
-      updated_at: iso(r.updated_at),
-      closed_at: r.closed_at === null ? null : iso(r.closed_at),
-      close_reason: r.close_reason,
-      assignee: r.assignee,
-      from: r.from_actor,
-      parent: r.parent,
-      ref: r.ref,
-      description: r.description,
-      labels: labels.get(r.seq) ?? [],
-      metadata: meta.get(r.seq) ?? {},
-      dependencies: deps.get(r.id) ?? [],
-      claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
-      lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
-      attempt: r.attempt,
-    }));
-  }
-
-  private one(id: string): Bead {
-    const [b] = this.hydrate([this.rowById(id)]);
-    if (!b) throw new NotFoundError('bead', id);
-    return b;
-  }
-
-  // ---- blocked maintenance ----
-
-  private computeBlocked(id: string): number {
-    const r = this.stmt(
-      `SELECT EXISTS(
-         SELECT 1 FROM deps d JOIN beads t ON t.id = d.depends_on_id
-         WHERE d.issue_id = ?
-           AND ((d.type IN (${BLOCKING_LIST}) AND t.status != 'closed')
-             OR (d.type = '${PARENT_CHILD}' AND t.blocked = 1))
-       ) AS b`,
-    ).get(id) as { b: number };
-    return r.b;
-  }
-
-  /** Recompute `blocked` for ids; when it flips, recompute their children too. */
-  private refreshBlocked(ids: Iterable<string>): void {
-    const stack = [...ids];
-    const guard = new Set<string>();
-    while (stack.length) {
-      const id = stack.pop() as string;
-      const row = this.stmt('SELECT blocked FROM beads WHERE id = ?').get(id) as
-        { blocked: number } | undefined;
-      if (!row) continue;
-      const next = this.computeBlocked(id);
-      if (next === row.blocked) continue;
-      const flipKey = `${id}:${next}`;
-      if (guard.has(flipKey)) continue;
-      guard.add(flipKey);
-      this.stmt('UPDATE beads SET blocked = ? WHERE id = ?').run(next, id);
-      for (const c of this.stmt(
-        `SELECT issue_id FROM deps WHERE depends_on_id = ? AND type = '${PARENT_CHILD}'`,
-      ).all(id) as { issue_id: string }[]) {
-        stack.push(c.issue_id);
-      }
-    }
-  }
-
-  /** Beads whose readiness depends on `id` being closed. */
-  private blockedDependents(id: string): string[] {
-    return (
-      this.stmt(
-        `SELECT issue_id FROM deps WHERE depends_on_id = ? AND type IN (${BLOCKING_LIST})`,
-      ).all(id) as { issue_id: string }[]
-    ).map((r) => r.issue_id);
-  }
-
-  private checkNoCycle(issue: string, dep: string): void {
-    const seen = new Set<string>();
-    const stack = [dep];
-    const next = this.stmt(
-      `SELECT depends_on_id FROM deps WHERE issue_id = ? AND type IN (${BLOCKING_LIST}, '${PARENT_CHILD}')`,
-    );
-    while (stack.length) {
-      const cur = stack.pop() as string;
-      if (cur === issue) {
-        throw new ConflictError(`dependency ${issue} -> ${dep} would create a cycle`, {
-          details: { issue_id: issue, depends_on_id: dep },
-        });
-      }
-      if (seen.has(cur)) continue;
-      seen.add(cur);
-      for (const r of next.all(cur) as { depends_on_id: string }[]) stack.push(r.depends_on_id);
-    }
-  }
-
-  private link(issue: string, dep: string, type: string): void {
-    this.stmt(
-      `INSERT INTO deps (issue_id, depends_on_id, type, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (issue_id, depends_on_id) DO UPDATE SET type = excluded.type`,
-    ).run(issue, dep, type, this.clock.now());
-  }
-
   // ---- Store ----
 
   create(input: CreateBeadInput): Promise<Bead> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const n = normalizeCreate(input);
-      for (const need of n.needs) this.rowById(need.id);
-      if (n.parent) this.rowById(n.parent);
-      const exists = this.stmt('SELECT 1 FROM beads WHERE id = ?');
+      for (const need of n.needs) rowById(this.sql, need.id);
+      if (n.parent) rowById(this.sql, n.parent);
+      const exists = this.sql.stmt('SELECT 1 FROM beads WHERE id = ?');
       let id = newBeadId(this.prefix, this.total);
       for (let extra = 1; exists.get(id); extra++) id = newBeadId(this.prefix, this.total, extra);
       const now = this.clock.now();
-      const info = this.stmt(
-        `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
+      const info = this.sql
+        .stmt(
+          `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
            closed_at, assignee, from_actor, parent, ref, description, infra)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        id,
-        n.title,
-        n.status,
-        n.type,
-        n.priority,
-        now,
-        now,
-        n.status === 'closed' ? now : null,
-        n.assignee,
-        n.from,
-        n.parent,
-        n.ref,
-        n.description,
-        isInfraType(n.type) ? 1 : 0,
-      );
+        )
+        .run(
+          id,
+          n.title,
+          n.status,
+          n.type,
+          n.priority,
+          now,
+          now,
+          n.status === 'closed' ? now : null,
+          n.assignee,
+          n.from,
+          n.parent,
+          n.ref,
+          n.description,
+          isInfraType(n.type) ? 1 : 0,
+        );
       const seq = Number(info.lastInsertRowid);
-      const addLabel = this.stmt('INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)');
+      const addLabel = this.sql.stmt(
+        'INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)',
+      );
       for (const l of n.labels) addLabel.run(seq, l);
-      const setMeta = this.stmt(
+      const setMeta = this.sql.stmt(
         'INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)',
       );
       for (const [k, v] of Object.entries(n.metadata)) setMeta.run(seq, k, v);
-      if (n.parent) this.link(id, n.parent, PARENT_CHILD);
-      for (const need of n.needs) this.link(id, need.id, need.type);
+      if (n.parent) link(this.sql, id, n.parent, PARENT_CHILD, this.clock.now());
+      for (const need of n.needs) link(this.sql, id, need.id, need.type, this.clock.now());
       this.total++;
       if (n.parent || n.needs.length) {
-        this.refreshBlocked([id]);
-        return this.one(id);
+        refreshBlocked(this.sql, [id]);
+        return one(this.sql, id);
       }
       // Nothing else can have touched the new row inside this savepoint: build
       // the answer from what was written instead of reading it back.
@@ -450,15 +228,15 @@ export class SqliteStore implements Store {
   }
 
   get(id: string): Promise<Bead> {
-    return this.read(() => this.one(id));
+    return this.commits.read(() => one(this.sql, id));
   }
 
   getMany(ids: readonly string[]): Promise<Bead[]> {
-    return this.read(() => {
-      const rows = this.stmt(
-        'SELECT * FROM beads WHERE id IN (SELECT value FROM json_each(?))',
-      ).all(JSON.stringify(ids)) as BeadRow[];
-      const byId = new Map(this.hydrate(rows).map((b) => [b.id, b]));
+    return this.commits.read(() => {
+      const rows = this.sql
+        .stmt('SELECT * FROM beads WHERE id IN (SELECT value FROM json_each(?))')
+        .all(JSON.stringify(ids)) as BeadRow[];
+      const byId = new Map(hydrate(this.sql, rows).map((b) => [b.id, b]));
       return ids.flatMap((id) => {
         const b = byId.get(id);
         return b ? [b] : [];
@@ -469,31 +247,33 @@ export class SqliteStore implements Store {
   private applyStatus(r: BeadRow, status: BeadStatus, now: number, reason?: string): void {
     if (status === r.status) return;
     const lease = status === 'in_progress';
-    this.stmt(
-      `UPDATE beads SET status = ?, closed_at = ?, close_reason = ?,
+    this.sql
+      .stmt(
+        `UPDATE beads SET status = ?, closed_at = ?, close_reason = ?,
          claimed_at = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
-    ).run(
-      status,
-      status === 'closed' ? now : null,
-      status === 'closed' ? (reason ?? '') : r.close_reason,
-      lease ? r.claimed_at : null,
-      lease ? r.lease_expires_at : null,
-      now,
-      r.id,
-    );
+      )
+      .run(
+        status,
+        status === 'closed' ? now : null,
+        status === 'closed' ? (reason ?? '') : r.close_reason,
+        lease ? r.claimed_at : null,
+        lease ? r.lease_expires_at : null,
+        now,
+        r.id,
+      );
     const wasClosed = r.status === 'closed';
     const isClosed = status === 'closed';
-    if (wasClosed !== isClosed) this.refreshBlocked(this.blockedDependents(r.id));
+    if (wasClosed !== isClosed) refreshBlocked(this.sql, blockedDependents(this.sql, r.id));
   }
 
   update(id: string, patch: UpdateBeadInput): Promise<Bead> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const p = normalizeUpdate(patch);
-      const r = this.rowById(id);
+      const r = rowById(this.sql, id);
       const now = this.clock.now();
       if (p.parent !== undefined && p.parent !== '' && p.parent !== r.parent) {
-        this.rowById(p.parent);
-        this.checkNoCycle(id, p.parent);
+        rowById(this.sql, p.parent);
+        checkNoCycle(this.sql, id, p.parent);
       }
       const sets: string[] = [];
       const args: unknown[] = [];
@@ -512,145 +292,66 @@ export class SqliteStore implements Store {
       }
       set('updated_at', now);
       this.db.prepare(`UPDATE beads SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
-      const addLabel = this.stmt('INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)');
+      const addLabel = this.sql.stmt(
+        'INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)',
+      );
       for (const l of p.labels ?? []) addLabel.run(r.seq, l);
-      const delLabel = this.stmt('DELETE FROM labels WHERE bead_seq = ? AND label = ?');
+      const delLabel = this.sql.stmt('DELETE FROM labels WHERE bead_seq = ? AND label = ?');
       for (const l of p.remove_labels ?? []) delLabel.run(r.seq, l);
-      const setMeta = this.stmt(
+      const setMeta = this.sql.stmt(
         'INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)',
       );
       for (const [k, v] of Object.entries(p.metadata ?? {})) setMeta.run(r.seq, k, v);
       if (p.parent !== undefined && p.parent !== r.parent) {
         if (r.parent) {
-          this.stmt(
-            `DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ? AND type = '${PARENT_CHILD}'`,
-          ).run(id, r.parent);
+          this.sql
+            .stmt(
+              `DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ? AND type = '${PARENT_CHILD}'`,
+            )
+            .run(id, r.parent);
         }
-        this.stmt('UPDATE beads SET parent = ? WHERE id = ?').run(p.parent, id);
-        if (p.parent) this.link(id, p.parent, PARENT_CHILD);
-        this.refreshBlocked([id]);
+        this.sql.stmt('UPDATE beads SET parent = ? WHERE id = ?').run(p.parent, id);
+        if (p.parent) link(this.sql, id, p.parent, PARENT_CHILD, this.clock.now());
+        refreshBlocked(this.sql, [id]);
       }
-      if (p.status !== undefined) this.applyStatus(this.rowById(id), p.status, now);
-      return this.one(id);
+      if (p.status !== undefined) this.applyStatus(rowById(this.sql, id), p.status, now);
+      return one(this.sql, id);
     });
   }
 
   close(id: string, options: CloseOptions = {}): Promise<CloseResult> {
-    return this.write(() => {
-      const r = this.rowById(id);
-      if (r.status === 'closed') return { bead: this.one(id), changed: false };
+    return this.commits.write(() => {
+      const r = rowById(this.sql, id);
+      if (r.status === 'closed') return { bead: one(this.sql, id), changed: false };
       this.applyStatus(r, 'closed', this.clock.now(), options.reason ?? '');
-      return { bead: this.one(id), changed: true };
+      return { bead: one(this.sql, id), changed: true };
     });
   }
 
   delete(id: string): Promise<void> {
-    return this.write(() => {
-      const r = this.rowById(id);
+    return this.commits.write(() => {
+      const r = rowById(this.sql, id);
       const dependents = (
-        this.stmt('SELECT issue_id FROM deps WHERE depends_on_id = ?').all(id) as {
+        this.sql.stmt('SELECT issue_id FROM deps WHERE depends_on_id = ?').all(id) as {
           issue_id: string;
         }[]
       ).map((d) => d.issue_id);
-      this.stmt('DELETE FROM deps WHERE issue_id = ? OR depends_on_id = ?').run(id, id);
-      this.stmt('DELETE FROM labels WHERE bead_seq = ?').run(r.seq);
-      this.stmt('DELETE FROM metadata WHERE bead_seq = ?').run(r.seq);
-      this.stmt("UPDATE beads SET parent = '' WHERE parent = ?").run(id);
-      this.stmt('DELETE FROM beads WHERE id = ?').run(id);
+      this.sql.stmt('DELETE FROM deps WHERE issue_id = ? OR depends_on_id = ?').run(id, id);
+      this.sql.stmt('DELETE FROM labels WHERE bead_seq = ?').run(r.seq);
+      this.sql.stmt('DELETE FROM metadata WHERE bead_seq = ?').run(r.seq);
+      this.sql.stmt("UPDATE beads SET parent = '' WHERE parent = ?").run(id);
+      this.sql.stmt('DELETE FROM beads WHERE id = ?').run(id);
       this.total--;
-      this.refreshBlocked(dependents);
+      refreshBlocked(this.sql, dependents);
     });
-  }
-
-  /** SQL conditions for a filter, against alias `b`. */
-  private filterSql(f: BeadFilter, where: string[], args: unknown[]): void {
-    const statuses = statusList(f.status);
-    if (statuses) {
-      where.push(`b.status IN (${statuses.map(() => '?').join(',')})`);
-      args.push(...statuses);
-    }
-    if (f.assignee !== undefined) {
-      where.push('b.assignee = ?');
-      args.push(f.assignee);
-    }
-    if (f.unassigned) where.push("b.assignee = ''");
-    if (f.type !== undefined) {
-      // With an assignee, its index is the selective one: the unary + keeps
-      // the planner off the type index (every message of the city shares
-      // one type, so that index would walk all of them).
-      where.push(f.assignee !== undefined ? '+b.issue_type = ?' : 'b.issue_type = ?');
-      args.push(f.type);
-    }
-    if (f.parent !== undefined) {
-      where.push('b.parent = ?');
-      args.push(f.parent);
-    }
-    if (f.label !== undefined) {
-      where.push('EXISTS (SELECT 1 FROM labels l WHERE l.bead_seq = b.seq AND l.label = ?)');
-      args.push(f.label);
-    }
-    for (const [k, v] of Object.entries(f.metadata ?? {})) {
-      where.push(
-        'EXISTS (SELECT 1 FROM metadata m WHERE m.bead_seq = b.seq AND m.key = ? AND m.value = ?)',
-      );
-      args.push(k, v);
-    }
-  }
-
-  private pageOf(rows: BeadRow[], limit: number, key: (r: BeadRow) => number[]): Page<Bead> {
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    return {
-      items: this.hydrate(items),
-      next_cursor: rows.length > limit && last ? encodeCursor(key(last)) : null,
-    };
   }
 
   list(query: ListQuery): Promise<Page<Bead>> {
-    return this.read(() => {
-      if (!hasFilter(query) && !query.scan) {
-        throw new ValidationError(
-          'a list with no filter walks every bead; pass a filter, or scan: true to mean it',
-          { where: 'list' },
-        );
-      }
-      const limit = pageSize(query.limit);
-      const after = decodeCursor(query.cursor, 1)?.[0] ?? 0;
-      const where = ['b.seq > ?'];
-      const args: unknown[] = [after];
-      this.filterSql(query, where, args);
-      const rows = this.stmt(
-        `SELECT b.* FROM beads b WHERE ${where.join(' AND ')} ORDER BY b.seq LIMIT ?`,
-      ).all(...args, limit + 1) as BeadRow[];
-      return this.pageOf(rows, limit, (r) => [r.seq]);
-    });
-  }
-
-  private readyRows(q: ReadyQuery, limit: number, after?: number[], claimant?: string): BeadRow[] {
-    const where = ["b.status = 'open'", 'b.blocked = 0', 'b.infra = 0'];
-    const args: unknown[] = [];
-    this.filterSql(q, where, args);
-    if (claimant !== undefined) {
-      // Skip work pre-assigned to someone else.
-      where.push("(b.assignee = '' OR b.assignee = ?)");
-      args.push(claimant);
-    }
-    if (after) {
-      where.push('(b.priority > ? OR (b.priority = ? AND b.seq > ?))');
-      args.push(after[0], after[0], after[1]);
-    }
-    return this.stmt(
-      `SELECT b.* FROM beads b INDEXED BY beads_ready WHERE ${where.join(' AND ')}
-       ORDER BY b.priority, b.seq LIMIT ?`,
-    ).all(...args, limit) as BeadRow[];
+    return this.commits.read(() => listPage(this.sql, query));
   }
 
   ready(query: ReadyQuery = {}): Promise<Page<Bead>> {
-    return this.read(() => {
-      const limit = pageSize(query.limit);
-      const rows = this.readyRows(query, limit + 1, decodeCursor(query.cursor, 2));
-      return this.pageOf(rows, limit, (r) => [r.priority, r.seq]);
-    });
+    return this.commits.read(() => readyPage(this.sql, query));
   }
 
   children(parentId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Bead>> {
@@ -658,135 +359,78 @@ export class SqliteStore implements Store {
   }
 
   count(filter: BeadFilter = {}): Promise<number> {
-    return this.read(() => {
-      const where = ['1'];
-      const args: unknown[] = [];
-      this.filterSql(filter, where, args);
-      return (
-        this.stmt(`SELECT count(*) AS n FROM beads b WHERE ${where.join(' AND ')}`).get(
-          ...args,
-        ) as {
-          n: number;
-        }
-      ).n;
-    });
-  }
-
-  private countReadySync(q: ReadyQuery): number {
-    const where = ["b.status = 'open'", 'b.blocked = 0', 'b.infra = 0'];
-    const args: unknown[] = [];
-    this.filterSql(q, where, args);
-    return (
-      this.stmt(
-        `SELECT count(*) AS n FROM beads b INDEXED BY beads_ready WHERE ${where.join(' AND ')}`,
-      ).get(...args) as { n: number }
-    ).n;
+    return this.commits.read(() => countBeads(this.sql, filter));
   }
 
   countReady(query: ReadyQuery = {}): Promise<number> {
-    return this.read(() => this.countReadySync(query));
+    return this.commits.read(() => countReady(this.sql, query));
   }
 
   counts(): Promise<BeadCounts> {
-    return this.read(() => {
-      const c = zeroCounts();
-      const infra = [...INFRA_TYPES].map((t) => `'${t}'`).join(',');
-      for (const r of this.stmt(
-        `SELECT status, issue_type IN (${infra}) AS infra, count(*) AS n FROM beads GROUP BY status, infra`,
-      ).all() as {
-        status: BeadStatus;
-        infra: number;
-        n: number;
-      }[]) {
-        if (r.infra) {
-          c.other += r.n;
-          continue;
-        }
-        c[r.status] += r.n;
-        c.total += r.n;
-      }
-      c.ready = this.countReadySync({});
-      return c;
-    });
+    return this.commits.read(() => beadCounts(this.sql));
   }
 
   workload(): Promise<Workload> {
-    return this.read(() => {
-      const routed = this.stmt(
-        `SELECT m.value AS routed_to,
-           sum(CASE WHEN b.status = 'open' AND b.blocked = 0 AND b.infra = 0 AND b.assignee = ''
-               THEN 1 ELSE 0 END) AS ready,
-           sum(CASE WHEN b.status = 'in_progress' THEN 1 ELSE 0 END) AS in_progress
-         FROM metadata m JOIN beads b ON b.seq = m.bead_seq
-         WHERE m.key = ? AND b.status != 'closed'
-         GROUP BY m.value ORDER BY m.value`,
-      ).all(ROUTED_TO) as Workload['routed'];
-      const claims = this.stmt(
-        `SELECT assignee, count(*) AS in_progress FROM beads INDEXED BY beads_status
-         WHERE status = 'in_progress' AND assignee != '' GROUP BY assignee ORDER BY assignee`,
-      ).all() as Workload['claims'];
-      return { routed, claims };
-    });
+    return this.commits.read(() => workloadOf(this.sql));
   }
 
   setMetadata(id: string, key: string, value: string): Promise<Bead> {
-    return this.write(() => {
+    return this.commits.write(() => {
       checkMetadataKey(key);
       const v = checkMetadata({ [key]: value })[key] ?? '';
-      const r = this.rowById(id);
-      this.stmt('INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)').run(
-        r.seq,
-        key,
-        v,
-      );
-      this.stmt('UPDATE beads SET updated_at = ? WHERE seq = ?').run(this.clock.now(), r.seq);
-      return this.one(id);
+      const r = rowById(this.sql, id);
+      this.sql
+        .stmt('INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)')
+        .run(r.seq, key, v);
+      this.sql.stmt('UPDATE beads SET updated_at = ? WHERE seq = ?').run(this.clock.now(), r.seq);
+      return one(this.sql, id);
     });
   }
 
   addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
-    return this.write(() => {
+    return this.commits.write(() => {
       checkType(type);
       if (issueId === dependsOnId) {
         throw new ValidationError('a bead cannot depend on itself', { where: 'dependency' });
       }
-      this.rowById(issueId);
-      this.rowById(dependsOnId);
-      const existing = this.stmt(
-        'SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?',
-      ).get(issueId, dependsOnId) as { type: string } | undefined;
+      rowById(this.sql, issueId);
+      rowById(this.sql, dependsOnId);
+      const existing = this.sql
+        .stmt('SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?')
+        .get(issueId, dependsOnId) as { type: string } | undefined;
       if (existing?.type === type) return;
-      if (isBlockingType(type)) this.checkNoCycle(issueId, dependsOnId);
-      this.link(issueId, dependsOnId, type);
-      this.refreshBlocked([issueId]);
+      if (isBlockingType(type)) checkNoCycle(this.sql, issueId, dependsOnId);
+      link(this.sql, issueId, dependsOnId, type, this.clock.now());
+      refreshBlocked(this.sql, [issueId]);
     });
   }
 
   removeDependency(issueId: string, dependsOnId: string): Promise<void> {
-    return this.write(() => {
-      const r = this.rowById(issueId);
-      const existing = this.stmt(
-        'SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?',
-      ).get(issueId, dependsOnId) as { type: string } | undefined;
+    return this.commits.write(() => {
+      const r = rowById(this.sql, issueId);
+      const existing = this.sql
+        .stmt('SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?')
+        .get(issueId, dependsOnId) as { type: string } | undefined;
       if (!existing) return;
-      this.stmt('DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ?').run(
-        issueId,
-        dependsOnId,
-      );
+      this.sql
+        .stmt('DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ?')
+        .run(issueId, dependsOnId);
       if (existing.type === PARENT_CHILD && r.parent === dependsOnId) {
-        this.stmt("UPDATE beads SET parent = '' WHERE id = ?").run(issueId);
+        this.sql.stmt("UPDATE beads SET parent = '' WHERE id = ?").run(issueId);
       }
-      this.refreshBlocked([issueId]);
+      refreshBlocked(this.sql, [issueId]);
     });
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {
-    return this.read(() => {
-      this.rowById(id);
+    return this.commits.read(() => {
+      rowById(this.sql, id);
       const col = direction === 'down' ? 'issue_id' : 'depends_on_id';
-      return this.stmt(
-        `SELECT issue_id, depends_on_id, type FROM deps WHERE ${col} = ? ORDER BY created_at, issue_id, depends_on_id`,
-      ).all(id) as Dependency[];
+      return this.sql
+        .stmt(
+          `SELECT issue_id, depends_on_id, type FROM deps WHERE ${col} = ? ORDER BY created_at, issue_id, depends_on_id`,
+        )
+        .all(id) as Dependency[];
     });
   }
 
@@ -797,17 +441,19 @@ export class SqliteStore implements Store {
       actor,
       now,
     );
-    this.stmt(
-      `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
+    this.sql
+      .stmt(
+        `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
          lease_expires_at = ?, attempt = ?, updated_at = ? WHERE seq = ?`,
-    ).run(
-      actor,
-      renew ? r.claimed_at : now,
-      now + leaseMs,
-      renew ? r.attempt : r.attempt + 1,
-      now,
-      r.seq,
-    );
+      )
+      .run(
+        actor,
+        renew ? r.claimed_at : now,
+        now + leaseMs,
+        renew ? r.attempt : r.attempt + 1,
+        now,
+        r.seq,
+      );
   }
 
   private checkClaimant(actor: string): void {
@@ -816,54 +462,54 @@ export class SqliteStore implements Store {
   }
 
   claim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
-    return this.write(() => {
+    return this.commits.write(() => {
       this.checkClaimant(actor);
       const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
-      this.claimRow(this.rowById(id), actor, lease);
-      return this.one(id);
+      this.claimRow(rowById(this.sql, id), actor, lease);
+      return one(this.sql, id);
     });
   }
 
   claimNextReady(actor: string, query: ReadyQuery & ClaimOptions = {}): Promise<Bead | null> {
-    return this.write(() => {
+    return this.commits.write(() => {
       this.checkClaimant(actor);
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
-      const [row] = this.readyRows(query, 1, undefined, actor);
+      const [row] = readyRows(this.sql, query, 1, undefined, actor);
       if (!row) return null;
       this.claimRow(row, actor, lease);
-      return this.one(row.id);
+      return one(this.sql, row.id);
     });
   }
 
   renewClaim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
-      const r = this.rowById(id);
+      const r = rowById(this.sql, id);
       if (r.status !== 'in_progress' || r.assignee !== actor) {
         throw new ConflictError(`bead ${id} is not claimed by ${actor}`, {
           details: { id, holder: r.assignee, status: r.status },
         });
       }
       const now = this.clock.now();
-      this.stmt('UPDATE beads SET lease_expires_at = ?, updated_at = ? WHERE seq = ?').run(
-        now + lease,
-        now,
-        r.seq,
-      );
-      return this.one(id);
+      this.sql
+        .stmt('UPDATE beads SET lease_expires_at = ?, updated_at = ? WHERE seq = ?')
+        .run(now + lease, now, r.seq);
+      return one(this.sql, id);
     });
   }
 
   private unclaimRow(seq: number): void {
-    this.stmt(
-      `UPDATE beads SET status = 'open', assignee = '', claimed_at = NULL,
+    this.sql
+      .stmt(
+        `UPDATE beads SET status = 'open', assignee = '', claimed_at = NULL,
          lease_expires_at = NULL, updated_at = ? WHERE seq = ?`,
-    ).run(this.clock.now(), seq);
+      )
+      .run(this.clock.now(), seq);
   }
 
   unclaim(id: string, options: UnclaimOptions = {}): Promise<Bead> {
-    return this.write(() => {
-      const r = this.rowById(id);
+    return this.commits.write(() => {
+      const r = rowById(this.sql, id);
       if (r.status === 'closed') {
         throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
           details: { id },
@@ -882,39 +528,39 @@ export class SqliteStore implements Store {
         );
       }
       if (!(r.status === 'open' && r.assignee === '')) this.unclaimRow(r.seq);
-      return this.one(id);
+      return one(this.sql, id);
     });
   }
 
   private releaseWhere(sql: string, ...args: unknown[]): Bead[] {
-    const rows = this.stmt(`SELECT * FROM beads WHERE ${sql}`).all(...args) as BeadRow[];
+    const rows = this.sql.stmt(`SELECT * FROM beads WHERE ${sql}`).all(...args) as BeadRow[];
     for (const r of rows) this.unclaimRow(r.seq);
-    return this.hydrate(
+    return hydrate(
+      this.sql,
       rows.length
-        ? (this.stmt('SELECT * FROM beads WHERE seq IN (SELECT value FROM json_each(?))').all(
-            JSON.stringify(rows.map((r) => r.seq)),
-          ) as BeadRow[])
+        ? (this.sql
+            .stmt('SELECT * FROM beads WHERE seq IN (SELECT value FROM json_each(?))')
+            .all(JSON.stringify(rows.map((r) => r.seq))) as BeadRow[])
         : [],
     );
   }
 
   releaseClaims(actor: string): Promise<Bead[]> {
-    return this.write(() => this.releaseWhere("status = 'in_progress' AND assignee = ?", actor));
+    return this.commits.write(() =>
+      this.releaseWhere("status = 'in_progress' AND assignee = ?", actor),
+    );
   }
 
   releaseExpiredClaims(now = this.clock.now()): Promise<Bead[]> {
-    return this.write(() =>
+    return this.commits.write(() =>
       this.releaseWhere("status = 'in_progress' AND lease_expires_at <= ?", now),
     );
   }
 
   async dispose(): Promise<void> {
-    if (this.disposed) return;
+    if (this.commits.isDisposed) return;
     // Let queued writes finish before closing.
-    while (this.pending.length > 0 || this.flushScheduled) {
-      await new Promise((r) => setImmediate(r));
-    }
-    this.disposed = true;
+    await this.commits.drain();
     this.db.close();
   }
 }
