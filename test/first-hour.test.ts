@@ -128,6 +128,38 @@ for (const serve of [true, false]) {
       expect(JSON.parse(list.stdout)).toEqual([]);
     });
 
+    it('work lists leave out mail unless asked (--type message, --all-types)', async () => {
+      const root = await city(serve);
+      const work = JSON.parse(
+        (await run(root, ['bead', 'create', 'real work', '--json'])).stdout,
+      ) as {
+        id: string;
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await run(root, ['mail', 'send', 'w', '-s', `notice ${i}`, '-m', 'x'])).code).toBe(
+          0,
+        );
+      }
+      const list = async (args: string[]) => {
+        const r = await run(root, ['bead', 'list', ...args, '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        return (JSON.parse(r.stdout) as { id: string; issue_type: string }[]).map(
+          (b) => b.issue_type,
+        );
+      };
+      expect(await list([])).toEqual(['task']);
+      expect(await list(['--type', 'message'])).toEqual(['message', 'message', 'message']);
+      expect((await list(['--all-types'])).sort()).toEqual([
+        'message',
+        'message',
+        'message',
+        'task',
+      ]);
+      const bdList = await bd(root, ['list', '--json']);
+      expect(bdList.code, bdList.stderr).toBe(0);
+      expect((JSON.parse(bdList.stdout) as { id: string }[]).map((b) => b.id)).toEqual([work.id]);
+    });
+
     it('mail to a name nobody has is delivered with a warning; to an agent, without', async () => {
       const root = await city(serve);
       const odd = await run(root, ['mail', 'send', 'nobody-here', '-s', 'hi', '-m', 'x']);

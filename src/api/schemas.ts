@@ -170,6 +170,7 @@ export const beadListQuery = pageQuery.extend({
   assignee: z.string().max(256).optional(),
   unassigned: qBool.optional(),
   type: z.string().max(64).optional(),
+  work: qBool.optional().describe('only work beads: no mail or other infrastructure records'),
   label: z.string().max(256).optional(),
   parent: z.string().max(128).optional(),
   metadata: z.string().max(8192).optional().describe('JSON object of string values'),

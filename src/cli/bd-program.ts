@@ -68,10 +68,11 @@ export function bdProgram(): Command {
 
   program
     .command('list')
-    .description('list issues (default: not closed)')
+    .description('list issues (default: not closed, work only)')
     .option('-s, --status <status>', 'status', collect)
     .option('-a, --assignee <name>', 'assignee')
     .option('-t, --type <type>', 'type')
+    .option('--all-types', 'mail and other infrastructure records too')
     .option('-l, --label <label>', 'label')
     .option('--all', 'include closed')
     .option('-n, --limit <n>', 'limit')

@@ -89,10 +89,11 @@ export function gcProgram(): Command {
   json(
     bead
       .command('list')
-      .description('list beads (default: not closed)')
+      .description('list work beads (default: not closed; mail and other records with --type or --all-types)')
       .option('-s, --status <status>', 'open, in_progress, closed (repeatable)', collect)
       .option('-a, --assignee <name>', 'assigned to')
-      .option('-t, --type <type>', 'of type')
+      .option('-t, --type <type>', 'of type (message: mail)')
+      .option('--all-types', 'mail, sessions and other infrastructure records too')
       .option('-l, --label <label>', 'with label')
       .option('--parent <id>', 'children of')
       .option('--meta <key=value>', 'metadata equals (repeatable)', collect)

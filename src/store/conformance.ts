@@ -252,6 +252,33 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         expect(await s.count()).toBe(3);
       });
 
+      it('work: true leaves out mail and other infrastructure records, and pages', async () => {
+        const s = await fresh();
+        const made: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          made.push((await s.create({ title: `w${i}` })).id);
+          await s.create({ title: `m${i}`, type: 'message', labels: ['x'] });
+        }
+        await s.create({ title: 'session record', type: 'session' });
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await s.list({
+            status: 'open',
+            work: true,
+            limit: 2,
+            ...(cursor ? { cursor } : {}),
+          });
+          seen.push(...ids(page.items));
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        expect(seen).toEqual(made);
+        expect(await s.count({ work: true })).toBe(5);
+        expect(await s.count({ status: 'open' })).toBe(11);
+        expect((await s.list({ type: 'message' })).items).toHaveLength(5);
+        expect((await s.list({ label: 'x', work: true })).items).toEqual([]);
+      });
+
       it('paginates with cursors: every bead once, in creation order', async () => {
         const s = await fresh();
         const made: string[] = [];

@@ -262,6 +262,7 @@ export class MemoryStore implements Store {
     if (f.assignee !== undefined && r.assignee !== f.assignee) return false;
     if (f.unassigned && r.assignee !== '') return false;
     if (f.type !== undefined && r.type !== f.type) return false;
+    if (f.work && isInfraType(r.type)) return false;
     if (f.label !== undefined && !r.labels.has(f.label)) return false;
     if (f.parent !== undefined && r.parent !== f.parent) return false;
     for (const [k, v] of Object.entries(f.metadata ?? {})) {

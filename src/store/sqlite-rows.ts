@@ -212,6 +212,7 @@ export function filterSql(f: BeadFilter, where: string[], args: unknown[]): void
     args.push(f.assignee);
   }
   if (f.unassigned) where.push("b.assignee = ''");
+  if (f.work) where.push('b.infra = 0');
   if (f.type !== undefined) {
     // With an assignee, its index is the selective one: the unary + keeps
     // the planner off the type index (every message of the city shares

@@ -91,6 +91,8 @@ export interface BeadFilter {
   /** Only beads with no assignee. */
   unassigned?: boolean;
   type?: string;
+  /** Only work beads: no mail, sessions or other infrastructure records. */
+  work?: boolean;
   label?: string;
   parent?: string;
   /** Equality on metadata keys, all must match. */

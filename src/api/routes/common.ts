@@ -20,6 +20,7 @@ export function filterFromQuery(q: URLSearchParams): ListQuery & ReadyQuery {
   const status = q.get('status');
   if (status) out.status = status.includes(',') ? status.split(',') : status;
   if (q.get('unassigned') === 'true') out.unassigned = true;
+  if (q.get('work') === 'true') out.work = true;
   if (q.get('scan') === 'true') out.scan = true;
   const limit = num(q.get('limit'));
   if (limit !== undefined) out.limit = limit;

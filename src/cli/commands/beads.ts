@@ -142,6 +142,7 @@ export interface ListArgs {
   parent?: string;
   meta?: string[];
   all?: boolean;
+  allTypes?: boolean;
   limit?: string;
   cursor?: string;
 }
@@ -164,6 +165,8 @@ export async function listBeads(g: GlobalOptions, a: ListArgs): Promise<void> {
     ...(statuses ? { status: statuses } : {}),
     ...(a.assignee !== undefined ? { assignee: a.assignee } : {}),
     ...(a.type ? { type: a.type } : {}),
+    // Work only, unless a type is asked for or every type is.
+    ...(!a.type && !a.allTypes ? { work: true } : {}),
     ...(a.label ? { label: a.label } : {}),
     ...(a.parent ? { parent: a.parent } : {}),
     ...(metadata ? { metadata } : {}),
