@@ -5,7 +5,8 @@
  * mail to a name nobody has warns. Through a running server and on the
  * city files alike, with the built gc.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -199,6 +200,26 @@ describe('messages say what the user typed, on the right stream', () => {
     expect(stat.stderr).toMatch(/Did you mean status\?/);
     const hook = await run(root, ['hook', '--agent', 'w'], { USER: 'tester' });
     expect(hook.stdout).toMatch(/^No work for w right now/);
+  });
+
+  it('gc start with a bad city.toml says why once, first, without old log lines', async () => {
+    const root = await city(false, 'subprocess');
+    await mkdir(path.join(root, '.gc'), { recursive: true });
+    await writeFile(
+      path.join(root, '.gc', 'server.log'),
+      Array.from({ length: 30 }, (_, i) => `stale line ${i}\n`).join(''),
+    );
+    await writeFile(
+      path.join(root, 'city.toml'),
+      '[workspace]\nname = "fh"\n[daemon]\npatrol_interval = "soon"\n',
+    );
+    const r = await run(root, ['start']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^gc: .*city\.toml:4:1: daemon\.patrol_interval/);
+    expect(r.stderr).not.toMatch(/stale line/);
+    expect(r.stderr.match(/patrol_interval/g)).toHaveLength(1);
+    // Nothing was started.
+    expect(existsSync(path.join(root, '.gc', 'gc.sock'))).toBe(false);
   });
 
   it('restart --json prints only JSON; a refused reload goes to stderr', async () => {

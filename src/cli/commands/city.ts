@@ -3,7 +3,7 @@
  * restart, status, suspend, resume, reload.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConflictError, GcError } from '../../core/index.js';
 import { connectServer, requireServer, type GlobalOptions } from '../context.js';
@@ -14,9 +14,11 @@ const START_WAIT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function logTail(file: string, lines = 20): string {
+/** What this start wrote to the log (from byte `from`), its last `lines` lines. */
+function logSince(file: string, from: number, lines = 20): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    const text = readFileSync(file).subarray(from).toString('utf8').trimEnd();
+    return text.split('\n').slice(-lines).join('\n');
   } catch {
     return '';
   }
@@ -55,6 +57,10 @@ export async function startServer(
       fix: 'gc status shows it; gc restart restarts it',
     });
   }
+  // A bad city.toml is the usual reason a start fails: say so here, once,
+  // with its positions, before anything is spawned.
+  const { loadCityConfig } = await import('../../config/index.js');
+  await loadCityConfig(path.join(root, 'city.toml'));
   // The human's admin key (a 0600 file outside the city) must exist before
   // anyone talks to the server.
   const { KeyRing } = await import('../../city/index.js');
@@ -72,6 +78,8 @@ export async function startServer(
   const { mkdirSync } = await import('node:fs');
   mkdirSync(path.dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
+  // Only what this start writes is shown if it fails, not earlier runs' lines.
+  const logStart = statSync(log).size;
   // The built gc has the server as one file beside it (no lazy chunks that
   // a rebuild could replace under a long-running server); from sources,
   // the server runs the same entry.
@@ -96,7 +104,7 @@ export async function startServer(
     if (exited !== undefined) {
       throw new GcError(
         'unavailable',
-        `the city server exited at start (status ${exited}):\n${logTail(log)}`,
+        `the city server exited at start (status ${exited}):\n${logSince(log, logStart)}`,
         {
           fix: `see ${log}`,
         },
@@ -111,7 +119,7 @@ export async function startServer(
   }
   throw new GcError(
     'unavailable',
-    `the city server did not answer within ${START_WAIT_MS} ms:\n${logTail(log)}`,
+    `the city server did not answer within ${START_WAIT_MS} ms:\n${logSince(log, logStart)}`,
   );
 }
 
