@@ -89,7 +89,9 @@ export function gcProgram(): Command {
   json(
     bead
       .command('list')
-      .description('list work beads (default: not closed; mail and other records with --type or --all-types)')
+      .description(
+        'list work beads (default: not closed; mail and other records with --type or --all-types)',
+      )
       .option('-s, --status <status>', 'open, in_progress, closed (repeatable)', collect)
       .option('-a, --assignee <name>', 'assigned to')
       .option('-t, --type <type>', 'of type (message: mail)')

@@ -5,7 +5,7 @@ import { parseCityConfig } from '../config/index.js';
 import { MemoryEventLog } from '../events/index.js';
 import { FakeProvider, type SessionSnapshot } from '../runtime/index.js';
 import { MemoryStore, type Workload } from '../store/index.js';
-import { Controller } from './controller.js';
+import { Controller, SCALE_DOWN_GRACE_MS } from './controller.js';
 import { desiredState } from './desired.js';
 import { reconcilePlan, type PlanOptions, type SessionTracker } from './plan.js';
 import { citySpec, hostSessionCap, renderTemplate } from './spec.js';
@@ -357,11 +357,14 @@ max_active_sessions = 3
     ]);
   });
 
-  it('an idle session inside the scale-down grace is kept for now', () => {
-    const snap = alive('db', 'app', 'w-1', 'w-2');
+  it('an idle session is kept until the scale-down grace after it became idle', () => {
+    const snap = alive('db', 'app', 'w-1', 'w-2', 'w-3');
     const trackers = new Map<string, SessionTracker>([
-      ['w-1', { startedAt: 995_000, deaths: [] }],
-      ['w-2', { startedAt: 900_000, deaths: [] }],
+      // Idle for 5 s: kept. Idle for 100 s: stopped. Running for long, but
+      // idle only from now: kept, however old it is.
+      ['w-1', { startedAt: 0, idleSince: 995_000, deaths: [] }],
+      ['w-2', { startedAt: 0, idleSince: 900_000, deaths: [] }],
+      ['w-3', { startedAt: 0, deaths: [] }],
     ]);
     const p = reconcilePlan(
       desired(workload(), snap),
@@ -372,7 +375,18 @@ max_active_sessions = 3
     expect(summary(p).filter((s) => s.startsWith('stop w'))).toEqual([
       'stop w-2 (not desired (scale down or removed))',
     ]);
-    expect(p.waiting.find((w) => w.session === 'w-1')?.reason).toMatch(/grace/);
+    expect(p.waiting.filter((w) => w.graceEndsAt !== undefined)).toEqual([
+      {
+        session: 'w-1',
+        reason: 'idle; stops when the scale-down grace ends',
+        graceEndsAt: 1_005_000,
+      },
+      {
+        session: 'w-3',
+        reason: 'idle; stops when the scale-down grace ends',
+        graceEndsAt: 1_010_000,
+      },
+    ]);
   });
 
   it('orphaned claims of absent city sessions are released; human claims are not', () => {
@@ -490,6 +504,8 @@ describe('Controller with the fake provider', () => {
       for (const b of (await store.list({ status: ['open', 'in_progress'], limit: 1000 })).items) {
         await ops.closeBead('human', b.id, 'done');
       }
+      // The idle sessions' scale-down grace starts now, and ends.
+      await controller.tick();
       clock.advance(60_000);
       // ...while new work arrives and the running sessions grab it, racing
       // the tick's snapshot, decision and stops.
@@ -524,6 +540,46 @@ describe('Controller with the fake provider', () => {
     for (const b of (await store.list({ status: 'in_progress', limit: 1000 })).items) {
       expect(live.has(b.assignee), `${b.id} held by ${b.assignee}`).toBe(true);
     }
+  });
+
+  it('status shows what a tick did at once; the idle grace counts from idle, not from start', async () => {
+    const { store, ops, provider, controller, clock } = setup(
+      '[[agent]]\nname = "w"\nmax_active_sessions = 3\n',
+    );
+    const names = () => controller.status().sessions.map((s) => `${s.name} ${s.state}`);
+    const beads = await Promise.all(
+      [1, 2].map((i) =>
+        ops.createBead('human', { title: `t${i}`, metadata: { 'gc.routed_to': 'w' } }),
+      ),
+    );
+    await controller.tick();
+    // Started in this tick: running now, not absent until the next one.
+    expect(names()).toEqual(['w-1 running', 'w-2 running']);
+    // Long-running sessions whose work ends: the grace starts when they go idle.
+    clock.advance(600_000);
+    for (const b of beads) await ops.closeBead('human', b.id, 'done');
+    await controller.tick();
+    expect(await provider.listRunning('w-')).toEqual(['w-1', 'w-2']);
+    expect(controller.status().sessions.map((s) => s.reason)).toEqual([
+      'idle; stops when the scale-down grace ends',
+      'idle; stops when the scale-down grace ends',
+    ]);
+    clock.advance(SCALE_DOWN_GRACE_MS - 1000);
+    await controller.tick();
+    expect(await provider.listRunning('w-')).toEqual(['w-1', 'w-2']);
+    clock.advance(1000);
+    await controller.tick();
+    expect(await provider.listRunning('w-')).toEqual([]);
+    // Stopped in this tick: gone from status now.
+    expect(names()).toEqual([]);
+    // A kill outside a tick shows at once too.
+    await ops.createBead('human', { title: 't3', metadata: { 'gc.routed_to': 'w' } });
+    await controller.tick();
+    expect(names()).toEqual(['w-1 running']);
+    await provider.stop('w-1');
+    controller.sessionStopped('w-1');
+    expect(names()).toEqual([]);
+    expect(await store.count({ status: 'open' })).toBe(1);
   });
 
   it('a new controller adopts running sessions without restarting them', async () => {

@@ -125,6 +125,14 @@ export class Controller {
   readonly trackers = new Map<string, SessionTracker>();
   private state: ControllerState = 'idle';
   private timer: NodeJS.Timeout | undefined;
+  /** The earliest scale-down grace end (epoch ms): the next tick comes no later. */
+  private nextWake: number | undefined;
+  /**
+   * Sessions as they are now: the last snapshot, with what the controller
+   * did since (stops, starts, kills) applied, so status never shows a
+   * session it stopped as running until the next tick.
+   */
+  private live = new Map<string, SessionSnapshot>();
   private ticking: Promise<void> | undefined;
   private pokeAgain = false;
   private ticks = 0;
@@ -223,7 +231,11 @@ export class Controller {
           this.pokeAgain = false;
           this.poke();
         } else {
-          this.timer = setTimeout(() => this.poke(), this.spec.daemon.patrolIntervalMs);
+          let wait = this.spec.daemon.patrolIntervalMs;
+          if (this.nextWake !== undefined) {
+            wait = Math.max(0, Math.min(wait, this.nextWake - this.clock.now()));
+          }
+          this.timer = setTimeout(() => this.poke(), wait);
           this.timer.unref?.();
         }
       });
@@ -244,6 +256,7 @@ export class Controller {
     const foreign = this.foreign;
     const all = await this.provider.snapshot('');
     const snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
+    this.live = new Map(snapshot.map((s) => [s.name, s]));
     const workload = await this.ops.store.workload();
     const scaleFailures: [agent: string, why: string][] = [];
     const scale = await runScaleChecks(this.spec, {
@@ -270,6 +283,7 @@ export class Controller {
       claims,
       isCitySession: this.isCitySession,
     });
+    this.noteIdle(plan, now);
     await this.act(plan, now);
     await this.checkDrainAcks();
     this.ticks++;
@@ -283,6 +297,30 @@ export class Controller {
     };
     this.lastReport = report;
     return report;
+  }
+
+  /**
+   * The scale-down grace counts from when a session became unwanted and
+   * idle: note that moment (and forget it once it is wanted or busy again),
+   * and tick when the earliest grace ends.
+   */
+  private noteIdle(plan: Plan, now: number): void {
+    const graceful = new Map(
+      plan.waiting.flatMap((w) =>
+        w.graceEndsAt !== undefined ? [[w.session, w.graceEndsAt]] : [],
+      ),
+    );
+    for (const [name, t] of this.trackers) {
+      if (graceful.has(name)) t.idleSince ??= now;
+      else delete t.idleSince;
+    }
+    this.nextWake = graceful.size ? Math.min(...graceful.values()) : undefined;
+  }
+
+  /** A session was stopped outside a tick (gc session kill): status shows it at once. */
+  sessionStopped(name: string): void {
+    this.live.delete(name);
+    this.poke();
   }
 
   /** Live sessions the controller has no memory of (it restarted): adopt, never restart. */
@@ -401,6 +439,7 @@ export class Controller {
         if (a.ifIdle) this.ops.unfenceClaims([a.session]);
       }
       this.revokeToken(a.session);
+      this.live.delete(a.session);
       const t = this.tracker(a.session);
       delete t.startedAt;
       delete t.drainingSince;
@@ -505,6 +544,7 @@ export class Controller {
     }
     t.startedAt = now;
     t.fingerprint = d.fingerprint;
+    this.live.set(d.name, { name: d.name, alive: true, lastActivity: 0, attached: false });
     delete t.drainingSince;
     delete t.drainAcked;
     delete t.drainReason;
@@ -570,7 +610,10 @@ export class Controller {
     const sessions: SessionStatus[] = [];
     const seen = new Set<string>();
     const waiting = new Map((r?.plan.waiting ?? []).map((w) => [w.session, w.reason]));
-    for (const s of r?.snapshot ?? []) {
+    const current = [...this.live.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    for (const s of current) {
       seen.add(s.name);
       const t = this.trackers.get(s.name);
       const state: SessionStatus['state'] = !s.alive
@@ -607,24 +650,6 @@ export class Controller {
           ? t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs).length
           : 0,
       });
-    }
-    // Started this tick: not in the tick's snapshot yet.
-    for (const a of r?.plan.actions ?? []) {
-      if (
-        a.kind === 'start' &&
-        !seen.has(a.session.name) &&
-        this.trackers.get(a.session.name)?.startedAt !== undefined
-      ) {
-        seen.add(a.session.name);
-        sessions.push({
-          name: a.session.name,
-          agent: a.session.agent,
-          state: 'running',
-          last_activity: 0,
-          attached: false,
-          restarts_in_window: 0,
-        });
-      }
     }
     sessions.sort((x, y) => (x.name < y.name ? -1 : 1));
     return {

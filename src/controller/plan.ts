@@ -22,6 +22,8 @@ export interface SessionTracker {
   drainAcked?: boolean;
   /** The agent asked for a restart (gc runtime request-restart). */
   restartRequested?: boolean;
+  /** Unwanted and idle since (ms): the scale-down grace counts from here. */
+  idleSince?: number;
 }
 
 export type Action =
@@ -48,6 +50,11 @@ export type Action =
 export interface Waiting {
   session: string;
   reason: string;
+  /**
+   * An idle, unwanted session inside its scale-down grace: when the grace
+   * ends (epoch ms). The controller notes when it became idle and ticks then.
+   */
+  graceEndsAt?: number;
 }
 
 export interface Plan {
@@ -62,9 +69,10 @@ export interface PlanOptions {
   restartWindowMs: number;
   driftDrainTimeoutMs: number;
   /**
-   * An idle session started less than this long ago is not stopped for
-   * being undesired yet: demand that dips and comes back (work created a bit
-   * at a time) must not churn agent starts.
+   * An idle session that became unwanted less than this long ago (its
+   * tracker's `idleSince`; now, when not yet noted) is not stopped yet:
+   * demand that dips and comes back (work created a bit at a time) must not
+   * churn agent starts.
    */
   scaleDownGraceMs?: number;
   /** In-progress claims per assignee (this tick's workload). */
@@ -190,9 +198,13 @@ export function reconcilePlan(
     } else if (
       t?.startedAt !== undefined &&
       o.scaleDownGraceMs !== undefined &&
-      o.now - t.startedAt < o.scaleDownGraceMs
+      o.now - (t.idleSince ?? o.now) < o.scaleDownGraceMs
     ) {
-      waiting.push({ session: s.name, reason: 'idle; stops when the scale-down grace ends' });
+      waiting.push({
+        session: s.name,
+        reason: 'idle; stops when the scale-down grace ends',
+        graceEndsAt: (t.idleSince ?? o.now) + o.scaleDownGraceMs,
+      });
     } else {
       actions.push({
         kind: 'stop',

@@ -72,7 +72,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
           subject: name,
           message: `session ${name} killed by ${ctx.actor}`,
         });
-        controller.poke();
+        controller.sessionStopped(name);
         return { ok: true };
       },
     )

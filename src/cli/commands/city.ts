@@ -173,7 +173,8 @@ export async function stopServer(g: GlobalOptions, reason?: string): Promise<num
 export async function restart(g: GlobalOptions): Promise<void> {
   // With --json, stdout holds only the start's JSON.
   const pid = await stopServer(g);
-  if (!g.json) printLine(pid === undefined ? 'the city was not running' : `city stopped (pid ${pid})`);
+  if (!g.json)
+    printLine(pid === undefined ? 'the city was not running' : `city stopped (pid ${pid})`);
   await start(g, {});
 }
 

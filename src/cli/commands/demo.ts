@@ -269,9 +269,12 @@ function intOption(v: string | undefined, dflt: number, where: string, max: numb
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new ValidationError(`expected a whole number from 1 to ${max}, got ${JSON.stringify(v)}`, {
-      where,
-    });
+    throw new ValidationError(
+      `expected a whole number from 1 to ${max}, got ${JSON.stringify(v)}`,
+      {
+        where,
+      },
+    );
   }
   return n;
 }
