@@ -240,6 +240,31 @@ describe('messages say what the user typed, on the right stream', () => {
   });
 });
 
+describe('gc prime: the prompt a session starts with', () => {
+  it('names the session and its worktree, and tells a rig agent to submit to the merge queue', async () => {
+    const root = await city(false);
+    await writeFile(
+      path.join(root, 'city.toml'),
+      '[workspace]\nname = "fh"\n[[rigs]]\nname = "app"\npath = "app"\n' +
+        '[[agent]]\nname = "coder"\ndir = "app"\nprovider = "claude"\nmax_active_sessions = 4\n',
+    );
+    const wt = path.join(root, '.gc', 'worktrees', 'app', 'coder-3');
+    await mkdir(wt, { recursive: true });
+    const r = await gcBuilt(['--city', root, 'prime', '--json'], {
+      cwd: wt,
+      env: { GC_AGENT: 'coder', GC_SESSION_NAME: 'coder-3' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout) as { session: string; work_dir: string; prompt: string };
+    expect(p).toMatchObject({ session: 'coder-3', work_dir: wt });
+    expect(p.prompt).toContain(`Your work dir is ${wt}: your own git worktree of the rig app`);
+    expect(p.prompt).toContain('gc mq submit --bead <id>');
+    expect(p.prompt).not.toContain('gc bead close');
+    const outside = await run(root, ['prime', '--agent', 'coder']);
+    expect(outside.stdout).toContain('You are coder, a coding agent of coder');
+  });
+});
+
 describe("an external agent's key", () => {
   it('acts as its agent without --actor; naming someone else is refused', async () => {
     const root = await city(true);

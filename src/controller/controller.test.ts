@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CityOps } from '../city/index.js';
 import { FakeClock } from '../core/index.js';
@@ -8,7 +11,8 @@ import { MemoryStore, type Workload } from '../store/index.js';
 import { Controller, SCALE_DOWN_GRACE_MS } from './controller.js';
 import { desiredState } from './desired.js';
 import { reconcilePlan, type PlanOptions, type SessionTracker } from './plan.js';
-import { citySpec, hostSessionCap, renderTemplate } from './spec.js';
+import { citySpec, hostSessionCap } from './spec.js';
+import { renderTemplate } from './prompt.js';
 
 const BASE = `
 [workspace]
@@ -403,6 +407,61 @@ max_active_sessions = 3
       }),
     );
     expect(summary(p)).toEqual(['release w-7']);
+  });
+});
+
+describe('prompts', () => {
+  const loaded = (extra: string) => parseCityConfig(BASE + extra, '/city/city.toml');
+
+  it('a provider agent with no prompt_template gets the default prompt for where it works', () => {
+    const s = citySpec(
+      loaded(
+        '[[rigs]]\nname = "app"\npath = "app"\ntarget = "trunk"\n' +
+          '[[agent]]\nname = "coder"\ndir = "app"\nprovider = "claude"\nmax_active_sessions = 3\n' +
+          '[[agent]]\nname = "mayor"\nprovider = "claude"\n' +
+          '[[agent]]\nname = "script"\nstart_command = "./run.sh"\n',
+      ),
+    );
+    const coder = s.agents.find((a) => a.name === 'coder')!;
+    const text = coder.promptFor('coder-2', '/city/.gc/worktrees/app/coder-2')!;
+    expect(text).toContain('You are coder-2, a coding agent of coder');
+    expect(text).toContain('Your work dir is /city/.gc/worktrees/app/coder-2');
+    expect(text).toContain('gc mq submit --bead <id>');
+    expect(text).toContain('git rev-parse trunk');
+    expect(text).not.toMatch(/gc bead close/);
+    expect(text).not.toContain('{{');
+    // The prompt reaches the agent CLI: in the session's start command.
+    expect(coder.startFor('coder-2', '/w').command).toContain('You are coder-2');
+    const mayor = s.agents.find((a) => a.name === 'mayor')!.promptFor('mayor', '/city')!;
+    expect(mayor).toContain('gc bead close <id>');
+    // A script with no prompt_template is not typed a prompt.
+    expect(s.agents.find((a) => a.name === 'script')!.promptFor('script', '/city')).toBeUndefined();
+  });
+
+  it('the controller renders each session its own prompt and work dir', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gc-prompt-'));
+    try {
+      writeFileSync(path.join(dir, 'p.md'), 'I am {{.SessionName}} in {{.WorkDir}} for {{.Agent}}');
+      const spec = citySpec(
+        parseCityConfig(
+          BASE +
+            '[[agent]]\nname = "w"\nstart_command = "cat"\nprompt_template = "p.md"\nmax_active_sessions = 2\n',
+          path.join(dir, 'city.toml'),
+        ),
+      );
+      const store = new MemoryStore({ prefix: 'gc' });
+      const ops = new CityOps(store, new MemoryEventLog());
+      const provider = new FakeProvider();
+      const controller = new Controller({ provider, ops, spec });
+      for (const i of [1, 2]) {
+        await ops.createBead('human', { title: `t${i}`, metadata: { 'gc.routed_to': 'w' } });
+      }
+      await controller.tick();
+      expect(provider.configOf('w-1')?.nudge).toBe(`I am w-1 in ${dir} for w`);
+      expect(provider.configOf('w-2')?.nudge).toBe(`I am w-2 in ${dir} for w`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

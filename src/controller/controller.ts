@@ -517,11 +517,14 @@ export class Controller {
     };
     const t = this.tracker(d.name);
     try {
-      let config = d.config;
+      let workDir = d.config.work_dir;
       if (d.rig && this.workspaces) {
         const dir = await this.workspaces.prepare(d.name, d.rig);
-        if (dir) config = { ...config, work_dir: dir };
+        if (dir) workDir = dir;
       }
+      // Rendered for this session: its name and its own work dir in the prompt.
+      const agent = this.spec.agents.find((x) => x.name === d.agent);
+      const config = agent && workDir ? agent.startFor(d.name, workDir) : d.config;
       await this.provider.start(
         d.name,
         { ...config, env },

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { ValidationError } from '../core/index.js';
 import { ms, type AgentConfig, type CityConfig, type LoadedConfig } from '../config/index.js';
 import { mergePreset, presetStartConfig, type StartConfig } from '../runtime/index.js';
+import { DEFAULT_PROMPT, DEFAULT_RIG_PROMPT, renderTemplate, type PromptVars } from './prompt.js';
 
 export interface AgentSpec {
   name: string;
@@ -24,8 +25,15 @@ export interface AgentSpec {
   /** Sessions stop after this long without output (and, for singletons, wake on work). */
   idleTimeoutMs: number | undefined;
   drainTimeoutMs: number;
-  /** Start config without the per-session env. */
+  /** Start config without the per-session env, rendered for the agent itself. */
   start: StartConfig;
+  /**
+   * The start config of one session: its prompt rendered with its own name
+   * and work dir (a rig agent's session works in its own worktree).
+   */
+  startFor(session: string, workDir: string): StartConfig;
+  /** The prompt one session starts with (what `gc prime` prints); undefined when none. */
+  promptFor(session: string, workDir: string): string | undefined;
   /** Hash of what needs a restart when it changes: command, env, setup. */
   fingerprint: string;
 }
@@ -66,59 +74,75 @@ function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
-/** `{{.Agent}}`-style placeholders; unknown ones are left as they are. */
-export function renderTemplate(text: string, vars: Record<string, string>): string {
-  return text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, key: string) => vars[key] ?? whole);
-}
-
+/**
+ * How an agent's sessions start: the prompt template is read once (here),
+ * then rendered for each session. An agent with a provider and no
+ * prompt_template gets the default prompt for where it works.
+ */
 function agentStart(
   a: AgentConfig,
   config: CityConfig,
   root: string,
-  rigPath: string | undefined,
-): StartConfig {
-  const workDir = a.work_dir ? path.resolve(root, a.work_dir) : (rigPath ?? root);
-  const vars = {
-    Agent: a.name,
-    Rig: a.dir ?? '',
-    CityRoot: root,
-    WorkDir: workDir,
-    CityName: config.workspace.name,
-  };
-  let prompt: string | undefined;
+  rig: { path: string; target: string } | undefined,
+): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor'> {
+  const defaultDir = a.work_dir ? path.resolve(root, a.work_dir) : (rig?.path ?? root);
+  let template: string | undefined;
   if (a.prompt_template) {
     const file = path.resolve(root, a.prompt_template);
     try {
-      prompt = renderTemplate(readFileSync(file, 'utf8'), vars);
+      template = readFileSync(file, 'utf8');
     } catch (e) {
       throw new ValidationError(`cannot read ${file}: ${(e as Error).message}`, {
         where: `agent ${a.name}: prompt_template`,
       });
     }
   }
-  const base: StartConfig = {
-    work_dir: workDir,
-    ...(a.env ? { env: a.env } : {}),
-    ...(a.nudge ? { nudge: a.nudge } : {}),
-    ...(a.process_names ? { process_names: a.process_names } : {}),
-    ...(a.ready_prompt_prefix !== undefined ? { ready_prompt_prefix: a.ready_prompt_prefix } : {}),
-    ...(a.ready_delay_ms !== undefined ? { ready_delay_ms: a.ready_delay_ms } : {}),
-    ...(a.pre_start ? { pre_start: a.pre_start } : {}),
-    ...(a.session_setup ? { session_setup: a.session_setup } : {}),
-    ...(a.session_setup_script ? { session_setup_script: a.session_setup_script } : {}),
-    ...(a.session_live ? { session_live: a.session_live } : {}),
-  };
   const command = a.start_command ?? (a.provider ? undefined : config.workspace.start_command);
-  if (command !== undefined) {
-    const cfg: StartConfig = { ...base, command: [command, ...(a.args ?? [])].join(' ') };
-    if (prompt !== undefined && !cfg.nudge) cfg.nudge = prompt;
-    return cfg;
+  // A provider (agent CLI) with no prompt of its own gets the default one.
+  if (template === undefined && command === undefined) {
+    template = rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT;
   }
-  const presetName = a.provider ?? config.workspace.provider ?? 'generic';
-  const preset = mergePreset(presetName, config.providers[presetName]);
-  if (a.args) preset.args = [...preset.args, ...a.args];
-  if (a.prompt_mode) preset.promptMode = a.prompt_mode;
-  return presetStartConfig(preset, { ...(prompt !== undefined ? { prompt } : {}), base });
+  const promptFor = (session: string, workDir: string): string | undefined => {
+    if (template === undefined) return undefined;
+    const vars: PromptVars = {
+      Agent: a.name,
+      SessionName: session,
+      Rig: a.dir ?? '',
+      WorkDir: workDir,
+      CityName: config.workspace.name,
+      CityRoot: root,
+      Target: rig?.target ?? 'main',
+    };
+    return renderTemplate(template, { ...vars });
+  };
+  const build = (session: string, workDir: string): StartConfig => {
+    const prompt = promptFor(session, workDir);
+    const base: StartConfig = {
+      work_dir: workDir,
+      ...(a.env ? { env: a.env } : {}),
+      ...(a.nudge ? { nudge: a.nudge } : {}),
+      ...(a.process_names ? { process_names: a.process_names } : {}),
+      ...(a.ready_prompt_prefix !== undefined
+        ? { ready_prompt_prefix: a.ready_prompt_prefix }
+        : {}),
+      ...(a.ready_delay_ms !== undefined ? { ready_delay_ms: a.ready_delay_ms } : {}),
+      ...(a.pre_start ? { pre_start: a.pre_start } : {}),
+      ...(a.session_setup ? { session_setup: a.session_setup } : {}),
+      ...(a.session_setup_script ? { session_setup_script: a.session_setup_script } : {}),
+      ...(a.session_live ? { session_live: a.session_live } : {}),
+    };
+    if (command !== undefined) {
+      const cfg: StartConfig = { ...base, command: [command, ...(a.args ?? [])].join(' ') };
+      if (prompt !== undefined && !cfg.nudge) cfg.nudge = prompt;
+      return cfg;
+    }
+    const presetName = a.provider ?? config.workspace.provider ?? 'generic';
+    const preset = mergePreset(presetName, config.providers[presetName]);
+    if (a.args) preset.args = [...preset.args, ...a.args];
+    if (a.prompt_mode) preset.promptMode = a.prompt_mode;
+    return presetStartConfig(preset, { ...(prompt !== undefined ? { prompt } : {}), base });
+  };
+  return { start: build(a.name, defaultDir), startFor: build, promptFor };
 }
 
 export function citySpec(loaded: LoadedConfig): CitySpec {
@@ -131,7 +155,12 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
         where: `agent ${a.name}: dir`,
       });
     }
-    const start = agentStart(a, config, root, rig ? path.resolve(root, rig.path) : undefined);
+    const { start, startFor, promptFor } = agentStart(
+      a,
+      config,
+      root,
+      rig ? { path: path.resolve(root, rig.path), target: rig.target } : undefined,
+    );
     const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
     return {
       name: a.name,
@@ -145,6 +174,8 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       idleTimeoutMs: a.idle_timeout ? ms(a.idle_timeout) : undefined,
       drainTimeoutMs: ms(a.drain_timeout),
       start,
+      startFor,
+      promptFor,
       fingerprint: hash({
         command: start.command,
         env: start.env,

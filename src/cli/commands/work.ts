@@ -3,7 +3,6 @@
  * on), prime (my rendered prompt), and the runtime protocol (drain-check,
  * drain-ack, request-restart).
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GcError, NotFoundError } from '../../core/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
@@ -39,42 +38,31 @@ export async function hook(
   });
 }
 
-const DEFAULT_PROMPT = `You are {{.Agent}}, an agent of the city {{.CityName}} ({{.CityRoot}}).
-Your work dir is {{.WorkDir}}.
-Find your work with: gc hook
-Claim a ready bead before starting: gc bead claim <id>
-When it is done, close it: gc bead close <id>
-Check whether you are asked to stop: gc runtime drain-check (then gc runtime drain-ack)`;
-
+/**
+ * The prompt an agent's session starts with, rendered as that session gets
+ * it: inside a session, its own name and work dir (for a rig agent, its
+ * worktree); outside, the agent's name and default dir.
+ */
 export async function prime(g: GlobalOptions, o: { agent?: string }): Promise<void> {
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
-  const { renderTemplate } = await import('../../controller/index.js');
+  const { citySpec } = await import('../../controller/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
   const name = o.agent ?? process.env.GC_AGENT;
   if (!name)
     throw new GcError('invalid', 'no agent: pass --agent or run inside a session (GC_AGENT)');
-  const agent = loaded.config.agent.find((a) => a.name === name);
-  if (!agent) throw new NotFoundError('agent', name);
-  const rig = loaded.config.rigs.find((r) => r.name === agent.dir);
-  const workDir = agent.work_dir
-    ? path.resolve(root, agent.work_dir)
-    : rig
-      ? path.resolve(root, rig.path)
-      : root;
-  const template = agent.prompt_template
-    ? await readFile(path.resolve(root, agent.prompt_template), 'utf8')
-    : DEFAULT_PROMPT;
-  const text = renderTemplate(template, {
-    Agent: name,
-    Rig: agent.dir ?? '',
-    CityRoot: root,
-    CityName: loaded.config.workspace.name,
-    WorkDir: workDir,
-    SessionName: process.env.GC_SESSION_NAME ?? name,
-  });
-  if (g.json) printJson({ agent: name, prompt: text });
-  else printLine(text);
+  const agent = citySpec(loaded).agents.find((a) => a.name === name);
+  if (!agent) throw new NotFoundError('agent', name, { fix: 'gc config show lists the agents' });
+  const inSession = process.env.GC_AGENT === name && process.env.GC_SESSION_NAME;
+  const session = inSession ? process.env.GC_SESSION_NAME! : name;
+  const workDir = inSession ? process.cwd() : (agent.start.work_dir ?? root);
+  const text = agent.promptFor(session, workDir) ?? '';
+  if (g.json) printJson({ agent: name, session, work_dir: workDir, prompt: text });
+  else
+    printLine(
+      text ||
+        `(agent ${name} starts with no prompt: it has a start_command and no prompt_template)`,
+    );
 }
 
 export async function runtime(
