@@ -14,6 +14,7 @@ import { CityServer } from '../src/api/index.js';
 import type { GcEvent } from '../src/events/index.js';
 import { CONFIG_HOME, gcBuilt, runCli } from './helpers/cli.js';
 import { branchWith, makeRepo } from './helpers/git.js';
+import { until } from './helpers/wait.js';
 
 const roots: string[] = [];
 let server: CityServer | undefined;
@@ -234,6 +235,63 @@ describe('messages say what the user typed, on the right stream', () => {
       expect(reload.code).toBe(2);
       expect(reload.stdout).toBe('');
       expect(reload.stderr).toMatch(/reload refused, still running the last good config/);
+    } finally {
+      await run(root, ['stop']);
+    }
+  });
+});
+
+describe('start failures are visible before and after gc start', () => {
+  it('config validate checks rigs are repositories, commands resolve, prompts exist', async () => {
+    const root = await city(false, 'subprocess');
+    await mkdir(path.join(root, 'plain'));
+    const toml =
+      '[workspace]\nname = "fh"\n[session]\nprovider = "subprocess"\n' +
+      '[[rigs]]\nname = "app"\npath = "app"\n[[rigs]]\nname = "docs"\npath = "plain"\n' +
+      '[[agent]]\nname = "ghost"\nstart_command = "gc-no-such-agent-cli --go"\n';
+    await writeFile(path.join(root, 'city.toml'), toml);
+    const v = await run(root, ['config', 'validate']);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(
+      /city\.toml:10:1: rigs\[1\]\.path: .*plain is not a git repository \(rig docs\)/,
+    );
+    expect(v.stderr).toMatch(
+      /city\.toml:13:1: agent\[0\]\.start_command: agent ghost: command: gc-no-such-agent-cli: command not found on PATH/,
+    );
+    expect(v.stdout).not.toMatch(/valid/);
+    await writeFile(
+      path.join(root, 'city.toml'),
+      '[workspace]\nname = "fh"\n[[agent]]\nname = "p"\nstart_command = "cat"\nprompt_template = "nope.md"\n',
+    );
+    const p = await run(root, ['config', 'validate', '--json']);
+    expect(p.code).toBe(2);
+    expect(JSON.stringify((JSON.parse(p.stdout) as { errors: unknown[] }).errors)).toMatch(
+      /prompt_template: cannot read/,
+    );
+  });
+
+  it('gc start warns, and gc status names the agent that cannot start, with the fix', async () => {
+    const root = await city(false, 'subprocess');
+    await writeFile(
+      path.join(root, 'city.toml'),
+      '[workspace]\nname = "fh"\n[session]\nprovider = "subprocess"\n[daemon]\npatrol_interval = "1h"\n' +
+        '[[agent]]\nname = "ghost"\nstart_command = "gc-no-such-agent-cli"\n',
+    );
+    const s = await run(root, ['start']);
+    try {
+      expect(s.code, s.stderr).toBe(0);
+      expect(s.stderr).toMatch(
+        /warning: .*agent ghost: command: gc-no-such-agent-cli: command not found/,
+      );
+      const st = await until(
+        'the failed start in status',
+        async () => (await run(root, ['status'])).stdout,
+        (out) => /agent ghost cannot start/.test(out),
+      );
+      expect(st).toMatch(
+        /agent ghost cannot start \(ghost\): command: gc-no-such-agent-cli: command not found on PATH/,
+      );
+      expect(st).toMatch(/fix: install it, fix the agent start_command/);
     } finally {
       await run(root, ['stop']);
     }

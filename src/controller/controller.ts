@@ -6,7 +6,7 @@
  * transition). Ticks run every patrol_interval and at once on poke; they
  * never overlap.
  */
-import { errorMessage, systemClock, type Clock } from '../core/index.js';
+import { GcError, errorMessage, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { agentOfSession, desiredState, type DesiredState } from './desired.js';
@@ -54,6 +54,17 @@ export interface ControllerStatus {
   workspace_cap: number;
   config_error: string | undefined;
   last_error: string | undefined;
+  /** Agents whose last session start failed (cleared by the next good start). */
+  failing: AgentFailure[];
+}
+
+export interface AgentFailure {
+  agent: string;
+  session: string;
+  error: string;
+  /** What to do about it, when the error says. */
+  fix?: string;
+  at: number;
 }
 
 export interface TickReport {
@@ -140,6 +151,8 @@ export class Controller {
   private lastTickAt = 0;
   private configError: string | undefined;
   private lastError: string | undefined;
+  /** The last failed start per agent: what status shows until one starts. */
+  private readonly startFailures = new Map<string, AgentFailure>();
   /** Every call the controller makes to its provider, counted at the provider. */
   private readonly counted: CountingProvider;
 
@@ -537,6 +550,14 @@ export class Controller {
       t.deaths.push(now);
       const msg = errorMessage(e);
       this.log(`start ${d.name} failed: ${msg}`);
+      const fix = e instanceof GcError ? e.fix : undefined;
+      this.startFailures.set(d.agent, {
+        agent: d.agent,
+        session: d.name,
+        error: msg,
+        ...(fix ? { fix } : {}),
+        at: now,
+      });
       await this.record(
         'session.start_failed',
         d.name,
@@ -547,6 +568,7 @@ export class Controller {
     }
     t.startedAt = now;
     t.fingerprint = d.fingerprint;
+    this.startFailures.delete(d.agent);
     this.live.set(d.name, { name: d.name, alive: true, lastActivity: 0, attached: false });
     delete t.drainingSince;
     delete t.drainAcked;
@@ -666,6 +688,7 @@ export class Controller {
       workspace_cap: this.spec.workspaceCap,
       config_error: this.configError,
       last_error: this.lastError,
+      failing: [...this.startFailures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
     };
   }
 

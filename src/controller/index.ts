@@ -27,3 +27,4 @@ export {
 } from './plan.js';
 export { runScaleChecks } from './scale-check.js';
 export { unknownRecipientWarning, type KnownNames } from './recipients.js';
+export { preflight, type Preflight } from './preflight.js';

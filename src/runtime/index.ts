@@ -23,6 +23,6 @@ export {
   type PresetOverride,
   type PromptMode,
 } from './presets.js';
-export { findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
+export { checkCommand, findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
 export { requireSession } from './lookup.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

@@ -59,8 +59,14 @@ export async function startServer(
   }
   // A bad city.toml is the usual reason a start fails: say so here, once,
   // with its positions, before anything is spawned.
-  const { loadCityConfig } = await import('../../config/index.js');
-  await loadCityConfig(path.join(root, 'city.toml'));
+  const { loadCityConfig, formatIssue } = await import('../../config/index.js');
+  const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  // What will fail at once (a rig that is no repository, a command not on
+  // PATH) is said now; the city starts anyway, and gc status shows it too.
+  const { preflight } = await import('../../controller/index.js');
+  for (const e of (await preflight(loaded)).errors) {
+    process.stderr.write(`gc: warning: ${formatIssue(e)}\n`);
+  }
   // The human's admin key (a 0600 file outside the city) must exist before
   // anyone talks to the server.
   const { KeyRing } = await import('../../city/index.js');
@@ -198,6 +204,7 @@ interface StatusBody {
     workspace_cap: number;
     config_error?: string;
     last_error?: string;
+    failing?: { agent: string; session: string; error: string; fix?: string }[];
   };
   beads: Record<string, number>;
 }
@@ -235,10 +242,14 @@ export async function status(g: GlobalOptions): Promise<void> {
   }
   const c = st.controller;
   printLine(
-    `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${c.sessions.length} sessions, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
+    `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${c.sessions.length} session${c.sessions.length === 1 ? '' : 's'}, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
   );
   if (c.config_error) printLine(`config error (running the last good config): ${c.config_error}`);
   if (c.last_error) printLine(`last tick error: ${c.last_error}`);
+  for (const f of c.failing ?? []) {
+    printLine(`agent ${f.agent} cannot start (${f.session}): ${f.error}`);
+    if (f.fix) printLine(`  fix: ${f.fix}`);
+  }
   printBeads(st.beads);
   for (const p of c.pools) printLine(`pool ${p.agent}: target ${p.target} (${p.source})`);
   if (c.capped.length) printLine(`${c.capped.length} session(s) held back by caps`);

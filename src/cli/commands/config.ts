@@ -10,14 +10,22 @@ export async function validate(g: GlobalOptions): Promise<number> {
   const file = join(root, 'city.toml');
   try {
     const loaded = await loadCityConfig(file);
-    if (g.json) printJson({ valid: true, file, errors: [], warnings: loaded.warnings });
+    // What can be checked before anything runs: rigs are repositories,
+    // commands resolve, prompt templates can be read.
+    const { preflight } = await import('../../controller/index.js');
+    const pre = await preflight(loaded);
+    const warnings = [...loaded.warnings, ...pre.warnings];
+    if (g.json) printJson({ valid: pre.errors.length === 0, file, errors: pre.errors, warnings });
     else {
-      for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-      printLine(
-        `${file}: valid (${loaded.config.agent.length} agents, ${loaded.config.rigs.length} rigs)`,
-      );
+      for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+      for (const e of pre.errors) process.stderr.write(`error: ${formatIssue(e)}\n`);
+      if (pre.errors.length === 0) {
+        printLine(
+          `${file}: valid (${loaded.config.agent.length} agents, ${loaded.config.rigs.length} rigs)`,
+        );
+      }
     }
-    return 0;
+    return pre.errors.length ? 2 : 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (g.json)
