@@ -8,7 +8,15 @@
  * process of the demo outlives it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,8 +93,14 @@ for (const provider of ['subprocess', 'tmux'] as const) {
         ].sort(),
       );
 
-      // Nothing of the demo outlives it (checked here too, independently).
+      // Nothing of the demo outlives it (checked here too, independently):
+      // no process, no admin key file, no tmux socket, no session worktree,
+      // no branch of a session whose work merged.
       expect(processesOf(root)).toEqual([]);
+      const { adminKeyPath } = await import('../src/core/index.js');
+      expect(existsSync(adminKeyPath(root))).toBe(false);
+      expect(readdirSync(path.join(root, '.gc', 'worktrees', 'app'))).toEqual([]);
+      expect(git(path.join(root, 'app'), 'branch', '--list', 'gc/*')).toBe('');
       if (provider === 'tmux') {
         const { tmuxSocketFor } = await import('../src/runtime/index.js');
         const alive = (() => {
@@ -98,6 +112,13 @@ for (const provider of ['subprocess', 'tmux'] as const) {
           }
         })();
         expect(alive).toBe(false);
+        const uid = process.getuid?.() ?? 0;
+        const socketFile = path.join(
+          process.env.TMUX_TMPDIR ?? '/tmp',
+          `tmux-${uid}`,
+          tmuxSocketFor(root),
+        );
+        expect(existsSync(socketFile), socketFile).toBe(false);
       }
 
       // The city's own records, read from its files (the city is stopped).
@@ -211,6 +232,24 @@ for (const provider of ['subprocess', 'tmux'] as const) {
     });
   });
 }
+
+describe('gc demo --clean', { timeout: 180_000 }, () => {
+  it('removes the temp dir it made once the summary is printed', async () => {
+    const parent = mkdtempSync(path.join(tmpdir(), 'gc-demo-clean-'));
+    dirs.push(parent);
+    const r = await gcBuilt(
+      ['demo', '--agents', '2', '--beads', '3', '--provider', 'subprocess', '--clean', '--json'],
+      { env: { TMPDIR: parent } },
+    );
+    if (r.code !== 0) throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({
+      beads_done: 3,
+      leftover_processes: 0,
+    });
+    expect(r.stdout + r.stderr).toMatch(/removed .*gc-demo-/);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+});
 
 describe('gc demo --agent claude', { timeout: 180_000 }, () => {
   // No agent CLI account here: a stand-in named claude, first on PATH, that

@@ -99,6 +99,8 @@ export class CityServer implements ApiHost {
   private webhooks: WebhookDelivery | undefined;
   /** The merge queues (one engine per rig). */
   refinery!: Refinery;
+  /** Session worktrees; their prunes finish before the queue they read is closed. */
+  worktrees: SessionWorktrees | undefined;
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -229,12 +231,7 @@ export class CityServer implements ApiHost {
           release: (session, rigName, pool) => {
             const rig = ref.refinery?.rigConfig(rigName);
             if (!pool || !rig?.worktrees) return;
-            void worktrees.prune(rig, session).then(
-              (r) => {
-                if (r.kept.length) log(`kept the worktree of ${session}: ${r.kept.join(', ')}`);
-              },
-              (e: unknown) => log(`pruning the worktree of ${session}: ${errorMessage(e)}`),
-            );
+            worktrees.pruneLater(rig, session, log);
           },
         },
       });
@@ -276,6 +273,7 @@ export class CityServer implements ApiHost {
       idempotency = undefined;
       server.idempotency = idem;
       server.refinery = refinery;
+      server.worktrees = worktrees;
       server.webhooks = new WebhookDelivery({
         workers: mailCfg.webhook_workers,
         allowPrivate: mailCfg.webhook_allow_private,
@@ -469,6 +467,9 @@ export class CityServer implements ApiHost {
       } catch (e) {
         this.log(`shutdown: ${errorMessage(e)}`);
       }
+      // Sessions stopped above hand their worktrees back: prune them while
+      // the merge queue they consult is still open.
+      await this.worktrees?.settle();
       await this.recordOrLog({
         type: 'controller.stopped',
         actor: 'controller',

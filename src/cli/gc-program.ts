@@ -275,6 +275,7 @@ export function gcProgram(): Command {
       .option('--provider <p>', 'tmux or subprocess (default: tmux when installed)')
       .option('--agent <cli>', 'scripted (default), or an agent CLI preset: claude, codex, ...')
       .option('--keep', 'leave the city running at the end (stop it with gc stop)')
+      .option('--clean', 'remove the demo city at the end, once the summary is printed')
       .option('--dir <dir>', 'make the city in dir/city (default: a new temp dir)')
       .option('--timeout <s>', 'give up after this many seconds (default 600)')
       .option('--work-seconds <s>', 'how long a scripted agent "codes" per bead (default 1)'),

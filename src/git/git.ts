@@ -125,6 +125,21 @@ export class Git {
   }
 
   /** Files changed between two commits. */
+  /**
+   * Delete branch `name` only while it still points at `expected` (so a
+   * branch its owner moved on is kept) and is checked out nowhere. True when
+   * it was deleted.
+   */
+  async deleteBranchAt(name: string, expected: string): Promise<boolean> {
+    // update-ref would delete a branch a worktree has checked out: look first.
+    const out = (await this.worktrees()).some(
+      (w) => w.branch === name || w.branch === `refs/heads/${name}`,
+    );
+    if (out) return false;
+    const r = await this.exec(['update-ref', '-d', `refs/heads/${name}`, expected]);
+    return r.code === 0;
+  }
+
   async changedFiles(from: string, to: string): Promise<string[]> {
     return (await this.run(['diff', '--name-only', from, to])).split('\n').filter(Boolean);
   }

@@ -148,6 +148,14 @@ export class RigEngine {
     }
     for (const e of this.train) this.o.queue.requeue(e.mr.id);
     this.train = [];
+    // The scratch worktrees are made again at the next start: leave none behind.
+    for (const [slot, wt] of this.slots.entries()) {
+      if (!wt) continue;
+      await this.git.removeWorktree(wt.dir).catch((e: unknown) => {
+        this.log(`mq ${this.o.rig}: removing scratch worktree ${wt.dir}: ${errorMessage(e)}`);
+      });
+      this.slots[slot] = undefined;
+    }
   }
 
   // ------------------------------------------------------------- recovery
@@ -410,6 +418,9 @@ export class RigEngine {
 
   private async finishMerged(mr: MergeRequest, sha: string): Promise<void> {
     const done = this.o.queue.markMerged(mr.id, sha);
+    // The merged branch goes, unless its owner moved it on or has it checked
+    // out (a session worktree: deleted when the session's worktree is).
+    await this.git.deleteBranchAt(mr.branch, mr.head).catch(() => false);
     try {
       await this.o.hooks.merged(done);
     } catch (err) {

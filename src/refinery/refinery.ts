@@ -38,7 +38,7 @@ export interface MqListQuery {
 export interface RefineryOptions {
   /** The city root (rig paths are relative to it). */
   root: string;
-  /** The city's `.gc` directory (scratch worktrees go under worktrees/<rig>/mq). */
+  /** The city's `.gc` directory (scratch worktrees go under mq-scratch/<rig>). */
   gcDir: string;
   rigs: readonly RigConfig[];
   queue: MergeQueue;
@@ -148,7 +148,9 @@ export class Refinery {
       workers: rig.merge_workers,
       style: rig.merge_style,
       gates: rigGates(rig),
-      scratchDir: path.join(this.o.gcDir, 'worktrees', rig.name, 'mq'),
+      // Apart from session worktrees (.gc/worktrees/<rig>/<session>): a
+      // session may be named anything, mq included.
+      scratchDir: path.join(this.o.gcDir, 'mq-scratch', rig.name),
       queue: this.o.queue,
       hooks: this.o.hooks,
       log: this.log,

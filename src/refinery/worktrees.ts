@@ -10,11 +10,14 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RigConfig } from '../config/index.js';
-import { randomBase36 } from '../core/index.js';
+import { errorMessage, randomBase36 } from '../core/index.js';
 import { Git } from '../git/index.js';
 import type { MergeQueue } from './queue.js';
 
 export class SessionWorktrees {
+  /** Prunes under way (see `pruneLater`): the server waits for them before it closes the queue. */
+  private readonly pruning = new Set<Promise<void>>();
+
   constructor(
     private readonly root: string,
     private readonly gcDir: string,
@@ -67,20 +70,69 @@ export class SessionWorktrees {
     if (changes.length) problems.push(`${changes.length} uncommitted change(s)`);
     const head = await wt.resolve('HEAD');
     const target = await wt.resolve(`refs/heads/${rig.target}`);
-    if (head && target && !(await wt.isAncestor(head, target))) {
-      const mergedHeads = new Set(
-        (this.queue?.list({ rig: rig.name, states: ['merged'], limit: 1000 }) ?? []).map(
-          (m) => m.head,
-        ),
-      );
-      if (!mergedHeads.has(head)) {
-        // Commits whose patch is not in the target (rebased copies count as in).
-        const cherry = await wt.exec(['cherry', target, head]);
-        const missing = cherry.stdout.split('\n').filter((l) => l.startsWith('+')).length;
-        if (missing) problems.push(`${missing} commit(s) not merged into ${rig.target}`);
-      }
+    if (head && target) {
+      const missing = await this.notMerged(wt, rig, head, target);
+      if (missing) problems.push(`${missing} commit(s) not merged into ${rig.target}`);
     }
     return problems;
+  }
+
+  /**
+   * How many commits of `head` are not in `target`: 0 when head is in it,
+   * was merged through the queue, or every commit's patch is there (the
+   * queue rebased or squashed it).
+   */
+  private async notMerged(git: Git, rig: RigConfig, head: string, target: string): Promise<number> {
+    if (await git.isAncestor(head, target)) return 0;
+    const mergedHeads = new Set(
+      (this.queue?.list({ rig: rig.name, states: ['merged'], limit: 1000 }) ?? []).map(
+        (m) => m.head,
+      ),
+    );
+    if (mergedHeads.has(head)) return 0;
+    const cherry = await git.exec(['cherry', target, head]);
+    return cherry.stdout.split('\n').filter((l) => l.startsWith('+')).length;
+  }
+
+  /** Delete the session's branches (gc/<session>/...) whose work is merged; what was deleted. */
+  async deleteMergedBranches(rig: RigConfig, session: string): Promise<string[]> {
+    const repo = this.repo(rig);
+    const target = await repo.resolve(`refs/heads/${rig.target}`);
+    if (!target) return [];
+    const refs = await repo.exec([
+      'for-each-ref',
+      '--format=%(refname:short) %(objectname)',
+      `refs/heads/gc/${session}/`,
+    ]);
+    const deleted: string[] = [];
+    for (const line of refs.stdout.split('\n').filter(Boolean)) {
+      const [name, head] = line.split(' ');
+      if (!name || !head) continue;
+      if ((await this.notMerged(repo, rig, head, target)) > 0) continue;
+      if (await repo.deleteBranchAt(name, head)) deleted.push(name);
+    }
+    return deleted;
+  }
+
+  /**
+   * `prune` in the background, reporting through `log`; `settle` waits for
+   * every one started, so nothing it needs is closed under it.
+   */
+  pruneLater(rig: RigConfig, session: string, log: (line: string) => void): void {
+    const p: Promise<void> = this.prune(rig, session)
+      .then(
+        (r) => {
+          if (r.kept.length) log(`kept the worktree of ${session}: ${r.kept.join(', ')}`);
+        },
+        (e: unknown) => log(`pruning the worktree of ${session}: ${errorMessage(e)}`),
+      )
+      .finally(() => this.pruning.delete(p));
+    this.pruning.add(p);
+  }
+
+  /** Wait for the prunes under way. */
+  async settle(): Promise<void> {
+    while (this.pruning.size) await Promise.all([...this.pruning]);
   }
 
   /** Remove the worktree and its branch when it holds no unmerged work. */
@@ -89,11 +141,9 @@ export class SessionWorktrees {
     if (!existsSync(dir)) return { removed: false, kept: [] };
     const kept = await this.unmerged(rig, session);
     if (kept.length) return { removed: false, kept };
-    const wt = new Git(dir);
-    const branch = await wt.currentBranch();
-    const repo = this.repo(rig);
-    await repo.removeWorktree(dir);
-    if (branch?.startsWith('gc/')) await repo.exec(['branch', '-D', branch]);
+    await this.repo(rig).removeWorktree(dir);
+    // Its branches whose work is merged go with it (the one it had out too).
+    await this.deleteMergedBranches(rig, session);
     return { removed: true, kept: [] };
   }
 }

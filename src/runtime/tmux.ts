@@ -453,14 +453,28 @@ export class TmuxProvider implements Provider {
     const sessions = await this.snapshot('');
     await Promise.all(sessions.map((s) => this.stop(s.name)));
     await this.tmux(['kill-server']);
-    // tmux leaves the socket file behind when killed; a city that is gone
-    // should not leave litter in the tmux directory.
+    await this.removeSocket();
+  }
+
+  /**
+   * tmux leaves its socket file behind when its server ends (killed, or the
+   * last session gone); a city with no sessions should not leave litter in
+   * the tmux directory.
+   */
+  private async removeSocket(): Promise<void> {
     const uid = process.getuid?.() ?? 0;
     const socketDir = path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${uid}`);
     await rm(path.join(socketDir, this.socket), { force: true });
   }
 
   async close(): Promise<void> {
-    // Each call is its own tmux client; nothing is held open.
+    // Each call is its own tmux client; nothing is held open. With no
+    // session left (the city stopped them all), the server is gone or
+    // idle: end it and remove its socket. Live sessions are left alone
+    // for the next server to adopt.
+    if ((await this.snapshot('').catch(() => [{}])).length === 0) {
+      await this.tmux(['kill-server']).catch(() => undefined);
+      await this.removeSocket();
+    }
   }
 }

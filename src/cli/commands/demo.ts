@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
+  rmSync,
 } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ export interface DemoArgs {
   beads?: string;
   provider?: string;
   keep?: boolean;
+  /** Remove the city (and the temp dir the demo made) at the end. */
+  clean?: boolean;
   agent?: string;
   dir?: string;
   timeout?: string;
@@ -484,6 +487,13 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   }
 
   const s = summary;
+  if (!o.keep) {
+    // The city is stopped: its admin key goes (the next gc start makes one).
+    const { adminKeyPath } = await import('../../core/index.js');
+    rmSync(adminKeyPath(root), { force: true });
+  }
+  // Remove only what the demo made: the city, and the temp dir when it made one.
+  const made = o.dir ? root : base;
   const inspect = [
     `cd ${root}`,
     'gc status                  # the city and its beads',
@@ -500,8 +510,14 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
       (o.keep ? ' (city kept running)' : ''),
   );
   if (failed || stopping) say(`the demo did not finish: ${failed ?? stopping}`);
-  say('look around:');
-  for (const l of inspect) say(`  ${l}`);
+  if (o.clean && !o.keep) {
+    rmSync(made, { recursive: true, force: true });
+    say(`removed ${made}`);
+  } else {
+    say('look around:');
+    for (const l of inspect) say(`  ${l}`);
+    if (!o.keep) say(`when done: rm -rf ${made}   (or run the demo with --clean)`);
+  }
   // One line: scripts read the last stdout line.
   if (g.json) process.stdout.write(`${JSON.stringify(s)}\n`);
   if (stopping) return 130;

@@ -217,9 +217,7 @@ export async function status(g: GlobalOptions, name: string | undefined): Promis
           ? await git.resolve(`refs/heads/${r.target}`).catch(() => undefined)
           : undefined;
         const wtDir = path.join(root, '.gc', 'worktrees', r.name);
-        const worktrees = existsSync(wtDir)
-          ? readdirSync(wtDir).filter((d) => d !== 'mq').length
-          : 0;
+        const worktrees = existsSync(wtDir) ? readdirSync(wtDir).length : 0;
         out.push({
           name: r.name,
           path: abs,
