@@ -298,6 +298,22 @@ describe('start failures are visible before and after gc start', () => {
   });
 });
 
+describe('small truths', () => {
+  it('gc init names the scripted worker that exists; --help names $BD_ACTOR', async () => {
+    const parent = await mkdtemp(path.join(os.tmpdir(), 'gc-init-'));
+    roots.push(parent);
+    const r = await gcBuilt(['init', path.join(parent, 'c'), '--name', 'c']);
+    expect(r.code, r.stderr).toBe(0);
+    const { readFile } = await import('node:fs/promises');
+    const toml = await readFile(path.join(parent, 'c', 'city.toml'), 'utf8');
+    const m = /# start_command = "([^"]+)"/.exec(toml);
+    expect(m?.[1]).toMatch(/examples\/agents\/worker\.sh$/);
+    expect(existsSync(m![1]!)).toBe(true);
+    const help = await gcBuilt(['--help']);
+    expect(help.stdout).toContain('$BD_ACTOR');
+  });
+});
+
 describe('gc prime: the prompt a session starts with', () => {
   it('names the session and its worktree, and tells a rig agent to submit to the merge queue', async () => {
     const root = await city(false);

@@ -78,9 +78,37 @@ describe('gc rig and gc mq', () => {
       '--workers',
       '2',
     ]);
-    expect(added).toEqual({ name: 'app', path: 'app', target: 'main', target_exists: true });
+    expect(added).toEqual({
+      name: 'app',
+      path: 'app',
+      target: 'main',
+      target_exists: true,
+      gates: {},
+    });
     expect((await gc(['rig', 'add', 'app', repo])).code).toBe(4);
-    await json(['rig', 'add', 'spare', repo]);
+    const gated = await json<{ gates: Record<string, string> }>([
+      'rig',
+      'add',
+      'spare',
+      repo,
+      '--test',
+      'npm test',
+      '--gate',
+      'lint=npm run lint',
+    ]);
+    expect(gated.gates).toEqual({ lint: 'npm run lint', test: 'npm test' });
+    const badGate = await gc(['rig', 'add', 'other', repo, '--gate', 'deploy=make']);
+    expect(badGate.code).toBe(2);
+    expect(badGate.stderr).toMatch(
+      /--gate: expected NAME=COMMAND with NAME one of setup, typecheck, lint, test/,
+    );
+    const spareCfg = await json<{
+      config: { rigs: { name: string; gates: Record<string, { command: string }> }[] };
+    }>(['config', 'show']);
+    expect(spareCfg.config.rigs.find((r) => r.name === 'spare')?.gates).toMatchObject({
+      test: { command: 'npm test' },
+      lint: { command: 'npm run lint' },
+    });
     const rigs = await json<{ name: string; merge_workers: number }[]>(['rig', 'list']);
     expect(rigs.map((r) => [r.name, r.merge_workers])).toEqual([
       ['app', 2],

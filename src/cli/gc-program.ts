@@ -16,7 +16,10 @@ export function gcProgram(): Command {
     .description('Gas City: run fleets of AI coding agents against your repositories')
     .version('0.1.0')
     .option('--city <dir>', 'city root (default: $GC_CITY_ROOT or the nearest city.toml)')
-    .option('--actor <name>', 'act as this identity (default: $GC_SESSION_NAME, $GC_AGENT, $USER)')
+    .option(
+      '--actor <name>',
+      'act as this identity (default: $GC_SESSION_NAME, $GC_AGENT, $BD_ACTOR, $USER)',
+    )
     .showHelpAfterError('(run with --help for usage)');
 
   const g = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
@@ -336,7 +339,13 @@ export function gcProgram(): Command {
       .description('add a rig: a git repository agents work in and the merge queue merges into')
       .option('--target <branch>', 'branch the merge queue merges into', 'main')
       .option('--prefix <p>', 'bead id prefix for the rig')
-      .option('--workers <k>', 'merge-queue candidates tested at once'),
+      .option('--workers <k>', 'merge-queue candidates tested at once')
+      .option('--test <command>', 'the test gate: run on every candidate before it merges')
+      .option(
+        '--gate <name=command>',
+        'a gate: setup, typecheck, lint or test (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      ),
   ).action(
     action(
       async (

@@ -9,9 +9,15 @@ export interface InitOptions {
   dir: string;
   name?: string;
   force?: boolean;
+  /** The scripted worker of this installation (examples/agents/worker.sh), for the sample agent. */
+  workerScript?: string;
 }
 
-export function cityTemplate(name: string, prefix: string): string {
+export function cityTemplate(
+  name: string,
+  prefix: string,
+  workerScript = '/path/to/gc/examples/agents/worker.sh',
+): string {
   return `# Gas City configuration. Reference: docs/config.md
 [workspace]
 name = "${name}"
@@ -23,7 +29,7 @@ patrol_interval = "30s"
 # An agent pool: up to 4 scripted workers that take routed work.
 # [[agent]]
 # name = "worker"
-# start_command = "/path/to/gc/examples/agents/worker.sh"
+# start_command = ${JSON.stringify(workerScript)}
 # min_active_sessions = 0
 # max_active_sessions = 4
 `;
@@ -48,7 +54,7 @@ export async function initCity(
     );
   }
   await mkdir(join(root, '.gc'), { recursive: true, mode: 0o700 });
-  await writeFile(file, cityTemplate(name, derivePrefix(name)), 'utf8');
+  await writeFile(file, cityTemplate(name, derivePrefix(name), options.workerScript), 'utf8');
   await writeFile(join(root, '.gc', '.gitignore'), '*\n', 'utf8');
   return { root, file, name };
 }

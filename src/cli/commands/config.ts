@@ -74,10 +74,16 @@ export async function init(
   a: { name?: string; force?: boolean },
 ): Promise<void> {
   const { initCity } = await import('../../config/index.js');
+  // The sample agent names this installation's scripted worker, when it ships one.
+  const { existsSync, realpathSync } = await import('node:fs');
+  const nodePath = await import('node:path');
+  const cliDir = nodePath.dirname(realpathSync(process.argv[1]!));
+  const worker = nodePath.resolve(cliDir, '..', '..', 'examples', 'agents', 'worker.sh');
   const made = await initCity({
     dir: dir ?? process.cwd(),
     ...(a.name ? { name: a.name } : {}),
     ...(a.force ? { force: true } : {}),
+    ...(existsSync(worker) ? { workerScript: worker } : {}),
   });
   const { KeyRing, adminKeyPath } = await import('../../city/index.js');
   const ring = KeyRing.open(join(made.root, '.gc'));

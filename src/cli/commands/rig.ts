@@ -55,6 +55,32 @@ export interface AddOptions {
   target?: string;
   prefix?: string;
   workers?: string;
+  test?: string;
+  gate?: string[];
+}
+
+const GATES = ['setup', 'typecheck', 'lint', 'test'] as const;
+
+/** --test and --gate NAME=COMMAND as gate name -> command, checked. */
+function gatesOf(o: AddOptions): Map<string, string> {
+  const gates = new Map<string, string>();
+  for (const spec of o.gate ?? []) {
+    const i = spec.indexOf('=');
+    const name = i > 0 ? spec.slice(0, i) : '';
+    const command = i > 0 ? spec.slice(i + 1).trim() : '';
+    if (!(GATES as readonly string[]).includes(name) || !command) {
+      throw new ValidationError(
+        `expected NAME=COMMAND with NAME one of ${GATES.join(', ')}, got ${JSON.stringify(spec)}`,
+        { where: '--gate' },
+      );
+    }
+    gates.set(name, command);
+  }
+  if (o.test !== undefined) {
+    if (!o.test.trim()) throw new ValidationError('must not be empty', { where: '--test' });
+    gates.set('test', o.test.trim());
+  }
+  return gates;
 }
 
 export async function add(
@@ -94,18 +120,31 @@ export async function add(
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 32)) {
     throw new ValidationError('must be 1..32', { where: '--workers' });
   }
+  const gates = gatesOf(o);
   const rel = path.relative(root, abs);
   const stored = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
   const block =
     `\n[[rigs]]\nname = ${tomlString(name)}\npath = ${tomlString(stored)}\ntarget = ${tomlString(target)}\n` +
     (o.prefix ? `prefix = ${tomlString(o.prefix)}\n` : '') +
-    (workers !== undefined ? `merge_workers = ${workers}\n` : '');
+    (workers !== undefined ? `merge_workers = ${workers}\n` : '') +
+    [...gates]
+      .map(([gate, command]) => `[rigs.gates.${gate}]\ncommand = ${tomlString(command)}\n`)
+      .join('');
   await rewrite(root, (text) => `${text.replace(/\n*$/, '\n')}${block}`);
   if (g.json) {
-    printJson({ name, path: stored, target, target_exists: targetHead !== undefined });
+    printJson({
+      name,
+      path: stored,
+      target,
+      target_exists: targetHead !== undefined,
+      gates: Object.fromEntries(gates),
+    });
     return;
   }
-  printLine(`added rig ${name} (${abs}, target ${target})`);
+  printLine(
+    `added rig ${name} (${abs}, target ${target})` +
+      (gates.size ? `; gates: ${[...gates.keys()].join(', ')}` : '; no gates: add --test CMD'),
+  );
   if (!targetHead) {
     process.stderr.write(
       `warning: ${abs} has no branch ${target} yet; the merge queue waits until it exists (or use --target)\n`,
