@@ -237,8 +237,22 @@ describe('gc demo --clean', { timeout: 180_000 }, () => {
   it('removes the temp dir it made once the summary is printed', async () => {
     const parent = mkdtempSync(path.join(tmpdir(), 'gc-demo-clean-'));
     dirs.push(parent);
+    // More agents than this machine's session cap: the demo says so.
+    const { hostSessionCap } = await import('../src/controller/index.js');
+    const cap = hostSessionCap(512);
+    const asked = Math.min(cap + 1, 64);
     const r = await gcBuilt(
-      ['demo', '--agents', '2', '--beads', '3', '--provider', 'subprocess', '--clean', '--json'],
+      [
+        'demo',
+        '--agents',
+        String(asked),
+        '--beads',
+        '3',
+        '--provider',
+        'subprocess',
+        '--clean',
+        '--json',
+      ],
       { env: { TMPDIR: parent } },
     );
     if (r.code !== 0) throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}`);
@@ -247,6 +261,12 @@ describe('gc demo --clean', { timeout: 180_000 }, () => {
       leftover_processes: 0,
     });
     expect(r.stdout + r.stderr).toMatch(/removed .*gc-demo-/);
+    if (asked > cap) {
+      expect(r.stdout + r.stderr).toMatch(
+        new RegExp(`${asked} scripted coder\\(s\\) asked for, at most \\d+ at once`),
+      );
+    }
+    expect(r.stdout + r.stderr).toMatch(/created 3 beads routed to the coder pool in [\d.]+s/);
     expect(readdirSync(parent)).toEqual([]);
   });
 });

@@ -20,9 +20,9 @@ import {
   rmSync,
 } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import type { RemoteCity } from '../../client/index.js';
+import type { CityClient, RemoteCity } from '../../client/index.js';
 import { GcError, ValidationError } from '../../core/index.js';
 import { connectServer, type GlobalOptions } from '../context.js';
 import { startServer, stopServer } from './city.js';
@@ -396,7 +396,30 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   );
   say(`city: ${root}`);
   say(`rig app: ${path.join(root, 'app')} (test: node test.js; merge queue: 2 workers)`);
-  say(`agents: up to ${agents} ${agent} coder(s) on ${provider}; beads: ${m}`);
+  const { citySpec } = await import('../../controller/index.js');
+  const { loadCityConfig } = await import('../../config/index.js');
+  const cap = citySpec(await loadCityConfig(path.join(root, 'city.toml'))).workspaceCap;
+  say(
+    agents > cap
+      ? `agents: ${agents} ${agent} coder(s) asked for, at most ${cap} at once: this machine's session cap ` +
+          `(${cpus().length} cores × 10, or what free memory allows; [workspace] max_active_sessions sets it); ` +
+          `on ${provider}; beads: ${m}`
+      : `agents: up to ${agents} ${agent} coder(s) on ${provider}; beads: ${m}`,
+  );
+  // The work goes in before the city starts: straight into the store, in
+  // one go, instead of one API call at a time while agents start up.
+  const c0 = Date.now();
+  const { openLocalCity } = await import('../../client/index.js');
+  const local = await openLocalCity({ root, command: 'demo', actor: 'demo' });
+  let ids: string[];
+  try {
+    ids = await createBeads(local, plan);
+  } finally {
+    await local.close();
+  }
+  say(
+    `created ${ids.length} beads routed to the coder pool in ${((Date.now() - c0) / 1000).toFixed(1)}s (every third waits for the one before)`,
+  );
 
   const cityOpts: GlobalOptions = { city: root };
   // The demo's own city settings win over a GC_SESSION in this shell.
@@ -419,10 +442,6 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   let summary: DemoSummary | undefined;
   let failed: string | undefined;
   try {
-    const ids = await createBeads(client, plan);
-    say(
-      `created ${ids.length} beads routed to the coder pool (every third waits for the one before)`,
-    );
     let lastLine = '';
     let lastLog = 0;
     const deadline = t0 + timeoutS * 1000;
@@ -524,7 +543,7 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
   if (failed) return 1;
 }
 
-async function createBeads(client: RemoteCity, plan: DemoBead[]): Promise<string[]> {
+async function createBeads(client: CityClient, plan: DemoBead[]): Promise<string[]> {
   const ids: string[] = [];
   for (const b of plan) {
     const dep = b.requires !== undefined ? ids[b.requires] : undefined;
