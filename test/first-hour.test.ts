@@ -298,6 +298,40 @@ describe('start failures are visible before and after gc start', () => {
   });
 });
 
+describe('agents wait with one held call instead of polling', () => {
+  it('bead claim --wait answers when work appears; mq status --wait when the request leaves the queue', async () => {
+    const root = await city(true);
+    const routed = ['--routed-to', 'w'];
+    // Nothing ready: the claim is held until a bead is routed to w.
+    const claiming = run(root, ['bead', 'claim', ...routed, '--wait', '20', '--json'], {
+      GC_SESSION_NAME: 'w-1',
+    });
+    // (Whether the bead comes before or after the claim reaches the server,
+    // the claim must answer with it.)
+    const made = JSON.parse(
+      (await run(root, ['bead', 'create', 'late work', '--routed-to', 'w', '--json'])).stdout,
+    ) as { id: string };
+    const claimed = await claiming;
+    expect(claimed.code, claimed.stderr).toBe(0);
+    expect(JSON.parse(claimed.stdout)).toMatchObject({ id: made.id, assignee: 'w-1' });
+    // Still nothing: a short wait answers null, not an error.
+    const none = await run(root, ['bead', 'claim', ...routed, '--wait', '1', '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    expect(JSON.parse(none.stdout)).toBeNull();
+    // The merge queue: held until merged.
+    branchWith(path.join(root, 'app'), 'feat', { 'f.txt': 'x\n' });
+    const sub = JSON.parse(
+      (await run(root, ['mq', 'submit', '--rig', 'app', '--branch', 'feat', '--json'])).stdout,
+    ) as { id: string };
+    const done = await run(root, ['mq', 'status', sub.id, '--wait', '--json']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ id: sub.id, state: 'merged' });
+    const bad = await run(root, ['bead', 'claim', '--wait', '99']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--wait: expected seconds from 0 to 30/);
+  });
+});
+
 describe('small truths', () => {
   it('gc init names the scripted worker that exists; --help names $BD_ACTOR', async () => {
     const parent = await mkdtemp(path.join(os.tmpdir(), 'gc-init-'));

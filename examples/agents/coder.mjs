@@ -21,7 +21,8 @@
 //
 // Env (set by the controller): GC_AGENT, GC_SESSION_NAME, GC_RIG, GC_TOKEN.
 // Optional: GC_TARGET (default main), GC_WORK_SECONDS (default 1),
-// GC_IDLE_SECONDS (default 1), GC_POLL_SECONDS (default 1).
+// GC_IDLE_SECONDS (default 1, after a failed call), GC_POLL_SECONDS (default
+// 1), GC_CLAIM_WAIT_SECONDS (default 5: how long one claim waits for work).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,8 @@ const workMs = seconds('GC_WORK_SECONDS', 1);
 const idleMs = seconds('GC_IDLE_SECONDS', 1);
 const pollMs = seconds('GC_POLL_SECONDS', 1);
 const pairWaitMs = seconds('GC_PAIR_WAIT_SECONDS', 120);
+// How long one claim waits for work (the drain check runs between waits).
+const claimWaitS = Math.max(1, Math.min(30, Number(process.env.GC_CLAIM_WAIT_SECONDS ?? 5)));
 
 const log = (msg) => console.log(`${new Date().toISOString().slice(11, 19)} ${me}: ${msg}`);
 
@@ -125,12 +128,28 @@ function rebase() {
   }
 }
 
-/** Wait for the merge queue's verdict on a request. */
+/**
+ * Wait for the merge queue's verdict on a request: one gc call the server
+ * holds until the request leaves the queue, not a poll.
+ */
 async function outcome(id) {
   for (;;) {
-    const r = gcJson('mq', 'status', id);
+    let r;
+    try {
+      r = gcJson('mq', 'status', id, '--wait', '--timeout', '300');
+    } catch (e) {
+      // Still queued after the timeout (exit 1), or the server restarting: ask again.
+      log(
+        `waiting for ${id}: ${
+          String(e.stderr ?? e.message ?? e)
+            .trim()
+            .split('\n')[0]
+        }`,
+      );
+      await sleep(pollMs);
+      continue;
+    }
     if (!['queued', 'testing', 'merging'].includes(r.state)) return r;
-    await sleep(pollMs);
   }
 }
 
@@ -208,14 +227,15 @@ for (;;) {
   }
   let bead = null;
   try {
-    bead = gcJson('bead', 'claim', '--routed-to', agent);
+    // The server holds the claim until work appears (up to the wait), so
+    // an idle agent costs one gc call per wait, not one per poll.
+    bead = gcJson('bead', 'claim', '--routed-to', agent, '--wait', String(claimWaitS));
   } catch (e) {
     log(`claim failed: ${String(e.stderr ?? e).trim()}`);
-  }
-  if (!bead) {
     await sleep(idleMs);
     continue;
   }
+  if (!bead) continue;
   try {
     await work(bead);
   } catch (e) {

@@ -86,6 +86,16 @@ export const readyQueryBody = z.strictObject({
 export const claimNextBody = z.strictObject({
   query: readyQueryBody.optional(),
   lease_ms: leaseMs.optional(),
+  /** With nothing ready: wait this long (at most 30 s) for work before answering null. */
+  wait_ms: z.number().int().min(0).max(30_000).optional(),
+});
+
+export const mqGetQuery = z.object({
+  /** Seconds to wait (at most 30) while the request is queued, testing or merging. */
+  wait: z
+    .string()
+    .regex(/^\d{1,2}$/, 'seconds, 0..30')
+    .optional(),
 });
 
 export const claimBody = z.strictObject({ lease_ms: leaseMs.optional() });

@@ -153,13 +153,17 @@ export function gcProgram(): Command {
       bead
         .command('claim [id]')
         .description('claim a bead for yourself (atomic); without an id, the next ready one')
-        .option('--lease <duration>', 'claim lease (default [beads] claim_lease)'),
+        .option('--lease <duration>', 'claim lease (default [beads] claim_lease)')
+        .option(
+          '--wait <s>',
+          'without an id: wait up to s seconds (at most 30) for work instead of answering none',
+        ),
     ),
   ).action(
     action(
       async (
         id: string | undefined,
-        o: BeadCommands.ReadyArgs & { lease?: string },
+        o: BeadCommands.ReadyArgs & { lease?: string; wait?: string },
         cmd: Command,
       ) => (await beads()).claimBead(g(cmd), id, o),
     ),
@@ -410,8 +414,16 @@ export function gcProgram(): Command {
         (await mqCmds()).list(g(cmd), o),
     ),
   );
-  json(mq.command('status <id>').description('one request: state, commits, failure detail')).action(
-    action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).status(g(cmd), id)),
+  json(
+    mq
+      .command('status <id>')
+      .description('one request: state, commits, failure detail')
+      .option('--wait', 'wait until it leaves the queue (merged, needs-rebase, needs-fix, ...)')
+      .option('--timeout <s>', 'with --wait: give up after this many seconds (exit 1)', '3600'),
+  ).action(
+    action(async (id: string, o: { wait?: boolean; timeout?: string }, cmd: Command) =>
+      (await mqCmds()).status(g(cmd), id, o),
+    ),
   );
   json(
     mq

@@ -81,7 +81,12 @@ export interface CityClient {
   /** Claim for this client's actor. */
   claimBead(id: string, request?: ClaimRequest): Promise<Bead>;
   /** Claim the first ready bead matching the query for this client's actor; null if none. */
-  claimNext(query?: ReadyQuery & ClaimRequest): Promise<Bead | null>;
+  /**
+   * Claim the first ready bead matching the query; null when none. With
+   * `waitMs` (through a server), an empty answer waits up to that long
+   * (at most 30 s) for work to appear.
+   */
+  claimNext(query?: ReadyQuery & ClaimRequest & { waitMs?: number }): Promise<Bead | null>;
   /** The bead after; `changed` false when it was not claimed (a no-op). */
   unclaimBead(id: string, request?: UnclaimRequest): Promise<Bead & { changed: boolean }>;
   addDependency(issueId: string, dependsOnId: string, type?: string): Promise<void>;
@@ -112,7 +117,8 @@ export interface CityClient {
   /** Merge queue: submit as this client's actor. */
   mqSubmit(input: SubmitRequest): Promise<MqSubmitted>;
   mqList(query?: MqListQuery): Promise<Page<MergeRequest>>;
-  mqGet(id: string): Promise<MergeRequest>;
+  /** One request; with `waitMs` (through a server), held while it is in the queue, up to 30 s. */
+  mqGet(id: string, options?: { waitMs?: number }): Promise<MergeRequest>;
   mqReject(id: string, reason?: string): Promise<MergeRequest>;
   mqRetry(id: string): Promise<MergeRequest>;
   mqStats(rig?: string): Promise<RigStats[]>;

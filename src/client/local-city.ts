@@ -107,7 +107,8 @@ export class LocalCity implements CityClient {
     return Promise.resolve().then(() => this.refinery.list(query));
   }
 
-  mqGet(id: string): Promise<MergeRequest> {
+  // No server, nothing moves the queue while we wait: options.waitMs has no effect.
+  mqGet(id: string, _options: { waitMs?: number } = {}): Promise<MergeRequest> {
     return Promise.resolve().then(() => this.refinery.queue.get(id));
   }
 
@@ -235,8 +236,9 @@ export class LocalCity implements CityClient {
     return this.ops.claimBead(this.actor, id, request);
   }
 
-  claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
-    return this.ops.claimNext(this.actor, query);
+  claimNext(query: ReadyQuery & ClaimRequest & { waitMs?: number } = {}): Promise<Bead | null> {
+    const { waitMs: _wait, ...rest } = query;
+    return this.ops.claimNext(this.actor, rest);
   }
 
   unclaimBead(id: string, request: UnclaimRequest = {}): Promise<Bead & { changed: boolean }> {

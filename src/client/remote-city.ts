@@ -375,11 +375,14 @@ export class RemoteCity implements CityClient {
     );
   }
 
-  async claimNext(query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
-    const { leaseMs, ...rest } = query;
+  async claimNext(
+    query: ReadyQuery & ClaimRequest & { waitMs?: number } = {},
+  ): Promise<Bead | null> {
+    const { leaseMs, waitMs, ...rest } = query;
     const r = await this.call<{ bead: Bead | null }>('POST', '/v0/beads/claim-next', {
       query: rest,
       ...(leaseMs !== undefined ? { lease_ms: leaseMs } : {}),
+      ...(waitMs ? { wait_ms: Math.min(Math.round(waitMs), 30_000) } : {}),
     });
     return r.bead;
   }
@@ -447,8 +450,9 @@ export class RemoteCity implements CityClient {
     );
   }
 
-  mqGet(id: string): Promise<MergeRequest> {
-    return this.call('GET', `/v0/mq/${encodeURIComponent(id)}`);
+  mqGet(id: string, options: { waitMs?: number } = {}): Promise<MergeRequest> {
+    const wait = options.waitMs ? Math.min(Math.ceil(options.waitMs / 1000), 30) : 0;
+    return this.call('GET', `/v0/mq/${encodeURIComponent(id)}${wait ? `?wait=${wait}` : ''}`);
   }
 
   mqReject(id: string, reason?: string): Promise<MergeRequest> {

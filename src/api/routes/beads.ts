@@ -5,6 +5,7 @@ import type { EventListQuery } from '../../events/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { sseFrame, sseHeaders } from '../sse.js';
+import { longPoll } from '../wait.js';
 import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 
 export function beadRoutes(router: Router, k: RouteKit): void {
@@ -37,13 +38,19 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       '/v0/beads/claim-next',
       { summary: 'Claim the first ready bead matching a query', body: S.claimNextBody },
       async (ctx) => {
-        const { lease_ms: leaseMs, query = {} } = ctx.input;
-        return {
-          bead: await ops.claimNext(ctx.actor, {
-            ...query,
-            ...(leaseMs !== undefined ? { leaseMs } : {}),
-          }),
-        };
+        const { lease_ms: leaseMs, query = {}, wait_ms: waitMs = 0 } = ctx.input;
+        const claim = () =>
+          ops.claimNext(ctx.actor, { ...query, ...(leaseMs !== undefined ? { leaseMs } : {}) });
+        // With wait_ms, an idle agent waits here for work instead of polling.
+        const bead = await longPoll(
+          ctx,
+          events,
+          waitMs,
+          claim,
+          (b) => b !== null,
+          (e) => e.type.startsWith('bead.'),
+        );
+        return { bead };
       },
     )
     .on('GET', '/v0/beads/:id', { summary: 'One bead' }, (ctx) => store.get(ctx.params.id!))

@@ -4,10 +4,14 @@ import { unknownRecipientWarning } from '../../controller/index.js';
 import type { MrState } from '../../refinery/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
+import { longPoll } from '../wait.js';
 import { STAFF, num, type RouteKit } from './common.js';
 
+/** States of a request still in the queue's hands. */
+const IN_QUEUE = new Set<MrState>(['queued', 'testing', 'merging']);
+
 export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
-  const { server, mail, keys } = k;
+  const { server, mail, keys, ops } = k;
   const { mailbox, ownMessage, page } = k;
   router
     // ---- merge queue ----
@@ -48,8 +52,25 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       { summary: 'Merge-queue figures per rig', query: S.mqStatsQuery },
       (ctx) => Promise.resolve(server.refinery.stats(ctx.query.get('rig') ?? undefined)),
     )
-    .on('GET', '/v0/mq/:id', { summary: 'One merge request' }, (ctx) =>
-      Promise.resolve(server.refinery.queue.get(ctx.params.id!)),
+    .on(
+      'GET',
+      '/v0/mq/:id',
+      {
+        summary: 'One merge request (wait=N: until it leaves the queue, up to N s)',
+        query: S.mqGetQuery,
+      },
+      (ctx) => {
+        const id = ctx.params.id!;
+        const waitMs = (num(ctx.query.get('wait')) ?? 0) * 1000;
+        return longPoll(
+          ctx,
+          ops.events,
+          waitMs,
+          () => Promise.resolve(server.refinery.queue.get(id)),
+          (m) => !IN_QUEUE.has(m.state),
+          (e) => e.subject === id || e.type === 'mq.submitted',
+        );
+      },
     )
     .on(
       'POST',

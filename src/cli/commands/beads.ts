@@ -267,8 +267,14 @@ export async function updateBead(g: GlobalOptions, id: string, a: UpdateArgs): P
 export async function claimBead(
   g: GlobalOptions,
   id: string | undefined,
-  a: ReadyArgs & { lease?: string },
+  a: ReadyArgs & { lease?: string; wait?: string },
 ): Promise<void> {
+  const waitS = a.wait === undefined ? 0 : Number(a.wait);
+  if (!Number.isFinite(waitS) || waitS < 0 || waitS > 30) {
+    throw new ValidationError(`expected seconds from 0 to 30, got ${JSON.stringify(a.wait)}`, {
+      where: '--wait',
+    });
+  }
   let leaseMs: number | undefined;
   if (a.lease) {
     const { parseDuration } = await import('../../core/index.js');
@@ -281,7 +287,11 @@ export async function claimBead(
   await withCity(g, 'bead claim', async (city) => {
     const bead = id
       ? await city.claimBead(id, leaseMs !== undefined ? { leaseMs } : {})
-      : await city.claimNext({ ...readyQuery(a), ...(leaseMs !== undefined ? { leaseMs } : {}) });
+      : await city.claimNext({
+          ...readyQuery(a),
+          ...(leaseMs !== undefined ? { leaseMs } : {}),
+          ...(waitS ? { waitMs: waitS * 1000 } : {}),
+        });
     if (g.json) printJson(bead);
     else
       printLine(

@@ -137,14 +137,39 @@ function showRequest(m: MergeRequest): void {
   }
 }
 
-export async function status(g: GlobalOptions, id: string): Promise<void> {
+/** States of a request still in the queue's hands. */
+const IN_QUEUE = new Set(['queued', 'testing', 'merging']);
+
+export async function status(
+  g: GlobalOptions,
+  id: string,
+  o: { wait?: boolean; timeout?: string } = {},
+): Promise<void> {
+  const timeoutS = o.timeout === undefined ? 3600 : Number(o.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS < 0) {
+    throw new ValidationError(`expected seconds, got ${JSON.stringify(o.timeout)}`, {
+      where: '--timeout',
+    });
+  }
   await withCity(
     g,
     'mq status',
     async (city) => {
-      const m = await city.mqGet(id);
+      // --wait: until the request leaves the queue (merged, needs-rebase,
+      // needs-fix, ...), one held request at a time, not a poll.
+      const deadline = Date.now() + timeoutS * 1000;
+      let m = await city.mqGet(id);
+      if (o.wait && IN_QUEUE.has(m.state) && city.kind === 'local') {
+        throw new GcError('unavailable', `${id} is ${m.state} and no city server runs to move it`, {
+          fix: 'gc start',
+        });
+      }
+      while (o.wait && IN_QUEUE.has(m.state) && Date.now() < deadline) {
+        m = await city.mqGet(id, { waitMs: Math.min(deadline - Date.now(), 30_000) });
+      }
       if (g.json) printJson(m);
       else showRequest(m);
+      if (o.wait && IN_QUEUE.has(m.state)) process.exitCode = 1;
     },
     { readonly: true },
   );
