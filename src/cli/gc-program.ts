@@ -4,6 +4,7 @@
  * what it uses.
  */
 import { Command } from 'commander';
+import { addCompletion } from './completion.js';
 import type * as BeadCommands from './commands/beads.js';
 import type * as DemoCommands from './commands/demo.js';
 import type * as EventCommands from './commands/events.js';
@@ -632,5 +633,6 @@ export function gcProgram(): Command {
     action(async (_o: unknown, cmd: Command) => (await authCmds()).agentList(g(cmd))),
   );
 
+  addCompletion(program, 'gc');
   return program;
 }

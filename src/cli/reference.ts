@@ -63,7 +63,8 @@ function optionRow(o: Option): string {
 }
 
 function render(cmd: Command, path: string[], out: string[]): void {
-  const subs = cmd.commands;
+  // Hidden commands (gc __complete) are plumbing, not reference.
+  const subs = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
   const name = usage(cmd, path);
   if (subs.length === 0 || cmd.registeredArguments.length > 0) {
     out.push(`### \`${name}\``, '', cmd.description(), '');
