@@ -62,9 +62,12 @@ function optionRow(o: Option): string {
   return `| \`${cell(o.flags)}\` | ${cell(o.description)}${o.mandatory ? ' (required)' : ''} | ${dflt} |`;
 }
 
+/** Hidden commands (gc __complete) are plumbing, not reference. */
+const visible = (cmds: readonly Command[]) =>
+  cmds.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+
 function render(cmd: Command, path: string[], out: string[]): void {
-  // Hidden commands (gc __complete) are plumbing, not reference.
-  const subs = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+  const subs = visible(cmd.commands);
   const name = usage(cmd, path);
   if (subs.length === 0 || cmd.registeredArguments.length > 0) {
     out.push(`### \`${name}\``, '', cmd.description(), '');
@@ -85,7 +88,7 @@ export function renderCliReference(): string {
     ['bd', bdProgram()],
   ] as const) {
     out.push(`## \`${title}\``, '', program.description(), '');
-    for (const cmd of program.commands) render(cmd, [title], out);
+    for (const cmd of visible(program.commands)) render(cmd, [title], out);
   }
   return (
     out
