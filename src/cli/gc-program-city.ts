@@ -1,0 +1,315 @@
+/**
+ * The second half of the `gc` command tree: rigs and the merge queue, mail,
+ * sessions, API keys and external agents. Like the first half
+ * (gc-program.ts), handlers load their modules only when run.
+ */
+import type { Command } from 'commander';
+import type { GlobalOptions } from './context.js';
+import { action } from './run.js';
+
+export interface TreeHelpers {
+  /** The global options of a command (--city, --actor, --json). */
+  g: (cmd: Command) => GlobalOptions;
+  /** Add --json to a command. */
+  json: (c: Command) => Command;
+}
+
+export function addCityCommands(program: Command, { g, json }: TreeHelpers): void {
+  // ---- rigs and the merge queue ----
+  const rigCmds = async () => import('./commands/rig.js');
+  const rig = program.command('rig').description('projects (git repositories) and their settings');
+  json(
+    rig
+      .command('add <name> <path>')
+      .description('add a rig: a git repository agents work in and the merge queue merges into')
+      .option('--target <branch>', 'branch the merge queue merges into', 'main')
+      .option('--prefix <p>', 'bead id prefix for the rig')
+      .option('--workers <k>', 'merge-queue candidates tested at once')
+      .option('--test <command>', 'the test gate: run on every candidate before it merges')
+      .option(
+        '--gate <name=command>',
+        'a gate: setup, typecheck, lint or test (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      ),
+  ).action(
+    action(
+      async (
+        name: string,
+        p: string,
+        o: { target?: string; prefix?: string; workers?: string },
+        cmd: Command,
+      ) => (await rigCmds()).add(g(cmd), name, p, o),
+    ),
+  );
+  json(rig.command('list').description('the rigs of city.toml')).action(
+    action(async (_o: unknown, cmd: Command) => (await rigCmds()).list(g(cmd))),
+  );
+  json(
+    rig
+      .command('remove <name>')
+      .description('remove a rig from city.toml (its repository is kept)'),
+  ).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await rigCmds()).remove(g(cmd), name),
+    ),
+  );
+  json(
+    rig
+      .command('status [name]')
+      .description('repository, target head, worktrees and merge queue of each rig'),
+  ).action(
+    action(async (name: string | undefined, _o: unknown, cmd: Command) =>
+      (await rigCmds()).status(g(cmd), name),
+    ),
+  );
+
+  const mqCmds = async () => import('./commands/mq.js');
+  const mq = program.command('mq').description('merge queue: tested, ordered merges into each rig');
+  json(
+    mq
+      .command('submit')
+      .description('submit a branch (default: the current branch here, and the bead you hold)')
+      .option('--branch <name>', 'branch to merge (default: the current branch)')
+      .option('--bead <id>', 'bead the work is for (closed when it merges)')
+      .option('--rig <name>', 'rig (default: $GC_RIG, or the only rig)')
+      .option('-p, --priority <0-4>', 'priority (default 2)'),
+  ).action(
+    action(
+      async (
+        o: { branch?: string; bead?: string; rig?: string; priority?: string },
+        cmd: Command,
+      ) => (await mqCmds()).submit(g(cmd), o),
+    ),
+  );
+  json(
+    mq
+      .command('list')
+      .description('waiting and in-flight requests, newest first')
+      .option('--rig <name>', 'one rig')
+      .option('--state <states>', 'comma-separated states')
+      .option('--all', 'every request, merged and rejected too')
+      .option('-n, --limit <n>', 'at most this many (default 100)'),
+  ).action(
+    action(
+      async (o: { rig?: string; state?: string; all?: boolean; limit?: string }, cmd: Command) =>
+        (await mqCmds()).list(g(cmd), o),
+    ),
+  );
+  json(
+    mq
+      .command('status <id>')
+      .description('one request: state, commits, failure detail')
+      .option('--wait', 'wait until it leaves the queue (merged, needs-rebase, needs-fix, ...)')
+      .option('--timeout <s>', 'with --wait: give up after this many seconds (exit 1)', '3600'),
+  ).action(
+    action(async (id: string, o: { wait?: boolean; timeout?: string }, cmd: Command) =>
+      (await mqCmds()).status(g(cmd), id, o),
+    ),
+  );
+  json(
+    mq
+      .command('reject <id>')
+      .description('take a request out of the queue')
+      .option('-r, --reason <text>', 'why'),
+  ).action(
+    action(async (id: string, o: { reason?: string }, cmd: Command) =>
+      (await mqCmds()).reject(g(cmd), id, o),
+    ),
+  );
+  json(mq.command('retry <id>').description('queue a failed or rejected request again')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mqCmds()).retry(g(cmd), id)),
+  );
+  json(
+    mq
+      .command('stats')
+      .description(
+        'queue depth, in flight, merges per hour, conflict and gate failure rates, latencies',
+      )
+      .option('--rig <name>', 'one rig'),
+  ).action(action(async (o: { rig?: string }, cmd: Command) => (await mqCmds()).stats(g(cmd), o)));
+
+  // ---- mail ----
+  const mailCmd = async () => import('./commands/mail.js');
+  const mail = program.command('mail').description('messages between agents and humans');
+  const sendOpts = (c: Command) =>
+    c
+      .option('-s, --subject <text>', 'subject')
+      .option('-m, --message <text>', 'body')
+      .option('-f, --file <path>', 'body from a file (- = stdin)')
+      .option('-p, --priority <0-4>', 'priority (0 = urgent)')
+      .option('--notify', "nudge the recipient's live sessions");
+  json(
+    sendOpts(mail.command('send <to>').description('send a message as yourself')).option(
+      '--cc <names>',
+      'comma-separated copies (recorded on the message)',
+    ),
+  ).action(
+    action(async (to: string, o: Record<string, string | boolean>, cmd: Command) =>
+      (await mailCmd()).send(g(cmd), to, o),
+    ),
+  );
+  json(
+    mail
+      .command('inbox')
+      .description('unread mail, marked read as shown')
+      .option('--agent <name>', 'mailbox (humans and operators; default: yourself)')
+      .option('-n, --limit <n>', 'at most this many')
+      .option('--peek', 'do not mark anything read (same as check)'),
+  ).action(
+    action(async (o: { agent?: string; limit?: string; peek?: boolean }, cmd: Command) =>
+      (await mailCmd()).inbox(g(cmd), o),
+    ),
+  );
+  json(
+    mail
+      .command('check')
+      .description('list unread mail without marking it read')
+      .option('--agent <name>', 'mailbox (default: yourself)'),
+  ).action(
+    action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).check(g(cmd), o)),
+  );
+  json(
+    mail
+      .command('all')
+      .description('every unarchived message, read or not')
+      .option('--agent <name>', 'mailbox (default: yourself)')
+      .option('--cursor <c>', 'next page'),
+  ).action(
+    action(async (o: { agent?: string; cursor?: string }, cmd: Command) =>
+      (await mailCmd()).all(g(cmd), o),
+    ),
+  );
+  json(
+    mail
+      .command('count')
+      .description('total and unread messages')
+      .option('--agent <name>', 'mailbox (default: yourself)'),
+  ).action(
+    action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).count(g(cmd), o)),
+  );
+  json(mail.command('read <id>').description('show a message and mark it read')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).read(g(cmd), id)),
+  );
+  json(sendOpts(mail.command('reply <id>').description('answer the sender, same thread'))).action(
+    action(async (id: string, o: Record<string, string | boolean>, cmd: Command) =>
+      (await mailCmd()).reply(g(cmd), id, o),
+    ),
+  );
+  json(mail.command('thread <id>').description('the whole conversation of a message')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).thread(g(cmd), id)),
+  );
+  for (const [name, what] of [
+    ['mark-read', 'mark messages read'],
+    ['mark-unread', 'mark messages unread (back in the inbox)'],
+    ['archive', 'archive messages (kept, out of the mailbox)'],
+    ['delete', 'delete messages for good'],
+  ] as const) {
+    json(mail.command(`${name} <ids...>`).description(what)).action(
+      action(async (ids: string[], _o: unknown, cmd: Command) =>
+        (await mailCmd()).change(g(cmd), name, ids),
+      ),
+    );
+  }
+
+  // ---- sessions ----
+  const sessions = async () => import('./commands/sessions.js');
+  const session = program.command('session').description('agent sessions');
+  json(session.command('list').description('sessions and their state')).action(
+    action(async (_o: unknown, cmd: Command) => (await sessions()).list(g(cmd))),
+  );
+  json(
+    session
+      .command('peek <name>')
+      .description('recent output')
+      .option('-n, --lines <n>', 'lines (0 = all)', '50'),
+  ).action(
+    action(async (name: string, o: { lines?: string }, cmd: Command) =>
+      (await sessions()).peek(g(cmd), name, o),
+    ),
+  );
+  json(
+    session.command('nudge <name> <text>').description('type text into the session, then Enter'),
+  ).action(
+    action(async (name: string, text: string, _o: unknown, cmd: Command) =>
+      (await sessions()).nudge(g(cmd), name, text),
+    ),
+  );
+  session
+    .command('attach <name>')
+    .description('attach your terminal (tmux)')
+    .action(
+      action(async (name: string, _o: unknown, cmd: Command) =>
+        (await sessions()).attach(g(cmd), name),
+      ),
+    );
+  json(session.command('kill <name>').description('stop the session now')).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await sessions()).kill(g(cmd), name),
+    ),
+  );
+  json(
+    session.command('reset <name>').description('clear its quarantine and restart count'),
+  ).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await sessions()).reset(g(cmd), name),
+    ),
+  );
+  session
+    .command('logs <name>')
+    .description('its output log (.gc/sessions/logs)')
+    .option('-f, --follow', 'keep printing new output')
+    .action(
+      action(async (name: string, o: { follow?: boolean }, cmd: Command) =>
+        (await sessions()).logs(g(cmd), name, o),
+      ),
+    );
+
+  // ---- API keys and external agents ----
+  const authCmds = async () => import('./commands/auth.js');
+  const auth = program
+    .command('auth')
+    .description('API keys and external agents (needs the running city)');
+  const key = auth.command('key').description('API keys');
+  json(
+    key
+      .command('create')
+      .description('create an admin or operator key (shown once)')
+      .requiredOption('--kind <kind>', 'admin or operator')
+      .requiredOption('--name <name>', 'who the key is for')
+      .option('--max-sessions <n>', 'operators: cap on concurrent sessions'),
+  ).action(
+    action(async (o: { kind: string; name: string; maxSessions?: string }, cmd: Command) =>
+      (await authCmds()).keyCreate(g(cmd), o),
+    ),
+  );
+  json(
+    key
+      .command('list')
+      .description('keys in creation order')
+      .option('--kind <kind>', 'admin, operator or agent')
+      .option('--all', 'include revoked keys'),
+  ).action(
+    action(async (o: { kind?: string; all?: boolean }, cmd: Command) =>
+      (await authCmds()).keyList(g(cmd), o),
+    ),
+  );
+  json(key.command('revoke <key-id>').description('revoke a key at once')).action(
+    action(async (id: string, _o: unknown, cmd: Command) =>
+      (await authCmds()).keyRevoke(g(cmd), id),
+    ),
+  );
+  const agentCmd = auth.command('agent').description('external agents');
+  json(
+    agentCmd
+      .command('register <name>')
+      .description('register an external agent; prints its key (shown once)')
+      .option('--webhook <url>', 'https URL its mail is pushed to'),
+  ).action(
+    action(async (name: string, o: { webhook?: string }, cmd: Command) =>
+      (await authCmds()).agentRegister(g(cmd), name, o),
+    ),
+  );
+  json(agentCmd.command('list').description('registered agents, in registration order')).action(
+    action(async (_o: unknown, cmd: Command) => (await authCmds()).agentList(g(cmd))),
+  );
+}
