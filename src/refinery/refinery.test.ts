@@ -392,4 +392,35 @@ describe('session worktrees', () => {
     expect(git(repo, 'worktree', 'list')).not.toContain('worker-1');
     queue.close();
   });
+
+  it('a prune waits for the queue to decide on work it still has in hand', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gc-wt-'));
+    dirs.push(dir);
+    const repo = path.join(dir, 'repo');
+    makeRepo(repo);
+    const rig = rigSchema.parse({ name: 'app', path: 'repo' });
+    const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+    const wts = new SessionWorktrees(dir, path.join(dir, '.gc'), queue);
+    const wt = await wts.prepare(rig, 'worker-2');
+    writeFileSync(path.join(wt, 'done.txt'), 'done');
+    git(wt, 'add', 'done.txt');
+    git(wt, 'commit', '-qm', 'done');
+    const head = git(wt, 'rev-parse', 'HEAD');
+    const branch = git(wt, 'symbolic-ref', '--short', 'HEAD');
+    const { request } = queue.submit({ rig: 'app', branch, head, author: 'worker-2' });
+    // The session stops while its request is queued; the queue merges it after.
+    const pruned = wts.prune(rig, 'worker-2');
+    let settled = false;
+    pruned
+      .finally(() => {
+        settled = true;
+      })
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    git(repo, 'update-ref', 'refs/heads/main', head);
+    queue.markMerged(request.id, head);
+    expect(await pruned).toEqual({ removed: true, kept: [] });
+    queue.close();
+  });
 });

@@ -14,6 +14,9 @@ import { errorMessage, randomBase36 } from '../core/index.js';
 import { Git } from '../git/index.js';
 import type { MergeQueue } from './queue.js';
 
+/** How long a prune waits for the queue to decide on the session's last submission. */
+const PRUNE_QUEUE_WAIT_MS = 60_000;
+
 export class SessionWorktrees {
   /** Prunes under way (see `pruneLater`): the server waits for them before it closes the queue. */
   private readonly pruning = new Set<Promise<void>>();
@@ -53,6 +56,21 @@ export class SessionWorktrees {
       copyFileSync(from, to);
     }
     return dir;
+  }
+
+  /** Until no request of `rig` for `head` is queued, testing or merging, or `ms` pass. */
+  private async awaitQueue(rig: RigConfig, head: string, ms = PRUNE_QUEUE_WAIT_MS): Promise<void> {
+    const deadline = Date.now() + ms;
+    const inQueue = () =>
+      (
+        this.queue?.list({
+          rig: rig.name,
+          states: ['queued', 'testing', 'merging'],
+          limit: 1000,
+        }) ?? []
+      ).some((m) => m.head === head);
+    // A session stops rarely: a short poll of the local queue table is fine here.
+    while (inQueue() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   }
 
   /** What unmerged work the worktree holds (empty: none). */
@@ -139,6 +157,10 @@ export class SessionWorktrees {
   async prune(rig: RigConfig, session: string): Promise<{ removed: boolean; kept: string[] }> {
     const dir = this.dir(rig.name, session);
     if (!existsSync(dir)) return { removed: false, kept: [] };
+    // Work the queue still has in hand is decided by the queue: wait for it
+    // (bounded) rather than keep a worktree whose work merges a moment later.
+    const head = await new Git(dir).resolve('HEAD');
+    if (head) await this.awaitQueue(rig, head);
     const kept = await this.unmerged(rig, session);
     if (kept.length) return { removed: false, kept };
     await this.repo(rig).removeWorktree(dir);
