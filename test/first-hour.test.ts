@@ -303,9 +303,18 @@ describe('agents wait with one held call instead of polling', () => {
     const root = await city(true);
     const routed = ['--routed-to', 'w'];
     // Nothing ready: the claim is held until a bead is routed to w.
-    const claiming = run(root, ['bead', 'claim', ...routed, '--wait', '20', '--json'], {
-      GC_SESSION_NAME: 'w-1',
-    });
+    // As a person (not a city session name: the controller would release
+    // the claims of a pool session that is not running).
+    const claiming = run(root, [
+      '--actor',
+      'helper',
+      'bead',
+      'claim',
+      ...routed,
+      '--wait',
+      '20',
+      '--json',
+    ]);
     // (Whether the bead comes before or after the claim reaches the server,
     // the claim must answer with it.)
     const made = JSON.parse(
@@ -313,7 +322,7 @@ describe('agents wait with one held call instead of polling', () => {
     ) as { id: string };
     const claimed = await claiming;
     expect(claimed.code, claimed.stderr).toBe(0);
-    expect(JSON.parse(claimed.stdout)).toMatchObject({ id: made.id, assignee: 'w-1' });
+    expect(JSON.parse(claimed.stdout)).toMatchObject({ id: made.id, assignee: 'helper' });
     // Still nothing: a short wait answers null, not an error.
     const none = await run(root, ['bead', 'claim', ...routed, '--wait', '1', '--json']);
     expect(none.code, none.stderr).toBe(0);

@@ -9,119 +9,25 @@
 import { GcError, errorMessage, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
-import { agentOfSession, desiredState, type DesiredState } from './desired.js';
+import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
 import type { CitySpec } from './spec.js';
+import {
+  controllerStatus,
+  mapLimit,
+  type AgentFailure,
+  type ControllerState,
+  type ControllerStatus,
+} from './status.js';
 
-/** Session meta keys the controller and agents speak through. */
-export const META = {
-  drain: 'GC_DRAIN',
-  drainAck: 'GC_DRAIN_ACK',
-  fingerprint: 'GC_FINGERPRINT',
-  agent: 'GC_AGENT',
-} as const;
+import { META, SCALE_DOWN_GRACE_MS, type ControllerOptions, type TickReport } from './options.js';
 
-/**
- * Minimum life of a pool session before an idle one is scaled down: work
- * often arrives a little at a time, and an agent start is expensive.
- */
-export const SCALE_DOWN_GRACE_MS = 10_000;
+export { META, SCALE_DOWN_GRACE_MS, type ControllerOptions, type TickReport } from './options.js';
+export type { AgentFailure, ControllerState, ControllerStatus, SessionStatus } from './status.js';
 
 /** How many provider calls one act step may run at once. */
 const ACT_CONCURRENCY = 8;
-
-export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
-
-export interface SessionStatus {
-  name: string;
-  agent: string | undefined;
-  state: 'running' | 'draining' | 'dead' | 'waiting' | 'quarantined' | 'stopped';
-  reason?: string;
-  last_activity: number;
-  attached: boolean;
-  restarts_in_window: number;
-}
-
-export interface ControllerStatus {
-  state: ControllerState;
-  ticks: number;
-  last_tick_ms: number;
-  last_tick_at: number;
-  sessions: SessionStatus[];
-  capped: DesiredState['capped'];
-  pools: DesiredState['pools'];
-  workspace_cap: number;
-  config_error: string | undefined;
-  last_error: string | undefined;
-  /** Agents whose last session start failed (cleared by the next good start). */
-  failing: AgentFailure[];
-}
-
-export interface AgentFailure {
-  agent: string;
-  session: string;
-  error: string;
-  /** What to do about it, when the error says. */
-  fix?: string;
-  at: number;
-}
-
-export interface TickReport {
-  plan: Plan;
-  snapshot: SessionSnapshot[];
-  desired: DesiredState;
-  ms: number;
-  /** Calls the tick made to the provider, counted at the provider (CountingProvider). */
-  providerCalls: number;
-}
-
-export interface ControllerOptions {
-  provider: Provider;
-  ops: CityOps;
-  spec: CitySpec;
-  clock?: Clock;
-  /** Extra env for every session (GC_API, PATH with the gc shim, ...). */
-  sessionEnv?: Record<string, string>;
-  log?: (line: string) => void;
-  /**
-   * Per-session API tokens: issued at each start (env GC_TOKEN), revoked when
-   * the session ends. Never logged or recorded.
-   */
-  tokens?: {
-    issue(session: string): string;
-    revoke(session: string): void;
-  };
-  /**
-   * Sessions someone else manages (API runs): the controller neither stops
-   * nor counts them.
-   */
-  foreign?: (session: string) => boolean;
-  /**
-   * Per-session work directories of rig agents (git worktrees): made before
-   * a start (the session runs in the returned directory), handed back when
-   * the session ends (pool sessions: removed unless they hold unmerged work).
-   */
-  workspaces?: {
-    prepare(session: string, rig: string): Promise<string | undefined>;
-    release(session: string, rig: string, pool: boolean): void;
-  };
-}
-
-async function mapLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (t: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 export class Controller {
   private spec: CitySpec;
@@ -630,66 +536,19 @@ export class Controller {
   }
 
   status(): ControllerStatus {
-    const r = this.lastReport;
-    const now = this.clock.now();
-    const sessions: SessionStatus[] = [];
-    const seen = new Set<string>();
-    const waiting = new Map((r?.plan.waiting ?? []).map((w) => [w.session, w.reason]));
-    const current = [...this.live.values()].sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const s of current) {
-      seen.add(s.name);
-      const t = this.trackers.get(s.name);
-      const state: SessionStatus['state'] = !s.alive
-        ? t?.quarantined
-          ? 'quarantined'
-          : 'dead'
-        : t?.drainingSince !== undefined
-          ? 'draining'
-          : 'running';
-      const reason = waiting.get(s.name) ?? t?.drainReason;
-      sessions.push({
-        name: s.name,
-        agent: agentOfSession(this.spec, s.name)?.name,
-        state,
-        ...(reason ? { reason } : {}),
-        last_activity: s.lastActivity,
-        attached: s.attached,
-        restarts_in_window: t
-          ? t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs).length
-          : 0,
-      });
-    }
-    for (const [name, reason] of waiting) {
-      if (seen.has(name)) continue;
-      const t = this.trackers.get(name);
-      sessions.push({
-        name,
-        agent: agentOfSession(this.spec, name)?.name,
-        state: t?.quarantined ? 'quarantined' : 'waiting',
-        reason,
-        last_activity: 0,
-        attached: false,
-        restarts_in_window: t
-          ? t.deaths.filter((d) => now - d < this.spec.daemon.restartWindowMs).length
-          : 0,
-      });
-    }
-    sessions.sort((x, y) => (x.name < y.name ? -1 : 1));
-    return {
+    return controllerStatus({
+      spec: this.spec,
       state: this.state,
       ticks: this.ticks,
-      last_tick_ms: r?.ms ?? 0,
-      last_tick_at: this.lastTickAt,
-      sessions,
-      capped: r?.desired.capped ?? [],
-      pools: r?.desired.pools ?? [],
-      workspace_cap: this.spec.workspaceCap,
-      config_error: this.configError,
-      last_error: this.lastError,
-      failing: [...this.startFailures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
-    };
+      lastTickAt: this.lastTickAt,
+      now: this.clock.now(),
+      report: this.lastReport,
+      live: this.live,
+      trackers: this.trackers,
+      configError: this.configError,
+      lastError: this.lastError,
+      failures: this.startFailures,
+    });
   }
 
   /**

@@ -1,0 +1,133 @@
+/**
+ * What the controller reports: sessions as they are now (the last snapshot
+ * with its own stops, starts and kills applied), why each waits, pools,
+ * caps, and agents that cannot start. A pure function of the controller's
+ * state; also the bounded-parallel helper its act step uses.
+ */
+import type { SessionSnapshot } from '../runtime/index.js';
+import { agentOfSession, type DesiredState } from './desired.js';
+import type { Plan, SessionTracker } from './plan.js';
+import type { CitySpec } from './spec.js';
+
+export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export interface SessionStatus {
+  name: string;
+  agent: string | undefined;
+  state: 'running' | 'draining' | 'dead' | 'waiting' | 'quarantined' | 'stopped';
+  reason?: string;
+  last_activity: number;
+  attached: boolean;
+  restarts_in_window: number;
+}
+
+export interface ControllerStatus {
+  state: ControllerState;
+  ticks: number;
+  last_tick_ms: number;
+  last_tick_at: number;
+  sessions: SessionStatus[];
+  capped: DesiredState['capped'];
+  pools: DesiredState['pools'];
+  workspace_cap: number;
+  config_error: string | undefined;
+  last_error: string | undefined;
+  /** Agents whose last session start failed (cleared by the next good start). */
+  failing: AgentFailure[];
+}
+
+export interface AgentFailure {
+  agent: string;
+  session: string;
+  error: string;
+  /** What to do about it, when the error says. */
+  fix?: string;
+  at: number;
+}
+
+/** Run `fn` over `items`, at most `limit` at once. */
+export async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export interface StatusInput {
+  spec: CitySpec;
+  state: ControllerState;
+  ticks: number;
+  lastTickAt: number;
+  now: number;
+  report: { plan: Plan; desired: DesiredState; ms: number } | undefined;
+  live: ReadonlyMap<string, SessionSnapshot>;
+  trackers: ReadonlyMap<string, SessionTracker>;
+  configError: string | undefined;
+  lastError: string | undefined;
+  failures: ReadonlyMap<string, AgentFailure>;
+}
+
+export function controllerStatus(o: StatusInput): ControllerStatus {
+  const r = o.report;
+  const restarts = (t: SessionTracker | undefined) =>
+    t ? t.deaths.filter((d) => o.now - d < o.spec.daemon.restartWindowMs).length : 0;
+  const sessions: SessionStatus[] = [];
+  const seen = new Set<string>();
+  const waiting = new Map((r?.plan.waiting ?? []).map((w) => [w.session, w.reason]));
+  for (const s of o.live.values()) {
+    seen.add(s.name);
+    const t = o.trackers.get(s.name);
+    const state: SessionStatus['state'] = !s.alive
+      ? t?.quarantined
+        ? 'quarantined'
+        : 'dead'
+      : t?.drainingSince !== undefined
+        ? 'draining'
+        : 'running';
+    const reason = waiting.get(s.name) ?? t?.drainReason;
+    sessions.push({
+      name: s.name,
+      agent: agentOfSession(o.spec, s.name)?.name,
+      state,
+      ...(reason ? { reason } : {}),
+      last_activity: s.lastActivity,
+      attached: s.attached,
+      restarts_in_window: restarts(t),
+    });
+  }
+  for (const [name, reason] of waiting) {
+    if (seen.has(name)) continue;
+    const t = o.trackers.get(name);
+    sessions.push({
+      name,
+      agent: agentOfSession(o.spec, name)?.name,
+      state: t?.quarantined ? 'quarantined' : 'waiting',
+      reason,
+      last_activity: 0,
+      attached: false,
+      restarts_in_window: restarts(t),
+    });
+  }
+  sessions.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  return {
+    state: o.state,
+    ticks: o.ticks,
+    last_tick_ms: r?.ms ?? 0,
+    last_tick_at: o.lastTickAt,
+    sessions,
+    capped: r?.desired.capped ?? [],
+    pools: r?.desired.pools ?? [],
+    workspace_cap: o.spec.workspaceCap,
+    config_error: o.configError,
+    last_error: o.lastError,
+    failing: [...o.failures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
+  };
+}
