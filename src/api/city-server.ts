@@ -6,7 +6,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
 import { IdempotencyStore } from './idempotency.js';
+import { createLimitedServer, defaultMaxConnections } from './listener.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerRoutes } from './routes/index.js';
 import { RunService } from './runs.js';
@@ -354,16 +355,34 @@ export class CityServer implements ApiHost {
     const sock = this.socketPath;
     // We hold the city lock, so a socket file left here is from a dead server.
     await rm(sock, { force: true });
-    this.http = createServer(router.handle);
-    this.http.keepAliveTimeout = 5000;
+    const listeners = api.port > 0 ? 2 : 1;
+    const max = api.max_connections || defaultMaxConnections(listeners);
+    const onCapped = (info: { listener: string; max_connections: number; refused: number }) => {
+      this.log(
+        `API ${info.listener}: at its cap of ${info.max_connections} connections; refusing new ones (set [api] max_connections)`,
+      );
+      this.cityState.events
+        .record({
+          type: 'api.connections_capped',
+          actor: 'controller',
+          subject: info.listener,
+          payload: info,
+          message: `API ${info.listener} refused connections at its cap of ${info.max_connections}`,
+        })
+        .catch(() => undefined);
+    };
+    this.http = createLimitedServer(router.handle, {
+      name: 'unix socket',
+      maxConnections: max,
+      onCapped,
+    });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
       this.http!.listen(sock, () => resolve());
     });
     await chmod(sock, 0o600);
     if (api.port > 0) {
-      this.tcp = createServer(router.handle);
-      this.tcp.keepAliveTimeout = 5000;
+      this.tcp = createLimitedServer(router.handle, { name: 'tcp', maxConnections: max, onCapped });
       await new Promise<void>((resolve, reject) => {
         this.tcp!.once('error', reject);
         this.tcp!.listen(api.port, api.bind, () => resolve());

@@ -32,6 +32,7 @@ describe('city.toml loading', () => {
       rate_per_s: 200,
       rate_burst: 400,
       max_runs: 32,
+      max_connections: 0,
     });
     expect(config.agent).toEqual([]);
   });

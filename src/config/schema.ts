@@ -294,6 +294,14 @@ export const apiSchema = z.object({
     .min(0)
     .default(32)
     .describe('Agent runs (POST /v0/runs) at once, city-wide (0 = runs disabled).'),
+  max_connections: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      'Open connections each API listener accepts (0 = derived from the fd limit, keeping a reserve for sessions and gates).',
+    ),
 });
 
 export const citySchema = z.object({

@@ -4,7 +4,7 @@
  * by probe_concurrency), each with a time limit. A failing, slow or garbage
  * check means "no change" for that pool and is reported, never a crash.
  */
-import { spawn } from 'node:child_process';
+import { runFile } from '../core/index.js';
 import type { CitySpec } from './spec.js';
 
 /** Time limit of one scale check. */
@@ -15,48 +15,23 @@ export interface ScaleCheckOptions {
   onFailure?: (agent: string, why: string) => void;
 }
 
-function runCheck(
+async function runCheck(
   command: string,
   cwd: string,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // The command is operator-written config, so it runs through the shell.
-    const child = spawn('/bin/sh', ['-c', command], {
-      cwd,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      reject(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0)
-        return reject(
-          new Error(`exit ${code}${err.trim() ? `: ${err.trim().slice(0, 200)}` : ''}`),
-        );
-      const text = out.trim();
-      if (!/^\d+$/.test(text))
-        return reject(new Error(`printed ${JSON.stringify(text.slice(0, 80))}, not a count`));
-      resolve(Number(text));
-    });
-  });
+  // The command is operator-written config, so it runs through the shell.
+  const r = await runFile('/bin/sh', ['-c', command], { cwd, env, timeoutMs });
+  if (r.timedOut) throw new Error(`timed out after ${timeoutMs} ms`);
+  if (r.code !== 0) {
+    const err = r.stderr.trim();
+    throw new Error(`exit ${r.code}${err ? `: ${err.slice(0, 200)}` : ''}`);
+  }
+  const text = r.stdout.trim();
+  if (!/^\d+$/.test(text))
+    throw new Error(`printed ${JSON.stringify(text.slice(0, 80))}, not a count`);
+  return Number(text);
 }
 
 export async function runScaleChecks(

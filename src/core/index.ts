@@ -6,3 +6,5 @@ export * from './ids.js';
 export * from './suggest.js';
 export * from './paths.js';
 export { armFaults, fault } from './faults.js';
+export { startProcess, killGroup, type StartedProcess, type Exit } from './spawn.js';
+export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

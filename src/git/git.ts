@@ -3,8 +3,7 @@
  * argv entry, so branch names, paths and messages are never parsed by a
  * shell. One `Git` per repository; worktrees are separate `Git`s.
  */
-import { execFile } from 'node:child_process';
-import { GcError } from '../core/index.js';
+import { GcError, runFile } from '../core/index.js';
 
 export interface GitResult {
   code: number;
@@ -44,41 +43,28 @@ export class Git {
   constructor(readonly dir: string) {}
 
   /** Run git; resolves with the exit code instead of throwing on non-zero. */
-  exec(
+  async exec(
     args: readonly string[],
     options: { env?: NodeJS.ProcessEnv; input?: string; signal?: AbortSignal } = {},
   ): Promise<GitResult> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        'git',
-        [...args],
-        {
-          cwd: this.dir,
-          env: {
-            ...process.env,
-            GIT_TERMINAL_PROMPT: '0',
-            GIT_EDITOR: 'true',
-            LC_ALL: 'C',
-            ...options.env,
-          },
-          maxBuffer: 64 * 1024 * 1024,
-          ...(options.signal ? { signal: options.signal } : {}),
-        },
-        (err, stdout, stderr) => {
-          if (err && typeof (err as { code?: unknown }).code !== 'number') {
-            // Not an exit status: git could not be run at all (ENOENT, aborted).
-            reject(err instanceof Error ? err : new Error('git could not be run'));
-            return;
-          }
-          resolve({
-            code: err ? ((err as { code?: number }).code ?? 1) : 0,
-            stdout: String(stdout),
-            stderr: String(stderr),
-          });
-        },
-      );
-      if (options.input !== undefined) child.stdin?.end(options.input);
+    const r = await runFile('git', args, {
+      cwd: this.dir,
+      env: {
+        ...process.env,
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_EDITOR: 'true',
+        LC_ALL: 'C',
+        ...options.env,
+      },
+      maxOutputBytes: 64 * 1024 * 1024,
+      ...(options.input !== undefined ? { input: options.input } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
+    if (r.code === null) {
+      // Not an exit status: git was killed.
+      throw new GcError('internal', `git ${args[0] ?? ''} was killed by ${r.signal ?? 'a signal'}`);
+    }
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** Run git and return trimmed stdout; a non-zero exit is a GitError. */

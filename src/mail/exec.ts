@@ -28,7 +28,7 @@ import {
   errorMessage,
   type ErrorCode,
 } from '../core/index.js';
-import { runFile } from '../runtime/index.js';
+import { runFile } from '../core/index.js';
 import type { Page } from '../store/index.js';
 import { InboxFullError } from './errors.js';
 import type { Mail, MailCount, MailPage, Message, SendInput } from './mail.js';

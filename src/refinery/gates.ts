@@ -6,7 +6,7 @@
  * variables. Each gate has a timeout; the whole process group is killed on
  * timeout or when the candidate is cancelled.
  */
-import { spawn } from 'node:child_process';
+import { killGroup, startProcess } from '../core/index.js';
 
 export const GATE_NAMES = ['setup', 'typecheck', 'lint', 'test'] as const;
 export type GateName = (typeof GATE_NAMES)[number];
@@ -30,66 +30,60 @@ export interface GateRun {
 
 const TAIL_BYTES = 4096;
 
-export function runGate(
+export async function runGate(
   gate: GateSpec,
   cwd: string,
   env: Record<string, string>,
   signal: AbortSignal,
+  /** Told the gate's process group id once it runs (to record it for crash recovery). */
+  onStart?: (pgid: number) => void,
 ): Promise<GateRun> {
   const t0 = Date.now();
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve({ ok: false, code: null, timedOut: false, cancelled: true, tail: '', ms: 0 });
-      return;
-    }
-    const child = spawn('sh', ['-c', gate.command], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let tail = Buffer.alloc(0);
-    const keep = (d: Buffer) => {
-      tail = Buffer.concat([tail, d]);
-      if (tail.length > TAIL_BYTES * 2) tail = tail.subarray(tail.length - TAIL_BYTES);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    let timedOut = false;
-    let cancelled = false;
-    const kill = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, gate.timeoutMs);
-    const onAbort = () => {
-      cancelled = true;
-      kill();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    const finish = (code: number | null) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      const text = tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).toString('utf8');
-      resolve({
-        ok: code === 0 && !timedOut && !cancelled,
-        code,
-        timedOut,
-        cancelled,
-        tail: timedOut ? `${text}\n[gate ${gate.name} timed out after ${gate.timeoutMs} ms]` : text,
-        ms: Date.now() - t0,
-      });
-    };
-    child.on('error', (e) => {
-      keep(Buffer.from(`\n${e.message}\n`));
-      finish(null);
-    });
-    child.on('close', (code) => finish(code));
+  if (signal.aborted) {
+    return { ok: false, code: null, timedOut: false, cancelled: true, tail: '', ms: 0 };
+  }
+  const p = startProcess('sh', ['-c', gate.command], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const child = p.child;
+  let tail = Buffer.alloc(0);
+  const keep = (d: Buffer) => {
+    tail = Buffer.concat([tail, d]);
+    if (tail.length > TAIL_BYTES * 2) tail = tail.subarray(tail.length - TAIL_BYTES);
+  };
+  child?.stdout?.on('data', keep);
+  child?.stderr?.on('data', keep);
+  let timedOut = false;
+  let cancelled = false;
+  const kill = () => killGroup(child?.pid, 'SIGKILL');
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, gate.timeoutMs);
+  const onAbort = () => {
+    cancelled = true;
+    kill();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  p.started.then(
+    (pid) => onStart?.(pid),
+    () => undefined,
+  );
+  const exit = await p.exited;
+  if (exit.error) keep(Buffer.from(`\n${exit.error.message}\n`));
+  clearTimeout(timer);
+  signal.removeEventListener('abort', onAbort);
+  const code = exit.code;
+  const text = tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).toString('utf8');
+  return {
+    ok: code === 0 && !timedOut && !cancelled,
+    code,
+    timedOut,
+    cancelled,
+    tail: timedOut ? `${text}\n[gate ${gate.name} timed out after ${gate.timeoutMs} ms]` : text,
+    ms: Date.now() - t0,
+  };
 }

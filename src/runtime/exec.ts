@@ -16,7 +16,7 @@
  * `get-last-activity` and `is-attached` per session (N+1 calls, live
  * sessions only). The reference script in examples/providers implements it.
  */
-import { GcError, NotFoundError } from '../core/index.js';
+import { GcError, NotFoundError, runFile, startProcess } from '../core/index.js';
 import { ProviderTimeoutError, ProviderUnavailableError, SessionExistsError } from './errors.js';
 import type {
   Provider,
@@ -25,7 +25,6 @@ import type {
   StartConfig,
   StartOptions,
 } from './provider.js';
-import { runFile } from './run-file.js';
 import {
   resolveInside,
   validateKeys,
@@ -159,12 +158,11 @@ export class ExecProvider implements Provider {
     validateSessionName(name);
     if (!(await this.isRunning(name))) throw new NotFoundError('session', name);
     // Interactive: the script gets the terminal.
-    const { spawn } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(this.script, ['attach', name], { stdio: 'inherit', env: this.env });
-      child.on('error', reject);
-      child.on('close', () => resolve());
-    });
+    const exit = await startProcess(this.script, ['attach', name], {
+      stdio: 'inherit',
+      env: this.env,
+    }).exited;
+    if (exit.error) throw exit.error;
   }
 
   async processAlive(name: string, names: readonly string[]): Promise<boolean> {

@@ -25,4 +25,3 @@ export {
 } from './presets.js';
 export { checkCommand, findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
 export { requireSession } from './lookup.js';
-export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

@@ -5,7 +5,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runFile } from './run-file.js';
+import { runFile } from '../core/index.js';
 
 export interface ProcInfo {
   pid: number;

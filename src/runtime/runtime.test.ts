@@ -310,7 +310,7 @@ describe('start-up: readiness, dialogs, death', () => {
   it('tmux: sessions run on the city socket, not the default server', async () => {
     await tmux.start('sock-check', { command: 'sleep 600', work_dir: dir });
     try {
-      const { runFile } = await import('./run-file.js');
+      const { runFile } = await import('../core/index.js');
       const r = await runFile('tmux', ['-L', tmux.socket, 'has-session', '-t', '=sock-check']);
       expect(r.code).toBe(0);
       const d = await runFile('tmux', ['has-session', '-t', '=sock-check']);

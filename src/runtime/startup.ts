@@ -14,7 +14,7 @@ import path from 'node:path';
 import { GcError, ValidationError, errorMessage } from '../core/index.js';
 import { SessionDiedDuringStartupError } from './errors.js';
 import type { Provider } from './provider.js';
-import { runFile } from './run-file.js';
+import { runFile } from '../core/index.js';
 import type { StartConfig } from './start-config.js';
 import { resolveInside } from './validate.js';
 

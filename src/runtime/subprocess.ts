@@ -13,7 +13,6 @@
  * nudge can be written by any process at any time. `snapshot` reads these
  * files and the process table; it starts no subprocess at all.
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import {
   mkdir,
@@ -27,7 +26,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError, UnsupportedError } from '../core/index.js';
+import { NotFoundError, UnsupportedError, runFile, startProcess } from '../core/index.js';
 import { SessionExistsError } from './errors.js';
 import { keyBytes } from './keys.js';
 import { tailLines } from './log-file.js';
@@ -39,7 +38,6 @@ import type {
   StartConfig,
   StartOptions,
 } from './provider.js';
-import { runFile } from './run-file.js';
 import {
   awaitReady,
   checkCommand,
@@ -173,7 +171,7 @@ export class SubprocessProvider implements Provider {
     const log = await open(this.logFile(name), 'w');
     const workDir = config.work_dir ?? process.cwd();
     try {
-      const child = spawn(
+      const p = startProcess(
         '/bin/sh',
         [
           '-c',
@@ -189,11 +187,8 @@ export class SubprocessProvider implements Provider {
           stdio: [stdin.fd, log.fd, log.fd],
         },
       );
-      const pid = await new Promise<number>((resolve, reject) => {
-        child.once('spawn', () => resolve(child.pid!));
-        child.once('error', reject);
-      });
-      child.unref();
+      const pid = await p.started;
+      p.child?.unref();
       const st: SessionState = {
         pid,
         proc_start: await procStart(pid),

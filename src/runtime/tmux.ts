@@ -14,11 +14,16 @@
  * for the two things tmux itself parses in arguments: a trailing `;` (a
  * command separator) and `#` in format-expanded options.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GcError, NotFoundError } from '../core/index.js';
+import {
+  GcError,
+  NotFoundError,
+  runFile,
+  startProcess,
+  type RunFileResult,
+} from '../core/index.js';
 import { ProviderUnavailableError, SessionExistsError } from './errors.js';
 import { tailLines } from './log-file.js';
 import { killTree, treeHasName } from './proc.js';
@@ -29,7 +34,6 @@ import type {
   StartConfig,
   StartOptions,
 } from './provider.js';
-import { runFile, type RunFileResult } from './run-file.js';
 import {
   awaitReady,
   checkCommand,
@@ -274,15 +278,13 @@ export class TmuxProvider implements Provider {
     if ((await this.display(name, '#{session_name}')) !== name) {
       throw new NotFoundError('session', name);
     }
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        this.bin,
-        ['-L', this.socket, '-f', '/dev/null', 'attach-session', '-t', `=${name}`],
-        { stdio: 'inherit' },
-      );
-      child.on('error', reject);
-      child.on('close', () => resolve());
-    });
+    const p = startProcess(
+      this.bin,
+      ['-L', this.socket, '-f', '/dev/null', 'attach-session', '-t', `=${name}`],
+      { stdio: 'inherit' },
+    );
+    const exit = await p.exited;
+    if (exit.error) throw exit.error;
   }
 
   async processAlive(name: string, names: readonly string[]): Promise<boolean> {

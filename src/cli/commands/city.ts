@@ -2,10 +2,9 @@
  * City lifecycle commands: start (background or --foreground), stop,
  * restart, status, suspend, resume, reload.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConflictError, GcError } from '../../core/index.js';
+import { ConflictError, GcError, startProcess } from '../../core/index.js';
 import { connectServer, requireServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 
@@ -92,7 +91,7 @@ export async function startServer(
   const self = realpathSync(process.argv[1]!);
   const serverEntry = path.join(path.dirname(self), 'gc-server.js');
   const entry = self.endsWith('.js') && existsSync(serverEntry) ? serverEntry : self;
-  const child = spawn(
+  const p = startProcess(
     process.execPath,
     [...process.execArgv, entry, 'start', '--foreground', '--city', root],
     {
@@ -102,9 +101,12 @@ export async function startServer(
     },
   );
   closeSync(fd);
-  let exited: number | null | undefined;
-  child.on('exit', (code) => (exited = code));
-  child.unref();
+  let exited: number | string | null | undefined;
+  p.exited.then(
+    (e) => (exited = e.error ? e.error.message : e.code),
+    () => undefined,
+  );
+  p.child?.unref();
   const until = Date.now() + START_WAIT_MS;
   while (Date.now() < until) {
     if (exited !== undefined) {

@@ -9,7 +9,6 @@
  * close on merge and their dependents become ready. It ends with a summary
  * and the commands to look at what happened.
  */
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -24,6 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CityClient, RemoteCity } from '../../client/index.js';
 import { GcError, ValidationError } from '../../core/index.js';
+import { Git } from '../../git/index.js';
 import { connectServer, type GlobalOptions } from '../context.js';
 import { startServer, stopServer } from './city.js';
 
@@ -191,8 +191,8 @@ Loop until told to stop:
    exists is uncommented), and submit again.
 `;
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  return new Git(cwd).run(args);
 }
 
 /** A small real repository: test.js, a base module, the index; main checked out nowhere. */
@@ -211,14 +211,14 @@ async function makeRig(dir: string, modules: string[]): Promise<void> {
     path.join(dir, 'src', 'index.js'),
     indexJs(['base', ...modules], new Set(['base'])),
   );
-  git(dir, 'init', '--quiet', '--initial-branch=main');
-  git(dir, 'config', 'user.name', 'gc demo');
-  git(dir, 'config', 'user.email', 'demo@gc.invalid');
-  git(dir, 'config', 'commit.gpgsign', 'false');
-  git(dir, 'add', '.');
-  git(dir, 'commit', '--quiet', '-m', 'app: test.js and the base module');
+  await git(dir, 'init', '--quiet', '--initial-branch=main');
+  await git(dir, 'config', 'user.name', 'gc demo');
+  await git(dir, 'config', 'user.email', 'demo@gc.invalid');
+  await git(dir, 'config', 'commit.gpgsign', 'false');
+  await git(dir, 'add', '.');
+  await git(dir, 'commit', '--quiet', '-m', 'app: test.js and the base module');
   // The queue moves main itself: keep it checked out nowhere.
-  git(dir, 'checkout', '--quiet', '--detach');
+  await git(dir, 'checkout', '--quiet', '--detach');
 }
 
 const toml = (s: string) => JSON.stringify(s);
