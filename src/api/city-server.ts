@@ -44,6 +44,8 @@ export interface CityServerOptions {
    * sources next to this module (in-process servers, tests).
    */
   cliDir?: string;
+  /** How long an SSE reader may take nothing before it is cut off (tests use short ones). */
+  sseStallMs?: number;
 }
 
 /**
@@ -92,6 +94,7 @@ const RELOAD_DEBOUNCE_MS = 200;
 export class CityServer implements ApiHost {
   state: ServerState = 'starting';
   readonly startedAt = Date.now();
+  sseStallMs: number | undefined;
   private http: Server | undefined;
   private tcp: Server | undefined;
   /** `host:port` of the TCP listener when `[api] port` is set. */
@@ -271,6 +274,7 @@ export class CityServer implements ApiHost {
         runs,
         log,
       );
+      server.sseStallMs = options.sseStallMs;
       idempotency = undefined;
       server.idempotency = idem;
       server.refinery = refinery;

@@ -19,6 +19,8 @@ export interface ApiHost {
   readonly suspended: boolean;
   readonly state: string;
   readonly startedAt: number;
+  /** How long an SSE reader may take nothing before it is cut off (default SSE_STALL_MS). */
+  readonly sseStallMs?: number | undefined;
   /** city.toml as loaded, secrets redacted. */
   redactedConfig(): unknown;
   /** After a send: nudge the recipient's live sessions (when asked) and push to its webhook. */

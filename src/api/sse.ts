@@ -1,6 +1,18 @@
-/** Server-sent event helpers: frames, and a log file followed as a stream. */
+/**
+ * Server-sent event helpers: frames, a writer that respects back-pressure,
+ * and a log file followed as a stream.
+ *
+ * Every SSE route writes through `SseWriter`: it waits for the socket to
+ * drain before producing more, so a client that reads slowly holds at most
+ * one socket buffer of its stream in memory, and one that stops reading for
+ * SSE_STALL_MS is disconnected. It resumes later from the last id it
+ * received (`Last-Event-ID`), with nothing lost.
+ */
 import { open } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
+
+/** A reader that takes nothing for this long is disconnected (it resumes with Last-Event-ID). */
+export const SSE_STALL_MS = 30_000;
 
 export function sseHeaders(res: ServerResponse): void {
   res.writeHead(200, {
@@ -14,6 +26,86 @@ export function sseHeaders(res: ServerResponse): void {
 /** One frame. `data` is JSON-encoded, so it is always a single line. */
 export function sseFrame(id: string | number, event: string, data: unknown): string {
   return `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export interface SseWriterOptions {
+  stallMs?: number | undefined;
+  /** Called once when a stalled reader is cut off, with the last id written. */
+  onStalled?: (lastId: string) => void;
+}
+
+/** Streams open now, and the most any of them has held in memory (for tests and metrics). */
+const live = new Set<ServerResponse>();
+let peakBuffered = 0;
+
+export function sseStats(): {
+  streams: number;
+  buffered_bytes: number;
+  peak_buffered_bytes: number;
+} {
+  let buffered = 0;
+  for (const r of live) buffered += r.writableLength;
+  return { streams: live.size, buffered_bytes: buffered, peak_buffered_bytes: peakBuffered };
+}
+
+export class SseWriter {
+  private lastId = '';
+  private cut = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: SseWriterOptions = {},
+  ) {
+    live.add(res);
+    res.once('close', () => live.delete(res));
+  }
+
+  /** The id of the last frame handed to the socket. */
+  get last(): string {
+    return this.lastId;
+  }
+
+  /** True once the client is gone or was cut off: stop producing. */
+  get closed(): boolean {
+    return this.cut || this.res.destroyed || this.res.writableEnded;
+  }
+
+  /**
+   * Write one frame; resolves when the stream may take more. Resolves false
+   * (and writes nothing) when the client is gone or stalled.
+   */
+  async send(id: string | number, event: string, data: unknown): Promise<boolean> {
+    if (this.closed) return false;
+    this.lastId = String(id);
+    const more = this.res.write(sseFrame(id, event, data));
+    peakBuffered = Math.max(peakBuffered, this.res.writableLength);
+    if (more) return true;
+    return this.drained();
+  }
+
+  private drained(): Promise<boolean> {
+    const res = this.res;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        res.off('drain', onDrain);
+        res.off('close', onClose);
+        resolve(ok);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => {
+        this.cut = true;
+        this.options.onStalled?.(this.lastId);
+        // The socket is full, so nothing more can be said to the client:
+        // drop the connection and what is buffered for it.
+        res.destroy();
+        done(false);
+      }, this.options.stallMs ?? SSE_STALL_MS);
+      res.on('drain', onDrain);
+      res.on('close', onClose);
+    });
+  }
 }
 
 /** Length of the longest prefix of `buf` that ends on a UTF-8 character boundary. */
@@ -42,11 +134,7 @@ export interface FollowOptions {
  * the chunk, so a client resumes exactly with Last-Event-ID. Ends with an
  * `end` frame once `live()` is false and everything was sent.
  */
-export async function followFile(
-  file: string,
-  res: ServerResponse,
-  o: FollowOptions,
-): Promise<void> {
+export async function followFile(file: string, out: SseWriter, o: FollowOptions): Promise<void> {
   let offset = o.from;
   const buf = Buffer.alloc(64 * 1024);
   const sleep = (ms: number) =>
@@ -74,7 +162,8 @@ export async function followFile(
           if (len === 0) break;
           offset += len;
           progressed = true;
-          res.write(sseFrame(offset, 'output', buf.subarray(0, len).toString('utf8')));
+          const text = buf.subarray(0, len).toString('utf8');
+          if (!(await out.send(offset, 'output', text))) return;
           if (o.signal.aborted) return;
         }
       } finally {
@@ -83,7 +172,7 @@ export async function followFile(
     }
     if (progressed) continue;
     if (finalPass) {
-      res.write(sseFrame(offset, 'end', { offset }));
+      await out.send(offset, 'end', { offset });
       return;
     }
     // Not live any more: read once more (it may have written just before

@@ -46,6 +46,23 @@ export function printLine(line = ''): void {
   process.stdout.write(line + '\n');
 }
 
+/**
+ * Write to stdout and wait while it is full: a follower piped into a slow
+ * reader (`gc events --follow | less`) holds one pipe buffer, not the log.
+ */
+export function writeOut(text: string): Promise<void> {
+  if (process.stdout.write(text)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      process.stdout.off('drain', done);
+      process.stdout.off('close', done);
+      resolve();
+    };
+    process.stdout.once('drain', done);
+    process.stdout.once('close', done);
+  });
+}
+
 /** Render rows as an aligned text table; the last column is not padded. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -4,7 +4,7 @@ import { hook, sling } from '../../dispatch/index.js';
 import type { EventListQuery } from '../../events/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
-import { sseFrame, sseHeaders } from '../sse.js';
+import { SseWriter, sseHeaders } from '../sse.js';
 import { longPoll } from '../wait.js';
 import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 
@@ -182,8 +182,11 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         // watch() subscribes before it replays, so nothing falls in between.
         const stream = events.watch(after, { signal: ac.signal });
         sseHeaders(ctx.res);
+        const out = new SseWriter(ctx.res, { stallMs: server.sseStallMs });
         try {
-          for await (const e of stream) ctx.res.write(sseFrame(e.seq, e.type, e));
+          for await (const e of stream) {
+            if (!(await out.send(e.seq, e.type, e))) break;
+          }
         } catch (e) {
           if (!ac.signal.aborted) throw e;
         }

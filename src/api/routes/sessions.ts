@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '../../core/index.js';
 import { requireSession, validateSessionName } from '../../runtime/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
-import { followFile, sseHeaders } from '../sse.js';
+import { SseWriter, followFile, sseHeaders } from '../sse.js';
 import { STAFF, num, only, type RouteKit } from './common.js';
 
 export function sessionRoutes(router: Router, k: RouteKit): void {
@@ -135,7 +135,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
         sseHeaders(ctx.res);
         await followFile(
           path.join(server.root, '.gc', 'sessions', 'logs', `${run.session}.log`),
-          ctx.res,
+          new SseWriter(ctx.res, { stallMs: server.sseStallMs }),
           {
             from: header ? Number(header) : 0,
             signal: ac.signal,

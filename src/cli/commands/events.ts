@@ -3,7 +3,7 @@ import { ValidationError } from '../../core/index.js';
 import type { CityClient } from '../../client/index.js';
 import type { EventListQuery, GcEvent } from '../../events/index.js';
 import { withCity, type GlobalOptions } from '../context.js';
-import { clip, printJson, printLine, table } from '../output.js';
+import { clip, printJson, printLine, table, writeOut } from '../output.js';
 import { parseLimit, splitList } from './beads.js';
 
 export interface EventsArgs {
@@ -89,8 +89,7 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
           onStatus: (m) => process.stderr.write(`gc: ${m}\n`),
         });
         for await (const e of follow) {
-          if (g.json) process.stdout.write(JSON.stringify(e) + '\n');
-          else printLine(row(e).join('  '));
+          await writeOut((g.json ? JSON.stringify(e) : row(e).join('  ')) + '\n');
         }
         return;
       }

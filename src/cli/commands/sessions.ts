@@ -137,7 +137,7 @@ export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean
       if (size < pos) pos = 0;
       if (size === pos) return resolve();
       const s = createReadStream(file, { start: pos, end: size - 1 });
-      s.on('data', (c) => process.stdout.write(c));
+      s.pipe(process.stdout, { end: false });
       s.on('end', () => {
         pos = size;
         resolve();
