@@ -6,11 +6,11 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CityOps, KeyRing, openCityState, type CityState, type Principal } from '../city/index.js';
+import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
@@ -21,6 +21,7 @@ import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
 import { IdempotencyStore } from './idempotency.js';
+import type { RouterOptions } from './http.js';
 import { createLimitedServer, defaultMaxConnections } from './listener.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerRoutes } from './routes/index.js';
@@ -53,14 +54,7 @@ export interface CityServerOptions {
  * with key authentication; benchmarks build a second one to measure the
  * cost of authentication against the same routes.
  */
-export function createApiRouter(
-  host: ApiHost,
-  options: {
-    authenticate: (req: IncomingMessage) => Principal;
-    admit?: (p: Principal) => void;
-    idempotency?: IdempotencyStore;
-  },
-): Router {
+export function createApiRouter(host: ApiHost, options: RouterOptions): Router {
   const router = new Router(options);
   registerRoutes(router, host);
   return router;
@@ -216,7 +210,10 @@ export class CityServer implements ApiHost {
         log,
       });
       runService = runs;
-      const ops = new CityOps(state.store, state.events, () => ref.controller?.poke());
+      const ops = new CityOps(state.store, state.events, () => ref.controller?.poke(), log);
+      // Events a crash left between the store and the log reach the log first.
+      const recovered = await ops.recover();
+      if (recovered) log(`events: ${recovered} committed event(s) recovered from the outbox`);
       const mqQueue = MergeQueue.forCity(state.gcDir);
       const worktrees = new SessionWorktrees(root, state.gcDir, mqQueue);
       const controller = new Controller({
@@ -355,6 +352,7 @@ export class CityServer implements ApiHost {
         return principal;
       },
       admit: (principal) => limiter.admit(principal),
+      onError: (line) => this.log(`api: ${line}`),
     });
     const sock = this.socketPath;
     // We hold the city lock, so a socket file left here is from a dead server.
@@ -533,6 +531,7 @@ export class CityServer implements ApiHost {
       ['runs', () => this.runs.close()],
       ['webhooks', () => this.webhooks?.stop()],
       ['idempotency database', () => this.idempotency?.close()],
+      ['outbox', () => this.ops.flush().finally(() => this.ops.close())],
       ['session provider', () => this.provider.close()],
       ['key ring', () => this.keys.close()],
       ['city state', () => this.cityState.close()],

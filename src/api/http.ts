@@ -16,6 +16,7 @@ import {
   TooLargeError,
   ValidationError,
   errorMessage,
+  inRequest,
   type ErrorCode,
 } from '../core/index.js';
 
@@ -44,6 +45,8 @@ export interface RouterOptions {
   admit?: (principal: Principal) => void;
   /** Where write answers are kept for `Idempotency-Key` retries. */
   idempotency?: IdempotencyStore;
+  /** Failures that no client can be told about (a dropped connection, a full disk while answering). */
+  onError?: (line: string) => void;
 }
 
 /** What a route accepts, for validation and the OpenAPI document. */
@@ -314,12 +317,24 @@ export class Router {
       return;
     }
     let idem: { scope: string; key: string } | undefined;
+    /** Forget or keep the request's answer; a failure here (a full disk) must not fail the answer. */
+    const settle = (status?: number, text?: string) => {
+      const i = idem;
+      idem = undefined;
+      if (!i || !this.options.idempotency) return;
+      try {
+        if (status === undefined) this.options.idempotency.abandon(i.scope, i.key);
+        else this.options.idempotency.finish(i.scope, i.key, status, text ?? '');
+      } catch (e) {
+        // The writes themselves kept their results with them (see core/request.ts),
+        // so a retry still gets the same outcome.
+        this.options.onError?.(`idempotency record for ${i.key}: ${errorMessage(e)}`);
+      }
+    };
     const answer = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
-      if (idem) {
-        this.options.idempotency?.finish(idem.scope, idem.key, status, text);
-        idem = undefined;
-      }
+      settle(status, text);
+      if (res.headersSent || res.destroyed) return;
       res.writeHead(status, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(text),
@@ -369,6 +384,7 @@ export class Router {
     }
     const { route, params } = found;
     const method = req.method ?? 'GET';
+    let idemFp = '';
     const run = async (): Promise<unknown> => {
       if (route.spec.query) {
         const q = route.spec.query.safeParse(Object.fromEntries(url.searchParams));
@@ -398,11 +414,8 @@ export class Router {
           });
         }
         const scope = principal.key_id;
-        const b = this.options.idempotency.begin(
-          scope,
-          k,
-          fingerprint([method, url.pathname, url.search, actor, raw]),
-        );
+        idemFp = fingerprint([method, url.pathname, url.search, actor, raw]);
+        const b = this.options.idempotency.begin(scope, k, idemFp);
         if (b.state === 'replay') {
           res.setHeader('idempotent-replayed', 'true');
           res.writeHead(b.status, {
@@ -435,20 +448,27 @@ export class Router {
         input,
         body: () => Promise.resolve(input),
       };
-      const data = await route.handler(ctx);
+      const data = idem
+        ? await inRequest({ scope: idem.scope, key: idem.key, fp: idemFp }, () =>
+            Promise.resolve(route.handler(ctx)),
+          )
+        : await route.handler(ctx);
       return data === undefined ? NO_ANSWER : data;
     };
-    // A handler that throws before returning its promise is still answered.
+    // A handler that throws before returning its promise is still answered;
+    // and nothing that goes wrong while answering may escape (an unhandled
+    // rejection would end the server).
     Promise.resolve()
       .then(run)
       .then((data) => {
         if (data !== undefined && data !== NO_ANSWER && !res.headersSent) answer(200, data);
-        else if (idem) {
-          this.options.idempotency?.abandon(idem.scope, idem.key);
-          idem = undefined;
-        }
+        else settle();
       })
-      .catch(fail);
+      .catch(fail)
+      .catch((e: unknown) => {
+        this.options.onError?.(`answering ${method} ${url.pathname}: ${errorMessage(e)}`);
+        if (!res.destroyed) res.destroy();
+      });
   };
 }
 

@@ -12,6 +12,7 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { fault } from '../core/index.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** A pending record older than this is from a handler that died with its server. */
@@ -82,6 +83,10 @@ export class IdempotencyStore {
       ),
       prune: this.db.prepare('DELETE FROM idempotency WHERE at < ?'),
     };
+    // Only one server holds a city: a pending record at open is from a
+    // handler that died with its server. Its retry may run now (the writes
+    // it made kept their results, so they are not made twice).
+    this.db.prepare('DELETE FROM idempotency WHERE status = 0').run();
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), 3600_000);
     this.pruneTimer.unref();
@@ -116,11 +121,13 @@ export class IdempotencyStore {
   }
 
   finish(scope: string, key: string, status: number, body: string): void {
+    fault('idempotency.write');
     if (status >= 500) this.abandon(scope, key);
     else this.stmts.finish.run(status, body, this.now(), scope, key);
   }
 
   abandon(scope: string, key: string): void {
+    fault('idempotency.write');
     this.stmts.abandon.run(scope, key);
   }
 

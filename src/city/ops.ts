@@ -3,17 +3,33 @@
  * and recorded in the event log as one step, on behalf of an actor. The city
  * server runs these for API requests and LocalCity for the CLI, so an
  * operation behaves and is recorded the same way whichever path it took.
+ *
+ * One commit per change: each write hands the store its events (and, inside
+ * an API request with an Idempotency-Key, the request's place), and they
+ * commit in the write's transaction. The publisher then appends the events
+ * to the log in commit order; an operation resolves once its events are in
+ * the log (or, if the log fails, once they are safe in the outbox, to be
+ * appended when it works again).
  */
-import { ConflictError } from '../core/index.js';
+import {
+  ConflictError,
+  errorMessage,
+  nextRequestWrite,
+  outsideRequest,
+  unusedRequestWrite,
+} from '../core/index.js';
 import type { EventLog } from '../events/index.js';
 import type {
   Bead,
   CloseResult,
   CreateBeadInput,
+  OutboxEvent,
   ReadyQuery,
   Store,
   UpdateBeadInput,
+  WriteRecord,
 } from '../store/index.js';
+import { Publisher } from './publish.js';
 
 export interface ClaimRequest {
   /** Lease in ms; the store default when absent. */
@@ -34,12 +50,55 @@ export class CityOps {
   private readonly claiming = new Map<string, number>();
   private readonly settleWaiters = new Map<string, (() => void)[]>();
 
+  private readonly publisher: Publisher;
+
   constructor(
     readonly store: Store,
     readonly events: EventLog,
     /** Called after every write (the server pokes its controller). */
     private readonly onWrite: () => void = () => undefined,
-  ) {}
+    log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  ) {
+    this.publisher = new Publisher(store, events, log);
+  }
+
+  /** Append what a crash left in the outbox (skipping what reached the log). Run at open. */
+  recover(): Promise<number> {
+    return this.publisher.recover();
+  }
+
+  /** Wait until every committed event is in the log (tests, shutdown). */
+  flush(): Promise<void> {
+    return this.publisher.publish();
+  }
+
+  /** Stop retrying failed appends (the store and log are about to close). */
+  close(): void {
+    this.publisher.stop();
+  }
+
+  /** The record for a write: its events, and its place in the current request. */
+  private rec<T>(
+    actor: string,
+    events: (result: T) => Omit<OutboxEvent, 'actor'>[],
+  ): WriteRecord<T> {
+    return {
+      events: (r) => events(r).map((e) => ({ ...e, actor })),
+      request: nextRequestWrite(),
+    };
+  }
+
+  /** After a write committed: its events to the log, then wake the controller. */
+  private async written(): Promise<void> {
+    try {
+      await this.publisher.publish();
+    } catch (e) {
+      // Committed, and its events are safe in the outbox: the publisher
+      // retries. The caller's write succeeded.
+      this.publisher.failed(errorMessage(e));
+    }
+    outsideRequest(() => this.onWrite());
+  }
 
   /**
    * Refuse new claims by `holders` (sessions about to be stopped), then
@@ -87,39 +146,40 @@ export class CityOps {
     }
   }
 
-  private async emit(
-    actor: string,
+  private static ev(
     type: string,
     subject: string,
     payload?: unknown,
     message?: string,
-  ): Promise<void> {
-    await this.events.record({
+  ): Omit<OutboxEvent, 'actor'> {
+    return {
       type,
-      actor,
       subject,
       ...(payload !== undefined ? { payload } : {}),
       ...(message !== undefined ? { message } : {}),
-    });
-    this.onWrite();
+    };
   }
 
   async createBead(actor: string, input: CreateBeadInput): Promise<Bead> {
-    const bead = await this.store.create({ from: actor, ...input });
-    await this.emit(
-      actor,
-      'bead.created',
-      bead.id,
-      {
-        title: bead.title,
-        type: bead.issue_type,
-        priority: bead.priority,
-        parent: bead.parent || undefined,
-        ...(bead.status !== 'open' ? { status: bead.status } : {}),
-        ...(bead.assignee ? { assignee: bead.assignee } : {}),
-      },
-      bead.title,
+    const bead = await this.store.create(
+      { from: actor, ...input },
+      this.rec(actor, (b: Bead) => [
+        CityOps.ev(
+          'bead.created',
+          b.id,
+          {
+            title: b.title,
+            type: b.issue_type,
+            priority: b.priority,
+            parent: b.parent || undefined,
+            ...(b.status !== 'open' ? { status: b.status } : {}),
+            ...(b.assignee ? { assignee: b.assignee } : {}),
+          },
+          b.title,
+        ),
+      ]),
     );
+    await this.written();
     return bead;
   }
 
@@ -134,61 +194,78 @@ export class CityOps {
 
   private async applyUpdate(actor: string, id: string, patch: UpdateBeadInput): Promise<Bead> {
     const before = await this.store.get(id);
-    const bead = await this.store.update(id, patch);
-    if (before.status !== 'closed' && bead.status === 'closed') {
-      await this.emit(
-        actor,
-        'bead.closed',
-        id,
-        { reason: bead.close_reason },
-        bead.close_reason || undefined,
-      );
-    } else {
-      const fields = Object.keys(patch);
-      // The new values of the state fields, so the log replays to the store's state.
-      const values: Record<string, unknown> = {};
-      if (patch.status !== undefined) values.status = bead.status;
-      if (patch.assignee !== undefined) values.assignee = bead.assignee;
-      if (patch.priority !== undefined) values.priority = bead.priority;
-      if (before.attempt !== bead.attempt) values.attempt = bead.attempt;
-      await this.emit(
-        actor,
-        'bead.updated',
-        id,
-        { action: 'update', fields, ...values },
-        `updated ${fields.join(', ')}`,
-      );
-    }
+    const bead = await this.store.update(
+      id,
+      patch,
+      this.rec(actor, (b: Bead) => {
+        if (before.status !== 'closed' && b.status === 'closed') {
+          return [
+            CityOps.ev('bead.closed', id, { reason: b.close_reason }, b.close_reason || undefined),
+          ];
+        }
+        const fields = Object.keys(patch);
+        // The new values of the state fields, so the log replays to the store's state.
+        const values: Record<string, unknown> = {};
+        if (patch.status !== undefined) values.status = b.status;
+        if (patch.assignee !== undefined) values.assignee = b.assignee;
+        if (patch.priority !== undefined) values.priority = b.priority;
+        if (before.attempt !== b.attempt) values.attempt = b.attempt;
+        return [
+          CityOps.ev(
+            'bead.updated',
+            id,
+            { action: 'update', fields, ...values },
+            `updated ${fields.join(', ')}`,
+          ),
+        ];
+      }),
+    );
+    await this.written();
     return bead;
   }
 
   async closeBead(actor: string, id: string, reason?: string): Promise<CloseResult> {
-    const result = await this.store.close(id, reason !== undefined ? { reason } : {});
-    if (result.changed) {
-      await this.emit(actor, 'bead.closed', id, { reason: reason ?? '' }, reason || undefined);
-    }
+    const result = await this.store.close(
+      id,
+      reason !== undefined ? { reason } : {},
+      this.rec(actor, (r: CloseResult) =>
+        r.changed
+          ? [CityOps.ev('bead.closed', id, { reason: reason ?? '' }, reason || undefined)]
+          : [],
+      ),
+    );
+    await this.written();
     return result;
   }
 
   claimBead(actor: string, id: string, request: ClaimRequest = {}): Promise<Bead> {
     return this.claimFor(actor, async () => {
-      const bead = await this.store.claim(id, actor, request);
-      await this.emitClaim(actor, bead);
+      const bead = await this.store.claim(
+        id,
+        actor,
+        request,
+        this.rec(actor, (b: Bead) => [CityOps.claimEvent(actor, b)]),
+      );
+      await this.written();
       return bead;
     });
   }
 
   claimNext(actor: string, query: ReadyQuery & ClaimRequest = {}): Promise<Bead | null> {
     return this.claimFor(actor, async () => {
-      const bead = await this.store.claimNextReady(actor, query);
-      if (bead) await this.emitClaim(actor, bead);
+      const rec = this.rec(actor, (b: Bead | null) => (b ? [CityOps.claimEvent(actor, b)] : []));
+      const bead = await this.store.claimNextReady(actor, query, {
+        ...rec,
+        keep: (b) => b !== null,
+      });
+      if (bead) await this.written();
+      else unusedRequestWrite(rec.request);
       return bead;
     });
   }
 
-  private emitClaim(actor: string, bead: Bead): Promise<void> {
-    return this.emit(
-      actor,
+  private static claimEvent(actor: string, bead: Bead): Omit<OutboxEvent, 'actor'> {
+    return CityOps.ev(
       'bead.updated',
       bead.id,
       { action: 'claim', assignee: actor, attempt: bead.attempt },
@@ -203,46 +280,58 @@ export class CityOps {
     request: UnclaimRequest = {},
   ): Promise<Bead & { changed: boolean }> {
     const before = await this.store.get(id);
-    const bead = await this.store.unclaim(id, {
-      ...(request.force ? {} : { actor }),
-      ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
-    });
-    if (before.status === 'in_progress') {
-      await this.emit(
-        actor,
-        'bead.updated',
-        id,
-        { action: 'unclaim', previous_assignee: before.assignee },
-        `released by ${before.assignee}`,
-      );
-    }
-    return { ...bead, changed: before.status === 'in_progress' };
+    const changed = before.status === 'in_progress';
+    const bead = await this.store.unclaim(
+      id,
+      {
+        ...(request.force ? {} : { actor }),
+        ...(request.attempt !== undefined ? { attempt: request.attempt } : {}),
+      },
+      this.rec(actor, () =>
+        changed
+          ? [
+              CityOps.ev(
+                'bead.updated',
+                id,
+                { action: 'unclaim', previous_assignee: before.assignee },
+                `released by ${before.assignee}`,
+              ),
+            ]
+          : [],
+      ),
+    );
+    if (changed) await this.written();
+    return { ...bead, changed };
   }
 
   /** Release every claim `holder` has (its session died). One event per bead. */
   async releaseClaimsOf(actor: string, holder: string, why: string): Promise<Bead[]> {
-    const released = await this.store.releaseClaims(holder);
-    for (const b of released) {
-      await this.emit(
-        actor,
-        'bead.updated',
-        b.id,
-        { action: 'unclaim', previous_assignee: holder, reason: why },
-        `released from ${holder}: ${why}`,
-      );
-    }
+    const released = await this.store.releaseClaims(holder, {
+      events: (beads) =>
+        beads.map((b) => ({
+          ...CityOps.ev(
+            'bead.updated',
+            b.id,
+            { action: 'unclaim', previous_assignee: holder, reason: why },
+            `released from ${holder}: ${why}`,
+          ),
+          actor,
+        })),
+    });
+    if (released.length) await this.written();
     return released;
   }
 
   async setMetadata(actor: string, id: string, key: string, value: string): Promise<Bead> {
-    const bead = await this.store.setMetadata(id, key, value);
-    await this.emit(
-      actor,
-      'bead.updated',
+    const bead = await this.store.setMetadata(
       id,
-      { action: 'metadata', key, value },
-      `${key} = ${value}`,
+      key,
+      value,
+      this.rec(actor, () => [
+        CityOps.ev('bead.updated', id, { action: 'metadata', key, value }, `${key} = ${value}`),
+      ]),
     );
+    await this.written();
     return bead;
   }
 
@@ -252,20 +341,31 @@ export class CityOps {
     dependsOnId: string,
     type = 'blocks',
   ): Promise<void> {
-    await this.store.addDependency(issueId, dependsOnId, type);
-    await this.emit(
-      actor,
-      'bead.updated',
+    await this.store.addDependency(
       issueId,
-      { action: 'dep_add', depends_on_id: dependsOnId, type },
-      `depends on ${dependsOnId} (${type})`,
+      dependsOnId,
+      type,
+      this.rec(actor, () => [
+        CityOps.ev(
+          'bead.updated',
+          issueId,
+          { action: 'dep_add', depends_on_id: dependsOnId, type },
+          `depends on ${dependsOnId} (${type})`,
+        ),
+      ]),
     );
+    await this.written();
   }
 
   async deleteBead(actor: string, id: string): Promise<void> {
     const bead = await this.store.get(id);
-    await this.store.delete(id);
-    await this.emit(actor, 'bead.deleted', id, { title: bead.title }, `deleted: ${bead.title}`);
+    await this.store.delete(
+      id,
+      this.rec(actor, () => [
+        CityOps.ev('bead.deleted', id, { title: bead.title }, `deleted: ${bead.title}`),
+      ]),
+    );
+    await this.written();
   }
 
   /** Remove a dependency; false (and nothing recorded) when there was none. */
@@ -274,14 +374,19 @@ export class CityOps {
       (d) => d.depends_on_id === dependsOnId,
     );
     if (!had) return false;
-    await this.store.removeDependency(issueId, dependsOnId);
-    await this.emit(
-      actor,
-      'bead.updated',
+    await this.store.removeDependency(
       issueId,
-      { action: 'dep_remove', depends_on_id: dependsOnId },
-      `no longer depends on ${dependsOnId}`,
+      dependsOnId,
+      this.rec(actor, () => [
+        CityOps.ev(
+          'bead.updated',
+          issueId,
+          { action: 'dep_remove', depends_on_id: dependsOnId },
+          `no longer depends on ${dependsOnId}`,
+        ),
+      ]),
     );
+    await this.written();
     return true;
   }
 }

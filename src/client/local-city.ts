@@ -197,7 +197,16 @@ export class LocalCity implements CityClient {
       ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
       ...(options.command ? { command: options.command } : {}),
     });
-    return new LocalCity(options.actor ?? actorFromEnv(options.env ?? process.env), state);
+    const city = new LocalCity(options.actor ?? actorFromEnv(options.env ?? process.env), state);
+    if (!options.readonly) {
+      try {
+        await city.ops.recover();
+      } catch (e) {
+        await state.close();
+        throw e;
+      }
+    }
+    return city;
   }
 
   createBead(input: CreateBeadInput): Promise<Bead> {
@@ -291,8 +300,9 @@ export class LocalCity implements CityClient {
     return this.state.events.watch(afterSeq, options);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.mq?.queue.close();
+    this.ops.close();
     return this.state.close();
   }
 }

@@ -8,3 +8,10 @@ export * from './paths.js';
 export { armFaults, fault } from './faults.js';
 export { startProcess, killGroup, type StartedProcess, type Exit } from './spawn.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';
+export {
+  inRequest,
+  nextRequestWrite,
+  outsideRequest,
+  unusedRequestWrite,
+  type RequestScope,
+} from './request.js';

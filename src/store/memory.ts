@@ -11,6 +11,8 @@ import {
   systemClock,
   type Clock,
 } from '../core/index.js';
+import { MemoryRecords } from './memory-records.js';
+import { newRow, rowToBead, type Row } from './memory-rows.js';
 import type { Store } from './store.js';
 import {
   BLOCKING_DEP_TYPES,
@@ -31,6 +33,8 @@ import {
   type UnclaimOptions,
   type UpdateBeadInput,
   type Workload,
+  type OutboxRow,
+  type WriteRecord,
 } from './types.js';
 import {
   DEFAULT_LEASE_MS,
@@ -46,35 +50,11 @@ import {
   isBlockingType,
   isInfraType,
   zeroCounts,
-  iso,
   normalizeCreate,
   normalizeUpdate,
   pageSize,
   statusList,
 } from './validate.js';
-
-interface Row {
-  seq: number;
-  id: string;
-  title: string;
-  status: BeadStatus;
-  type: string;
-  priority: number;
-  createdAt: number;
-  updatedAt: number;
-  closedAt: number | null;
-  closeReason: string;
-  assignee: string;
-  from: string;
-  parent: string;
-  ref: string;
-  description: string;
-  labels: Set<string>;
-  metadata: Map<string, string>;
-  claimedAt: number | null;
-  leaseExpiresAt: number | null;
-  attempt: number;
-}
 
 export interface MemoryStoreOptions {
   prefix?: string;
@@ -94,10 +74,12 @@ export class MemoryStore implements Store {
   private readonly prefix: string;
   private readonly clock: Clock;
   private readonly defaultLeaseMs: number;
+  private readonly records: MemoryRecords;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.prefix = options.prefix ?? 'gc';
     this.clock = options.clock ?? systemClock;
+    this.records = new MemoryRecords(() => this.clock.now());
     this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
   }
 
@@ -112,36 +94,11 @@ export class MemoryStore implements Store {
   }
 
   private toBead(r: Row): Bead {
-    const deps: Dependency[] = [];
-    for (const [dep, type] of this.down.get(r.id) ?? []) {
-      deps.push({ issue_id: r.id, depends_on_id: dep, type });
-    }
-    return {
-      id: r.id,
-      title: r.title,
-      status: r.status,
-      issue_type: r.type,
-      priority: r.priority,
-      created_at: iso(r.createdAt),
-      updated_at: iso(r.updatedAt),
-      closed_at: r.closedAt === null ? null : iso(r.closedAt),
-      close_reason: r.closeReason,
-      assignee: r.assignee,
-      from: r.from,
-      parent: r.parent,
-      ref: r.ref,
-      description: r.description,
-      labels: [...r.labels].sort(),
-      metadata: Object.fromEntries(r.metadata),
-      dependencies: deps,
-      claimed_at: r.claimedAt === null ? null : iso(r.claimedAt),
-      lease_expires_at: r.leaseExpiresAt === null ? null : iso(r.leaseExpiresAt),
-      attempt: r.attempt,
-    };
+    return rowToBead(r, this.down.get(r.id));
   }
 
-  create(input: CreateBeadInput): Promise<Bead> {
-    return this.run(() => {
+  create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(() => {
       const n = normalizeCreate(input);
       for (const need of n.needs) this.row(need.id);
       if (n.parent) this.row(n.parent);
@@ -150,33 +107,12 @@ export class MemoryStore implements Store {
         id = newBeadId(this.prefix, this.rows.size, extra);
       }
       const now = this.clock.now();
-      const r: Row = {
-        seq: ++this.seq,
-        id,
-        title: n.title,
-        status: n.status,
-        type: n.type,
-        priority: n.priority,
-        createdAt: now,
-        updatedAt: now,
-        closedAt: n.status === 'closed' ? now : null,
-        closeReason: '',
-        assignee: n.assignee,
-        from: n.from,
-        parent: n.parent,
-        ref: n.ref,
-        description: n.description,
-        labels: new Set(n.labels),
-        metadata: new Map(Object.entries(n.metadata)),
-        claimedAt: null,
-        leaseExpiresAt: null,
-        attempt: 0,
-      };
+      const r = newRow(++this.seq, id, n, now);
       this.rows.set(id, r);
       if (n.parent) this.link(id, n.parent, PARENT_CHILD);
       for (const need of n.needs) this.link(id, need.id, need.type);
       return this.toBead(r);
-    });
+    }, rec);
   }
 
   get(id: string): Promise<Bead> {
@@ -192,8 +128,8 @@ export class MemoryStore implements Store {
     );
   }
 
-  update(id: string, patch: UpdateBeadInput): Promise<Bead> {
-    return this.run(() => {
+  update(id: string, patch: UpdateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(() => {
       const p = normalizeUpdate(patch);
       const r = this.row(id);
       if (p.parent !== undefined && p.parent !== '' && p.parent !== r.parent) {
@@ -218,7 +154,7 @@ export class MemoryStore implements Store {
       if (p.status !== undefined) this.setStatus(r, p.status, now);
       r.updatedAt = now;
       return this.toBead(r);
-    });
+    }, rec);
   }
 
   private setStatus(r: Row, status: BeadStatus, now: number): void {
@@ -232,8 +168,12 @@ export class MemoryStore implements Store {
     r.status = status;
   }
 
-  close(id: string, options: CloseOptions = {}): Promise<CloseResult> {
-    return this.run(() => {
+  close(
+    id: string,
+    options: CloseOptions = {},
+    rec?: WriteRecord<CloseResult>,
+  ): Promise<CloseResult> {
+    return this.write(() => {
       const r = this.row(id);
       if (r.status === 'closed') return { bead: this.toBead(r), changed: false };
       const now = this.clock.now();
@@ -241,11 +181,11 @@ export class MemoryStore implements Store {
       r.closeReason = options.reason ?? '';
       r.updatedAt = now;
       return { bead: this.toBead(r), changed: true };
-    });
+    }, rec);
   }
 
-  delete(id: string): Promise<void> {
-    return this.run(() => {
+  delete(id: string, rec?: WriteRecord<void>): Promise<void> {
+    return this.write(() => {
       this.row(id);
       for (const dep of [...(this.down.get(id)?.keys() ?? [])]) this.unlink(id, dep);
       for (const issue of [...(this.up.get(id) ?? [])]) {
@@ -254,7 +194,7 @@ export class MemoryStore implements Store {
         if (child && child.parent === id) child.parent = '';
       }
       this.rows.delete(id);
-    });
+    }, rec);
   }
 
   private matches(r: Row, f: BeadFilter & { statuses?: BeadStatus[] | undefined }): boolean {
@@ -403,15 +343,15 @@ export class MemoryStore implements Store {
     });
   }
 
-  setMetadata(id: string, key: string, value: string): Promise<Bead> {
-    return this.run(() => {
+  setMetadata(id: string, key: string, value: string, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(() => {
       checkMetadataKey(key);
       const v = checkMetadata({ [key]: value })[key] ?? '';
       const r = this.row(id);
       r.metadata.set(key, v);
       r.updatedAt = this.clock.now();
       return this.toBead(r);
-    });
+    }, rec);
   }
 
   private link(issue: string, dep: string, type: string): void {
@@ -446,8 +386,13 @@ export class MemoryStore implements Store {
     }
   }
 
-  addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
-    return this.run(() => {
+  addDependency(
+    issueId: string,
+    dependsOnId: string,
+    type = 'blocks',
+    rec?: WriteRecord<void>,
+  ): Promise<void> {
+    return this.write(() => {
       checkType(type);
       if (issueId === dependsOnId) {
         throw new ValidationError('a bead cannot depend on itself', { where: 'dependency' });
@@ -458,11 +403,11 @@ export class MemoryStore implements Store {
       if (existing === type) return;
       if (isBlockingType(type)) this.checkNoCycle(issueId, dependsOnId);
       this.link(issueId, dependsOnId, type);
-    });
+    }, rec);
   }
 
-  removeDependency(issueId: string, dependsOnId: string): Promise<void> {
-    return this.run(() => {
+  removeDependency(issueId: string, dependsOnId: string, rec?: WriteRecord<void>): Promise<void> {
+    return this.write(() => {
       this.row(issueId);
       const r = this.rows.get(issueId);
       if (
@@ -473,7 +418,7 @@ export class MemoryStore implements Store {
         r.parent = '';
       }
       this.unlink(issueId, dependsOnId);
-    });
+    }, rec);
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {
@@ -511,19 +456,28 @@ export class MemoryStore implements Store {
     r.updatedAt = now;
   }
 
-  claim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
-    return this.run(() => {
+  claim(
+    id: string,
+    actor: string,
+    options: ClaimOptions = {},
+    rec?: WriteRecord<Bead>,
+  ): Promise<Bead> {
+    return this.write(() => {
       checkActor(actor, 'actor');
       if (actor === '') throw new ValidationError('must not be empty', { where: 'actor' });
       const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
       const r = this.row(id);
       this.claimRow(r, actor, lease);
       return this.toBead(r);
-    });
+    }, rec);
   }
 
-  claimNextReady(actor: string, query: ReadyQuery & ClaimOptions = {}): Promise<Bead | null> {
-    return this.run(() => {
+  claimNextReady(
+    actor: string,
+    query: ReadyQuery & ClaimOptions = {},
+    rec?: WriteRecord<Bead | null>,
+  ): Promise<Bead | null> {
+    return this.write(() => {
       checkActor(actor, 'actor');
       if (actor === '') throw new ValidationError('must not be empty', { where: 'actor' });
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
@@ -534,7 +488,7 @@ export class MemoryStore implements Store {
         return this.toBead(r);
       }
       return null;
-    });
+    }, rec);
   }
 
   renewClaim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
@@ -561,8 +515,8 @@ export class MemoryStore implements Store {
     r.updatedAt = this.clock.now();
   }
 
-  unclaim(id: string, options: UnclaimOptions = {}): Promise<Bead> {
-    return this.run(() => {
+  unclaim(id: string, options: UnclaimOptions = {}, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(() => {
       const r = this.row(id);
       if (r.status === 'closed') {
         throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
@@ -584,11 +538,11 @@ export class MemoryStore implements Store {
       if (r.status === 'open' && r.assignee === '') return this.toBead(r);
       this.unclaimRow(r);
       return this.toBead(r);
-    });
+    }, rec);
   }
 
-  releaseClaims(actor: string): Promise<Bead[]> {
-    return this.run(() => {
+  releaseClaims(actor: string, rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write(() => {
       const out: Bead[] = [];
       for (const r of this.rows.values()) {
         if (r.status === 'in_progress' && r.assignee === actor) {
@@ -597,11 +551,11 @@ export class MemoryStore implements Store {
         }
       }
       return out;
-    });
+    }, rec);
   }
 
-  releaseExpiredClaims(now = this.clock.now()): Promise<Bead[]> {
-    return this.run(() => {
+  releaseExpiredClaims(now = this.clock.now(), rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write(() => {
       const out: Bead[] = [];
       for (const r of this.rows.values()) {
         if (r.status === 'in_progress' && r.leaseExpiresAt !== null && r.leaseExpiresAt <= now) {
@@ -610,12 +564,24 @@ export class MemoryStore implements Store {
         }
       }
       return out;
-    });
+    }, rec);
+  }
+
+  outbox(limit = 1000): Promise<OutboxRow[]> {
+    return this.run(() => this.records.outbox(limit));
+  }
+
+  ackOutbox(throughId: number): Promise<void> {
+    return this.run(() => this.records.ack(throughId));
   }
 
   dispose(): Promise<void> {
     this.disposed = true;
     return Promise.resolve();
+  }
+
+  private write<T>(fn: () => T, rec: WriteRecord<T> | undefined): Promise<T> {
+    return this.run(() => this.records.apply(fn, rec));
   }
 
   private run<T>(fn: () => T): Promise<T> {

@@ -5,11 +5,13 @@
  * resolves only after its batch committed. Reads run directly.
  */
 import type Database from 'better-sqlite3';
-import { ConflictError } from '../core/index.js';
+import { ConflictError, ValidationError, fault } from '../core/index.js';
 import type { Statements } from './sqlite-rows.js';
+import { REQUEST_TTL_MS, type WriteRecord } from './types.js';
 
 interface PendingWrite {
   fn: () => unknown;
+  rec: WriteRecord<unknown> | undefined;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -22,17 +24,25 @@ export class GroupCommit {
   private flushScheduled = false;
   private disposed = false;
 
+  private lastPrune = 0;
+
   constructor(
     private readonly db: Database.Database,
     private readonly sql: Statements,
     /** Called after a batch failed as a whole (and rolled back): resync cached state. */
     private readonly onBatchRolledBack: () => void,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  write<T>(fn: () => T): Promise<T> {
+  write<T>(fn: () => T, rec?: WriteRecord<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new ConflictError('store is disposed'));
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({
+        fn,
+        rec: rec as WriteRecord<unknown> | undefined,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -61,6 +71,43 @@ export class GroupCommit {
     return this.disposed;
   }
 
+  /** Run `fn` with its record, inside the caller's savepoint. */
+  private recorded(fn: () => unknown, rec: WriteRecord<unknown>): unknown {
+    const now = this.now();
+    const req = rec.request;
+    if (req) {
+      const kept = this.sql
+        .stmt('SELECT fp, result FROM requests WHERE scope = ? AND key = ? AND n = ?')
+        .get(req.scope, req.key, req.n) as { fp: string; result: string } | undefined;
+      if (kept) {
+        if (kept.fp !== req.fp) {
+          throw new ValidationError(
+            'was already used for a different request (method, path or body differ)',
+            { where: 'Idempotency-Key' },
+          );
+        }
+        return JSON.parse(kept.result) as unknown;
+      }
+    }
+    const value = fn();
+    const events = rec.events?.(value) ?? [];
+    if (events.length) {
+      const ts = new Date(now).toISOString();
+      const add = this.sql.stmt('INSERT INTO outbox (event) VALUES (?)');
+      for (const e of events) add.run(JSON.stringify({ ...e, ts: e.ts ?? ts }));
+    }
+    if (req && (rec.keep?.(value) ?? true)) {
+      this.sql
+        .stmt('INSERT INTO requests (scope, key, n, fp, result, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(req.scope, req.key, req.n, req.fp, JSON.stringify(value ?? null), now);
+      if (now - this.lastPrune > 3600_000) {
+        this.lastPrune = now;
+        this.sql.stmt('DELETE FROM requests WHERE at < ?').run(now - REQUEST_TTL_MS);
+      }
+    }
+    return value;
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.pending.splice(0, MAX_BATCH);
@@ -78,7 +125,7 @@ export class GroupCommit {
       for (const op of batch) {
         savepoint.run();
         try {
-          const value = op.fn();
+          const value = op.rec ? this.recorded(op.fn, op.rec) : op.fn();
           release.run();
           results.push({ ok: true, value });
         } catch (err) {
@@ -87,6 +134,7 @@ export class GroupCommit {
           results.push({ ok: false, value: err });
         }
       }
+      fault('store.commit');
       this.sql.stmt('COMMIT').run();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');

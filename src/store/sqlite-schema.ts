@@ -73,4 +73,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deps_up ON deps(depends_on_id, type);
     `,
   },
+  {
+    // One commit per change: events committed with their write, drained to
+    // the event log; and the results of API requests' writes, for retries.
+    version: 2,
+    description: 'outbox (events committed with their write), request results (retries)',
+    sql: `
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event TEXT NOT NULL
+      );
+      CREATE TABLE requests (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        fp TEXT NOT NULL,
+        result TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key, n)
+      ) WITHOUT ROWID;
+      CREATE INDEX requests_at ON requests(at);
+    `,
+  },
 ];

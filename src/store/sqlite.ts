@@ -18,6 +18,7 @@ import {
 } from '../core/index.js';
 import type { Store } from './store.js';
 import { GroupCommit } from './sqlite-commit.js';
+import { freshBead, insertBead } from './sqlite-create.js';
 import {
   Statements,
   blockedDependents,
@@ -56,6 +57,8 @@ import {
   type UnclaimOptions,
   type UpdateBeadInput,
   type Workload,
+  type OutboxRow,
+  type WriteRecord,
 } from './types.js';
 import {
   DEFAULT_LEASE_MS,
@@ -67,7 +70,6 @@ import {
   decideClaim,
   isBlockingType,
   isInfraType,
-  iso,
   normalizeCreate,
   normalizeUpdate,
 } from './validate.js';
@@ -82,11 +84,6 @@ export interface SqliteStoreOptions {
   durability?: 'full' | 'normal';
   /** Open read-only (no migrations, no writes). */
   readonly?: boolean;
-}
-
-/** SQLite's BINARY collation: UTF-8 byte order (differs from UTF-16 order above U+FFFF). */
-function byBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 export class SqliteStore implements Store {
@@ -105,9 +102,14 @@ export class SqliteStore implements Store {
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
     this.sql = new Statements(this.db);
     // Ops that succeeded inside a rolled-back batch may have bumped the cached total.
-    this.commits = new GroupCommit(this.db, this.sql, () => {
-      this.total = this.countAll();
-    });
+    this.commits = new GroupCommit(
+      this.db,
+      this.sql,
+      () => {
+        this.total = this.countAll();
+      },
+      () => this.clock.now(),
+    );
     this.prefix = options.prefix ?? 'gc';
     this.clock = options.clock ?? systemClock;
     this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
@@ -152,7 +154,7 @@ export class SqliteStore implements Store {
 
   // ---- Store ----
 
-  create(input: CreateBeadInput): Promise<Bead> {
+  create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.commits.write(() => {
       const n = normalizeCreate(input);
       for (const need of n.needs) rowById(this.sql, need.id);
@@ -161,29 +163,7 @@ export class SqliteStore implements Store {
       let id = newBeadId(this.prefix, this.total);
       for (let extra = 1; exists.get(id); extra++) id = newBeadId(this.prefix, this.total, extra);
       const now = this.clock.now();
-      const info = this.sql
-        .stmt(
-          `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
-           closed_at, assignee, from_actor, parent, ref, description, infra)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          n.title,
-          n.status,
-          n.type,
-          n.priority,
-          now,
-          now,
-          n.status === 'closed' ? now : null,
-          n.assignee,
-          n.from,
-          n.parent,
-          n.ref,
-          n.description,
-          isInfraType(n.type) ? 1 : 0,
-        );
-      const seq = Number(info.lastInsertRowid);
+      const seq = insertBead(this.sql, id, n, now);
       const addLabel = this.sql.stmt(
         'INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)',
       );
@@ -201,30 +181,8 @@ export class SqliteStore implements Store {
       }
       // Nothing else can have touched the new row inside this savepoint: build
       // the answer from what was written instead of reading it back.
-      const at = iso(now);
-      return {
-        id,
-        title: n.title,
-        status: n.status,
-        issue_type: n.type,
-        priority: n.priority,
-        created_at: at,
-        updated_at: at,
-        closed_at: n.status === 'closed' ? at : null,
-        close_reason: '',
-        assignee: n.assignee,
-        from: n.from,
-        parent: n.parent,
-        ref: n.ref,
-        description: n.description,
-        labels: [...new Set(n.labels)].sort(byBytes),
-        metadata: { ...n.metadata },
-        dependencies: [],
-        claimed_at: null,
-        lease_expires_at: null,
-        attempt: 0,
-      };
-    });
+      return freshBead(id, n, now);
+    }, rec);
   }
 
   get(id: string): Promise<Bead> {
@@ -266,7 +224,7 @@ export class SqliteStore implements Store {
     if (wasClosed !== isClosed) refreshBlocked(this.sql, blockedDependents(this.sql, r.id));
   }
 
-  update(id: string, patch: UpdateBeadInput): Promise<Bead> {
+  update(id: string, patch: UpdateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.commits.write(() => {
       const p = normalizeUpdate(patch);
       const r = rowById(this.sql, id);
@@ -316,19 +274,23 @@ export class SqliteStore implements Store {
       }
       if (p.status !== undefined) this.applyStatus(rowById(this.sql, id), p.status, now);
       return one(this.sql, id);
-    });
+    }, rec);
   }
 
-  close(id: string, options: CloseOptions = {}): Promise<CloseResult> {
+  close(
+    id: string,
+    options: CloseOptions = {},
+    rec?: WriteRecord<CloseResult>,
+  ): Promise<CloseResult> {
     return this.commits.write(() => {
       const r = rowById(this.sql, id);
       if (r.status === 'closed') return { bead: one(this.sql, id), changed: false };
       this.applyStatus(r, 'closed', this.clock.now(), options.reason ?? '');
       return { bead: one(this.sql, id), changed: true };
-    });
+    }, rec);
   }
 
-  delete(id: string): Promise<void> {
+  delete(id: string, rec?: WriteRecord<void>): Promise<void> {
     return this.commits.write(() => {
       const r = rowById(this.sql, id);
       const dependents = (
@@ -343,7 +305,7 @@ export class SqliteStore implements Store {
       this.sql.stmt('DELETE FROM beads WHERE id = ?').run(id);
       this.total--;
       refreshBlocked(this.sql, dependents);
-    });
+    }, rec);
   }
 
   list(query: ListQuery): Promise<Page<Bead>> {
@@ -374,7 +336,7 @@ export class SqliteStore implements Store {
     return this.commits.read(() => workloadOf(this.sql));
   }
 
-  setMetadata(id: string, key: string, value: string): Promise<Bead> {
+  setMetadata(id: string, key: string, value: string, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.commits.write(() => {
       checkMetadataKey(key);
       const v = checkMetadata({ [key]: value })[key] ?? '';
@@ -384,10 +346,15 @@ export class SqliteStore implements Store {
         .run(r.seq, key, v);
       this.sql.stmt('UPDATE beads SET updated_at = ? WHERE seq = ?').run(this.clock.now(), r.seq);
       return one(this.sql, id);
-    });
+    }, rec);
   }
 
-  addDependency(issueId: string, dependsOnId: string, type = 'blocks'): Promise<void> {
+  addDependency(
+    issueId: string,
+    dependsOnId: string,
+    type = 'blocks',
+    rec?: WriteRecord<void>,
+  ): Promise<void> {
     return this.commits.write(() => {
       checkType(type);
       if (issueId === dependsOnId) {
@@ -402,10 +369,10 @@ export class SqliteStore implements Store {
       if (isBlockingType(type)) checkNoCycle(this.sql, issueId, dependsOnId);
       link(this.sql, issueId, dependsOnId, type, this.clock.now());
       refreshBlocked(this.sql, [issueId]);
-    });
+    }, rec);
   }
 
-  removeDependency(issueId: string, dependsOnId: string): Promise<void> {
+  removeDependency(issueId: string, dependsOnId: string, rec?: WriteRecord<void>): Promise<void> {
     return this.commits.write(() => {
       const r = rowById(this.sql, issueId);
       const existing = this.sql
@@ -419,7 +386,7 @@ export class SqliteStore implements Store {
         this.sql.stmt("UPDATE beads SET parent = '' WHERE id = ?").run(issueId);
       }
       refreshBlocked(this.sql, [issueId]);
-    });
+    }, rec);
   }
 
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {
@@ -461,16 +428,25 @@ export class SqliteStore implements Store {
     if (actor === '') throw new ValidationError('must not be empty', { where: 'actor' });
   }
 
-  claim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
+  claim(
+    id: string,
+    actor: string,
+    options: ClaimOptions = {},
+    rec?: WriteRecord<Bead>,
+  ): Promise<Bead> {
     return this.commits.write(() => {
       this.checkClaimant(actor);
       const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
       this.claimRow(rowById(this.sql, id), actor, lease);
       return one(this.sql, id);
-    });
+    }, rec);
   }
 
-  claimNextReady(actor: string, query: ReadyQuery & ClaimOptions = {}): Promise<Bead | null> {
+  claimNextReady(
+    actor: string,
+    query: ReadyQuery & ClaimOptions = {},
+    rec?: WriteRecord<Bead | null>,
+  ): Promise<Bead | null> {
     return this.commits.write(() => {
       this.checkClaimant(actor);
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
@@ -478,7 +454,7 @@ export class SqliteStore implements Store {
       if (!row) return null;
       this.claimRow(row, actor, lease);
       return one(this.sql, row.id);
-    });
+    }, rec);
   }
 
   renewClaim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
@@ -507,7 +483,7 @@ export class SqliteStore implements Store {
       .run(this.clock.now(), seq);
   }
 
-  unclaim(id: string, options: UnclaimOptions = {}): Promise<Bead> {
+  unclaim(id: string, options: UnclaimOptions = {}, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.commits.write(() => {
       const r = rowById(this.sql, id);
       if (r.status === 'closed') {
@@ -529,7 +505,7 @@ export class SqliteStore implements Store {
       }
       if (!(r.status === 'open' && r.assignee === '')) this.unclaimRow(r.seq);
       return one(this.sql, id);
-    });
+    }, rec);
   }
 
   private releaseWhere(sql: string, ...args: unknown[]): Bead[] {
@@ -545,16 +521,35 @@ export class SqliteStore implements Store {
     );
   }
 
-  releaseClaims(actor: string): Promise<Bead[]> {
-    return this.commits.write(() =>
-      this.releaseWhere("status = 'in_progress' AND assignee = ?", actor),
+  releaseClaims(actor: string, rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.commits.write(
+      () => this.releaseWhere("status = 'in_progress' AND assignee = ?", actor),
+      rec,
     );
   }
 
-  releaseExpiredClaims(now = this.clock.now()): Promise<Bead[]> {
-    return this.commits.write(() =>
-      this.releaseWhere("status = 'in_progress' AND lease_expires_at <= ?", now),
+  releaseExpiredClaims(now = this.clock.now(), rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.commits.write(
+      () => this.releaseWhere("status = 'in_progress' AND lease_expires_at <= ?", now),
+      rec,
     );
+  }
+
+  outbox(limit = 1000): Promise<OutboxRow[]> {
+    return this.commits.read(() =>
+      (
+        this.sql.stmt('SELECT id, event FROM outbox ORDER BY id LIMIT ?').all(limit) as {
+          id: number;
+          event: string;
+        }[]
+      ).map((r) => ({ id: r.id, event: JSON.parse(r.event) as OutboxRow['event'] })),
+    );
+  }
+
+  ackOutbox(throughId: number): Promise<void> {
+    return this.commits.write(() => {
+      this.sql.stmt('DELETE FROM outbox WHERE id <= ?').run(throughId);
+    });
   }
 
   async dispose(): Promise<void> {

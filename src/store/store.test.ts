@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runStoreConformance } from './conformance.js';
+import { runRecordConformance } from './conformance-records.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 
@@ -17,6 +18,13 @@ runStoreConformance('sqlite', ({ clock, prefix }) =>
   Promise.resolve(new SqliteStore({ path: join(dir, `s${n++}.db`), clock, prefix })),
 );
 
+runRecordConformance('memory', ({ clock, prefix }) =>
+  Promise.resolve(new MemoryStore({ clock, prefix })),
+);
+runRecordConformance('sqlite', ({ clock, prefix }) =>
+  Promise.resolve(new SqliteStore({ path: join(dir, `r${n++}.db`), clock, prefix })),
+);
+
 describe('sqlite specifics', () => {
   it('persists across reopen and records the schema version', async () => {
     const path = join(dir, 'reopen.db');
@@ -24,7 +32,7 @@ describe('sqlite specifics', () => {
     const b = await a.create({ title: 'kept', labels: ['l'], metadata: { k: 'v' } });
     await a.dispose();
     const again = new SqliteStore({ path, prefix: 'ro' });
-    expect(again.schemaVersion()).toBe(1);
+    expect(again.schemaVersion()).toBe(2);
     expect(await again.get(b.id)).toEqual(b);
     await again.dispose();
   });

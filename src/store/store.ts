@@ -2,6 +2,10 @@
  * The work store seam. Backend-neutral: no connection, statement or
  * transaction type appears here; each backend owns its connections.
  *
+ * Every write takes an optional `WriteRecord`: the events that record it and
+ * the API request it answers commit in the same transaction as the change
+ * (see `outbox`).
+ *
  * Semantics follow the beads contract (see docs/beads.md). Every method is
  * async. "Not found" is always a `NotFoundError`; bad input is a
  * `ValidationError` naming the field; a lost claim is `AlreadyClaimedError`.
@@ -21,6 +25,8 @@ import type {
   UnclaimOptions,
   UpdateBeadInput,
   Workload,
+  OutboxRow,
+  WriteRecord,
 } from './types.js';
 
 export interface Store {
@@ -32,7 +38,7 @@ export interface Store {
    * `priority` (2) and timestamps. `needs` and `parent` become dependencies.
    * Must succeed or throw; not idempotent (each call creates a new bead).
    */
-  create(input: CreateBeadInput): Promise<Bead>;
+  create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead>;
 
   /** The bead, or `NotFoundError`. */
   get(id: string): Promise<Bead>;
@@ -44,13 +50,13 @@ export interface Store {
    * Apply a partial update (absent = no change; labels appended; metadata
    * merged). Setting status `closed` is a close; moving out of `closed` reopens.
    */
-  update(id: string, patch: UpdateBeadInput): Promise<Bead>;
+  update(id: string, patch: UpdateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead>;
 
   /** Close. Idempotent: closing a closed bead succeeds with `changed: false`. */
-  close(id: string, options?: CloseOptions): Promise<CloseResult>;
+  close(id: string, options?: CloseOptions, rec?: WriteRecord<CloseResult>): Promise<CloseResult>;
 
   /** Permanently remove a bead with its labels, metadata and dependencies. */
-  delete(id: string): Promise<void>;
+  delete(id: string, rec?: WriteRecord<void>): Promise<void>;
 
   /**
    * One page of beads in creation order. Refused (`ValidationError`) when no
@@ -81,17 +87,22 @@ export interface Store {
   workload(): Promise<Workload>;
 
   /** Set one metadata key. */
-  setMetadata(id: string, key: string, value: string): Promise<Bead>;
+  setMetadata(id: string, key: string, value: string, rec?: WriteRecord<Bead>): Promise<Bead>;
 
   /**
    * Add `issueId` depends-on `dependsOnId`. Idempotent; re-adding with a
    * different type changes the type. Refuses self-dependencies and cycles
    * among blocking types (`ConflictError`). Both beads must exist.
    */
-  addDependency(issueId: string, dependsOnId: string, type?: string): Promise<void>;
+  addDependency(
+    issueId: string,
+    dependsOnId: string,
+    type?: string,
+    rec?: WriteRecord<void>,
+  ): Promise<void>;
 
   /** Remove a dependency. Idempotent: removing an absent one succeeds. */
-  removeDependency(issueId: string, dependsOnId: string): Promise<void>;
+  removeDependency(issueId: string, dependsOnId: string, rec?: WriteRecord<void>): Promise<void>;
 
   /**
    * `down`: what `id` depends on. `up`: what depends on `id`.
@@ -106,14 +117,18 @@ export interface Store {
    * lapsed (the attempt counter then increases: a fencing token). Otherwise
    * `AlreadyClaimedError`; a closed bead is a `ConflictError`.
    */
-  claim(id: string, actor: string, options?: ClaimOptions): Promise<Bead>;
+  claim(id: string, actor: string, options?: ClaimOptions, rec?: WriteRecord<Bead>): Promise<Bead>;
 
   /**
    * Pick the first ready bead matching `query` and claim it for `actor`, in
    * one atomic step. Null when nothing is ready. Concurrent callers never
    * receive the same bead.
    */
-  claimNextReady(actor: string, query?: ReadyQuery & ClaimOptions): Promise<Bead | null>;
+  claimNextReady(
+    actor: string,
+    query?: ReadyQuery & ClaimOptions,
+    rec?: WriteRecord<Bead | null>,
+  ): Promise<Bead | null>;
 
   /** Extend the lease of a claim `actor` holds; `ConflictError` if it does not. */
   renewClaim(id: string, actor: string, options?: ClaimOptions): Promise<Bead>;
@@ -123,13 +138,22 @@ export interface Store {
    * open bead. With `actor`/`attempt`, only if they still match
    * (`ConflictError` otherwise).
    */
-  unclaim(id: string, options?: UnclaimOptions): Promise<Bead>;
+  unclaim(id: string, options?: UnclaimOptions, rec?: WriteRecord<Bead>): Promise<Bead>;
 
   /** Unclaim every in-progress bead held by `actor`; returns those released. */
-  releaseClaims(actor: string): Promise<Bead[]>;
+  releaseClaims(actor: string, rec?: WriteRecord<Bead[]>): Promise<Bead[]>;
 
   /** Unclaim in-progress beads whose lease lapsed before `now` (ms). */
-  releaseExpiredClaims(now?: number): Promise<Bead[]>;
+  releaseExpiredClaims(now?: number, rec?: WriteRecord<Bead[]>): Promise<Bead[]>;
+
+  /**
+   * Events committed with writes (`WriteRecord.events`) and not yet
+   * acknowledged as appended to the event log, oldest first.
+   */
+  outbox(limit?: number): Promise<OutboxRow[]>;
+
+  /** Forget outbox rows up to and including `throughId` (they are in the log). */
+  ackOutbox(throughId: number): Promise<void>;
 
   /** Release connections and files. Further calls fail. */
   dispose(): Promise<void>;

@@ -205,3 +205,51 @@ export interface Workload {
   routed: { routed_to: string; ready: number; in_progress: number }[];
   claims: { assignee: string; in_progress: number }[];
 }
+
+/**
+ * An event as a write records it. It commits with the write, in the store's
+ * outbox, and reaches the event log after (in outbox order), so a change and
+ * its record are never apart: see "One commit per change" in
+ * docs/architecture.md.
+ */
+export interface OutboxEvent {
+  type: string;
+  actor: string;
+  subject?: string;
+  message?: string;
+  payload?: unknown;
+  /** RFC 3339; the commit time when absent. */
+  ts?: string;
+}
+
+export interface OutboxRow {
+  id: number;
+  event: OutboxEvent & { ts: string };
+}
+
+/**
+ * The API request a write belongs to (its idempotency key), and which of the
+ * request's writes this is. The write's result is kept under it in the same
+ * transaction; the same write of a retried request returns that result
+ * instead of acting again.
+ */
+export interface RequestRef {
+  scope: string;
+  key: string;
+  /** Fingerprint of the request; a different request under the same key is refused. */
+  fp: string;
+  /** 0 for the request's first write, 1 for its second, ... */
+  n: number;
+}
+
+/** What commits together with a write. */
+export interface WriteRecord<T> {
+  /** The events recording the change, given its result. */
+  events?: (result: T) => OutboxEvent[];
+  request?: RequestRef | undefined;
+  /** Keep the result under `request` only when this says so (default: always). */
+  keep?: (result: T) => boolean;
+}
+
+/** How long a request's results are kept for retries. */
+export const REQUEST_TTL_MS = 24 * 3600 * 1000;
