@@ -15,6 +15,9 @@
  *   then one trial delivery decides.
  */
 import { lookup } from 'node:dns/promises';
+import { isPrivateAddress } from './address.js';
+
+export { isPrivateAddress };
 import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { errorMessage } from '../core/index.js';
@@ -46,41 +49,6 @@ export interface WebhookOptions {
   onResult?: (r: DeliveryResult) => void;
   /** Clock, for the breaker (tests). */
   now?: () => number;
-}
-
-/** True for addresses a webhook must not reach unless allowed. */
-export function isPrivateAddress(ip: string): boolean {
-  const v = isIP(ip);
-  if (v === 4) {
-    const [a, b] = ip.split('.').map(Number) as [number, number];
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 192 && b === 0) ||
-      (a === 198 && (b === 18 || b === 19)) ||
-      a >= 224
-    );
-  }
-  if (v === 6) {
-    const s = ip.toLowerCase();
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-    if (mapped) return isPrivateAddress(mapped[1]!);
-    return (
-      s === '::' ||
-      s === '::1' ||
-      /^f[cd]/.test(s) ||
-      /^fe[89ab]/.test(s) ||
-      /^ff/.test(s) ||
-      s.startsWith('64:ff9b:') ||
-      s.startsWith('2001:db8:')
-    );
-  }
-  return true;
 }
 
 /** Why a webhook URL is refused, or undefined when it may be used (before DNS). */
