@@ -161,7 +161,7 @@ describe('agent scopes', () => {
     const id = bead.body.id as string;
     const as2 = await call('POST', `/v0/beads/${id}/claim`, { token: a1, actor: 'ext-2' });
     expect(as2.status).toBe(403);
-    expect(as2.body.error?.message).toMatch(/act only as themselves/);
+    expect(as2.body.error?.message).toMatch(/only the admin key may set X-GC-Actor/);
     const mine = await call('POST', `/v0/beads/${id}/claim`, { token: a1 });
     expect(mine.status).toBe(200);
     expect(mine.body.assignee).toBe('ext-1');

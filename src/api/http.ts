@@ -365,12 +365,14 @@ export class Router {
       // A client's guess (the login name), replaced by the key's own name
       // for an agent: agents never need to name themselves.
       const guessed = String(req.headers['x-gc-default-actor'] ?? '').trim();
-      if (principal.kind === 'agent' && asked && asked !== principal.name) {
+      // Only the admin key may act as someone else: agents and operators act
+      // as the name on their key (an operator's default-actor guess is ignored).
+      if (principal.kind !== 'admin' && asked && asked !== principal.name) {
         throw new ForbiddenError(
-          `agent ${principal.name} cannot act as ${asked}: agents act only as themselves`,
+          `${principal.kind} ${principal.name} cannot act as ${asked}: only the admin key may set X-GC-Actor`,
         );
       }
-      actor = principal.kind === 'agent' ? principal.name : asked || guessed || principal.name;
+      actor = principal.kind === 'admin' ? asked || guessed || principal.name : principal.name;
       const allow = found.route.spec.allow;
       if (allow && !allow.includes(principal.kind)) {
         throw new ForbiddenError(

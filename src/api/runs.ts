@@ -131,6 +131,18 @@ export class RunService {
         where: 'template',
       });
     }
+    // Run env is an allowlist per agent: a variable like NODE_OPTIONS,
+    // LD_PRELOAD or BASH_ENV would run the caller's code as the city user.
+    const refused = Object.keys(input.env ?? {}).filter((k) => !agent.runEnv.includes(k));
+    if (refused.length) {
+      throw new ValidationError(
+        `${refused.join(', ')} may not be set for a run of ${agent.name}${agent.runEnv.length ? ` (allowed: ${agent.runEnv.join(', ')})` : ' (it allows none)'}`,
+        {
+          where: `body.env.${refused[0]}`,
+          fix: `list the variable in run_env of [[agent]] ${agent.name} in city.toml`,
+        },
+      );
+    }
     if (this.active >= this.o.maxRuns) {
       throw new RateLimitedError(
         principal.name,

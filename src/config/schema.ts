@@ -85,6 +85,11 @@ export const agentSchema = z.object({
   prompt_mode: z.enum(['arg', 'flag', 'none']).optional().describe('How the prompt is passed.'),
   nudge: z.string().optional().describe('Text typed into the session after start.'),
   env: envMap().optional().describe('Extra environment variables.'),
+  run_env: strings()
+    .optional()
+    .describe(
+      'Environment variables a run of this agent (POST /v0/runs) may set; anything else is refused (default: none).',
+    ),
   process_names: strings().optional().describe('Process names that mean the agent is alive.'),
   ready_prompt_prefix: z
     .string()

@@ -36,6 +36,8 @@ export interface AgentSpec {
   promptFor(session: string, workDir: string): string | undefined;
   /** Hash of what needs a restart when it changes: command, env, setup. */
   fingerprint: string;
+  /** Environment variables a run of this agent may set (`run_env`). */
+  runEnv: readonly string[];
 }
 
 export interface CitySpec {
@@ -176,6 +178,7 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       start,
       startFor,
       promptFor,
+      runEnv: a.run_env ?? [],
       fingerprint: hash({
         command: start.command,
         env: start.env,

@@ -13,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   ConflictError,
+  ForbiddenError,
   NotFoundError,
   ValidationError,
   randomBase36,
@@ -70,6 +71,8 @@ export interface SubmitInput {
   bead?: string;
   author: string;
   priority?: number;
+  /** Refuse (ForbiddenError) to replace another author's request (agents' submissions). */
+  ownOnly?: boolean;
 }
 
 export interface SubmitResult {
@@ -184,10 +187,20 @@ export class MergeQueue {
         // the older one unless that one is already landing.
         const older = this.db
           .prepare(
-            `SELECT id FROM mr WHERE rig = ? AND state IN ('queued','testing','needs-rebase','needs-fix')
+            `SELECT id, author, branch FROM mr WHERE rig = ? AND state IN ('queued','testing','needs-rebase','needs-fix')
                AND (branch = ? OR (? != '' AND bead = ?))`,
           )
-          .all(input.rig, input.branch, input.bead ?? '', input.bead ?? '') as { id: string }[];
+          .all(input.rig, input.branch, input.bead ?? '', input.bead ?? '') as {
+          id: string;
+          author: string;
+          branch: string;
+        }[];
+        const others = input.ownOnly ? older.filter((o) => o.author !== input.author) : [];
+        if (others.length) {
+          throw new ForbiddenError(
+            `${input.author} may not replace ${others.map((o) => `${o.id} (${o.branch}, by ${o.author})`).join(', ')}: a submission replaces only its author's own requests`,
+          );
+        }
         for (const o of older) {
           this.db
             .prepare(

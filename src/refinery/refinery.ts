@@ -26,6 +26,8 @@ export interface SubmitRequest {
   head?: string;
   bead?: string;
   priority?: number;
+  /** Refuse to replace another author's request (set for agents). */
+  ownOnly?: boolean;
 }
 
 export interface MqListQuery {
@@ -230,6 +232,7 @@ export class Refinery {
       author: actor,
       ...(req.bead ? { bead: req.bead } : {}),
       ...(req.priority !== undefined ? { priority: req.priority } : {}),
+      ...(req.ownOnly ? { ownOnly: true } : {}),
     });
     if (result.created) {
       await this.o.hooks.record(

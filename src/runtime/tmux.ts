@@ -14,8 +14,8 @@
  * for the two things tmux itself parses in arguments: a trailing `;` (a
  * command separator) and `#` in format-expanded options.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   GcError,
@@ -94,7 +94,13 @@ function formatLiteral(value: string): string {
   return value.replace(/#/g, '##');
 }
 
-/** Quote a path for the `sh -c` string pipe-pane runs. */
+/**
+ * What a tmux session runs: export the assignments in the env file ($0),
+ * delete it, then run the session's command ($1) as `sh -c` always did.
+ */
+const ENV_WRAPPER = 'set -a; . "$0"; set +a; rm -f -- "$0"; exec /bin/sh -c "$1"';
+
+/** Quote a value for a shell (a path for pipe-pane, an env file value). */
 function shQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -115,6 +121,7 @@ export class TmuxProvider implements Provider {
   subprocesses = 0;
   private readonly bin: string;
   private readonly logsDir: string;
+  private readonly stateDir: string;
   private readonly graceMs: number;
   private readonly startTimeoutMs: number;
   private versionChecked: Promise<void> | undefined;
@@ -123,6 +130,7 @@ export class TmuxProvider implements Provider {
     this.socket = options.socket;
     this.bin = options.tmux ?? 'tmux';
     this.logsDir = path.join(options.stateDir, 'logs');
+    this.stateDir = options.stateDir;
     this.graceMs = options.stopGraceMs ?? 5000;
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
     validateSessionName(this.socket, 'tmux socket');
@@ -192,6 +200,11 @@ export class TmuxProvider implements Provider {
     await runPreStart(config);
     await mkdir(this.logsDir, { recursive: true });
     await writeFile(this.logFile(name), '');
+    // The session's environment (its token among it) goes through a 0600
+    // file the session reads and deletes, never through tmux's argv: the
+    // tmux server keeps its first client's argv, readable by every local
+    // user in /proc/<pid>/cmdline.
+    const envFile = await this.writeEnvFile(name, config.env ?? {});
     const args = [
       'start-server',
       ';',
@@ -209,10 +222,11 @@ export class TmuxProvider implements Provider {
       '-y',
       PANE_ROWS,
       ...(config.work_dir ? ['-c', tmuxArg(formatLiteral(config.work_dir))] : []),
-      ...Object.entries(config.env ?? {}).flatMap(([k, v]) => ['-e', tmuxArg(`${k}=${v}`)]),
       '--',
       '/bin/sh',
       '-c',
+      ENV_WRAPPER,
+      envFile,
       tmuxArg(config.command?.trim() || 'exec "${SHELL:-/bin/sh}"'),
       ';',
       // Same command queue: attached before tmux reads any output of the pane.
@@ -234,6 +248,7 @@ export class TmuxProvider implements Provider {
       if (r.code !== 0 && /duplicate session/.test(r.stderr)) throw new SessionExistsError(name);
     }
     if (r.code !== 0) {
+      await rm(envFile, { force: true });
       throw new GcError('unavailable', `tmux new-session ${name}: ${r.stderr.trim()}`, {
         details: { session: name },
       });
@@ -248,6 +263,19 @@ export class TmuxProvider implements Provider {
       await this.stop(name).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Write `env` as shell assignments to a fresh 0600 file (in a 0700 directory). */
+  private async writeEnvFile(name: string, env: Record<string, string>): Promise<string> {
+    const dir = path.join(this.stateDir, 'env');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    const file = path.join(dir, `${name}.${randomBytes(6).toString('hex')}.env`);
+    const text = Object.entries(env)
+      .map(([k, v]) => `${k}=${shQuote(v)}\n`)
+      .join('');
+    await writeFile(file, text, { mode: 0o600, flag: 'wx' });
+    return file;
   }
 
   async stop(name: string): Promise<void> {

@@ -1,5 +1,5 @@
 /** Routes: beads, the event log (list, latest, SSE stream) and dispatch (sling, hook). */
-import { ValidationError } from '../../core/index.js';
+import { ForbiddenError, ValidationError } from '../../core/index.js';
 import { hook, sling } from '../../dispatch/index.js';
 import type { EventListQuery } from '../../events/index.js';
 import type { Router } from '../http.js';
@@ -10,21 +10,34 @@ import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 
 export function beadRoutes(router: Router, k: RouteKit): void {
   const { server, ops, provider, store, events } = k;
-  const { mustHold, page } = k;
+  const { mustHold, notMail, hideMail, page } = k;
   router
     // ---- beads ----
-    .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) =>
-      ops.createBead(
+    .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) => {
+      if (ctx.input.type === 'message' && ctx.principal.kind !== 'admin') {
+        throw new ForbiddenError('messages are sent as mail, not created as beads', {
+          fix: 'gc mail send (POST /v0/mail)',
+        });
+      }
+      // Only the admin key may create on someone else's behalf.
+      return ops.createBead(
         ctx.actor,
-        // Agents create as themselves.
-        ctx.principal.kind === 'agent' ? { ...ctx.input, from: ctx.actor } : ctx.input,
-      ),
-    )
+        ctx.principal.kind === 'admin' ? ctx.input : { ...ctx.input, from: ctx.actor },
+      );
+    })
     .on(
       'GET',
       '/v0/beads',
       { summary: 'List beads (cursor pages)', query: S.beadListQuery },
-      (ctx) => store.list(filterFromQuery(ctx.query)),
+      async (ctx) => {
+        const q = filterFromQuery(ctx.query);
+        if (q.type === 'message' && ctx.principal.kind === 'agent') {
+          throw new ForbiddenError('agents read mail through the mail routes', {
+            fix: 'gc mail inbox (GET /v0/mail)',
+          });
+        }
+        return hideMail(ctx, await store.list(q));
+      },
     )
     .on(
       'GET',
@@ -53,13 +66,20 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         return { bead };
       },
     )
-    .on('GET', '/v0/beads/:id', { summary: 'One bead' }, (ctx) => store.get(ctx.params.id!))
+    .on('GET', '/v0/beads/:id', { summary: 'One bead' }, async (ctx) => {
+      await notMail(ctx, ctx.params.id!);
+      return store.get(ctx.params.id!);
+    })
     .on(
       'PATCH',
       '/v0/beads/:id',
       { summary: 'Update a bead (agents: only beads they hold)', body: S.updateBeadBody },
       async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
         await mustHold(ctx, ctx.params.id!, 'update');
+        if (ctx.input.type === 'message' && ctx.principal.kind !== 'admin') {
+          throw new ForbiddenError('a bead cannot be turned into a message (body.type)');
+        }
         return ops.updateBead(ctx.actor, ctx.params.id!, ctx.input);
       },
     )
@@ -68,6 +88,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       '/v0/beads/:id/close',
       { summary: 'Close a bead (agents: only beads they hold)', body: S.closeBody },
       async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
         await mustHold(ctx, ctx.params.id!, 'close');
         return ops.closeBead(ctx.actor, ctx.params.id!, ctx.input.reason);
       },
@@ -76,18 +97,21 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       'POST',
       '/v0/beads/:id/claim',
       { summary: 'Claim a bead for the caller', body: S.claimBody },
-      (ctx) =>
-        ops.claimBead(
+      async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
+        return ops.claimBead(
           ctx.actor,
           ctx.params.id!,
           ctx.input.lease_ms !== undefined ? { leaseMs: ctx.input.lease_ms } : {},
-        ),
+        );
+      },
     )
     .on(
       'POST',
       '/v0/beads/:id/unclaim',
       { summary: "Release the caller's claim (force: staff)", body: S.unclaimBody },
-      (ctx) => {
+      async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
         if (ctx.input.force === true)
           only(ctx, ['admin', 'operator'], "release another actor's claim");
         return ops.unclaimBead(ctx.actor, ctx.params.id!, {
@@ -100,20 +124,30 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       'GET',
       '/v0/beads/:id/children',
       { summary: 'Children of a bead (cursor pages)', query: S.pageQuery },
-      (ctx) => store.children(ctx.params.id!, page(ctx)),
+      async (ctx) => {
+        await notMail(ctx, ctx.params.id!);
+        return hideMail(ctx, await store.children(ctx.params.id!, page(ctx)));
+      },
     )
     .on(
       'GET',
       '/v0/beads/:id/deps',
       { summary: 'Dependencies (down) or dependents (up)', query: S.depsQuery },
-      (ctx) =>
-        store.listDependencies(ctx.params.id!, ctx.query.get('direction') === 'up' ? 'up' : 'down'),
+      async (ctx) => {
+        await notMail(ctx, ctx.params.id!);
+        return store.listDependencies(
+          ctx.params.id!,
+          ctx.query.get('direction') === 'up' ? 'up' : 'down',
+        );
+      },
     )
     .on(
       'POST',
       '/v0/beads/:id/deps',
       { summary: 'Add a dependency', body: S.depBody },
       async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
+        await notMail(ctx, ctx.input.depends_on_id, true);
         await ops.addDependency(
           ctx.actor,
           ctx.params.id!,
@@ -124,6 +158,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       },
     )
     .on('DELETE', '/v0/beads/:id/deps/:dep', { summary: 'Remove a dependency' }, async (ctx) => {
+      await notMail(ctx, ctx.params.id!, true);
       const removed = await ops.removeDependency(ctx.actor, ctx.params.id!, ctx.params.dep!);
       return { ok: true, removed };
     })
@@ -133,6 +168,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       '/v0/beads/:id',
       { summary: 'Delete a bead for good (prefer close)', allow: STAFF },
       async (ctx) => {
+        await notMail(ctx, ctx.params.id!, true);
         await ops.deleteBead(ctx.actor, ctx.params.id!);
         return { ok: true };
       },

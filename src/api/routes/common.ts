@@ -1,9 +1,9 @@
 /** What every route file shares: query parsing, who-may checks, and the per-server kit. */
-import { ForbiddenError, ValidationError } from '../../core/index.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../core/index.js';
 import type { PrincipalKind } from '../../city/index.js';
 import type { Message } from '../../mail/index.js';
 import { validateSessionName } from '../../runtime/index.js';
-import type { ListQuery, ReadyQuery } from '../../store/index.js';
+import type { Bead, ListQuery, ReadyQuery } from '../../store/index.js';
 import type { ApiHost } from '../host.js';
 import type { RequestContext } from '../http.js';
 
@@ -124,6 +124,32 @@ export function routeKit(server: ApiHost) {
     return m;
   };
 
+  /**
+   * Message beads are mail: agents reach them only through the mail routes
+   * (their own mail), and only the admin key writes them through the beads
+   * API (everyone else sends mail, which counts unread and records
+   * mail.sent). To an agent a message bead does not exist here.
+   */
+  const notMail = async (ctx: RequestContext<unknown>, id: string, write = false) => {
+    if (ctx.principal.kind === 'admin') return;
+    const bead = await store.get(id);
+    if (bead.issue_type !== 'message') return;
+    if (ctx.principal.kind === 'agent') {
+      throw new NotFoundError('bead', id, { fix: 'mail is read with gc mail (GET /v0/mail)' });
+    }
+    if (write) {
+      throw new ForbiddenError(`${id} is a message: change mail through the mail routes`, {
+        fix: 'gc mail (POST /v0/mail/...)',
+      });
+    }
+  };
+
+  /** A page of beads without the messages an agent may not see here. */
+  const hideMail = <P extends { items: Bead[] }>(ctx: RequestContext<unknown>, p: P): P =>
+    ctx.principal.kind === 'agent'
+      ? { ...p, items: p.items.filter((b) => b.issue_type !== 'message') }
+      : p;
+
   const page = (ctx: RequestContext<unknown>) => {
     const limit = num(ctx.query.get('limit'));
     const cursor = ctx.query.get('cursor');
@@ -141,6 +167,8 @@ export function routeKit(server: ApiHost) {
     store,
     events,
     mustHold,
+    notMail,
+    hideMail,
     ownSession,
     mailbox,
     ownMessage,

@@ -7,6 +7,42 @@ import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { ADMIN, STAFF, num, only, type RouteKit } from './common.js';
 
+/** Names the city itself acts as (events, mail, merges): never an agent's. */
+export const CITY_NAMES: ReadonlySet<string> = new Set([
+  'admin',
+  'city',
+  'controller',
+  'gc',
+  'human',
+  'mail',
+  'mayor',
+  'operator',
+  'refinery',
+  'root',
+  'system',
+]);
+
+/**
+ * Why `name` cannot be an external agent's: a name the city acts as, a city
+ * agent's name, or a session name a pool of that agent has or may grow
+ * into (`<agent>-<n>`).
+ */
+export function reservedName(
+  name: string,
+  agents: readonly { name: string }[],
+): string | undefined {
+  const lower = name.toLowerCase();
+  if (CITY_NAMES.has(lower)) return `${name} is reserved: the city acts under that name`;
+  for (const a of agents) {
+    if (lower === a.name.toLowerCase()) return `${name} is the name of the city agent ${a.name}`;
+    const prefix = `${a.name.toLowerCase()}-`;
+    if (lower.startsWith(prefix) && /^\d+$/.test(lower.slice(prefix.length))) {
+      return `${name} is a session name of the agent ${a.name} (as a pool)`;
+    }
+  }
+  return undefined;
+}
+
 export function keyRoutes(router: Router, k: RouteKit): void {
   const { server, keys, events } = k;
   router
@@ -80,8 +116,10 @@ export function keyRoutes(router: Router, k: RouteKit): void {
         only(ctx, ['admin', 'operator'], 'register agents');
         const { name, webhook_url: webhook } = ctx.input;
         validateSessionName(name, 'body.name');
-        if (server.spec.agents.some((a) => a.name === name) || keys.has('agent', name)) {
-          throw new ValidationError(`${name} is taken by a city agent or a registered one`, {
+        const reserved = reservedName(name, server.spec.agents);
+        if (reserved) throw new ValidationError(reserved, { where: 'body.name' });
+        if (keys.has('agent', name)) {
+          throw new ValidationError(`${name} is taken by a registered agent`, {
             where: 'body.name',
           });
         }

@@ -12,7 +12,7 @@ const IN_QUEUE = new Set<MrState>(['queued', 'testing', 'merging']);
 
 export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
   const { server, mail, keys, ops } = k;
-  const { mailbox, ownMessage, page } = k;
+  const { mailbox, mustHold, ownMessage, page } = k;
   router
     // ---- merge queue ----
     .on(
@@ -20,7 +20,19 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       '/v0/mq',
       { summary: 'Submit a branch to its rig merge queue, as the caller', body: S.mqSubmitBody },
       async (ctx) => {
-        const r = await server.refinery.submit(ctx.actor, ctx.input);
+        const agent = ctx.principal.kind === 'agent';
+        if (agent) {
+          // An agent submits its own work: beads it holds, branches that are
+          // not another session's, and it replaces only its own requests.
+          if (ctx.input.bead) await mustHold(ctx, ctx.input.bead, 'submit a merge request for');
+          const owner = /^gc\/([^/]+)\//.exec(ctx.input.branch)?.[1];
+          if (owner && owner !== ctx.actor) {
+            throw new ForbiddenError(
+              `agent ${ctx.actor} may not submit ${ctx.input.branch}: it is a branch of session ${owner}`,
+            );
+          }
+        }
+        const r = await server.refinery.submit(ctx.actor, { ...ctx.input, ownOnly: agent });
         return { ...r.request, created: r.created, superseded: r.superseded };
       },
     )
