@@ -2,7 +2,7 @@
  * CLI output conventions: human tables by default; `--json` prints data only
  * on stdout; errors go to stderr with a non-zero exit code.
  */
-import { GcError, errorMessage } from '../core/index.js';
+import { GcError, errorMessage, printable } from '../core/index.js';
 
 /** Exit codes: 1 general, 2 usage or invalid input, 3 not found, 4 conflict, 5 locked. */
 export const EXIT = {
@@ -42,16 +42,17 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** A line for a human: control characters in it are made visible (see core/text.ts). */
 export function printLine(line = ''): void {
-  process.stdout.write(line + '\n');
+  process.stdout.write(printable(line) + '\n');
 }
 
 /**
  * Write to stdout and wait while it is full: a follower piped into a slow
  * reader (`gc events --follow | less`) holds one pipe buffer, not the log.
  */
-export function writeOut(text: string): Promise<void> {
-  if (process.stdout.write(text)) return Promise.resolve();
+export function writeOut(text: string, human = false): Promise<void> {
+  if (process.stdout.write(human ? printable(text) : text)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       process.stdout.off('drain', done);
@@ -91,8 +92,9 @@ export function reportError(prog: string, err: unknown, json: boolean): number {
   } else {
     // The server names request fields (body.title, query.limit); the CLI
     // speaks of the argument or option itself.
-    process.stderr.write(`${prog}: ${errorMessage(err).replace(/^(?:body|query)\./, '')}\n`);
-    if (err instanceof GcError && err.fix) process.stderr.write(`  fix: ${err.fix}\n`);
+    const message = printable(errorMessage(err).replace(/^(?:body|query)\./, ''));
+    process.stderr.write(`${prog}: ${message}\n`);
+    if (err instanceof GcError && err.fix) process.stderr.write(`  fix: ${printable(err.fix)}\n`);
     if (!(err instanceof GcError) && err instanceof Error && process.env.GC_DEBUG) {
       process.stderr.write(`${err.stack ?? ''}\n`);
     }

@@ -15,3 +15,4 @@ export {
   unusedRequestWrite,
   type RequestScope,
 } from './request.js';
+export { printable } from './text.js';

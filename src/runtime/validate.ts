@@ -56,17 +56,18 @@ export function validateMetaKey(key: string): string {
 }
 
 /**
- * Nudge text: tab and newline allowed, other control characters refused (a
- * raw ^C or ESC would act on the agent instead of being read by it). CRLF is
- * read as a newline.
+ * Nudge text: tab and newline allowed, other control characters (C0, DEL,
+ * C1) refused (a raw ^C, ESC or CSI would act on the agent instead of being
+ * read by it). CRLF is read as a newline.
  */
 export function validateNudgeText(text: string): string {
   const normalized = text.replace(/\r\n?/g, '\n');
   if (Buffer.byteLength(normalized) > MAX_NUDGE_BYTES) {
     throw new ValidationError(`is over ${MAX_NUDGE_BYTES} bytes`, { where: 'nudge text' });
   }
+  // C0 (but tab and newline), DEL and C1: U+009B alone is a CSI to many terminals.
   // eslint-disable-next-line no-control-regex
-  const bad = /[\u0000-\u0008\u000b-\u001f\u007f]/.exec(normalized);
+  const bad = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.exec(normalized);
   if (bad) {
     const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');
     throw new ValidationError(

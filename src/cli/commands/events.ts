@@ -89,7 +89,7 @@ export async function events(g: GlobalOptions, a: EventsArgs): Promise<void> {
           onStatus: (m) => process.stderr.write(`gc: ${m}\n`),
         });
         for await (const e of follow) {
-          await writeOut((g.json ? JSON.stringify(e) : row(e).join('  ')) + '\n');
+          await writeOut((g.json ? JSON.stringify(e) : row(e).join('  ')) + '\n', !g.json);
         }
         return;
       }
