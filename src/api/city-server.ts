@@ -131,7 +131,15 @@ export class CityServer implements ApiHost {
       const pool = new RegExp(`^${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`);
       // eslint-disable-next-line no-control-regex -- stripping control characters is the point
       const clean = (t: string) => t.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
-      for (const s of await this.provider.listRunning(to)) {
+      // The message is stored: from here nothing may fail the request. A
+      // recipient that cannot be a session name has no sessions to nudge.
+      let running: string[] = [];
+      try {
+        running = /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(to) ? await this.provider.listRunning(to) : [];
+      } catch (e) {
+        this.log(`mail notify ${to}: ${errorMessage(e)}`);
+      }
+      for (const s of running) {
         if (s !== to && !pool.test(s)) continue;
         try {
           await this.provider.nudge(
@@ -241,6 +249,7 @@ export class CityServer implements ApiHost {
       const mail = openMail({
         provider: mailCfg.provider,
         maxUnread: mailCfg.max_unread,
+        maxUnreadPerSender: mailCfg.max_unread_per_sender,
         root,
         store: state.store,
         events: state.events,

@@ -14,9 +14,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  GcError,
   NotFoundError,
   ValidationError,
   adminKeyPath,
+  errorMessage,
+  fault,
   randomBase36,
   readAdminKey,
 } from '../core/index.js';
@@ -157,16 +160,53 @@ export class KeyRing {
 
   /** Revoke one key. Idempotent; NotFoundError for an unknown id. */
   revoke(keyId: string): Principal {
+    // Deny first, in memory: the key stops working now even when the write
+    // that records it fails (a full disk); that write is retried.
+    const live = this.live.get(keyId);
+    if (live) this.index(live.principal, false);
+    this.live.delete(keyId);
     const r = this.db.prepare('SELECT * FROM keys WHERE key_id = ?').get(keyId) as Row | undefined;
     if (!r) throw new NotFoundError('key', keyId);
     if (r.revoked_at === null) {
       r.revoked_at = new Date().toISOString();
-      this.db.prepare('UPDATE keys SET revoked_at = ? WHERE key_id = ?').run(r.revoked_at, keyId);
+      try {
+        this.persistRevoke(keyId, r.revoked_at);
+      } catch (e) {
+        this.unpersisted.set(keyId, r.revoked_at);
+        this.retryRevokes();
+        throw new GcError(
+          'unavailable',
+          `key ${keyId} (${r.name}) is revoked, but recording it failed (${errorMessage(e)}); retrying`,
+        );
+      }
     }
-    const live = this.live.get(keyId);
-    if (live) this.index(live.principal, false);
-    this.live.delete(keyId);
     return toPrincipal(r);
+  }
+
+  /** Revocations not yet written, by key id (retried until they are). */
+  private readonly unpersisted = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private persistRevoke(keyId: string, at: string): void {
+    fault('keys.write');
+    this.db.prepare('UPDATE keys SET revoked_at = ? WHERE key_id = ?').run(at, keyId);
+  }
+
+  private retryRevokes(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const [id, at] of this.unpersisted) {
+        try {
+          this.persistRevoke(id, at);
+          this.unpersisted.delete(id);
+        } catch {
+          // still failing: try again later
+        }
+      }
+      if (this.unpersisted.size) this.retryRevokes();
+    }, 2000);
+    this.retryTimer.unref();
   }
 
   private index(p: Principal, add: boolean): void {
@@ -247,6 +287,14 @@ export class KeyRing {
   }
 
   close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const [id, at] of this.unpersisted) {
+      try {
+        this.persistRevoke(id, at);
+      } catch {
+        // the disk is still full: the key revives at the next start (logged by the caller)
+      }
+    }
     this.db.close();
   }
 }

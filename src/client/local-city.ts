@@ -73,6 +73,7 @@ export class LocalCity implements CityClient {
     this.mailbox ??= openMail({
       provider: this.loaded.config.mail.provider,
       maxUnread: this.loaded.config.mail.max_unread,
+      maxUnreadPerSender: this.loaded.config.mail.max_unread_per_sender,
       root: this.where,
       store: this.state.store,
       events: this.state.events,

@@ -227,6 +227,14 @@ export const mailSchema = z.object({
     .describe(
       'Unread messages a mailbox may hold; a send to a full one is refused (0 = no bound).',
     ),
+  max_unread_per_sender: z
+    .number()
+    .int()
+    .min(0)
+    .default(100)
+    .describe(
+      'Unread messages one sender may leave in one mailbox (0 = no bound); mail from the city itself is never refused.',
+    ),
   webhook_allow_private: z
     .boolean()
     .default(false)

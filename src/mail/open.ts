@@ -12,6 +12,8 @@ export interface OpenMailOptions {
   /** `""` (the work store) or `exec:<script>` (relative to the city root). */
   provider: string;
   maxUnread: number;
+  /** Unread mail one sender may leave in one mailbox; 0 = none. */
+  maxUnreadPerSender?: number;
   root: string;
   store: Store;
   events: EventLog;
@@ -20,7 +22,10 @@ export interface OpenMailOptions {
 export function openMail(o: OpenMailOptions): Mail {
   let inner: Mail;
   if (o.provider === '' || o.provider === 'store') {
-    inner = new StoreMail(o.store, { maxUnread: o.maxUnread });
+    inner = new StoreMail(o.store, {
+      maxUnread: o.maxUnread,
+      maxUnreadPerSender: o.maxUnreadPerSender ?? 0,
+    });
   } else if (o.provider.startsWith('exec:')) {
     const script = path.resolve(o.root, o.provider.slice(5));
     inner = new ExecMail(script, {

@@ -19,7 +19,14 @@ const CC = 'gc.cc';
 export interface StoreMailOptions {
   /** Per-recipient cap on unread mail; 0 = none. */
   maxUnread?: number;
+  /** Per-sender cap on unread mail in one mailbox; 0 = none. */
+  maxUnreadPerSender?: number;
 }
+
+/** Senders that are the city itself: their mail (merge and conflict notices) is never refused. */
+export const CITY_SENDERS: ReadonlySet<string> = new Set(['controller', 'refinery', 'mail', 'gc']);
+/** Metadata key naming the sender, so one sender's unread mail can be counted. */
+const FROM = 'gc.from';
 
 function toMessage(b: Bead): Message {
   const thread = b.labels.find((l) => l.startsWith('thread:'))?.slice(7);
@@ -42,6 +49,7 @@ function toMessage(b: Bead): Message {
 
 export class StoreMail implements Mail {
   private readonly maxUnread: number;
+  private readonly maxPerSender: number;
   /** Tail of the send chain of each recipient (only with a bound). */
   private readonly sending = new Map<string, Promise<void>>();
 
@@ -50,6 +58,7 @@ export class StoreMail implements Mail {
     options: StoreMailOptions = {},
   ) {
     this.maxUnread = options.maxUnread ?? 0;
+    this.maxPerSender = options.maxUnreadPerSender ?? 0;
   }
 
   private async bead(id: string): Promise<Bead> {
@@ -71,7 +80,9 @@ export class StoreMail implements Mail {
     thread: { root: string; replyTo: string } | undefined,
   ): Promise<Message> {
     checkSend(from, to, input);
-    if (this.maxUnread <= 0) return this.insert(from, to, input, thread);
+    if ((this.maxUnread <= 0 && this.maxPerSender <= 0) || CITY_SENDERS.has(from)) {
+      return this.insert(from, to, input, thread);
+    }
     // Count and insert one send at a time per recipient, so concurrent
     // senders cannot overshoot the bound between the count and the insert.
     const prev = this.sending.get(to) ?? Promise.resolve();
@@ -82,7 +93,20 @@ export class StoreMail implements Mail {
         status: 'open',
         metadata: { [READ]: 'false' },
       });
-      if (unread >= this.maxUnread) throw new InboxFullError(to, unread, this.maxUnread);
+      if (this.maxUnread > 0 && unread >= this.maxUnread) {
+        throw new InboxFullError(to, unread, this.maxUnread);
+      }
+      if (this.maxPerSender > 0) {
+        const mine = await this.store.count({
+          type: TYPE,
+          assignee: to,
+          status: 'open',
+          metadata: { [READ]: 'false', [FROM]: from },
+        });
+        if (mine >= this.maxPerSender) {
+          throw new InboxFullError(to, mine, this.maxPerSender, from);
+        }
+      }
       return this.insert(from, to, input, thread);
     });
     const tail = mine.then(
@@ -117,7 +141,11 @@ export class StoreMail implements Mail {
         'gc:message',
         ...(thread ? [`thread:${thread.root}`, `reply-to:${thread.replyTo}`] : []),
       ],
-      metadata: { [READ]: 'false', ...(input.cc?.length ? { [CC]: input.cc.join(',') } : {}) },
+      metadata: {
+        [READ]: 'false',
+        [FROM]: from,
+        ...(input.cc?.length ? { [CC]: input.cc.join(',') } : {}),
+      },
     });
     return toMessage(bead);
   }

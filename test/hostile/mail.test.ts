@@ -1,0 +1,78 @@
+/**
+ * Mailbox abuse: one agent cannot fill another's mailbox for everyone (a
+ * per-sender bound), mail from the city itself always gets through, and a
+ * send that fails changes nothing.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CityServer } from '../../src/api/index.js';
+import { readAdminKey } from '../../src/city/index.js';
+import { CONFIG_HOME } from '../helpers/cli.js';
+import { apiCall } from '../helpers/http.js';
+
+let root: string;
+let server: CityServer;
+let admin: string;
+let spammer: string;
+let friend: string;
+
+beforeAll(async () => {
+  process.env.GC_CONFIG_HOME = CONFIG_HOME;
+  root = await mkdtemp(path.join(os.tmpdir(), 'gc-mailabuse-'));
+  await writeFile(
+    path.join(root, 'city.toml'),
+    '[workspace]\nname = "mb"\n[daemon]\npatrol_interval = "1h"\n[mail]\nmax_unread = 10\nmax_unread_per_sender = 3\n',
+  );
+  server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
+  admin = readAdminKey(root)!;
+  spammer = server.keys.create({ kind: 'agent', name: 'spammer' }).token;
+  friend = server.keys.create({ kind: 'agent', name: 'friend' }).token;
+});
+afterAll(async () => {
+  await server?.stop('test');
+  await rm(root, { recursive: true, force: true });
+});
+
+const send = (token: string, body: Record<string, unknown>, actor?: string) =>
+  apiCall({ socketPath: server.socketPath }, 'POST', '/v0/mail', {
+    token,
+    body: { body: '', ...body },
+    ...(actor ? { actor } : {}),
+  });
+const unread = async () => (await server.mail.count('victim')).unread;
+
+describe('mailbox bounds', () => {
+  it('one sender fills only its share; others and the city still get through', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await send(spammer, { to: 'victim', subject: `spam ${i}` })).status).toBe(200);
+    }
+    const refused = await send(spammer, { to: 'victim', subject: 'spam 4' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error?.message).toMatch(/spammer already has 3 unread/);
+    expect((await send(friend, { to: 'victim', subject: 'hello' })).status).toBe(200);
+    // Fill the box to its total bound with other senders (the admin acts as them).
+    for (let i = 0; (await unread()) < 10; i++) {
+      expect((await send(admin, { to: 'victim', subject: `x${i}` }, `sender-${i}`)).status).toBe(
+        200,
+      );
+    }
+    expect((await send(friend, { to: 'victim', subject: 'full' })).status).toBe(409);
+    // The city's own notices are never refused.
+    const notice = await send(admin, { to: 'victim', subject: 'your merge landed' }, 'refinery');
+    expect(notice.status).toBe(200);
+    expect(await unread()).toBe(11);
+  });
+
+  it('a send that fails stores nothing', async () => {
+    const before = await server.ops.store.count({ type: 'message' });
+    const bad = await send(admin, { to: 'bad name', subject: 's', notify: true });
+    expect(bad.status).toBe(400);
+    expect(await server.ops.store.count({ type: 'message' })).toBe(before);
+    // A recipient that cannot be a session: stored, answered, nobody to nudge.
+    const odd = await send(admin, { to: 'team.alpha', subject: 's', notify: true });
+    expect(odd.status, odd.text).toBe(200);
+    expect(odd.body.notified).toEqual([]);
+  });
+});
