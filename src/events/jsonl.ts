@@ -42,6 +42,7 @@ import {
   type EventPage,
   type GcEvent,
   type WatchOptions,
+  type CorruptLine,
 } from './types.js';
 import { watchLog } from './watch.js';
 
@@ -427,29 +428,39 @@ export class JsonlEventLog implements EventLog {
     const items: GcEvent[] = [];
     let scanned = after;
     let full = false;
-    let corrupt: Error | undefined;
+    // A damaged line in the middle of a segment (a disk error, a hand edit)
+    // is reported and skipped: the valid events around it are served.
+    const corrupt: CorruptLine[] = [];
     try {
       for (const { seg, fh } of opened) {
-        if (full || corrupt) break;
+        if (full) break;
         const size = (await fh.stat()).size;
         const from =
           seg.firstSeq !== -1 && seg.firstSeq > after ? 0 : await seekSeq(fh, size, after + 1);
         await forEachLine(fh, from, (line, offset) => {
           const seq = lineSeq(line);
-          if (seq === undefined) {
-            corrupt = new GcError(
-              'internal',
-              `corrupt event log line in ${seg.path} at byte ${offset}`,
-              {
-                fix: 'move the file aside and restart; events before that line are intact',
-              },
-            );
-            return false;
+          let ev: GcEvent | undefined;
+          if (seq !== undefined) {
+            try {
+              ev = JSON.parse(line) as GcEvent;
+            } catch {
+              ev = undefined;
+            }
+          }
+          if (seq === undefined || !ev) {
+            if (corrupt.length < 100) {
+              corrupt.push({
+                file: seg.path,
+                offset,
+                after_seq: scanned,
+                error: seq === undefined ? 'no sequence number' : 'not valid JSON',
+              });
+            }
+            return true;
           }
           if (seq <= after) return true;
           if (seq > cap) return false;
           scanned = seq;
-          const ev = JSON.parse(line) as GcEvent;
           if (matches(ev)) items.push(ev);
           if (items.length >= limit) {
             full = true;
@@ -461,7 +472,14 @@ export class JsonlEventLog implements EventLog {
     } finally {
       await Promise.all(opened.map((o) => o.fh.close()));
     }
-    if (corrupt) throw corrupt;
+    if (corrupt.length) {
+      const latest = this.readonly ? Infinity : this.durableSeq;
+      return {
+        items,
+        next_after_seq: full && scanned < latest ? scanned : null,
+        corrupt: corrupt.map((c) => ({ ...c, before_seq: nextSeqAfter(items, c.after_seq) })),
+      };
+    }
     const latest = this.readonly ? Infinity : this.durableSeq;
     return { items, next_after_seq: full && scanned < latest ? scanned : null };
   }
@@ -530,4 +548,9 @@ async function lastSeqOf(paths: string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/** The first seq in `items` after `seq`, if any. */
+function nextSeqAfter(items: readonly GcEvent[], seq: number): number | undefined {
+  return items.find((e) => e.seq > seq)?.seq;
 }

@@ -41,6 +41,20 @@ export interface EventPage {
   items: GcEvent[];
   /** Pass as `afterSeq` to get the next page; null when no more events exist now. */
   next_after_seq: number | null;
+  /** Damaged lines met (and skipped) while reading this page; absent when none. */
+  corrupt?: CorruptLine[];
+}
+
+/** A line of the log that is not an event: where it is and between which events. */
+export interface CorruptLine {
+  file: string;
+  /** Byte offset of the line in `file`. */
+  offset: number;
+  /** The last good seq before it (0: none in this read). */
+  after_seq: number;
+  /** The first good seq after it in this page, when there is one. */
+  before_seq?: number | undefined;
+  error: string;
 }
 
 export interface WatchOptions {
