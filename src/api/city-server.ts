@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
+import { CityOps, KeyRing, openCityState, type CityState, type Principal } from '../city/index.js';
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
@@ -116,6 +116,15 @@ export class CityServer implements ApiHost {
     readonly runs: RunService,
     readonly log: (line: string) => void,
   ) {}
+
+  private createQuota: RateLimiter | undefined;
+
+  admitCreate(principal: Principal): void {
+    if (principal.kind !== 'agent') return;
+    const api = this.cityState.loaded.config.api;
+    this.createQuota ??= new RateLimiter(api.agent_creates_per_s, api.agent_creates_burst);
+    this.createQuota.admit(principal);
+  }
 
   redactedConfig(): unknown {
     return redact(this.cityState.loaded.config);

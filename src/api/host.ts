@@ -1,5 +1,5 @@
 /** What the API routes need from the server that hosts them. */
-import type { CityOps, KeyRing } from '../city/index.js';
+import type { CityOps, KeyRing, Principal } from '../city/index.js';
 import type { Controller, CitySpec } from '../controller/index.js';
 import type { Mail, Message } from '../mail/index.js';
 import type { Refinery } from '../refinery/index.js';
@@ -21,6 +21,8 @@ export interface ApiHost {
   readonly startedAt: number;
   /** How long an SSE reader may take nothing before it is cut off (default SSE_STALL_MS). */
   readonly sseStallMs?: number | undefined;
+  /** Spend one of an agent key's creates (beads, mail); RateLimitedError over its quota. */
+  admitCreate(principal: Principal): void;
   /** city.toml as loaded, secrets redacted. */
   redactedConfig(): unknown;
   /** After a send: nudge the recipient's live sessions (when asked) and push to its webhook. */

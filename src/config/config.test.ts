@@ -32,6 +32,8 @@ describe('city.toml loading', () => {
       rate_per_s: 200,
       rate_burst: 400,
       max_runs: 32,
+      agent_creates_per_s: 20,
+      agent_creates_burst: 200,
       max_connections: 0,
     });
     expect(config.agent).toEqual([]);

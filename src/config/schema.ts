@@ -307,6 +307,17 @@ export const apiSchema = z.object({
     .min(0)
     .default(32)
     .describe('Agent runs (POST /v0/runs) at once, city-wide (0 = runs disabled).'),
+  agent_creates_per_s: z
+    .number()
+    .nonnegative()
+    .default(20)
+    .describe('Beads and messages each agent key may create per second (0 = no quota).'),
+  agent_creates_burst: z
+    .number()
+    .int()
+    .positive()
+    .default(200)
+    .describe('Creates an agent key may make at once before its per-second quota applies.'),
   max_connections: z
     .number()
     .int()

@@ -76,3 +76,37 @@ describe('mailbox bounds', () => {
     expect(odd.body.notified).toEqual([]);
   });
 });
+
+describe('create quotas', () => {
+  it('an agent key creating beads and mail too fast gets 429s; staff keys do not', async () => {
+    const qroot = await mkdtemp(path.join(os.tmpdir(), 'gc-quota-'));
+    await writeFile(
+      path.join(qroot, 'city.toml'),
+      '[workspace]\nname = "q"\n[daemon]\npatrol_interval = "1h"\n[api]\nagent_creates_per_s = 0.01\nagent_creates_burst = 3\n',
+    );
+    const city = await CityServer.start({
+      root: qroot,
+      sessionProvider: 'fake',
+      log: () => undefined,
+    });
+    try {
+      const t = city.keys.create({ kind: 'agent', name: 'flooder' }).token;
+      const post = (url: string, token: string, body: unknown) =>
+        apiCall({ socketPath: city.socketPath }, 'POST', url, { token, body });
+      for (let i = 0; i < 3; i++) {
+        expect((await post('/v0/beads', t, { title: `b${i}` })).status).toBe(200);
+      }
+      const over = await post('/v0/beads', t, { title: 'one too many' });
+      expect(over.status).toBe(429);
+      expect(over.headers['retry-after']).toBeDefined();
+      expect((await post('/v0/mail', t, { to: 'x', body: 'hi' })).status).toBe(429);
+      const staff = readAdminKey(qroot)!;
+      for (let i = 0; i < 5; i++) {
+        expect((await post('/v0/beads', staff, { title: `s${i}` })).status).toBe(200);
+      }
+    } finally {
+      await city.stop('test');
+      await rm(qroot, { recursive: true, force: true });
+    }
+  });
+});

@@ -19,6 +19,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
           fix: 'gc mail send (POST /v0/mail)',
         });
       }
+      server.admitCreate(ctx.principal);
       // Only the admin key may create on someone else's behalf.
       return ops.createBead(
         ctx.actor,

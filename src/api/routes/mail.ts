@@ -112,6 +112,7 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       { summary: 'Send mail as the caller', body: S.mailSendBody },
       async (ctx) => {
         const { to, notify, ...input } = ctx.input;
+        server.admitCreate(ctx.principal);
         const m = await mail.send(ctx.actor, to, { ...input, subject: input.subject ?? '' });
         const warning = unknownRecipientWarning(server.spec, keys, to);
         return {
@@ -187,6 +188,7 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         await ownMessage(ctx, ctx.params.id!, true);
         const { notify, ...input } = ctx.input;
+        server.admitCreate(ctx.principal);
         const m = await mail.reply(ctx.params.id!, ctx.actor, input);
         return { ...m, ...(await server.delivered(m, notify === true)) };
       },
