@@ -67,9 +67,10 @@ export class CityOps {
     return this.publisher.recover();
   }
 
-  /** Wait until every committed event is in the log (tests, shutdown). */
-  flush(): Promise<void> {
-    return this.publisher.publish();
+  /** Wait until every committed event is in the log and the outbox is trimmed (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.publisher.publish();
+    await this.publisher.settled();
   }
 
   /** Stop retrying failed appends (the store and log are about to close). */

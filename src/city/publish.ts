@@ -37,6 +37,9 @@ export class Publisher {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MS;
   private lastError = '';
+  /** Highest outbox id appended to the log by this process. */
+  private appended = 0;
+  private acking: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -70,7 +73,7 @@ export class Publisher {
 
   private async pass(): Promise<void> {
     for (;;) {
-      const rows = await this.store.outbox(BATCH);
+      const rows = await this.store.outbox(BATCH, this.appended);
       if (rows.length === 0) return;
       try {
         // record() keeps call order: the rows land in commit order.
@@ -79,10 +82,31 @@ export class Publisher {
         this.suspect = true;
         throw e;
       }
-      await this.store.ackOutbox(rows[rows.length - 1]!.id);
+      this.appended = rows[rows.length - 1]!.id;
+      this.ack(this.appended);
       this.healthy();
       if (rows.length < BATCH) return;
     }
+  }
+
+  /**
+   * Forget appended rows, off the caller's path: a write waits for its
+   * events to be in the log, not for the outbox to be trimmed. A crash
+   * before the trim leaves rows that `recover` finds in the log.
+   */
+  private ack(throughId: number): void {
+    this.acking = this.acking
+      .then(() => this.store.ackOutbox(throughId))
+      .catch((e: unknown) => {
+        this.log(
+          `events: trimming the outbox failed (${e instanceof Error ? e.message : String(e)}); it is retried with the next write`,
+        );
+      });
+  }
+
+  /** Every trim asked for so far is done (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.acking;
   }
 
   /** Append what is in the outbox and not yet in the log; returns how many were appended. */
@@ -99,6 +123,7 @@ export class Publisher {
         this.suspect = true;
         throw e;
       }
+      this.appended = Math.max(this.appended, rows[rows.length - 1]!.id);
       await this.store.ackOutbox(rows[rows.length - 1]!.id);
       appended += missing.length;
       if (rows.length < BATCH) break;

@@ -40,8 +40,8 @@ export class MemoryRecords {
     return value;
   }
 
-  outbox(limit: number): OutboxRow[] {
-    return this.rows.slice(0, limit);
+  outbox(limit: number, afterId = 0): OutboxRow[] {
+    return this.rows.filter((r) => r.id > afterId).slice(0, limit);
   }
 
   ack(throughId: number): void {

@@ -567,8 +567,8 @@ export class MemoryStore implements Store {
     }, rec);
   }
 
-  outbox(limit = 1000): Promise<OutboxRow[]> {
-    return this.run(() => this.records.outbox(limit));
+  outbox(limit = 1000, afterId = 0): Promise<OutboxRow[]> {
+    return this.run(() => this.records.outbox(limit, afterId));
   }
 
   ackOutbox(throughId: number): Promise<void> {

@@ -535,10 +535,12 @@ export class SqliteStore implements Store {
     );
   }
 
-  outbox(limit = 1000): Promise<OutboxRow[]> {
+  outbox(limit = 1000, afterId = 0): Promise<OutboxRow[]> {
     return this.commits.read(() =>
       (
-        this.sql.stmt('SELECT id, event FROM outbox ORDER BY id LIMIT ?').all(limit) as {
+        this.sql
+          .stmt('SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?')
+          .all(afterId, limit) as {
           id: number;
           event: string;
         }[]

@@ -148,9 +148,10 @@ export interface Store {
 
   /**
    * Events committed with writes (`WriteRecord.events`) and not yet
-   * acknowledged as appended to the event log, oldest first.
+   * acknowledged as appended to the event log, oldest first (only those
+   * with an id above `afterId` when given).
    */
-  outbox(limit?: number): Promise<OutboxRow[]>;
+  outbox(limit?: number, afterId?: number): Promise<OutboxRow[]>;
 
   /** Forget outbox rows up to and including `throughId` (they are in the log). */
   ackOutbox(throughId: number): Promise<void>;
