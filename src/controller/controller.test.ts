@@ -660,6 +660,23 @@ describe('Controller with the fake provider', () => {
     expect(steady.providerCalls).toBe(1);
   });
 
+  it('a session cut off mid-start is not adopted: it is stopped and started again', async () => {
+    const { ops, provider, controller, types } = setup(
+      '[[agent]]\nname = "a"\n[[agent]]\nname = "b"\n',
+    );
+    await controller.tick();
+    // b's server died during its session_setup: it runs, but never got its fingerprint.
+    await provider.removeMeta('b', 'GC_FINGERPRINT');
+    const startsBefore = provider.callsOf('start').length;
+    const second = new Controller({ provider, ops, spec: controller.currentSpec });
+    await second.tick();
+    const seen = await types();
+    expect(seen.filter((t) => t.startsWith('session.adopted'))).toEqual(['session.adopted a']);
+    expect(seen).toContain('session.start_interrupted b');
+    expect(provider.callsOf('start').length).toBe(startsBefore + 1);
+    expect(await provider.getMeta('b', 'GC_FINGERPRINT')).not.toBe('');
+  });
+
   it('sessions get the city env', async () => {
     const { provider, controller } = setup('[[agent]]\nname = "a"\nenv = { X = "1" }\n');
     await controller.tick();

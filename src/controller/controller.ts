@@ -174,7 +174,7 @@ export class Controller {
     const now = this.clock.now();
     const foreign = this.foreign;
     const all = await this.provider.snapshot('');
-    const snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
+    let snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     this.live = new Map(snapshot.map((s) => [s.name, s]));
     const workload = await this.ops.store.workload();
     const scaleFailures: [agent: string, why: string][] = [];
@@ -189,7 +189,7 @@ export class Controller {
         `scale_check of ${agent} failed: ${why}`,
       );
     }
-    await this.adopt(snapshot, now);
+    snapshot = await this.adopt(snapshot, now);
     const desired = desiredState(this.spec, { workload, scale }, snapshot);
     const claims = new Map(workload.claims.map((c) => [c.assignee, c.in_progress]));
     const plan = reconcilePlan(desired, snapshot, this.trackers, {
@@ -242,16 +242,38 @@ export class Controller {
     this.poke();
   }
 
-  /** Live sessions the controller has no memory of (it restarted): adopt, never restart. */
-  private async adopt(snapshot: readonly SessionSnapshot[], now: number): Promise<void> {
+  /**
+   * Live sessions the controller has no memory of (it restarted): adopt,
+   * never restart. Only a session that finished starting is adopted: its
+   * fingerprint is written after setup and readiness, so one without it was
+   * cut off mid-start (its setup never ran to the end). That one is stopped
+   * and left out of `snapshot`, so this tick starts it again from scratch.
+   */
+  private async adopt(snapshot: SessionSnapshot[], now: number): Promise<SessionSnapshot[]> {
     const strangers = snapshot.filter(
       (s) => s.alive && !this.trackers.has(s.name) && this.isCitySession(s.name),
     );
+    const unfinished = new Set<string>();
     await mapLimit(strangers, ACT_CONCURRENCY, async (s) => {
       const [fingerprint, drain] = await Promise.all([
         this.provider.getMeta(s.name, META.fingerprint),
         this.provider.getMeta(s.name, META.drain),
       ]);
+      if (!fingerprint) {
+        unfinished.add(s.name);
+        await this.provider.stop(s.name).catch((e: unknown) => {
+          this.log(`stopping half-started ${s.name}: ${errorMessage(e)}`);
+        });
+        this.revokeToken(s.name);
+        await this.record(
+          'session.start_interrupted',
+          s.name,
+          {},
+          `session ${s.name} was cut off mid-start (no fingerprint); stopped, to be started again`,
+        );
+        this.live.delete(s.name);
+        return;
+      }
       const t: SessionTracker = { startedAt: now, deaths: [] };
       if (fingerprint) t.fingerprint = fingerprint;
       if (drain) {
@@ -261,6 +283,7 @@ export class Controller {
       this.trackers.set(s.name, t);
       await this.record('session.adopted', s.name, {}, `adopted running session ${s.name}`);
     });
+    return unfinished.size ? snapshot.filter((s) => !unfinished.has(s.name)) : snapshot;
   }
 
   private tracker(name: string): SessionTracker {

@@ -25,7 +25,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../core/index.js';
 import { Git } from '../git/index.js';
-import { runGate, type GateSpec } from './gates.js';
+import { GatePids } from './gate-pids.js';
+import { runGate, type GateRun, type GateSpec } from './gates.js';
 import type { MergeQueue, MergeRequest } from './queue.js';
 
 export type MergeStyle = 'rebase' | 'squash';
@@ -96,9 +97,12 @@ export class RigEngine {
   private idleWaiters: (() => void)[] = [];
   private warnedNoTarget = false;
   private readonly log: (msg: string) => void;
+  /** Process groups of running gates, recorded for crash recovery. */
+  private readonly gatePids: GatePids;
 
   constructor(private readonly o: RigEngineOptions) {
     this.git = new Git(o.repo);
+    this.gatePids = new GatePids(`${o.scratchDir}.gates`);
     this.slots = Array.from({ length: o.workers }, () => undefined);
     this.freeSlots = Array.from({ length: o.workers }, (_, i) => i);
     this.log = o.log ?? (() => undefined);
@@ -113,10 +117,34 @@ export class RigEngine {
   }
 
   async start(): Promise<void> {
+    const killed = this.gatePids.killLeftovers();
+    if (killed.length) {
+      this.log(
+        `mq ${this.o.rig}: killed ${killed.length} gate process group(s) left by a server that died: ${killed.join(', ')}`,
+      );
+    }
     await this.recover();
     this.timer = setInterval(() => this.kick(), this.o.pollMs ?? 2000);
     this.timer.unref();
     this.kick();
+  }
+
+  /** Run a gate with its process group recorded while it runs (see gate-pids.ts). */
+  private async gate(
+    gate: GateSpec,
+    dir: string,
+    env: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<GateRun> {
+    let pgid: number | undefined;
+    try {
+      return await runGate(gate, dir, env, signal, (id) => {
+        pgid = id;
+        this.gatePids.add(id);
+      });
+    } finally {
+      if (pgid !== undefined) this.gatePids.remove(pgid);
+    }
   }
 
   /** Look at the queue now (a request was submitted, a result came in). */
@@ -369,10 +397,10 @@ export class RigEngine {
       };
       const flaky: string[] = [];
       for (const gate of this.o.gates) {
-        let r = await runGate(gate, wt.dir, env, e.abort.signal);
+        let r = await this.gate(gate, wt.dir, env, e.abort.signal);
         if (!r.ok && !r.cancelled && !stale()) {
           // One retry: a gate that passes the second time is flaky, not failing.
-          const again = await runGate(gate, wt.dir, env, e.abort.signal);
+          const again = await this.gate(gate, wt.dir, env, e.abort.signal);
           if (again.ok) flaky.push(gate.name);
           r = again;
         }

@@ -8,6 +8,7 @@
  * - the event log has no gap, and replaying it gives the store's state
  *   (every committed change has its event, and no event is doubled).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { readAdminKey, replayBeads } from '../../src/city/index.js';
 import type { GcEvent } from '../../src/events/index.js';
 import type { Bead } from '../../src/store/index.js';
 import { CONFIG_HOME, killSpawned, spawnBuilt } from '../helpers/cli.js';
+import { branchWith, makeRepo } from '../helpers/git.js';
 import { apiCall, type Reply } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -173,5 +175,56 @@ describe('kill -9 mid-burst', () => {
     expect([...byHolder.values()].every((n) => n === 1)).toBe(true);
     expect(byHolder.size).toBe(N);
     await checkLogAgainstStore();
+  }, 120_000);
+
+  it('mid-gate: the gate process group a dead server left is killed by the next one', async () => {
+    const groot = await mkdtemp(path.join(os.tmpdir(), 'gc-kill-gate-'));
+    const repo = path.join(groot, 'app');
+    makeRepo(repo);
+    const head = branchWith(repo, 'feature', { 'f.txt': 'f\n' });
+    const pidFile = path.join(groot, 'gate.pid');
+    await writeFile(
+      path.join(groot, 'city.toml'),
+      `[workspace]\nname = "kg"\n[daemon]\npatrol_interval = "1h"\n[session]\nprovider = "subprocess"\n[[rigs]]\nname = "app"\npath = "app"\n[rigs.gates.test]\ncommand = "echo $$ > ${pidFile}; exec sleep 300"\n`,
+    );
+    const saved = { root, socketPath, admin };
+    root = groot;
+    socketPath = citySocketPath(groot);
+    admin = '';
+    let gatePid = 0;
+    try {
+      const first = await start();
+      const sub = await call('POST', '/v0/mq', 'gate-1', 'human', { branch: 'feature', head });
+      expect(sub.status, sub.text).toBe(200);
+      await waitFor(
+        () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '',
+        'the gate runs',
+      );
+      gatePid = Number(readFileSync(pidFile, 'utf8').trim());
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+      // The gate outlived its server.
+      expect(existsSync(`/proc/${gatePid}`)).toBe(true);
+      await start();
+      await waitFor(
+        () =>
+          !existsSync(`/proc/${gatePid}`) ||
+          /^\S+ \S+ Z/.test(readFileSync(`/proc/${gatePid}/stat`, 'utf8').replace(/\(.*\)/, 'x')),
+        'the leftover gate is killed',
+      );
+    } finally {
+      if (gatePid && existsSync(`/proc/${gatePid}`)) {
+        try {
+          process.kill(-gatePid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      killSpawned();
+      root = saved.root;
+      socketPath = saved.socketPath;
+      admin = saved.admin;
+      await rm(groot, { recursive: true, force: true });
+    }
   }, 120_000);
 });
