@@ -9,6 +9,7 @@
 import { GcError, errorMessage, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
+import { adoptStrangers } from './adopt.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
@@ -242,48 +243,21 @@ export class Controller {
     this.poke();
   }
 
-  /**
-   * Live sessions the controller has no memory of (it restarted): adopt,
-   * never restart. Only a session that finished starting is adopted: its
-   * fingerprint is written after setup and readiness, so one without it was
-   * cut off mid-start (its setup never ran to the end). That one is stopped
-   * and left out of `snapshot`, so this tick starts it again from scratch.
-   */
-  private async adopt(snapshot: SessionSnapshot[], now: number): Promise<SessionSnapshot[]> {
-    const strangers = snapshot.filter(
-      (s) => s.alive && !this.trackers.has(s.name) && this.isCitySession(s.name),
+  /** Adopt live sessions the controller has no memory of (see adopt.ts). */
+  private adopt(snapshot: SessionSnapshot[], now: number): Promise<SessionSnapshot[]> {
+    return adoptStrangers(
+      {
+        provider: this.provider,
+        trackers: this.trackers,
+        isCitySession: this.isCitySession,
+        record: (type, subject, message) => this.record(type, subject, {}, message),
+        revokeToken: (s) => this.revokeToken(s),
+        forget: (s) => this.live.delete(s),
+        log: this.log,
+      },
+      snapshot,
+      now,
     );
-    const unfinished = new Set<string>();
-    await mapLimit(strangers, ACT_CONCURRENCY, async (s) => {
-      const [fingerprint, drain] = await Promise.all([
-        this.provider.getMeta(s.name, META.fingerprint),
-        this.provider.getMeta(s.name, META.drain),
-      ]);
-      if (!fingerprint) {
-        unfinished.add(s.name);
-        await this.provider.stop(s.name).catch((e: unknown) => {
-          this.log(`stopping half-started ${s.name}: ${errorMessage(e)}`);
-        });
-        this.revokeToken(s.name);
-        await this.record(
-          'session.start_interrupted',
-          s.name,
-          {},
-          `session ${s.name} was cut off mid-start (no fingerprint); stopped, to be started again`,
-        );
-        this.live.delete(s.name);
-        return;
-      }
-      const t: SessionTracker = { startedAt: now, deaths: [] };
-      if (fingerprint) t.fingerprint = fingerprint;
-      if (drain) {
-        t.drainingSince = Number(drain) * 1000 || now;
-        t.drainReason = 'drain in progress before restart';
-      }
-      this.trackers.set(s.name, t);
-      await this.record('session.adopted', s.name, {}, `adopted running session ${s.name}`);
-    });
-    return unfinished.size ? snapshot.filter((s) => !unfinished.has(s.name)) : snapshot;
   }
 
   private tracker(name: string): SessionTracker {
