@@ -6,7 +6,7 @@
  * transition). Ticks run every patrol_interval and at once on poke; they
  * never overlap.
  */
-import { GcError, errorMessage, systemClock, type Clock } from '../core/index.js';
+import { GcError, errorMessage, killPoint, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
@@ -446,6 +446,7 @@ export class Controller {
         { ...config, env },
         { deadline: this.clock.now() + this.spec.startupTimeoutMs },
       );
+      killPoint('session.started');
       await this.provider.setMeta(d.name, META.fingerprint, d.fingerprint);
     } catch (e) {
       // A failed start counts toward the crash loop like a death.

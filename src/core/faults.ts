@@ -51,6 +51,18 @@ export function fault(point: string): void {
   throw err;
 }
 
+/** The kill point armed for this process (`GC_KILL_AT`, read only with GC_FAULTS_ENABLED=1). */
+const killAt = process.env.GC_FAULTS_ENABLED === '1' ? process.env.GC_KILL_AT : undefined;
+
+/**
+ * Test-only: end this process with SIGKILL at `point` when it is the armed
+ * kill point, so crash tests hit a named moment (mid-start, mid-landing)
+ * instead of a random one. Disarmed: one comparison.
+ */
+export function killPoint(point: string): void {
+  if (killAt === point) process.kill(process.pid, 'SIGKILL');
+}
+
 if (process.env.GC_FAULTS_ENABLED === '1' && process.env.GC_FAULTS) {
   armFaults(process.env.GC_FAULTS);
 }

@@ -5,7 +5,7 @@ export * from './duration.js';
 export * from './ids.js';
 export * from './suggest.js';
 export * from './paths.js';
-export { armFaults, fault } from './faults.js';
+export { armFaults, fault, killPoint } from './faults.js';
 export { startProcess, killGroup, type StartedProcess, type Exit } from './spawn.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';
 export {

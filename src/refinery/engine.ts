@@ -23,7 +23,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../core/index.js';
+import { errorMessage, killPoint } from '../core/index.js';
 import { Git } from '../git/index.js';
 import { GatePids } from './gate-pids.js';
 import { runGate, type GateRun, type GateSpec } from './gates.js';
@@ -441,6 +441,7 @@ export class RigEngine {
       this.o.queue.requeue(mr.id);
       return;
     }
+    killPoint('mq.landed');
     await this.finishMerged(mr, e.tip!);
   }
 
