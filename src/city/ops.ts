@@ -58,8 +58,25 @@ export class CityOps {
     /** Called after every write (the server pokes its controller). */
     private readonly onWrite: () => void = () => undefined,
     log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+    /**
+     * Whether an operation waits for its events to reach the log before it
+     * resolves (default). The city server answers once the store committed
+     * (the events are durable in the outbox from then on) and appends
+     * behind the answer; its event reads call `published()` first, so a
+     * client still reads its own events.
+     */
+    private readonly awaitLog = true,
   ) {
     this.publisher = new Publisher(store, events, log);
+  }
+
+  /** Resolves once every event committed so far is in the log (call before reading the log). */
+  async published(): Promise<void> {
+    try {
+      await this.publisher.publish();
+    } catch (e) {
+      this.publisher.failed(errorMessage(e));
+    }
   }
 
   /** Append what a crash left in the outbox (skipping what reached the log). Run at open. */
@@ -91,13 +108,10 @@ export class CityOps {
 
   /** After a write committed: its events to the log, then wake the controller. */
   private async written(): Promise<void> {
-    try {
-      await this.publisher.publish();
-    } catch (e) {
-      // Committed, and its events are safe in the outbox: the publisher
-      // retries. The caller's write succeeded.
-      this.publisher.failed(errorMessage(e));
-    }
+    // Committed, and its events are safe in the outbox: if appending fails,
+    // the publisher retries. The caller's write succeeded either way.
+    const appended = outsideRequest(() => this.published());
+    if (this.awaitLog) await appended;
     outsideRequest(() => this.onWrite());
   }
 

@@ -183,7 +183,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         summary: 'Events after a sequence number (cursor = after_seq)',
         query: S.eventListQuery,
       },
-      (ctx) => {
+      async (ctx) => {
         const q = ctx.query;
         const query: EventListQuery = {};
         const after = num(q.get('after_seq'));
@@ -194,12 +194,14 @@ export function beadRoutes(router: Router, k: RouteKit): void {
           const v = q.get(k);
           if (v) (query as Record<string, unknown>)[k] = v;
         }
+        await ops.published();
         return events.list(query);
       },
     )
-    .on('GET', '/v0/events/latest', { summary: 'Latest event sequence number' }, async () => ({
-      seq: await events.latestSeq(),
-    }))
+    .on('GET', '/v0/events/latest', { summary: 'Latest event sequence number' }, async () => {
+      await ops.published();
+      return { seq: await events.latestSeq() };
+    })
     .on(
       'GET',
       '/v0/events/stream',
@@ -216,6 +218,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         const after = num(ctx.query.get('after_seq')) ?? (header ? Number(header) : 0);
         const ac = new AbortController();
         ctx.res.on('close', () => ac.abort());
+        await ops.published();
         // watch() subscribes before it replays, so nothing falls in between.
         const stream = events.watch(after, { signal: ac.signal });
         sseHeaders(ctx.res);
