@@ -429,18 +429,32 @@ export class TmuxProvider implements Provider {
 
   async snapshot(prefix: string): Promise<SessionSnapshot[]> {
     validatePrefix(prefix);
+    // tmux marks a pane dead when its terminal closes and learns the exit
+    // status when it reaps the process, a moment later: a pane dead with
+    // neither status nor signal yet is asked about again, briefly.
+    for (let attempt = 0; ; attempt++) {
+      const snap = await this.snapshotOnce(prefix);
+      if (snap.settled || attempt >= 5) return snap.sessions;
+      await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+    }
+  }
+
+  private async snapshotOnce(
+    prefix: string,
+  ): Promise<{ sessions: SessionSnapshot[]; settled: boolean }> {
     const r = await this.tmux([
       'list-sessions',
       '-F',
-      '#{session_name}\t#{pane_dead}\t#{session_activity}\t#{session_attached}\t#{pane_dead_status}',
+      '#{session_name}\t#{pane_dead}\t#{session_activity}\t#{session_attached}\t#{pane_dead_status}\t#{pane_dead_signal}',
     ]);
     if (r.code !== 0) {
-      if (GONE.test(r.stderr) || r.stderr.trim() === '') return [];
+      if (GONE.test(r.stderr) || r.stderr.trim() === '') return { sessions: [], settled: true };
       throw new ProviderUnavailableError('tmux', `list-sessions: ${r.stderr.trim()}`);
     }
     const out: SessionSnapshot[] = [];
+    let settled = true;
     for (const line of r.stdout.split('\n')) {
-      const [name, dead, activity, attached, status] = line.split('\t');
+      const [name, dead, activity, attached, status, signal] = line.split('\t');
       if (!name || !name.startsWith(prefix)) continue;
       const snap: SessionSnapshot = {
         name,
@@ -449,9 +463,13 @@ export class TmuxProvider implements Provider {
         attached: Number(attached) > 0,
       };
       if (dead === '1' && status && /^\d+$/.test(status)) snap.exitCode = Number(status);
+      else if (dead === '1' && !signal) settled = false;
       out.push(snap);
     }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return {
+      sessions: out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      settled,
+    };
   }
 
   async getLastActivity(name: string): Promise<number> {
