@@ -227,7 +227,7 @@ export class CityServer implements ApiHost {
         log,
       });
       runService = runs;
-      const ops = new CityOps(state.store, state.events, () => ref.controller?.poke(), log, false);
+      const ops = new CityOps(state.store, state.events, () => ref.controller?.nudge(), log, false);
       // Events a crash left between the store and the log reach the log first.
       const recovered = await ops.recover();
       if (recovered) log(`events: ${recovered} committed event(s) recovered from the outbox`);

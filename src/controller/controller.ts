@@ -3,8 +3,8 @@
  * observe (one provider snapshot, one store workload query, the pools'
  * scale checks) -> decide (desiredState, reconcilePlan: pure) -> act (the
  * plan, bounded-parallel, in depends_on waves) -> record (one event per
- * transition). Ticks run every patrol_interval and at once on poke; they
- * never overlap.
+ * transition). Ticks run every patrol_interval, at once on poke and soon
+ * after writes (ticker.ts); they never overlap.
  */
 import { GcError, errorMessage, killPoint, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
@@ -13,6 +13,7 @@ import { adoptStrangers } from './adopt.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
+import { Ticker } from './ticker.js';
 import type { CitySpec } from './spec.js';
 import {
   controllerStatus,
@@ -42,7 +43,6 @@ export class Controller {
   private readonly workspaces: ControllerOptions['workspaces'];
   readonly trackers = new Map<string, SessionTracker>();
   private state: ControllerState = 'idle';
-  private timer: NodeJS.Timeout | undefined;
   /** The earliest scale-down grace end (epoch ms): the next tick comes no later. */
   private nextWake: number | undefined;
   /**
@@ -51,8 +51,7 @@ export class Controller {
    * session it stopped as running until the next tick.
    */
   private live = new Map<string, SessionSnapshot>();
-  private ticking: Promise<void> | undefined;
-  private pokeAgain = false;
+  private readonly ticker: Ticker;
   private ticks = 0;
   private lastReport: TickReport | undefined;
   private lastTickAt = 0;
@@ -74,6 +73,23 @@ export class Controller {
     this.workspaces = options.workspaces;
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
+    this.ticker = new Ticker({
+      run: () =>
+        this.tick().then(
+          () => undefined,
+          (e: unknown) => {
+            this.lastError = errorMessage(e);
+            this.log(`tick failed: ${this.lastError}`);
+          },
+        ),
+      active: () => this.state === 'running',
+      idleWait: () => {
+        const wait = this.spec.daemon.patrolIntervalMs;
+        if (this.nextWake === undefined) return wait;
+        return Math.max(0, Math.min(wait, this.nextWake - this.clock.now()));
+      },
+      nudgeGapMs: options.nudgeGapMs ?? 200,
+    });
   }
 
   /** A session ended (or never started): its token goes, its worktree is handed back. */
@@ -129,41 +145,17 @@ export class Controller {
 
   /** Tick as soon as possible (coalesced; never overlapping). */
   poke(): void {
-    if (this.state !== 'running') return;
-    if (this.ticking) {
-      this.pokeAgain = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.ticking = this.tick()
-      .then(
-        () => undefined,
-        (e: unknown) => {
-          this.lastError = errorMessage(e);
-          this.log(`tick failed: ${this.lastError}`);
-        },
-      )
-      .finally(() => {
-        this.ticking = undefined;
-        if (this.state !== 'running') return;
-        if (this.pokeAgain) {
-          this.pokeAgain = false;
-          this.poke();
-        } else {
-          let wait = this.spec.daemon.patrolIntervalMs;
-          if (this.nextWake !== undefined) {
-            wait = Math.max(0, Math.min(wait, this.nextWake - this.clock.now()));
-          }
-          this.timer = setTimeout(() => this.poke(), wait);
-          this.timer.unref?.();
-        }
-      });
+    this.ticker.poke();
+  }
+
+  /** A write happened: tick soon (write-driven ticks at most once per nudge gap). */
+  nudge(): void {
+    this.ticker.nudge();
   }
 
   /** Wait for the tick in flight (tests). */
   async settle(): Promise<void> {
-    while (this.ticking) await this.ticking;
+    while (this.ticker.inFlight) await this.ticker.inFlight;
   }
 
   private isCitySession = (name: string): boolean => agentOfSession(this.spec, name) !== undefined;
@@ -497,7 +489,7 @@ export class Controller {
         acked = true;
       }
     });
-    if (acked) this.pokeAgain = true;
+    if (acked) this.ticker.poke();
   }
 
   /** The agent acknowledged its drain through the API. */
@@ -556,7 +548,7 @@ export class Controller {
   async shutdown(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    if (this.timer) clearTimeout(this.timer);
+    this.ticker.stop();
     await this.settle();
     const snapshot = await this.provider.snapshot('');
     const ours = snapshot.filter((s) => this.isCitySession(s.name));
@@ -588,6 +580,6 @@ export class Controller {
   /** Stop ticking without touching sessions (they are adopted by the next server). */
   detach(): void {
     this.state = 'stopped';
-    if (this.timer) clearTimeout(this.timer);
+    this.ticker.stop();
   }
 }

@@ -59,4 +59,10 @@ export interface ControllerOptions {
     prepare(session: string, rig: string): Promise<string | undefined>;
     release(session: string, rig: string, pool: boolean): void;
   };
+  /**
+   * Least time between the starts of two ticks that writes asked for
+   * (`nudge`): a stream of writes costs a few ticks a second, not one tick
+   * (and one provider snapshot) per write. Default 200 ms.
+   */
+  nudgeGapMs?: number;
 }
