@@ -20,5 +20,5 @@ export {
   type DeliveryResult,
   type WebhookOptions,
 } from './webhook.js';
-export { RecordingMail } from './recording.js';
+export { RecordingMail, mailEventFor } from './recording.js';
 export { openMail, type OpenMailOptions } from './open.js';

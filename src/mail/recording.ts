@@ -4,7 +4,7 @@
  * events (they can be large or private): only ids, sender, recipient and
  * subject.
  */
-import type { EventLog } from '../events/index.js';
+import type { EventLog, GcEvent } from '../events/index.js';
 import type { Page } from '../store/index.js';
 import type { Mail, MailCount, MailPage, Message, SendInput } from './mail.js';
 
@@ -102,4 +102,23 @@ export class RecordingMail implements Mail {
   count(recipient: string): Promise<MailCount> {
     return this.inner.count(recipient);
   }
+}
+
+/**
+ * An event as an agent other than the sender and the recipient may see it:
+ * mail events keep their type, ids, sender and recipient, and lose the
+ * subject (in the payload and the message). Other events pass unchanged.
+ */
+export function mailEventFor<E extends GcEvent>(e: E, viewer: string): E {
+  if (!e.type.startsWith('mail.') || e.actor === viewer) return e;
+  const payload = (e.payload ?? {}) as Record<string, unknown>;
+  if (payload.to === viewer) return e;
+  const kept: Record<string, unknown> = {};
+  for (const k of ['to', 'thread_id', 'reply_to', 'ids']) if (k in payload) kept[k] = payload[k];
+  const to = typeof payload.to === 'string' ? ` to ${payload.to}` : '';
+  return {
+    ...e,
+    payload: kept,
+    message: `${e.type} ${e.subject ?? ''} by ${e.actor}${to}`,
+  };
 }

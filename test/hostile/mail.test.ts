@@ -4,6 +4,7 @@
  * send that fails changes nothing.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,5 +109,53 @@ describe('create quotas', () => {
       await city.stop('test');
       await rm(qroot, { recursive: true, force: true });
     }
+  });
+});
+
+describe('mail subjects in the event log', () => {
+  it('an agent sees its own mail events in full and only ids and names of others', async () => {
+    const secret = `private plan ${Date.now()}`;
+    expect((await send(friend, { to: 'spammer', subject: secret })).status).toBe(200);
+    expect((await send(admin, { to: 'friend', subject: `${secret} 2` }, 'bob')).status).toBe(200);
+    const events = async (token: string) => {
+      const r = await apiCall({ socketPath: server.socketPath }, 'GET', '/v0/events?limit=1000', {
+        token,
+      });
+      expect(r.status).toBe(200);
+      return (r.body.items as { type: string; actor: string; payload?: { to?: string } }[]).filter(
+        (e) => e.type === 'mail.sent',
+      );
+    };
+    const outsider = server.keys.create({ kind: 'agent', name: 'outsider' }).token;
+    const seen = await events(outsider);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(seen)).not.toContain(secret);
+    expect(seen.some((e) => e.actor === 'friend' && e.payload?.to === 'spammer')).toBe(true);
+    // The sender and the recipient see the subject; so do the admin and operators.
+    expect(JSON.stringify(await events(friend))).toContain(secret);
+    expect(JSON.stringify(await events(spammer))).toContain(secret);
+    expect(JSON.stringify(await events(admin))).toContain(secret);
+    // The live stream redacts the same way.
+    const streamed = await new Promise<string>((resolve, reject) => {
+      const sock = connect(server.socketPath);
+      let text = '';
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`no mail.sent events on the stream: ${text.slice(0, 500)}`));
+      }, 10_000);
+      sock.on('error', reject);
+      sock.on('data', (d: Buffer) => {
+        text += d.toString();
+        if ((text.match(/event: mail\.sent/g) ?? []).length >= 2) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(text);
+        }
+      });
+      sock.write(
+        `GET /v0/events/stream?after_seq=0 HTTP/1.1\r\nHost: gc\r\nAuthorization: Bearer ${outsider}\r\n\r\n`,
+      );
+    });
+    expect(streamed).not.toContain(secret);
   });
 });

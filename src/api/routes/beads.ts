@@ -2,6 +2,7 @@
 import { ForbiddenError, ValidationError } from '../../core/index.js';
 import { hook, sling } from '../../dispatch/index.js';
 import type { EventListQuery } from '../../events/index.js';
+import { mailEventFor } from '../../mail/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { SseWriter, sseHeaders } from '../sse.js';
@@ -195,7 +196,9 @@ export function beadRoutes(router: Router, k: RouteKit): void {
           if (v) (query as Record<string, unknown>)[k] = v;
         }
         await ops.published();
-        return events.list(query);
+        const page = await events.list(query);
+        if (ctx.principal.kind !== 'agent') return page;
+        return { ...page, items: page.items.map((e) => mailEventFor(e, ctx.actor)) };
       },
     )
     .on('GET', '/v0/events/latest', { summary: 'Latest event sequence number' }, async () => {
@@ -224,8 +227,10 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         sseHeaders(ctx.res);
         const out = new SseWriter(ctx.res, { stallMs: server.sseStallMs });
         try {
+          const agent = ctx.principal.kind === 'agent';
           for await (const e of stream) {
-            if (!(await out.send(e.seq, e.type, e))) break;
+            const shown = agent ? mailEventFor(e, ctx.actor) : e;
+            if (!(await out.send(e.seq, e.type, shown))) break;
           }
         } catch (e) {
           if (!ac.signal.aborted) throw e;
