@@ -150,6 +150,15 @@ export const rigSchema = z.object({
     .max(32)
     .default(1)
     .describe('Candidates tested at once (speculatively, each on top of the ones before it).'),
+  merge_batch: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe(
+      'Largest batch of waiting requests tested as one candidate with one gate run (1: no batching). Batches adapt to the recent failure rate; a red batch is bisected to find the failing request.',
+    ),
   worktrees: z
     .boolean()
     .default(true)

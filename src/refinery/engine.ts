@@ -14,6 +14,13 @@
  * failure before it never reaches the target through it, and a failure of
  * its own counts only once everything before it has merged.
  *
+ * Batches (`[[rigs]] merge_batch` > 1): a candidate may hold several
+ * waiting requests, rebased one after another and gated once on the last
+ * commit (batching.ts). A green batch lands all of them with one ref move; a
+ * red one is bisected in place in the train until the failing request is
+ * alone, and a conflict splits the batch around the request that conflicts.
+ * The batch size adapts to the recent failure rate.
+ *
  * Crash safety: a request is marked `merging` (with base and tested
  * commit) before the ref moves. On start, such a request is finished if
  * its tested commit is already in the target, landed if the target is
@@ -25,11 +32,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, killPoint } from '../core/index.js';
 import { Git } from '../git/index.js';
+import { bisect, nextBatchSize, splitAtConflict, type BuildOutcome } from './batching.js';
+import { rebaseChain, runGates, type MergeStyle } from './build.js';
 import { GatePids } from './gate-pids.js';
+import { recoverUnfinished } from './recover.js';
 import { runGate, type GateRun, type GateSpec } from './gates.js';
 import type { MergeQueue, MergeRequest } from './queue.js';
 
-export type MergeStyle = 'rebase' | 'squash';
+export type { MergeStyle } from './build.js';
 
 /** What the engine tells the rest of the city; implemented over store, mail and events. */
 export interface MergeHooks {
@@ -65,21 +75,47 @@ export interface RigEngineOptions {
   log?: (msg: string) => void;
   /** How often to look for requests submitted elsewhere and a moved target. */
   pollMs?: number;
+  /** Largest batch of requests tested as one candidate (1: no batching). */
+  maxBatch?: number;
 }
 
 type Status = 'waiting' | 'building' | 'testing' | 'passed' | 'conflict' | 'failed';
 
 interface Entry {
-  mr: MergeRequest;
+  /** The requests of this candidate, in merge order (one unless batching). */
+  mrs: MergeRequest[];
+  /** How many times the batch it came from was split (bisection depth). */
+  depth: number;
   base: string;
   tip: string | undefined;
+  /** Each request's own commit in the tested chain. */
+  tips: string[];
   status: Status;
   /** Bumped on every restart: results of an older run are ignored. */
   gen: number;
   abort: AbortController;
   files: string[] | undefined;
+  /** Index in `mrs` of the request that conflicts. */
+  conflictAt: number;
   gate: string | undefined;
   tail: string | undefined;
+}
+
+function entry(mrs: MergeRequest[], depth: number): Entry {
+  return {
+    mrs,
+    depth,
+    base: '',
+    tip: undefined,
+    tips: [],
+    status: 'waiting',
+    gen: 0,
+    abort: new AbortController(),
+    files: undefined,
+    conflictAt: 0,
+    gate: undefined,
+    tail: undefined,
+  };
 }
 
 const DONE: readonly Status[] = ['passed', 'conflict', 'failed'];
@@ -99,6 +135,9 @@ export class RigEngine {
   private readonly log: (msg: string) => void;
   /** Process groups of running gates, recorded for crash recovery. */
   private readonly gatePids: GatePids;
+  /** The next batch's size, and the recent build outcomes it follows. */
+  private batchSize: number;
+  private readonly outcomes: BuildOutcome[] = [];
 
   constructor(private readonly o: RigEngineOptions) {
     this.git = new Git(o.repo);
@@ -106,6 +145,7 @@ export class RigEngine {
     this.slots = Array.from({ length: o.workers }, () => undefined);
     this.freeSlots = Array.from({ length: o.workers }, (_, i) => i);
     this.log = o.log ?? (() => undefined);
+    this.batchSize = Math.max(1, o.maxBatch ?? 1);
   }
 
   get rig(): string {
@@ -174,7 +214,7 @@ export class RigEngine {
       await Promise.allSettled([...this.tasks]);
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const e of this.train) this.o.queue.requeue(e.mr.id);
+    for (const e of this.train) for (const mr of e.mrs) this.o.queue.requeue(mr.id);
     this.train = [];
     // The scratch worktrees are made again at the next start: leave none behind.
     for (const [slot, wt] of this.slots.entries()) {
@@ -189,30 +229,9 @@ export class RigEngine {
   // ------------------------------------------------------------- recovery
 
   private async recover(): Promise<void> {
-    for (const mr of this.o.queue.unfinished(this.o.rig)) {
-      if (mr.state === 'merging' && mr.tested) {
-        const head = await this.git.resolve(this.targetRef);
-        if (head && (await this.git.isAncestor(mr.tested, head))) {
-          this.log(`mq ${this.o.rig}: ${mr.id} had landed before the restart; finishing it`);
-          await this.finishMerged(mr, mr.tested);
-          continue;
-        }
-        if (head === mr.base) {
-          const ok = await this.git.casRef(
-            this.targetRef,
-            mr.tested,
-            mr.base,
-            `gc mq: merge ${mr.id}`,
-          );
-          if (ok) {
-            this.log(`mq ${this.o.rig}: landing ${mr.id}, interrupted by the restart`);
-            await this.finishMerged(mr, mr.tested);
-            continue;
-          }
-        }
-      }
-      this.o.queue.requeue(mr.id);
-    }
+    await recoverUnfinished(this.git, this.o.queue, this.o.rig, this.targetRef, this.log, (mr) =>
+      this.finishMerged(mr, mr.tested),
+    );
   }
 
   // ------------------------------------------------------------ the loop
@@ -242,12 +261,32 @@ export class RigEngine {
 
   private async step(): Promise<void> {
     if (this.stopped) return;
-    // Requests rejected or superseded while in the train leave it.
+    // Requests rejected or superseded while in the train leave it (their
+    // batch goes on without them, rebuilt).
     for (const e of [...this.train]) {
-      const now = this.o.queue.get(e.mr.id);
-      if (now.state === 'rejected' || now.state === 'superseded') {
-        e.abort.abort();
-        this.train.splice(this.train.indexOf(e), 1);
+      const gone = e.mrs.filter((mr) => {
+        const now = this.o.queue.get(mr.id);
+        return now.state === 'rejected' || now.state === 'superseded';
+      });
+      if (!gone.length) continue;
+      e.abort.abort();
+      const rest = e.mrs.filter((mr) => !gone.includes(mr));
+      this.replace(e, rest.length ? [entry(rest, e.depth)] : []);
+    }
+    // Red batches are bisected and conflicting ones split, wherever they are.
+    for (const e of [...this.train]) {
+      if (e.mrs.length < 2) continue;
+      if (e.status === 'failed') {
+        const [a, b] = bisect(e.mrs);
+        await this.recordSplit(e, 'failed', [a, b]);
+        this.replace(e, [entry(a, e.depth + 1), entry(b, e.depth + 1)]);
+      } else if (e.status === 'conflict') {
+        const parts = splitAtConflict(e.mrs, e.conflictAt);
+        await this.recordSplit(e, 'conflict', parts);
+        this.replace(
+          e,
+          parts.map((p) => entry(p, e.depth)),
+        );
       }
     }
     // Land or finalize from the head, in order.
@@ -267,27 +306,51 @@ export class RigEngine {
     // Every candidate must sit on the tested commit of the last one before
     // it that has not failed (the first on the target's head).
     let expected: string | undefined = head;
-    const inTrain = new Set(this.train.map((e) => e.mr.id));
+    const inTrain = new Set(this.train.flatMap((e) => e.mrs.map((mr) => mr.id)));
     for (const e of this.train) this.place(e, expected, (x) => (expected = x));
     if (this.train.length < this.o.workers) {
+      let batch: MergeRequest[] = [];
+      const flush = () => {
+        const e = entry(batch, 0);
+        batch = [];
+        this.train.push(e);
+        this.place(e, expected, (x) => (expected = x));
+      };
       for (const mr of this.o.queue.queued(this.o.rig)) {
         if (this.train.length >= this.o.workers) break;
         if (inTrain.has(mr.id)) continue;
-        const e: Entry = {
-          mr,
-          base: '',
-          tip: undefined,
-          status: 'waiting',
-          gen: 0,
-          abort: new AbortController(),
-          files: undefined,
-          gate: undefined,
-          tail: undefined,
-        };
-        this.train.push(e);
-        this.place(e, expected, (x) => (expected = x));
+        batch.push(mr);
+        if (batch.length >= this.batchSize) flush();
       }
+      if (batch.length && this.train.length < this.o.workers) flush();
     }
+  }
+
+  /** Put `parts` where `e` was in the train. */
+  private replace(e: Entry, parts: Entry[]): void {
+    const i = this.train.indexOf(e);
+    if (i >= 0) this.train.splice(i, 1, ...parts);
+  }
+
+  private async recordSplit(e: Entry, why: 'failed' | 'conflict', parts: MergeRequest[][]) {
+    this.o.queue.recordBuild(this.o.rig, {
+      size: e.mrs.length,
+      outcome: 'split',
+      depth: e.depth + (why === 'failed' ? 1 : 0),
+      gateRuns: 0,
+    });
+    await this.o.hooks.record(
+      'mq.batch_split',
+      e.mrs[0]!,
+      {
+        ids: e.mrs.map((mr) => mr.id),
+        parts: parts.map((p) => p.map((mr) => mr.id)),
+        reason: why,
+        depth: e.depth + (why === 'failed' ? 1 : 0),
+        ...(why === 'failed' ? { gate: e.gate ?? '' } : { files: e.files ?? [] }),
+      },
+      `batch of ${e.mrs.length} ${why === 'failed' ? `failed gate ${e.gate ?? ''}: bisecting` : `has a conflict in ${e.mrs[e.conflictAt]?.id ?? ''}: split around it`}`,
+    );
   }
 
   /** Put `e` on `expected` (restarting it if it was built on something else); start it if it can. */
@@ -314,12 +377,23 @@ export class RigEngine {
     if (e.status !== 'waiting') {
       e.abort.abort();
       e.abort = new AbortController();
+      // Built on a base that did not hold: speculative work thrown away.
+      if (e.status === 'building' || e.status === 'testing' || e.status === 'passed') {
+        this.o.queue.recordBuild(this.o.rig, {
+          size: e.mrs.length,
+          outcome: 'cancelled',
+          depth: e.depth,
+          gateRuns: 0,
+        });
+      }
     }
     e.gen++;
     e.base = base;
     e.tip = undefined;
+    e.tips = [];
     e.status = 'waiting';
     e.files = undefined;
+    e.conflictAt = 0;
     e.gate = undefined;
     e.tail = undefined;
   }
@@ -350,99 +424,111 @@ export class RigEngine {
     return wt;
   }
 
+  /** A build finished: its outcome steers the next batch's size. */
+  private finished(e: Entry, outcome: BuildOutcome, gateRuns: number): void {
+    this.outcomes.push(outcome);
+    if (this.outcomes.length > 50) this.outcomes.splice(0, this.outcomes.length - 50);
+    this.batchSize = nextBatchSize(this.batchSize, this.outcomes, { max: this.o.maxBatch ?? 1 });
+    this.o.queue.recordBuild(this.o.rig, {
+      size: e.mrs.length,
+      outcome,
+      depth: e.depth,
+      gateRuns,
+    });
+  }
+
   private async run(e: Entry, gen: number, slot: number): Promise<void> {
     const stale = () => e.gen !== gen || this.stopped;
-    const { mr } = e;
+    const { mrs } = e;
+    const first = mrs[0]!;
     try {
-      const check = await this.git.mergeCheck(e.base, mr.head);
-      if (stale()) return;
-      if (!check.clean) {
-        e.files = check.files;
-        e.status = 'conflict';
-        return;
-      }
       const wt = await this.worktree(slot, e.base);
-      const rebased = await wt.rebaseOnto(mr.head, e.base);
+      const chain = await rebaseChain(this.git, wt, e.base, mrs, this.o.style, stale);
       if (stale()) return;
-      if (!rebased.ok) {
-        e.files = rebased.files;
+      if (!chain.ok) {
+        e.files = chain.files;
+        e.conflictAt = chain.at;
         e.status = 'conflict';
+        this.finished(e, 'conflict', 0);
         return;
       }
-      let tip = rebased.tip;
-      if (this.o.style === 'squash' && tip !== e.base) {
-        tip = await this.git.squash(tip, e.base, squashMessage(mr));
-      }
-      if (stale()) return;
-      if (!this.o.queue.startTesting(mr.id, e.base)) {
-        e.abort.abort();
-        return;
-      }
-      e.tip = tip;
-      e.status = 'testing';
-      this.kick(); // the next candidate can build on this one now
-      await this.o.hooks.record(
-        'mq.rebased',
-        mr,
-        { base: e.base, tested: tip },
-        `merge request ${mr.id} (${mr.branch}) rebased onto ${e.base.slice(0, 10)} as ${tip.slice(0, 10)}`,
-      );
-      const env = {
-        GC_RIG: this.o.rig,
-        GC_MQ_ID: mr.id,
-        GC_MQ_BRANCH: mr.branch,
-        GC_MQ_HEAD: mr.head,
-        GC_MQ_BASE: e.base,
-        GC_MQ_TESTED: tip,
-      };
-      const flaky: string[] = [];
-      for (const gate of this.o.gates) {
-        let r = await this.gate(gate, wt.dir, env, e.abort.signal);
-        if (!r.ok && !r.cancelled && !stale()) {
-          // One retry: a gate that passes the second time is flaky, not failing.
-          const again = await this.gate(gate, wt.dir, env, e.abort.signal);
-          if (again.ok) flaky.push(gate.name);
-          r = again;
-        }
-        if (stale() || r.cancelled) return;
-        if (!r.ok) {
-          e.gate = gate.name;
-          e.tail = r.tail;
-          e.status = 'failed';
+      for (const mr of mrs) {
+        if (!this.o.queue.startTesting(mr.id, e.base)) {
+          e.abort.abort();
           return;
         }
       }
-      e.status = 'passed';
-      await this.o.hooks.record(
-        'mq.gated',
-        mr,
-        { tested: tip, gates: this.o.gates.map((g) => g.name), flaky },
-        `merge request ${mr.id} passed its gates${flaky.length ? ` (flaky, passed on retry: ${flaky.join(', ')})` : ''}`,
+      const tip = chain.tip;
+      e.tip = tip;
+      e.tips = chain.tips;
+      e.status = 'testing';
+      this.kick(); // the next candidate can build on this one now
+      const batch = mrs.length > 1 ? { batch: mrs.map((mr) => mr.id) } : {};
+      for (const [i, mr] of mrs.entries()) {
+        await this.o.hooks.record(
+          'mq.rebased',
+          mr,
+          { base: e.base, tested: tip, commit: chain.tips[i], ...batch },
+          `merge request ${mr.id} (${mr.branch}) rebased onto ${e.base.slice(0, 10)} as ${chain.tips[i]!.slice(0, 10)}${mrs.length > 1 ? ` (batch of ${mrs.length}, tested at ${tip.slice(0, 10)})` : ''}`,
+        );
+      }
+      const env = {
+        GC_RIG: this.o.rig,
+        GC_MQ_ID: first.id,
+        GC_MQ_IDS: mrs.map((mr) => mr.id).join(' '),
+        GC_MQ_BRANCH: first.branch,
+        GC_MQ_HEAD: first.head,
+        GC_MQ_BASE: e.base,
+        GC_MQ_TESTED: tip,
+      };
+      const r = await runGates(this.o.gates, wt.dir, env, e.abort.signal, stale, (g, d, v, sig) =>
+        this.gate(g, d, v, sig),
       );
+      if (stale() || (!r.ok && r.cancelled)) return;
+      if (!r.ok) {
+        if (r.cancelled) return;
+        e.gate = r.gate;
+        e.tail = r.tail;
+        e.status = 'failed';
+        this.finished(e, 'failed', r.runs);
+        return;
+      }
+      e.status = 'passed';
+      this.finished(e, 'passed', r.runs);
+      for (const mr of mrs) {
+        await this.o.hooks.record(
+          'mq.gated',
+          mr,
+          { tested: tip, gates: this.o.gates.map((g) => g.name), flaky: r.flaky, ...batch },
+          `merge request ${mr.id} passed its gates${mrs.length > 1 ? ` in a batch of ${mrs.length}` : ''}${r.flaky.length ? ` (flaky, passed on retry: ${r.flaky.join(', ')})` : ''}`,
+        );
+      }
     } catch (err) {
       if (stale()) return;
       e.gate = 'internal';
       e.tail = errorMessage(err);
       e.status = 'failed';
+      this.finished(e, 'failed', 0);
     }
   }
 
   private async land(e: Entry): Promise<void> {
-    const mr = this.o.queue.markMerging(e.mr.id, e.base, e.tip!);
+    const mrs = e.mrs.map((mr) => this.o.queue.markMerging(mr.id, e.base, e.tip!));
+    const ids = mrs.map((mr) => mr.id).join(', ');
     const ok = await this.git.casRef(
       this.targetRef,
       e.tip!,
       e.base,
-      `gc mq: merge ${mr.id} (${mr.branch})`,
+      `gc mq: merge ${ids}${mrs.length === 1 ? ` (${mrs[0]!.branch})` : ''}`,
     );
     if (!ok) {
       // The target moved under us (a push from elsewhere): rebuild on it.
-      this.log(`mq ${this.o.rig}: ${this.o.target} moved during ${mr.id}; testing it again`);
-      this.o.queue.requeue(mr.id);
+      this.log(`mq ${this.o.rig}: ${this.o.target} moved during ${ids}; testing again`);
+      for (const mr of mrs) this.o.queue.requeue(mr.id);
       return;
     }
     killPoint('mq.landed');
-    await this.finishMerged(mr, e.tip!);
+    for (const [i, mr] of mrs.entries()) await this.finishMerged(mr, e.tips[i] ?? e.tip!);
   }
 
   private async finishMerged(mr: MergeRequest, sha: string): Promise<void> {
@@ -464,7 +550,7 @@ export class RigEngine {
   }
 
   private async finalizeFailure(e: Entry): Promise<void> {
-    const { mr } = e;
+    const mr = e.mrs[0]!;
     try {
       if (e.status === 'conflict') {
         const files = e.files ?? [];
@@ -501,8 +587,4 @@ export class RigEngine {
       this.log(`mq ${this.o.rig}: finalizing ${mr.id}: ${errorMessage(err)}`);
     }
   }
-}
-
-function squashMessage(mr: MergeRequest): string {
-  return `${mr.bead ? `${mr.bead}: ` : ''}merge ${mr.branch} (${mr.id})\n\nMerge-Request: ${mr.id}\nAuthor-Agent: ${mr.author}\n`;
 }

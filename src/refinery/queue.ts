@@ -20,6 +20,7 @@ import {
   systemClock,
   type Clock,
 } from '../core/index.js';
+import { rigStats, type RigStats } from './queue-stats.js';
 import { mergeOrder } from './score.js';
 
 export const MR_STATES = [
@@ -84,18 +85,18 @@ export interface SubmitResult {
 
 export type AttemptOutcome = 'merged' | 'conflict' | 'gate_failed' | 'requeued';
 
-export interface RigStats {
-  rig: string;
+export type { RigStats } from './queue-stats.js';
+
+/**
+ * One candidate build, for the stats: passed, failed, conflict, cancelled
+ * (wasted: its base changed under it), or split (a red or conflicting batch
+ * bisected).
+ */
+export interface BuildRecord {
+  size: number;
+  outcome: 'passed' | 'failed' | 'conflict' | 'cancelled' | 'split';
   depth: number;
-  in_flight: number;
-  merged_last_hour: number;
-  merged_total: number;
-  conflict_rate: number;
-  gate_failure_rate: number;
-  wait_ms_p50: number;
-  wait_ms_p95: number;
-  merge_ms_p50: number;
-  merge_ms_p95: number;
+  gateRuns: number;
 }
 
 const SCHEMA = `
@@ -131,14 +132,18 @@ CREATE TABLE IF NOT EXISTS mr_attempts (
   at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mr_attempts_rig ON mr_attempts(rig, at);
+CREATE TABLE IF NOT EXISTS mq_builds (
+  rig TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  depth INTEGER NOT NULL DEFAULT 0,
+  gate_runs INTEGER NOT NULL DEFAULT 0,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mq_builds_rig ON mq_builds(rig, at);
 `;
 
 const SHA = /^[0-9a-f]{40}$/;
-
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 export class MergeQueue {
   readonly db: Database.Database;
@@ -393,52 +398,15 @@ export class MergeQueue {
       .all(rig) as MergeRequest[];
   }
 
-  stats(rig: string): RigStats {
-    const now = this.clock.now();
-    const count = (sql: string, ...args: unknown[]) =>
-      (this.db.prepare(sql).get(...args) as { n: number }).n;
-    const depth = count(`SELECT count(*) AS n FROM mr WHERE rig = ? AND state = 'queued'`, rig);
-    const inFlight = count(
-      `SELECT count(*) AS n FROM mr WHERE rig = ? AND state IN ('testing','merging')`,
-      rig,
-    );
-    const outcomes = new Map(
-      (
-        this.db
-          .prepare(`SELECT outcome, count(*) AS n FROM mr_attempts WHERE rig = ? GROUP BY outcome`)
-          .all(rig) as { outcome: string; n: number }[]
-      ).map((r) => [r.outcome, r.n]),
-    );
-    const merged = outcomes.get('merged') ?? 0;
-    const conflicts = outcomes.get('conflict') ?? 0;
-    const gateFailed = outcomes.get('gate_failed') ?? 0;
-    const attempts = merged + conflicts + gateFailed;
-    const recent = this.db
+  recordBuild(rig: string, b: BuildRecord): void {
+    this.db
       .prepare(
-        `SELECT submitted_at, started_at, finished_at FROM mr
-         WHERE rig = ? AND state = 'merged' ORDER BY seq DESC LIMIT 1000`,
+        'INSERT INTO mq_builds (rig, size, outcome, depth, gate_runs, at) VALUES (?, ?, ?, ?, ?, ?)',
       )
-      .all(rig) as { submitted_at: number; started_at: number | null; finished_at: number }[];
-    const waits = recent
-      .map((r) => (r.started_at ?? r.finished_at) - r.submitted_at)
-      .sort((a, b) => a - b);
-    const merges = recent.map((r) => r.finished_at - r.submitted_at).sort((a, b) => a - b);
-    return {
-      rig,
-      depth,
-      in_flight: inFlight,
-      merged_last_hour: count(
-        `SELECT count(*) AS n FROM mr_attempts WHERE rig = ? AND outcome = 'merged' AND at >= ?`,
-        rig,
-        now - 3_600_000,
-      ),
-      merged_total: merged,
-      conflict_rate: attempts ? conflicts / attempts : 0,
-      gate_failure_rate: attempts ? gateFailed / attempts : 0,
-      wait_ms_p50: pct(waits, 50),
-      wait_ms_p95: pct(waits, 95),
-      merge_ms_p50: pct(merges, 50),
-      merge_ms_p95: pct(merges, 95),
-    };
+      .run(rig, b.size, b.outcome, b.depth, b.gateRuns, this.clock.now());
+  }
+
+  stats(rig: string): RigStats {
+    return rigStats(this.db, rig, this.clock.now());
   }
 }

@@ -3,110 +3,15 @@
  * conflicts, failing gates, supersede, restart in the middle of a merge,
  * and speculative workers.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CityOps } from '../city/index.js';
+import { describe, expect, it } from 'vitest';
 import { rigSchema } from '../config/index.js';
-import { MemoryEventLog } from '../events/index.js';
 import { Git } from '../git/index.js';
-import { StoreMail } from '../mail/index.js';
-import { MemoryStore } from '../store/index.js';
 import { branchWith, git, makeRepo, subjects } from '../../test/helpers/git.js';
-import {
-  MergeQueue,
-  Refinery,
-  SessionWorktrees,
-  cityMergeHooks,
-  mergeOrder,
-  score,
-} from './index.js';
-
-const dirs: string[] = [];
-const refineries: Refinery[] = [];
-afterEach(async () => {
-  for (const r of refineries.splice(0)) await r.stop();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-interface Setup {
-  dir: string;
-  repo: string;
-  queue: MergeQueue;
-  store: MemoryStore;
-  events: MemoryEventLog;
-  mail: StoreMail;
-  refinery: Refinery;
-  /** Every commit a gate saw, in order. */
-  tested(): string[];
-}
-
-async function setup(
-  options: {
-    workers?: number;
-    style?: 'rebase' | 'squash';
-    test?: string;
-    start?: boolean;
-    dir?: string;
-  } = {},
-): Promise<Setup> {
-  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'gc-mq-'));
-  if (!options.dir) dirs.push(dir);
-  const repo = path.join(dir, 'repo');
-  if (!options.dir) makeRepo(repo);
-  const log = path.join(dir, 'tested.log');
-  // Records the commit under test, then fails when the tree has a file named "broken".
-  const test = options.test ?? `echo "$GC_MQ_TESTED" >> ${JSON.stringify(log)}; test ! -e broken`;
-  const rig = rigSchema.parse({
-    name: 'app',
-    path: 'repo',
-    merge_workers: options.workers ?? 1,
-    merge_style: options.style ?? 'rebase',
-    gates: { test: { command: test, timeout: '30s' } },
-  });
-  const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
-  const store = new MemoryStore();
-  const events = new MemoryEventLog();
-  const mail = new StoreMail(store);
-  const ops = new CityOps(store, events);
-  const refinery = new Refinery({
-    root: dir,
-    gcDir: path.join(dir, '.gc'),
-    rigs: [rig],
-    queue,
-    hooks: cityMergeHooks({
-      events,
-      mail,
-      createBead: (a, i) => ops.createBead(a, i),
-      closeBead: (a, id, r) => ops.closeBead(a, id, r),
-    }),
-    pollMs: 200,
-  });
-  refineries.push(refinery);
-  if (options.start !== false) await refinery.start();
-  return {
-    dir,
-    repo,
-    queue,
-    store,
-    events,
-    mail,
-    refinery,
-    tested: () => {
-      try {
-        return readFileSync(log, 'utf8').split('\n').filter(Boolean);
-      } catch {
-        return [];
-      }
-    },
-  };
-}
-
-/** Commits on main after the initial one, oldest first. */
-function mainCommits(repo: string): string[] {
-  return git(repo, 'rev-list', '--reverse', 'main').split('\n').filter(Boolean).slice(1);
-}
+import { dirs, mainCommits, setup } from '../../test/helpers/mq.js';
+import { MergeQueue, SessionWorktrees, mergeOrder, score } from './index.js';
 
 describe('merge order', () => {
   const r = (seq: number, priority: number, minutesAgo: number, retries = 0) => ({

@@ -148,6 +148,7 @@ export class Refinery {
       repo: this.rigPath(rig),
       target: rig.target,
       workers: rig.merge_workers,
+      maxBatch: rig.merge_batch,
       style: rig.merge_style,
       gates: rigGates(rig),
       // Apart from session worktrees (.gc/worktrees/<rig>/<session>): a
