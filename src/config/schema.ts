@@ -159,6 +159,12 @@ export const rigSchema = z.object({
     .describe(
       'Largest batch of waiting requests tested as one candidate with one gate run (1: no batching). Batches adapt to the recent failure rate; a red batch is bisected to find the failing request.',
     ),
+  merge_auto_resolve: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Resolve a conflict where both sides only added lines (e.g. two entries appended to one list) by keeping both, then gate it as usual; false sends every conflict back.',
+    ),
   worktrees: z
     .boolean()
     .default(true)

@@ -3,6 +3,8 @@
  * argv entry, so branch names, paths and messages are never parsed by a
  * shell. One `Git` per repository; worktrees are separate `Git`s.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { GcError, runFile } from '../core/index.js';
 
 export interface GitResult {
@@ -187,18 +189,79 @@ export class Git {
   async rebaseOnto(
     head: string,
     onto: string,
-  ): Promise<{ ok: true; tip: string } | { ok: false; files: string[] }> {
+    options: { unionAdditions?: boolean } = {},
+  ): Promise<{ ok: true; tip: string; resolved: string[] } | { ok: false; files: string[] }> {
     await this.run(['checkout', '--detach', '--force', head]);
     await this.run(['clean', '-ffdq']);
-    const r = await this.exec(['rebase', '--no-autosquash', '--no-verify', onto], {
+    let r = await this.exec(['rebase', '--no-autosquash', '--no-verify', onto], {
       env: IDENTITY,
     });
-    if (r.code === 0) return { ok: true, tip: await this.run(['rev-parse', 'HEAD']) };
-    const files = (await this.exec(['diff', '--name-only', '--diff-filter=U'])).stdout
-      .split('\n')
-      .filter(Boolean);
+    const resolved: string[] = [];
+    let files: string[] = [];
+    for (let step = 0; r.code !== 0 && step < 1000; step++) {
+      files = await this.conflicted();
+      if (!files.length || !options.unionAdditions) break;
+      if (!(await this.unionAdditions(files))) break;
+      resolved.push(...files);
+      r = await this.exec(['rebase', '--continue'], { env: IDENTITY });
+    }
+    if (r.code === 0) {
+      return {
+        ok: true,
+        tip: await this.run(['rev-parse', 'HEAD']),
+        resolved: [...new Set(resolved)],
+      };
+    }
+    if (!files.length) files = await this.conflicted();
     await this.exec(['rebase', '--abort']);
     return { ok: false, files };
+  }
+
+  private async conflicted(): Promise<string[]> {
+    return (await this.exec(['diff', '--name-only', '--diff-filter=U'])).stdout
+      .split('\n')
+      .filter(Boolean);
+  }
+
+  /**
+   * Resolve conflicted files where both sides only added lines (no line of
+   * the common version removed or changed on either side): keep both sides'
+   * additions (`git merge-file --union`). False, touching nothing, when any
+   * file is not of that kind.
+   */
+  private async unionAdditions(files: string[]): Promise<boolean> {
+    const merged: [string, string][] = [];
+    for (const f of files) {
+      const stages = new Map<string, string>();
+      for (const line of (await this.run(['ls-files', '-u', '-z', '--', f])).split('\0')) {
+        const m = /^\d+ ([0-9a-f]+) ([123])\t/.exec(line);
+        if (m) stages.set(m[2]!, m[1]!);
+      }
+      const [base, ours, theirs] = ['1', '2', '3'].map((k) => stages.get(k));
+      if (!base || !ours || !theirs) return false;
+      for (const side of [ours, theirs]) {
+        const stat = await this.run(['diff', '--numstat', base, side]);
+        const [, deleted] = stat.split('\t');
+        if (stat === '' || deleted !== '0') return false;
+      }
+      const dir = await this.run(['rev-parse', '--git-path', 'gc-union']);
+      const at = path.resolve(this.dir, dir);
+      mkdirSync(at, { recursive: true });
+      const paths = (['ours', 'base', 'theirs'] as const).map((n) => path.join(at, n));
+      for (const [i, blob] of [ours, base, theirs].entries()) {
+        const b = await this.exec(['cat-file', 'blob', blob]);
+        if (b.code !== 0 || b.stdout.includes('\0')) return false; // text only
+        writeFileSync(paths[i]!, b.stdout);
+      }
+      const m = await this.exec(['merge-file', '-p', '--union', ...paths]);
+      if (m.code < 0 || m.code > 127) return false;
+      merged.push([f, m.stdout]);
+    }
+    for (const [f, text] of merged) {
+      writeFileSync(path.join(this.dir, f), text);
+      await this.run(['add', '--', f]);
+    }
+    return true;
   }
 
   /** One commit with the tree of `tip` on top of `parent`. */

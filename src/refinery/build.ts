@@ -10,7 +10,14 @@ import type { MergeRequest } from './queue.js';
 export type MergeStyle = 'rebase' | 'squash';
 
 export type Rebased =
-  | { ok: true; tip: string; /** each request's own commit in the chain */ tips: string[] }
+  | {
+      ok: true;
+      tip: string;
+      /** each request's own commit in the chain */
+      tips: string[];
+      /** files whose additions-only conflicts were resolved by keeping both sides */
+      resolved: string[][];
+    }
   | { ok: false; /** index of the request that conflicts */ at: number; files: string[] };
 
 /**
@@ -25,23 +32,28 @@ export async function rebaseChain(
   mrs: readonly MergeRequest[],
   style: MergeStyle,
   stale: () => boolean,
+  autoResolve = false,
 ): Promise<Rebased> {
   let tip = base;
   const tips: string[] = [];
+  const resolved: string[][] = [];
   for (const [i, mr] of mrs.entries()) {
+    // The cheap check first (no worktree touched); a conflict it finds may
+    // still be one that keeping both sides' added lines resolves.
     const check = await git.mergeCheck(tip, mr.head);
-    if (stale()) return { ok: true, tip, tips };
-    if (!check.clean) return { ok: false, at: i, files: check.files };
-    const rebased = await wt.rebaseOnto(mr.head, tip);
-    if (stale()) return { ok: true, tip, tips };
+    if (stale()) return { ok: true, tip, tips, resolved };
+    if (!check.clean && !autoResolve) return { ok: false, at: i, files: check.files };
+    const rebased = await wt.rebaseOnto(mr.head, tip, { unionAdditions: autoResolve });
+    if (stale()) return { ok: true, tip, tips, resolved };
     if (!rebased.ok) return { ok: false, at: i, files: rebased.files };
+    resolved.push(rebased.resolved);
     let next = rebased.tip;
     if (style === 'squash' && next !== tip) next = await git.squash(next, tip, squashMessage(mr));
     tip = next;
     tips.push(tip);
   }
   // The worktree holds the last rebased commit, whose tree is the tip's.
-  return { ok: true, tip, tips };
+  return { ok: true, tip, tips, resolved };
 }
 
 export type GatesResult =

@@ -34,8 +34,10 @@ import { errorMessage, killPoint } from '../core/index.js';
 import { Git } from '../git/index.js';
 import { bisect, nextBatchSize, splitAtConflict, type BuildOutcome } from './batching.js';
 import { rebaseChain, runGates, type MergeStyle } from './build.js';
+import { finalizeFailure } from './finalize.js';
 import { GatePids } from './gate-pids.js';
 import { recoverUnfinished } from './recover.js';
+import { requeueReturned } from './requeue.js';
 import { runGate, type GateRun, type GateSpec } from './gates.js';
 import type { MergeQueue, MergeRequest } from './queue.js';
 
@@ -59,6 +61,8 @@ export interface MergeHooks {
    * close that fails later. Absent: beads are not checked.
    */
   checkBead?(bead: string): Promise<void>;
+  /** Whether a bead is closed (a conflict bead: its request is queued again). */
+  beadClosed?(bead: string): Promise<boolean>;
 }
 
 export interface RigEngineOptions {
@@ -77,6 +81,8 @@ export interface RigEngineOptions {
   pollMs?: number;
   /** Largest batch of requests tested as one candidate (1: no batching). */
   maxBatch?: number;
+  /** Resolve conflicts where both sides only added lines by keeping both (then gate). */
+  autoResolve?: boolean;
 }
 
 type Status = 'waiting' | 'building' | 'testing' | 'passed' | 'conflict' | 'failed';
@@ -138,6 +144,7 @@ export class RigEngine {
   /** The next batch's size, and the recent build outcomes it follows. */
   private batchSize: number;
   private readonly outcomes: BuildOutcome[] = [];
+  private lastSweep = 0;
 
   constructor(private readonly o: RigEngineOptions) {
     this.git = new Git(o.repo);
@@ -261,6 +268,10 @@ export class RigEngine {
 
   private async step(): Promise<void> {
     if (this.stopped) return;
+    if (Date.now() - this.lastSweep >= (this.o.pollMs ?? 2000)) {
+      this.lastSweep = Date.now();
+      await requeueReturned(this.git, this.o.queue, this.o.rig, this.o.hooks, this.log);
+    }
     // Requests rejected or superseded while in the train leave it (their
     // batch goes on without them, rebuilt).
     for (const e of [...this.train]) {
@@ -443,7 +454,15 @@ export class RigEngine {
     const first = mrs[0]!;
     try {
       const wt = await this.worktree(slot, e.base);
-      const chain = await rebaseChain(this.git, wt, e.base, mrs, this.o.style, stale);
+      const chain = await rebaseChain(
+        this.git,
+        wt,
+        e.base,
+        mrs,
+        this.o.style,
+        stale,
+        this.o.autoResolve ?? false,
+      );
       if (stale()) return;
       if (!chain.ok) {
         e.files = chain.files;
@@ -468,7 +487,13 @@ export class RigEngine {
         await this.o.hooks.record(
           'mq.rebased',
           mr,
-          { base: e.base, tested: tip, commit: chain.tips[i], ...batch },
+          {
+            base: e.base,
+            tested: tip,
+            commit: chain.tips[i],
+            ...batch,
+            ...(chain.resolved[i]?.length ? { auto_resolved: chain.resolved[i] } : {}),
+          },
           `merge request ${mr.id} (${mr.branch}) rebased onto ${e.base.slice(0, 10)} as ${chain.tips[i]!.slice(0, 10)}${mrs.length > 1 ? ` (batch of ${mrs.length}, tested at ${tip.slice(0, 10)})` : ''}`,
         );
       }
@@ -550,41 +575,14 @@ export class RigEngine {
   }
 
   private async finalizeFailure(e: Entry): Promise<void> {
-    const mr = e.mrs[0]!;
-    try {
-      if (e.status === 'conflict') {
-        const files = e.files ?? [];
-        let bead = '';
-        try {
-          bead = await this.o.hooks.conflicted(mr, files);
-        } catch (err) {
-          this.log(`mq ${this.o.rig}: conflict bead for ${mr.id}: ${errorMessage(err)}`);
-        }
-        const done = this.o.queue.markConflict(mr.id, files, bead);
-        await this.o.hooks.record(
-          'mq.conflicted',
-          done,
-          { files, conflict_bead: bead, base: e.base },
-          `merge request ${mr.id} (${mr.branch}) conflicts with ${this.o.target} in ${files.length} file(s); back to ${mr.author || 'its author'}`,
-        );
-      } else {
-        const gate = e.gate ?? 'internal';
-        const tail = e.tail ?? '';
-        const done = this.o.queue.markGateFailed(mr.id, gate, tail);
-        try {
-          await this.o.hooks.gateFailed(done, gate, tail);
-        } catch (err) {
-          this.log(`mq ${this.o.rig}: notifying ${mr.author} of ${mr.id}: ${errorMessage(err)}`);
-        }
-        await this.o.hooks.record(
-          'mq.failed',
-          done,
-          { gate, base: e.base, tested: e.tip ?? '' },
-          `merge request ${mr.id} (${mr.branch}) failed gate ${gate}`,
-        );
-      }
-    } catch (err) {
-      this.log(`mq ${this.o.rig}: finalizing ${mr.id}: ${errorMessage(err)}`);
-    }
+    await finalizeFailure(this.o.queue, this.o.hooks, this.o.rig, this.o.target, this.log, {
+      mr: e.mrs[0]!,
+      conflict: e.status === 'conflict',
+      files: e.files ?? [],
+      gate: e.gate ?? 'internal',
+      tail: e.tail ?? '',
+      base: e.base,
+      tested: e.tip ?? '',
+    });
   }
 }

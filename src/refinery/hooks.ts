@@ -31,6 +31,9 @@ export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
           async checkBead(bead: string) {
             await o.getBead!(bead);
           },
+          async beadClosed(bead: string) {
+            return (await o.getBead!(bead)).status === 'closed';
+          },
         }
       : {}),
     async record(type, mr, payload, message) {

@@ -149,13 +149,14 @@ describe('merge queue engine', () => {
   it('resubmitting the same head is idempotent; a newer one for the bead supersedes', async () => {
     const s = await setup({ start: false });
     const h1 = branchWith(s.repo, 'x1', { 'x.txt': '1' });
-    const first = await s.refinery.submit('erin', { rig: 'app', branch: 'x1', bead: 'gc-1' });
-    const again = await s.refinery.submit('erin', { rig: 'app', branch: 'x1', bead: 'gc-1' });
+    const bead = (await s.store.create({ title: 'x' })).id;
+    const first = await s.refinery.submit('erin', { rig: 'app', branch: 'x1', bead });
+    const again = await s.refinery.submit('erin', { rig: 'app', branch: 'x1', bead });
     expect(again.created).toBe(false);
     expect(again.request.id).toBe(first.request.id);
     expect(again.request.head).toBe(h1);
     branchWith(s.repo, 'x2', { 'x.txt': '2' });
-    const newer = await s.refinery.submit('erin', { rig: 'app', branch: 'x2', bead: 'gc-1' });
+    const newer = await s.refinery.submit('erin', { rig: 'app', branch: 'x2', bead });
     expect(newer.superseded).toEqual([first.request.id]);
     expect(s.queue.get(first.request.id).state).toBe('superseded');
     await s.refinery.start();
@@ -248,12 +249,13 @@ describe('merge queue engine', () => {
       git(wt, 'add', '-A');
       git(wt, 'commit', '-q', '-m', `step ${n}`);
     }
-    const r = await s.refinery.submit('hal', { rig: 'app', branch: 'multi', bead: 'gc-9' });
+    const bead = (await s.store.create({ title: 'multi' })).id;
+    const r = await s.refinery.submit('hal', { rig: 'app', branch: 'multi', bead });
     await s.refinery.start();
     await s.refinery.idle();
     expect(s.queue.get(r.request.id).state).toBe('merged');
     expect(mainCommits(s.repo)).toHaveLength(1);
-    expect(subjects(s.repo)[1]).toBe(`gc-9: merge multi (${r.request.id})`);
+    expect(subjects(s.repo)[1]).toBe(`${bead}: merge multi (${r.request.id})`);
     expect(new Set(s.tested()).has(git(s.repo, 'rev-parse', 'main'))).toBe(true);
     expect(await new Git(s.repo).isAncestor('multi', 'main')).toBe(false);
   });

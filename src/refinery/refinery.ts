@@ -149,6 +149,7 @@ export class Refinery {
       target: rig.target,
       workers: rig.merge_workers,
       maxBatch: rig.merge_batch,
+      autoResolve: rig.merge_auto_resolve,
       style: rig.merge_style,
       gates: rigGates(rig),
       // Apart from session worktrees (.gc/worktrees/<rig>/<session>): a

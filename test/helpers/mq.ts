@@ -42,6 +42,7 @@ export async function setup(
     start?: boolean;
     dir?: string;
     batch?: number;
+    autoResolve?: boolean;
   } = {},
 ): Promise<Setup> {
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'gc-mq-'));
@@ -57,6 +58,7 @@ export async function setup(
     merge_workers: options.workers ?? 1,
     merge_style: options.style ?? 'rebase',
     merge_batch: options.batch ?? 1,
+    merge_auto_resolve: options.autoResolve ?? true,
     gates: { test: { command: test, timeout: '30s' } },
   });
   const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
@@ -74,6 +76,7 @@ export async function setup(
       mail,
       createBead: (a, i) => ops.createBead(a, i),
       closeBead: (a, id, r) => ops.closeBead(a, id, r),
+      getBead: (id) => store.get(id),
     }),
     pollMs: 200,
   });
