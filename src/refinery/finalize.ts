@@ -4,7 +4,7 @@
  * gate needs-fix with the gate's output by mail; each with its event.
  */
 import { errorMessage } from '../core/index.js';
-import type { MergeHooks } from './engine.js';
+import type { MergeHooks } from './merge-hooks.js';
 import type { MergeQueue, MergeRequest } from './queue.js';
 
 export interface Failure {

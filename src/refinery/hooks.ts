@@ -6,7 +6,7 @@
 import type { EventLog } from '../events/index.js';
 import type { Mail } from '../mail/index.js';
 import type { Bead, CreateBeadInput } from '../store/index.js';
-import type { MergeHooks } from './engine.js';
+import type { MergeHooks } from './merge-hooks.js';
 import type { MergeRequest } from './queue.js';
 
 const ACTOR = 'refinery';

@@ -6,7 +6,7 @@
  */
 import { errorMessage } from '../core/index.js';
 import type { Git } from '../git/index.js';
-import type { MergeHooks } from './engine.js';
+import type { MergeHooks } from './merge-hooks.js';
 import type { MergeQueue } from './queue.js';
 
 export async function requeueReturned(
