@@ -14,8 +14,15 @@ import { CityOps, KeyRing, openCityState, type CityState, type Principal } from 
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
 import { loadCityConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
+import { ConvoyPatrol } from '../dispatch/index.js';
 import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
-import { WebhookDelivery, openMail, redactUrl, type Mail, type Message } from '../mail/index.js';
+import {
+  WebhookDelivery,
+  openMail,
+  recordWebhookResults,
+  type Mail,
+  type Message,
+} from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
 import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
@@ -97,6 +104,7 @@ export class CityServer implements ApiHost {
   private webhooks: WebhookDelivery | undefined;
   /** The merge queues (one engine per rig). */
   refinery!: Refinery;
+  convoys: ConvoyPatrol | undefined;
   /** Session worktrees; their prunes finish before the queue they read is closed. */
   worktrees: SessionWorktrees | undefined;
   private watcher: FSWatcher | undefined;
@@ -272,7 +280,9 @@ export class CityServer implements ApiHost {
           events: state.events,
           mail,
           createBead: (actor, input) => ops.createBead(actor, input),
-          closeBead: (actor, id, reason) => ops.closeBead(actor, id, reason),
+          // A landed bead may let a convoy's next wave go.
+          closeBead: (actor, id, reason) =>
+            ops.closeBead(actor, id, reason).finally(() => server.convoys?.kick()),
           getBead: (id) => state.store.get(id),
         }),
         log,
@@ -293,38 +303,14 @@ export class CityServer implements ApiHost {
       idempotency = undefined;
       server.idempotency = idem;
       server.refinery = refinery;
+      server.convoys = new ConvoyPatrol(ops, (bead) => mqQueue.hasPending(bead), log);
       server.worktrees = worktrees;
       server.webhooks = new WebhookDelivery({
         workers: mailCfg.webhook_workers,
         allowPrivate: mailCfg.webhook_allow_private,
         timeoutMs: mailCfg.webhook_timeout_ms,
         ...(options.webhookCa ? { ca: options.webhookCa } : {}),
-        onResult: (r) => {
-          const to = redactUrl(r.url);
-          if (r.outcome === 'delivered') {
-            void mail
-              .markRead(r.message.id)
-              .catch((e: unknown) => log(`webhook: mark read ${r.message.id}: ${errorMessage(e)}`));
-          }
-          void state.events
-            .record({
-              type: r.outcome === 'delivered' ? 'mail.pushed' : 'mail.push_failed',
-              actor: 'mail',
-              subject: r.message.id,
-              payload: {
-                to: r.message.to,
-                url: to,
-                outcome: r.outcome,
-                attempts: r.attempts,
-                ...(r.error ? { error: r.error } : {}),
-              },
-              message:
-                r.outcome === 'delivered'
-                  ? `mail ${r.message.id} pushed to ${r.message.to} at ${to}`
-                  : `mail ${r.message.id} not pushed to ${r.message.to} (${r.outcome}${r.error ? `: ${r.error}` : ''}); it waits in the inbox`,
-            })
-            .catch(() => undefined);
-        },
+        onResult: recordWebhookResults(mail, state.events, log),
       });
       server.suspendedFlag = await readFile(path.join(state.gcDir, 'suspended'), 'utf8').then(
         () => true,
@@ -343,6 +329,7 @@ export class CityServer implements ApiHost {
       server.state = 'running';
       controller.start();
       await refinery.start();
+      server.convoys.start();
       log(`city ${spec.name} running; API on ${server.socketPath}`);
       return server;
     } catch (e) {
@@ -434,6 +421,10 @@ export class CityServer implements ApiHost {
    * rejects: a failure to record the outcome is logged, and the answer
    * still says whether the new config is in force.
    */
+  convoysChanged(): void {
+    this.convoys?.kick();
+  }
+
   async reload(): Promise<{ ok: boolean; error?: string }> {
     let loaded: Awaited<ReturnType<typeof loadCityConfig>>;
     let spec: CitySpec;
@@ -544,6 +535,7 @@ export class CityServer implements ApiHost {
         },
       ],
       ['API socket', () => rm(this.socketPath, { force: true })],
+      ['convoy patrol', () => this.convoys?.stop()],
       ['merge queue', () => this.refinery.stop()],
       ['merge queue database', () => this.refinery.queue.close()],
       ['runs', () => this.runs.close()],

@@ -248,3 +248,18 @@ export const mqListQuery = z.object({
 });
 export const mqStatsQuery = z.object({ rig: name.optional() });
 export const mqRejectBody = z.strictObject({ reason: z.string().max(4096).optional() });
+
+const beadIds = z.array(z.string().min(1).max(128)).min(1).max(10_000);
+export const convoyBody = z.strictObject({
+  title: z.string().min(1).max(4096),
+  beads: z.array(z.string().min(1).max(128)).max(10_000),
+  wave_size: z.number().int().min(1).max(10_000).optional(),
+  wave_timeout: z.string().min(1).max(32).optional(),
+  owned: z.boolean().optional(),
+});
+export const convoyAddBody = z.strictObject({ beads: beadIds });
+export const convoyListQuery = z.object({
+  all: qBool.optional(),
+  limit: qInt(1, 1000).optional(),
+  cursor: z.string().max(512).optional(),
+});

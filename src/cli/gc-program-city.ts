@@ -128,6 +128,61 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
       .option('--rig <name>', 'one rig'),
   ).action(action(async (o: { rig?: string }, cmd: Command) => (await mqCmds()).stats(g(cmd), o)));
 
+  // ---- convoys ----
+  const convoyCmds = async () => import('./commands/convoy.js');
+  const convoy = program
+    .command('convoy')
+    .description('groups of beads released together or in waves; closed when their beads are');
+  json(
+    convoy
+      .command('create <title> [beads...]')
+      .description('a convoy over beads (it becomes their parent)')
+      .option(
+        '--wave-size <n>',
+        'release n beads at a time, in dependency order; the next wave goes when these have merged',
+      )
+      .option('--wave-timeout <duration>', 'release the next wave anyway after this (default 30m)')
+      .option('--owned', 'never close it by itself (manual lifecycle)'),
+  ).action(
+    action(
+      async (
+        title: string,
+        beads: string[],
+        o: { waveSize?: string; waveTimeout?: string; owned?: boolean },
+        cmd: Command,
+      ) => (await convoyCmds()).create(g(cmd), title, beads, o),
+    ),
+  );
+  json(
+    convoy
+      .command('add <convoy> <beads...>')
+      .description('add beads (with waves: after the waves already released)'),
+  ).action(
+    action(async (id: string, beads: string[], _o: unknown, cmd: Command) =>
+      (await convoyCmds()).add(g(cmd), id, beads),
+    ),
+  );
+  json(
+    convoy
+      .command('list')
+      .description('open convoys and their progress')
+      .option('--all', 'closed ones too')
+      .option('-n, --limit <n>', 'at most this many (default 100)'),
+  ).action(
+    action(async (o: { all?: boolean; limit?: string }, cmd: Command) =>
+      (await convoyCmds()).list(g(cmd), o),
+    ),
+  );
+  json(
+    convoy
+      .command('status <convoy>')
+      .description('its beads by wave: which are released, closed, and merged'),
+  ).action(
+    action(async (id: string, _o: unknown, cmd: Command) =>
+      (await convoyCmds()).status(g(cmd), id),
+    ),
+  );
+
   // ---- mail ----
   const mailCmd = async () => import('./commands/mail.js');
   const mail = program.command('mail').description('messages between agents and humans');

@@ -5,7 +5,13 @@
  * every state change is recorded as an event.
  */
 import type { ClaimRequest, UnclaimRequest } from '../city/index.js';
-import type { HookResult, SlingResult } from '../dispatch/index.js';
+import type {
+  ConvoyCreate,
+  ConvoyStatus,
+  ConvoySummary,
+  HookResult,
+  SlingResult,
+} from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
@@ -21,7 +27,7 @@ import type {
   UpdateBeadInput,
 } from '../store/index.js';
 
-export type { ClaimRequest, UnclaimRequest };
+export type { ClaimRequest, ConvoyCreate, UnclaimRequest };
 
 /** A sent message and what happened next: sessions nudged, webhook push queued. */
 export type SentMessage = Message & {
@@ -98,6 +104,16 @@ export interface CityClient {
   sling(target: string, beadId: string, options?: { nudge?: boolean }): Promise<SlingResult>;
   /** This client's current work: its claims, else ready work routed to `agent` or assigned to it. */
   hook(agent?: string, limit?: number): Promise<HookResult>;
+
+  /** Convoys: a bead of type convoy parenting work, optionally released in waves. */
+  createConvoy(input: ConvoyCreate): Promise<ConvoyStatus>;
+  addToConvoy(id: string, beads: string[]): Promise<ConvoyStatus>;
+  listConvoys(query?: {
+    all?: boolean;
+    limit?: number;
+    cursor?: string;
+  }): Promise<Page<ConvoySummary>>;
+  convoyStatus(id: string): Promise<ConvoyStatus>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

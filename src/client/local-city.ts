@@ -6,7 +6,20 @@
 import type { LoadedConfig } from '../config/index.js';
 import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
 import { citySpec, unknownRecipientWarning } from '../controller/index.js';
-import { hook, sling, type HookResult, type SlingResult } from '../dispatch/index.js';
+import {
+  addToConvoy,
+  convoyOptions,
+  convoyStatus,
+  createConvoy,
+  hook,
+  listConvoys,
+  sling,
+  type ConvoyCreate,
+  type ConvoyStatus,
+  type ConvoySummary,
+  type HookResult,
+  type SlingResult,
+} from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import { openMail, type Mail, type MailCount, type MailPage, type Message } from '../mail/index.js';
 import {
@@ -287,6 +300,24 @@ export class LocalCity implements CityClient {
 
   hook(agent?: string, limit?: number): Promise<HookResult> {
     return hook(this.ops, this.actor, agent, limit);
+  }
+
+  createConvoy(input: ConvoyCreate): Promise<ConvoyStatus> {
+    return createConvoy(this.ops, this.actor, input.title, input.beads, convoyOptions(input));
+  }
+
+  addToConvoy(id: string, beads: string[]): Promise<ConvoyStatus> {
+    return addToConvoy(this.ops, this.actor, id, beads);
+  }
+
+  listConvoys(
+    query: { all?: boolean; limit?: number; cursor?: string } = {},
+  ): Promise<Page<ConvoySummary>> {
+    return listConvoys(this.ops, query);
+  }
+
+  convoyStatus(id: string): Promise<ConvoyStatus> {
+    return convoyStatus(this.ops, id, (bead) => this.refinery.queue.hasPending(bead));
   }
 
   listEvents(query: EventListQuery = {}): Promise<EventPage> {

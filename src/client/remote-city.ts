@@ -24,7 +24,13 @@ import type {
   ReadyQuery,
   UpdateBeadInput,
 } from '../store/index.js';
-import type { HookResult, SlingResult } from '../dispatch/index.js';
+import type {
+  ConvoyCreate,
+  ConvoyStatus,
+  ConvoySummary,
+  HookResult,
+  SlingResult,
+} from '../dispatch/index.js';
 import type { MailCount, MailPage, Message } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type {
@@ -369,6 +375,27 @@ export class RemoteCity implements CityClient {
 
   hook(agent?: string, limit?: number): Promise<HookResult> {
     return this.call('GET', `/v0/hook${queryString({ agent, limit })}`);
+  }
+
+  createConvoy(input: ConvoyCreate): Promise<ConvoyStatus> {
+    return this.call('POST', '/v0/convoys', input);
+  }
+
+  addToConvoy(id: string, beads: string[]): Promise<ConvoyStatus> {
+    return this.call('POST', `/v0/convoys/${encodeURIComponent(id)}/beads`, { beads });
+  }
+
+  listConvoys(
+    query: { all?: boolean; limit?: number; cursor?: string } = {},
+  ): Promise<Page<ConvoySummary>> {
+    return this.call(
+      'GET',
+      `/v0/convoys${queryString({ all: query.all ? 'true' : undefined, limit: query.limit, cursor: query.cursor })}`,
+    );
+  }
+
+  convoyStatus(id: string): Promise<ConvoyStatus> {
+    return this.call('GET', `/v0/convoys/${encodeURIComponent(id)}`);
   }
 
   sendMail(to: string, input: MailSend): Promise<SentMessage> {

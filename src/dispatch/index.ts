@@ -1,2 +1,21 @@
-/** Dispatch module: sling (route work) and hook (an agent's current work). */
+/** Dispatch module: sling (route work), hook (an agent's current work), convoys and waves. */
 export { hook, hookText, sling, type HookResult, type SlingResult } from './dispatch.js';
+export {
+  CONVOY,
+  DEFAULT_WAVE_TIMEOUT_MS,
+  addToConvoy,
+  convoyOptions,
+  createConvoy,
+  listConvoys,
+  patrolConvoys,
+  status as convoyStatus,
+  type ConvoyCreate,
+  type ConvoyOptions,
+  type ConvoyStatus,
+  type ConvoySummary,
+  type ConvoyWave,
+  type PatrolResult,
+  type PendingMerge,
+} from './convoy.js';
+export { nextRelease, planWaves, type Release, type WaveItem, type WaveProgress } from './waves.js';
+export { ConvoyPatrol } from './convoy-patrol.js';

@@ -22,3 +22,4 @@ export {
 } from './webhook.js';
 export { RecordingMail, mailEventFor } from './recording.js';
 export { openMail, type OpenMailOptions } from './open.js';
+export { recordWebhookResults } from './webhook-results.js';

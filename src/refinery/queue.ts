@@ -398,6 +398,17 @@ export class MergeQueue {
       .all(rig) as MergeRequest[];
   }
 
+  /** Whether a request for `bead` still wants to merge (waiting, in flight or sent back). */
+  hasPending(bead: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `SELECT 1 FROM mr WHERE bead = ? AND state IN ('queued','testing','merging','needs-rebase','needs-fix') LIMIT 1`,
+        )
+        .get(bead) !== undefined
+    );
+  }
+
   recordBuild(rig: string, b: BuildRecord): void {
     this.db
       .prepare(

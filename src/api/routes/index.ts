@@ -10,6 +10,7 @@ import type { Router } from '../http.js';
 import { beadRoutes } from './beads.js';
 import { routeKit } from './common.js';
 import { controlRoutes } from './control.js';
+import { convoyRoutes } from './convoys.js';
 import { keyRoutes } from './keys.js';
 import { mailAndQueueRoutes } from './mail.js';
 import { sessionRoutes } from './sessions.js';
@@ -18,6 +19,7 @@ export function registerRoutes(router: Router, server: ApiHost): void {
   const kit = routeKit(server);
   controlRoutes(router, kit);
   beadRoutes(router, kit);
+  convoyRoutes(router, kit);
   mailAndQueueRoutes(router, kit);
   sessionRoutes(router, kit);
   keyRoutes(router, kit);

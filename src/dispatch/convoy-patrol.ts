@@ -1,0 +1,51 @@
+/**
+ * The city server's convoy patrol: patrolConvoys every second (and at once
+ * when kicked: a convoy changed, a merge landed), never two at a time.
+ */
+import { errorMessage } from '../core/index.js';
+import type { CityOps } from '../city/index.js';
+import { patrolConvoys, type PatrolResult, type PendingMerge } from './convoy.js';
+
+export class ConvoyPatrol {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly ops: CityOps,
+    private readonly pending: PendingMerge,
+    private readonly log: (line: string) => void,
+    private readonly everyMs = 1000,
+    private readonly onPass: (r: PatrolResult) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.everyMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = patrolConvoys(this.ops, this.pending, Date.now(), this.log)
+      .then(this.onPass, (e: unknown) => this.log(`convoys: ${errorMessage(e)}`))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+}
