@@ -284,6 +284,7 @@ export class CityServer implements ApiHost {
           closeBead: (actor, id, reason) =>
             ops.closeBead(actor, id, reason).finally(() => server.convoys?.kick()),
           getBead: (id) => state.store.get(id),
+          setMetadata: (actor, id, key, value) => ops.setMetadata(actor, id, key, value),
         }),
         log,
       });
@@ -421,6 +422,10 @@ export class CityServer implements ApiHost {
    * rejects: a failure to record the outcome is logged, and the answer
    * still says whether the new config is in force.
    */
+  get holdOverlapping(): boolean {
+    return this.cityState.loaded.config.beads.hold_overlapping;
+  }
+
   convoysChanged(): void {
     this.convoys?.kick();
   }

@@ -27,6 +27,8 @@ export interface ApiHost {
   redactedConfig(): unknown;
   /** After a send: nudge the recipient's live sessions (when asked) and push to its webhook. */
   delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }>;
+  /** [beads] hold_overlapping: claim-next holds back beads overlapping work in flight. */
+  readonly holdOverlapping: boolean;
   /** A convoy was made or grew: look at its waves now. */
   convoysChanged(): void;
   reload(): Promise<{ ok: boolean; error?: string }>;

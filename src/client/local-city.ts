@@ -107,6 +107,7 @@ export class LocalCity implements CityClient {
         createBead: (actor, input) => this.ops.createBead(actor, input),
         closeBead: (actor, id, reason) => this.ops.closeBead(actor, id, reason),
         getBead: (id) => this.state.store.get(id),
+        setMetadata: (actor, id, key, value) => this.ops.setMetadata(actor, id, key, value),
       }),
     });
     return this.mq;

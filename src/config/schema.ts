@@ -223,6 +223,12 @@ export const beadsSchema = z.object({
     .default('sqlite')
     .describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
   claim_lease: duration('1h', 'Lease of a claim; a lapsed claim may be taken by another agent.'),
+  hold_overlapping: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Claim-next prefers ready beads whose paths (gc.paths, or files their earlier merge requests changed) overlap no bead in flight; overlapping ones wait unless nothing else is ready.',
+    ),
   durability: z
     .enum(['full', 'normal'])
     .default('full')

@@ -6,6 +6,7 @@
 import { NotFoundError, ValidationError } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { ROUTED_TO, type Bead } from '../store/index.js';
+import { holdReasons, type PendingBeads } from './aware.js';
 
 export interface SlingResult {
   bead: Bead;
@@ -49,6 +50,8 @@ export interface HookResult {
   claimed: Bead[];
   /** When it holds nothing: ready beads routed to its agent or assigned to it. */
   ready: Bead[];
+  /** Ready beads held back (their paths overlap work in flight), with why; they come last. */
+  held?: Record<string, string>;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function hook(
   actor: string,
   agent: string | undefined,
   limit = 10,
+  pending?: PendingBeads,
 ): Promise<HookResult> {
   const claimed = (await ops.store.list({ status: 'in_progress', assignee: actor, limit })).items;
   const who = { actor, ...(agent ? { agent } : {}) };
@@ -74,6 +78,13 @@ export async function hook(
   }
   if (ready.length < limit) {
     ready.push(...(await ops.store.ready({ assignee: actor, limit: limit - ready.length })).items);
+  }
+  if (pending) {
+    const held = await holdReasons(ops, ready, pending);
+    if (Object.keys(held).length) {
+      const order = [...ready.filter((b) => !held[b.id]), ...ready.filter((b) => held[b.id])];
+      return { ...who, claimed, ready: order, held };
+    }
   }
   return { ...who, claimed, ready };
 }
@@ -93,7 +104,10 @@ export function hookText(h: HookResult): string {
   if (h.ready.length) {
     return [
       `Ready work for ${h.actor}:`,
-      ...h.ready.map((b) => `- ${b.id} (P${b.priority}): ${b.title}`),
+      ...h.ready.map(
+        (b) =>
+          `- ${b.id} (P${b.priority}): ${b.title}${h.held?.[b.id] ? ` [${h.held[b.id]}]` : ''}`,
+      ),
       'Claim one before starting: gc bead claim <id>',
     ].join('\n');
   }

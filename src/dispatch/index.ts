@@ -19,3 +19,15 @@ export {
 } from './convoy.js';
 export { nextRelease, planWaves, type Release, type WaveItem, type WaveProgress } from './waves.js';
 export { ConvoyPatrol } from './convoy-patrol.js';
+export { claimNextAware, holdReasons, inFlight, type PendingBeads } from './aware.js';
+export {
+  PATHS,
+  TOUCHED,
+  beadPaths,
+  claimOrder,
+  globsOverlap,
+  holdText,
+  holdsOf,
+  type Hold,
+  type PathBead,
+} from './paths.js';

@@ -112,7 +112,6 @@ export class Git {
     return r.code === 0;
   }
 
-  /** Files changed between two commits. */
   /**
    * Delete branch `name` only while it still points at `expected` (so a
    * branch its owner moved on is kept) and is checked out nowhere. True when
@@ -128,6 +127,14 @@ export class Git {
     return r.code === 0;
   }
 
+  /** Files a branch changed since it left `target` (from their merge base). */
+  async changedSince(target: string, head: string): Promise<string[]> {
+    return (await this.run(['diff', '--name-only', `${target}...${head}`]))
+      .split('\n')
+      .filter(Boolean);
+  }
+
+  /** Files changed between two commits. */
   async changedFiles(from: string, to: string): Promise<string[]> {
     return (await this.run(['diff', '--name-only', from, to])).split('\n').filter(Boolean);
   }

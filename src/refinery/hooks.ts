@@ -18,7 +18,12 @@ export interface CityMergeHooksOptions {
   closeBead(actor: string, id: string, reason: string): Promise<unknown>;
   /** The bead (NotFoundError when there is none); checks submissions that name one. */
   getBead?(id: string): Promise<Bead>;
+  /** Set a metadata key (records gc.touched on a submitted bead). */
+  setMetadata?(actor: string, id: string, key: string, value: string): Promise<unknown>;
 }
+
+/** At most this many files are kept in gc.touched. */
+const TOUCHED_MAX = 200;
 
 export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
   const tell = async (mr: MergeRequest, subject: string, body: string) => {
@@ -33,6 +38,17 @@ export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
           },
           async beadClosed(bead: string) {
             return (await o.getBead!(bead)).status === 'closed';
+          },
+        }
+      : {}),
+    ...(o.getBead && o.setMetadata
+      ? {
+          async touched(bead: string, files: string[]) {
+            const b = await o.getBead!(bead);
+            const had = (b.metadata['gc.touched'] ?? '').split(',').filter(Boolean);
+            const all = [...new Set([...had, ...files])].slice(0, TOUCHED_MAX);
+            if (all.length === had.length) return;
+            await o.setMetadata!(ACTOR, bead, 'gc.touched', all.join(','));
           },
         }
       : {}),

@@ -18,6 +18,8 @@ export interface MergeHooks {
    * close that fails later. Absent: beads are not checked.
    */
   checkBead?(bead: string): Promise<void>;
+  /** The files a request for `bead` changes (for conflict-aware claiming: gc.touched). */
+  touched?(bead: string, files: string[]): Promise<void>;
   /** Whether a bead is closed (a conflict bead: its request is queued again). */
   beadClosed?(bead: string): Promise<boolean>;
 }

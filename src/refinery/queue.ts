@@ -409,6 +409,17 @@ export class MergeQueue {
     );
   }
 
+  /** Beads whose requests still want to merge. */
+  pendingBeads(): string[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT DISTINCT bead FROM mr WHERE bead != '' AND state IN ('queued','testing','merging','needs-rebase','needs-fix')`,
+        )
+        .all() as { bead: string }[]
+    ).map((r) => r.bead);
+  }
+
   recordBuild(rig: string, b: BuildRecord): void {
     this.db
       .prepare(

@@ -236,6 +236,15 @@ export class Refinery {
       ...(req.priority !== undefined ? { priority: req.priority } : {}),
       ...(req.ownOnly ? { ownOnly: true } : {}),
     });
+    if (result.created && req.bead && this.o.hooks.touched) {
+      // What this attempt changes: later beads overlapping it wait (conflict-aware claims).
+      try {
+        const files = await git.changedSince(`refs/heads/${rig.target}`, head);
+        await this.o.hooks.touched(req.bead, files);
+      } catch (e) {
+        this.log(`mq ${rig.name}: files of ${result.request.id}: ${errorMessage(e)}`);
+      }
+    }
     if (result.created) {
       await this.o.hooks.record(
         'mq.submitted',

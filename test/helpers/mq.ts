@@ -77,6 +77,7 @@ export async function setup(
       createBead: (a, i) => ops.createBead(a, i),
       closeBead: (a, id, r) => ops.closeBead(a, id, r),
       getBead: (id) => store.get(id),
+      setMetadata: (a, id, k, v) => ops.setMetadata(a, id, k, v),
     }),
     pollMs: 200,
   });

@@ -1,6 +1,6 @@
 /** Routes: beads, the event log (list, latest, SSE stream) and dispatch (sling, hook). */
 import { ForbiddenError, ValidationError } from '../../core/index.js';
-import { hook, sling } from '../../dispatch/index.js';
+import { claimNextAware, holdReasons, hook, sling } from '../../dispatch/index.js';
 import type { EventListQuery } from '../../events/index.js';
 import { mailEventFor } from '../../mail/index.js';
 import type { Router } from '../http.js';
@@ -12,6 +12,7 @@ import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 export function beadRoutes(router: Router, k: RouteKit): void {
   const { server, ops, provider, store, events } = k;
   const { mustHold, notMail, hideMail, page } = k;
+  const pending = () => server.refinery.queue.pendingBeads();
   router
     // ---- beads ----
     .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) => {
@@ -54,8 +55,11 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       { summary: 'Claim the first ready bead matching a query', body: S.claimNextBody },
       async (ctx) => {
         const { lease_ms: leaseMs, query = {}, wait_ms: waitMs = 0 } = ctx.input;
+        const q = { ...query, ...(leaseMs !== undefined ? { leaseMs } : {}) };
         const claim = () =>
-          ops.claimNext(ctx.actor, { ...query, ...(leaseMs !== undefined ? { leaseMs } : {}) });
+          server.holdOverlapping
+            ? claimNextAware(ops, ctx.actor, q, pending)
+            : ops.claimNext(ctx.actor, q);
         // With wait_ms, an idle agent waits here for work instead of polling.
         const bead = await longPoll(
           ctx,
@@ -68,10 +72,18 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         return { bead };
       },
     )
-    .on('GET', '/v0/beads/:id', { summary: 'One bead' }, async (ctx) => {
-      await notMail(ctx, ctx.params.id!);
-      return store.get(ctx.params.id!);
-    })
+    .on(
+      'GET',
+      '/v0/beads/:id',
+      { summary: 'One bead (held: why it is held back)' },
+      async (ctx) => {
+        await notMail(ctx, ctx.params.id!);
+        const bead = await store.get(ctx.params.id!);
+        if (!server.holdOverlapping) return bead;
+        const held = (await holdReasons(ops, [bead], pending))[bead.id];
+        return held ? { ...bead, held } : bead;
+      },
+    )
     .on(
       'PATCH',
       '/v0/beads/:id',
@@ -265,6 +277,12 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       },
     )
     .on('GET', '/v0/hook', { summary: "The caller's current work", query: S.hookQuery }, (ctx) =>
-      hook(ops, ctx.actor, ctx.query.get('agent') ?? undefined, num(ctx.query.get('limit'))),
+      hook(
+        ops,
+        ctx.actor,
+        ctx.query.get('agent') ?? undefined,
+        num(ctx.query.get('limit')),
+        server.holdOverlapping ? pending : undefined,
+      ),
     );
 }

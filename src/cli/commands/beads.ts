@@ -85,6 +85,8 @@ export function renderBead(b: Bead): string {
   if (b.labels.length) lines.push(`Labels:    ${b.labels.join(', ')}`);
   for (const [k, v] of Object.entries(b.metadata)) lines.push(`Meta:      ${k}=${v}`);
   for (const d of b.dependencies) lines.push(`Needs:     ${d.type} ${d.depends_on_id}`);
+  const held = (b as Bead & { held?: string }).held;
+  if (held) lines.push(`Held:      ${held}`);
   lines.push(`Created:   ${b.created_at}`);
   if (b.closed_at)
     lines.push(`Closed:    ${b.closed_at}${b.close_reason ? ` (${b.close_reason})` : ''}`);
