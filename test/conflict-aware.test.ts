@@ -17,13 +17,13 @@ import { apiCall } from './helpers/http.js';
 let root = '';
 let server: CityServer | undefined;
 
-async function start(hold: boolean): Promise<CityServer> {
+async function start(hold: 'prefer' | 'strict' | 'off'): Promise<CityServer> {
   process.env.GC_CONFIG_HOME = CONFIG_HOME;
   root = await mkdtemp(path.join(os.tmpdir(), 'gc-aware-'));
   makeRepo(path.join(root, 'app'));
   await writeFile(
     path.join(root, 'city.toml'),
-    `[workspace]\nname = "aw"\n[daemon]\npatrol_interval = "1h"\n[beads]\nhold_overlapping = ${hold}\n` +
+    `[workspace]\nname = "aw"\n[daemon]\npatrol_interval = "1h"\n[beads]\nhold_overlapping = "${hold}"\n` +
       '[[rigs]]\nname = "app"\npath = "app"\n',
   );
   server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
@@ -62,7 +62,7 @@ const claimNext = async (actor: string) => {
 
 describe('conflict-aware claiming', () => {
   it('overlapping work waits while other work is ready, and says why', async () => {
-    await start(true);
+    await start('prefer');
     const a = await bead('edit the index', 0, 'src/index.js');
     const b = await bead('also edit the index', 1, 'src/*.js');
     const c = await bead('write docs', 2, 'docs/**');
@@ -86,8 +86,19 @@ describe('conflict-aware claiming', () => {
     expect((await admin('GET', `/v0/beads/${c}`)).body.held).toBeUndefined();
   });
 
-  it('with hold_overlapping = false the order is plain priority', async () => {
-    await start(false);
+  it('strict: overlapping work waits even when nothing else is ready, until the work in flight lands', async () => {
+    await start('strict');
+    const a = await bead('edit the index', 0, 'src/index.js');
+    const b = await bead('also edit the index', 1, 'src/index.js');
+    expect(await claimNext('coder-1')).toBe(a);
+    expect(await claimNext('coder-2')).toBeUndefined();
+    expect((await admin('GET', `/v0/beads/${b}`)).body.held).toMatch(new RegExp(`overlaps ${a}`));
+    expect((await api('POST', `/v0/beads/${a}/close`, {}, 'coder-1')).status).toBe(200);
+    expect(await claimNext('coder-2')).toBe(b);
+  });
+
+  it('with hold_overlapping = "off" the order is plain priority', async () => {
+    await start('off');
     const a = await bead('edit the index', 0, 'src/index.js');
     const b = await bead('also edit the index', 1, 'src/index.js');
     await bead('docs', 2, 'docs/a.md');
@@ -96,7 +107,7 @@ describe('conflict-aware claiming', () => {
   });
 
   it('the merge queue records what an attempt changed; a request waiting keeps its bead in flight', async () => {
-    await start(true);
+    await start('prefer');
     const a = await bead('first', 0);
     const b = await bead('second', 1, 'lib/util.js');
     const c = await bead('third', 2);

@@ -422,7 +422,7 @@ export class CityServer implements ApiHost {
    * rejects: a failure to record the outcome is logged, and the answer
    * still says whether the new config is in force.
    */
-  get holdOverlapping(): boolean {
+  get holdOverlapping(): 'prefer' | 'strict' | 'off' {
     return this.cityState.loaded.config.beads.hold_overlapping;
   }
 

@@ -28,7 +28,7 @@ export interface ApiHost {
   /** After a send: nudge the recipient's live sessions (when asked) and push to its webhook. */
   delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }>;
   /** [beads] hold_overlapping: claim-next holds back beads overlapping work in flight. */
-  readonly holdOverlapping: boolean;
+  readonly holdOverlapping: 'prefer' | 'strict' | 'off';
   /** A convoy was made or grew: look at its waves now. */
   convoysChanged(): void;
   reload(): Promise<{ ok: boolean; error?: string }>;

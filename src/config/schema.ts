@@ -224,10 +224,10 @@ export const beadsSchema = z.object({
     .describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
   claim_lease: duration('1h', 'Lease of a claim; a lapsed claim may be taken by another agent.'),
   hold_overlapping: z
-    .boolean()
-    .default(true)
+    .enum(['prefer', 'strict', 'off'])
+    .default('prefer')
     .describe(
-      'Claim-next prefers ready beads whose paths (gc.paths, or files their earlier merge requests changed) overlap no bead in flight; overlapping ones wait unless nothing else is ready.',
+      'Conflict-aware claims: a ready bead whose paths (gc.paths, or files its earlier merge requests changed) overlap a bead in flight is held back. prefer: it goes when no other ready bead is free; strict: it waits until that work has landed; off: plain priority order.',
     ),
   durability: z
     .enum(['full', 'normal'])

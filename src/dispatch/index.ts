@@ -19,7 +19,13 @@ export {
 } from './convoy.js';
 export { nextRelease, planWaves, type Release, type WaveItem, type WaveProgress } from './waves.js';
 export { ConvoyPatrol } from './convoy-patrol.js';
-export { claimNextAware, holdReasons, inFlight, type PendingBeads } from './aware.js';
+export {
+  claimNextAware,
+  holdReasons,
+  inFlight,
+  type HoldMode,
+  type PendingBeads,
+} from './aware.js';
 export {
   PATHS,
   TOUCHED,

@@ -33,6 +33,13 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'mq@gc.invalid',
 };
 
+/** Lines start..end (1-based, inclusive) of a file in the target's version. */
+export interface Region {
+  file: string;
+  start: number;
+  end: number;
+}
+
 export interface ConflictCheck {
   clean: boolean;
   /** The merged tree when clean. */
@@ -132,6 +139,43 @@ export class Git {
     return (await this.run(['diff', '--name-only', `${target}...${head}`]))
       .split('\n')
       .filter(Boolean);
+  }
+
+  /**
+   * Where a branch changed the target since it left it: per file, the line
+   * ranges of the target's version its hunks replace (an insertion is the
+   * line it follows; a new or deleted file is the whole file, line 0).
+   */
+  async changedRegions(target: string, head: string): Promise<Region[]> {
+    const out = await this.run([
+      'diff',
+      '-U0',
+      '--no-color',
+      '--no-renames',
+      `${target}...${head}`,
+    ]);
+    const regions: Region[] = [];
+    let file = '';
+    for (const line of out.split('\n')) {
+      if (line.startsWith('diff --git ')) file = '';
+      else if (line.startsWith('--- ')) {
+        const p = line.slice(4);
+        file = p === '/dev/null' ? '' : p.replace(/^a\//, '');
+      } else if (line.startsWith('+++ ')) {
+        const p = line.slice(4);
+        if (p !== '/dev/null' && !file) {
+          file = p.replace(/^b\//, '');
+          regions.push({ file, start: 0, end: Number.MAX_SAFE_INTEGER }); // a new file
+        }
+      } else if (line.startsWith('@@ ') && file) {
+        const m = /^@@ -(\d+)(?:,(\d+))? /.exec(line);
+        if (!m) continue;
+        const start = Number(m[1]);
+        const len = m[2] === undefined ? 1 : Number(m[2]);
+        regions.push({ file, start, end: start + Math.max(len, 1) - 1 });
+      }
+    }
+    return regions;
   }
 
   /** Files changed between two commits. */

@@ -1,1 +1,1 @@
-export { Git, GitError, type ConflictCheck, type GitResult } from './git.js';
+export { Git, GitError, type ConflictCheck, type GitResult, type Region } from './git.js';

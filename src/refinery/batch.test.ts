@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { branchWith, git, subjects } from '../../test/helpers/git.js';
 import { mainCommits, setup, type Setup } from '../../test/helpers/mq.js';
+import { waitFor } from '../../test/helpers/wait.js';
 
 async function submitAll(s: Setup, branches: Record<string, Record<string, string>>) {
   const ids: Record<string, string> = {};
@@ -113,28 +114,62 @@ describe('batched merges', () => {
 
   it('a conflict inside a batch splits it around the conflicting request', async () => {
     const s = await setup({ start: false, batch: 4 });
+    // c edits README.md from the old main; main then moves README.md on.
+    branchWith(s.repo, 'c', { 'README.md': 'from c\n' });
+    branchWith(s.repo, 'moved', { 'README.md': 'moved on\n' });
+    git(s.repo, 'update-ref', 'refs/heads/main', 'moved');
     const ids = await submitAll(s, {
-      a: { 'README.md': 'from a\n' },
+      a: { 'a.txt': 'a' },
       b: { 'b.txt': 'b' },
-      c: { 'README.md': 'from c\n' },
       d: { 'd.txt': 'd' },
+    });
+    const c = (await s.refinery.submit('polecat', { rig: 'app', branch: 'c', priority: 1 })).request
+      .id;
+    await s.refinery.start();
+    await s.refinery.idle();
+    expect(s.queue.get(c)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
+    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
+    const split = (await s.events.list({ type: 'mq.batch_split', limit: 10 })).items[0]!;
+    expect(split.payload).toMatchObject({ reason: 'conflict' });
+    // c goes first (priority 1): alone, then the rest as a batch.
+    expect((split.payload as { parts: string[][] }).parts).toEqual([[c], [ids.a, ids.b, ids.d]]);
+  });
+
+  it('edits of distant lines of one file share a batch; adjacent ones do not', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i + 1}`);
+    const edit = (n: number) =>
+      lines.map((l, i) => (i + 1 === n ? `${l} changed` : l)).join('\n') + '\n';
+    const s = await setup({ start: false, batch: 4 });
+    branchWith(s.repo, 'base', { 'list.txt': lines.join('\n') + '\n' });
+    git(s.repo, 'update-ref', 'refs/heads/main', 'base');
+    const ids = await submitAll(s, {
+      a: { 'list.txt': edit(5) },
+      b: { 'list.txt': edit(30) },
+      c: { 'list.txt': edit(6) },
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.c!)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
-    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
-    expect(subjects(s.repo).slice(1)).toEqual([
-      'a: change README.md',
-      'b: change b.txt',
-      'd: change d.txt',
-    ]);
-    const split = (await s.events.list({ type: 'mq.batch_split', limit: 10 })).items[0]!;
-    expect(split.payload).toMatchObject({ reason: 'conflict' });
-    expect((split.payload as { parts: string[][] }).parts).toEqual([
-      [ids.a, ids.b],
-      [ids.c],
-      [ids.d],
-    ]);
+    expect(s.queue.get(ids.a!).state).toBe('merged');
+    expect(s.queue.get(ids.b!).state).toBe('merged');
+    expect(s.queue.get(ids.c!).state).toBe('needs-rebase');
+    // a and b were one candidate: one gate run for both; c was tested alone and conflicted.
+    expect(s.queue.stats('app')).toMatchObject({ batch_size_max: 2, batch_splits: 0 });
+  });
+
+  it('requests editing one file are not batched together', async () => {
+    const s = await setup({ start: false, batch: 4 });
+    const ids = await submitAll(s, {
+      a: { 'shared.txt': 'a\n' },
+      b: { 'b.txt': 'b' },
+      c: { 'shared.txt': 'c\n' },
+    });
+    await s.refinery.start();
+    await s.refinery.idle();
+    expect(s.queue.get(ids.a!).state).toBe('merged');
+    expect(s.queue.get(ids.b!).state).toBe('merged');
+    // c conflicts with a on its own, not inside a's batch: no split.
+    expect(s.queue.get(ids.c!).state).toBe('needs-rebase');
+    expect((await s.events.list({ type: 'mq.batch_split', limit: 10 })).items).toEqual([]);
   });
 
   it('squash style: one commit per request, the ref moves only to tested tips', async () => {
@@ -155,5 +190,26 @@ describe('batched merges', () => {
       expect.arrayContaining(['a.txt', 'b.txt', 'c.txt']),
     );
     expect(s.tested()).toEqual([commits[2]]);
+  });
+});
+
+describe('fail fast', () => {
+  it('a request that conflicts with the target itself goes back without waiting for the train', async () => {
+    const s = await setup({
+      start: false,
+      workers: 2,
+      test: 'if [ -e slow ]; then sleep 3; fi; test ! -e broken',
+    });
+    branchWith(s.repo, 'b', { 'README.md': 'from b\n' });
+    branchWith(s.repo, 'moved', { 'README.md': 'moved on\n' });
+    git(s.repo, 'update-ref', 'refs/heads/main', 'moved');
+    const ids = await submitAll(s, { a: { slow: 'yes' } });
+    const b = (await s.refinery.submit('bob', { rig: 'app', branch: 'b' })).request.id;
+    await s.refinery.start();
+    await waitFor(() => s.queue.get(b).state === 'needs-rebase', 'b sent back');
+    // a is still being tested: b did not wait for it.
+    expect(s.queue.get(ids.a!).state).toBe('testing');
+    await s.refinery.idle();
+    expect(s.queue.get(ids.a!).state).toBe('merged');
   });
 });

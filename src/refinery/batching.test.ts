@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   bisect,
+  formBatches,
   maxBisectDepth,
   nextBatchSize,
   splitAtConflict,
@@ -23,7 +24,8 @@ describe('nextBatchSize', () => {
     [2, 'ffff', 8, 1],
     [1, 'ffff', 8, 1], // never below 1
     [5, 'pppp', 1, 1], // batching off
-    [4, 'pcpp', 8, 4], // a conflict counts as a failure (1 in 4): hold
+    [4, 'pcpp', 8, 8], // conflicts are left out: three green builds, double
+    [4, 'cccc', 8, 4], // only conflicts: nothing to go by, hold
   ])('size %i after %j (max %i) -> %i', (current, recent, max, next) => {
     expect(nextBatchSize(current, runs(recent), { max })).toBe(next);
   });
@@ -78,5 +80,61 @@ describe('splitAtConflict', () => {
     [[1, 2, 3, 4], 3, [[1, 2, 3], [4]]],
   ])('%j at %i -> %j', (batch, at, parts) => {
     expect(splitAtConflict(batch, at)).toEqual(parts);
+  });
+});
+
+describe('formBatches', () => {
+  /** A request touching whole files (line 1) or file:start-end regions. */
+  const r = (id: string, ...where: string[]) => ({
+    id,
+    touches: where.map((w) => {
+      const [file, range] = w.split(':');
+      const [start, end] = (range ?? '1-1').split('-').map(Number);
+      return { file: file!, start: start!, end: end ?? start! };
+    }),
+  });
+  const ids = (bs: { id: string }[][]) => bs.map((b) => b.map((x) => x.id));
+
+  it.each([
+    ['size 1 is the plain order', [r('a'), r('b'), r('c')], 1, 2, [['a'], ['b']]],
+    [
+      'disjoint requests share a batch',
+      [r('a', 'x'), r('b', 'y'), r('c', 'z')],
+      8,
+      2,
+      [['a', 'b', 'c']],
+    ],
+    [
+      'a request editing a region of the batch leads the next one',
+      [r('a', 'x'), r('b', 'x'), r('c', 'y'), r('d', 'x', 'z')],
+      8,
+      3,
+      [['a', 'c'], ['b'], ['d']],
+    ],
+    [
+      'distant lines of one file share a batch',
+      [r('a', 'f:10-12'), r('b', 'f:30-31')],
+      8,
+      2,
+      [['a', 'b']],
+    ],
+    [
+      'adjacent lines do not (git would not merge them)',
+      [r('a', 'f:10-12'), r('b', 'f:13-13')],
+      8,
+      2,
+      [['a'], ['b']],
+    ],
+    ['slots bound the batches', [r('a', 'x'), r('b', 'x'), r('c', 'x')], 8, 2, [['a'], ['b']]],
+    ['size bounds each batch', [r('a', '1'), r('b', '2'), r('c', '3')], 2, 2, [['a', 'b'], ['c']]],
+    [
+      'unknown changes fit anywhere',
+      [{ id: 'a' }, r('b', 'x'), { id: 'c' }],
+      8,
+      1,
+      [['a', 'b', 'c']],
+    ],
+  ])('%s', (_what, queued, size, slots, want) => {
+    expect(ids(formBatches(queued, size, slots))).toEqual(want);
   });
 });

@@ -28,8 +28,9 @@ export interface BatchPolicy {
 /**
  * The size of the next batch, from the current size and the recent build
  * outcomes (oldest first). Green builds double the size while the recent
- * failure rate stays low; a rate above `shrinkAbove` halves it; in between
- * it holds. Conflicts count as failures (the batch was split for them).
+ * gate failure rate stays low; a rate above `shrinkAbove` halves it; in
+ * between it holds. Conflicts are left out: they are found while rebasing,
+ * before any gate runs, and cost a split, not a bisection of gate runs.
  */
 export function nextBatchSize(
   current: number,
@@ -39,9 +40,9 @@ export function nextBatchSize(
   const max = Math.max(1, Math.floor(p.max));
   if (max === 1) return 1;
   const size = Math.min(max, Math.max(1, Math.floor(current)));
-  const window = recent.slice(-(p.window ?? 10));
+  const window = recent.filter((o) => o !== 'conflict').slice(-(p.window ?? 10));
   if (window.length === 0) return size;
-  const rate = window.filter((o) => o !== 'passed').length / window.length;
+  const rate = window.filter((o) => o === 'failed').length / window.length;
   if (rate > (p.shrinkAbove ?? 0.3)) return Math.max(1, Math.floor(size / 2));
   if (rate <= (p.growBelow ?? 0.1) && window[window.length - 1] === 'passed') {
     return Math.min(max, size * 2);
@@ -78,4 +79,61 @@ export function splitAtConflict<T>(batch: readonly T[], at: number): T[][] {
  */
 export function maxBisectDepth(size: number): number {
   return size <= 1 ? 0 : Math.ceil(Math.log2(size));
+}
+
+/** Lines start..end of a file a request changes (in the target's version). */
+export interface Touch {
+  file: string;
+  start: number;
+  end: number;
+}
+
+export interface Batchable {
+  id: string;
+  /** Where the request changes the target; undefined when unknown (then it fits anywhere). */
+  touches?: readonly Touch[];
+}
+
+/** Whether two changes can conflict: one file, line ranges that overlap or touch. */
+export function touchesOverlap(a: readonly Touch[], b: readonly Touch[]): boolean {
+  for (const x of a) {
+    for (const y of b) {
+      if (x.file === y.file && x.start <= y.end + 1 && y.start <= x.end + 1) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Cut waiting requests (in merge order) into at most `slots` batches of up
+ * to `size`. Each batch starts with the first request not yet placed and
+ * takes later ones whose changes cannot conflict with what the batch
+ * already changes (no shared file region, adjacent lines included), so two
+ * edits git would not merge are not rebased onto each other in one batch
+ * (a conflict that would split it); a request skipped that way leads a
+ * later batch. With size 1 this is the plain order.
+ */
+export function formBatches<T extends Batchable>(
+  queued: readonly T[],
+  size: number,
+  slots: number,
+): T[][] {
+  const batches: T[][] = [];
+  const left = [...queued];
+  while (left.length && batches.length < slots) {
+    const batch: T[] = [left.shift()!];
+    const touched: Touch[] = [...(batch[0]!.touches ?? [])];
+    for (let i = 0; i < left.length && batch.length < size;) {
+      const r = left[i]!;
+      if (touchesOverlap(r.touches ?? [], touched)) {
+        i++;
+        continue;
+      }
+      touched.push(...(r.touches ?? []));
+      batch.push(r);
+      left.splice(i, 1);
+    }
+    batches.push(batch);
+  }
+  return batches;
 }

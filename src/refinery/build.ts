@@ -3,7 +3,7 @@
  * another onto the candidate's base (optionally squashed, one commit each),
  * then the rig's gates run once on the last commit.
  */
-import type { Git } from '../git/index.js';
+import type { Git, Region } from '../git/index.js';
 import type { GateRun, GateSpec } from './gates.js';
 import type { MergeRequest } from './queue.js';
 
@@ -93,6 +93,26 @@ export async function runGates(
     if (!r.ok) return { ok: false, cancelled: false, gate: gate.name, tail: r.tail, runs };
   }
   return { ok: true, flaky, runs };
+}
+
+/** Requests with where they change the target since they left it (a git call per new head, cached). */
+export async function withTouches(
+  git: Git,
+  targetRef: string,
+  mrs: readonly MergeRequest[],
+  cache: Map<string, Region[]>,
+): Promise<{ id: string; mr: MergeRequest; touches: Region[] }[]> {
+  const out: { id: string; mr: MergeRequest; touches: Region[] }[] = [];
+  for (const mr of mrs) {
+    let touches = cache.get(mr.head);
+    if (!touches) {
+      touches = await git.changedRegions(targetRef, mr.head).catch(() => []);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(mr.head, touches);
+    }
+    out.push({ id: mr.id, mr, touches });
+  }
+  return out;
 }
 
 export function squashMessage(mr: MergeRequest): string {

@@ -31,9 +31,15 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, killPoint } from '../core/index.js';
-import { Git } from '../git/index.js';
-import { bisect, nextBatchSize, splitAtConflict, type BuildOutcome } from './batching.js';
-import { rebaseChain, runGates, type MergeStyle } from './build.js';
+import { Git, type Region } from '../git/index.js';
+import {
+  bisect,
+  formBatches,
+  nextBatchSize,
+  splitAtConflict,
+  type BuildOutcome,
+} from './batching.js';
+import { rebaseChain, runGates, withTouches, type MergeStyle } from './build.js';
 import { finalizeFailure } from './finalize.js';
 import { GatePids } from './gate-pids.js';
 import { recoverUnfinished } from './recover.js';
@@ -126,6 +132,8 @@ export class RigEngine {
   private batchSize: number;
   private readonly outcomes: BuildOutcome[] = [];
   private lastSweep = 0;
+  /** Where each head changes the target since it left it (for batch forming). */
+  private readonly touchesOf = new Map<string, Region[]>();
 
   constructor(private readonly o: RigEngineOptions) {
     this.git = new Git(o.repo);
@@ -288,6 +296,7 @@ export class RigEngine {
       else await this.finalizeFailure(e);
     }
     const head = await this.git.resolve(this.targetRef);
+    if (head) await this.failFast(head);
     if (!head) {
       if (!this.warnedNoTarget)
         this.log(`mq ${this.o.rig}: target branch ${this.o.target} not found`);
@@ -301,20 +310,40 @@ export class RigEngine {
     const inTrain = new Set(this.train.flatMap((e) => e.mrs.map((mr) => mr.id)));
     for (const e of this.train) this.place(e, expected, (x) => (expected = x));
     if (this.train.length < this.o.workers) {
-      let batch: MergeRequest[] = [];
-      const flush = () => {
-        const e = entry(batch, 0);
-        batch = [];
+      const waiting = this.o.queue.queued(this.o.rig).filter((mr) => !inTrain.has(mr.id));
+      const batchable =
+        this.batchSize > 1
+          ? await withTouches(this.git, this.targetRef, waiting.slice(0, 64), this.touchesOf)
+          : waiting.map((mr) => ({ id: mr.id, mr }));
+      for (const batch of formBatches(
+        batchable,
+        this.batchSize,
+        this.o.workers - this.train.length,
+      )) {
+        const e = entry(
+          batch.map((b) => b.mr),
+          0,
+        );
         this.train.push(e);
         this.place(e, expected, (x) => (expected = x));
-      };
-      for (const mr of this.o.queue.queued(this.o.rig)) {
-        if (this.train.length >= this.o.workers) break;
-        if (inTrain.has(mr.id)) continue;
-        batch.push(mr);
-        if (batch.length >= this.batchSize) flush();
       }
-      if (batch.length && this.train.length < this.o.workers) flush();
+    }
+  }
+
+  /**
+   * A request further down the train that conflicts with the target itself
+   * (not only with the candidates before it) goes back to its author now:
+   * whatever lands before it cannot take that conflict away.
+   */
+  private async failFast(head: string): Promise<void> {
+    for (const e of this.train.slice(1)) {
+      if (e.status !== 'conflict' || e.mrs.length !== 1 || e.base === head) continue;
+      const check = await this.git.mergeCheck(head, e.mrs[0]!.head).catch(() => undefined);
+      if (!check || check.clean) continue;
+      this.train.splice(this.train.indexOf(e), 1);
+      e.files = check.files;
+      e.base = head;
+      await this.finalizeFailure(e);
     }
   }
 

@@ -409,12 +409,12 @@ export class MergeQueue {
     );
   }
 
-  /** Beads whose requests still want to merge. */
-  pendingBeads(): string[] {
+  /** Beads with a request in the queue now (queued, testing, merging). */
+  queuedBeads(): string[] {
     return (
       this.db
         .prepare(
-          `SELECT DISTINCT bead FROM mr WHERE bead != '' AND state IN ('queued','testing','merging','needs-rebase','needs-fix')`,
+          `SELECT DISTINCT bead FROM mr WHERE bead != '' AND state IN ('queued','testing','merging')`,
         )
         .all() as { bead: string }[]
     ).map((r) => r.bead);

@@ -12,7 +12,7 @@ import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 export function beadRoutes(router: Router, k: RouteKit): void {
   const { server, ops, provider, store, events } = k;
   const { mustHold, notMail, hideMail, page } = k;
-  const pending = () => server.refinery.queue.pendingBeads();
+  const pending = () => server.refinery.queue.queuedBeads();
   router
     // ---- beads ----
     .on('POST', '/v0/beads', { summary: 'Create a bead', body: S.createBeadBody }, (ctx) => {
@@ -57,9 +57,9 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         const { lease_ms: leaseMs, query = {}, wait_ms: waitMs = 0 } = ctx.input;
         const q = { ...query, ...(leaseMs !== undefined ? { leaseMs } : {}) };
         const claim = () =>
-          server.holdOverlapping
-            ? claimNextAware(ops, ctx.actor, q, pending)
-            : ops.claimNext(ctx.actor, q);
+          server.holdOverlapping === 'off'
+            ? ops.claimNext(ctx.actor, q)
+            : claimNextAware(ops, ctx.actor, q, pending, server.holdOverlapping);
         // With wait_ms, an idle agent waits here for work instead of polling.
         const bead = await longPoll(
           ctx,
@@ -79,7 +79,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         await notMail(ctx, ctx.params.id!);
         const bead = await store.get(ctx.params.id!);
-        if (!server.holdOverlapping) return bead;
+        if (server.holdOverlapping === 'off') return bead;
         const held = (await holdReasons(ops, [bead], pending))[bead.id];
         return held ? { ...bead, held } : bead;
       },
@@ -282,7 +282,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         ctx.actor,
         ctx.query.get('agent') ?? undefined,
         num(ctx.query.get('limit')),
-        server.holdOverlapping ? pending : undefined,
+        server.holdOverlapping === 'off' ? undefined : pending,
       ),
     );
 }
