@@ -95,7 +95,12 @@ describe('gc demo plan', () => {
     expect(scripted.warnings).toEqual([]);
     const c = scripted.config;
     expect(c.session.provider).toBe('subprocess');
-    expect(c.rigs[0]).toMatchObject({ name: 'app', target: 'main', merge_workers: 2 });
+    expect(c.rigs[0]).toMatchObject({
+      name: 'app',
+      target: 'main',
+      merge_workers: 2,
+      merge_batch: 8,
+    });
     expect(c.rigs[0]!.gates.test?.command).toBe('node test.js');
     expect(c.agent[0]).toMatchObject({ name: 'coder', dir: 'app', max_active_sessions: 8 });
     expect(c.agent[0]!.start_command).toContain(`'/opt/it'\\''s here/coder.mjs'`);

@@ -112,27 +112,40 @@ describe('batched merges', () => {
     for (const p of refPositions(s.repo)) expect(tested.has(p)).toBe(true);
   });
 
-  it('a conflict inside a batch splits it around the conflicting request', async () => {
+  it('a conflict with the candidate before splits a batch around the conflicting request', async () => {
+    const s = await setup({ start: false, batch: 2, workers: 2 });
+    // Batch 1 = [a, b]; c would conflict with a, so it leads batch 2 = [c, d],
+    // which is built on batch 1's tip: c conflicts there, d goes on alone.
+    const ids = await submitAll(s, {
+      a: { 'README.md': 'from a\n' },
+      b: { 'b.txt': 'b' },
+      c: { 'README.md': 'from c\n' },
+      d: { 'd.txt': 'd' },
+    });
+    await s.refinery.start();
+    await s.refinery.idle();
+    expect(s.queue.get(ids.c!)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
+    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
+    const split = (await s.events.list({ type: 'mq.batch_split', limit: 10 })).items[0]!;
+    expect(split.payload).toMatchObject({ reason: 'conflict' });
+    expect((split.payload as { parts: string[][] }).parts).toEqual([[ids.c], [ids.d]]);
+  });
+
+  it('a request that conflicts with the target is sent back before it joins a batch', async () => {
     const s = await setup({ start: false, batch: 4 });
-    // c edits README.md from the old main; main then moves README.md on.
     branchWith(s.repo, 'c', { 'README.md': 'from c\n' });
     branchWith(s.repo, 'moved', { 'README.md': 'moved on\n' });
     git(s.repo, 'update-ref', 'refs/heads/main', 'moved');
-    const ids = await submitAll(s, {
-      a: { 'a.txt': 'a' },
-      b: { 'b.txt': 'b' },
-      d: { 'd.txt': 'd' },
-    });
+    const ids = await submitAll(s, { a: { 'a.txt': 'a' }, b: { 'b.txt': 'b' } });
     const c = (await s.refinery.submit('polecat', { rig: 'app', branch: 'c', priority: 1 })).request
       .id;
     await s.refinery.start();
     await s.refinery.idle();
     expect(s.queue.get(c)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
-    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
-    const split = (await s.events.list({ type: 'mq.batch_split', limit: 10 })).items[0]!;
-    expect(split.payload).toMatchObject({ reason: 'conflict' });
-    // c goes first (priority 1): alone, then the rest as a batch.
-    expect((split.payload as { parts: string[][] }).parts).toEqual([[c], [ids.a, ids.b, ids.d]]);
+    expect(s.queue.get(ids.a!).state).toBe('merged');
+    expect(s.queue.get(ids.b!).state).toBe('merged');
+    expect((await s.events.list({ type: 'mq.batch_split', limit: 10 })).items).toEqual([]);
+    expect(s.queue.stats('app')).toMatchObject({ gate_runs: 1, batch_size_max: 2 });
   });
 
   it('edits of distant lines of one file share a batch; adjacent ones do not', async () => {

@@ -40,7 +40,7 @@ import {
   type BuildOutcome,
 } from './batching.js';
 import { rebaseChain, runGates, withTouches, type MergeStyle } from './build.js';
-import { finalizeFailure } from './finalize.js';
+import { ConflictScreen, finalizeFailure, recordSplit } from './finalize.js';
 import { GatePids } from './gate-pids.js';
 import { recoverUnfinished } from './recover.js';
 import { requeueReturned } from './requeue.js';
@@ -134,10 +134,12 @@ export class RigEngine {
   private lastSweep = 0;
   /** Where each head changes the target since it left it (for batch forming). */
   private readonly touchesOf = new Map<string, Region[]>();
+  private readonly screen: ConflictScreen;
 
   constructor(private readonly o: RigEngineOptions) {
     this.git = new Git(o.repo);
     this.gatePids = new GatePids(`${o.scratchDir}.gates`);
+    this.screen = new ConflictScreen(this.git);
     this.slots = Array.from({ length: o.workers }, () => undefined);
     this.freeSlots = Array.from({ length: o.workers }, (_, i) => i);
     this.log = o.log ?? (() => undefined);
@@ -310,7 +312,15 @@ export class RigEngine {
     const inTrain = new Set(this.train.flatMap((e) => e.mrs.map((mr) => mr.id)));
     for (const e of this.train) this.place(e, expected, (x) => (expected = x));
     if (this.train.length < this.o.workers) {
-      const waiting = this.o.queue.queued(this.o.rig).filter((mr) => !inTrain.has(mr.id));
+      let waiting = this.o.queue.queued(this.o.rig).filter((mr) => !inTrain.has(mr.id));
+      if (this.batchSize > 1 && head) {
+        // The ones about to be batched are checked against the target first:
+        // a request that conflicts with it goes back now instead of splitting a batch.
+        const soon = waiting.slice(0, this.batchSize * (this.o.workers - this.train.length));
+        const back = new Set<string>();
+        for (const mr of soon) if (await this.sendBackIfConflicting(head, mr)) back.add(mr.id);
+        waiting = waiting.filter((mr) => !back.has(mr.id));
+      }
       const batchable =
         this.batchSize > 1
           ? await withTouches(this.git, this.targetRef, waiting.slice(0, 64), this.touchesOf)
@@ -338,13 +348,20 @@ export class RigEngine {
   private async failFast(head: string): Promise<void> {
     for (const e of this.train.slice(1)) {
       if (e.status !== 'conflict' || e.mrs.length !== 1 || e.base === head) continue;
-      const check = await this.git.mergeCheck(head, e.mrs[0]!.head).catch(() => undefined);
-      if (!check || check.clean) continue;
-      this.train.splice(this.train.indexOf(e), 1);
-      e.files = check.files;
-      e.base = head;
-      await this.finalizeFailure(e);
+      if (await this.sendBackIfConflicting(head, e.mrs[0]!)) {
+        this.train.splice(this.train.indexOf(e), 1);
+      }
     }
+  }
+
+  /** True when `mr` conflicts with the target's `head` (then it went back to its author). */
+  private async sendBackIfConflicting(head: string, mr: MergeRequest): Promise<boolean> {
+    const files = await this.screen.conflicts(head, mr.head);
+    if (!files) return false;
+    const e = entry([mr], 0);
+    Object.assign(e, { status: 'conflict', files, base: head });
+    await this.finalizeFailure(e);
+    return true;
   }
 
   /** Put `parts` where `e` was in the train. */
@@ -353,25 +370,8 @@ export class RigEngine {
     if (i >= 0) this.train.splice(i, 1, ...parts);
   }
 
-  private async recordSplit(e: Entry, why: 'failed' | 'conflict', parts: MergeRequest[][]) {
-    this.o.queue.recordBuild(this.o.rig, {
-      size: e.mrs.length,
-      outcome: 'split',
-      depth: e.depth + (why === 'failed' ? 1 : 0),
-      gateRuns: 0,
-    });
-    await this.o.hooks.record(
-      'mq.batch_split',
-      e.mrs[0]!,
-      {
-        ids: e.mrs.map((mr) => mr.id),
-        parts: parts.map((p) => p.map((mr) => mr.id)),
-        reason: why,
-        depth: e.depth + (why === 'failed' ? 1 : 0),
-        ...(why === 'failed' ? { gate: e.gate ?? '' } : { files: e.files ?? [] }),
-      },
-      `batch of ${e.mrs.length} ${why === 'failed' ? `failed gate ${e.gate ?? ''}: bisecting` : `has a conflict in ${e.mrs[e.conflictAt]?.id ?? ''}: split around it`}`,
-    );
+  private recordSplit(e: Entry, why: 'failed' | 'conflict', parts: MergeRequest[][]) {
+    return recordSplit(this.o.queue, this.o.hooks, this.o.rig, { ...e, why, parts });
   }
 
   /** Put `e` on `expected` (restarting it if it was built on something else); start it if it can. */

@@ -4,6 +4,7 @@
  * gate needs-fix with the gate's output by mail; each with its event.
  */
 import { errorMessage } from '../core/index.js';
+import type { Git } from '../git/index.js';
 import type { MergeHooks } from './merge-hooks.js';
 import type { MergeQueue, MergeRequest } from './queue.js';
 
@@ -58,4 +59,58 @@ export async function finalizeFailure(
   } catch (err) {
     log(`mq ${rig}: finalizing ${mr.id}: ${errorMessage(err)}`);
   }
+}
+
+/** Conflict checks of requests against a target head, each pair checked once while clean. */
+export class ConflictScreen {
+  /** "target-head request-head" pairs known to merge cleanly. */
+  private readonly clean = new Set<string>();
+
+  constructor(private readonly git: Git) {}
+
+  /** The conflicting files when `head` (a request) conflicts with `target`; undefined when clean. */
+  async conflicts(target: string, head: string): Promise<string[] | undefined> {
+    const key = `${target} ${head}`;
+    if (this.clean.has(key)) return undefined;
+    const check = await this.git.mergeCheck(target, head).catch(() => undefined);
+    if (!check || check.clean) {
+      if (this.clean.size > 10_000) this.clean.clear();
+      this.clean.add(key);
+      return undefined;
+    }
+    return check.files;
+  }
+}
+
+export interface Split {
+  mrs: MergeRequest[];
+  depth: number;
+  why: 'failed' | 'conflict';
+  parts: MergeRequest[][];
+  gate: string | undefined;
+  files: string[] | undefined;
+  conflictAt: number;
+}
+
+/** A red or conflicting batch was split: its build record and mq.batch_split event. */
+export async function recordSplit(
+  queue: MergeQueue,
+  hooks: MergeHooks,
+  rig: string,
+  e: Split,
+): Promise<void> {
+  const depth = e.depth + (e.why === 'failed' ? 1 : 0);
+  queue.recordBuild(rig, { size: e.mrs.length, outcome: 'split', depth, gateRuns: 0 });
+  await hooks.record(
+    'mq.batch_split',
+    e.mrs[0]!,
+    {
+      ids: e.mrs.map((mr) => mr.id),
+      parts: e.parts.map((p) => p.map((mr) => mr.id)),
+      reason: e.why,
+      depth,
+      ...(e.why === 'failed' ? { gate: e.gate ?? '' } : { files: e.files ?? [] }),
+    },
+    `batch of ${e.mrs.length} ${e.why === 'failed' ? `failed gate ${e.gate ?? ''}: bisecting` : `has a conflict in ${e.mrs[e.conflictAt]?.id ?? ''}: split around it`}`,
+  );
 }

@@ -3,21 +3,13 @@
  * account needed. It makes a city in a temporary directory with one rig (a
  * small git repository whose test is `node test.js`), a pool of scripted
  * coding agents (examples/agents/coder.mjs) and a merge queue with two
- * workers; creates M beads, some depending on others, routed to the pool;
+ * batching workers; creates M beads, some depending on others, routed to the pool;
  * starts the city and watches: agents claim beads, write code in their
  * session worktrees, commit and submit; the queue tests and merges; beads
  * close on merge and their dependents become ready. It ends with a summary
  * and the commands to look at what happened.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,6 +18,7 @@ import { GcError, ValidationError } from '../../core/index.js';
 import { Git } from '../../git/index.js';
 import { connectServer, type GlobalOptions } from '../context.js';
 import { startServer, stopServer } from './city.js';
+import { leftoverProcesses } from './demo-procs.js';
 
 export interface DemoArgs {
   agents?: string;
@@ -233,7 +226,7 @@ export function cityToml(o: {
 }): string {
   const lines = [
     '# The gc demo city: one rig (app), a pool of coding agents, a merge queue',
-    '# with two workers. Reference: docs/config.md',
+    '# with two workers that test waiting requests in batches. Reference: docs/config.md',
     '[workspace]',
     'name = "demo"',
     'prefix = "demo"',
@@ -246,6 +239,8 @@ export function cityToml(o: {
     'path = "app"',
     'target = "main"',
     'merge_workers = 2',
+    '# Up to 8 waiting requests tested as one candidate (see docs/mq.md).',
+    'merge_batch = 8',
     '[rigs.gates.test]',
     'command = "node test.js"',
     'timeout = "1m"',
@@ -278,30 +273,6 @@ function intOption(v: string | undefined, dflt: number, where: string, max: numb
         where,
       },
     );
-  }
-  return n;
-}
-
-/**
- * Processes of the demo still alive: any whose environment names the demo
- * city (agents and what they started) or whose command line does (the
- * server, the city's tmux server). Linux /proc; elsewhere 0 is not claimed:
- * -1 means "could not check".
- */
-export function leftoverProcesses(root: string): number {
-  if (!existsSync('/proc/self/environ')) return -1;
-  const env = Buffer.from(`GC_CITY_ROOT=${root}\0`);
-  let n = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`);
-      if (cmd.length === 0) continue; // kernel thread or zombie
-      const environ = readFileSync(`/proc/${pid}/environ`);
-      if (environ.includes(env) || cmd.includes(Buffer.from(root))) n++;
-    } catch {
-      // gone, or not ours to read
-    }
   }
   return n;
 }
