@@ -366,7 +366,9 @@ export async function demo(g: GlobalOptions, o: DemoArgs): Promise<number | void
     cityToml({ provider, agents, agent, coder, workSeconds }),
   );
   say(`city: ${root}`);
-  say(`rig app: ${path.join(root, 'app')} (test: node test.js; merge queue: 2 workers)`);
+  say(
+    `rig app: ${path.join(root, 'app')} (test: node test.js; merge queue: 2 workers, batches of up to 8)`,
+  );
   const { citySpec } = await import('../../controller/index.js');
   const { loadCityConfig } = await import('../../config/index.js');
   const cap = citySpec(await loadCityConfig(path.join(root, 'city.toml'))).workspaceCap;
