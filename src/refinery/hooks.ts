@@ -81,7 +81,8 @@ export function cityMergeHooks(o: CityMergeHooksOptions): MergeHooks {
           'Rebase the branch onto the target, resolve, commit and submit again (`gc mq submit`); ' +
           'the new submission replaces this one.',
         labels: ['gc:mq-conflict', `mq:${mr.id}`],
-        metadata: { 'gc.mq': mr.id, 'gc.rig': mr.rig },
+        // Its paths: other work on these files waits while it is resolved (conflict-aware claims).
+        metadata: { 'gc.mq': mr.id, 'gc.rig': mr.rig, 'gc.paths': files.join(',') },
       });
       await tell(
         mr,

@@ -88,6 +88,7 @@ describe('merge queue engine', () => {
     const conflictBead = await s.store.get(failed.conflict_bead);
     expect(conflictBead).toMatchObject({ assignee: 'bob', status: 'open' });
     expect(conflictBead.description).toContain('README.md');
+    expect(conflictBead.metadata['gc.paths']).toBe('README.md');
     const mail = (await s.mail.check('bob')).items;
     expect(mail.map((m) => m.subject)).toEqual(['Conflict: two']);
     expect(mail[0]!.body).toContain('README.md');
