@@ -10,6 +10,7 @@ import { GcError, errorMessage, killPoint, systemClock, type Clock } from '../co
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
+import { interruptSessions, stopSessions } from './fleet.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
@@ -552,10 +553,11 @@ export class Controller {
     await this.settle();
     const snapshot = await this.provider.snapshot('');
     const ours = snapshot.filter((s) => this.isCitySession(s.name));
-    await mapLimit(
-      ours.filter((s) => s.alive),
-      ACT_CONCURRENCY,
-      (s) => this.provider.interrupt(s.name).catch(() => undefined),
+    // One wave each: interrupt all, one grace (shutdown_timeout), stop the rest together.
+    await interruptSessions(
+      this.provider,
+      ours.filter((s) => s.alive).map((s) => s.name),
+      this.log,
     );
     const until = this.clock.now() + this.spec.daemon.shutdownTimeoutMs;
     let left = ours;
@@ -564,8 +566,12 @@ export class Controller {
       const names = new Set(ours.map((s) => s.name));
       left = (await this.provider.snapshot('')).filter((s) => names.has(s.name));
     }
+    await stopSessions(
+      this.provider,
+      left.map((s) => s.name),
+      this.log,
+    );
     await mapLimit(left, ACT_CONCURRENCY, async (s) => {
-      await this.provider.stop(s.name).catch(() => undefined);
       this.revokeToken(s.name);
       await this.record(
         'session.stopped',

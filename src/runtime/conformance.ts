@@ -121,6 +121,34 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
       expect(await p.listRunning(prefix)).toEqual([]);
     });
 
+    it('stopMany and interruptMany act on the named sessions only, idempotently', async () => {
+      const names = Array.from({ length: 12 }, (_, i) => n(`w${i}`));
+      const keep = n('keep');
+      await Promise.all([...names, keep].map((x) => start(x)));
+      const many = (xs: string[]) =>
+        p.stopMany ? p.stopMany(xs) : Promise.all(xs.map((x) => p.stop(x))).then(() => undefined);
+      await many([...names, n('never')]);
+      expect(await p.listRunning(prefix)).toEqual([keep]);
+      await many(names);
+      expect(await p.listRunning(prefix)).toEqual([keep]);
+    });
+
+    it('interruptMany interrupts each named session that exists', async (ctx) => {
+      if (!p.capabilities.runsProcesses || !p.interruptMany) ctx.skip();
+      const names = [n('i1'), n('i2')];
+      for (const x of names) {
+        await start(x, `trap 'echo int >> ${x}.int' INT; while true; do sleep 0.2; done`);
+      }
+      await p.interruptMany!([...names, n('never')]);
+      for (const x of names) {
+        await until(
+          `${x} to see the interrupt`,
+          () => readFile(path.join(tmp, `${x}.int`), 'utf8').catch(() => ''),
+          (v) => v.includes('int'),
+        );
+      }
+    });
+
     it('missing sessions: isRunning false, and best-effort ops do not error', async () => {
       const m = n('missing');
       expect(await p.isRunning(m)).toBe(false);

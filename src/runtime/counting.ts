@@ -30,6 +30,18 @@ export class CountingProvider implements Provider {
   constructor(readonly inner: Provider) {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
+    if (inner.stopMany) {
+      this.stopMany = (names) => {
+        this.count('stop');
+        return inner.stopMany!(names);
+      };
+    }
+    if (inner.interruptMany) {
+      this.interruptMany = (names) => {
+        this.count('interrupt');
+        return inner.interruptMany!(names);
+      };
+    }
   }
 
   /** Every counted call so far. */
@@ -55,6 +67,9 @@ export class CountingProvider implements Provider {
     this.count('stop');
     return this.inner.stop(name);
   }
+  /** Forwarded when the inner provider has it; one call, counted as one stop. */
+  stopMany?: (names: readonly string[]) => Promise<void>;
+  interruptMany?: (names: readonly string[]) => Promise<void>;
   interrupt(name: string): Promise<void> {
     this.count('interrupt');
     return this.inner.interrupt(name);

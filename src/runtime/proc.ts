@@ -68,26 +68,52 @@ export async function listProcesses(withNames = false): Promise<ProcInfo[]> {
     }));
 }
 
+/** A process table indexed for tree lookups (built once per scan, shared by every root). */
+export interface ProcIndex {
+  byPid: Map<number, ProcInfo>;
+  byParent: Map<number, ProcInfo[]>;
+  byGroup: Map<number, ProcInfo[]>;
+  bySession: Map<number, ProcInfo[]>;
+}
+
+export function indexProcesses(procs: readonly ProcInfo[]): ProcIndex {
+  const add = (m: Map<number, ProcInfo[]>, k: number, p: ProcInfo) => {
+    const list = m.get(k);
+    if (list) list.push(p);
+    else m.set(k, [p]);
+  };
+  const index: ProcIndex = {
+    byPid: new Map(),
+    byParent: new Map(),
+    byGroup: new Map(),
+    bySession: new Map(),
+  };
+  for (const p of procs) {
+    index.byPid.set(p.pid, p);
+    add(index.byParent, p.ppid, p);
+    add(index.byGroup, p.pgid, p);
+    add(index.bySession, p.sid, p);
+  }
+  return index;
+}
+
 /**
  * `root` and everything below it: its descendants by parent link, plus any
  * process still in its process group or session (children re-parented to
  * init after their parent died are found that way).
  */
-export function processTree(root: number, procs: readonly ProcInfo[]): ProcInfo[] {
-  const byParent = new Map<number, ProcInfo[]>();
-  for (const p of procs) {
-    const list = byParent.get(p.ppid);
-    if (list) list.push(p);
-    else byParent.set(p.ppid, [p]);
-  }
+export function processTree(root: number, procs: readonly ProcInfo[] | ProcIndex): ProcInfo[] {
+  const index = Array.isArray(procs) ? indexProcesses(procs) : (procs as ProcIndex);
   const found = new Map<number, ProcInfo>();
-  for (const p of procs) {
-    if (p.pid === root || p.pgid === root || p.sid === root) found.set(p.pid, p);
+  for (const p of [...(index.byGroup.get(root) ?? []), ...(index.bySession.get(root) ?? [])]) {
+    found.set(p.pid, p);
   }
+  const self = index.byPid.get(root);
+  if (self) found.set(root, self);
   const queue = [...found.keys(), root];
   while (queue.length) {
     const pid = queue.pop()!;
-    for (const c of byParent.get(pid) ?? []) {
+    for (const c of index.byParent.get(pid) ?? []) {
       if (!found.has(c.pid)) {
         found.set(c.pid, c);
         queue.push(c.pid);
@@ -129,34 +155,100 @@ function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Reaping {
+  root: number;
+  graceUntil: number;
+  termed: boolean;
+  kills: number;
+  done: () => void;
+}
+
+/**
+ * Every tree being stopped shares one process-table scan per poll: a fleet
+ * of N stops costs one /proc read every 25 ms, not N, and their grace
+ * windows run at the same time.
+ */
+class Reaper {
+  private readonly pending = new Set<Reaping>();
+  private running = false;
+  /** Process-table scans made (for tests: they count, they do not time). */
+  scans = 0;
+
+  kill(root: number, graceMs: number): Promise<void> {
+    return new Promise((done) => {
+      this.pending.add({ root, graceUntil: Date.now() + graceMs, termed: false, kills: 0, done });
+      if (!this.running) {
+        this.running = true;
+        this.loop().catch(() => this.release());
+      }
+    });
+  }
+
+  private release(): void {
+    this.running = false;
+    for (const r of this.pending) r.done();
+    this.pending.clear();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.size) {
+      const procs = await listProcesses();
+      this.scans++;
+      const index = indexProcesses(procs);
+      const now = Date.now();
+      for (const r of [...this.pending]) {
+        const tree = processTree(r.root, index).filter(
+          (p) => p.state !== 'Z' && p.pid !== process.pid,
+        );
+        const finish = () => {
+          this.pending.delete(r);
+          r.done();
+        };
+        if (tree.length === 0) finish();
+        else if (!r.termed) {
+          signalAll(
+            tree.map((p) => p.pid),
+            'SIGTERM',
+          );
+          r.termed = true;
+        } else if (now >= r.graceUntil) {
+          // Past the grace: SIGKILL what is left (and what appeared meanwhile), a few times.
+          if (r.kills >= 5) finish();
+          else {
+            signalAll(
+              tree.map((p) => p.pid),
+              'SIGKILL',
+            );
+            r.kills++;
+          }
+        }
+      }
+      if (this.pending.size) await sleep(pollMs(this.pending));
+    }
+    this.running = false;
+  }
+}
+
+/** Poll faster while some tree is past its grace (SIGKILL rounds), else every 25 ms. */
+function pollMs(pending: Set<Reaping>): number {
+  const now = Date.now();
+  for (const r of pending) if (r.termed && now >= r.graceUntil) return 20;
+  return 25;
+}
+
+const reaper = new Reaper();
+
+/** Scans the shared reaper has made so far (tests). */
+export function reaperScans(): number {
+  return reaper.scans;
+}
+
 /**
  * Stop the whole tree of `root`: SIGTERM, wait up to `graceMs` for it to
  * exit, then SIGKILL whatever is left (including processes that appeared
- * meanwhile). Resolves when none is left alive or after a final SIGKILL.
+ * meanwhile). Resolves when none is left alive or after the last SIGKILL
+ * round. Concurrent calls share their process-table scans (Reaper).
  */
-export async function killTree(root: number, graceMs: number): Promise<void> {
-  const alive = async () =>
-    processTree(root, await listProcesses()).filter(
-      (p) => p.state !== 'Z' && p.pid !== process.pid,
-    );
-  let procs = await alive();
-  if (procs.length === 0) return;
-  signalAll(
-    procs.map((p) => p.pid),
-    'SIGTERM',
-  );
-  const until = Date.now() + graceMs;
-  while (Date.now() < until) {
-    await sleep(25);
-    procs = await alive();
-    if (procs.length === 0) return;
-  }
-  for (let i = 0; i < 5 && procs.length; i++) {
-    signalAll(
-      procs.map((p) => p.pid),
-      'SIGKILL',
-    );
-    await sleep(20);
-    procs = await alive();
-  }
+export function killTree(root: number, graceMs: number): Promise<void> {
+  return reaper.kill(root, graceMs);
 }

@@ -75,6 +75,16 @@ export interface Provider {
   /** Soft interrupt (Ctrl-C). Best-effort; succeeds when absent. */
   interrupt(name: string): Promise<void>;
 
+  /**
+   * `stop` for many sessions as one wave: the same outcome for each name,
+   * with a constant number of provider subprocesses and one grace window
+   * for all. Optional: callers fall back to `stop` per name (stopSessions).
+   */
+  stopMany?(names: readonly string[]): Promise<void>;
+
+  /** `interrupt` for many sessions at once. Optional, like `stopMany`. */
+  interruptMany?(names: readonly string[]): Promise<void>;
+
   /** The session exists and its main process is alive. False when unknown. */
   isRunning(name: string): Promise<boolean>;
 

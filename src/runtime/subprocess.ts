@@ -209,6 +209,11 @@ export class SubprocessProvider implements Provider {
     await rm(this.dir(name), { recursive: true, force: true });
   }
 
+  /** No subprocess per session here: every stop at once, sharing the reaper's scans. */
+  async stopMany(names: readonly string[]): Promise<void> {
+    await Promise.all(names.map((n) => this.stop(n)));
+  }
+
   async interrupt(name: string): Promise<void> {
     validateSessionName(name);
     const st = await this.state(name);

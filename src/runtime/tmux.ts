@@ -66,6 +66,8 @@ export interface TmuxProviderOptions {
 
 /** Time limit of one tmux call; a wedged server must not wedge the city. */
 const TMUX_CALL_TIMEOUT_MS = 30_000;
+/** Commands per tmux call in a command sequence (stopMany, interruptMany). */
+const CHAIN = 100;
 /** Pane size: wide enough that agents do not wrap their prompts. */
 const PANE_COLUMNS = '220';
 const PANE_ROWS = '50';
@@ -289,6 +291,60 @@ export class TmuxProvider implements Provider {
   async interrupt(name: string): Promise<void> {
     validateSessionName(name);
     await this.tmux(['send-keys', '-t', `=${name}:`, 'C-c']);
+  }
+
+  /** Pane pids of the named sessions that exist (one tmux call). */
+  private async panePids(names: readonly string[]): Promise<Map<string, number>> {
+    const wanted = new Set(names);
+    const r = await this.tmux(['list-panes', '-a', '-F', '#{session_name}\t#{pane_pid}']);
+    const out = new Map<string, number>();
+    if (r.code !== 0) return out;
+    for (const line of r.stdout.split('\n')) {
+      const [name, pid] = line.split('\t');
+      if (name && wanted.has(name)) out.set(name, Number(pid));
+    }
+    return out;
+  }
+
+  /**
+   * One tmux command per session, sent as command sequences of up to
+   * CHAIN per tmux call. tmux stops a sequence at its first failing command
+   * (a session that went away meanwhile): those left are sent again.
+   */
+  private async chain(names: readonly string[], cmd: (name: string) => string[]): Promise<void> {
+    let left = [...names];
+    for (let round = 0; left.length && round < 3; round++) {
+      for (let i = 0; i < left.length; i += CHAIN) {
+        const args = left.slice(i, i + CHAIN).flatMap((n, k) => [...(k ? [';'] : []), ...cmd(n)]);
+        await this.tmux(args);
+      }
+      const still = await this.panePids(left);
+      left = left.filter((n) => still.has(n));
+    }
+  }
+
+  async stopMany(names: readonly string[]): Promise<void> {
+    for (const n of names) validateSessionName(n);
+    const pids = await this.panePids(names);
+    const live = [...pids.keys()];
+    await this.chain(live, (n) => ['kill-session', '-t', `=${n}`]);
+    // tmux sent SIGHUP to every pane; what ignored it goes here, all in one grace window.
+    await Promise.all(
+      [...pids.values()].filter((p) => p > 0).map((p) => killTree(p, this.graceMs)),
+    );
+  }
+
+  async interruptMany(names: readonly string[]): Promise<void> {
+    for (const n of names) validateSessionName(n);
+    const live = [...(await this.panePids(names)).keys()];
+    // A failed send-keys (session gone) ends a sequence: chain() sends the rest again,
+    // so only sessions still present get one more C-c; harmless for an interrupt.
+    for (let i = 0; i < live.length; i += CHAIN) {
+      const part = live.slice(i, i + CHAIN);
+      await this.tmux(
+        part.flatMap((n, k) => [...(k ? [';'] : []), 'send-keys', '-t', `=${n}:`, 'C-c']),
+      );
+    }
   }
 
   async isRunning(name: string): Promise<boolean> {

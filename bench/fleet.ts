@@ -1,0 +1,250 @@
+/**
+ * A fleet on one machine: a real city server (a child process, `gc start
+ * --foreground` from source) with one pool of N agents running `sleep
+ * 100000`, on tmux and then on subprocess. Measured per provider:
+ *
+ * - start_s: from the server's start until all N sessions run;
+ * - tick_ms_p50: the controller's tick while steady (forced by pokes);
+ * - status_ms: GET /v0/status (median of 5);
+ * - server_rss_mb, tmux_rss_mb (the city's tmux server; 0 on subprocess);
+ * - stop_s: from asking the server to stop until it exited; every session
+ *   is stopped by then;
+ * - left_processes: processes whose environment names the city, after it.
+ *
+ * Baseline (same run, same machine): the naive lifecycle, one session at a
+ * time through the provider, eight at once: start, and stop with a
+ * per-session kill that reads the whole process table every 25 ms until
+ * its tree is gone (what stop did before the shared reaper and stopMany).
+ * It runs on a sample of NAIVE sessions and is scaled linearly to N, as
+ * the output says (naive_sample). start_speedup / stop_speedup compare.
+ *
+ *   npx tsx bench/fleet.ts [--quick]   N = 1000 (quick: 200); naive sample 100
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { citySocketPath } from '../src/api/index.js';
+import { readAdminKey } from '../src/city/index.js';
+import { leftoverProcesses } from '../src/cli/commands/demo-procs.js';
+import { mapLimit } from '../src/controller/status.js';
+import { openProvider, tmuxSocketFor, type Provider } from '../src/runtime/index.js';
+import { listProcesses, processTree } from '../src/runtime/proc.js';
+import { fatal, note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
+
+const N = quick ? 200 : 1000;
+const NAIVE = 100;
+const REPO = path.resolve(import.meta.dirname, '..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function call(sock: string, token: string, method: string, url: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: sock, method, path: url, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(body));
+          } catch {
+            resolve(body);
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** RSS of the city's tmux server (its command line names the city's socket). */
+async function tmuxRssMb(socket: string): Promise<number> {
+  let mb = 0;
+  for (const p of await listProcesses(true)) {
+    if (!p.names.includes('tmux') && !p.names.some((n) => n.startsWith('tmux'))) continue;
+    try {
+      if (readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes(socket)) mb += rssMb(p.pid);
+    } catch {
+      // gone
+    }
+  }
+  return mb;
+}
+
+interface Status {
+  controller: { last_tick_ms: number; ticks: number; sessions: { state: string }[] };
+}
+
+/**
+ * The old per-session kill: read the whole process table every 25 ms until
+ * the tree of `root` is gone (SIGTERM first, SIGKILL after the grace).
+ */
+async function naiveKillTree(root: number, graceMs: number): Promise<void> {
+  const alive = async () =>
+    processTree(root, await listProcesses()).filter(
+      (p) => p.state !== 'Z' && p.pid !== process.pid,
+    );
+  let procs = await alive();
+  for (const p of procs) process.kill(p.pid, 'SIGTERM');
+  const until = Date.now() + graceMs;
+  while (procs.length && Date.now() < until) {
+    await sleep(25);
+    procs = await alive();
+  }
+  for (const p of procs) process.kill(p.pid, 'SIGKILL');
+}
+
+/** The lifecycle before batching, one session at a time, eight at once: the baseline. */
+async function naive(provider: Provider, prefix: string, dir: string): Promise<[number, number]> {
+  const names = Array.from({ length: NAIVE }, (_, i) => `${prefix}naive-${i}`);
+  // A distinct sleep per session, so its process can be found by its argument.
+  const arg = (i: number) => String(100000 + i);
+  const t0 = nowMs();
+  await mapLimit(names, 8, (n) =>
+    provider.start(n, { command: `sleep ${arg(names.indexOf(n))}`, work_dir: dir }),
+  );
+  const start = (nowMs() - t0) / 1000;
+  const t1 = nowMs();
+  await mapLimit(names, 8, async (n) => {
+    const want = arg(names.indexOf(n));
+    const root = (await listProcesses(true)).find(
+      (p) => p.names.includes('sleep') && p.names.includes(want),
+    );
+    if (root) await naiveKillTree(root.pid, 5000);
+    await provider.stop(n); // the provider's own cleanup (its tree is gone by now)
+  });
+  const stop = (nowMs() - t1) / 1000;
+  return [start, stop];
+}
+
+async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>> {
+  const root = scratchDir(`fleet-${kind}`);
+  const configHome = path.join(root, 'config');
+  process.env.GC_CONFIG_HOME = configHome;
+  await writeFile(
+    path.join(root, 'city.toml'),
+    [
+      '[workspace]',
+      `name = "fleet${kind === 'tmux' ? 't' : 's'}"`,
+      `max_active_sessions = ${N + 10}`,
+      '[session]',
+      `provider = "${kind === 'tmux' ? '' : 'subprocess'}"`,
+      '[daemon]',
+      'patrol_interval = "5s"',
+      `max_wakes_per_tick = ${N}`,
+      'shutdown_timeout = "5s"',
+      '[[agent]]',
+      'name = "w"',
+      'start_command = "sleep 100000"',
+      `min_active_sessions = ${N}`,
+      `max_active_sessions = ${N}`,
+      '',
+    ].join('\n'),
+  );
+  // The baseline first, on its own provider instance over the same kind of runtime.
+  const base = openProvider(kind === 'tmux' ? 'tmux' : 'subprocess', {
+    cityRoot: path.join(root, 'naive'),
+  });
+  const [naiveStart, naiveStop] = await naive(base, 'b-', root);
+  await base.close();
+  note(
+    `${kind}: naive ${NAIVE} sessions: start ${round(naiveStart)} s, stop ${round(naiveStop)} s`,
+  );
+
+  const t0 = nowMs();
+  const server: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPO, 'src/cli/gc.ts'), 'start', '--foreground', '--city', root],
+    { cwd: REPO, env: { ...process.env, GC_CONFIG_HOME: configHome }, stdio: 'ignore' },
+  );
+  let exitedAt: number | undefined;
+  server.on('exit', () => (exitedAt = nowMs()));
+  const sock = citySocketPath(root);
+  let token = '';
+  let st: Status | undefined;
+  for (;;) {
+    token ||= readAdminKey(root) ?? '';
+    st = token
+      ? ((await call(sock, token, 'GET', '/v0/status').catch(() => undefined)) as Status)
+      : undefined;
+    const running = st?.controller?.sessions.filter((s) => s.state === 'running').length ?? 0;
+    if (running >= N) break;
+    if (exitedAt !== undefined || nowMs() - t0 > 900_000)
+      throw new Error(`${kind}: only ${running} of ${N} started`);
+    await sleep(250);
+  }
+  const startS = (nowMs() - t0) / 1000;
+  note(`${kind}: ${N} sessions running after ${round(startS)} s`);
+  // Steady: force ticks, read each one's time.
+  const ticks: number[] = [];
+  let seen = st!.controller.ticks;
+  for (let i = 0; i < 15; i++) {
+    await call(sock, token, 'POST', '/v0/control/poke');
+    await sleep(400);
+    const s = (await call(sock, token, 'GET', '/v0/status')) as Status;
+    if (s.controller.ticks !== seen) ticks.push(s.controller.last_tick_ms);
+    seen = s.controller.ticks;
+  }
+  const statusTimes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = nowMs();
+    await call(sock, token, 'GET', '/v0/status');
+    statusTimes.push(nowMs() - t);
+  }
+  const serverRss = rssMb(server.pid!);
+  const tmuxRss = kind === 'tmux' ? await tmuxRssMb(tmuxSocketFor(root)) : 0;
+  const t1 = nowMs();
+  await call(sock, token, 'POST', '/v0/control/stop').catch(() => undefined);
+  while (exitedAt === undefined && nowMs() - t1 < 600_000) await sleep(100);
+  const stopS = ((exitedAt ?? nowMs()) - t1) / 1000;
+  let left = leftoverProcesses(root);
+  for (let i = 0; i < 20 && left > 0; i++) {
+    await sleep(250);
+    left = leftoverProcesses(root);
+  }
+  note(`${kind}: stopped in ${round(stopS)} s; ${left} process(es) left`);
+  const scale = N / NAIVE;
+  return {
+    provider: kind,
+    sessions: N,
+    start_s: round(startS, 1),
+    stop_s: round(stopS, 1),
+    tick_ms_p50: round(percentile(ticks, 50)),
+    status_ms: round(percentile(statusTimes, 50)),
+    server_rss_mb: round(serverRss, 1),
+    tmux_rss_mb: round(tmuxRss, 1),
+    left_processes: left,
+    naive_sample: NAIVE,
+    naive_start_s: round(naiveStart * scale, 1),
+    naive_stop_s: round(naiveStop * scale, 1),
+    start_speedup: round((naiveStart * scale) / Math.max(startS, 0.001), 2),
+    stop_speedup: round((naiveStop * scale) / Math.max(stopS, 0.001), 2),
+  };
+}
+
+async function main(): Promise<void> {
+  const runs = [];
+  for (const kind of ['tmux', 'subprocess'] as const) runs.push(await run(kind));
+  result({
+    bench: 'fleet',
+    quick,
+    note: `naive_* are a sample of ${NAIVE} sessions through the naive lifecycle, scaled linearly to ${N}`,
+    runs,
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => fatal(e),
+);
