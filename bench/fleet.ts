@@ -83,7 +83,7 @@ async function tmuxRssMb(socket: string): Promise<number> {
 }
 
 interface Status {
-  controller: { last_tick_ms: number; ticks: number; sessions: { state: string }[] };
+  controller: { last_tick_ms: number; ticks: number; session_counts: Record<string, number> };
 }
 
 /**
@@ -178,7 +178,7 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     st = token
       ? ((await call(sock, token, 'GET', '/v0/status').catch(() => undefined)) as Status)
       : undefined;
-    const running = st?.controller?.sessions.filter((s) => s.state === 'running').length ?? 0;
+    const running = st?.controller?.session_counts?.running ?? 0;
     if (running >= N) break;
     if (exitedAt !== undefined || nowMs() - t0 > 900_000)
       throw new Error(`${kind}: only ${running} of ${N} started`);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CityServer } from '../src/api/index.js';
 import { leftoverProcesses } from '../src/cli/commands/demo-procs.js';
-import { CONFIG_HOME } from './helpers/cli.js';
+import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';
 import { until } from './helpers/wait.js';
 
 const N = 200;
@@ -53,6 +53,22 @@ describe('a fleet of 200 tmux sessions', () => {
     expect((await server.provider.listRunning('')).length).toBeGreaterThanOrEqual(N);
     // The check below sees the sessions' processes while they run.
     expect(leftoverProcesses(root)).toBeGreaterThanOrEqual(N);
+    // Status stays bounded: counts for all, at most 100 sessions listed; --all pages them all.
+    const gc = (args: string[]) => gcBuilt(['--city', root, ...args]);
+    const text = await gc(['status']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`${N} sessions (${N} running)`);
+    expect(text.stdout).toContain(`gc status --all lists all ${N}`);
+    expect(text.stdout.split('\n').length).toBeLessThan(30);
+    const bounded = JSON.parse((await gc(['status', '--json'])).stdout) as {
+      controller: { sessions: unknown[]; session_counts: { running: number } };
+    };
+    expect(bounded.controller.sessions).toHaveLength(100);
+    expect(bounded.controller.session_counts.running).toBe(N);
+    const all = JSON.parse((await gc(['status', '--all', '--json'])).stdout) as {
+      controller: { sessions: { name: string }[] };
+    };
+    expect(new Set(all.controller.sessions.map((x) => x.name)).size).toBe(N);
     const s = server;
     server = undefined;
     await s.stop('test');

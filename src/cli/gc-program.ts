@@ -259,9 +259,14 @@ export function gcProgram(): Command {
   json(program.command('restart').description('stop, then start the city')).action(
     action(async (_o: unknown, cmd: Command) => (await city()).restart(g(cmd))),
   );
-  json(program.command('status').description('the city: server, sessions, pools, beads')).action(
-    action(async (_o: unknown, cmd: Command) => (await city()).status(g(cmd))),
-  );
+  json(
+    program
+      .command('status')
+      .description(
+        'the city: server, session counts, pools, beads, and the sessions needing attention',
+      )
+      .option('--all', 'list every session (paged from the server)'),
+  ).action(action(async (o: { all?: boolean }, cmd: Command) => (await city()).status(g(cmd), o)));
   for (const [name, what] of [
     ['suspend', 'stop starting sessions (running ones are drained by the controller)'],
     ['resume', 'undo suspend'],

@@ -26,5 +26,6 @@ export {
   type SessionTracker,
 } from './plan.js';
 export { runScaleChecks } from './scale-check.js';
+export { STATUS_SESSIONS, boundedStatus, type BoundedStatus } from './status.js';
 export { unknownRecipientWarning, type KnownNames } from './recipients.js';
 export { preflight, type Preflight } from './preflight.js';

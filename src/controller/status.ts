@@ -131,3 +131,41 @@ export function controllerStatus(o: StatusInput): ControllerStatus {
     failing: [...o.failures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
   };
 }
+
+/** Sessions /v0/status lists at most; the rest are paged through /v0/sessions. */
+export const STATUS_SESSIONS = 100;
+
+export interface BoundedStatus extends ControllerStatus {
+  /** Every session, counted. */
+  sessions_total: number;
+  /** Sessions by state, all of them. */
+  session_counts: Partial<Record<SessionStatus['state'], number>>;
+  /** True when `sessions` holds only part (page the rest: GET /v0/sessions). */
+  sessions_truncated: boolean;
+  /** Capped sessions, counted (the list is bounded like `sessions`). */
+  capped_total: number;
+}
+
+/**
+ * A status whose size does not grow with the fleet: counts by state, and
+ * at most `limit` sessions, those needing attention first (quarantined,
+ * dead, draining, waiting, stopped), then running ones, each by name.
+ */
+export function boundedStatus(s: ControllerStatus, limit = STATUS_SESSIONS): BoundedStatus {
+  const counts: BoundedStatus['session_counts'] = {};
+  for (const x of s.sessions) counts[x.state] = (counts[x.state] ?? 0) + 1;
+  const byName = (a: SessionStatus, b: SessionStatus) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  const attention = s.sessions.filter((x) => x.state !== 'running').sort(byName);
+  const running = s.sessions.filter((x) => x.state === 'running').sort(byName);
+  const sessions = [...attention, ...running].slice(0, limit);
+  return {
+    ...s,
+    sessions,
+    capped: s.capped.slice(0, limit),
+    sessions_total: s.sessions.length,
+    session_counts: counts,
+    sessions_truncated: s.sessions.length > sessions.length,
+    capped_total: s.capped.length,
+  };
+}

@@ -1,5 +1,6 @@
 /** Routes: liveness, status, the OpenAPI document, config and city control (poke, reload, suspend, resume, stop). */
 import type { Router } from '../http.js';
+import { boundedStatus } from '../../controller/index.js';
 import { openApiDocument } from '../openapi.js';
 import * as S from '../schemas.js';
 import { ADMIN, STAFF, only, type RouteKit } from './common.js';
@@ -21,7 +22,8 @@ export function controlRoutes(router: Router, k: RouteKit): void {
       suspended: server.suspended || server.spec.suspended,
       started_at: new Date(server.startedAt).toISOString(),
       provider: provider.name,
-      controller: controller.status(),
+      // Bounded: counts by state and at most STATUS_SESSIONS sessions (GET /v0/sessions pages all).
+      controller: boundedStatus(controller.status()),
       runs: runs.active,
       beads: await store.counts(),
       events: { latest_seq: await events.latestSeq() },

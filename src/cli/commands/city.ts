@@ -202,6 +202,10 @@ interface StatusBody {
       restarts_in_window: number;
     }[];
     capped: unknown[];
+    capped_total?: number;
+    sessions_total?: number;
+    session_counts?: Record<string, number>;
+    sessions_truncated?: boolean;
     pools: { agent: string; target: number; source: string }[];
     workspace_cap: number;
     config_error?: string;
@@ -218,7 +222,12 @@ function printBeads(b: Record<string, number>): void {
   );
 }
 
-export async function status(g: GlobalOptions): Promise<void> {
+type SessionRow = StatusBody['controller']['sessions'][number];
+
+/** Cities this small list every session in `gc status`; bigger ones list those needing attention. */
+const LIST_ALL_UP_TO = 20;
+
+export async function status(g: GlobalOptions, o: { all?: boolean } = {}): Promise<void> {
   const { root, city } = await connectServer(g);
   if (!city) {
     // Not running: the beads are still here to count.
@@ -238,13 +247,33 @@ export async function status(g: GlobalOptions): Promise<void> {
     return;
   }
   const st = await city.call<StatusBody>('GET', '/v0/status');
+  const c = st.controller;
+  if (o.all) {
+    // Every session, a page at a time.
+    const all: SessionRow[] = [];
+    let cursor = '';
+    do {
+      const page = await city.call<{ items: SessionRow[]; next_cursor: string | null }>(
+        'GET',
+        `/v0/sessions?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      all.push(...page.items);
+      cursor = page.next_cursor ?? '';
+    } while (cursor);
+    c.sessions = all;
+    c.sessions_truncated = false;
+  }
   if (g.json) {
     printJson({ running: true, ...st });
     return;
   }
-  const c = st.controller;
+  const total = c.sessions_total ?? c.sessions.length;
+  const counts = Object.entries(c.session_counts ?? {})
+    .sort(([a], [b]) => (a === 'running' ? -1 : b === 'running' ? 1 : a < b ? -1 : 1))
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ');
   printLine(
-    `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${c.sessions.length} session${c.sessions.length === 1 ? '' : 's'}, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
+    `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${total} session${total === 1 ? '' : 's'}${counts ? ` (${counts})` : ''}, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
   );
   if (c.config_error) printLine(`config error (running the last good config): ${c.config_error}`);
   if (c.last_error) printLine(`last tick error: ${c.last_error}`);
@@ -254,12 +283,15 @@ export async function status(g: GlobalOptions): Promise<void> {
   }
   printBeads(st.beads);
   for (const p of c.pools) printLine(`pool ${p.agent}: target ${p.target} (${p.source})`);
-  if (c.capped.length) printLine(`${c.capped.length} session(s) held back by caps`);
-  if (c.sessions.length) {
+  const capped = c.capped_total ?? c.capped.length;
+  if (capped) printLine(`${capped} session(s) held back by caps`);
+  const listAll = o.all || total <= LIST_ALL_UP_TO;
+  const rows = listAll ? c.sessions : c.sessions.filter((s) => s.state !== 'running');
+  if (rows.length) {
     printLine(
       table(
         ['SESSION', 'AGENT', 'STATE', 'RESTARTS', 'REASON'],
-        c.sessions.map((s) => [
+        rows.map((s) => [
           s.name,
           s.agent ?? '',
           s.state,
@@ -267,6 +299,11 @@ export async function status(g: GlobalOptions): Promise<void> {
           s.reason ?? '',
         ]),
       ),
+    );
+  }
+  if (!listAll) {
+    printLine(
+      `${rows.length ? 'listed: the sessions that need attention; ' : ''}gc status --all lists all ${total}`,
     );
   }
 }

@@ -545,7 +545,7 @@ async function progress(client: RemoteCity, total: number, t0: number): Promise<
     client.listBeads({ label: 'demo', status: ['open', 'in_progress'], limit: 1000 }),
     client.readyBeads({ label: 'demo', limit: 1000 }),
     client.mqStats('app'),
-    client.call<{ controller: { sessions: { state: string }[] } }>('GET', '/v0/status'),
+    client.call<{ controller: { session_counts: Record<string, number> } }>('GET', '/v0/status'),
   ]);
   const rig = stats[0];
   return {
@@ -556,7 +556,7 @@ async function progress(client: RemoteCity, total: number, t0: number): Promise<
     mq_depth: rig?.depth ?? 0,
     mq_in_flight: rig?.in_flight ?? 0,
     merges: rig?.merged_total ?? 0,
-    agents_running: st.controller.sessions.filter((x) => x.state === 'running').length,
+    agents_running: st.controller.session_counts.running ?? 0,
     elapsed_s: (Date.now() - t0) / 1000,
   };
 }
