@@ -520,6 +520,28 @@ describe('Controller with the fake provider', () => {
     expect(await provider.listRunning('')).toEqual([]);
   });
 
+  it('a wave of stops is one provider call', async () => {
+    const { store, ops, provider, controller, clock } = setup(
+      '[[agent]]\nname = "w"\nmax_active_sessions = 4\n',
+    );
+    const beads = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        ops.createBead('human', { title: `t${i}`, metadata: { 'gc.routed_to': 'w' } }),
+      ),
+    );
+    await controller.tick();
+    expect(await provider.listRunning('')).toHaveLength(4);
+    for (const b of beads) await store.close(b.id);
+    await controller.tick(); // idle from now: the scale-down grace starts
+    clock.advance(11_000);
+    provider.calls.length = 0;
+    await controller.tick();
+    expect(await provider.listRunning('')).toEqual([]);
+    const ops_ = provider.calls.map((c) => c.op);
+    expect(ops_.filter((o) => o === 'stopMany')).toHaveLength(1);
+    expect(ops_.filter((o) => o === 'stop')).toHaveLength(0);
+  });
+
   it('a dead session is restarted and its claim released; a crash loop is quarantined', async () => {
     const { ops, provider, controller, store, types, clock } = setup('[[agent]]\nname = "solo"\n');
     await controller.tick();

@@ -10,7 +10,7 @@ import { GcError, errorMessage, killPoint, systemClock, type Clock } from '../co
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import { interruptSessions, stopSessions } from './fleet.js';
+import { interruptSessions, stopSessions, stopWave } from './fleet.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
@@ -336,9 +336,11 @@ export class Controller {
         `draining ${a.session}: ${a.reason}`,
       );
     });
+    // A wave of stops is one provider call when the provider batches them.
+    const batched = stops.length > 1 && (await stopWave(this.provider, stops, this.log));
     await mapLimit(stops, ACT_CONCURRENCY, async (a) => {
       try {
-        await this.provider.stop(a.session);
+        if (!batched) await this.provider.stop(a.session);
       } catch (e) {
         this.log(`stop ${a.session}: ${errorMessage(e)}`);
         return;

@@ -48,3 +48,22 @@ export async function interruptSessions(
     provider.interrupt(n).catch(() => undefined),
   );
 }
+
+/**
+ * The tick's stops as one batch call: true when the provider has one and
+ * it succeeded (then every session is stopped); false to stop them one by one.
+ */
+export async function stopWave(
+  provider: Provider,
+  stops: readonly { session: string }[],
+  log: (line: string) => void,
+): Promise<boolean> {
+  if (!provider.stopMany) return false;
+  try {
+    await provider.stopMany(stops.map((a) => a.session));
+    return true;
+  } catch (e) {
+    log(`stopping ${stops.length} session(s) at once: ${errorMessage(e)}; one by one`);
+    return false;
+  }
+}

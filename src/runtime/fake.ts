@@ -144,6 +144,14 @@ export class FakeProvider implements Provider {
     this.sessions.delete(name);
   }
 
+  /** One call for a wave of stops (recorded as one `stopMany`). */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async stopMany(names: readonly string[]): Promise<void> {
+    for (const n of names) validateSessionName(n);
+    this.record('stopMany', names.join(','));
+    for (const n of names) this.sessions.delete(n);
+  }
+
   // eslint-disable-next-line @typescript-eslint/require-await
   async interrupt(name: string): Promise<void> {
     validateSessionName(name);
