@@ -51,17 +51,23 @@ describe('conflicts that resolve themselves', () => {
   });
 });
 
+/** x merges; y, editing the same line, is sent back to bob with a conflict bead. */
+async function sentBack() {
+  const s = await setup({ start: false });
+  branchWith(s.repo, 'x', { 'README.md': 'from x\n' });
+  branchWith(s.repo, 'y', { 'README.md': 'from y\n' });
+  await s.refinery.submit('alice', { rig: 'app', branch: 'x' });
+  const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
+  await s.refinery.start();
+  await s.refinery.idle();
+  const sent = s.queue.get(y.request.id);
+  expect(sent.state).toBe('needs-rebase');
+  return { s, y, sent };
+}
+
 describe('requests that come back by themselves', () => {
-  it('a new head on the branch resubmits it; closing the conflict bead queues it again', async () => {
-    const s = await setup({ start: false });
-    branchWith(s.repo, 'x', { 'README.md': 'from x\n' });
-    branchWith(s.repo, 'y', { 'README.md': 'from y\n' });
-    await s.refinery.submit('alice', { rig: 'app', branch: 'x' });
-    const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
-    await s.refinery.start();
-    await s.refinery.idle();
-    const sent = s.queue.get(y.request.id);
-    expect(sent.state).toBe('needs-rebase');
+  it('a new head on the branch resubmits it', async () => {
+    const { s, y, sent } = await sentBack();
     expect(sent.conflict_bead).not.toBe('');
 
     // Bob resolves by rebasing onto main and committing: a new head.
@@ -80,15 +86,7 @@ describe('requests that come back by themselves', () => {
   });
 
   it('closing the conflict bead retries the same head (the target may have moved)', async () => {
-    const s = await setup({ start: false });
-    branchWith(s.repo, 'x', { 'README.md': 'from x\n' });
-    branchWith(s.repo, 'y', { 'README.md': 'from y\n' });
-    await s.refinery.submit('alice', { rig: 'app', branch: 'x' });
-    const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
-    await s.refinery.start();
-    await s.refinery.idle();
-    const sent = s.queue.get(y.request.id);
-    expect(sent.state).toBe('needs-rebase');
+    const { s, y, sent } = await sentBack();
     await s.store.close(sent.conflict_bead, { reason: 'looked at it' });
     await waitFor(
       () => s.queue.get(y.request.id).retries === 1,

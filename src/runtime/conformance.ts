@@ -121,7 +121,7 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
       expect(await p.listRunning(prefix)).toEqual([]);
     });
 
-    it('stopMany and interruptMany act on the named sessions only, idempotently', async () => {
+    it('stopMany stops the named sessions only, idempotently', async () => {
       const names = Array.from({ length: 12 }, (_, i) => n(`w${i}`));
       const keep = n('keep');
       await Promise.all([...names, keep].map((x) => start(x)));
