@@ -22,15 +22,24 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { citySocketPath } from '../src/api/index.js';
-import { readAdminKey } from '../src/city/index.js';
+import { CityOps, KeyRing, readAdminKey } from '../src/city/index.js';
 import { leftoverProcesses } from '../src/cli/commands/demo-procs.js';
-import { mapLimit } from '../src/controller/status.js';
-import { openProvider, tmuxSocketFor, type Provider } from '../src/runtime/index.js';
+import { parseCityConfig } from '../src/config/index.js';
+import { Controller, citySpec } from '../src/controller/index.js';
+import { mapLimit } from '../src/core/index.js';
+import { JsonlEventLog } from '../src/events/index.js';
+import {
+  CountingProvider,
+  openProvider,
+  tmuxSocketFor,
+  type Provider,
+} from '../src/runtime/index.js';
 import { listProcesses, processTree } from '../src/runtime/proc.js';
+import { SqliteStore } from '../src/store/index.js';
 import { fatal, note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
 
 const N = quick ? 200 : 1000;
@@ -66,6 +75,16 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** When the city's controller started (epoch ms), from its event. */
+function controllerStartedAt(root: string): number {
+  for (const line of readFileSync(path.join(root, '.gc', 'events.jsonl'), 'utf8').split('\n')) {
+    if (!line) continue;
+    const e = JSON.parse(line) as { type: string; ts: string };
+    if (e.type === 'controller.started') return Date.parse(e.ts);
+  }
+  throw new Error('no controller.started event');
 }
 
 /** RSS of the city's tmux server (its command line names the city's socket). */
@@ -105,26 +124,92 @@ async function naiveKillTree(root: number, graceMs: number): Promise<void> {
   for (const p of procs) process.kill(p.pid, 'SIGKILL');
 }
 
-/** The lifecycle before batching, one session at a time, eight at once: the baseline. */
-async function naive(provider: Provider, prefix: string, dir: string): Promise<[number, number]> {
-  const names = Array.from({ length: NAIVE }, (_, i) => `${prefix}naive-${i}`);
-  // A distinct sleep per session, so its process can be found by its argument.
-  const arg = (i: number) => String(100000 + i);
-  const t0 = nowMs();
-  await mapLimit(names, 8, (n) =>
-    provider.start(n, { command: `sleep ${arg(names.indexOf(n))}`, work_dir: dir }),
+/** The provider without its batch calls: the controller falls back to one call per session. */
+class OneByOne extends CountingProvider {
+  constructor(inner: Provider) {
+    super(inner);
+    delete this.startMany;
+    delete this.stopMany;
+    delete this.interruptMany;
+  }
+}
+
+/**
+ * The baseline, on NAIVE sessions. Start: today's per-session start, which
+ * is the city's own controller with the batch calls taken away: a token
+ * each (one write each), then `start` and `setMeta` per session, eight at
+ * once, in one tick. Stop: per session, the provider's stop with the kill
+ * that reads the whole process table every 25 ms until that session's tree
+ * is gone (what stop did before the shared reaper and stopMany), eight at once.
+ */
+async function naive(provider: Provider, dir: string): Promise<[number, number]> {
+  await mkdir(dir, { recursive: true });
+  const loaded = parseCityConfig(
+    [
+      '[workspace]',
+      'name = "naive"',
+      `max_active_sessions = ${NAIVE + 10}`,
+      '[daemon]',
+      `max_wakes_per_tick = ${NAIVE}`,
+      '[[agent]]',
+      'name = "b"',
+      'start_command = "sleep 100000"',
+      `min_active_sessions = ${NAIVE}`,
+      `max_active_sessions = ${NAIVE}`,
+      '',
+    ].join('\n'),
+    path.join(dir, 'city.toml'),
   );
+  const store = new SqliteStore({ path: path.join(dir, 'beads.db'), prefix: 'nv' });
+  const events = await JsonlEventLog.open({ path: path.join(dir, 'events.jsonl') });
+  const keys = KeyRing.open(dir);
+  const tokens = keys.sessionTokens();
+  const controller = new Controller({
+    provider: new OneByOne(provider),
+    ops: new CityOps(
+      store,
+      events,
+      () => undefined,
+      () => undefined,
+    ),
+    spec: citySpec(loaded),
+    tokens: { issue: (n) => tokens.issue(n), revoke: (n) => tokens.revoke(n) },
+    log: () => undefined,
+  });
+  const t0 = nowMs();
+  await controller.tick();
   const start = (nowMs() - t0) / 1000;
+  const names = (await provider.listRunning('b-')).filter((n) => /^b-\d+$/.test(n));
+  if (names.length !== NAIVE) throw new Error(`naive: ${names.length} of ${NAIVE} started`);
+  // Each session's root process: the topmost one with its name in its environment.
+  const procs = await listProcesses();
+  const sessionOf = new Map<number, string>();
+  for (const p of procs) {
+    let env = '';
+    try {
+      env = readFileSync(`/proc/${p.pid}/environ`, 'utf8');
+    } catch {
+      continue; // gone
+    }
+    const m = /(?:^|\0)GC_SESSION_NAME=(b-\d+)\0/.exec(env);
+    if (m) sessionOf.set(p.pid, m[1]!);
+  }
+  const roots = new Map<string, number>();
+  for (const p of procs) {
+    const name = sessionOf.get(p.pid);
+    if (name && sessionOf.get(p.ppid) !== name) roots.set(name, p.pid);
+  }
   const t1 = nowMs();
   await mapLimit(names, 8, async (n) => {
-    const want = arg(names.indexOf(n));
-    const root = (await listProcesses(true)).find(
-      (p) => p.names.includes('sleep') && p.names.includes(want),
-    );
-    if (root) await naiveKillTree(root.pid, 5000);
+    const root = roots.get(n);
+    if (root) await naiveKillTree(root, 5000);
     await provider.stop(n); // the provider's own cleanup (its tree is gone by now)
   });
   const stop = (nowMs() - t1) / 1000;
+  await controller.shutdown().catch(() => undefined);
+  keys.close();
+  await events.close();
+  await store.dispose();
   return [start, stop];
 }
 
@@ -156,7 +241,7 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
   const base = openProvider(kind === 'tmux' ? 'tmux' : 'subprocess', {
     cityRoot: path.join(root, 'naive'),
   });
-  const [naiveStart, naiveStop] = await naive(base, 'b-', root);
+  const [naiveStart, naiveStop] = await naive(base, path.join(root, 'naive'));
   await base.close();
   note(
     `${kind}: naive ${NAIVE} sessions: start ${round(naiveStart)} s, stop ${round(naiveStop)} s`,
@@ -182,10 +267,18 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     if (running >= N) break;
     if (exitedAt !== undefined || nowMs() - t0 > 900_000)
       throw new Error(`${kind}: only ${running} of ${N} started`);
-    await sleep(250);
+    await sleep(100);
   }
-  const startS = (nowMs() - t0) / 1000;
-  note(`${kind}: ${N} sessions running after ${round(startS)} s`);
+  const allRunningAt = Date.now();
+  const totalS = (nowMs() - t0) / 1000;
+  // The fleet's start counts from the controller's start (its event), as
+  // the baseline's does from its tick: the server's own boot is boot_s.
+  const controllerAt = controllerStartedAt(root);
+  const startS = (allRunningAt - controllerAt) / 1000;
+  const bootS = totalS - startS;
+  note(
+    `${kind}: ${N} sessions running ${round(startS)} s after the controller started (boot ${round(bootS)} s)`,
+  );
   // Steady: force ticks, read each one's time.
   const ticks: number[] = [];
   let seen = st!.controller.ticks;
@@ -219,6 +312,7 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     provider: kind,
     sessions: N,
     start_s: round(startS, 1),
+    boot_s: round(bootS, 1),
     stop_s: round(stopS, 1),
     tick_ms_p50: round(percentile(ticks, 50)),
     status_ms: round(percentile(statusTimes, 50)),

@@ -217,13 +217,7 @@ export class CityServer implements ApiHost {
         GC_API: `unix:${citySocketPath(root)}`,
         PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
       };
-      const tokens = {
-        issue: (session: string) => {
-          keyRing.revokeByName('agent', session);
-          return keyRing.create({ kind: 'agent', name: session }).token;
-        },
-        revoke: (session: string) => void keyRing.revokeByName('agent', session),
-      };
+      const tokens = keyRing.sessionTokens();
       const runs = new RunService({
         db: idem.database,
         provider,

@@ -48,6 +48,11 @@ export interface CreatedKey {
   principal: Principal;
 }
 
+interface Pending {
+  created: string[];
+  revoked: [id: string, at: string][];
+}
+
 const TOKEN = /^gck_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 interface Row extends Omit<Principal, 'revoked_at'> {
@@ -113,6 +118,7 @@ export class KeyRing {
         where: 'name',
       });
     }
+    fault('keys.write');
     const keyId = randomBase36(12);
     const secret = randomBytes(32).toString('base64url');
     const hmac = this.hmacOf(secret);
@@ -145,6 +151,7 @@ export class KeyRing {
     };
     this.live.set(keyId, { hmac, principal });
     this.index(principal, true);
+    this.pending?.created.push(keyId);
     return { token: `gck_${keyId}_${secret}`, principal };
   }
 
@@ -171,6 +178,7 @@ export class KeyRing {
       r.revoked_at = new Date().toISOString();
       try {
         this.persistRevoke(keyId, r.revoked_at);
+        this.pending?.revoked.push([keyId, r.revoked_at]);
       } catch (e) {
         this.unpersisted.set(keyId, r.revoked_at);
         this.retryRevokes();
@@ -223,6 +231,56 @@ export class KeyRing {
     const ids = [...(this.byName.get(`${kind}:${name}`)?.keys() ?? [])];
     for (const id of ids) this.revoke(id);
     return ids.length;
+  }
+
+  /**
+   * Run `fn` (creates and revokes) as one transaction: one durable write
+   * for a wave of session keys instead of one each. When it throws, none
+   * of its writes is kept.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.pending) return fn();
+    const pending: Pending = { created: [], revoked: [] };
+    this.pending = pending;
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      // Rolled back: keys made in it never existed; its revocations still
+      // hold in memory and are written again later.
+      for (const id of pending.created) {
+        const entry = this.live.get(id);
+        if (entry) this.index(entry.principal, false);
+        this.live.delete(id);
+      }
+      for (const [id, at] of pending.revoked) this.unpersisted.set(id, at);
+      if (pending.revoked.length) this.retryRevokes();
+      throw e;
+    } finally {
+      this.pending = undefined;
+    }
+  }
+
+  /** What the batch in progress wrote, to undo in memory if it rolls back. */
+  private pending: Pending | undefined;
+
+  /**
+   * Session tokens as the controller and the run service use them: a
+   * session's key replaces any it had; a wave of them is one write.
+   */
+  sessionTokens(): {
+    issue(session: string): string;
+    issueMany(sessions: readonly string[]): Map<string, string>;
+    revoke(session: string): void;
+  } {
+    const issue = (session: string): string => {
+      this.revokeByName('agent', session);
+      return this.create({ kind: 'agent', name: session }).token;
+    };
+    return {
+      issue,
+      issueMany: (sessions) => this.batch(() => new Map(sessions.map((s) => [s, issue(s)]))),
+      revoke: (session) => void this.revokeByName('agent', session),
+    };
   }
 
   /** Whether `kind`/`name` has a live key. */

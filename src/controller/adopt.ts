@@ -2,11 +2,10 @@
  * Adoption: sessions that run but that this controller has no memory of
  * (the server restarted while they ran) are taken over, never restarted.
  */
-import { errorMessage } from '../core/index.js';
+import { errorMessage, mapLimit } from '../core/index.js';
 import type { Provider, SessionSnapshot } from '../runtime/index.js';
 import { META } from './options.js';
 import type { SessionTracker } from './plan.js';
-import { mapLimit } from './status.js';
 
 /** Sessions looked at in parallel. */
 const ADOPT_CONCURRENCY = 8;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/helpers/wait.js';
 import { CityOps } from '../city/index.js';
 import { FakeClock } from '../core/index.js';
 import { parseCityConfig } from '../config/index.js';
@@ -540,6 +541,47 @@ describe('Controller with the fake provider', () => {
     const ops_ = provider.calls.map((c) => c.op);
     expect(ops_.filter((o) => o === 'stopMany')).toHaveLength(1);
     expect(ops_.filter((o) => o === 'stop')).toHaveLength(0);
+  });
+
+  it('a wave of starts is one provider call and one token write; past the wake limit the next wave goes at once', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const ops = new CityOps(new MemoryStore({ prefix: 'gc', clock }), new MemoryEventLog());
+    const provider = new FakeProvider({ clock });
+    const issued: string[][] = [];
+    const controller = new Controller({
+      provider,
+      ops,
+      clock,
+      spec: citySpec(
+        parseCityConfig(
+          BASE.replace('[daemon]', '[daemon]\nmax_wakes_per_tick = 3') +
+            '[[agent]]\nname = "w"\nmin_active_sessions = 7\nmax_active_sessions = 7\n',
+          '/city/city.toml',
+        ),
+      ),
+      tokens: {
+        issue: () => {
+          throw new Error('one token at a time');
+        },
+        issueMany: (names) => {
+          issued.push([...names]);
+          return new Map(names.map((n) => [n, `token-${n}`]));
+        },
+        revoke: () => undefined,
+      },
+    });
+    // patrol_interval is an hour: only the wake limit's own re-tick starts the rest.
+    controller.start();
+    try {
+      await waitFor(async () => (await provider.listRunning('')).length === 7, 'all 7 running');
+      expect(provider.configOf('w-1')?.env?.GC_TOKEN).toBe('token-w-1');
+    } finally {
+      await controller.shutdown();
+    }
+    const waves = provider.callsOf('startMany').map((c) => c.name.split(','));
+    expect(waves.map((w) => w.length)).toEqual([3, 3]);
+    expect(provider.callsOf('start')).toHaveLength(1); // the last one, alone
+    expect(issued.map((w) => w.length)).toEqual([3, 3, 1]);
   });
 
   it('a dead session is restarted and its claim released; a crash loop is quarantined', async () => {

@@ -6,19 +6,30 @@
  * transition). Ticks run every patrol_interval, at once on poke and soon
  * after writes (ticker.ts); they never overlap.
  */
-import { GcError, errorMessage, killPoint, systemClock, type Clock } from '../core/index.js';
+import { GcError, errorMessage, mapLimit, systemClock, type Clock } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
-import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
+import {
+  CountingProvider,
+  type Provider,
+  type SessionSnapshot,
+  type StartRequest,
+} from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import { interruptSessions, stopSessions, stopWave } from './fleet.js';
+import {
+  interruptSessions,
+  recheckIdleStops,
+  startSessions,
+  stopSessions,
+  stopWave,
+} from './fleet.js';
 import { agentOfSession, desiredState } from './desired.js';
-import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
+import { WAKE_LIMIT, reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
+import { startRequest } from './start-request.js';
 import { Ticker } from './ticker.js';
 import type { CitySpec } from './spec.js';
 import {
   controllerStatus,
-  mapLimit,
   type AgentFailure,
   type ControllerState,
   type ControllerStatus,
@@ -316,7 +327,7 @@ export class Controller {
     // Stops decided because a session held no claims: fence its claims and
     // look again. One that claimed work since the snapshot is drained, never
     // killed with work in hand.
-    const { stops, drains: busyNow } = await this.recheckIdleStops(byKind('stop'));
+    const { stops, drains: busyNow } = await recheckIdleStops(this.ops, byKind('stop'), this.log);
     const drains = [...byKind('drain'), ...busyNow];
     await mapLimit(drains, ACT_CONCURRENCY, async (a) => {
       try {
@@ -365,106 +376,86 @@ export class Controller {
     });
     const starts = byKind('start');
     const waves = [...new Set(starts.map((s) => s.wave))].sort((x, y) => x - y);
-    for (const wave of waves) {
-      await mapLimit(
+    for (const wave of waves)
+      await this.startWave(
         starts.filter((s) => s.wave === wave),
-        ACT_CONCURRENCY,
-        (a) => this.startSession(a, now),
+        now,
       );
-    }
+    // More to start than one tick may wake: the next wave goes as soon as this one is up.
+    if (plan.waiting.some((w) => w.reason === WAKE_LIMIT)) this.ticker.poke();
   }
 
   /**
-   * The act-time check of stops planned for idle sessions: new claims by
-   * them are refused (claims already under way settle first), then one read
-   * of the claims decides. Those still idle stay stops (fenced until
-   * stopped); those holding work now become drains.
+   * One depends_on wave of starts: tokens issued together, work dirs
+   * prepared, then one provider batch call for the wave (startSessions),
+   * then each outcome recorded.
    */
-  private async recheckIdleStops(planned: Extract<Action, { kind: 'stop' }>[]): Promise<{
-    stops: Extract<Action, { kind: 'stop' }>[];
-    drains: Extract<Action, { kind: 'drain' }>[];
-  }> {
-    const idle = planned.filter((a) => a.ifIdle).map((a) => a.session);
-    if (idle.length === 0) return { stops: planned, drains: [] };
-    await this.ops.fenceClaims(idle);
-    let held: Map<string, number>;
-    try {
-      held = new Map(
-        (await this.ops.store.workload()).claims.map((c) => [c.assignee, c.in_progress]),
-      );
-    } catch (e) {
-      // Cannot tell: drain rather than risk killing a session with work.
-      this.log(`checking claims before stopping ${idle.join(', ')}: ${errorMessage(e)}`);
-      held = new Map(idle.map((s) => [s, 1]));
+  private async startWave(wave: Extract<Action, { kind: 'start' }>[], now: number): Promise<void> {
+    const names = wave.map((a) => a.session.name);
+    const tokens = this.tokens
+      ? this.tokens.issueMany
+        ? this.tokens.issueMany(names)
+        : new Map(names.map((n) => [n, this.tokens!.issue(n)]))
+      : undefined;
+    const ready: { a: Extract<Action, { kind: 'start' }>; request: StartRequest }[] = [];
+    await mapLimit(wave, ACT_CONCURRENCY, async (a) => {
+      const d = a.session;
+      try {
+        const workDir =
+          d.rig && this.workspaces ? await this.workspaces.prepare(d.name, d.rig) : undefined;
+        const request = startRequest(this.spec, d, {
+          sessionEnv: this.sessionEnv,
+          token: tokens?.get(d.name),
+          workDir,
+          deadline: this.clock.now() + this.spec.startupTimeoutMs,
+        });
+        ready.push({ a, request });
+      } catch (e) {
+        await this.startFailed(a, e, now);
+      }
+    });
+    const results = await startSessions(
+      this.provider,
+      ready.map((r) => r.request),
+      ACT_CONCURRENCY,
+    );
+    for (const [i, { a }] of ready.entries()) {
+      const err = results[i];
+      if (err) await this.startFailed(a, err, now);
+      else await this.started(a, now);
     }
-    const busy = planned.filter((a) => a.ifIdle && (held.get(a.session) ?? 0) > 0);
-    this.ops.unfenceClaims(busy.map((a) => a.session));
-    for (const a of busy.filter((b) => b.ifIdle === 'keep')) {
-      this.log(`not stopping ${a.session} (${a.reason}): it claimed work meanwhile`);
-    }
-    return {
-      stops: planned.filter((a) => !busy.includes(a)),
-      drains: busy
-        .filter((a) => a.ifIdle === 'drain')
-        .map((a) => ({
-          kind: 'drain' as const,
-          session: a.session,
-          reason: `${a.reason}; claimed work meanwhile`,
-        })),
-    };
   }
 
-  private async startSession(a: Extract<Action, { kind: 'start' }>, now: number): Promise<void> {
+  /** A failed start counts toward the crash loop like a death. */
+  private async startFailed(
+    a: Extract<Action, { kind: 'start' }>,
+    e: unknown,
+    now: number,
+  ): Promise<void> {
     const d = a.session;
-    const env = {
-      ...d.config.env,
-      ...this.sessionEnv,
-      GC_CITY: this.spec.name,
-      GC_CITY_ROOT: this.spec.root,
-      GC_AGENT: d.agent,
-      GC_SESSION_NAME: d.name,
-      GC_RIG: d.rig ?? '',
-      ...(this.tokens ? { GC_TOKEN: this.tokens.issue(d.name) } : {}),
-    };
+    this.revokeToken(d.name);
+    this.tracker(d.name).deaths.push(now);
+    const msg = errorMessage(e);
+    this.log(`start ${d.name} failed: ${msg}`);
+    const fix = e instanceof GcError ? e.fix : undefined;
+    this.startFailures.set(d.agent, {
+      agent: d.agent,
+      session: d.name,
+      error: msg,
+      ...(fix ? { fix } : {}),
+      at: now,
+    });
+    await this.record(
+      'session.start_failed',
+      d.name,
+      { agent: d.agent, error: msg },
+      `start of ${d.name} failed: ${msg}`,
+    );
+  }
+
+  private async started(a: Extract<Action, { kind: 'start' }>, now: number): Promise<void> {
+    const d = a.session;
     const t = this.tracker(d.name);
-    try {
-      let workDir = d.config.work_dir;
-      if (d.rig && this.workspaces) {
-        const dir = await this.workspaces.prepare(d.name, d.rig);
-        if (dir) workDir = dir;
-      }
-      // Rendered for this session: its name and its own work dir in the prompt.
-      const agent = this.spec.agents.find((x) => x.name === d.agent);
-      const config = agent && workDir ? agent.startFor(d.name, workDir) : d.config;
-      await this.provider.start(
-        d.name,
-        { ...config, env },
-        { deadline: this.clock.now() + this.spec.startupTimeoutMs },
-      );
-      killPoint('session.started');
-      await this.provider.setMeta(d.name, META.fingerprint, d.fingerprint);
-    } catch (e) {
-      // A failed start counts toward the crash loop like a death.
-      this.revokeToken(d.name);
-      t.deaths.push(now);
-      const msg = errorMessage(e);
-      this.log(`start ${d.name} failed: ${msg}`);
-      const fix = e instanceof GcError ? e.fix : undefined;
-      this.startFailures.set(d.agent, {
-        agent: d.agent,
-        session: d.name,
-        error: msg,
-        ...(fix ? { fix } : {}),
-        at: now,
-      });
-      await this.record(
-        'session.start_failed',
-        d.name,
-        { agent: d.agent, error: msg },
-        `start of ${d.name} failed: ${msg}`,
-      );
-      return;
-    }
     t.startedAt = now;
     t.fingerprint = d.fingerprint;
     this.startFailures.delete(d.agent);

@@ -4,9 +4,10 @@
  * else the single calls, bounded-parallel. A failed batch falls back to
  * the single calls, so every session still gets its stop.
  */
-import { errorMessage } from '../core/index.js';
-import type { Provider } from '../runtime/index.js';
-import { mapLimit } from './status.js';
+import { errorMessage, killPoint, mapLimit } from '../core/index.js';
+import type { CityOps } from '../city/index.js';
+import type { Provider, StartRequest } from '../runtime/index.js';
+import type { Action } from './plan.js';
 
 /** Single calls at once when a provider has no batch call. */
 const FALLBACK_CONCURRENCY = 32;
@@ -66,4 +67,79 @@ export async function stopWave(
     log(`stopping ${stops.length} session(s) at once: ${errorMessage(e)}; one by one`);
     return false;
   }
+}
+
+/**
+ * A wave of starts: one batch call when the provider has one, else `start`
+ * then `setMeta` per session, `concurrency` at once. One entry per request,
+ * in order: undefined when it started, its error otherwise. A batch call
+ * that fails as a whole fails every request (sessions it made anyway are
+ * adopted by the next tick).
+ */
+export async function startSessions(
+  provider: Provider,
+  requests: readonly StartRequest[],
+  concurrency: number,
+): Promise<(Error | undefined)[]> {
+  if (provider.startMany && requests.length > 1) {
+    try {
+      return await provider.startMany(requests);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      return requests.map(() => err);
+    }
+  }
+  const out: (Error | undefined)[] = requests.map(() => undefined);
+  await mapLimit(requests, concurrency, async (r, i) => {
+    try {
+      await provider.start(r.name, r.config, r.options);
+      killPoint('session.started');
+      for (const [k, v] of Object.entries(r.meta ?? {})) await provider.setMeta(r.name, k, v);
+    } catch (e) {
+      out[i] = e instanceof Error ? e : new Error(String(e));
+    }
+  });
+  return out;
+}
+
+/**
+ * The act-time check of stops planned for idle sessions: new claims by
+ * them are refused (claims already under way settle first), then one read
+ * of the claims decides. Those still idle stay stops (fenced until
+ * stopped); those holding work now become drains.
+ */
+export async function recheckIdleStops(
+  ops: Pick<CityOps, 'fenceClaims' | 'unfenceClaims' | 'store'>,
+  planned: Extract<Action, { kind: 'stop' }>[],
+  log: (line: string) => void,
+): Promise<{
+  stops: Extract<Action, { kind: 'stop' }>[];
+  drains: Extract<Action, { kind: 'drain' }>[];
+}> {
+  const idle = planned.filter((a) => a.ifIdle).map((a) => a.session);
+  if (idle.length === 0) return { stops: planned, drains: [] };
+  await ops.fenceClaims(idle);
+  let held: Map<string, number>;
+  try {
+    held = new Map((await ops.store.workload()).claims.map((c) => [c.assignee, c.in_progress]));
+  } catch (e) {
+    // Cannot tell: drain rather than risk killing a session with work.
+    log(`checking claims before stopping ${idle.join(', ')}: ${errorMessage(e)}`);
+    held = new Map(idle.map((s) => [s, 1]));
+  }
+  const busy = planned.filter((a) => a.ifIdle && (held.get(a.session) ?? 0) > 0);
+  ops.unfenceClaims(busy.map((a) => a.session));
+  for (const a of busy.filter((b) => b.ifIdle === 'keep')) {
+    log(`not stopping ${a.session} (${a.reason}): it claimed work meanwhile`);
+  }
+  return {
+    stops: planned.filter((a) => !busy.includes(a)),
+    drains: busy
+      .filter((a) => a.ifIdle === 'drain')
+      .map((a) => ({
+        kind: 'drain' as const,
+        session: a.session,
+        reason: `${a.reason}; claimed work meanwhile`,
+      })),
+  };
 }

@@ -43,6 +43,8 @@ export interface ControllerOptions {
    */
   tokens?: {
     issue(session: string): string;
+    /** `issue` for a wave of sessions, in one write. Optional. */
+    issueMany?(sessions: readonly string[]): Map<string, string>;
     revoke(session: string): void;
   };
   /**

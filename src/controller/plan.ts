@@ -47,6 +47,9 @@ export type Action =
   | { kind: 'quarantine'; session: string; deaths: number }
   | { kind: 'release'; holder: string; reason: string };
 
+/** Why a wanted session waits when more were due than one tick may start. */
+export const WAKE_LIMIT = 'wake limit for this tick';
+
 export interface Waiting {
   session: string;
   reason: string;
@@ -230,7 +233,7 @@ export function reconcilePlan(
     for (const d of ready) {
       pending.splice(pending.indexOf(d), 1);
       if (wakes >= o.maxWakesPerTick) {
-        waiting.push({ session: d.name, reason: 'wake limit for this tick' });
+        waiting.push({ session: d.name, reason: WAKE_LIMIT });
         continue;
       }
       wakes++;

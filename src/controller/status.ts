@@ -45,22 +45,6 @@ export interface AgentFailure {
   at: number;
 }
 
-/** Run `fn` over `items`, at most `limit` at once. */
-export async function mapLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (t: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 export interface StatusInput {
   spec: CitySpec;
   state: ControllerState;

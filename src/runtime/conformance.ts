@@ -133,6 +133,58 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
       expect(await p.listRunning(prefix)).toEqual([keep]);
     });
 
+    it('startMany starts each session as start then setMeta would, failing only the bad ones', async (ctx) => {
+      if (!p.startMany) ctx.skip();
+      const real = p.capabilities.runsProcesses;
+      const good = Array.from({ length: 12 }, (_, i) => n(`m${i}`));
+      const live = n('live');
+      const dead = n('dead');
+      const missing = n('missing');
+      await start(live);
+      await exitSession(dead, 2);
+      const req = (name: string, command = LONG) => ({
+        name,
+        config: {
+          command:
+            real && command === LONG ? `printf '%s' "$GC_X" > ${name}.env; ${command}` : command,
+          work_dir: tmp,
+          env: { GC_X: `x-${name}` },
+        },
+        meta: { GC_FP: `fp-${name}` },
+      });
+      const results = await p.startMany!([
+        ...good.slice(0, 6).map((x) => req(x)),
+        req(live),
+        req(missing, 'gc-no-such-program-xyz --flag'),
+        req(dead),
+        ...good.slice(6).map((x) => req(x)),
+      ]);
+      expect(results.map((r) => r?.constructor.name ?? 'ok')).toEqual([
+        ...Array<string>(6).fill('ok'),
+        'SessionExistsError',
+        // Only providers that run processes look for the program (see the missing-command test).
+        real ? 'ValidationError' : 'ok',
+        'ok',
+        ...Array<string>(6).fill('ok'),
+      ]);
+      expect(await p.listRunning(prefix)).toEqual(
+        [...good, live, dead, ...(real ? [] : [missing])].sort(),
+      );
+      for (const x of [...good, dead]) expect(await p.getMeta(x, 'GC_FP')).toBe(`fp-${x}`);
+      expect(await p.getMeta(live, 'GC_FP')).toBe('');
+      if (real) {
+        for (const x of [...good, dead]) {
+          const file = path.join(tmp, `${x}.env`);
+          await until(`${x} to write its env`, () => existsSync(file), Boolean);
+          await until(
+            `${x}'s env`,
+            () => readFile(file, 'utf8'),
+            (t) => t === `x-${x}`,
+          );
+        }
+      }
+    });
+
     it('interruptMany interrupts each named session that exists', async (ctx) => {
       if (!p.capabilities.runsProcesses || !p.interruptMany) ctx.skip();
       const names = [n('i1'), n('i2')];
@@ -147,6 +199,37 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
           (v) => v.includes('int'),
         );
       }
+    });
+
+    it('interrupt reaches the program: one without a handler ends, one with a handler runs it', async (ctx) => {
+      if (!p.capabilities.runsProcesses) ctx.skip();
+      const plain = n('plain');
+      const handled = n('handled');
+      await start(plain, 'sleep 600');
+      await start(
+        handled,
+        `trap 'echo int >> ${handled}.int' INT; touch ${handled}.ready; while true; do sleep 0.2; done`,
+      );
+      // An interrupt before the program runs (or sets its trap) is not what this checks.
+      await until(`${plain} to run sleep`, () => p.processAlive(plain, ['sleep']), Boolean);
+      await until(
+        `${handled} to set its trap`,
+        () => existsSync(path.join(tmp, `${handled}.ready`)),
+        Boolean,
+      );
+      await p.interrupt(plain);
+      await p.interrupt(handled);
+      await until(
+        `${plain} to end on the interrupt`,
+        () => p.isRunning(plain),
+        (v) => !v,
+      );
+      await until(
+        `${handled} to see the interrupt`,
+        () => readFile(path.join(tmp, `${handled}.int`), 'utf8').catch(() => ''),
+        (v) => v.includes('int'),
+      );
+      expect(await p.isRunning(handled)).toBe(true);
     });
 
     it('missing sessions: isRunning false, and best-effort ops do not error', async () => {

@@ -10,6 +10,7 @@ import type {
   SessionSnapshot,
   StartConfig,
   StartOptions,
+  StartRequest,
 } from './provider.js';
 
 /** Provider methods that count as calls (everything but `close`). */
@@ -30,6 +31,12 @@ export class CountingProvider implements Provider {
   constructor(readonly inner: Provider) {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
+    if (inner.startMany) {
+      this.startMany = (requests) => {
+        this.count('start');
+        return inner.startMany!(requests);
+      };
+    }
     if (inner.stopMany) {
       this.stopMany = (names) => {
         this.count('stop');
@@ -67,6 +74,8 @@ export class CountingProvider implements Provider {
     this.count('stop');
     return this.inner.stop(name);
   }
+  /** Forwarded when the inner provider has it; one call, counted as one start. */
+  startMany?: (requests: readonly StartRequest[]) => Promise<(Error | undefined)[]>;
   /** Forwarded when the inner provider has it; one call, counted as one stop. */
   stopMany?: (names: readonly string[]) => Promise<void>;
   interruptMany?: (names: readonly string[]) => Promise<void>;

@@ -11,6 +11,7 @@ import type {
   SessionSnapshot,
   StartConfig,
   StartOptions,
+  StartRequest,
 } from './provider.js';
 import {
   resolveInside,
@@ -121,6 +122,10 @@ export class FakeProvider implements Provider {
   async start(name: string, config: StartConfig, _options?: StartOptions): Promise<void> {
     validateSessionName(name);
     this.record('start', name, config);
+    this.startOne(name, config);
+  }
+
+  private startOne(name: string, config: StartConfig): void {
     if (this.sessions.get(name)?.alive) throw new SessionExistsError(name);
     const s: FakeSession = {
       config,
@@ -135,6 +140,27 @@ export class FakeProvider implements Provider {
     if (config.ready_prompt_prefix) this.emit(name, config.ready_prompt_prefix);
     if (config.nudge) this.emit(name, validateNudgeText(config.nudge));
     if (this.dieOnStartNames.has(name)) this.kill(name, 1);
+  }
+
+  /**
+   * One call for a wave of starts (recorded as one `startMany` naming them
+   * all): each session as `start` then `setMeta` would leave it. Failure
+   * injection (`failNext`) fails the whole call, as a provider's does.
+   */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+    for (const r of requests) validateSessionName(r.name);
+    this.record('startMany', requests.map((r) => r.name).join(','));
+    return requests.map((r) => {
+      try {
+        this.startOne(r.name, r.config);
+        for (const [k, v] of Object.entries(r.meta ?? {}))
+          this.sessions.get(r.name)?.meta.set(k, v);
+        return undefined;
+      } catch (e) {
+        return e as Error;
+      }
+    });
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await

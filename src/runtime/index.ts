@@ -1,5 +1,11 @@
 /** Runtime module: the session provider seam, its providers and agent presets. */
-export type { Provider, ProviderCapabilities, SessionSnapshot, StartOptions } from './provider.js';
+export type {
+  Provider,
+  ProviderCapabilities,
+  SessionSnapshot,
+  StartOptions,
+  StartRequest,
+} from './provider.js';
 export {
   parseStartConfig,
   startConfigSchema,

@@ -51,6 +51,19 @@ export interface StartOptions {
   deadline?: number;
 }
 
+/** One session of a `startMany` wave. */
+export interface StartRequest {
+  name: string;
+  config: StartConfig;
+  options?: StartOptions;
+  /**
+   * Meta set on the session once it is up (set up, ready), as `setMeta`
+   * after `start` would: a session found without it was interrupted
+   * mid-start.
+   */
+  meta?: Readonly<Record<string, string>>;
+}
+
 export interface Provider {
   /** Provider name: `fake`, `subprocess`, `tmux`, `exec:<script>`. */
   readonly name: string;
@@ -65,6 +78,17 @@ export interface Provider {
    * Honours `options.deadline`. Not idempotent.
    */
   start(name: string, config: StartConfig, options?: StartOptions): Promise<void>;
+
+  /**
+   * `start`, then `setMeta` of each `meta` entry, for a wave of sessions:
+   * for each session the outcome of those single calls, with a constant
+   * number of provider subprocesses for the wave (not one or more per
+   * session). Resolves with one entry per request, in order: undefined
+   * when that session started, its error otherwise; one session's failure
+   * never fails the others. Optional: callers fall back to the single
+   * calls (startSessions).
+   */
+  startMany?(requests: readonly StartRequest[]): Promise<(Error | undefined)[]>;
 
   /**
    * Destroy the session and its whole process tree (no orphans). Idempotent:

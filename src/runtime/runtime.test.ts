@@ -19,7 +19,8 @@ import { pidAlive } from './proc.js';
 import { mergePreset, presetStartConfig, shellQuote } from './presets.js';
 import { showsReadyPrompt } from './startup.js';
 import { SubprocessProvider } from './subprocess.js';
-import { TmuxProvider, tmuxArg, tmuxSocketFor } from './tmux.js';
+import { TmuxProvider, tmuxSocketFor } from './tmux.js';
+import { tmuxArg } from './tmux-args.js';
 import { until, waitFor } from '../../test/helpers/wait.js';
 import { validateNudgeText, validateSessionName } from './validate.js';
 
@@ -82,6 +83,15 @@ runRuntimeConformance('subprocess', async () => {
   const dir = await tempDir('sub');
   return {
     provider: new SubprocessProvider({ stateDir: dir, stopGraceMs: 500 }),
+    teardown: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+// Where the machine's env or setsid cannot run the launcher: one spawn per session.
+runRuntimeConformance('subprocess (spawned one by one)', async () => {
+  const dir = await tempDir('sub1');
+  return {
+    provider: new SubprocessProvider({ stateDir: dir, stopGraceMs: 500, launchMode: 'each' }),
     teardown: () => rm(dir, { recursive: true, force: true }),
   };
 });

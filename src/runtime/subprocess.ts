@@ -26,7 +26,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError, UnsupportedError, runFile, startProcess } from '../core/index.js';
+import { NotFoundError, UnsupportedError, killPoint, mapLimit, runFile } from '../core/index.js';
 import { SessionExistsError } from './errors.js';
 import { keyBytes } from './keys.js';
 import { tailLines } from './log-file.js';
@@ -37,7 +37,10 @@ import type {
   SessionSnapshot,
   StartConfig,
   StartOptions,
+  StartRequest,
 } from './provider.js';
+import { shellQuote } from './presets.js';
+import { launch, launchMode, type LaunchMode } from './subprocess-launch.js';
 import {
   awaitReady,
   checkCommand,
@@ -45,7 +48,6 @@ import {
   prepareWorkDir,
   runPreStart,
   runSessionSetup,
-  sessionEnv,
 } from './startup.js';
 import {
   validateKeys,
@@ -62,6 +64,8 @@ export interface SubprocessProviderOptions {
   stopGraceMs?: number;
   /** Default start deadline when the caller gives none. Default 60 s. */
   startTimeoutMs?: number;
+  /** How sessions are launched (see subprocess-launch.ts). Default: detected. */
+  launchMode?: LaunchMode;
 }
 
 interface SessionState {
@@ -72,9 +76,11 @@ interface SessionState {
   started_at: number;
 }
 
-// The wrapper waits for the command and records its exit status. The
-// command and the status file arrive as $1 and $2: never spliced into code.
-const WRAPPER = '/bin/sh -c "$1"; code=$?; printf %s "$code" > "$2"; exit "$code"';
+/** Most sessions, and most argv bytes, per launcher shell (commands can be long). */
+const LAUNCH_CHUNK = 100;
+const LAUNCH_BYTES = 256 * 1024;
+/** Sessions prepared (and set up after launch) at once in a wave. */
+const PREPARE_CONCURRENCY = 8;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,12 +106,14 @@ export class SubprocessProvider implements Provider {
   private readonly logsDir: string;
   private readonly graceMs: number;
   private readonly startTimeoutMs: number;
+  private readonly launchMode: LaunchMode | undefined;
 
   constructor(options: SubprocessProviderOptions) {
     this.sessionsDir = path.join(options.stateDir, 'sessions');
     this.logsDir = path.join(options.stateDir, 'logs');
     this.graceMs = options.stopGraceMs ?? 5000;
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    this.launchMode = options.launchMode;
   }
 
   private dir(name: string): string {
@@ -132,13 +140,87 @@ export class SubprocessProvider implements Provider {
   }
 
   async start(name: string, config: StartConfig, options: StartOptions = {}): Promise<void> {
+    const [err] = await this.startMany([{ name, config, options }]);
+    if (err) throw err;
+  }
+
+  /**
+   * A wave of starts: each session prepared (checks, work dir, pre_start,
+   * its directory and env file), then launched by one small shell per
+   * LAUNCH_CHUNK sessions (the shell forks the sessions, not this process),
+   * then set up and awaited, then given its meta.
+   */
+  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+    const out: (Error | undefined)[] = requests.map(() => undefined);
+    const fail = (i: number, e: unknown) =>
+      (out[i] = e instanceof Error ? e : new Error(String(e)));
+    const deadlines = requests.map((r) => r.options?.deadline ?? Date.now() + this.startTimeoutMs);
+    await mkdir(this.sessionsDir, { recursive: true });
+    await mkdir(this.logsDir, { recursive: true });
+    const envFiles: string[] = [];
+    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      try {
+        envFiles[i] = await this.prepare(r);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    const parts: number[][] = [];
+    let bytes = 0;
+    for (const [i, r] of requests.entries()) {
+      if (out[i]) continue;
+      const size = Buffer.byteLength(r.config.command ?? '') + 1024;
+      const last = parts.at(-1);
+      if (!last || last.length >= LAUNCH_CHUNK || bytes + size > LAUNCH_BYTES) {
+        parts.push([i]);
+        bytes = size;
+      } else {
+        last.push(i);
+        bytes += size;
+      }
+    }
+    for (const part of parts) {
+      try {
+        await this.launch(part.map((i) => ({ ...requests[i]!, envFile: envFiles[i]! })));
+      } catch (e) {
+        for (const i of part) fail(i, e);
+      }
+    }
+    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      if (out[i]) return;
+      try {
+        await runSessionSetup(r.config);
+        await awaitReady(this, r.name, r.config, deadlines[i]!);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    // Meta last: a session with it has finished its start (see StartRequest).
+    killPoint('session.started');
+    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      if (out[i]) return;
+      try {
+        for (const [k, v] of Object.entries(r.meta ?? {})) await this.setMeta(r.name, k, v);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    // What failed after its directory was made is stopped (removed) again.
+    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      if (out[i] && !(out[i] instanceof SessionExistsError) && envFiles[i]) {
+        await this.stop(r.name).catch(() => undefined);
+      }
+    });
+    return out;
+  }
+
+  /** A session's directory (claimed: a live one is SessionExistsError), env file and pre_start. */
+  private async prepare(r: StartRequest): Promise<string> {
+    const { name, config } = r;
     validateSessionName(name);
-    const deadline = options.deadline ?? Date.now() + this.startTimeoutMs;
     await checkCommand(config);
     await prepareWorkDir(config);
     const dir = this.dir(name);
-    await mkdir(this.sessionsDir, { recursive: true });
-    await mkdir(this.logsDir, { recursive: true });
     try {
       await mkdir(dir);
     } catch (e) {
@@ -150,56 +232,59 @@ export class SubprocessProvider implements Provider {
       await mkdir(dir);
     }
     try {
+      await mkdir(path.join(dir, 'meta'));
       await runPreStart(config);
-      await this.spawnSession(name, config);
-      await runSessionSetup(config);
-      await awaitReady(this, name, config, deadline);
+      // The session's environment (its token among it) goes through a 0600
+      // file it reads and deletes, never through an argv.
+      const envFile = path.join(dir, 'env');
+      await writeFile(
+        envFile,
+        Object.entries(config.env ?? {})
+          .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+          .join(''),
+        { mode: 0o600, flag: 'wx' },
+      );
+      return envFile;
     } catch (e) {
-      await this.stop(name).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
       throw e;
     }
   }
 
-  private async spawnSession(name: string, config: StartConfig): Promise<void> {
-    const dir = this.dir(name);
-    const fifo = path.join(dir, 'stdin');
-    await mkdir(path.join(dir, 'meta'));
-    const mk = await runFile('mkfifo', ['-m', '600', fifo]);
-    if (mk.code !== 0) throw new Error(`mkfifo ${fifo}: ${mk.stderr.trim()}`);
-    // Read-write, so the session never reads end-of-file between nudges.
-    const stdin = await open(fifo, constants.O_RDWR);
-    const log = await open(this.logFile(name), 'w');
-    const workDir = config.work_dir ?? process.cwd();
-    try {
-      const p = startProcess(
-        '/bin/sh',
-        [
-          '-c',
-          WRAPPER,
-          'gc-session',
-          config.command?.trim() || 'exec /bin/sh',
-          path.join(dir, 'exit'),
-        ],
-        {
-          cwd: workDir,
-          env: sessionEnv(config),
-          detached: true,
-          stdio: [stdin.fd, log.fd, log.fd],
-        },
-      );
-      const pid = await p.started;
-      p.child?.unref();
+  /**
+   * Launch prepared sessions with one shell: for each, its FIFO, then the
+   * session in its own session id (setsid) with the FIFO as stdin and its
+   * log as stdout and stderr; the shell prints each pid. Then each
+   * session's state file.
+   */
+  private async launch(part: (StartRequest & { envFile: string })[]): Promise<void> {
+    // Every FIFO of the part with one mkfifo; one it could not make fails its session alone.
+    await runFile('mkfifo', [
+      '-m',
+      '600',
+      ...part.map((r) => path.join(this.dir(r.name), 'stdin')),
+    ]);
+    const pids = await launch(
+      part.map((r) => ({
+        dir: this.dir(r.name),
+        workDir: r.config.work_dir ?? process.cwd(),
+        log: this.logFile(r.name),
+        command: r.config.command?.trim() || 'exec /bin/sh',
+        envFile: r.envFile,
+      })),
+      await (this.launchMode ?? launchMode()),
+    );
+    await mapLimit(part, PREPARE_CONCURRENCY, async (r, i) => {
+      const pid = pids[i]!;
+      if (pid instanceof Error) throw new Error(`starting session ${r.name}: ${pid.message}`);
       const st: SessionState = {
         pid,
         proc_start: await procStart(pid),
-        work_dir: workDir,
+        work_dir: r.config.work_dir ?? process.cwd(),
         started_at: Date.now(),
       };
-      await writeAtomic(path.join(dir, 'state.json'), JSON.stringify(st));
-    } finally {
-      await stdin.close();
-      await log.close();
-    }
+      await writeAtomic(path.join(this.dir(r.name), 'state.json'), JSON.stringify(st));
+    });
   }
 
   async stop(name: string): Promise<void> {

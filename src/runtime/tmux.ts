@@ -14,16 +14,10 @@
  * for the two things tmux itself parses in arguments: a trailing `;` (a
  * command separator) and `#` in format-expanded options.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  GcError,
-  NotFoundError,
-  runFile,
-  startProcess,
-  type RunFileResult,
-} from '../core/index.js';
+import { GcError, NotFoundError, killPoint, mapLimit, startProcess } from '../core/index.js';
 import { ProviderUnavailableError, SessionExistsError } from './errors.js';
 import { tailLines } from './log-file.js';
 import { killTree, treeHasName } from './proc.js';
@@ -33,7 +27,17 @@ import type {
   SessionSnapshot,
   StartConfig,
   StartOptions,
+  StartRequest,
 } from './provider.js';
+import {
+  PRELUDE,
+  createCommands,
+  envDir,
+  metaCommands,
+  tmuxArg,
+  writeEnvFile,
+} from './tmux-args.js';
+import { GONE, TmuxClient, sequences } from './tmux-client.js';
 import {
   awaitReady,
   checkCommand,
@@ -64,14 +68,28 @@ export interface TmuxProviderOptions {
   startTimeoutMs?: number;
 }
 
-/** Time limit of one tmux call; a wedged server must not wedge the city. */
-const TMUX_CALL_TIMEOUT_MS = 30_000;
-/** Commands per tmux call in a command sequence (stopMany, interruptMany). */
-const CHAIN = 100;
-/** Pane size: wide enough that agents do not wrap their prompts. */
-const PANE_COLUMNS = '220';
-const PANE_ROWS = '50';
+/** Sessions prepared (and set up after creation) at once in a wave. */
+const PREPARE_CONCURRENCY = 8;
 
+/** Sessions per slice of a wave: one slice is prepared while the last is created. */
+const SLICE = 50;
+
+/** What the sessions of one startMany share. */
+interface Wave {
+  /** Command lookups by [command, PATH, work dir]. */
+  checks: Map<string, Promise<void>>;
+  envDir: Promise<string>;
+}
+
+/** A session ready for its tmux call. */
+interface Prepared {
+  name: string;
+  envFile: string;
+  /** The commands that create it (see createCommands). */
+  commands: string[];
+  /** The tmux client's environment, when the session wants its own PATH. */
+  clientEnv: NodeJS.ProcessEnv | undefined;
+}
 /** The socket name for a city: readable, and unique per city directory. */
 export function tmuxSocketFor(cityRoot: string): string {
   const base = path
@@ -82,34 +100,6 @@ export function tmuxSocketFor(cityRoot: string): string {
   return `gc-${base || 'city'}-${hash}`;
 }
 
-/**
- * Escape one argv entry for tmux: an argument ending in `;` ends a tmux
- * command, unless the `;` follows a backslash, which tmux then drops. So a
- * backslash before the final `;` makes any text arrive unchanged.
- */
-export function tmuxArg(value: string): string {
-  return value.endsWith(';') ? `${value.slice(0, -1)}\\;` : value;
-}
-
-/** Escape `#` for options tmux expands as formats (`-c`, pipe-pane). */
-function formatLiteral(value: string): string {
-  return value.replace(/#/g, '##');
-}
-
-/**
- * What a tmux session runs: export the assignments in the env file ($0),
- * delete it, then run the session's command ($1) as `sh -c` always did.
- */
-const ENV_WRAPPER = 'set -a; . "$0"; set +a; rm -f -- "$0"; exec /bin/sh -c "$1"';
-
-/** Quote a value for a shell (a path for pipe-pane, an env file value). */
-function shQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-const GONE =
-  /no server running|error connecting to|can't find (session|pane|window)|no such (session|file)/i;
-
 export class TmuxProvider implements Provider {
   readonly name = 'tmux';
   readonly capabilities: ProviderCapabilities = {
@@ -119,18 +109,15 @@ export class TmuxProvider implements Provider {
     runsProcesses: true,
   };
   readonly socket: string;
-  /** Number of tmux processes spawned, for benchmarks and tests. */
-  subprocesses = 0;
-  private readonly bin: string;
+  private readonly client: TmuxClient;
   private readonly logsDir: string;
   private readonly stateDir: string;
   private readonly graceMs: number;
   private readonly startTimeoutMs: number;
-  private versionChecked: Promise<void> | undefined;
 
   constructor(options: TmuxProviderOptions) {
     this.socket = options.socket;
-    this.bin = options.tmux ?? 'tmux';
+    this.client = new TmuxClient(this.socket, options.tmux ?? 'tmux');
     this.logsDir = path.join(options.stateDir, 'logs');
     this.stateDir = options.stateDir;
     this.graceMs = options.stopGraceMs ?? 5000;
@@ -138,123 +125,171 @@ export class TmuxProvider implements Provider {
     validateSessionName(this.socket, 'tmux socket');
   }
 
-  /** Run tmux on the city's server. Never throws for tmux's own errors. */
-  private async tmux(
-    args: readonly string[],
-    input?: string,
-    env?: NodeJS.ProcessEnv,
-  ): Promise<RunFileResult> {
-    this.subprocesses++;
-    try {
-      const r = await runFile(this.bin, ['-L', this.socket, '-f', '/dev/null', ...args], {
-        ...(input === undefined ? {} : { input }),
-        ...(env === undefined ? {} : { env }),
-        timeoutMs: TMUX_CALL_TIMEOUT_MS,
-      });
-      if (r.timedOut) {
-        throw new ProviderUnavailableError(
-          'tmux',
-          `tmux ${args[0]} hung for ${TMUX_CALL_TIMEOUT_MS} ms`,
-        );
-      }
-      return r;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ProviderUnavailableError('tmux', `${this.bin} not found on PATH`, {
-          fix: 'install tmux (apt-get install tmux) or set [session] provider = "subprocess"',
-        });
-      }
-      throw e;
-    }
-  }
-
-  private checkVersion(): Promise<void> {
-    this.versionChecked ??= (async () => {
-      const r = await this.tmux(['-V']);
-      const m = /tmux (?:next-)?(\d+)\.(\d+)/.exec(r.stdout);
-      // -e on new-session (session environment at creation) needs tmux 3.2.
-      if (m && (Number(m[1]) < 3 || (Number(m[1]) === 3 && Number(m[2]) < 2))) {
-        throw new ProviderUnavailableError(
-          'tmux',
-          `tmux 3.2 or newer is required, found ${r.stdout.trim()}`,
-        );
-      }
-    })();
-    return this.versionChecked;
+  /** Number of tmux processes spawned, for benchmarks and tests. */
+  get subprocesses(): number {
+    return this.client.subprocesses;
   }
 
   private logFile(name: string): string {
     return path.join(this.logsDir, `${name}.log`);
   }
 
-  /** One format string for one session; "" when the session is absent. */
-  private async display(name: string, format: string): Promise<string> {
-    const r = await this.tmux(['display-message', '-p', '-t', `=${name}:`, format]);
-    return r.code === 0 ? r.stdout.replace(/\n$/, '') : '';
-  }
-
   async start(name: string, config: StartConfig, options: StartOptions = {}): Promise<void> {
     validateSessionName(name);
     const deadline = options.deadline ?? Date.now() + this.startTimeoutMs;
-    await this.checkVersion();
-    await checkCommand(config);
+    await this.client.checkVersion();
+    await this.create(await this.prepare({ name, config }));
+    await this.settle(name, config, deadline);
+  }
+
+  /**
+   * A wave of starts: each session prepared as `start` prepares it, then
+   * created by command sequences (new-session and pipe-pane for each, many
+   * sessions per tmux call), then set up and awaited as `start`
+   * does. A session that already exists, or that a sequence did not reach
+   * (tmux ends a sequence at its first failing command), is created alone.
+   */
+  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+    const out: (Error | undefined)[] = requests.map(() => undefined);
+    const fail = (i: number, e: unknown) =>
+      (out[i] = e instanceof Error ? e : new Error(String(e)));
+    try {
+      for (const r of requests) validateSessionName(r.name);
+      await this.client.checkVersion();
+    } catch (e) {
+      return requests.map(() => (e instanceof Error ? e : new Error(String(e))));
+    }
+    const deadlines = requests.map((r) => r.options?.deadline ?? Date.now() + this.startTimeoutMs);
+    const existing = await this.client.panePids(requests.map((r) => r.name));
+    const wave: Wave = { checks: new Map(), envDir: envDir(this.stateDir) };
+    const prepared: (Prepared | undefined)[] = [];
+    const prepareSlice = (slice: readonly number[]) =>
+      mapLimit(slice, PREPARE_CONCURRENCY, async (i) => {
+        try {
+          prepared[i] = await this.prepare(requests[i]!, wave);
+        } catch (e) {
+          fail(i, e);
+        }
+      });
+    const alone: number[] = [];
+    const createSlice = async (slice: readonly number[]) => {
+      // Sessions share a client only when they want the same PATH (see create).
+      const byPath = new Map<string, number[]>();
+      for (const i of slice) {
+        if (!prepared[i]) continue;
+        if (existing.has(requests[i]!.name)) alone.push(i);
+        else {
+          const key = requests[i]!.config.env?.PATH ?? '';
+          byPath.set(key, [...(byPath.get(key) ?? []), i]);
+        }
+      }
+      for (const group of byPath.values()) {
+        for (const seq of sequences(group, (i) => prepared[i]!.commands, PRELUDE)) {
+          await this.client.run(seq.args, undefined, prepared[seq.items[0]!]!.clientEnv);
+          const made = await this.client.panePids(seq.items.map((i) => prepared[i]!.name));
+          alone.push(...seq.items.filter((i) => !made.has(prepared[i]!.name)));
+        }
+      }
+    };
+    // Preparing the next slice (files, here) overlaps creating this one (forks, in tmux).
+    const slices: number[][] = [];
+    for (let k = 0; k < requests.length; k += SLICE) {
+      slices.push(requests.slice(k, k + SLICE).map((_, j) => k + j));
+    }
+    let next = prepareSlice(slices[0] ?? []);
+    for (const [k, slice] of slices.entries()) {
+      await next;
+      next = prepareSlice(slices[k + 1] ?? []);
+      await createSlice(slice);
+    }
+    await next;
+    await mapLimit(alone, PREPARE_CONCURRENCY, async (i) => {
+      try {
+        await this.create(prepared[i]!);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      if (out[i]) return;
+      try {
+        await this.settle(r.name, r.config, deadlines[i]!);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    // Meta last: a session with it has finished its start (see StartRequest).
+    killPoint('session.started');
+    const withMeta = requests.filter((r, i) => !out[i] && Object.keys(r.meta ?? {}).length);
+    for (const seq of sequences(withMeta, (r) => metaCommands(r.name, r.meta!))) {
+      await this.client.run(seq.args);
+    }
+    // A session that vanished meanwhile misses its meta: that is its error.
+    const have = await this.client.panePids(withMeta.map((r) => r.name));
+    for (const [i, r] of requests.entries()) {
+      if (!out[i] && Object.keys(r.meta ?? {}).length && !have.has(r.name)) {
+        fail(i, new NotFoundError('session', r.name));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Everything before a session's tmux call: checks, hooks, its log and env
+   * file. Within a wave, one command lookup per distinct command, PATH and
+   * work dir, and one env directory.
+   */
+  private async prepare(r: StartRequest, wave?: Wave): Promise<Prepared> {
+    const { name, config } = r;
+    if (wave) {
+      const key = JSON.stringify([config.command, config.env?.PATH, config.work_dir]);
+      if (!wave.checks.has(key)) wave.checks.set(key, checkCommand(config));
+      await wave.checks.get(key);
+    } else {
+      await checkCommand(config);
+    }
     await prepareWorkDir(config);
     await runPreStart(config);
     await mkdir(this.logsDir, { recursive: true });
     await writeFile(this.logFile(name), '');
-    // The session's environment (its token among it) goes through a 0600
-    // file the session reads and deletes, never through tmux's argv: the
-    // tmux server keeps its first client's argv, readable by every local
-    // user in /proc/<pid>/cmdline.
-    const envFile = await this.writeEnvFile(name, config.env ?? {});
-    const args = [
-      'start-server',
-      ';',
-      'set-option',
-      '-g',
-      'remain-on-exit',
-      'on',
-      ';',
-      'new-session',
-      '-d',
-      '-s',
+    const dir = await (wave?.envDir ?? envDir(this.stateDir));
+    const envFile = await writeEnvFile(dir, name, config.env ?? {});
+    return {
       name,
-      '-x',
-      PANE_COLUMNS,
-      '-y',
-      PANE_ROWS,
-      ...(config.work_dir ? ['-c', tmuxArg(formatLiteral(config.work_dir))] : []),
-      '--',
-      '/bin/sh',
-      '-c',
-      ENV_WRAPPER,
       envFile,
-      tmuxArg(config.command?.trim() || 'exec "${SHELL:-/bin/sh}"'),
-      ';',
-      // Same command queue: attached before tmux reads any output of the pane.
-      'pipe-pane',
-      '-o',
-      '-t',
-      `=${name}:`,
-      tmuxArg(formatLiteral(`exec cat >> ${shQuote(this.logFile(name))}`)),
-    ];
-    // tmux gives a new session the PATH of the client that creates it, not
-    // the one passed with -e: so the client runs with the session's PATH.
-    const clientEnv = config.env?.PATH ? { ...process.env, PATH: config.env.PATH } : undefined;
-    let r = await this.tmux(args, undefined, clientEnv);
+      commands: createCommands(name, config, envFile, this.logFile(name)),
+      // tmux gives a new session the PATH of the client that creates it, not
+      // the one passed with -e: so the client runs with the session's PATH.
+      clientEnv: config.env?.PATH ? { ...process.env, PATH: config.env.PATH } : undefined,
+    };
+  }
+
+  /** Create one prepared session; a dead session under its name is replaced. */
+  private async create(p: Prepared): Promise<void> {
+    const args = [...PRELUDE, ';', ...p.commands];
+    let r = await this.client.run(args, undefined, p.clientEnv);
     if (r.code !== 0 && /duplicate session/.test(r.stderr)) {
-      // A dead session (remain-on-exit) under this name is replaced.
-      if ((await this.display(name, '#{pane_dead}')) !== '1') throw new SessionExistsError(name);
-      await this.tmux(['kill-session', '-t', `=${name}`]);
-      r = await this.tmux(args, undefined, clientEnv);
-      if (r.code !== 0 && /duplicate session/.test(r.stderr)) throw new SessionExistsError(name);
+      if ((await this.client.display(p.name, '#{pane_dead}')) !== '1') {
+        await rm(p.envFile, { force: true });
+        throw new SessionExistsError(p.name);
+      }
+      await this.client.run(['kill-session', '-t', `=${p.name}`]);
+      r = await this.client.run(args, undefined, p.clientEnv);
+      if (r.code !== 0 && /duplicate session/.test(r.stderr)) {
+        await rm(p.envFile, { force: true });
+        throw new SessionExistsError(p.name);
+      }
     }
     if (r.code !== 0) {
-      await rm(envFile, { force: true });
-      throw new GcError('unavailable', `tmux new-session ${name}: ${r.stderr.trim()}`, {
-        details: { session: name },
+      await rm(p.envFile, { force: true });
+      throw new GcError('unavailable', `tmux new-session ${p.name}: ${r.stderr.trim()}`, {
+        details: { session: p.name },
       });
     }
+  }
+
+  /** After creation: session_setup hooks, readiness, the first nudge. */
+  private async settle(name: string, config: StartConfig, deadline: number): Promise<void> {
     try {
       await runSessionSetup({
         ...config,
@@ -267,67 +302,24 @@ export class TmuxProvider implements Provider {
     }
   }
 
-  /** Write `env` as shell assignments to a fresh 0600 file (in a 0700 directory). */
-  private async writeEnvFile(name: string, env: Record<string, string>): Promise<string> {
-    const dir = path.join(this.stateDir, 'env');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
-    const file = path.join(dir, `${name}.${randomBytes(6).toString('hex')}.env`);
-    const text = Object.entries(env)
-      .map(([k, v]) => `${k}=${shQuote(v)}\n`)
-      .join('');
-    await writeFile(file, text, { mode: 0o600, flag: 'wx' });
-    return file;
-  }
-
   async stop(name: string): Promise<void> {
     validateSessionName(name);
-    const pid = Number(await this.display(name, '#{pane_pid}'));
-    await this.tmux(['kill-session', '-t', `=${name}`]);
+    const pid = Number(await this.client.display(name, '#{pane_pid}'));
+    await this.client.run(['kill-session', '-t', `=${name}`]);
     // tmux sent SIGHUP; anything that ignored it is stopped here.
     if (pid > 0) await killTree(pid, this.graceMs);
   }
 
   async interrupt(name: string): Promise<void> {
     validateSessionName(name);
-    await this.tmux(['send-keys', '-t', `=${name}:`, 'C-c']);
-  }
-
-  /** Pane pids of the named sessions that exist (one tmux call). */
-  private async panePids(names: readonly string[]): Promise<Map<string, number>> {
-    const wanted = new Set(names);
-    const r = await this.tmux(['list-panes', '-a', '-F', '#{session_name}\t#{pane_pid}']);
-    const out = new Map<string, number>();
-    if (r.code !== 0) return out;
-    for (const line of r.stdout.split('\n')) {
-      const [name, pid] = line.split('\t');
-      if (name && wanted.has(name)) out.set(name, Number(pid));
-    }
-    return out;
-  }
-
-  /**
-   * One tmux command per session, sent as command sequences of up to
-   * CHAIN per tmux call. tmux stops a sequence at its first failing command
-   * (a session that went away meanwhile): those left are sent again.
-   */
-  private async chain(names: readonly string[], cmd: (name: string) => string[]): Promise<void> {
-    let left = [...names];
-    for (let round = 0; left.length && round < 3; round++) {
-      for (let i = 0; i < left.length; i += CHAIN) {
-        const args = left.slice(i, i + CHAIN).flatMap((n, k) => [...(k ? [';'] : []), ...cmd(n)]);
-        await this.tmux(args);
-      }
-      const still = await this.panePids(left);
-      left = left.filter((n) => still.has(n));
-    }
+    await this.client.run(['send-keys', '-t', `=${name}:`, 'C-c']);
   }
 
   async stopMany(names: readonly string[]): Promise<void> {
     for (const n of names) validateSessionName(n);
-    const pids = await this.panePids(names);
+    const pids = await this.client.panePids(names);
     const live = [...pids.keys()];
-    await this.chain(live, (n) => ['kill-session', '-t', `=${n}`]);
+    await this.client.chain(live, (n) => ['kill-session', '-t', `=${n}`]);
     // tmux sent SIGHUP to every pane; what ignored it goes here, all in one grace window.
     await Promise.all(
       [...pids.values()].filter((p) => p > 0).map((p) => killTree(p, this.graceMs)),
@@ -336,34 +328,31 @@ export class TmuxProvider implements Provider {
 
   async interruptMany(names: readonly string[]): Promise<void> {
     for (const n of names) validateSessionName(n);
-    const live = [...(await this.panePids(names)).keys()];
+    const live = [...(await this.client.panePids(names)).keys()];
     // A failed send-keys (session gone) ends a sequence: chain() sends the rest again,
     // so only sessions still present get one more C-c; harmless for an interrupt.
-    for (let i = 0; i < live.length; i += CHAIN) {
-      const part = live.slice(i, i + CHAIN);
-      await this.tmux(
-        part.flatMap((n, k) => [...(k ? [';'] : []), 'send-keys', '-t', `=${n}:`, 'C-c']),
-      );
+    for (const seq of sequences(live, (n) => ['send-keys', '-t', `=${n}:`, 'C-c'])) {
+      await this.client.run(seq.args);
     }
   }
 
   async isRunning(name: string): Promise<boolean> {
     validateSessionName(name);
-    return (await this.display(name, '#{pane_dead}')) === '0';
+    return (await this.client.display(name, '#{pane_dead}')) === '0';
   }
 
   async isAttached(name: string): Promise<boolean> {
     validateSessionName(name);
-    return Number((await this.display(name, '#{session_attached}')) || '0') > 0;
+    return Number((await this.client.display(name, '#{session_attached}')) || '0') > 0;
   }
 
   async attach(name: string): Promise<void> {
     validateSessionName(name);
-    if ((await this.display(name, '#{session_name}')) !== name) {
+    if ((await this.client.display(name, '#{session_name}')) !== name) {
       throw new NotFoundError('session', name);
     }
     const p = startProcess(
-      this.bin,
+      this.client.bin,
       ['-L', this.socket, '-f', '/dev/null', 'attach-session', '-t', `=${name}`],
       { stdio: 'inherit' },
     );
@@ -374,7 +363,7 @@ export class TmuxProvider implements Provider {
   async processAlive(name: string, names: readonly string[]): Promise<boolean> {
     validateSessionName(name);
     if (names.length === 0) return true;
-    const [dead, pid] = (await this.display(name, '#{pane_dead} #{pane_pid}')).split(' ');
+    const [dead, pid] = (await this.client.display(name, '#{pane_dead} #{pane_pid}')).split(' ');
     if (dead !== '0' || !pid) return false;
     return treeHasName(Number(pid), names);
   }
@@ -386,7 +375,7 @@ export class TmuxProvider implements Provider {
     if (clean.includes('\n')) {
       // One paste (bracketed when the agent asked for it), then Enter.
       const buffer = `gc-nudge-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-      await this.tmux(
+      await this.client.run(
         [
           'load-buffer',
           '-b',
@@ -410,7 +399,7 @@ export class TmuxProvider implements Provider {
       );
       return;
     }
-    await this.tmux([
+    await this.client.run([
       'send-keys',
       '-t',
       target,
@@ -428,7 +417,7 @@ export class TmuxProvider implements Provider {
   async setMeta(name: string, key: string, value: string): Promise<void> {
     validateSessionName(name);
     validateMetaKey(key);
-    const r = await this.tmux(['set-environment', '-t', `=${name}`, key, tmuxArg(value)]);
+    const r = await this.client.run(['set-environment', '-t', `=${name}`, key, tmuxArg(value)]);
     if (r.code !== 0) {
       if (GONE.test(r.stderr)) throw new NotFoundError('session', name);
       throw new GcError('unavailable', `tmux set-environment: ${r.stderr.trim()}`);
@@ -438,7 +427,7 @@ export class TmuxProvider implements Provider {
   async getMeta(name: string, key: string): Promise<string> {
     validateSessionName(name);
     validateMetaKey(key);
-    const r = await this.tmux(['show-environment', '-t', `=${name}`, key]);
+    const r = await this.client.run(['show-environment', '-t', `=${name}`, key]);
     if (r.code !== 0) return '';
     const line = r.stdout.replace(/\n$/, '');
     return line.startsWith(`${key}=`) ? line.slice(key.length + 1) : '';
@@ -447,12 +436,12 @@ export class TmuxProvider implements Provider {
   async removeMeta(name: string, key: string): Promise<void> {
     validateSessionName(name);
     validateMetaKey(key);
-    await this.tmux(['set-environment', '-t', `=${name}`, '-u', key]);
+    await this.client.run(['set-environment', '-t', `=${name}`, '-u', key]);
   }
 
   async peek(name: string, lines: number): Promise<string> {
     validateSessionName(name);
-    const r = await this.tmux([
+    const r = await this.client.run([
       'capture-pane',
       '-p',
       '-J',
@@ -498,7 +487,7 @@ export class TmuxProvider implements Provider {
   private async snapshotOnce(
     prefix: string,
   ): Promise<{ sessions: SessionSnapshot[]; settled: boolean }> {
-    const r = await this.tmux([
+    const r = await this.client.run([
       'list-sessions',
       '-F',
       '#{session_name}\t#{pane_dead}\t#{session_activity}\t#{session_attached}\t#{pane_dead_status}\t#{pane_dead_signal}',
@@ -530,17 +519,17 @@ export class TmuxProvider implements Provider {
 
   async getLastActivity(name: string): Promise<number> {
     validateSessionName(name);
-    return Number(await this.display(name, '#{session_activity}')) * 1000 || 0;
+    return Number(await this.client.display(name, '#{session_activity}')) * 1000 || 0;
   }
 
   async clearScrollback(name: string): Promise<void> {
     validateSessionName(name);
-    await this.tmux(['clear-history', '-t', `=${name}:`]);
+    await this.client.run(['clear-history', '-t', `=${name}:`]);
   }
 
   async copyTo(name: string, src: string, relDst: string): Promise<void> {
     validateSessionName(name);
-    const dir = await this.display(name, '#{session_path}');
+    const dir = await this.client.display(name, '#{session_path}');
     if (!dir) return;
     await copyInto(dir, src, relDst);
   }
@@ -549,14 +538,14 @@ export class TmuxProvider implements Provider {
     validateSessionName(name);
     validateKeys(keys);
     if (keys.length === 0) return;
-    await this.tmux(['send-keys', '-t', `=${name}:`, '--', ...keys.map(tmuxArg)]);
+    await this.client.run(['send-keys', '-t', `=${name}:`, '--', ...keys.map(tmuxArg)]);
   }
 
   /** Stop every session of this city's tmux server and the server itself. */
   async killServer(): Promise<void> {
     const sessions = await this.snapshot('');
     await Promise.all(sessions.map((s) => this.stop(s.name)));
-    await this.tmux(['kill-server']);
+    await this.client.run(['kill-server']);
     await this.removeSocket();
   }
 
@@ -577,7 +566,7 @@ export class TmuxProvider implements Provider {
     // idle: end it and remove its socket. Live sessions are left alone
     // for the next server to adopt.
     if ((await this.snapshot('').catch(() => [{}])).length === 0) {
-      await this.tmux(['kill-server']).catch(() => undefined);
+      await this.client.run(['kill-server']).catch(() => undefined);
       await this.removeSocket();
     }
   }

@@ -38,4 +38,40 @@ describe('revoking on a full disk', () => {
       again.close();
     }
   });
+
+  it('a batch of session keys that fails part-way keeps none of its keys and all of its revocations', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-revoke-'));
+    dirs.push(dir);
+    const keys = KeyRing.open(dir);
+    const old = keys.create({ kind: 'agent', name: 'w-1' }).token;
+    const issued: string[] = [];
+    const issue = (name: string) => {
+      keys.revokeByName('agent', name);
+      issued.push(keys.create({ kind: 'agent', name }).token);
+    };
+    expect(() =>
+      keys.batch(() => {
+        issue('w-1');
+        issue('w-2');
+        armFaults('keys.write:ENOSPC');
+        issue('w-3');
+      }),
+    ).toThrow(/ENOSPC/);
+    armFaults('');
+    expect(issued).toHaveLength(2);
+    for (const t of [old, ...issued]) expect(keys.verify(t)).toBeUndefined();
+    expect(keys.has('agent', 'w-1')).toBe(false);
+    expect(keys.has('agent', 'w-2')).toBe(false);
+    // A batch that succeeds keeps everything, in one write.
+    const ok = keys.batch(() => ['w-4', 'w-5'].map((n) => keys.create({ kind: 'agent', name: n })));
+    keys.close();
+    const again = KeyRing.open(dir);
+    try {
+      expect(again.verify(old)).toBeUndefined();
+      for (const t of issued) expect(again.verify(t)).toBeUndefined();
+      for (const k of ok) expect(again.verify(k.token)?.name).toBe(k.principal.name);
+    } finally {
+      again.close();
+    }
+  });
 });
