@@ -158,7 +158,11 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
         req(missing, 'gc-no-such-program-xyz --flag'),
         req(dead),
         ...good.slice(6).map((x) => req(x)),
+        req(good[2]!), // twice in one wave: one of the two starts it
       ]);
+      const twice = [results[2], results.pop()].map((r) => r?.constructor.name ?? 'ok');
+      expect(twice.sort()).toEqual(['SessionExistsError', 'ok']);
+      results[2] = undefined;
       expect(results.map((r) => r?.constructor.name ?? 'ok')).toEqual([
         ...Array<string>(6).fill('ok'),
         'SessionExistsError',

@@ -29,6 +29,20 @@ const SHELL_WORDS = new Set(
   ),
 );
 
+/**
+ * Indices of requests that name a session an earlier request of the same
+ * wave names: only the first starts, the others are SessionExistsError.
+ */
+export function repeatedNames(requests: readonly { name: string }[]): Set<number> {
+  const seen = new Set<string>();
+  const out = new Set<number>();
+  for (const [i, r] of requests.entries()) {
+    if (seen.has(r.name)) out.add(i);
+    seen.add(r.name);
+  }
+  return out;
+}
+
 /** The environment a session and its hooks see. */
 export function sessionEnv(config: StartConfig): NodeJS.ProcessEnv {
   return { ...process.env, ...config.env };

@@ -46,6 +46,7 @@ import {
   checkCommand,
   copyInto,
   prepareWorkDir,
+  repeatedNames,
   runPreStart,
   runSessionSetup,
 } from './startup.js';
@@ -158,7 +159,9 @@ export class SubprocessProvider implements Provider {
     await mkdir(this.sessionsDir, { recursive: true });
     await mkdir(this.logsDir, { recursive: true });
     const envFiles: string[] = [];
+    for (const i of repeatedNames(requests)) fail(i, new SessionExistsError(requests[i]!.name));
     await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
+      if (out[i]) return;
       try {
         envFiles[i] = await this.prepare(r);
       } catch (e) {

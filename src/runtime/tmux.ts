@@ -43,6 +43,7 @@ import {
   checkCommand,
   copyInto,
   prepareWorkDir,
+  repeatedNames,
   runPreStart,
   runSessionSetup,
   stripAnsi,
@@ -163,8 +164,10 @@ export class TmuxProvider implements Provider {
     const existing = await this.client.panePids(requests.map((r) => r.name));
     const wave: Wave = { checks: new Map(), envDir: envDir(this.stateDir) };
     const prepared: (Prepared | undefined)[] = [];
+    for (const i of repeatedNames(requests)) fail(i, new SessionExistsError(requests[i]!.name));
     const prepareSlice = (slice: readonly number[]) =>
       mapLimit(slice, PREPARE_CONCURRENCY, async (i) => {
+        if (out[i]) return;
         try {
           prepared[i] = await this.prepare(requests[i]!, wave);
         } catch (e) {
@@ -185,7 +188,8 @@ export class TmuxProvider implements Provider {
       }
       for (const group of byPath.values()) {
         for (const seq of sequences(group, (i) => prepared[i]!.commands, PRELUDE)) {
-          await this.client.run(seq.args, undefined, prepared[seq.items[0]!]!.clientEnv);
+          const r = await this.client.run(seq.args, undefined, prepared[seq.items[0]!]!.clientEnv);
+          if (r.code === 0) continue; // every command of the sequence ran
           const made = await this.client.panePids(seq.items.map((i) => prepared[i]!.name));
           alone.push(...seq.items.filter((i) => !made.has(prepared[i]!.name)));
         }
