@@ -586,7 +586,10 @@ async function writeShims(binDir: string, cliDir?: string): Promise<void> {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   for (const prog of ['gc', 'bd']) {
     const entry = path.join(dir, `${prog}${ext}`);
-    const script = `#!/bin/sh\nexec ${[process.execPath, ...loader, entry].map(q).join(' ')} "$@"\n`;
+    // The hot agent commands (fast.ts) talk to the city over its socket and
+    // never use TLS, while Node parses NODE_EXTRA_CA_CERTS at every start
+    // (tens of ms of CPU, paid by every agent's every call).
+    const script = `#!/bin/sh\ncase "$1" in hook|runtime) unset NODE_EXTRA_CA_CERTS ;; esac\nexec ${[process.execPath, ...loader, entry].map(q).join(' ')} "$@"\n`;
     await writeFile(path.join(binDir, prog), script, { mode: 0o755 });
   }
 }

@@ -76,6 +76,14 @@ export function table(headers: string[], rows: string[][]): string {
 }
 
 /** Print an error to stderr (JSON when asked) and return the exit code. */
+/** `gc ... | head` closes our stdout early: that is not an error. */
+export function guardStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export function reportError(prog: string, err: unknown, json: boolean): number {
   const code = exitCodeFor(err);
   if (json) {

@@ -5,7 +5,7 @@
  */
 import { CommanderError, type Command } from 'commander';
 import { suggest } from '../core/index.js';
-import { EXIT, reportError } from './output.js';
+import { EXIT, guardStdout, reportError } from './output.js';
 
 /**
  * The command a mistyped name most likely meant: the only one it starts
@@ -34,11 +34,7 @@ function overrideExits(cmd: Command): void {
 
 export async function runProgram(name: string, program: Command, argv: string[]): Promise<void> {
   overrideExits(program);
-  // `gc ... | head` closes our stdout early: that is not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
+  guardStdout();
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
