@@ -21,7 +21,7 @@
  *   npx tsx bench/fleet.ts [--quick]   N = 1000 (quick: 200); naive sample 100
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
@@ -75,6 +75,33 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Memory of the city's session processes (their environment or command
+ * line names the city), as proportional set size (shared pages split
+ * between their users): the agents' own processes (`sleep` here) and the
+ * rest (wrapper shells, output loggers).
+ */
+function sessionMemory(root: string): { agentKb: number; otherKb: number } {
+  const env = Buffer.from(`GC_CITY_ROOT=${root}\0`);
+  let agentKb = 0;
+  let otherKb = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`);
+      if (!readFileSync(`/proc/${pid}/environ`).includes(env) && !cmd.includes(root)) continue;
+      if (cmd.includes('gc-server') || cmd.includes('gc.ts')) continue; // the server itself
+      const pss = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      const kb = pss ? Number(pss[1]) : 0;
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') agentKb += kb;
+      else otherKb += kb;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return { agentKb, otherKb };
 }
 
 /** When the city's controller started (epoch ms), from its event. */
@@ -297,6 +324,7 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
   }
   const serverRss = rssMb(server.pid!);
   const tmuxRss = kind === 'tmux' ? await tmuxRssMb(tmuxSocketFor(root)) : 0;
+  const mem = sessionMemory(root);
   const t1 = nowMs();
   await call(sock, token, 'POST', '/v0/control/stop').catch(() => undefined);
   while (exitedAt === undefined && nowMs() - t1 < 600_000) await sleep(100);
@@ -318,6 +346,10 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     status_ms: round(percentile(statusTimes, 50)),
     server_rss_mb: round(serverRss, 1),
     tmux_rss_mb: round(tmuxRss, 1),
+    // Proportional set size per session: the agent's own process (sleep),
+    // and what the provider adds around it (wrapper shell, output logger).
+    session_agent_pss_kb: round(mem.agentKb / N, 0),
+    session_overhead_pss_kb: round(mem.otherKb / N, 0),
     left_processes: left,
     naive_sample: NAIVE,
     naive_start_s: round(naiveStart * scale, 1),

@@ -13,7 +13,7 @@
  * nudge can be written by any process at any time. `snapshot` reads these
  * files and the process table; it starts no subprocess at all.
  */
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import {
   mkdir,
   open,
@@ -30,7 +30,7 @@ import { NotFoundError, UnsupportedError, killPoint, mapLimit, runFile } from '.
 import { SessionExistsError } from './errors.js';
 import { keyBytes } from './keys.js';
 import { tailLines } from './log-file.js';
-import { killTree, pidAlive, treeHasName } from './proc.js';
+import { killTree, treeHasName } from './proc.js';
 import type {
   Provider,
   ProviderCapabilities,
@@ -85,6 +85,16 @@ const PREPARE_CONCURRENCY = 8;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether a process with this pid exists (where there is no procfs to ask). */
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function procStart(pid: number): Promise<string> {
   if (process.platform !== 'linux') return '';
   try {
@@ -125,19 +135,42 @@ export class SubprocessProvider implements Provider {
     return path.join(this.logsDir, `${name}.log`);
   }
 
+  /**
+   * A session's state file. Parsed once per version of the file: a tick
+   * over a thousand sessions then costs one stat each, not a read and a
+   * parse (the file is written once per start, atomically).
+   */
   private async state(name: string): Promise<SessionState | undefined> {
+    const file = path.join(this.dir(name), 'state.json');
     try {
-      return JSON.parse(
-        await readFile(path.join(this.dir(name), 'state.json'), 'utf8'),
-      ) as SessionState;
+      const s = await stat(file);
+      const known = this.states.get(name);
+      if (known && known.mtimeMs === s.mtimeMs && known.ino === s.ino) return known.st;
+      const st = JSON.parse(await readFile(file, 'utf8')) as SessionState;
+      this.states.set(name, { st, mtimeMs: s.mtimeMs, ino: s.ino });
+      return st;
     } catch {
+      this.states.delete(name);
       return undefined;
     }
   }
 
-  private async alive(st: SessionState | undefined): Promise<boolean> {
-    if (!st || !(await pidAlive(st.pid))) return false;
-    return st.proc_start === '' || (await procStart(st.pid)) === st.proc_start;
+  private readonly states = new Map<string, { st: SessionState; mtimeMs: number; ino: number }>();
+
+  /** The session's process runs (not a zombie) and is the one it started (not a reused pid). */
+  private alive(st: SessionState | undefined): boolean {
+    if (!st) return false;
+    if (process.platform !== 'linux') return pidRuns(st.pid);
+    let text: string;
+    try {
+      // procfs answers from memory: one synchronous read beats four thread-pool hops.
+      text = readFileSync(`/proc/${st.pid}/stat`, 'utf8');
+    } catch {
+      return false;
+    }
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    if (f[0] === 'Z' || f[0] === 'X') return false;
+    return st.proc_start === '' || f[19] === st.proc_start;
   }
 
   async start(name: string, config: StartConfig, options: StartOptions = {}): Promise<void> {
@@ -230,7 +263,7 @@ export class SubprocessProvider implements Provider {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const st = await this.state(name);
       // A session dir without state is a start in progress elsewhere.
-      if (!st || (await this.alive(st))) throw new SessionExistsError(name);
+      if (!st || this.alive(st)) throw new SessionExistsError(name);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir);
     }
@@ -293,7 +326,7 @@ export class SubprocessProvider implements Provider {
   async stop(name: string): Promise<void> {
     validateSessionName(name);
     const st = await this.state(name);
-    if (st && (await this.alive(st))) await killTree(st.pid, this.graceMs);
+    if (st && this.alive(st)) await killTree(st.pid, this.graceMs);
     await rm(this.dir(name), { recursive: true, force: true });
   }
 
@@ -305,7 +338,7 @@ export class SubprocessProvider implements Provider {
   async interrupt(name: string): Promise<void> {
     validateSessionName(name);
     const st = await this.state(name);
-    if (!st || !(await this.alive(st))) return;
+    if (!st || !this.alive(st)) return;
     try {
       process.kill(-st.pid, 'SIGINT');
     } catch {
@@ -338,7 +371,7 @@ export class SubprocessProvider implements Provider {
     validateSessionName(name);
     if (names.length === 0) return true;
     const st = await this.state(name);
-    if (!st || !(await this.alive(st))) return false;
+    if (!st || !this.alive(st)) return false;
     return treeHasName(st.pid, names);
   }
 
@@ -418,7 +451,7 @@ export class SubprocessProvider implements Provider {
       names.map(async (name): Promise<SessionSnapshot | undefined> => {
         const st = await this.state(name);
         if (!st) return undefined; // being started or stopped right now
-        const alive = await this.alive(st);
+        const alive = this.alive(st);
         const mtime = await stat(this.logFile(name)).then(
           (s) => s.mtimeMs,
           () => 0,
