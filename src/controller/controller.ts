@@ -277,6 +277,8 @@ export class Controller {
     const byKind = <K extends Action['kind']>(k: K) =>
       plan.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === k);
 
+    // Events are queued in order and committed together (the log batches a burst).
+    const recorded: Promise<unknown>[] = [];
     for (const a of byKind('died')) {
       const t = this.tracker(a.session);
       t.deaths.push(now);
@@ -287,11 +289,13 @@ export class Controller {
       delete t.drainReason;
       this.revokeToken(a.session);
       const code = a.exitCode === undefined ? '' : ` (exit status ${a.exitCode})`;
-      await this.record(
-        'session.died',
-        a.session,
-        { exit_code: a.exitCode ?? null },
-        `session ${a.session} died${code}`,
+      recorded.push(
+        this.record(
+          'session.died',
+          a.session,
+          { exit_code: a.exitCode ?? null },
+          `session ${a.session} died${code}`,
+        ),
       );
     }
     for (const a of byKind('exited')) {
@@ -303,11 +307,13 @@ export class Controller {
       delete t.drainingSince;
       delete t.drainAcked;
       delete t.drainReason;
-      await this.record(
-        'session.exited',
-        a.session,
-        { exit_code: a.exitCode ?? null },
-        `session ${a.session} ended: ${why}`,
+      recorded.push(
+        this.record(
+          'session.exited',
+          a.session,
+          { exit_code: a.exitCode ?? null },
+          `session ${a.session} ended: ${why}`,
+        ),
       );
     }
     for (const a of byKind('release')) {
@@ -317,13 +323,16 @@ export class Controller {
     }
     for (const a of byKind('quarantine')) {
       this.tracker(a.session).quarantined = true;
-      await this.record(
-        'session.quarantined',
-        a.session,
-        { deaths: a.deaths },
-        `session ${a.session} quarantined after ${a.deaths} deaths; clear with gc session reset ${a.session}`,
+      recorded.push(
+        this.record(
+          'session.quarantined',
+          a.session,
+          { deaths: a.deaths },
+          `session ${a.session} quarantined after ${a.deaths} deaths; clear with gc session reset ${a.session}`,
+        ),
       );
     }
+    await Promise.all(recorded);
     // Stops decided because a session held no claims: fence its claims and
     // look again. One that claimed work since the snapshot is drained, never
     // killed with work in hand.
@@ -419,11 +428,13 @@ export class Controller {
       ready.map((r) => r.request),
       ACT_CONCURRENCY,
     );
-    for (const [i, { a }] of ready.entries()) {
-      const err = results[i];
-      if (err) await this.startFailed(a, err, now);
-      else await this.started(a, now);
-    }
+    // Recorded together: the event log commits a burst of events at once.
+    await Promise.all(
+      ready.map(({ a }, i) => {
+        const err = results[i];
+        return err ? this.startFailed(a, err, now) : this.started(a, now);
+      }),
+    );
   }
 
   /** A failed start counts toward the crash loop like a death. */
@@ -564,15 +575,17 @@ export class Controller {
       left.map((s) => s.name),
       this.log,
     );
-    await mapLimit(left, ACT_CONCURRENCY, async (s) => {
-      this.revokeToken(s.name);
-      await this.record(
-        'session.stopped',
-        s.name,
-        { reason: 'city shutdown' },
-        `stopped ${s.name}: city shutdown`,
-      );
-    });
+    await Promise.all(
+      left.map((s) => {
+        this.revokeToken(s.name);
+        return this.record(
+          'session.stopped',
+          s.name,
+          { reason: 'city shutdown' },
+          `stopped ${s.name}: city shutdown`,
+        );
+      }),
+    );
     this.state = 'stopped';
   }
 
