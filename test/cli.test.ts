@@ -329,7 +329,8 @@ describe('gc events', () => {
     } finally {
       await server.stop('test done');
     }
-  });
+    // Eight CLI runs and a server start: more than the default limit on a loaded machine.
+  }, 90_000);
 
   it('--follow --json streams NDJSON of new events from other processes', async () => {
     const where = await eventsCity('evfollow', 1);
