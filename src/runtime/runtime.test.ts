@@ -330,18 +330,33 @@ describe('start-up: readiness, dialogs, death', () => {
     }
   });
 
-  it('tmux: snapshot is one subprocess however many sessions', async () => {
+  it('tmux: snapshot is one call however many sessions, and no process once the control client is up', async () => {
     const names = Array.from({ length: 8 }, (_, i) => `snap-${i}`);
     await Promise.all(names.map((n) => tmux.start(n, { command: 'sleep 600', work_dir: dir })));
-    try {
+    const { runFile } = await import('../core/index.js');
+    const spawnsOfSnapshot = async () => {
       const before = tmux.subprocesses;
-      const snap = await tmux.snapshot('snap-');
-      expect(tmux.subprocesses - before).toBe(1);
-      expect(snap.map((s) => s.name)).toEqual(names);
+      const snap = await tmux.snapshot('');
+      expect(snap.map((s) => s.name).filter((n) => n.startsWith('snap-'))).toEqual(names);
       expect(snap.every((s) => s.alive)).toBe(true);
+      // The control client's own session is never listed.
+      expect(snap.filter((s) => !/^[A-Za-z0-9]/.test(s.name))).toEqual([]);
+      return tmux.subprocesses - before;
+    };
+    try {
+      expect(await spawnsOfSnapshot()).toBeLessThanOrEqual(1);
+      await until('the control client to answer', spawnsOfSnapshot, (n) => n === 0);
+      // The control client gone (its session killed): plain calls again, then a new client.
+      await runFile('tmux', ['-L', tmux.socket, 'kill-session', '-t', '=_gc-control']);
+      expect(await spawnsOfSnapshot()).toBeLessThanOrEqual(1);
+      await until('a new control client', spawnsOfSnapshot, (n) => n === 0, 20_000);
     } finally {
       await Promise.all(names.map((n) => tmux.stop(n)));
     }
+    // No session left: the next listing ends the control client and its session.
+    expect(await tmux.snapshot('')).toEqual([]);
+    const has = await runFile('tmux', ['-L', tmux.socket, 'has-session', '-t', '=_gc-control']);
+    expect(has.code).not.toBe(0);
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { runFile, type RunFileResult } from '../core/index.js';
 import { ProviderUnavailableError } from './errors.js';
+import { CONTROL_SESSION, TmuxControl } from './tmux-control.js';
 
 /** Time limit of one tmux call; a wedged server must not wedge the city. */
 const TMUX_CALL_TIMEOUT_MS = 30_000;
@@ -60,11 +61,67 @@ export class TmuxClient {
   /** Number of tmux processes spawned, for benchmarks and tests. */
   subprocesses = 0;
   private versionChecked: Promise<void> | undefined;
+  private readonly control: TmuxControl;
+  private controlUp = false;
 
   constructor(
     readonly socket: string,
     readonly bin: string,
-  ) {}
+  ) {
+    this.control = new TmuxControl([bin, '-L', socket, '-f', '/dev/null'], async () => {
+      // A hidden session for the control client; "duplicate session" is fine.
+      await this.run([
+        'new-session',
+        '-d',
+        '-s',
+        CONTROL_SESSION,
+        '-x',
+        '10',
+        '-y',
+        '5',
+        'exec sleep 2147483647',
+      ]);
+    });
+  }
+
+  /**
+   * A call made every tick (the listing): over the control client once it
+   * is up. It is brought up only once a plain call found the server
+   * running with sessions: a city without sessions starts no tmux server.
+   */
+  async query(args: readonly string[]): Promise<RunFileResult> {
+    const a = this.controlUp ? await this.control.run(args) : undefined;
+    if (a) {
+      const text = a.lines.map((l) => `${l}\n`).join('');
+      return {
+        code: a.ok ? 0 : 1,
+        signal: null,
+        stdout: a.ok ? text : '',
+        stderr: a.ok ? '' : text,
+        timedOut: false,
+        truncated: false,
+      };
+    }
+    const r = await this.run(args);
+    this.controlUp = r.code === 0 && r.stdout.trim() !== '';
+    return r;
+  }
+
+  /**
+   * Only the control session is left: end the client and its session, so
+   * the tmux server of a city without sessions exits as it would without it.
+   */
+  async dropControl(): Promise<void> {
+    this.controlUp = false;
+    this.control.reset();
+    await this.run(['kill-session', '-t', `=${CONTROL_SESSION}`]);
+  }
+
+  /** End the control client (sessions and the tmux server are left alone). */
+  closeControl(): void {
+    this.controlUp = false;
+    this.control.close();
+  }
 
   /** Run tmux on the city's server. Never throws for tmux's own errors. */
   async run(

@@ -38,6 +38,7 @@ import {
   writeEnvFile,
 } from './tmux-args.js';
 import { GONE, TmuxClient, sequences } from './tmux-client.js';
+import { CONTROL_SESSION } from './tmux-control.js';
 import {
   awaitReady,
   checkCommand,
@@ -491,7 +492,7 @@ export class TmuxProvider implements Provider {
   private async snapshotOnce(
     prefix: string,
   ): Promise<{ sessions: SessionSnapshot[]; settled: boolean }> {
-    const r = await this.client.run([
+    const r = await this.client.query([
       'list-sessions',
       '-F',
       '#{session_name}\t#{pane_dead}\t#{session_activity}\t#{session_attached}\t#{pane_dead_status}\t#{pane_dead_signal}',
@@ -502,9 +503,14 @@ export class TmuxProvider implements Provider {
     }
     const out: SessionSnapshot[] = [];
     let settled = true;
-    for (const line of r.stdout.split('\n')) {
+    const lines = r.stdout.split('\n').filter(Boolean);
+    if (lines.length === 1 && lines[0]!.startsWith(`${CONTROL_SESSION}\t`)) {
+      await this.client.dropControl();
+      return { sessions: [], settled: true };
+    }
+    for (const line of lines) {
       const [name, dead, activity, attached, status, signal] = line.split('\t');
-      if (!name || !name.startsWith(prefix)) continue;
+      if (!name || !name.startsWith(prefix) || name === CONTROL_SESSION) continue;
       const snap: SessionSnapshot = {
         name,
         alive: dead === '0',
@@ -549,6 +555,7 @@ export class TmuxProvider implements Provider {
   async killServer(): Promise<void> {
     const sessions = await this.snapshot('');
     await Promise.all(sessions.map((s) => this.stop(s.name)));
+    this.client.closeControl();
     await this.client.run(['kill-server']);
     await this.removeSocket();
   }
@@ -565,11 +572,13 @@ export class TmuxProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    // Each call is its own tmux client; nothing is held open. With no
-    // session left (the city stopped them all), the server is gone or
-    // idle: end it and remove its socket. Live sessions are left alone
-    // for the next server to adopt.
-    if ((await this.snapshot('').catch(() => [{}])).length === 0) {
+    // Only the control client is held open. With no session left (the
+    // city stopped them all), the server is gone or idle: end it and
+    // remove its socket. Live sessions are left alone for the next server
+    // to adopt (the control session too, for the next control client).
+    const left = await this.snapshot('').catch(() => [{}]);
+    this.client.closeControl();
+    if (left.length === 0) {
       await this.client.run(['kill-server']).catch(() => undefined);
       await this.removeSocket();
     }
