@@ -22,17 +22,18 @@ export interface Launch {
   workDir: string;
   log: string;
   command: string;
-  /** The session's own environment, a 0600 file the wrapper reads and deletes. */
+  /** The session's own environment, a 0600 file the wrapper reads and empties. */
   envFile: string;
 }
 
 /**
  * What a session runs: export the assignments in its env file ($1) and
- * delete it, run the command ($2), record its exit status ($3). Every
- * value arrives as an argument: never spliced into code.
+ * empty it (a shell builtin: no process; the empty file goes with the
+ * session's directory at stop), run the command ($2), record its exit
+ * status ($3). Every value arrives as an argument: never spliced into code.
  */
 const WRAPPER =
-  'set -a; . "$1"; set +a; rm -f -- "$1"; /bin/sh -c "$2"; code=$?; printf %s "$code" > "$3"; exit "$code"';
+  'set -a; . "$1"; set +a; : > "$1"; /bin/sh -c "$2"; code=$?; printf %s "$code" > "$3"; exit "$code"';
 
 /**
  * The launcher: the wrapper as $0, then four arguments per session (its

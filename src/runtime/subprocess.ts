@@ -192,11 +192,12 @@ export class SubprocessProvider implements Provider {
     await mkdir(this.sessionsDir, { recursive: true });
     await mkdir(this.logsDir, { recursive: true });
     const envFiles: string[] = [];
+    const checks = new Map<string, Promise<void>>();
     for (const i of repeatedNames(requests)) fail(i, new SessionExistsError(requests[i]!.name));
     await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
       if (out[i]) return;
       try {
-        envFiles[i] = await this.prepare(r);
+        envFiles[i] = await this.prepare(r, checks);
       } catch (e) {
         fail(i, e);
       }
@@ -250,11 +251,17 @@ export class SubprocessProvider implements Provider {
     return out;
   }
 
-  /** A session's directory (claimed: a live one is SessionExistsError), env file and pre_start. */
-  private async prepare(r: StartRequest): Promise<string> {
+  /**
+   * A session's directory (claimed: a live one is SessionExistsError), env
+   * file and pre_start. Within a wave, one command lookup per distinct
+   * command, PATH and work dir (`checks`).
+   */
+  private async prepare(r: StartRequest, checks: Map<string, Promise<void>>): Promise<string> {
     const { name, config } = r;
     validateSessionName(name);
-    await checkCommand(config);
+    const key = JSON.stringify([config.command, config.env?.PATH, config.work_dir]);
+    if (!checks.has(key)) checks.set(key, checkCommand(config));
+    await checks.get(key);
     await prepareWorkDir(config);
     const dir = this.dir(name);
     try {
@@ -271,7 +278,7 @@ export class SubprocessProvider implements Provider {
       await mkdir(path.join(dir, 'meta'));
       await runPreStart(config);
       // The session's environment (its token among it) goes through a 0600
-      // file it reads and deletes, never through an argv.
+      // file it reads and empties, never through an argv.
       const envFile = path.join(dir, 'env');
       await writeFile(
         envFile,
