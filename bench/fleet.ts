@@ -18,7 +18,16 @@
  * It runs on a sample of NAIVE sessions and is scaled linearly to N, as
  * the output says (naive_sample). start_speedup / stop_speedup compare.
  *
- *   npx tsx bench/fleet.ts [--quick]   N = 1000 (quick: 200); naive sample 100
+ * A per-session call costs more the more sessions exist (a new tmux client
+ * costs the server work in proportion to its sessions; the old kill read
+ * every process), so the sample is taken at the fleet's midpoint: before
+ * it, N/2 - NAIVE/2 filler sessions are started (batched, not timed) on
+ * the baseline's own server, so the sample sees N/2 sessions on average
+ * and scaling it linearly gives the whole fleet's cost. A sample on an
+ * empty server would give the first sessions' cost, not the fleet's.
+ *
+ *   npx tsx bench/fleet.ts [--quick] [--provider=tmux|subprocess]
+ *   N = 1000 (quick: 200); naive sample 100; both providers unless one is named
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -151,6 +160,16 @@ async function naiveKillTree(root: number, graceMs: number): Promise<void> {
   for (const p of procs) process.kill(p.pid, 'SIGKILL');
 }
 
+/** Start `count` filler sessions (`f-<i>`, not the controller's) as one batch. */
+async function fill(provider: Provider, dir: string, count: number): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `f-${i}`);
+  const config = { command: 'sleep 100000', work_dir: dir, env: { GC_CITY_ROOT: dir } };
+  const errors = await provider.startMany!(names.map((name) => ({ name, config })));
+  const failed = errors.filter((e) => e !== undefined);
+  if (failed.length) throw new Error(`fillers: ${failed.length} failed: ${String(failed[0])}`);
+  return names;
+}
+
 /** The provider without its batch calls: the controller falls back to one call per session. */
 class OneByOne extends CountingProvider {
   constructor(inner: Provider) {
@@ -171,6 +190,7 @@ class OneByOne extends CountingProvider {
  */
 async function naive(provider: Provider, dir: string): Promise<[number, number]> {
   await mkdir(dir, { recursive: true });
+  const fillers = await fill(provider, dir, Math.max(0, N / 2 - NAIVE / 2));
   const loaded = parseCityConfig(
     [
       '[workspace]',
@@ -234,6 +254,7 @@ async function naive(provider: Provider, dir: string): Promise<[number, number]>
   });
   const stop = (nowMs() - t1) / 1000;
   await controller.shutdown().catch(() => undefined);
+  await provider.stopMany!(fillers);
   keys.close();
   await events.close();
   await store.dispose();
@@ -361,11 +382,15 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
 
 async function main(): Promise<void> {
   const runs = [];
-  for (const kind of ['tmux', 'subprocess'] as const) runs.push(await run(kind));
+  const only = /^--provider=(tmux|subprocess)$/.exec(
+    process.argv.find((a) => a.startsWith('--provider=')) ?? '',
+  );
+  const kinds = only ? [only[1] as 'tmux' | 'subprocess'] : (['tmux', 'subprocess'] as const);
+  for (const kind of kinds) runs.push(await run(kind));
   result({
     bench: 'fleet',
     quick,
-    note: `naive_* are a sample of ${NAIVE} sessions through the naive lifecycle, scaled linearly to ${N}`,
+    note: `naive_* are a sample of ${NAIVE} sessions through the naive lifecycle, taken with ${N / 2 - NAIVE / 2} other sessions running (the fleet's midpoint), scaled linearly to ${N}`,
     runs,
   });
 }

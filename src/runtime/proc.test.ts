@@ -4,7 +4,8 @@
  * session, and a tree that ignores SIGTERM is killed after its grace.
  */
 import { describe, expect, it } from 'vitest';
-import { startProcess } from '../core/index.js';
+import path from 'node:path';
+import { runFile, startProcess } from '../core/index.js';
 import { killTree, listProcesses, pidAlive, processTree, reaperScans } from './proc.js';
 
 /** A shell in its own process group with two sleeping children; its pid. */
@@ -49,5 +50,41 @@ describe('killTree', () => {
     await killTree(root, 1000);
     await killTree(root, 1000);
     expect(await pidAlive(root)).toBe(false);
+  });
+});
+
+describe('listProcesses', () => {
+  it('reads every process even when the descriptor limit is far below the process count', async () => {
+    // A child with 100 descriptors lists a host with hundreds of processes
+    // (40 sleepers are added so there are always more than its limit). A
+    // scan that opened every /proc file at once ran out of descriptors and
+    // dropped the processes it could not open as if they had exited.
+    const sleepers = Array.from({ length: 40 }, () =>
+      startProcess('sleep', ['300'], { stdio: 'ignore' }),
+    );
+    const pids = await Promise.all(sleepers.map((s) => s.started));
+    try {
+      const script = [
+        "import { listProcesses } from './src/runtime/proc.ts';",
+        'const procs = await listProcesses(true);',
+        'process.stdout.write(JSON.stringify(procs.map((p) => p.pid)));',
+      ].join('\n');
+      const r = await runFile(
+        'sh',
+        [
+          '-c',
+          'ulimit -n 100 && exec "$0" --import tsx --input-type=module -e "$1"',
+          process.execPath,
+          script,
+        ],
+        { cwd: path.resolve(import.meta.dirname, '../..') },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const listed = new Set(JSON.parse(r.stdout) as number[]);
+      for (const pid of pids) expect(listed.has(pid)).toBe(true);
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    }
   });
 });

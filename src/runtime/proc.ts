@@ -5,7 +5,20 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runFile } from '../core/index.js';
+import { mapLimit, runFile } from '../core/index.js';
+
+/**
+ * How many /proc files are read at once. A fleet host has thousands of
+ * processes; opening all their stat files together ran out of descriptors
+ * (EMFILE), and a scan must never lose a process to that.
+ */
+const READ_LIMIT = 32;
+
+/** The process went away while it was read (its /proc entry is gone). */
+function gone(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ESRCH';
+}
 
 export interface ProcInfo {
   pid: number;
@@ -34,14 +47,22 @@ async function readProc(pid: number, withNames: boolean): Promise<ProcInfo | und
       names: [comm],
     };
     if (withNames) {
-      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+      const argv = (
+        await readFile(`/proc/${pid}/cmdline`, 'utf8').catch((e: unknown) => {
+          if (gone(e)) return '';
+          throw e;
+        })
+      )
         .split('\0')
         .filter(Boolean);
       for (const a of argv.slice(0, 2)) info.names.push(path.basename(a));
     }
     return info;
-  } catch {
-    return undefined; // exited while we looked
+  } catch (e) {
+    if (gone(e)) return undefined; // exited while we looked
+    // Anything else (EMFILE, EACCES on stat) would silently drop a live
+    // process from the table, and a stop would leave it running.
+    throw e;
   }
 }
 
@@ -50,7 +71,10 @@ export async function listProcesses(withNames = false): Promise<ProcInfo[]> {
   if (process.platform === 'linux') {
     const entries = await readdir('/proc');
     const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number);
-    const infos = await Promise.all(pids.map((p) => readProc(p, withNames)));
+    const infos = new Array<ProcInfo | undefined>(pids.length);
+    await mapLimit(pids, READ_LIMIT, async (p, i) => {
+      infos[i] = await readProc(p, withNames);
+    });
     return infos.filter((i): i is ProcInfo => i !== undefined);
   }
   const r = await runFile('ps', ['-A', '-o', 'pid=,ppid=,pgid=,sess=,state=,comm=']);
