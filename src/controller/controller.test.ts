@@ -439,6 +439,19 @@ describe('prompts', () => {
     expect(s.agents.find((a) => a.name === 'script')!.promptFor('script', '/city')).toBeUndefined();
   });
 
+  it('an agent on the generic preset (a plain shell) is not typed the default prompt', () => {
+    // A prompt sent to a shell runs as commands: its `gc ...` lines among
+    // them, and a non-interactive shell exits at the first syntax error.
+    const s = citySpec(
+      loaded('[[agent]]\nname = "shell"\n[[agent]]\nname = "g"\nprovider = "generic"\n'),
+    );
+    for (const a of s.agents) {
+      expect(a.promptFor(a.name, '/city')).toBeUndefined();
+      expect(a.start.nudge).toBeUndefined();
+    }
+    expect(s.agents.find((a) => a.name === 'g')!.start.command).toBe('sh');
+  });
+
   it('the controller renders each session its own prompt and work dir', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'gc-prompt-'));
     try {

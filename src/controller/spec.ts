@@ -100,8 +100,11 @@ function agentStart(
     }
   }
   const command = a.start_command ?? (a.provider ? undefined : config.workspace.start_command);
+  const presetName = a.provider ?? config.workspace.provider ?? 'generic';
   // A provider (agent CLI) with no prompt of its own gets the default one.
-  if (template === undefined && command === undefined) {
+  // The generic preset is a plain shell: a prompt typed into it would run
+  // as commands (its backquoted `gc ...` lines among them), so it gets none.
+  if (template === undefined && command === undefined && presetName !== 'generic') {
     template = rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT;
   }
   const promptFor = (session: string, workDir: string): string | undefined => {
@@ -138,7 +141,6 @@ function agentStart(
       if (prompt !== undefined && !cfg.nudge) cfg.nudge = prompt;
       return cfg;
     }
-    const presetName = a.provider ?? config.workspace.provider ?? 'generic';
     const preset = mergePreset(presetName, config.providers[presetName]);
     if (a.args) preset.args = [...preset.args, ...a.args];
     if (a.prompt_mode) preset.promptMode = a.prompt_mode;

@@ -168,45 +168,67 @@ describe('run env', () => {
   });
 });
 
+/** Every file under `dir` (recursively) whose contents hold `text`. */
+function filesHolding(dir: string, text: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesHolding(p, text));
+    else if (e.isFile() && readFileSync(p, 'utf8').includes(text)) out.push(p);
+  }
+  return out;
+}
+
 describe('tokens in argv', () => {
-  it('no process holds a session token in its command line', async () => {
-    const tmuxRoot = await mkdtemp(path.join(os.tmpdir(), 'gc-argv-'));
-    await writeFile(
-      path.join(tmuxRoot, 'city.toml'),
-      '[workspace]\nname = "argv"\n[daemon]\npatrol_interval = "200ms"\n[[agent]]\nname = "sleeper"\ncommand = "sleep 600"\n',
-    );
-    const city = await CityServer.start({
-      root: tmuxRoot,
-      sessionProvider: 'tmux',
-      log: () => undefined,
-    });
-    try {
-      const tokens = new Set<string>();
-      await waitFor(() => {
-        for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-          try {
-            const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-            for (const e of env)
-              if (e.startsWith('GC_TOKEN=') && e.length > 12) tokens.add(e.slice(9));
-          } catch {
-            // gone, or not ours
+  it.each(['tmux', 'subprocess'] as const)(
+    '%s: no process holds a session token in its command line, and no file under .gc/sessions does',
+    async (provider) => {
+      const tmuxRoot = await mkdtemp(path.join(os.tmpdir(), 'gc-argv-'));
+      await writeFile(
+        path.join(tmuxRoot, 'city.toml'),
+        '[workspace]\nname = "argv"\n[daemon]\npatrol_interval = "200ms"\n[[agent]]\nname = "sleeper"\nstart_command = "sleep 600"\n',
+      );
+      const city = await CityServer.start({
+        root: tmuxRoot,
+        sessionProvider: provider,
+        log: () => undefined,
+      });
+      try {
+        const tokens = new Set<string>();
+        await waitFor(() => {
+          for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+            try {
+              const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+              for (const e of env)
+                if (e.startsWith('GC_TOKEN=') && e.length > 12) tokens.add(e.slice(9));
+            } catch {
+              // gone, or not ours
+            }
           }
+          return tokens.size > 0;
+        }, 'a session with its token runs');
+        for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+          let cmdline = '';
+          try {
+            cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          } catch {
+            continue;
+          }
+          for (const t of tokens)
+            expect(cmdline.includes(t), `pid ${pid}: ${cmdline.slice(0, 80)}`).toBe(false);
         }
-        return tokens.size > 0;
-      }, 'a session with its token runs');
-      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        let cmdline = '';
-        try {
-          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        } catch {
-          continue;
+        // The env file that carried it is emptied (or deleted) once the session read it.
+        for (const t of tokens) {
+          await waitFor(
+            () => filesHolding(path.join(tmuxRoot, '.gc', 'sessions'), t).length === 0,
+            'no file left holding the token',
+          );
         }
-        for (const t of tokens)
-          expect(cmdline.includes(t), `pid ${pid}: ${cmdline.slice(0, 80)}`).toBe(false);
+      } finally {
+        await city.stop('test');
+        await rm(tmuxRoot, { recursive: true, force: true });
       }
-    } finally {
-      await city.stop('test');
-      await rm(tmuxRoot, { recursive: true, force: true });
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });
