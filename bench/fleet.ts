@@ -6,6 +6,7 @@
  * - start_s: from the server's start until all N sessions run;
  * - tick_ms_p50: the controller's tick while steady (forced by pokes);
  * - status_ms: GET /v0/status (median of 5);
+ * - notify_ms: one mail to the whole pool with notify (every session nudged);
  * - server_rss_mb, tmux_rss_mb (the city's tmux server; 0 on subprocess);
  * - stop_s: from asking the server to stop until it exited; every session
  *   is stopped by then;
@@ -56,10 +57,24 @@ const NAIVE = 100;
 const REPO = path.resolve(import.meta.dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function call(sock: string, token: string, method: string, url: string): Promise<unknown> {
+function call(
+  sock: string,
+  token: string,
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath: sock, method, path: url, headers: { authorization: `Bearer ${token}` } },
+      {
+        socketPath: sock,
+        method,
+        path: url,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+      },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -73,7 +88,7 @@ function call(sock: string, token: string, method: string, url: string): Promise
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -343,6 +358,17 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     await call(sock, token, 'GET', '/v0/status');
     statusTimes.push(nowMs() - t);
   }
+  // A fan-out: one mail to the whole pool, every session nudged.
+  const tn = nowMs();
+  const mail = (await call(sock, token, 'POST', '/v0/mail', {
+    to: 'w',
+    subject: 'to all',
+    body: '',
+    notify: true,
+  })) as { notified?: string[] };
+  const notifyMs = nowMs() - tn;
+  if (mail.notified?.length !== N)
+    throw new Error(`${kind}: mail notified ${mail.notified?.length ?? 0} of ${N}`);
   const serverRss = rssMb(server.pid!);
   const tmuxRss = kind === 'tmux' ? await tmuxRssMb(tmuxSocketFor(root)) : 0;
   const mem = sessionMemory(root);
@@ -365,6 +391,7 @@ async function run(kind: 'tmux' | 'subprocess'): Promise<Record<string, unknown>
     stop_s: round(stopS, 1),
     tick_ms_p50: round(percentile(ticks, 50)),
     status_ms: round(percentile(statusTimes, 50)),
+    notify_ms: round(notifyMs),
     server_rss_mb: round(serverRss, 1),
     tmux_rss_mb: round(tmuxRss, 1),
     // Proportional set size per session: the agent's own process (sleep),

@@ -23,7 +23,7 @@ import {
   type Mail,
   type Message,
 } from '../mail/index.js';
-import { openProvider, type Provider } from '../runtime/index.js';
+import { nudgeSessions, openProvider, type Provider } from '../runtime/index.js';
 import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
@@ -156,18 +156,16 @@ export class CityServer implements ApiHost {
       } catch (e) {
         this.log(`mail notify ${to}: ${errorMessage(e)}`);
       }
-      for (const s of running) {
-        if (s !== to && !pool.test(s)) continue;
-        try {
-          await this.provider.nudge(
-            s,
-            `You have mail from ${clean(message.from)}: ${clean(message.subject)} (gc mail inbox)`,
-          );
-          notified.push(s);
-        } catch (e) {
-          this.log(`mail notify ${s}: ${errorMessage(e)}`);
-        }
-      }
+      const targets = running.filter((s) => s === to || pool.test(s));
+      const failed = new Set(
+        await nudgeSessions(
+          this.provider,
+          targets,
+          `You have mail from ${clean(message.from)}: ${clean(message.subject)} (gc mail inbox)`,
+          (line) => this.log(`mail notify: ${line}`),
+        ),
+      );
+      notified.push(...targets.filter((s) => !failed.has(s)));
     }
     const agent = this.keys.find('agent', message.to);
     const pushed = agent?.webhook_url

@@ -10,18 +10,14 @@ import { GcError, errorMessage, mapLimit, systemClock, type Clock } from '../cor
 import type { CityOps } from '../city/index.js';
 import {
   CountingProvider,
+  interruptSessions,
+  stopSessions,
   type Provider,
   type SessionSnapshot,
   type StartRequest,
 } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import {
-  interruptSessions,
-  recheckIdleStops,
-  startSessions,
-  stopSessions,
-  stopWave,
-} from './fleet.js';
+import { recheckIdleStops, startSessions, stopWave } from './fleet.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { WAKE_LIMIT, reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';

@@ -205,6 +205,42 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
       }
     });
 
+    it('nudgeMany types the text into each live session exactly once, skipping missing ones', async () => {
+      const names = [n('n1'), n('n2'), n('n3')];
+      const single = `one line $(touch x) ; C-c`;
+      const multi = 'first\nsecond line';
+      if (p.capabilities.runsProcesses) {
+        for (const x of names) await start(x, `cat > ${x}.got`);
+      } else {
+        for (const x of names) await start(x);
+      }
+      // A missing session in the middle: a batch that trips on it still
+      // reaches the ones after it, and the ones before it only once.
+      const many = (ns: string[], text: string) =>
+        p.nudgeMany ? p.nudgeMany(ns, text) : Promise.all(ns.map((x) => p.nudge(x, text)));
+      await many([names[0]!, n('gone'), names[1]!, names[2]!], single);
+      await many([...names, n('gone2')], multi);
+      const want = `${single}\n${multi}\n`;
+      for (const x of names) {
+        if (p.capabilities.runsProcesses) {
+          const got = await until(
+            `${x} to get both nudges`,
+            () => readFile(path.join(tmp, `${x}.got`), 'utf8').catch(() => ''),
+            (v) => v.length >= want.length,
+          );
+          // Settle: a repeated nudge would arrive after the first.
+          await new Promise((r) => setTimeout(r, 300));
+          expect(await readFile(path.join(tmp, `${x}.got`), 'utf8')).toBe(want);
+          expect(got.startsWith(single)).toBe(true);
+        } else {
+          expect(await p.peek(x, 0)).toContain(multi);
+        }
+      }
+      if (p.nudgeMany) {
+        await expect(p.nudgeMany(names, 'esc \u001b[2J')).rejects.toBeInstanceOf(ValidationError);
+      }
+    });
+
     it('interrupt reaches the program: one without a handler ends, one with a handler runs it', async (ctx) => {
       if (!p.capabilities.runsProcesses) ctx.skip();
       const plain = n('plain');

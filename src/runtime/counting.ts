@@ -49,6 +49,12 @@ export class CountingProvider implements Provider {
         return inner.interruptMany!(names);
       };
     }
+    if (inner.nudgeMany) {
+      this.nudgeMany = (names, text) => {
+        this.count('nudge');
+        return inner.nudgeMany!(names, text);
+      };
+    }
   }
 
   /** Every counted call so far. */
@@ -79,6 +85,7 @@ export class CountingProvider implements Provider {
   /** Forwarded when the inner provider has it; one call, counted as one stop. */
   stopMany?: (names: readonly string[]) => Promise<void>;
   interruptMany?: (names: readonly string[]) => Promise<void>;
+  nudgeMany?: (names: readonly string[], text: string) => Promise<void>;
   interrupt(name: string): Promise<void> {
     this.count('interrupt');
     return this.inner.interrupt(name);

@@ -224,6 +224,15 @@ export class FakeProvider implements Provider {
     if (this.sessions.get(name)?.alive) this.emit(name, clean);
   }
 
+  /** One call for a fan-out of one nudge (recorded as one `nudgeMany`). */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async nudgeMany(names: readonly string[], text: string): Promise<void> {
+    for (const n of names) validateSessionName(n);
+    const clean = validateNudgeText(text);
+    this.record('nudgeMany', names.join(','), text);
+    for (const n of names) if (this.sessions.get(n)?.alive) this.emit(n, clean);
+  }
+
   // eslint-disable-next-line @typescript-eslint/require-await
   async setMeta(name: string, key: string, value: string): Promise<void> {
     validateSessionName(name);

@@ -31,3 +31,4 @@ export {
 } from './presets.js';
 export { checkCommand, findExecutable, showsReadyPrompt, stripAnsi } from './startup.js';
 export { requireSession } from './lookup.js';
+export { interruptSessions, nudgeSessions, stopSessions } from './fanout.js';

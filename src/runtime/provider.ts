@@ -109,6 +109,13 @@ export interface Provider {
   /** `interrupt` for many sessions at once. Optional, like `stopMany`. */
   interruptMany?(names: readonly string[]): Promise<void>;
 
+  /**
+   * `nudge` for many sessions with one text, each exactly once; a session
+   * that is gone is skipped, as `nudge` does. Optional: callers fall back
+   * to `nudge` per name (nudgeSessions).
+   */
+  nudgeMany?(names: readonly string[], text: string): Promise<void>;
+
   /** The session exists and its main process is alive. False when unknown. */
   isRunning(name: string): Promise<boolean>;
 

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { GcError, NotFoundError, killPoint, mapLimit, startProcess } from '../core/index.js';
 import { ProviderUnavailableError, SessionExistsError } from './errors.js';
 import { tailLines } from './log-file.js';
+import { nudgeMany, nudgeOne } from './tmux-nudge.js';
 import { killTree, treeHasName } from './proc.js';
 import type {
   Provider,
@@ -375,48 +376,12 @@ export class TmuxProvider implements Provider {
 
   async nudge(name: string, text: string): Promise<void> {
     validateSessionName(name);
-    const clean = validateNudgeText(text);
-    const target = `=${name}:`;
-    if (clean.includes('\n')) {
-      // One paste (bracketed when the agent asked for it), then Enter.
-      const buffer = `gc-nudge-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-      await this.client.run(
-        [
-          'load-buffer',
-          '-b',
-          buffer,
-          '-',
-          ';',
-          'paste-buffer',
-          '-d',
-          '-p',
-          '-b',
-          buffer,
-          '-t',
-          target,
-          ';',
-          'send-keys',
-          '-t',
-          target,
-          'Enter',
-        ],
-        clean,
-      );
-      return;
-    }
-    await this.client.run([
-      'send-keys',
-      '-t',
-      target,
-      '-l',
-      '--',
-      tmuxArg(clean),
-      ';',
-      'send-keys',
-      '-t',
-      target,
-      'Enter',
-    ]);
+    await nudgeOne(this.client, name, validateNudgeText(text));
+  }
+
+  async nudgeMany(names: readonly string[], text: string): Promise<void> {
+    for (const n of names) validateSessionName(n);
+    await nudgeMany(this.client, names, validateNudgeText(text));
   }
 
   async setMeta(name: string, key: string, value: string): Promise<void> {

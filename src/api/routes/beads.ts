@@ -3,6 +3,7 @@ import { ForbiddenError, ValidationError } from '../../core/index.js';
 import { claimNextAware, holdReasons, hook, sling } from '../../dispatch/index.js';
 import type { EventListQuery } from '../../events/index.js';
 import { mailEventFor } from '../../mail/index.js';
+import { nudgeSessions } from '../../runtime/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { SseWriter, sseHeaders } from '../sse.js';
@@ -267,11 +268,12 @@ export function beadRoutes(router: Router, k: RouteKit): void {
           server.spec.agents.map((a) => a.name),
         );
         if (ctx.input.nudge === true) {
-          for (const s of await provider.listRunning(target)) {
-            await provider
-              .nudge(s, `New work routed to ${target}: ${bead}. Run gc hook.`)
-              .catch(() => undefined);
-          }
+          await nudgeSessions(
+            provider,
+            await provider.listRunning(target),
+            `New work routed to ${target}: ${bead}. Run gc hook.`,
+            () => undefined, // best effort: the bead is routed either way
+          );
         }
         return result;
       },
