@@ -776,6 +776,35 @@ describe('Controller with the fake provider', () => {
     expect(provider.callsOf('interrupt').map((c) => c.name)).toEqual(['a']);
     expect(await types()).toContain('session.stopped a');
   });
+
+  it('shutdown reports its progress in status: phases in order, sessions left', async () => {
+    const { controller, provider } = setup('[[agent]]\nname = "a"\n[[agent]]\nname = "b"\n');
+    controller.start();
+    await controller.settle();
+    expect(controller.status().shutdown).toBeUndefined();
+    // The same steps, watched one by one (the fake ignores interrupts: the grace runs out).
+    const { shutdownSessions } = await import('./shutdown.js');
+    const seen: { phase: string; left: number }[] = [];
+    await shutdownSessions({
+      provider,
+      isCitySession: () => true,
+      graceMs: 300,
+      log: () => undefined,
+      progress: (p) => seen.push({ phase: p.phase, left: p.sessions_left }),
+      stopped: () => Promise.resolve(),
+    });
+    const phases = seen.map((p) => p.phase).filter((p, i, a) => a[i - 1] !== p);
+    expect(phases).toEqual(['interrupting', 'waiting', 'stopping', 'done']);
+    expect(seen[0]).toEqual({ phase: 'interrupting', left: 2 });
+    expect(seen.at(-2)).toEqual({ phase: 'stopping', left: 2 });
+    expect(await provider.listRunning('')).toEqual([]);
+    await controller.shutdown();
+    expect(controller.status().shutdown).toMatchObject({
+      phase: 'done',
+      sessions_total: 0,
+      sessions_left: 0,
+    });
+  });
 });
 
 describe('scale checks (real shell commands)', () => {

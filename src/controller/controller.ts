@@ -10,8 +10,6 @@ import { GcError, errorMessage, mapLimit, systemClock, type Clock } from '../cor
 import type { CityOps } from '../city/index.js';
 import {
   CountingProvider,
-  interruptSessions,
-  stopSessions,
   type Provider,
   type SessionSnapshot,
   type StartRequest,
@@ -21,6 +19,7 @@ import { recheckIdleStops, startSessions, stopWave } from './fleet.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { WAKE_LIMIT, reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
+import { shutdownSessions, type ShutdownProgress } from './shutdown.js';
 import { startRequest } from './start-request.js';
 import { Ticker } from './ticker.js';
 import type { CitySpec } from './spec.js';
@@ -65,6 +64,7 @@ export class Controller {
   private lastTickAt = 0;
   private configError: string | undefined;
   private lastError: string | undefined;
+  private shutdownProgress: ShutdownProgress | undefined;
   /** The last failed start per agent: what status shows until one starts. */
   private readonly startFailures = new Map<string, AgentFailure>();
   /** Every call the controller makes to its provider, counted at the provider. */
@@ -539,6 +539,7 @@ export class Controller {
       configError: this.configError,
       lastError: this.lastError,
       failures: this.startFailures,
+      shutdown: this.shutdownProgress,
     });
   }
 
@@ -551,37 +552,22 @@ export class Controller {
     this.state = 'stopping';
     this.ticker.stop();
     await this.settle();
-    const snapshot = await this.provider.snapshot('');
-    const ours = snapshot.filter((s) => this.isCitySession(s.name));
-    // One wave each: interrupt all, one grace (shutdown_timeout), stop the rest together.
-    await interruptSessions(
-      this.provider,
-      ours.filter((s) => s.alive).map((s) => s.name),
-      this.log,
-    );
-    const until = this.clock.now() + this.spec.daemon.shutdownTimeoutMs;
-    let left = ours;
-    while (left.some((s) => s.alive) && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 100));
-      const names = new Set(ours.map((s) => s.name));
-      left = (await this.provider.snapshot('')).filter((s) => names.has(s.name));
-    }
-    await stopSessions(
-      this.provider,
-      left.map((s) => s.name),
-      this.log,
-    );
-    await Promise.all(
-      left.map((s) => {
-        this.revokeToken(s.name);
+    await shutdownSessions({
+      provider: this.provider,
+      isCitySession: this.isCitySession,
+      graceMs: this.spec.daemon.shutdownTimeoutMs,
+      log: this.log,
+      progress: (p) => (this.shutdownProgress = p),
+      stopped: (name) => {
+        this.revokeToken(name);
         return this.record(
           'session.stopped',
-          s.name,
+          name,
           { reason: 'city shutdown' },
-          `stopped ${s.name}: city shutdown`,
+          `stopped ${name}: city shutdown`,
         );
-      }),
-    );
+      },
+    });
     this.state = 'stopped';
   }
 

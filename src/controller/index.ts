@@ -27,5 +27,6 @@ export {
 } from './plan.js';
 export { runScaleChecks } from './scale-check.js';
 export { STATUS_SESSIONS, boundedStatus, type BoundedStatus } from './status.js';
+export type { ShutdownProgress } from './shutdown.js';
 export { unknownRecipientWarning, type KnownNames } from './recipients.js';
 export { preflight, type Preflight } from './preflight.js';

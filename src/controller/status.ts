@@ -7,6 +7,7 @@
 import type { SessionSnapshot } from '../runtime/index.js';
 import { agentOfSession, type DesiredState } from './desired.js';
 import type { Plan, SessionTracker } from './plan.js';
+import type { ShutdownProgress } from './shutdown.js';
 import type { CitySpec } from './spec.js';
 
 export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -34,6 +35,8 @@ export interface ControllerStatus {
   last_error: string | undefined;
   /** Agents whose last session start failed (cleared by the next good start). */
   failing: AgentFailure[];
+  /** While the city stops: how far its sessions' shutdown has got. */
+  shutdown?: ShutdownProgress;
 }
 
 export interface AgentFailure {
@@ -57,6 +60,7 @@ export interface StatusInput {
   configError: string | undefined;
   lastError: string | undefined;
   failures: ReadonlyMap<string, AgentFailure>;
+  shutdown?: ShutdownProgress | undefined;
 }
 
 export function controllerStatus(o: StatusInput): ControllerStatus {
@@ -113,6 +117,7 @@ export function controllerStatus(o: StatusInput): ControllerStatus {
     config_error: o.configError,
     last_error: o.lastError,
     failing: [...o.failures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
+    ...(o.shutdown ? { shutdown: o.shutdown } : {}),
   };
 }
 

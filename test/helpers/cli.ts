@@ -79,6 +79,32 @@ export function gcBuilt(
   return runNode([join(REPO, 'dist', 'cli', 'gc.js'), ...args], options);
 }
 
+/**
+ * Run the built gc on a terminal (a pseudo-terminal from util-linux
+ * `script`), as a person at a shell runs it: what it printed there, stdout
+ * and stderr together, terminal control sequences included.
+ */
+export function gcBuiltOnTty(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
+  const q = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, join(REPO, 'dist', 'cli', 'gc.js'), ...args].map(q).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: options.cwd ?? REPO,
+      env: cliEnv(options.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 const spawned = new Set<ChildProcessWithoutNullStreams>();
 
 /**

@@ -150,7 +150,10 @@ async function foreground(root: string): Promise<void> {
 }
 
 export async function stop(g: GlobalOptions): Promise<void> {
-  const pid = await stopServer(g);
+  // On a terminal, the shutdown's progress on one line of stderr.
+  const live = !g.json && process.stderr.isTTY;
+  const pid = await stopServer(g, undefined, live ? showShutdown : undefined);
+  if (live) process.stderr.write('\r\x1b[2K');
   if (pid === undefined) {
     if (g.json) printJson({ stopped: false, running: false });
     else printLine('the city is not running');
@@ -160,18 +163,61 @@ export async function stop(g: GlobalOptions): Promise<void> {
   else printLine(`city stopped (pid ${pid})`);
 }
 
-/** Stop the city server and wait for its process to exit; its pid, or undefined when none ran. */
-export async function stopServer(g: GlobalOptions, reason?: string): Promise<number | undefined> {
+/** One progress line of a stopping city (see ShutdownProgress). */
+export function shutdownLine(p: ShutdownWire, now: number): string {
+  const left = `${p.sessions_left} of ${p.sessions_total} session(s)`;
+  switch (p.phase) {
+    case 'interrupting':
+      return `stopping: interrupting ${left}`;
+    case 'waiting':
+      return `stopping: ${left} still running, ${Math.max(0, Math.ceil((p.deadline_at - now) / 1000))}s of grace left`;
+    case 'stopping':
+      return `stopping: grace over, stopping the last ${left}`;
+    default:
+      return 'stopping: sessions stopped, closing';
+  }
+}
+
+function showShutdown(p: ShutdownWire): void {
+  process.stderr.write(`\r\x1b[2K${shutdownLine(p, Date.now())}`);
+}
+
+/** The controller's shutdown progress as /v0/status reports it. */
+export interface ShutdownWire {
+  phase: string;
+  sessions_total: number;
+  sessions_left: number;
+  deadline_at: number;
+}
+
+/**
+ * Stop the city server and wait for its process to exit; its pid, or
+ * undefined when none ran. `progress` gets the shutdown's progress while
+ * the server still answers (four times a second).
+ */
+export async function stopServer(
+  g: GlobalOptions,
+  reason?: string,
+  progress?: (p: ShutdownWire) => void,
+): Promise<number | undefined> {
   const { city } = await connectServer(g);
   if (!city) return undefined;
   const { pid } = await city.call<{ pid: number }>('GET', '/v0/ping');
   await city.call('POST', '/v0/control/stop', { reason: reason ?? `gc stop by ${city.actor}` });
   // Wait for the process to exit: sessions get shutdown_timeout, then are stopped.
+  let lastAsk = 0;
   for (;;) {
     try {
       process.kill(pid, 0);
     } catch {
       break;
+    }
+    if (progress && Date.now() - lastAsk >= 250) {
+      lastAsk = Date.now();
+      const st = await city
+        .call<{ controller?: { shutdown?: ShutdownWire } }>('GET', '/v0/status')
+        .catch(() => undefined); // the API closes as the server ends
+      if (st?.controller?.shutdown) progress(st.controller.shutdown);
     }
     await sleep(100);
   }
