@@ -4,7 +4,7 @@
  * someone else, registering the city's own names, running code through run
  * env, and reading tokens from other processes' argv.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -168,9 +168,10 @@ describe('run env', () => {
   });
 });
 
-/** Every file under `dir` (recursively) whose contents hold `text`. */
+/** Every file under `dir` (recursively) whose contents hold `text`; none when it is missing. */
 function filesHolding(dir: string, text: string): string[] {
   const out: string[] = [];
+  if (!existsSync(dir)) return out;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...filesHolding(p, text));
@@ -194,11 +195,13 @@ describe('tokens in argv', () => {
         log: () => undefined,
       });
       try {
+        // This city's sessions only: other tests' cities run beside it.
         const tokens = new Set<string>();
         await waitFor(() => {
           for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
             try {
               const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+              if (!env.includes(`GC_CITY_ROOT=${tmuxRoot}`)) continue;
               for (const e of env)
                 if (e.startsWith('GC_TOKEN=') && e.length > 12) tokens.add(e.slice(9));
             } catch {
