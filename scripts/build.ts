@@ -25,8 +25,9 @@ const common: BuildOptions = {
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked',
-  // A native addon: loaded from node_modules at run time.
-  external: ['better-sqlite3'],
+  // A native addon, and the database drivers (loaded only by a city on a
+  // database server): from node_modules at run time.
+  external: ['better-sqlite3', 'pg', 'pg-native', 'mysql2'],
   // Bundled CommonJS dependencies (commander) call require for builtins.
   banner: {
     js: "import { createRequire as __gcCreateRequire } from 'node:module'; const require = __gcCreateRequire(import.meta.url);",

@@ -2,9 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Scratch, database } from '../../test/helpers/db.js';
+import type { Clock } from '../core/index.js';
 import { runStoreConformance } from './conformance.js';
 import { runRecordConformance } from './conformance-records.js';
 import { MemoryStore } from './memory.js';
+import { SqlStore } from './sql-store.js';
 import { SqliteStore } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gc-store-'));
@@ -17,6 +20,21 @@ runStoreConformance('memory', ({ clock, prefix }) =>
 runStoreConformance('sqlite', ({ clock, prefix }) =>
   Promise.resolve(new SqliteStore({ path: join(dir, `s${n++}.db`), clock, prefix })),
 );
+
+// The same suites on the database servers, each store in its own fresh schema.
+for (const kind of ['postgres', 'mysql'] as const) {
+  const server = await database(kind);
+  if (!server.url) {
+    describe.skip(`${kind} store${server.note}`, () => undefined);
+    continue;
+  }
+  const scratch = new Scratch(server.url);
+  afterAll(() => scratch.dropAll());
+  const open = async ({ clock, prefix }: { clock: Clock; prefix: string }) =>
+    SqlStore.open({ url: server.url!, schema: await scratch.create(), clock, prefix, poolSize: 4 });
+  runStoreConformance(kind, open);
+  runRecordConformance(kind, open);
+}
 
 runRecordConformance('memory', ({ clock, prefix }) =>
   Promise.resolve(new MemoryStore({ clock, prefix })),

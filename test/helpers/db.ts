@@ -83,3 +83,41 @@ export async function database(
   log(`skipping ${kind} tests: ${reason} (set GC_TEST_REQUIRE_DB=1 to make this an error)`);
   return { url: undefined, note: ` (skipped: ${reason})` };
 }
+
+/**
+ * Fresh, empty schemas on a database server, one per store a test opens
+ * (PostgreSQL: a schema; MySQL: a database), so test files and the tests
+ * in them run in parallel without seeing each other's rows. `dropAll()`
+ * (afterAll) removes what this process made.
+ */
+export class Scratch {
+  private readonly made: string[] = [];
+  private readonly tag = `t${process.pid}_${Date.now().toString(36)}`;
+
+  constructor(readonly url: string) {}
+
+  async create(): Promise<string> {
+    const name = `gc_${this.tag}_${this.made.length}`;
+    await this.admin(`CREATE ${this.url.startsWith('postgres') ? 'SCHEMA' : 'DATABASE'} ${name}`);
+    this.made.push(name);
+    return name;
+  }
+
+  async dropAll(): Promise<void> {
+    const kind = this.url.startsWith('postgres') ? 'SCHEMA' : 'DATABASE';
+    const cascade = kind === 'SCHEMA' ? ' CASCADE' : '';
+    for (const name of this.made.splice(0)) {
+      await this.admin(`DROP ${kind} IF EXISTS ${name}${cascade}`).catch(() => undefined);
+    }
+  }
+
+  private async admin(sql: string): Promise<void> {
+    const { openSqlDb } = await import('../../src/store/sql-db.js');
+    const db = await openSqlDb(this.url, { poolSize: 1 });
+    try {
+      await db.run(sql);
+    } finally {
+      await db.close();
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Pieces of the store's writes on a database server: claims as
+ * compare-and-set updates, releasing claims, and a write's record (its
+ * events into the outbox, its answer kept for a retried request) in the
+ * write's own transaction.
+ */
+import { ValidationError } from '../core/index.js';
+import { LostRaceError, type SqlConn } from './sql-db.js';
+import { hydrate, marks, rowsWhere, type BeadRow } from './sql-rows.js';
+import { REQUEST_TTL_MS, type Bead, type WriteRecord } from './types.js';
+import { decideClaim } from './validate.js';
+
+/** Compare-and-set claims tried in one transaction before it is run again. */
+export const CAS_TRIES = 20;
+
+/** Every compare-and-set lost: the write runs again (retryable). */
+export function lostRace(id: string): Error {
+  return new LostRaceError(`claim of ${id} kept losing to other claimants`);
+}
+
+/**
+ * Claim a row the caller read (and locked): a compare-and-set on what was
+ * read (status, assignee, attempt), its affected-row count checked. False
+ * when another claimant got there first (possible only where row locks do
+ * nothing). decideClaim throws when the row cannot be claimed at all.
+ */
+export async function claimRow(
+  tx: SqlConn,
+  r: BeadRow,
+  actor: string,
+  leaseMs: number,
+  now: number,
+): Promise<boolean> {
+  const { renew } = decideClaim(
+    { id: r.id, status: r.status, assignee: r.assignee, leaseExpiresAt: r.lease_expires_at },
+    actor,
+    now,
+  );
+  const changed = await tx.run(
+    `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
+     lease_expires_at = ?, attempt = ?, updated_at = ?
+     WHERE seq = ? AND status = ? AND assignee = ? AND attempt = ?`,
+    [
+      actor,
+      renew ? r.claimed_at : now,
+      now + leaseMs,
+      renew ? r.attempt : r.attempt + 1,
+      now,
+      r.seq,
+      r.status,
+      r.assignee,
+      r.attempt,
+    ],
+  );
+  return changed === 1;
+}
+
+/** Back to open with no holder. */
+export async function unclaimRows(
+  tx: SqlConn,
+  seqs: readonly number[],
+  now: number,
+): Promise<void> {
+  if (!seqs.length) return;
+  await tx.run(
+    `UPDATE beads SET status = 'open', assignee = '', claimed_at = NULL,
+     lease_expires_at = NULL, updated_at = ? WHERE seq IN (${marks(seqs.length)})`,
+    [now, ...seqs],
+  );
+}
+
+/** Unclaim every bead matching `where` (locked first); the beads as they are after. */
+export async function releaseWhere(
+  tx: SqlConn,
+  where: string,
+  args: unknown[],
+  now: number,
+): Promise<Bead[]> {
+  const rows = await rowsWhere(tx, where, args, 'ORDER BY b.seq FOR UPDATE');
+  const seqs = rows.map((r) => r.seq);
+  await unclaimRows(tx, seqs, now);
+  if (!seqs.length) return [];
+  return hydrate(
+    tx,
+    await rowsWhere(tx, `b.seq IN (${marks(seqs.length)})`, seqs, 'ORDER BY b.seq'),
+  );
+}
+
+/**
+ * Run `fn` with its record in the caller's transaction: a request already
+ * answered gets its kept answer (a different body under the same key is
+ * refused); otherwise the change, its events (outbox) and its answer
+ * commit together. Old answers are pruned at most hourly.
+ */
+export async function recorded<T>(
+  tx: SqlConn,
+  fn: (tx: SqlConn) => Promise<T>,
+  rec: WriteRecord<T>,
+  now: number,
+  prune: { last: number },
+): Promise<T> {
+  const req = rec.request;
+  if (req) {
+    const [kept] = await tx.query<{ fp: string; result: string }>(
+      'SELECT fp, result FROM requests WHERE scope = ? AND rkey = ? AND n = ?',
+      [req.scope, req.key, req.n],
+    );
+    if (kept) {
+      if (kept.fp !== req.fp) {
+        throw new ValidationError(
+          'was already used for a different request (method, path or body differ)',
+          { where: 'Idempotency-Key' },
+        );
+      }
+      return JSON.parse(kept.result) as T;
+    }
+  }
+  const value = await fn(tx);
+  const events = rec.events?.(value) ?? [];
+  if (events.length) {
+    const ts = new Date(now).toISOString();
+    await tx.run(
+      `INSERT INTO outbox (event) VALUES ${events.map(() => '(?)').join(', ')}`,
+      events.map((e) => JSON.stringify({ ...e, ts: e.ts ?? ts })),
+    );
+  }
+  if (req && (rec.keep?.(value) ?? true)) {
+    await tx.run(
+      'INSERT INTO requests (scope, rkey, n, fp, result, at) VALUES (?, ?, ?, ?, ?, ?)',
+      [req.scope, req.key, req.n, req.fp, JSON.stringify(value ?? null), now],
+    );
+    if (now - prune.last > 3600_000) {
+      prune.last = now;
+      await tx.run('DELETE FROM requests WHERE at < ?', [now - REQUEST_TTL_MS]);
+    }
+  }
+  return value;
+}

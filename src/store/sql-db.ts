@@ -1,0 +1,286 @@
+/**
+ * The driver layer for database servers: PostgreSQL (`pg`) and the MySQL
+ * protocol (`mysql2`: MariaDB, MySQL, Dolt) behind one small async
+ * interface. SQL is written once with `?` placeholders (turned into `$n`
+ * for PostgreSQL); only what differs between the dialects (DDL, upserts,
+ * row locking) is spelled per dialect by the callers.
+ *
+ * The drivers are loaded on first use, so a city on SQLite never loads them.
+ */
+import { GcError } from '../core/index.js';
+
+/** The database server cannot be reached or refused the connection (HTTP 503). */
+export class DatabaseUnavailableError extends GcError {
+  constructor(where: string, reason: string) {
+    super('unavailable', `database ${where} unavailable: ${reason}`, {
+      fix: 'check that the database server runs and [database] url is right',
+    });
+  }
+}
+
+export type Dialect = 'postgres' | 'mysql';
+
+/** One connection's view: statements, inside or outside a transaction. */
+export interface SqlConn {
+  readonly dialect: Dialect;
+  /** Rows of a query. */
+  query<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** A statement's affected row count. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDb extends SqlConn {
+  /**
+   * Run `fn` in one transaction (READ COMMITTED) on one connection: commit
+   * when it resolves, roll back when it throws.
+   */
+  transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
+  /** One connection held for `fn` (session locks, DDL). */
+  withConnection<T>(fn: (c: SqlConn) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface SqlDbOptions {
+  /** Most connections held at once. */
+  poolSize?: number;
+  /**
+   * PostgreSQL: the schema to work in (search_path). MySQL: the database
+   * (overrides the URL's). Tests give each store its own.
+   */
+  schema?: string;
+}
+
+/** `?` placeholders to PostgreSQL's `$1..$n` (the SQL here never holds a literal `?`). */
+export function numbered(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+/** The dialect a URL names, or a ValidationError-like GcError saying which are known. */
+export function dialectOf(url: string): Dialect {
+  const scheme = /^([a-z0-9+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
+  throw new GcError('invalid', `unknown database URL scheme ${JSON.stringify(scheme ?? url)}`, {
+    fix: 'use postgres://user@host:5432/db or mysql://user@host:3306/db',
+  });
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable database URL)';
+  }
+}
+
+/** A compare-and-set kept losing to concurrent writers (a conflict, worth running again). */
+export class LostRaceError extends GcError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
+
+/** Errors worth running the whole transaction again for: lost races, not mistakes. */
+export function retryable(e: unknown): boolean {
+  if (e instanceof LostRaceError) return true;
+  const err = e as { code?: string; errno?: number };
+  // PostgreSQL: serialization failure, deadlock, unique violation (a racing
+  // insert of the same key: the retry sees the winner's row).
+  if (err.code === '40001' || err.code === '40P01' || err.code === '23505') return true;
+  // MySQL: deadlock, lock wait timeout, duplicate key.
+  return err.errno === 1213 || err.errno === 1205 || err.errno === 1062;
+}
+
+/** The server could not be reached or refused us: the store is unavailable, not broken. */
+export function unavailable(e: unknown, url: string): Error {
+  const err = e as { code?: string; errno?: number; message?: string };
+  const connectCodes = new Set([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'ENOTFOUND',
+    'EHOSTUNREACH',
+    'EPIPE',
+    'PROTOCOL_CONNECTION_LOST',
+    '57P01', // admin shutdown
+    '57P03', // cannot connect now
+    '08006',
+    '08001',
+    '08004',
+    '28P01', // password authentication failed
+    '3D000', // database does not exist
+  ]);
+  if (
+    (err.code && connectCodes.has(err.code)) ||
+    err.errno === 1045 || // access denied
+    err.errno === 1049 || // unknown database
+    /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(
+      err.message ?? '',
+    )
+  ) {
+    return new DatabaseUnavailableError(redactUrl(url), err.message ?? String(e));
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+export async function openSqlDb(url: string, options: SqlDbOptions = {}): Promise<SqlDb> {
+  return dialectOf(url) === 'postgres' ? openPostgres(url, options) : openMysql(url, options);
+}
+
+async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> {
+  const pg = (await import('pg')).default;
+  // int8 (counts, epoch milliseconds) and numeric (sums) as numbers: every
+  // value stored here is far below 2^53.
+  const parsers = new Map<number, (v: string) => unknown>([
+    [20, Number],
+    [1700, Number],
+  ]);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    types: {
+      getTypeParser: ((oid: number, format?: string) =>
+        parsers.get(oid) ??
+        (pg.types.getTypeParser(oid, format as 'text') as (
+          v: string,
+        ) => unknown)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client whose server went away: logged by the caller's next error, never a crash.
+  pool.on('error', () => undefined);
+  const conn = (q: { query: typeof pool.query }): SqlConn => ({
+    dialect: 'postgres',
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      try {
+        return (await q.query(numbered(sql), params as unknown[])).rows as T[];
+      } catch (e) {
+        throw unavailable(e, url);
+      }
+    },
+    async run(sql: string, params: readonly unknown[] = []) {
+      try {
+        return (await q.query(numbered(sql), params as unknown[])).rowCount ?? 0;
+      } catch (e) {
+        throw unavailable(e, url);
+      }
+    },
+  });
+  const held = async <T>(fn: (c: SqlConn, raw: InstanceType<typeof pg.Client>) => Promise<T>) => {
+    let client;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw unavailable(e, url);
+    }
+    let broken = false;
+    try {
+      return await fn(conn(client), client);
+    } catch (e) {
+      broken = e instanceof DatabaseUnavailableError;
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  };
+  return {
+    ...conn(pool),
+    withConnection: (fn) => held((c) => fn(c)),
+    transaction: (fn) =>
+      held(async (c) => {
+        await c.run('BEGIN ISOLATION LEVEL READ COMMITTED');
+        try {
+          const value = await fn(c);
+          await c.run('COMMIT');
+          return value;
+        } catch (e) {
+          await c.run('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      }),
+    close: () => pool.end(),
+  };
+}
+
+async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
+  const mysql = await import('mysql2/promise');
+  const u = new URL(url);
+  const pool = mysql.createPool({
+    host: u.hostname,
+    port: Number(u.port) || 3306,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: options.schema ?? decodeURIComponent(u.pathname.replace(/^\//, '')),
+    connectionLimit: options.poolSize ?? 10,
+    connectTimeout: 10_000,
+    charset: 'utf8mb4_bin',
+    // BIGINT and DECIMAL (sums) as numbers: every value stored here is far below 2^53.
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+    multipleStatements: false,
+  });
+  type Queryable = {
+    query: (sql: string, params: unknown[]) => Promise<[unknown, unknown]>;
+  };
+  const conn = (q: Queryable): SqlConn => ({
+    dialect: 'mysql',
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      try {
+        return (await q.query(sql, [...params]))[0] as T[];
+      } catch (e) {
+        throw unavailable(e, url);
+      }
+    },
+    async run(sql: string, params: readonly unknown[] = []) {
+      try {
+        const [r] = await q.query(sql, [...params]);
+        return (r as { affectedRows?: number }).affectedRows ?? 0;
+      } catch (e) {
+        throw unavailable(e, url);
+      }
+    },
+  });
+  const held = async <T>(fn: (c: SqlConn) => Promise<T>) => {
+    let c;
+    try {
+      c = await pool.getConnection();
+    } catch (e) {
+      throw unavailable(e, url);
+    }
+    let broken = false;
+    try {
+      return await fn(conn(c));
+    } catch (e) {
+      broken = e instanceof DatabaseUnavailableError;
+      throw e;
+    } finally {
+      if (broken) c.destroy();
+      else c.release();
+    }
+  };
+  return {
+    ...conn(pool),
+    withConnection: held,
+    transaction: (fn) =>
+      held(async (c) => {
+        // Writes read what others committed, as on PostgreSQL.
+        await c.run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        await c.run('START TRANSACTION');
+        try {
+          const value = await fn(c);
+          await c.run('COMMIT');
+          return value;
+        } catch (e) {
+          await c.run('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      }),
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * Versioned schema of the store on a database server, per dialect. Each
+ * migration runs once, in order, under a database-wide lock, so several
+ * processes starting together migrate once. Never edit a released
+ * migration: append one.
+ *
+ * Text compares and sorts by bytes on both (PostgreSQL `COLLATE "C"`,
+ * MySQL `utf8mb4_bin`), as on SQLite: ids and labels are case-sensitive
+ * and ordered the same everywhere. MySQL cannot index long text whole, so
+ * indexed columns are VARCHARs sized from the store's limits (types.ts).
+ */
+import { GcError } from '../core/index.js';
+import type { Dialect, SqlConn, SqlDb } from './sql-db.js';
+
+export interface SqlMigration {
+  version: number;
+  description: string;
+  statements: Record<Dialect, string[]>;
+}
+
+const PG_TEXT = 'TEXT COLLATE "C"';
+const MY_TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin';
+
+export const SQL_MIGRATIONS: readonly SqlMigration[] = [
+  {
+    version: 1,
+    description: 'beads, labels, metadata, dependencies, outbox, request results',
+    statements: {
+      postgres: [
+        `CREATE TABLE beads (
+          seq BIGSERIAL PRIMARY KEY,
+          id ${PG_TEXT} NOT NULL UNIQUE,
+          title ${PG_TEXT} NOT NULL,
+          status ${PG_TEXT} NOT NULL CHECK (status IN ('open','in_progress','closed')),
+          issue_type ${PG_TEXT} NOT NULL,
+          priority INTEGER NOT NULL,
+          created_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          closed_at BIGINT,
+          close_reason ${PG_TEXT} NOT NULL DEFAULT '',
+          assignee ${PG_TEXT} NOT NULL DEFAULT '',
+          from_actor ${PG_TEXT} NOT NULL DEFAULT '',
+          parent ${PG_TEXT} NOT NULL DEFAULT '',
+          ref ${PG_TEXT} NOT NULL DEFAULT '',
+          description ${PG_TEXT} NOT NULL DEFAULT '',
+          claimed_at BIGINT,
+          lease_expires_at BIGINT,
+          attempt INTEGER NOT NULL DEFAULT 0,
+          blocked SMALLINT NOT NULL DEFAULT 0,
+          infra SMALLINT NOT NULL DEFAULT 0
+        )`,
+        `CREATE INDEX beads_ready ON beads(priority, seq)
+          WHERE status = 'open' AND blocked = 0 AND infra = 0`,
+        'CREATE INDEX beads_status ON beads(status, seq)',
+        'CREATE INDEX beads_assignee ON beads(assignee, status, seq)',
+        "CREATE INDEX beads_parent ON beads(parent, seq) WHERE parent <> ''",
+        'CREATE INDEX beads_type ON beads(issue_type, seq)',
+        "CREATE INDEX beads_lease ON beads(lease_expires_at) WHERE status = 'in_progress'",
+        `CREATE TABLE labels (
+          bead_seq BIGINT NOT NULL,
+          label ${PG_TEXT} NOT NULL,
+          PRIMARY KEY (bead_seq, label)
+        )`,
+        'CREATE INDEX labels_by_label ON labels(label, bead_seq)',
+        `CREATE TABLE metadata (
+          bead_seq BIGINT NOT NULL,
+          k ${PG_TEXT} NOT NULL,
+          v ${PG_TEXT} NOT NULL,
+          PRIMARY KEY (bead_seq, k)
+        )`,
+        // Values are up to 64 KiB, past a B-tree entry's limit: index a hash of long ones.
+        'CREATE INDEX metadata_by_value ON metadata(k, md5(v), bead_seq)',
+        `CREATE TABLE deps (
+          issue_id ${PG_TEXT} NOT NULL,
+          depends_on_id ${PG_TEXT} NOT NULL,
+          type ${PG_TEXT} NOT NULL,
+          created_at BIGINT NOT NULL,
+          PRIMARY KEY (issue_id, depends_on_id)
+        )`,
+        'CREATE INDEX deps_up ON deps(depends_on_id, type)',
+        `CREATE TABLE outbox (
+          id BIGSERIAL PRIMARY KEY,
+          event ${PG_TEXT} NOT NULL
+        )`,
+        `CREATE TABLE requests (
+          scope ${PG_TEXT} NOT NULL,
+          rkey ${PG_TEXT} NOT NULL,
+          n INTEGER NOT NULL,
+          fp ${PG_TEXT} NOT NULL,
+          result ${PG_TEXT} NOT NULL,
+          at BIGINT NOT NULL,
+          PRIMARY KEY (scope, rkey, n)
+        )`,
+        'CREATE INDEX requests_at ON requests(at)',
+      ],
+      mysql: [
+        `CREATE TABLE beads (
+          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          id VARCHAR(64) NOT NULL,
+          title TEXT NOT NULL,
+          status VARCHAR(16) NOT NULL,
+          issue_type VARCHAR(64) NOT NULL,
+          priority INT NOT NULL,
+          created_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          closed_at BIGINT NULL,
+          close_reason TEXT NOT NULL,
+          assignee VARCHAR(256) NOT NULL DEFAULT '',
+          from_actor VARCHAR(256) NOT NULL DEFAULT '',
+          parent VARCHAR(64) NOT NULL DEFAULT '',
+          ref TEXT NOT NULL,
+          description MEDIUMTEXT NOT NULL,
+          claimed_at BIGINT NULL,
+          lease_expires_at BIGINT NULL,
+          attempt INT NOT NULL DEFAULT 0,
+          blocked TINYINT NOT NULL DEFAULT 0,
+          infra TINYINT NOT NULL DEFAULT 0,
+          UNIQUE KEY beads_id (id),
+          KEY beads_ready (status, blocked, infra, priority, seq),
+          KEY beads_status (status, seq),
+          KEY beads_assignee (assignee, status, seq),
+          KEY beads_parent (parent, seq),
+          KEY beads_type (issue_type, seq),
+          KEY beads_lease (status, lease_expires_at)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE labels (
+          bead_seq BIGINT NOT NULL,
+          label VARCHAR(256) NOT NULL,
+          PRIMARY KEY (bead_seq, label),
+          KEY labels_by_label (label, bead_seq)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE metadata (
+          bead_seq BIGINT NOT NULL,
+          k VARCHAR(256) NOT NULL,
+          v MEDIUMTEXT NOT NULL,
+          PRIMARY KEY (bead_seq, k),
+          KEY metadata_by_value (k, v(400), bead_seq)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE deps (
+          issue_id VARCHAR(64) NOT NULL,
+          depends_on_id VARCHAR(64) NOT NULL,
+          type VARCHAR(64) NOT NULL,
+          created_at BIGINT NOT NULL,
+          PRIMARY KEY (issue_id, depends_on_id),
+          KEY deps_up (depends_on_id, type)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE outbox (
+          id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          event LONGTEXT NOT NULL
+        ) ${MY_TABLE}`,
+        `CREATE TABLE requests (
+          scope VARCHAR(255) NOT NULL,
+          rkey VARCHAR(255) NOT NULL,
+          n INT NOT NULL,
+          fp VARCHAR(255) NOT NULL,
+          result LONGTEXT NOT NULL,
+          at BIGINT NOT NULL,
+          PRIMARY KEY (scope, rkey, n),
+          KEY requests_at (at)
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
+];
+
+const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations
+const LOCK_NAME = 'gc_schema_migrate';
+
+async function applied(c: SqlConn): Promise<number> {
+  const ddl =
+    c.dialect === 'postgres'
+      ? `CREATE TABLE IF NOT EXISTS gc_schema (
+          version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)`
+      : `CREATE TABLE IF NOT EXISTS gc_schema (
+          version INT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL) ${MY_TABLE}`;
+  await c.run(ddl);
+  const [row] = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM gc_schema');
+  return Number(row?.v ?? 0);
+}
+
+/** The schema version of the database (0: none yet). */
+export function schemaVersion(db: SqlDb): Promise<number> {
+  return db.withConnection(applied);
+}
+
+/**
+ * Bring the schema up to date, once across processes: a session-level lock
+ * (PostgreSQL advisory lock, MySQL GET_LOCK) held while the versions are
+ * read and the missing ones applied. On PostgreSQL each migration is one
+ * transaction; MySQL commits DDL as it goes, so a migration cut off there
+ * is finished by hand (the error names it).
+ */
+export async function migrate(db: SqlDb): Promise<number> {
+  const latest = SQL_MIGRATIONS[SQL_MIGRATIONS.length - 1]?.version ?? 0;
+  return db.withConnection(async (c) => {
+    if (c.dialect === 'postgres') await c.run('SELECT pg_advisory_lock(?)', [LOCK_ID]);
+    else {
+      const [got] = await c.query<{ ok: number }>('SELECT GET_LOCK(?, 120) AS ok', [LOCK_NAME]);
+      if (Number(got?.ok) !== 1) {
+        throw new GcError('unavailable', 'another process held the schema lock for 120 s');
+      }
+    }
+    try {
+      const current = await applied(c);
+      if (current > latest) {
+        throw new GcError(
+          'unsupported',
+          `the database has schema version ${current}, newer than this gc knows (${latest})`,
+          { fix: 'upgrade gc to the version that wrote this city' },
+        );
+      }
+      for (const m of SQL_MIGRATIONS) {
+        if (m.version <= current) continue;
+        const statements = m.statements[c.dialect];
+        if (c.dialect === 'postgres') await c.run('BEGIN');
+        try {
+          for (const sql of statements) await c.run(sql);
+          await c.run('INSERT INTO gc_schema (version, description, applied_at) VALUES (?, ?, ?)', [
+            m.version,
+            m.description,
+            Date.now(),
+          ]);
+          if (c.dialect === 'postgres') await c.run('COMMIT');
+        } catch (e) {
+          if (c.dialect === 'postgres') await c.run('ROLLBACK').catch(() => undefined);
+          throw new GcError(
+            'internal',
+            `schema migration ${m.version} (${m.description}) failed: ${(e as Error).message}`,
+          );
+        }
+      }
+      return latest;
+    } finally {
+      if (c.dialect === 'postgres') {
+        await c.run('SELECT pg_advisory_unlock(?)', [LOCK_ID]).catch(() => undefined);
+      } else await c.run('SELECT RELEASE_LOCK(?)', [LOCK_NAME]).catch(() => undefined);
+    }
+  });
+}

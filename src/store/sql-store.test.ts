@@ -1,0 +1,142 @@
+/**
+ * The store on database servers, beyond the shared conformance suite: what
+ * only a store shared by several processes can get wrong. Each "process"
+ * here is its own SqlStore with its own connection pool on one schema.
+ */
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Scratch, database } from '../../test/helpers/db.js';
+import { GcError } from '../core/index.js';
+import { DatabaseUnavailableError, dialectOf, numbered, redactUrl } from './sql-db.js';
+import { SqlStore } from './sql-store.js';
+
+describe('the driver layer', () => {
+  it('numbers placeholders for PostgreSQL and knows the URL schemes', () => {
+    expect(numbered('SELECT ? , ?, (?)')).toBe('SELECT $1 , $2, ($3)');
+    expect(dialectOf('postgres://h/db')).toBe('postgres');
+    expect(dialectOf('postgresql://h/db')).toBe('postgres');
+    expect(dialectOf('mysql://h/db')).toBe('mysql');
+    expect(dialectOf('mariadb://h/db')).toBe('mysql');
+    expect(() => dialectOf('sqlite:///x')).toThrow(/unknown database URL scheme "sqlite"/);
+  });
+
+  it('never shows a password', () => {
+    expect(redactUrl('postgres://gc:s3cret@db:5432/city')).toBe('postgres://gc:***@db:5432/city');
+    expect(redactUrl('mysql://root@db/city')).toBe('mysql://root@db/city');
+  });
+
+  it('an unreachable server is DatabaseUnavailableError, without the password', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise((r) => srv.close(r));
+    for (const scheme of ['postgres', 'mysql']) {
+      const err = await SqlStore.open({ url: `${scheme}://u:hunter2@127.0.0.1:${port}/x` }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(DatabaseUnavailableError);
+      expect((err as GcError).code).toBe('unavailable');
+      expect(String((err as Error).message)).not.toContain('hunter2');
+      expect(String((err as Error).message)).toContain(`127.0.0.1:${port}`);
+    }
+  });
+});
+
+for (const kind of ['postgres', 'mysql'] as const) {
+  const server = await database(kind);
+  describe.skipIf(!server.url)(`${kind}: several processes on one database${server.note}`, () => {
+    const scratch = new Scratch(server.url ?? '');
+    afterAll(() => scratch.dropAll());
+    const open = (schema: string) =>
+      SqlStore.open({ url: server.url!, schema, prefix: 'sh', poolSize: 8 });
+
+    it('processes starting together migrate once and all open', async () => {
+      const schema = await scratch.create();
+      const stores = await Promise.all(Array.from({ length: 4 }, () => open(schema)));
+      try {
+        for (const s of stores) expect(await s.schemaVersion()).toBe(1);
+        const b = await stores[0]!.create({ title: 'seen by all' });
+        for (const s of stores) expect((await s.get(b.id)).title).toBe('seen by all');
+      } finally {
+        await Promise.all(stores.map((s) => s.dispose()));
+      }
+    });
+
+    it('claimants in two processes never get the same bead, and every bead goes once', async () => {
+      const schema = await scratch.create();
+      const [a, b] = await Promise.all([open(schema), open(schema)]);
+      try {
+        const ids = new Set<string>();
+        for (let i = 0; i < 60; i++) ids.add((await a.create({ title: `w${i}` })).id);
+        const got: string[] = [];
+        await Promise.all(
+          Array.from({ length: 24 }, async (_, w) => {
+            const s = w % 2 ? a : b;
+            for (;;) {
+              const bead = await s.claimNextReady(`worker-${w}`);
+              if (!bead) return;
+              got.push(bead.id);
+            }
+          }),
+        );
+        expect(got.length).toBe(60);
+        expect(new Set(got)).toEqual(ids);
+        expect(await a.count({ status: 'in_progress' })).toBe(60);
+      } finally {
+        await Promise.all([a.dispose(), b.dispose()]);
+      }
+    });
+
+    it('two blockers closed at once from two processes leave their dependent ready', async () => {
+      const schema = await scratch.create();
+      const [a, b] = await Promise.all([open(schema), open(schema)]);
+      try {
+        for (let round = 0; round < 10; round++) {
+          const x = await a.create({ title: `x${round}` });
+          const y = await a.create({ title: `y${round}` });
+          const d = await a.create({ title: `d${round}`, needs: [x.id, y.id] });
+          expect((await a.ready({ limit: 1000 })).items.map((r) => r.id)).not.toContain(d.id);
+          await Promise.all([a.close(x.id), b.close(y.id)]);
+          expect((await b.ready({ limit: 1000 })).items.map((r) => r.id)).toContain(d.id);
+        }
+      } finally {
+        await Promise.all([a.dispose(), b.dispose()]);
+      }
+    });
+
+    it('a dependency added while its target closes elsewhere leaves the right readiness', async () => {
+      const schema = await scratch.create();
+      const [a, b] = await Promise.all([open(schema), open(schema)]);
+      try {
+        for (let round = 0; round < 10; round++) {
+          const target = await a.create({ title: `t${round}` });
+          const dep = await a.create({ title: `d${round}` });
+          await Promise.all([b.close(target.id), a.addDependency(dep.id, target.id)]);
+          // Whatever the order, the target is closed: the dependent is ready.
+          expect((await a.ready({ limit: 1000 })).items.map((r) => r.id)).toContain(dep.id);
+        }
+      } finally {
+        await Promise.all([a.dispose(), b.dispose()]);
+      }
+    });
+
+    it('a schema newer than this gc is refused with the fix', async () => {
+      const schema = await scratch.create();
+      const s = await open(schema);
+      try {
+        await (s as unknown as { db: { run(sql: string): Promise<number> } }).db.run(
+          "INSERT INTO gc_schema (version, description, applied_at) VALUES (99, 'future', 0)",
+        );
+      } finally {
+        await s.dispose();
+      }
+      const err = await open(schema).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(GcError);
+      expect((err as GcError).message).toMatch(/schema version 99, newer than this gc knows/);
+    });
+  });
+}

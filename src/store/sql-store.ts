@@ -1,0 +1,569 @@
+/**
+ * The store on a database server: PostgreSQL or a MySQL-protocol server
+ * (MariaDB here), shared by any number of processes. Same contract and
+ * conformance suite as the SQLite store.
+ *
+ * Every write is one transaction: the change, the events that record it
+ * (outbox) and the answer kept for a retried request commit together. Lost
+ * races (deadlock, serialization failure, a duplicate key from a racing
+ * insert) run the transaction again. Claims pick with `FOR UPDATE SKIP
+ * LOCKED` and then update with a compare-and-set whose affected-row count
+ * is checked, so a server where those locks do nothing (Dolt) still never
+ * hands one bead to two claimants.
+ */
+import {
+  ConflictError,
+  ValidationError,
+  newBeadId,
+  systemClock,
+  type Clock,
+} from '../core/index.js';
+import {
+  CAS_TRIES,
+  claimRow,
+  lostRace,
+  recorded,
+  releaseWhere,
+  unclaimRows,
+} from './sql-claims.js';
+import { openSqlDb, retryable, type SqlConn, type SqlDb, type SqlDbOptions } from './sql-db.js';
+import {
+  beadCounts,
+  countBeads,
+  countReady,
+  listPage,
+  readyPage,
+  readyRows,
+  workloadOf,
+} from './sql-reads.js';
+import {
+  addLabels,
+  blockedDependents,
+  checkNoCycle,
+  hydrate,
+  link,
+  lockIds,
+  marks,
+  one,
+  refreshBlocked,
+  rowById,
+  rowsWhere,
+  setMetadata,
+  type BeadRow,
+} from './sql-rows.js';
+import { migrate, schemaVersion } from './sql-schema.js';
+import type { Store } from './store.js';
+import {
+  PARENT_CHILD,
+  type Bead,
+  type BeadCounts,
+  type BeadFilter,
+  type BeadStatus,
+  type ClaimOptions,
+  type CloseOptions,
+  type CloseResult,
+  type CreateBeadInput,
+  type Dependency,
+  type ListQuery,
+  type OutboxRow,
+  type Page,
+  type ReadyQuery,
+  type UnclaimOptions,
+  type UpdateBeadInput,
+  type Workload,
+  type WriteRecord,
+} from './types.js';
+import {
+  DEFAULT_LEASE_MS,
+  checkActor,
+  checkLease,
+  checkMetadata,
+  checkMetadataKey,
+  checkType,
+  isBlockingType,
+  isInfraType,
+  normalizeCreate,
+  normalizeUpdate,
+} from './validate.js';
+
+export interface SqlStoreOptions extends SqlDbOptions {
+  /** `postgres://...` or `mysql://...`. */
+  url: string;
+  prefix?: string;
+  clock?: Clock;
+  defaultLeaseMs?: number;
+}
+
+/** Times a write's transaction runs before a lost race is reported. */
+const MAX_TRIES = 12;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class SqlStore implements Store {
+  readonly backend: string;
+  private readonly prefix: string;
+  private readonly clock: Clock;
+  private readonly defaultLeaseMs: number;
+  /** Beads in the table, for the id length (approximate across processes: ids are unique by key). */
+  private total = 0;
+  /** When old request answers were last pruned (at most hourly, inside a write). */
+  private readonly prune = { last: 0 };
+  private disposed = false;
+
+  private constructor(
+    private readonly db: SqlDb,
+    options: SqlStoreOptions,
+  ) {
+    this.backend = db.dialect;
+    this.prefix = options.prefix ?? 'gc';
+    this.clock = options.clock ?? systemClock;
+    this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  /** Connect, bring the schema up to date (once across processes), and open. */
+  static async open(options: SqlStoreOptions): Promise<SqlStore> {
+    const db = await openSqlDb(options.url, options);
+    try {
+      await migrate(db);
+      const store = new SqlStore(db, options);
+      store.total = await countBeads(db, {});
+      return store;
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  schemaVersion(): Promise<number> {
+    return schemaVersion(this.db);
+  }
+
+  private live(): void {
+    if (this.disposed) throw new ConflictError('store is disposed');
+  }
+
+  private async read<T>(fn: (c: SqlConn) => Promise<T>): Promise<T> {
+    this.live();
+    return fn(this.db);
+  }
+
+  /** One transaction with its record; run again after a lost race. */
+  private async write<T>(fn: (tx: SqlConn) => Promise<T>, rec?: WriteRecord<T>): Promise<T> {
+    this.live();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((tx) =>
+          rec ? recorded(tx, fn, rec, this.clock.now(), this.prune) : fn(tx),
+        );
+      } catch (e) {
+        if (!retryable(e) || attempt >= MAX_TRIES) throw e;
+        await sleep(Math.min(200, 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  // ---- Store ----
+
+  create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(async (tx) => {
+      const n = normalizeCreate(input);
+      // The beads it hangs on are locked: one being closed meanwhile waits or is seen closed.
+      await lockIds(tx, [...n.needs.map((x) => x.id), ...(n.parent ? [n.parent] : [])]);
+      for (const need of n.needs) await rowById(tx, need.id);
+      if (n.parent) await rowById(tx, n.parent);
+      let id = newBeadId(this.prefix, this.total);
+      for (
+        let extra = 1;
+        (await tx.query('SELECT 1 FROM beads WHERE id = ?', [id])).length;
+        extra++
+      )
+        id = newBeadId(this.prefix, this.total, extra);
+      const now = this.clock.now();
+      await tx.run(
+        `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
+         closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
+        [
+          id,
+          n.title,
+          n.status,
+          n.type,
+          n.priority,
+          now,
+          now,
+          n.status === 'closed' ? now : null,
+          n.assignee,
+          n.from,
+          n.parent,
+          n.ref,
+          n.description,
+          isInfraType(n.type) ? 1 : 0,
+        ],
+      );
+      const r = await rowById(tx, id);
+      await addLabels(tx, r.seq, n.labels);
+      await setMetadata(tx, r.seq, Object.entries(n.metadata));
+      if (n.parent) await link(tx, id, n.parent, PARENT_CHILD, now);
+      for (const need of n.needs) await link(tx, id, need.id, need.type, now);
+      if (n.parent || n.needs.length) await refreshBlocked(tx, [id]);
+      this.total++;
+      return one(tx, id);
+    }, rec);
+  }
+
+  get(id: string): Promise<Bead> {
+    return this.read((c) => one(c, id));
+  }
+
+  getMany(ids: readonly string[]): Promise<Bead[]> {
+    return this.read(async (c) => {
+      const byId = new Map<string, Bead>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        const chunk = ids.slice(i, i + 1000);
+        if (!chunk.length) continue;
+        const rows = await rowsWhere(c, `b.id IN (${marks(chunk.length)})`, chunk);
+        for (const b of await hydrate(c, rows)) byId.set(b.id, b);
+      }
+      return ids.flatMap((id) => {
+        const b = byId.get(id);
+        return b ? [b] : [];
+      });
+    });
+  }
+
+  private async applyStatus(
+    tx: SqlConn,
+    r: BeadRow,
+    status: BeadStatus,
+    now: number,
+    reason?: string,
+  ): Promise<void> {
+    if (status === r.status) return;
+    const lease = status === 'in_progress';
+    await tx.run(
+      `UPDATE beads SET status = ?, closed_at = ?, close_reason = ?,
+       claimed_at = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
+      [
+        status,
+        status === 'closed' ? now : null,
+        status === 'closed' ? (reason ?? '') : r.close_reason,
+        lease ? r.claimed_at : null,
+        lease ? r.lease_expires_at : null,
+        now,
+        r.id,
+      ],
+    );
+    if ((r.status === 'closed') !== (status === 'closed')) {
+      await refreshBlocked(tx, await blockedDependents(tx, r.id));
+    }
+  }
+
+  update(id: string, patch: UpdateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(async (tx) => {
+      const p = normalizeUpdate(patch);
+      const r = await rowById(tx, id, true);
+      const now = this.clock.now();
+      if (p.parent !== undefined && p.parent !== '' && p.parent !== r.parent) {
+        await rowById(tx, p.parent, true);
+        await checkNoCycle(tx, id, p.parent);
+      }
+      const sets: string[] = [];
+      const args: unknown[] = [];
+      const set = (col: string, v: unknown): void => {
+        sets.push(`${col} = ?`);
+        args.push(v);
+      };
+      if (p.title !== undefined) set('title', p.title);
+      if (p.priority !== undefined) set('priority', p.priority);
+      if (p.description !== undefined) set('description', p.description);
+      if (p.assignee !== undefined) set('assignee', p.assignee);
+      if (p.ref !== undefined) set('ref', p.ref);
+      if (p.type !== undefined) {
+        set('issue_type', p.type);
+        set('infra', isInfraType(p.type) ? 1 : 0);
+      }
+      set('updated_at', now);
+      await tx.run(`UPDATE beads SET ${sets.join(', ')} WHERE id = ?`, [...args, id]);
+      await addLabels(tx, r.seq, p.labels ?? []);
+      const drop = p.remove_labels ?? [];
+      if (drop.length) {
+        await tx.run(`DELETE FROM labels WHERE bead_seq = ? AND label IN (${marks(drop.length)})`, [
+          r.seq,
+          ...drop,
+        ]);
+      }
+      await setMetadata(tx, r.seq, Object.entries(p.metadata ?? {}));
+      if (p.parent !== undefined && p.parent !== r.parent) {
+        if (r.parent) {
+          await tx.run(
+            `DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ? AND type = '${PARENT_CHILD}'`,
+            [id, r.parent],
+          );
+        }
+        await tx.run('UPDATE beads SET parent = ? WHERE id = ?', [p.parent, id]);
+        if (p.parent) await link(tx, id, p.parent, PARENT_CHILD, now);
+        await refreshBlocked(tx, [id]);
+      }
+      if (p.status !== undefined) await this.applyStatus(tx, await rowById(tx, id), p.status, now);
+      return one(tx, id);
+    }, rec);
+  }
+
+  close(
+    id: string,
+    options: CloseOptions = {},
+    rec?: WriteRecord<CloseResult>,
+  ): Promise<CloseResult> {
+    return this.write(async (tx) => {
+      const r = await rowById(tx, id, true);
+      if (r.status === 'closed') return { bead: await one(tx, id), changed: false };
+      await this.applyStatus(tx, r, 'closed', this.clock.now(), options.reason ?? '');
+      return { bead: await one(tx, id), changed: true };
+    }, rec);
+  }
+
+  delete(id: string, rec?: WriteRecord<void>): Promise<void> {
+    return this.write(async (tx) => {
+      const r = await rowById(tx, id, true);
+      const dependents = (
+        await tx.query<{ issue_id: string }>('SELECT issue_id FROM deps WHERE depends_on_id = ?', [
+          id,
+        ])
+      ).map((d) => d.issue_id);
+      await tx.run('DELETE FROM deps WHERE issue_id = ? OR depends_on_id = ?', [id, id]);
+      await tx.run('DELETE FROM labels WHERE bead_seq = ?', [r.seq]);
+      await tx.run('DELETE FROM metadata WHERE bead_seq = ?', [r.seq]);
+      await tx.run("UPDATE beads SET parent = '' WHERE parent = ?", [id]);
+      await tx.run('DELETE FROM beads WHERE id = ?', [id]);
+      this.total--;
+      await refreshBlocked(tx, dependents);
+    }, rec);
+  }
+
+  list(query: ListQuery): Promise<Page<Bead>> {
+    return this.read((c) => listPage(c, query));
+  }
+
+  ready(query: ReadyQuery = {}): Promise<Page<Bead>> {
+    return this.read((c) => readyPage(c, query));
+  }
+
+  children(parentId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Bead>> {
+    return this.list({ ...query, parent: parentId });
+  }
+
+  count(filter: BeadFilter = {}): Promise<number> {
+    return this.read((c) => countBeads(c, filter));
+  }
+
+  countReady(query: ReadyQuery = {}): Promise<number> {
+    return this.read((c) => countReady(c, query));
+  }
+
+  counts(): Promise<BeadCounts> {
+    return this.read((c) => beadCounts(c));
+  }
+
+  workload(): Promise<Workload> {
+    return this.read((c) => workloadOf(c));
+  }
+
+  setMetadata(id: string, key: string, value: string, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(async (tx) => {
+      checkMetadataKey(key);
+      const v = checkMetadata({ [key]: value })[key] ?? '';
+      const r = await rowById(tx, id, true);
+      await setMetadata(tx, r.seq, [[key, v]]);
+      await tx.run('UPDATE beads SET updated_at = ? WHERE seq = ?', [this.clock.now(), r.seq]);
+      return one(tx, id);
+    }, rec);
+  }
+
+  addDependency(
+    issueId: string,
+    dependsOnId: string,
+    type = 'blocks',
+    rec?: WriteRecord<void>,
+  ): Promise<void> {
+    return this.write(async (tx) => {
+      checkType(type);
+      if (issueId === dependsOnId) {
+        throw new ValidationError('a bead cannot depend on itself', { where: 'dependency' });
+      }
+      await lockIds(tx, [issueId, dependsOnId]);
+      await rowById(tx, issueId);
+      await rowById(tx, dependsOnId);
+      const [existing] = await tx.query<{ type: string }>(
+        'SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?',
+        [issueId, dependsOnId],
+      );
+      if (existing?.type === type) return;
+      if (isBlockingType(type)) await checkNoCycle(tx, issueId, dependsOnId);
+      await link(tx, issueId, dependsOnId, type, this.clock.now());
+      await refreshBlocked(tx, [issueId]);
+    }, rec);
+  }
+
+  removeDependency(issueId: string, dependsOnId: string, rec?: WriteRecord<void>): Promise<void> {
+    return this.write(async (tx) => {
+      await lockIds(tx, [issueId, dependsOnId]);
+      const r = await rowById(tx, issueId);
+      const [existing] = await tx.query<{ type: string }>(
+        'SELECT type FROM deps WHERE issue_id = ? AND depends_on_id = ?',
+        [issueId, dependsOnId],
+      );
+      if (!existing) return;
+      await tx.run('DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ?', [
+        issueId,
+        dependsOnId,
+      ]);
+      if (existing.type === PARENT_CHILD && r.parent === dependsOnId) {
+        await tx.run("UPDATE beads SET parent = '' WHERE id = ?", [issueId]);
+      }
+      await refreshBlocked(tx, [issueId]);
+    }, rec);
+  }
+
+  listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]> {
+    return this.read(async (c) => {
+      await rowById(c, id);
+      const col = direction === 'down' ? 'issue_id' : 'depends_on_id';
+      return c.query<Dependency>(
+        `SELECT issue_id, depends_on_id, type FROM deps WHERE ${col} = ?
+         ORDER BY created_at, issue_id, depends_on_id`,
+        [id],
+      );
+    });
+  }
+
+  private checkClaimant(actor: string): void {
+    checkActor(actor, 'actor');
+    if (actor === '') throw new ValidationError('must not be empty', { where: 'actor' });
+  }
+
+  claim(
+    id: string,
+    actor: string,
+    options: ClaimOptions = {},
+    rec?: WriteRecord<Bead>,
+  ): Promise<Bead> {
+    return this.write(async (tx) => {
+      this.checkClaimant(actor);
+      const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
+      // decideClaim throws AlreadyClaimedError / ConflictError on what it reads.
+      for (
+        let i = 0;
+        !(await claimRow(tx, await rowById(tx, id, true), actor, lease, this.clock.now()));
+        i++
+      ) {
+        if (i >= CAS_TRIES) throw lostRace(id);
+      }
+      return one(tx, id);
+    }, rec);
+  }
+
+  claimNextReady(
+    actor: string,
+    query: ReadyQuery & ClaimOptions = {},
+    rec?: WriteRecord<Bead | null>,
+  ): Promise<Bead | null> {
+    return this.write(async (tx) => {
+      this.checkClaimant(actor);
+      const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
+      for (let i = 0; ; i++) {
+        const [row] = await readyRows(tx, query, 1, undefined, actor, true);
+        if (!row) return null;
+        if (await claimRow(tx, row, actor, lease, this.clock.now())) return one(tx, row.id);
+        if (i >= CAS_TRIES) throw lostRace(row.id);
+      }
+    }, rec);
+  }
+
+  renewClaim(id: string, actor: string, options: ClaimOptions = {}): Promise<Bead> {
+    return this.write(async (tx) => {
+      const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
+      const r = await rowById(tx, id, true);
+      if (r.status !== 'in_progress' || r.assignee !== actor) {
+        throw new ConflictError(`bead ${id} is not claimed by ${actor}`, {
+          details: { id, holder: r.assignee, status: r.status },
+        });
+      }
+      const now = this.clock.now();
+      await tx.run('UPDATE beads SET lease_expires_at = ?, updated_at = ? WHERE seq = ?', [
+        now + lease,
+        now,
+        r.seq,
+      ]);
+      return one(tx, id);
+    });
+  }
+
+  unclaim(id: string, options: UnclaimOptions = {}, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(async (tx) => {
+      const r = await rowById(tx, id, true);
+      if (r.status === 'closed') {
+        throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
+          details: { id },
+        });
+      }
+      if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
+        throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
+          details: { id, holder: r.assignee },
+        });
+      }
+      if (options.attempt !== undefined && r.attempt !== options.attempt) {
+        throw new ConflictError(
+          `bead ${id} was re-claimed (attempt ${r.attempt}, not ${options.attempt})`,
+          { details: { id, attempt: r.attempt } },
+        );
+      }
+      if (!(r.status === 'open' && r.assignee === ''))
+        await unclaimRows(tx, [r.seq], this.clock.now());
+      return one(tx, id);
+    }, rec);
+  }
+
+  releaseClaims(actor: string, rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write(
+      (tx) =>
+        releaseWhere(tx, "b.status = 'in_progress' AND b.assignee = ?", [actor], this.clock.now()),
+      rec,
+    );
+  }
+
+  releaseExpiredClaims(now = this.clock.now(), rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write(
+      (tx) =>
+        releaseWhere(
+          tx,
+          "b.status = 'in_progress' AND b.lease_expires_at <= ?",
+          [now],
+          this.clock.now(),
+        ),
+      rec,
+    );
+  }
+
+  outbox(limit = 1000, afterId = 0): Promise<OutboxRow[]> {
+    return this.read(async (c) =>
+      (
+        await c.query<{ id: number; event: string }>(
+          'SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
+          [afterId, limit],
+        )
+      ).map((r) => ({ id: Number(r.id), event: JSON.parse(r.event) as OutboxRow['event'] })),
+    );
+  }
+
+  ackOutbox(throughId: number): Promise<void> {
+    return this.write(async (tx) => {
+      await tx.run('DELETE FROM outbox WHERE id <= ?', [throughId]);
+    });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.db.close();
+  }
+}
