@@ -432,6 +432,16 @@ describe('config commands and the lock', () => {
         .stdout,
     );
     expect(s.sources['session.provider']).toEqual({ kind: 'env', name: 'GC_SESSION' });
+    // A database password never reaches the output, in either form.
+    const env = { GC_DATABASE_URL: 'postgres://gc:hunter2@db.example:5432/city' };
+    const shown = await gc(['config', 'show', '--json'], { cwd: bad, env });
+    expect(shown.stdout).not.toContain('hunter2');
+    expect(json<{ config: { database: { url: string } } }>(shown.stdout).config.database.url).toBe(
+      'postgres://gc:***@db.example:5432/city',
+    );
+    const text = await gc(['config', 'show'], { cwd: bad, env });
+    expect(text.stdout).toContain('database.url');
+    expect(text.stdout + text.stderr).not.toContain('hunter2');
   });
 
   it('a running city server holding the lock is reported, not waited on', async () => {

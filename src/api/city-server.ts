@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CityOps, KeyRing, openCityState, type CityState, type Principal } from '../city/index.js';
 import { UnauthenticatedError, errorMessage } from '../core/index.js';
-import { loadCityConfig } from '../config/index.js';
+import { loadCityConfig, redactConfig } from '../config/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
 import { ConvoyPatrol } from '../dispatch/index.js';
 import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
@@ -68,21 +68,8 @@ export function createApiRouter(host: ApiHost, options: RouterOptions): Router {
 }
 
 /** Secrets in a loaded config: env values and keys named like credentials. */
-export function redact(value: unknown, key = ''): unknown {
-  if (/(token|secret|password|passwd|api_?key|credential)/i.test(key)) return '[redacted]';
-  if (Array.isArray(value)) return value.map((v) => redact(v));
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] =
-        k === 'env' && v && typeof v === 'object'
-          ? Object.fromEntries(Object.keys(v).map((e) => [e, '[redacted]']))
-          : redact(v, k);
-    }
-    return out;
-  }
-  return value;
-}
+/** The config as GET /v0/config shows it (see redactConfig). */
+export const redact = (value: unknown): unknown => redactConfig(value);
 
 /** The socket path of a city (what clients connect to). */
 export function citySocketPath(root: string): string {

@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsupportedError, derivePrefix } from '../core/index.js';
-import { loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
+import { ConfigError, loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
 import { JsonlEventLog, MemoryEventLog, type EventLog } from '../events/index.js';
-import { MemoryStore, SqliteStore, type Store } from '../store/index.js';
+import { MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
+import { databaseTarget } from './database.js';
 import { CityLock, type LockRole } from './lock.js';
 
 export interface OpenCityStateOptions {
@@ -51,7 +52,34 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
     const prefix = config.workspace.prefix ?? derivePrefix(config.workspace.name);
     let store: Store;
     const bp = config.beads.provider || 'sqlite';
-    if (bp === 'sqlite') {
+    const database = databaseTarget(loaded);
+    if ((bp === 'postgres' || bp === 'mysql') && !database) {
+      throw new ConfigError([
+        {
+          file: loaded.file,
+          path: 'beads.provider',
+          message: `"${bp}" needs a database server: set [database] url (or url_file, or GC_DATABASE_URL)`,
+        },
+      ]);
+    }
+    if (database && (bp === 'postgres' || bp === 'mysql') && bp !== database.dialect) {
+      throw new ConfigError([
+        {
+          file: loaded.file,
+          path: 'beads.provider',
+          message: `"${bp}" but [database] url is a ${database.dialect} server`,
+        },
+      ]);
+    }
+    if (database && (bp === 'sqlite' || bp === database.dialect)) {
+      // The city's work store (beads, and the mail kept in it) on the server.
+      store = await SqlStore.open({
+        url: database.url,
+        prefix,
+        defaultLeaseMs: ms(config.beads.claim_lease),
+        poolSize: config.database.pool_size,
+      });
+    } else if (bp === 'sqlite') {
       const dbPath = join(gc, 'beads.db');
       store = new SqliteStore({
         path: dbPath,

@@ -4,3 +4,4 @@ export * from './load.js';
 export { formatPath, keyPositions } from './toml-positions.js';
 export { initCity, type InitOptions } from './init.js';
 export { renderConfigReference } from './reference.js';
+export { maskUrlPassword, redactConfig } from './redact.js';

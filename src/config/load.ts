@@ -69,6 +69,7 @@ export const ENV_OVERRIDES: readonly {
   { name: 'GC_BEADS', path: ['beads', 'provider'], type: 'string' },
   { name: 'GC_MAIL', path: ['mail', 'provider'], type: 'string' },
   { name: 'GC_EVENTS', path: ['events', 'provider'], type: 'string' },
+  { name: 'GC_DATABASE_URL', path: ['database', 'url'], type: 'string' },
   { name: 'GC_K8S_NAMESPACE', path: ['session', 'k8s', 'namespace'], type: 'string' },
   { name: 'GC_K8S_IMAGE', path: ['session', 'k8s', 'image'], type: 'string' },
   { name: 'GC_K8S_CONTEXT', path: ['session', 'k8s', 'context'], type: 'string' },

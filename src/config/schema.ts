@@ -221,7 +221,9 @@ export const sessionSchema = z.object({
 export const beadsSchema = z.object({
   provider: storeProvider
     .default('sqlite')
-    .describe('Work store: sqlite, memory, exec:<script> (postgres, mysql planned).'),
+    .describe(
+      'Work store: sqlite, memory, postgres or mysql (with [database] url), exec:<script>.',
+    ),
   claim_lease: duration('1h', 'Lease of a claim; a lapsed claim may be taken by another agent.'),
   hold_overlapping: z
     .enum(['prefer', 'strict', 'off'])
@@ -302,6 +304,28 @@ export const daemonSchema = z.object({
   drift_drain_timeout: duration('2m', 'Drain timeout for config-drift restarts.'),
 });
 
+export const databaseSchema = z.object({
+  url: z
+    .string()
+    .default('')
+    .describe(
+      'postgres://user@host:5432/db or mysql://user@host:3306/db: the work store (beads, mail) on a database server (env GC_DATABASE_URL). Empty: SQLite in .gc/. A password here is never shown; prefer url_file or the env var.',
+    ),
+  url_file: z
+    .string()
+    .default('')
+    .describe('A file holding the URL (mode 0600, relative to the city), instead of url.'),
+  pool_size: z
+    .number()
+    .int()
+    .min(0)
+    .max(500)
+    .default(0)
+    .describe(
+      'Database connections this process holds at most (0 = 2 per CPU core plus 4, at most 20).',
+    ),
+});
+
 export const apiSchema = z.object({
   port: z
     .number()
@@ -360,6 +384,7 @@ export const citySchema = z.object({
   events: eventsSchema.prefault({}).describe('Event log.'),
   daemon: daemonSchema.prefault({}).describe('Controller.'),
   api: apiSchema.prefault({}).describe('HTTP API.'),
+  database: databaseSchema.prefault({}).describe('Database server (PostgreSQL, MariaDB/MySQL).'),
 });
 
 export type CityConfig = z.output<typeof citySchema>;

@@ -4,3 +4,11 @@ export * from './types.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { parseNeed, encodeCursor, decodeCursor } from './validate.js';
+export { SqlStore, type SqlStoreOptions } from './sql-store.js';
+export {
+  DatabaseUnavailableError,
+  defaultPoolSize,
+  dialectOf,
+  redactUrl,
+  type Dialect,
+} from './sql-db.js';

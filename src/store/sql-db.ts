@@ -7,6 +7,7 @@
  *
  * The drivers are loaded on first use, so a city on SQLite never loads them.
  */
+import { availableParallelism } from 'node:os';
 import { GcError } from '../core/index.js';
 
 /** The database server cannot be reached or refused the connection (HTTP 503). */
@@ -50,6 +51,16 @@ export interface SqlDbOptions {
   schema?: string;
 }
 
+/**
+ * Connections a process holds when [database] pool_size is 0: two per CPU
+ * core plus four (statements wait on the network, so a core keeps more
+ * than one busy), at most 20 (a server shared by several processes and
+ * replicas has a connection limit: PostgreSQL's default is 100).
+ */
+export function defaultPoolSize(cores = availableParallelism()): number {
+  return Math.min(20, 2 * cores + 4);
+}
+
 /** `?` placeholders to PostgreSQL's `$1..$n` (the SQL here never holds a literal `?`). */
 export function numbered(sql: string): string {
   let i = 0;
@@ -61,9 +72,14 @@ export function dialectOf(url: string): Dialect {
   const scheme = /^([a-z0-9+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
   if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
-  throw new GcError('invalid', `unknown database URL scheme ${JSON.stringify(scheme ?? url)}`, {
-    fix: 'use postgres://user@host:5432/db or mysql://user@host:3306/db',
-  });
+  // The URL itself is never echoed: it may hold a password.
+  throw new GcError(
+    'invalid',
+    `unknown database URL scheme ${JSON.stringify(scheme ?? '(none)')}`,
+    {
+      fix: 'use postgres://user@host:5432/db or mysql://user@host:3306/db',
+    },
+  );
 }
 
 /** The URL without its password, for messages. */
@@ -141,7 +157,7 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
   ]);
   const pool = new pg.Pool({
     connectionString: url,
-    max: options.poolSize ?? 10,
+    max: options.poolSize || defaultPoolSize(),
     connectionTimeoutMillis: 10_000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     types: {
@@ -216,7 +232,7 @@ async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
     user: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
     database: options.schema ?? decodeURIComponent(u.pathname.replace(/^\//, '')),
-    connectionLimit: options.poolSize ?? 10,
+    connectionLimit: options.poolSize || defaultPoolSize(),
     connectTimeout: 10_000,
     charset: 'utf8mb4_bin',
     // BIGINT and DECIMAL (sums) as numbers: every value stored here is far below 2^53.

@@ -91,23 +91,42 @@ export async function database(
  * (afterAll) removes what this process made.
  */
 export class Scratch {
-  private readonly made: string[] = [];
+  private readonly made: { name: string; kind: 'SCHEMA' | 'DATABASE' }[] = [];
   private readonly tag = `t${process.pid}_${Date.now().toString(36)}`;
 
   constructor(readonly url: string) {}
 
+  private get pg(): boolean {
+    return this.url.startsWith('postgres');
+  }
+
+  private next(): string {
+    return `gc_${this.tag}_${this.made.length}`;
+  }
+
+  /** A fresh schema (PostgreSQL) or database (MySQL) on the server: its name. */
   async create(): Promise<string> {
-    const name = `gc_${this.tag}_${this.made.length}`;
-    await this.admin(`CREATE ${this.url.startsWith('postgres') ? 'SCHEMA' : 'DATABASE'} ${name}`);
-    this.made.push(name);
+    const name = this.next();
+    const kind = this.pg ? 'SCHEMA' : 'DATABASE';
+    await this.admin(`CREATE ${kind} ${name}`);
+    this.made.push({ name, kind });
     return name;
   }
 
+  /** A fresh database on the server: a URL naming it (as a city's [database] url would). */
+  async createDatabase(): Promise<string> {
+    const name = this.next();
+    await this.admin(`CREATE DATABASE ${name}`);
+    this.made.push({ name, kind: 'DATABASE' });
+    const u = new URL(this.url);
+    u.pathname = `/${name}`;
+    return u.toString();
+  }
+
   async dropAll(): Promise<void> {
-    const kind = this.url.startsWith('postgres') ? 'SCHEMA' : 'DATABASE';
-    const cascade = kind === 'SCHEMA' ? ' CASCADE' : '';
-    for (const name of this.made.splice(0)) {
-      await this.admin(`DROP ${kind} IF EXISTS ${name}${cascade}`).catch(() => undefined);
+    for (const { name, kind } of this.made.splice(0)) {
+      const tail = kind === 'SCHEMA' ? ' CASCADE' : this.pg ? ' WITH (FORCE)' : '';
+      await this.admin(`DROP ${kind} IF EXISTS ${name}${tail}`).catch(() => undefined);
     }
   }
 

@@ -43,14 +43,16 @@ function describeSource(s: ValueSource | undefined): string {
 }
 
 export async function show(g: GlobalOptions): Promise<void> {
-  const { loadCityConfig, formatIssue } = await import('../../config/index.js');
+  const { loadCityConfig, formatIssue, redactConfig } = await import('../../config/index.js');
   const root = cityRoot(g);
   const loaded = await loadCityConfig(join(root, 'city.toml'));
   for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+  // Secrets (env values, keys naming them, a URL's password) are never printed.
+  const shown = redactConfig(loaded.config);
   if (g.json) {
     printJson({
       file: loaded.file,
-      config: loaded.config,
+      config: shown,
       sources: Object.fromEntries(loaded.sources),
     });
     return;
@@ -61,7 +63,7 @@ export async function show(g: GlobalOptions): Promise<void> {
     const value = key
       .split(/\.|\[(\d+)\]/)
       .filter(Boolean)
-      .reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], loaded.config);
+      .reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], shown);
     printLine(
       `${key.padEnd(width)} = ${JSON.stringify(value) ?? '(unset)'}  # ${describeSource(source)}`,
     );
