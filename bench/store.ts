@@ -6,13 +6,27 @@
  * async claimers draining ready work with no double claim, against one
  * claimer at a time (each claim its own transaction) in the same run.
  *
- *   npx tsx bench/store.ts [--quick]
+ *   npx tsx bench/store.ts [--quick] [--backend sqlite|postgres|mysql]
+ *
+ * With --backend postgres or mysql, the server store is measured instead,
+ * with the SQLite figures of the same workload in the same run
+ * (bench/store-server.ts).
  */
 import Database from 'better-sqlite3';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteStore, type Bead } from '../src/store/index.js';
 import { note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
+
+const backendArg = process.argv[process.argv.indexOf('--backend') + 1];
+if (process.argv.includes('--backend') && backendArg !== 'sqlite') {
+  if (backendArg !== 'postgres' && backendArg !== 'mysql') {
+    throw new Error(`--backend: expected sqlite, postgres or mysql, got ${String(backendArg)}`);
+  }
+  const { runServerBench } = await import('./store-server.js');
+  await runServerBench(backendArg);
+  process.exit(0);
+}
 
 const BEADS = quick ? 20_000 : 100_000;
 const CLAIMERS = 500;

@@ -91,6 +91,7 @@ export async function releaseWhere(
  * answered gets its kept answer (a different body under the same key is
  * refused); otherwise the change, its events (outbox) and its answer
  * commit together. Old answers are pruned at most hourly.
+
  */
 export async function recorded<T>(
   tx: SqlConn,
@@ -117,13 +118,6 @@ export async function recorded<T>(
   }
   const value = await fn(tx);
   const events = rec.events?.(value) ?? [];
-  if (events.length) {
-    const ts = new Date(now).toISOString();
-    await tx.run(
-      `INSERT INTO outbox (event) VALUES ${events.map(() => '(?)').join(', ')}`,
-      events.map((e) => JSON.stringify({ ...e, ts: e.ts ?? ts })),
-    );
-  }
   if (req && (rec.keep?.(value) ?? true)) {
     await tx.run(
       'INSERT INTO requests (scope, rkey, n, fp, result, at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -134,5 +128,35 @@ export async function recorded<T>(
       await tx.run('DELETE FROM requests WHERE at < ?', [now - REQUEST_TTL_MS]);
     }
   }
+  // Last, so the outbox counter is held only until the commit right after.
+  if (events.length) {
+    const ts = new Date(now).toISOString();
+    const first = await takeOutboxIds(tx, events.length);
+    await tx.run(
+      `INSERT INTO outbox (id, event) VALUES ${events.map(() => '(?, ?)').join(', ')}`,
+      events.flatMap((e, i) => [first + i, JSON.stringify({ ...e, ts: e.ts ?? ts })]),
+    );
+  }
   return value;
+}
+
+/**
+ * Take `n` outbox ids from the counter row; the row stays locked until the
+ * transaction ends, so ids are handed out in commit order (schema v2).
+ */
+async function takeOutboxIds(tx: SqlConn, n: number): Promise<number> {
+  let last: number;
+  if (tx.dialect === 'postgres') {
+    const [r] = await tx.query<{ next: number }>(
+      'UPDATE outbox_seq SET next = next + ? WHERE id = 1 RETURNING next',
+      [n],
+    );
+    last = Number(r?.next);
+  } else {
+    await tx.run('UPDATE outbox_seq SET next = LAST_INSERT_ID(next + ?) WHERE id = 1', [n]);
+    const [r] = await tx.query<{ next: number }>('SELECT LAST_INSERT_ID() AS next');
+    last = Number(r?.next);
+  }
+  if (!Number.isFinite(last) || last < n) throw new Error('the outbox counter row is missing');
+  return last - n + 1;
 }

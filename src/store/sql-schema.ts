@@ -161,6 +161,25 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // Outbox ids in commit order. A sequence or AUTO_INCREMENT hands out ids
+    // at insert time, so a transaction that started earlier could commit
+    // its events below ids a drainer had already passed: events lost or
+    // out of order. The counter row is taken as a write's last statement
+    // and held until its commit, so ids grow in commit order, without gaps.
+    version: 2,
+    description: 'outbox ids in commit order (a counter row)',
+    statements: {
+      postgres: [
+        'CREATE TABLE outbox_seq (id INTEGER PRIMARY KEY, next BIGINT NOT NULL)',
+        'INSERT INTO outbox_seq (id, next) SELECT 1, COALESCE(MAX(id), 0) FROM outbox',
+      ],
+      mysql: [
+        `CREATE TABLE outbox_seq (id INT PRIMARY KEY, next BIGINT NOT NULL) ${MY_TABLE}`,
+        'INSERT INTO outbox_seq (id, next) SELECT 1, COALESCE(MAX(id), 0) FROM outbox',
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

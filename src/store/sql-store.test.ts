@@ -55,7 +55,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const schema = await scratch.create();
       const stores = await Promise.all(Array.from({ length: 4 }, () => open(schema)));
       try {
-        for (const s of stores) expect(await s.schemaVersion()).toBe(1);
+        for (const s of stores) expect(await s.schemaVersion()).toBe(2);
         const b = await stores[0]!.create({ title: 'seen by all' });
         for (const s of stores) expect((await s.get(b.id)).title).toBe('seen by all');
       } finally {
@@ -115,6 +115,56 @@ for (const kind of ['postgres', 'mysql'] as const) {
           await Promise.all([b.close(target.id), a.addDependency(dep.id, target.id)]);
           // Whatever the order, the target is closed: the dependent is ready.
           expect((await a.ready({ limit: 1000 })).items.map((r) => r.id)).toContain(dep.id);
+        }
+      } finally {
+        await Promise.all([a.dispose(), b.dispose()]);
+      }
+    });
+
+    it('outbox ids follow commit order: a drainer racing two writers misses nothing', async () => {
+      const schema = await scratch.create();
+      const [a, b] = await Promise.all([open(schema), open(schema)]);
+      try {
+        const seen: { id: number; subject: string; type: string }[] = [];
+        let done = false;
+        // The city's drain: read past the last id seen, then acknowledge it.
+        const drain = (async () => {
+          let last = 0;
+          for (;;) {
+            const rows = await a.outbox(50, last);
+            for (const r of rows) {
+              seen.push({ id: r.id, subject: r.event.subject ?? '', type: r.event.type });
+              last = r.id;
+            }
+            if (rows.length) await a.ackOutbox(last);
+            else if (done) return;
+            else await new Promise((r) => setTimeout(r, 2));
+          }
+        })();
+        const rec = (type: string) => ({
+          events: (x: { id: string } | { bead: { id: string } }) => [
+            { type, actor: 't', subject: 'bead' in x ? x.bead.id : x.id },
+          ],
+        });
+        const made: string[] = [];
+        await Promise.all(
+          Array.from({ length: 16 }, async (_, w) => {
+            const s = w % 2 ? a : b;
+            for (let i = 0; i < 15; i++) {
+              const bead = await s.create({ title: `w${w}-${i}` }, rec('bead.created'));
+              made.push(bead.id);
+              await (w % 3 ? a : b).close(bead.id, {}, rec('bead.closed'));
+            }
+          }),
+        );
+        done = true;
+        await drain;
+        expect(seen).toHaveLength(made.length * 2);
+        // Gap-free ids, and each bead created before it closed.
+        expect(seen.map((e) => e.id)).toEqual(seen.map((_, i) => seen[0]!.id + i));
+        const at = new Map(seen.map((e, i) => [`${e.type} ${e.subject}`, i]));
+        for (const id of made) {
+          expect(at.get(`bead.created ${id}`)!).toBeLessThan(at.get(`bead.closed ${id}`)!);
         }
       } finally {
         await Promise.all([a.dispose(), b.dispose()]);
