@@ -15,6 +15,20 @@ export interface TreeHelpers {
 }
 
 export function addCityCommands(program: Command, { g, json }: TreeHelpers): void {
+  // ---- the database server ----
+  const dbCmds = async () => import('./commands/db.js');
+  const db = program
+    .command('db')
+    .description('the city database server ([database] url): schema and state');
+  json(
+    db.command('status').description('server, schema version, rows waiting in the outbox'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await dbCmds()).status(g(cmd))));
+  json(
+    db
+      .command('migrate')
+      .description('bring the schema up to date (the city server also does at start)'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await dbCmds()).migrateCmd(g(cmd))));
+
   // ---- rigs and the merge queue ----
   const rigCmds = async () => import('./commands/rig.js');
   const rig = program.command('rig').description('projects (git repositories) and their settings');
