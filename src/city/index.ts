@@ -5,3 +5,4 @@ export { CityOps, type ClaimRequest, type UnclaimRequest } from './ops.js';
 export { adminKeyPath, readAdminKey } from '../core/index.js';
 export { KeyRing, type CreatedKey, type Principal, type PrincipalKind } from './keyring.js';
 export { replayBeads, ReplayError, type ReplayedBead } from './replay.js';
+export { databaseTarget, type DatabaseTarget } from './database.js';

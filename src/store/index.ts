@@ -12,3 +12,5 @@ export {
   redactUrl,
   type Dialect,
 } from './sql-db.js';
+export { openSqlDb, type SqlDb } from './sql-db.js';
+export { SQL_MIGRATIONS, migrate, schemaVersion } from './sql-schema.js';

@@ -9,7 +9,7 @@ import { printJson, printLine } from '../output.js';
 
 async function target(g: GlobalOptions) {
   const { loadCityConfig } = await import('../../config/index.js');
-  const { databaseTarget } = await import('../../city/database.js');
+  const { databaseTarget } = await import('../../city/index.js');
   const root = cityRoot(g);
   const loaded = await loadCityConfig(join(root, 'city.toml'));
   const t = databaseTarget(loaded);
@@ -33,8 +33,8 @@ interface DbStatus {
 
 export async function status(g: GlobalOptions): Promise<void> {
   const t = await target(g);
-  const { openSqlDb, redactUrl } = await import('../../store/sql-db.js');
-  const { schemaVersion, SQL_MIGRATIONS } = await import('../../store/sql-schema.js');
+  const { openSqlDb, redactUrl, schemaVersion, SQL_MIGRATIONS } =
+    await import('../../store/index.js');
   const db = await openSqlDb(t.url, { poolSize: 1 });
   try {
     const version = await schemaVersion(db);
@@ -71,8 +71,7 @@ export async function status(g: GlobalOptions): Promise<void> {
 
 export async function migrateCmd(g: GlobalOptions): Promise<void> {
   const t = await target(g);
-  const { openSqlDb, redactUrl } = await import('../../store/sql-db.js');
-  const { migrate, schemaVersion } = await import('../../store/sql-schema.js');
+  const { openSqlDb, redactUrl, migrate, schemaVersion } = await import('../../store/index.js');
   const db = await openSqlDb(t.url, { poolSize: 1 });
   try {
     const before = await schemaVersion(db);
