@@ -20,9 +20,10 @@ export function lostRace(id: string): Error {
 
 /**
  * Claim a row the caller read (and locked): a compare-and-set on what was
- * read (status, assignee, attempt), its affected-row count checked. False
- * when another claimant got there first (possible only where row locks do
- * nothing). decideClaim throws when the row cannot be claimed at all.
+ * read (status, assignee, attempt), its affected-row count checked. The row
+ * as it is now, or undefined when another claimant got there first
+ * (possible only where row locks do nothing). decideClaim throws when the
+ * row cannot be claimed at all.
  */
 export async function claimRow(
   tx: SqlConn,
@@ -30,21 +31,30 @@ export async function claimRow(
   actor: string,
   leaseMs: number,
   now: number,
-): Promise<boolean> {
+): Promise<BeadRow | undefined> {
   const { renew } = decideClaim(
     { id: r.id, status: r.status, assignee: r.assignee, leaseExpiresAt: r.lease_expires_at },
     actor,
     now,
   );
+  const next: BeadRow = {
+    ...r,
+    status: 'in_progress',
+    assignee: actor,
+    claimed_at: renew ? r.claimed_at : now,
+    lease_expires_at: now + leaseMs,
+    attempt: renew ? r.attempt : r.attempt + 1,
+    updated_at: now,
+  };
   const changed = await tx.run(
     `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
      lease_expires_at = ?, attempt = ?, updated_at = ?
      WHERE seq = ? AND status = ? AND assignee = ? AND attempt = ?`,
     [
       actor,
-      renew ? r.claimed_at : now,
-      now + leaseMs,
-      renew ? r.attempt : r.attempt + 1,
+      next.claimed_at,
+      next.lease_expires_at,
+      next.attempt,
       now,
       r.seq,
       r.status,
@@ -52,7 +62,7 @@ export async function claimRow(
       r.attempt,
     ],
   );
-  return changed === 1;
+  return changed === 1 ? next : undefined;
 }
 
 /** Back to open with no holder. */

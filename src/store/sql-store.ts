@@ -451,14 +451,17 @@ export class SqlStore implements Store {
       this.checkClaimant(actor);
       const lease = checkLease(options.leaseMs, this.defaultLeaseMs);
       // decideClaim throws AlreadyClaimedError / ConflictError on what it reads.
-      for (
-        let i = 0;
-        !(await claimRow(tx, await rowById(tx, id, true), actor, lease, this.clock.now()));
-        i++
-      ) {
+      for (let i = 0; ; i++) {
+        const next = await claimRow(
+          tx,
+          await rowById(tx, id, true),
+          actor,
+          lease,
+          this.clock.now(),
+        );
+        if (next) return (await hydrate(tx, [next]))[0]!;
         if (i >= CAS_TRIES) throw lostRace(id);
       }
-      return one(tx, id);
     }, rec);
   }
 
@@ -473,7 +476,9 @@ export class SqlStore implements Store {
       for (let i = 0; ; i++) {
         const [row] = await readyRows(tx, query, 1, undefined, actor, true);
         if (!row) return null;
-        if (await claimRow(tx, row, actor, lease, this.clock.now())) return one(tx, row.id);
+        // The claimed row is known: hydrated as it now is, not read back.
+        const next = await claimRow(tx, row, actor, lease, this.clock.now());
+        if (next) return (await hydrate(tx, [next]))[0]!;
         if (i >= CAS_TRIES) throw lostRace(row.id);
       }
     }, rec);
