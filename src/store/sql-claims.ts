@@ -6,8 +6,18 @@
  */
 import { ValidationError } from '../core/index.js';
 import { LostRaceError, type SqlConn } from './sql-db.js';
-import { hydrate, marks, rowsWhere, type BeadRow } from './sql-rows.js';
-import { REQUEST_TTL_MS, type Bead, type WriteRecord } from './types.js';
+import { readyWhere } from './sql-reads.js';
+import {
+  beadOf,
+  hydrate,
+  hydrationColumns,
+  marks,
+  normalizeRow,
+  rowsWhere,
+  type BeadRow,
+  type Hydration,
+} from './sql-rows.js';
+import { REQUEST_TTL_MS, type Bead, type ReadyQuery, type WriteRecord } from './types.js';
 import { decideClaim } from './validate.js';
 
 /** Compare-and-set claims tried in one transaction before it is run again. */
@@ -63,6 +73,30 @@ export async function claimRow(
     ],
   );
   return changed === 1 ? next : undefined;
+}
+
+/**
+ * PostgreSQL: pick the first ready bead, claim it and read it back, in one
+ * statement (the pick locks with SKIP LOCKED and re-checks the row, the
+ * update sets it, RETURNING hydrates it). Null when nothing is ready.
+ */
+export async function claimFirstReady(
+  tx: SqlConn,
+  q: ReadyQuery,
+  actor: string,
+  leaseMs: number,
+  now: number,
+): Promise<Bead | null> {
+  const { where, args } = readyWhere(tx, q, actor);
+  const [row] = await tx.query<BeadRow & Hydration>(
+    `UPDATE beads AS u SET status = 'in_progress', assignee = ?, claimed_at = ?,
+     lease_expires_at = ?, attempt = u.attempt + 1, updated_at = ?
+     WHERE u.seq = (SELECT b.seq FROM beads b WHERE ${where}
+       ORDER BY b.priority, b.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+     RETURNING u.*, ${hydrationColumns(tx, 'u')}`,
+    [actor, now, now + leaseMs, now, ...args],
+  );
+  return row ? beadOf(normalizeRow(row), row) : null;
 }
 
 /** Back to open with no holder. */

@@ -170,18 +170,33 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
   });
   // An idle client whose server went away: logged by the caller's next error, never a crash.
   pool.on('error', () => undefined);
+  // Statements the store repeats are prepared once per connection (named):
+  // the server skips parsing and planning them again.
+  const named = new Map<string, { name: string; text: string }>();
+  const statement = (sql: string, params: readonly unknown[]) => {
+    let s = named.get(sql);
+    if (!s) {
+      const text = numbered(sql);
+      const dml = /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql) && !/pg_advisory/.test(sql);
+      // Named only while the cache has room: a name always means one text.
+      if (!dml || named.size >= 5000) return { text, values: params as unknown[] };
+      s = { name: `gc_${named.size}`, text };
+      named.set(sql, s);
+    }
+    return { name: s.name, text: s.text, values: params as unknown[] };
+  };
   const conn = (q: { query: typeof pool.query }): SqlConn => ({
     dialect: 'postgres',
     async query<T>(sql: string, params: readonly unknown[] = []) {
       try {
-        return (await q.query(numbered(sql), params as unknown[])).rows as T[];
+        return (await q.query(statement(sql, params))).rows as T[];
       } catch (e) {
         throw unavailable(e, url);
       }
     },
     async run(sql: string, params: readonly unknown[] = []) {
       try {
-        return (await q.query(numbered(sql), params as unknown[])).rowCount ?? 0;
+        return (await q.query(statement(sql, params))).rowCount ?? 0;
       } catch (e) {
         throw unavailable(e, url);
       }

@@ -50,6 +50,27 @@ export async function listPage(c: SqlConn, query: ListQuery): Promise<Page<Bead>
   return pageOf(c, rows, limit, (r) => [r.seq]);
 }
 
+/** The WHERE of ready beads (alias b); with a claimant, skipping work assigned to others. */
+export function readyWhere(
+  c: SqlConn,
+  q: ReadyQuery,
+  claimant?: string,
+  after?: number[],
+): { where: string; args: unknown[] } {
+  const where = ["b.status = 'open'", 'b.blocked = 0', 'b.infra = 0'];
+  const args: unknown[] = [];
+  filterSql(c, q, where, args);
+  if (claimant !== undefined) {
+    where.push("(b.assignee = '' OR b.assignee = ?)");
+    args.push(claimant);
+  }
+  if (after) {
+    where.push('(b.priority > ? OR (b.priority = ? AND b.seq > ?))');
+    args.push(after[0], after[0], after[1]);
+  }
+  return { where: where.join(' AND '), args };
+}
+
 /**
  * Ready rows in (priority, seq) order; with a claimant, skipping work
  * assigned to others. With `lock`, the rows are locked for the caller's
@@ -63,20 +84,10 @@ export function readyRows(
   claimant?: string,
   lock = false,
 ): Promise<BeadRow[]> {
-  const where = ["b.status = 'open'", 'b.blocked = 0', 'b.infra = 0'];
-  const args: unknown[] = [];
-  filterSql(c, q, where, args);
-  if (claimant !== undefined) {
-    where.push("(b.assignee = '' OR b.assignee = ?)");
-    args.push(claimant);
-  }
-  if (after) {
-    where.push('(b.priority > ? OR (b.priority = ? AND b.seq > ?))');
-    args.push(after[0], after[0], after[1]);
-  }
+  const { where, args } = readyWhere(c, q, claimant, after);
   return rowsWhere(
     c,
-    where.join(' AND '),
+    where,
     [...args, limit],
     `ORDER BY b.priority, b.seq LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
   );

@@ -36,7 +36,8 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
-function normalize(r: BeadRow): BeadRow {
+/** A row with numbers where the driver gave strings. */
+export function normalizeRow(r: BeadRow): BeadRow {
   r.seq = num(r.seq);
   r.priority = num(r.priority);
   r.created_at = num(r.created_at);
@@ -56,7 +57,7 @@ export async function rowsWhere(
   tail = '',
 ): Promise<BeadRow[]> {
   const rows = await c.query<BeadRow>(`SELECT * FROM beads b WHERE ${where} ${tail}`, args);
-  return rows.map(normalize);
+  return rows.map(normalizeRow);
 }
 
 /** The bead's row, locked for this transaction when `lock`; NotFoundError when absent. */
@@ -83,24 +84,30 @@ const FEW = 4;
  * Labels, metadata and dependencies of `rows`, in one query: each as a JSON
  * aggregate (sorted as the Bead contract says) per bead.
  */
-function hydrationSql(c: SqlConn, n: number): string {
-  const where = `b.seq IN (${marks(n)})`;
+export function hydrationColumns(c: SqlConn, alias: string): string {
   if (c.dialect === 'postgres') {
-    return `SELECT b.seq,
-      (SELECT json_agg(l.label ORDER BY l.label) FROM labels l WHERE l.bead_seq = b.seq) AS labels,
-      (SELECT json_object_agg(m.k, m.v) FROM metadata m WHERE m.bead_seq = b.seq) AS meta,
+    return `(SELECT json_agg(l.label ORDER BY l.label) FROM labels l WHERE l.bead_seq = ${alias}.seq) AS gc_labels,
+      (SELECT json_object_agg(m.k, m.v) FROM metadata m WHERE m.bead_seq = ${alias}.seq) AS gc_meta,
       (SELECT json_agg(json_build_object('issue_id', d.issue_id, 'depends_on_id', d.depends_on_id,
          'type', d.type) ORDER BY d.created_at, d.depends_on_id)
-       FROM deps d WHERE d.issue_id = b.id) AS deps
-      FROM beads b WHERE ${where}`;
+       FROM deps d WHERE d.issue_id = ${alias}.id) AS gc_deps`;
   }
-  return `SELECT b.seq,
-    (SELECT JSON_ARRAYAGG(l.label ORDER BY l.label) FROM labels l WHERE l.bead_seq = b.seq) AS labels,
-    (SELECT JSON_OBJECTAGG(m.k, m.v) FROM metadata m WHERE m.bead_seq = b.seq) AS meta,
+  return `(SELECT JSON_ARRAYAGG(l.label ORDER BY l.label) FROM labels l WHERE l.bead_seq = ${alias}.seq) AS gc_labels,
+    (SELECT JSON_OBJECTAGG(m.k, m.v) FROM metadata m WHERE m.bead_seq = ${alias}.seq) AS gc_meta,
     (SELECT JSON_ARRAYAGG(JSON_OBJECT('issue_id', d.issue_id, 'depends_on_id', d.depends_on_id,
        'type', d.type) ORDER BY d.created_at, d.depends_on_id)
-     FROM deps d WHERE d.issue_id = b.id) AS deps
-    FROM beads b WHERE ${where}`;
+     FROM deps d WHERE d.issue_id = ${alias}.id) AS gc_deps`;
+}
+
+/** The JSON aggregates of hydrationColumns, parsed. */
+export interface Hydration {
+  gc_labels: unknown;
+  gc_meta: unknown;
+  gc_deps: unknown;
+}
+
+function hydrationSql(c: SqlConn, n: number): string {
+  return `SELECT b.seq, ${hydrationColumns(c, 'b')} FROM beads b WHERE b.seq IN (${marks(n)})`;
 }
 
 /** A JSON aggregate as the driver gave it: parsed (PostgreSQL) or text (MySQL), or null. */
@@ -118,45 +125,37 @@ export async function hydrate(c: SqlConn, rows: BeadRow[]): Promise<Bead[]> {
   if (rows.length === 0) return [];
   if (rows.length > FEW) return hydratePage(c, rows);
   const seqs = rows.map((r) => r.seq);
-  const extra = new Map<
-    number,
-    { labels: string[]; meta: Record<string, string>; deps: Dependency[] }
-  >();
-  for (const x of await c.query<{ seq: number; labels: unknown; meta: unknown; deps: unknown }>(
-    hydrationSql(c, seqs.length),
-    seqs,
-  )) {
-    extra.set(num(x.seq), {
-      labels: parsed<string[]>(x.labels, []),
-      meta: parsed<Record<string, string>>(x.meta, {}),
-      deps: parsed<Dependency[]>(x.deps, []),
-    });
+  const extra = new Map<number, Hydration>();
+  for (const x of await c.query<{ seq: number } & Hydration>(hydrationSql(c, seqs.length), seqs)) {
+    extra.set(num(x.seq), x);
   }
-  return rows.map((r) => {
-    const e = extra.get(r.seq);
-    return {
-      id: r.id,
-      title: r.title,
-      status: r.status,
-      issue_type: r.issue_type,
-      priority: r.priority,
-      created_at: iso(r.created_at),
-      updated_at: iso(r.updated_at),
-      closed_at: r.closed_at === null ? null : iso(r.closed_at),
-      close_reason: r.close_reason,
-      assignee: r.assignee,
-      from: r.from_actor,
-      parent: r.parent,
-      ref: r.ref,
-      description: r.description,
-      labels: e?.labels ?? [],
-      metadata: e?.meta ?? {},
-      dependencies: e?.deps ?? [],
-      claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
-      lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
-      attempt: r.attempt,
-    };
-  });
+  return rows.map((r) => beadOf(r, extra.get(r.seq)));
+}
+
+/** A Bead from its row and its hydration columns. */
+export function beadOf(r: BeadRow, e: Hydration | undefined): Bead {
+  return {
+    id: r.id,
+    title: r.title,
+    status: r.status,
+    issue_type: r.issue_type,
+    priority: r.priority,
+    created_at: iso(r.created_at),
+    updated_at: iso(r.updated_at),
+    closed_at: r.closed_at === null ? null : iso(r.closed_at),
+    close_reason: r.close_reason,
+    assignee: r.assignee,
+    from: r.from_actor,
+    parent: r.parent,
+    ref: r.ref,
+    description: r.description,
+    labels: parsed<string[]>(e?.gc_labels, []),
+    metadata: parsed<Record<string, string>>(e?.gc_meta, {}),
+    dependencies: parsed<Dependency[]>(e?.gc_deps, []),
+    claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
+    lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
+    attempt: r.attempt,
+  };
 }
 
 /** Hydration in three queries (labels, metadata, dependencies): cheaper for a page of beads. */

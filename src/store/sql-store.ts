@@ -20,6 +20,7 @@ import {
 } from '../core/index.js';
 import {
   CAS_TRIES,
+  claimFirstReady,
   claimRow,
   lostRace,
   recorded,
@@ -473,6 +474,9 @@ export class SqlStore implements Store {
     return this.write(async (tx) => {
       this.checkClaimant(actor);
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
+      if (tx.dialect === 'postgres') {
+        return claimFirstReady(tx, query, actor, lease, this.clock.now());
+      }
       for (let i = 0; ; i++) {
         const [row] = await readyRows(tx, query, 1, undefined, actor, true);
         if (!row) return null;
