@@ -277,7 +277,9 @@ async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
       }
     },
   });
-  const held = async <T>(fn: (c: SqlConn) => Promise<T>) => {
+  // Connections whose session already reads at READ COMMITTED (set once each).
+  const committedReads = new WeakSet<object>();
+  const held = async <T>(fn: (c: SqlConn, session: object) => Promise<T>) => {
     let c;
     try {
       c = await pool.getConnection();
@@ -286,7 +288,7 @@ async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
     }
     let broken = false;
     try {
-      return await fn(conn(c));
+      return await fn(conn(c), (c as unknown as { connection?: object }).connection ?? c);
     } catch (e) {
       broken = e instanceof DatabaseUnavailableError;
       throw e;
@@ -297,11 +299,14 @@ async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
   };
   return {
     ...conn(pool),
-    withConnection: held,
+    withConnection: (fn) => held((c) => fn(c)),
     transaction: (fn) =>
-      held(async (c) => {
+      held(async (c, session) => {
         // Writes read what others committed, as on PostgreSQL.
-        await c.run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        if (!committedReads.has(session)) {
+          await c.run('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+          committedReads.add(session);
+        }
         await c.run('START TRANSACTION');
         try {
           const value = await fn(c);

@@ -15,6 +15,16 @@ import {
 } from './types.js';
 import { decodeCursor, encodeCursor, hasFilter, pageSize, zeroCounts } from './validate.js';
 
+/**
+ * `LIMIT n` with n written into the statement: a prepared statement with a
+ * parameter LIMIT gets a generic plan that does not know the page is small,
+ * and PostgreSQL then sorted every ready bead instead of walking the index.
+ */
+export function limitSql(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`bad LIMIT ${n}`);
+  return `LIMIT ${n}`;
+}
+
 async function pageOf(
   c: SqlConn,
   rows: BeadRow[],
@@ -44,8 +54,8 @@ export async function listPage(c: SqlConn, query: ListQuery): Promise<Page<Bead>
   const rows = await rowsWhere(
     c,
     where.join(' AND '),
-    [...args, limit + 1],
-    'ORDER BY b.seq LIMIT ?',
+    args,
+    `ORDER BY b.seq ${limitSql(limit + 1)}`,
   );
   return pageOf(c, rows, limit, (r) => [r.seq]);
 }
@@ -88,8 +98,8 @@ export function readyRows(
   return rowsWhere(
     c,
     where,
-    [...args, limit],
-    `ORDER BY b.priority, b.seq LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+    args,
+    `ORDER BY b.priority, b.seq ${limitSql(limit)}${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
   );
 }
 

@@ -29,6 +29,7 @@ import {
 } from './sql-claims.js';
 import { openSqlDb, retryable, type SqlConn, type SqlDb, type SqlDbOptions } from './sql-db.js';
 import {
+  limitSql,
   beadCounts,
   countBeads,
   countReady,
@@ -557,8 +558,8 @@ export class SqlStore implements Store {
     return this.read(async (c) =>
       (
         await c.query<{ id: number; event: string }>(
-          'SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
-          [afterId, limit],
+          `SELECT id, event FROM outbox WHERE id > ? ORDER BY id ${limitSql(Math.trunc(limit))}`,
+          [afterId],
         )
       ).map((r) => ({ id: Number(r.id), event: JSON.parse(r.event) as OutboxRow['event'] })),
     );
