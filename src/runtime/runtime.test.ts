@@ -270,7 +270,11 @@ describe('start-up: readiness, dialogs, death', () => {
       const name = `dies-${which}`;
       const err = await p
         .start(name, {
-          command: 'echo "no API key configured"; exit 4',
+          // The short sleep keeps the terminal open until the runtime has
+          // read the line: tmux sometimes never sees the output of a
+          // process that prints and exits at once (its screen and its
+          // pipe-pane log both stay empty; noted as an open defect).
+          command: 'echo "no API key configured"; sleep 0.2; exit 4',
           work_dir: dir,
           ready_prompt_prefix: '>',
         })
