@@ -445,12 +445,13 @@ export class TmuxProvider implements Provider {
   async snapshot(prefix: string): Promise<SessionSnapshot[]> {
     validatePrefix(prefix);
     // tmux marks a pane dead when its terminal closes and learns the exit
-    // status when it reaps the process, a moment later: a pane dead with
-    // neither status nor signal yet is asked about again, briefly.
+    // status when it reaps the process, a moment later (longer on a loaded
+    // machine): a pane dead with neither status nor signal yet is asked
+    // about again, for up to about a second.
     for (let attempt = 0; ; attempt++) {
       const snap = await this.snapshotOnce(prefix);
-      if (snap.settled || attempt >= 5) return snap.sessions;
-      await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+      if (snap.settled || attempt >= 8) return snap.sessions;
+      await new Promise((r) => setTimeout(r, Math.min(200, 10 * 2 ** attempt)));
     }
   }
 
