@@ -19,8 +19,8 @@ import {
   type BeadFilter,
   type Dependency,
 } from './types.js';
-import { iso, statusList } from './validate.js';
-import type { BeadRow } from './sqlite-rows.js';
+import { statusList } from './validate.js';
+import { beadFromRow, type BeadRow } from './sqlite-rows.js';
 
 export type { BeadRow };
 
@@ -134,28 +134,12 @@ export async function hydrate(c: SqlConn, rows: BeadRow[]): Promise<Bead[]> {
 
 /** A Bead from its row and its hydration columns. */
 export function beadOf(r: BeadRow, e: Hydration | undefined): Bead {
-  return {
-    id: r.id,
-    title: r.title,
-    status: r.status,
-    issue_type: r.issue_type,
-    priority: r.priority,
-    created_at: iso(r.created_at),
-    updated_at: iso(r.updated_at),
-    closed_at: r.closed_at === null ? null : iso(r.closed_at),
-    close_reason: r.close_reason,
-    assignee: r.assignee,
-    from: r.from_actor,
-    parent: r.parent,
-    ref: r.ref,
-    description: r.description,
-    labels: parsed<string[]>(e?.gc_labels, []),
-    metadata: parsed<Record<string, string>>(e?.gc_meta, {}),
-    dependencies: parsed<Dependency[]>(e?.gc_deps, []),
-    claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
-    lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
-    attempt: r.attempt,
-  };
+  return beadFromRow(
+    r,
+    parsed<string[]>(e?.gc_labels, []),
+    parsed<Record<string, string>>(e?.gc_meta, {}),
+    parsed<Dependency[]>(e?.gc_deps, []),
+  );
 }
 
 /** Hydration in three queries (labels, metadata, dependencies): cheaper for a page of beads. */
@@ -192,28 +176,9 @@ async function hydratePage(c: SqlConn, rows: BeadRow[]): Promise<Bead[]> {
     if (!a) deps.set(d.issue_id, (a = []));
     a.push({ issue_id: d.issue_id, depends_on_id: d.depends_on_id, type: d.type });
   }
-  return rows.map((r) => ({
-    id: r.id,
-    title: r.title,
-    status: r.status,
-    issue_type: r.issue_type,
-    priority: r.priority,
-    created_at: iso(r.created_at),
-    updated_at: iso(r.updated_at),
-    closed_at: r.closed_at === null ? null : iso(r.closed_at),
-    close_reason: r.close_reason,
-    assignee: r.assignee,
-    from: r.from_actor,
-    parent: r.parent,
-    ref: r.ref,
-    description: r.description,
-    labels: labels.get(r.seq) ?? [],
-    metadata: meta.get(r.seq) ?? {},
-    dependencies: deps.get(r.id) ?? [],
-    claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
-    lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
-    attempt: r.attempt,
-  }));
+  return rows.map((r) =>
+    beadFromRow(r, labels.get(r.seq) ?? [], meta.get(r.seq) ?? {}, deps.get(r.id) ?? []),
+  );
 }
 
 export async function one(c: SqlConn, id: string): Promise<Bead> {

@@ -97,7 +97,19 @@ export function hydrate(sql: Statements, rows: BeadRow[]): Bead[] {
     if (!a) deps.set(d.issue_id, (a = []));
     a.push({ issue_id: d.issue_id, depends_on_id: d.depends_on_id, type: d.type });
   }
-  return rows.map((r) => ({
+  return rows.map((r) =>
+    beadFromRow(r, labels.get(r.seq) ?? [], meta.get(r.seq) ?? {}, deps.get(r.id) ?? []),
+  );
+}
+
+/** A Bead from its row and its labels, metadata and dependencies (every SQL backend). */
+export function beadFromRow(
+  r: BeadRow,
+  labels: string[],
+  metadata: Record<string, string>,
+  dependencies: Dependency[],
+): Bead {
+  return {
     id: r.id,
     title: r.title,
     status: r.status,
@@ -112,13 +124,13 @@ export function hydrate(sql: Statements, rows: BeadRow[]): Bead[] {
     parent: r.parent,
     ref: r.ref,
     description: r.description,
-    labels: labels.get(r.seq) ?? [],
-    metadata: meta.get(r.seq) ?? {},
-    dependencies: deps.get(r.id) ?? [],
+    labels,
+    metadata,
+    dependencies,
     claimed_at: r.claimed_at === null ? null : iso(r.claimed_at),
     lease_expires_at: r.lease_expires_at === null ? null : iso(r.lease_expires_at),
     attempt: r.attempt,
-  }));
+  };
 }
 
 export function one(sql: Statements, id: string): Bead {
