@@ -15,7 +15,8 @@
 import { join } from 'node:path';
 import { Scratch, database } from '../test/helpers/db.js';
 import { mapLimit } from '../src/core/index.js';
-import { SqlStore, SqliteStore, openSqlDb, type Store } from '../src/store/index.js';
+import { openSqlDb } from '../src/db/index.js';
+import { SqlStore, SqliteStore, type Store } from '../src/store/index.js';
 import { note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
 
 const BEADS = quick ? 20_000 : 100_000;

@@ -8,7 +8,7 @@ import { statSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, type LoadedConfig } from '../config/index.js';
 import type { GcError } from '../core/index.js';
-import { dialectOf, type Dialect } from '../store/index.js';
+import { dialectOf, type Dialect } from '../db/index.js';
 
 export interface DatabaseTarget {
   url: string;

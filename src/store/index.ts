@@ -5,12 +5,3 @@ export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { parseNeed, encodeCursor, decodeCursor } from './validate.js';
 export { SqlStore, type SqlStoreOptions } from './sql-store.js';
-export {
-  DatabaseUnavailableError,
-  defaultPoolSize,
-  dialectOf,
-  redactUrl,
-  type Dialect,
-} from './sql-db.js';
-export { openSqlDb, type SqlDb } from './sql-db.js';
-export { SQL_MIGRATIONS, migrate, schemaVersion } from './sql-schema.js';

@@ -5,7 +5,7 @@
  * write's own transaction.
  */
 import { ValidationError } from '../core/index.js';
-import { LostRaceError, type SqlConn } from './sql-db.js';
+import { LostRaceError, type SqlConn } from '../db/index.js';
 import { readyWhere } from './sql-reads.js';
 import {
   beadOf,

@@ -1,6 +1,6 @@
 /** The read queries of the store on a database server (async twins of sqlite-reads.ts). */
 import { ValidationError } from '../core/index.js';
-import type { SqlConn } from './sql-db.js';
+import type { SqlConn } from '../db/index.js';
 import { filterSql, hydrate, rowsWhere, type BeadRow } from './sql-rows.js';
 import {
   ROUTED_TO,

@@ -11,7 +11,7 @@
  * other order the server reports a deadlock and the write runs again.
  */
 import { ConflictError, NotFoundError } from '../core/index.js';
-import type { SqlConn } from './sql-db.js';
+import type { SqlConn } from '../db/index.js';
 import {
   BLOCKING_DEP_TYPES,
   PARENT_CHILD,

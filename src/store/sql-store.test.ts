@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Scratch, database } from '../../test/helpers/db.js';
 import { GcError } from '../core/index.js';
-import { DatabaseUnavailableError, dialectOf, numbered, redactUrl } from './sql-db.js';
+import { DatabaseUnavailableError, dialectOf, numbered, redactUrl } from '../db/index.js';
 import { SqlStore } from './sql-store.js';
 
 describe('the driver layer', () => {

@@ -27,7 +27,15 @@ import {
   releaseWhere,
   unclaimRows,
 } from './sql-claims.js';
-import { openSqlDb, retryable, type SqlConn, type SqlDb, type SqlDbOptions } from './sql-db.js';
+import {
+  migrate,
+  openSqlDb,
+  retryable,
+  schemaVersion,
+  type SqlConn,
+  type SqlDb,
+  type SqlDbOptions,
+} from '../db/index.js';
 import {
   limitSql,
   beadCounts,
@@ -53,7 +61,7 @@ import {
   setMetadata,
   type BeadRow,
 } from './sql-rows.js';
-import { migrate, schemaVersion } from './sql-schema.js';
+
 import type { Store } from './store.js';
 import {
   PARENT_CHILD,

@@ -131,7 +131,7 @@ export class Scratch {
   }
 
   private async admin(sql: string): Promise<void> {
-    const { openSqlDb } = await import('../../src/store/sql-db.js');
+    const { openSqlDb } = await import('../../src/db/index.js');
     const db = await openSqlDb(this.url, { poolSize: 1 });
     try {
       await db.run(sql);

@@ -34,7 +34,7 @@ interface DbStatus {
 export async function status(g: GlobalOptions): Promise<void> {
   const t = await target(g);
   const { openSqlDb, redactUrl, schemaVersion, SQL_MIGRATIONS } =
-    await import('../../store/index.js');
+    await import('../../db/index.js');
   const db = await openSqlDb(t.url, { poolSize: 1 });
   try {
     const version = await schemaVersion(db);
@@ -71,7 +71,7 @@ export async function status(g: GlobalOptions): Promise<void> {
 
 export async function migrateCmd(g: GlobalOptions): Promise<void> {
   const t = await target(g);
-  const { openSqlDb, redactUrl, migrate, schemaVersion } = await import('../../store/index.js');
+  const { openSqlDb, redactUrl, migrate, schemaVersion } = await import('../../db/index.js');
   const db = await openSqlDb(t.url, { poolSize: 1 });
   try {
     const before = await schemaVersion(db);

@@ -10,7 +10,7 @@
  * indexed columns are VARCHARs sized from the store's limits (types.ts).
  */
 import { GcError } from '../core/index.js';
-import type { Dialect, SqlConn, SqlDb } from './sql-db.js';
+import type { Dialect, SqlConn, SqlDb } from './db.js';
 
 export interface SqlMigration {
   version: number;

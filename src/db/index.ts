@@ -1,0 +1,21 @@
+/**
+ * The city's database server: connections and pools per dialect
+ * (PostgreSQL, MySQL protocol), errors, and the one versioned schema that
+ * every SQL backend (store, event log, merge queue, keys, ...) shares.
+ */
+export {
+  DatabaseUnavailableError,
+  LostRaceError,
+  defaultPoolSize,
+  dialectOf,
+  numbered,
+  openSqlDb,
+  redactUrl,
+  retryable,
+  unavailable,
+  type Dialect,
+  type SqlConn,
+  type SqlDb,
+  type SqlDbOptions,
+} from './db.js';
+export { SQL_MIGRATIONS, migrate, schemaVersion, type SqlMigration } from './schema.js';
