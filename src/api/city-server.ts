@@ -177,7 +177,14 @@ export class CityServer implements ApiHost {
     const log =
       options.log ??
       ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-    const state = await openCityState({ root: options.root, role: 'server', command: 'gc start' });
+    const state = await openCityState({
+      root: options.root,
+      role: 'server',
+      command: 'gc start',
+      // A database still starting (or restarting) is waited for, as [database] connect_retry says.
+      connectRetryMs: 'database',
+      log,
+    });
     let provider: Provider | undefined;
     let keys: KeyRing | undefined;
     let idempotency: IdempotencyStore | undefined;

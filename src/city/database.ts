@@ -8,7 +8,14 @@ import { statSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, type LoadedConfig } from '../config/index.js';
 import type { GcError } from '../core/index.js';
-import { dialectOf, type Dialect } from '../db/index.js';
+import {
+  DatabaseUnavailableError,
+  dialectOf,
+  migrate,
+  openSqlDb,
+  type Dialect,
+  type SqlDb,
+} from '../db/index.js';
 
 export interface DatabaseTarget {
   url: string;
@@ -47,4 +54,58 @@ export function databaseTarget(loaded: LoadedConfig): DatabaseTarget | undefined
     throw configError(file ? 'url_file' : 'url', (e as GcError).message);
   }
   return { url: text, dialect };
+}
+
+/**
+ * The provider named in `[beads]` or `[events]` against the database: a
+ * server provider needs `[database] url`, and must name its dialect.
+ */
+export function checkProvider(
+  loaded: LoadedConfig,
+  key: 'beads.provider' | 'events.provider',
+  provider: string,
+  target: DatabaseTarget | undefined,
+): void {
+  if (provider !== 'postgres' && provider !== 'mysql') return;
+  const problem = !target
+    ? `"${provider}" needs a database server: set [database] url (or url_file, or GC_DATABASE_URL)`
+    : provider !== target.dialect
+      ? `"${provider}" but [database] url is a ${target.dialect} server`
+      : undefined;
+  if (problem) throw new ConfigError([{ file: loaded.file, path: key, message: problem }]);
+}
+
+export interface ConnectOptions {
+  poolSize?: number;
+  /** Keep trying an unavailable server this long (ms), backing off; 0: fail at once. */
+  retryMs?: number;
+  log?: (line: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Open the city's pool and bring its schema up to date. A server that is
+ * down or refusing (DatabaseUnavailableError) is tried again with backoff
+ * (0.5 s doubling to 5 s) for `retryMs`; any other error fails at once.
+ */
+export async function connectDatabase(
+  target: DatabaseTarget,
+  options: ConnectOptions = {},
+): Promise<SqlDb> {
+  const end = Date.now() + (options.retryMs ?? 0);
+  const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+  let wait = 500;
+  for (;;) {
+    const db = await openSqlDb(target.url, options.poolSize ? { poolSize: options.poolSize } : {});
+    try {
+      await migrate(db);
+      return db;
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      if (!(e instanceof DatabaseUnavailableError) || Date.now() + wait > end) throw e;
+      options.log?.(`${e.message}; trying again in ${wait} ms`);
+      await sleep(wait);
+      wait = Math.min(5000, wait * 2);
+    }
+  }
 }

@@ -7,10 +7,11 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsupportedError, derivePrefix } from '../core/index.js';
-import { ConfigError, loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
-import { JsonlEventLog, MemoryEventLog, type EventLog } from '../events/index.js';
+import { loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
+import { type SqlDb } from '../db/index.js';
+import { JsonlEventLog, MemoryEventLog, SqlEventLog, type EventLog } from '../events/index.js';
 import { MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
-import { databaseTarget } from './database.js';
+import { checkProvider, connectDatabase, databaseTarget } from './database.js';
 import { CityLock, type LockRole } from './lock.js';
 
 export interface OpenCityStateOptions {
@@ -21,6 +22,12 @@ export interface OpenCityStateOptions {
   role?: LockRole;
   lockWaitMs?: number;
   command?: string;
+  /**
+   * With [database] url: keep trying a server that is down this long (ms)
+   * before failing; 'database': as `[database] connect_retry` says.
+   */
+  connectRetryMs?: number | 'database';
+  log?: (line: string) => void;
 }
 
 export interface CityState {
@@ -47,38 +54,30 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
         ...(options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {}),
         ...(options.command ? { command: options.command } : {}),
       });
+  let db: SqlDb | undefined;
+  let store: Store | undefined;
   try {
     const { config } = loaded;
     const prefix = config.workspace.prefix ?? derivePrefix(config.workspace.name);
-    let store: Store;
     const bp = config.beads.provider || 'sqlite';
+    const ep = config.events.provider || 'jsonl';
     const database = databaseTarget(loaded);
-    if ((bp === 'postgres' || bp === 'mysql') && !database) {
-      throw new ConfigError([
-        {
-          file: loaded.file,
-          path: 'beads.provider',
-          message: `"${bp}" needs a database server: set [database] url (or url_file, or GC_DATABASE_URL)`,
-        },
-      ]);
-    }
-    if (database && (bp === 'postgres' || bp === 'mysql') && bp !== database.dialect) {
-      throw new ConfigError([
-        {
-          file: loaded.file,
-          path: 'beads.provider',
-          message: `"${bp}" but [database] url is a ${database.dialect} server`,
-        },
-      ]);
-    }
-    if (database && (bp === 'sqlite' || bp === database.dialect)) {
-      // The city's work store (beads, and the mail kept in it) on the server.
-      store = await SqlStore.open({
-        url: database.url,
-        prefix,
-        defaultLeaseMs: ms(config.beads.claim_lease),
+    checkProvider(loaded, 'beads.provider', bp, database);
+    checkProvider(loaded, 'events.provider', ep, database);
+    if (database) {
+      db = await connectDatabase(database, {
         poolSize: config.database.pool_size,
+        retryMs:
+          options.connectRetryMs === 'database'
+            ? ms(config.database.connect_retry)
+            : (options.connectRetryMs ?? 0),
+        ...(options.log ? { log: options.log } : {}),
       });
+    }
+    const lease = ms(config.beads.claim_lease);
+    if (db && (bp === 'sqlite' || bp === db.dialect)) {
+      // The city's work store (beads, and the mail kept in it) on the server.
+      store = await SqlStore.open({ db, prefix, defaultLeaseMs: lease });
     } else if (bp === 'sqlite') {
       const dbPath = join(gc, 'beads.db');
       store = new SqliteStore({
@@ -86,19 +85,30 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
         // A follower without the lock must never migrate behind the holder's back.
         readonly: readonly && existsSync(dbPath),
         prefix,
-        defaultLeaseMs: ms(config.beads.claim_lease),
+        defaultLeaseMs: lease,
         durability: config.beads.durability,
       });
     } else if (bp === 'memory') {
-      store = new MemoryStore({ prefix, defaultLeaseMs: ms(config.beads.claim_lease) });
+      store = new MemoryStore({ prefix, defaultLeaseMs: lease });
     } else {
       throw new UnsupportedError(`beads provider "${bp}" is not available in this build`, {
         fix: 'use [beads] provider = "sqlite" (the default)',
       });
     }
     let events: EventLog;
-    const ep = config.events.provider || 'jsonl';
-    if (ep === 'jsonl') {
+    if (db && (ep === 'jsonl' || ep === db.dialect)) {
+      // With a database, the log is there too: nothing a second server needs stays in .gc/.
+      const maxAge = config.events.retain_max_age;
+      events = await SqlEventLog.open({
+        db,
+        retention: {
+          maxEvents: config.events.retain_max_events,
+          maxAgeMs: maxAge ? ms(maxAge) : 0,
+        },
+        // Only the lock holder prunes; a follower only reads.
+        pruneEveryMs: readonly ? 0 : 600_000,
+      });
+    } else if (ep === 'jsonl') {
       events = await JsonlEventLog.open({
         path: join(gc, 'events.jsonl'),
         readonly,
@@ -108,11 +118,12 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
     } else if (ep === 'memory') {
       events = new MemoryEventLog();
     } else {
-      await store.dispose();
       throw new UnsupportedError(`events provider "${ep}" is not available in this build`, {
         fix: 'use [events] provider = "jsonl" (the default)',
       });
     }
+    const pool = db;
+    const opened: Store = store;
     return {
       loaded,
       gcDir: gc,
@@ -122,13 +133,16 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
       async close() {
         try {
           await events.close();
-          await store.dispose();
+          await opened.dispose();
+          await pool?.close();
         } finally {
           await lock?.release();
         }
       },
     };
   } catch (err) {
+    await store?.dispose().catch(() => undefined);
+    await db?.close().catch(() => undefined);
     await lock?.release();
     throw err;
   }

@@ -280,11 +280,13 @@ export const mailSchema = z.object({
 export const eventsSchema = z.object({
   provider: z
     .string()
-    .refine((s) => ['jsonl', 'memory', ''].includes(s) || /^exec:.+/.test(s), {
-      message: 'expected "jsonl", "memory" or "exec:<script>"',
+    .refine((s) => ['jsonl', 'memory', 'postgres', 'mysql', ''].includes(s) || /^exec:.+/.test(s), {
+      message: 'expected "jsonl", "memory", "postgres", "mysql" or "exec:<script>"',
     })
     .default('jsonl')
-    .describe('Event log: jsonl, memory, exec:<script>.'),
+    .describe(
+      'Event log: jsonl, memory, postgres or mysql, exec:<script>. With [database] url the log is in the database (jsonl then means the default: the database).',
+    ),
   max_segment_mb: z
     .number()
     .int()
@@ -292,6 +294,10 @@ export const eventsSchema = z.object({
     .default(64)
     .describe('Rotate the event file at this size.'),
   retain_segments: count().default(0).describe('Rotated event files kept (0 = all).'),
+  retain_max_events: count()
+    .default(0)
+    .describe('On a database: keep at most this many of the newest events (0 = all).'),
+  retain_max_age: optDuration('On a database: drop events older than this (unset = keep all).'),
 });
 
 export const daemonSchema = z.object({
@@ -324,6 +330,10 @@ export const databaseSchema = z.object({
     .describe(
       'Database connections this process holds at most (0 = 2 per CPU core plus 4, at most 20).',
     ),
+  connect_retry: duration(
+    '60s',
+    'How long `gc start` keeps trying a database server that is down (backing off from 0.5 s to 5 s) before it gives up.',
+  ),
 });
 
 export const apiSchema = z.object({

@@ -24,6 +24,8 @@ export type Dialect = 'postgres' | 'mysql';
 /** One connection's view: statements, inside or outside a transaction. */
 export interface SqlConn {
   readonly dialect: Dialect;
+  /** The schema (PostgreSQL) or database (MySQL) given at open; '' for the URL's own. */
+  readonly scope: string;
   /** Rows of a query. */
   query<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** A statement's affected row count. */
@@ -38,6 +40,20 @@ export interface SqlDb extends SqlConn {
   transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
   /** One connection held for `fn` (session locks, DDL). */
   withConnection<T>(fn: (c: SqlConn) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: a connection of its own that LISTENs on `channel`.
+   * Resolves once LISTEN took effect; `onNotify` gets each payload, and
+   * `onLost` is called once if the connection fails (listen again then).
+   */
+  listen?(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onLost: (e: Error) => void,
+  ): Promise<Listener>;
+  close(): Promise<void>;
+}
+
+export interface Listener {
   close(): Promise<void>;
 }
 
@@ -185,8 +201,10 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
     }
     return { name: s.name, text: s.text, values: params as unknown[] };
   };
+  const scope = options.schema ?? '';
   const conn = (q: { query: typeof pool.query }): SqlConn => ({
     dialect: 'postgres',
+    scope,
     async query<T>(sql: string, params: readonly unknown[] = []) {
       try {
         return (await q.query(statement(sql, params))).rows as T[];
@@ -234,8 +252,68 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
           throw e;
         }
       }),
+    async listen(channel, onNotify, onLost) {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`bad channel ${channel}`);
+      const client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: 10_000,
+        ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+      });
+      let lost = false;
+      const fail = (e: Error) => {
+        if (lost) return;
+        lost = true;
+        client.end().catch(() => undefined);
+        onLost(unavailable(e, url));
+      };
+      client.on('notification', (m) => onNotify(m.payload ?? ''));
+      client.on('error', fail);
+      client.on('end', () => fail(new Error('Connection terminated')));
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${channel}`);
+      } catch (e) {
+        lost = true;
+        await client.end().catch(() => undefined);
+        throw unavailable(e, url);
+      }
+      return {
+        async close() {
+          lost = true;
+          await client.end().catch(() => undefined);
+        },
+      };
+    },
     close: () => pool.end(),
   };
+}
+
+/** The notification channel of a database's event log (one per schema: channels are server-wide). */
+export function eventChannel(c: SqlConn): string {
+  const tail = c.scope.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return (tail ? `gc_events_${tail}` : 'gc_events').slice(0, 63);
+}
+
+/**
+ * Take `n` numbers from a counter row (`event_seq`): returns the first. The
+ * row stays locked until the transaction ends, so numbers are handed out in
+ * commit order with no gap. Take it as the transaction's last statement.
+ */
+export async function takeSeqs(tx: SqlConn, counter: 'event_seq' | 'outbox_seq', n: number) {
+  let last: number;
+  if (tx.dialect === 'postgres') {
+    const [r] = await tx.query<{ next: number }>(
+      `UPDATE ${counter} SET next = next + ? WHERE id = 1 RETURNING next`,
+      [n],
+    );
+    last = Number(r?.next);
+  } else {
+    await tx.run(`UPDATE ${counter} SET next = LAST_INSERT_ID(next + ?) WHERE id = 1`, [n]);
+    const [r] = await tx.query<{ next: number }>('SELECT LAST_INSERT_ID() AS next');
+    last = Number(r?.next);
+  }
+  if (!Number.isFinite(last) || last < n) throw new Error(`the ${counter} counter row is missing`);
+  return last - n + 1;
 }
 
 async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
@@ -259,8 +337,10 @@ async function openMysql(url: string, options: SqlDbOptions): Promise<SqlDb> {
   type Queryable = {
     query: (sql: string, params: unknown[]) => Promise<[unknown, unknown]>;
   };
+  const scope = options.schema ?? '';
   const conn = (q: Queryable): SqlConn => ({
     dialect: 'mysql',
+    scope,
     async query<T>(sql: string, params: readonly unknown[] = []) {
       try {
         return (await q.query(sql, [...params]))[0] as T[];

@@ -8,14 +8,18 @@ export {
   LostRaceError,
   defaultPoolSize,
   dialectOf,
+  eventChannel,
   numbered,
   openSqlDb,
   redactUrl,
   retryable,
+  takeSeqs,
   unavailable,
   type Dialect,
+  type Listener,
   type SqlConn,
   type SqlDb,
   type SqlDbOptions,
 } from './db.js';
 export { SQL_MIGRATIONS, migrate, schemaVersion, type SqlMigration } from './schema.js';
+export { appendEventRows, type EventRowInput } from './event-rows.js';

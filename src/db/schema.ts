@@ -180,6 +180,55 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // The event log in the city's database. seq comes from a counter row
+    // taken as a write's last statement and held until its commit (as the
+    // outbox ids of v2), so seqs are gap-free and in commit order: a reader
+    // that has seen seq n has seen every seq below it. A store write inserts
+    // its events here in its own transaction. Actor and subject are free
+    // text: their indexes cover the first 128 (PostgreSQL) or 191 (MySQL)
+    // characters and the query checks the whole value.
+    version: 3,
+    description: 'event log (events, and its seq counter)',
+    statements: {
+      postgres: [
+        `CREATE TABLE events (
+          seq BIGINT PRIMARY KEY,
+          type ${PG_TEXT} NOT NULL,
+          ts TEXT NOT NULL,
+          ts_ms BIGINT NOT NULL,
+          actor ${PG_TEXT} NOT NULL,
+          subject ${PG_TEXT},
+          message TEXT,
+          payload TEXT
+        )`,
+        'CREATE INDEX events_type ON events(type, seq)',
+        'CREATE INDEX events_actor ON events(left(actor, 128), seq)',
+        'CREATE INDEX events_subject ON events(left(subject, 128), seq) WHERE subject IS NOT NULL',
+        'CREATE INDEX events_ts ON events(ts_ms)',
+        'CREATE TABLE event_seq (id INTEGER PRIMARY KEY, next BIGINT NOT NULL)',
+        'INSERT INTO event_seq (id, next) VALUES (1, 0)',
+      ],
+      mysql: [
+        `CREATE TABLE events (
+          seq BIGINT NOT NULL PRIMARY KEY,
+          type VARCHAR(128) NOT NULL,
+          ts TEXT NOT NULL,
+          ts_ms BIGINT NOT NULL,
+          actor TEXT NOT NULL,
+          subject TEXT NULL,
+          message MEDIUMTEXT NULL,
+          payload MEDIUMTEXT NULL,
+          KEY events_type (type, seq),
+          KEY events_actor (actor(191), seq),
+          KEY events_subject (subject(191), seq),
+          KEY events_ts (ts_ms)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE event_seq (id INT PRIMARY KEY, next BIGINT NOT NULL) ${MY_TABLE}`,
+        'INSERT INTO event_seq (id, next) VALUES (1, 0)',
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

@@ -4,3 +4,5 @@ export * from './types.js';
 export { MemoryEventLog } from './memory.js';
 export { JsonlEventLog, type JsonlEventLogOptions } from './jsonl.js';
 export { eventMatcher, sinceMs } from './filter.js';
+export { SqlEventLog, type SqlEventLogOptions } from './sql.js';
+export type { Retention } from './sql-prune.js';

@@ -1,11 +1,11 @@
 /**
  * Pieces of the store's writes on a database server: claims as
  * compare-and-set updates, releasing claims, and a write's record (its
- * events into the outbox, its answer kept for a retried request) in the
+ * events into the event log table, its answer kept for a retried request) in the
  * write's own transaction.
  */
 import { ValidationError } from '../core/index.js';
-import { LostRaceError, type SqlConn } from '../db/index.js';
+import { LostRaceError, appendEventRows, type SqlConn } from '../db/index.js';
 import { readyWhere } from './sql-reads.js';
 import {
   beadOf,
@@ -133,7 +133,7 @@ export async function releaseWhere(
 /**
  * Run `fn` with its record in the caller's transaction: a request already
  * answered gets its kept answer (a different body under the same key is
- * refused); otherwise the change, its events (outbox) and its answer
+ * refused); otherwise the change, its events and its answer
  * commit together. Old answers are pruned at most hourly.
 
  */
@@ -172,35 +172,13 @@ export async function recorded<T>(
       await tx.run('DELETE FROM requests WHERE at < ?', [now - REQUEST_TTL_MS]);
     }
   }
-  // Last, so the outbox counter is held only until the commit right after.
+  // Last, so the event counter is held only until the commit right after.
   if (events.length) {
     const ts = new Date(now).toISOString();
-    const first = await takeOutboxIds(tx, events.length);
-    await tx.run(
-      `INSERT INTO outbox (id, event) VALUES ${events.map(() => '(?, ?)').join(', ')}`,
-      events.flatMap((e, i) => [first + i, JSON.stringify({ ...e, ts: e.ts ?? ts })]),
+    await appendEventRows(
+      tx,
+      events.map((e) => ({ ...e, ts: e.ts ?? ts })),
     );
   }
   return value;
-}
-
-/**
- * Take `n` outbox ids from the counter row; the row stays locked until the
- * transaction ends, so ids are handed out in commit order (schema v2).
- */
-async function takeOutboxIds(tx: SqlConn, n: number): Promise<number> {
-  let last: number;
-  if (tx.dialect === 'postgres') {
-    const [r] = await tx.query<{ next: number }>(
-      'UPDATE outbox_seq SET next = next + ? WHERE id = 1 RETURNING next',
-      [n],
-    );
-    last = Number(r?.next);
-  } else {
-    await tx.run('UPDATE outbox_seq SET next = LAST_INSERT_ID(next + ?) WHERE id = 1', [n]);
-    const [r] = await tx.query<{ next: number }>('SELECT LAST_INSERT_ID() AS next');
-    last = Number(r?.next);
-  }
-  if (!Number.isFinite(last) || last < n) throw new Error('the outbox counter row is missing');
-  return last - n + 1;
 }

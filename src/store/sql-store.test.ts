@@ -7,7 +7,14 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Scratch, database } from '../../test/helpers/db.js';
 import { GcError } from '../core/index.js';
-import { DatabaseUnavailableError, dialectOf, numbered, redactUrl } from '../db/index.js';
+import {
+  DatabaseUnavailableError,
+  SQL_MIGRATIONS,
+  dialectOf,
+  numbered,
+  openSqlDb,
+  redactUrl,
+} from '../db/index.js';
 import { SqlStore } from './sql-store.js';
 
 describe('the driver layer', () => {
@@ -55,7 +62,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const schema = await scratch.create();
       const stores = await Promise.all(Array.from({ length: 4 }, () => open(schema)));
       try {
-        for (const s of stores) expect(await s.schemaVersion()).toBe(2);
+        for (const s of stores) expect(await s.schemaVersion()).toBe(SQL_MIGRATIONS.length);
         const b = await stores[0]!.create({ title: 'seen by all' });
         for (const s of stores) expect((await s.get(b.id)).title).toBe('seen by all');
       } finally {
@@ -121,24 +128,27 @@ for (const kind of ['postgres', 'mysql'] as const) {
       }
     });
 
-    it('outbox ids follow commit order: a drainer racing two writers misses nothing', async () => {
+    it('event seqs follow commit order: a reader racing two writers misses nothing', async () => {
       const schema = await scratch.create();
       const [a, b] = await Promise.all([open(schema), open(schema)]);
       try {
         const seen: { id: number; subject: string; type: string }[] = [];
         let done = false;
-        // The city's drain: read past the last id seen, then acknowledge it.
+        // A reader of the event log table: past the last seq seen, as a watcher reads.
+        const reader = await openSqlDb(server.url!, { schema, poolSize: 1 });
         const drain = (async () => {
           let last = 0;
           for (;;) {
-            const rows = await a.outbox(50, last);
+            const rows = await reader.query<{ seq: number; subject: string; type: string }>(
+              'SELECT seq, subject, type FROM events WHERE seq > ? ORDER BY seq LIMIT 50',
+              [last],
+            );
             for (const r of rows) {
-              seen.push({ id: r.id, subject: r.event.subject ?? '', type: r.event.type });
-              last = r.id;
+              seen.push({ id: Number(r.seq), subject: r.subject, type: r.type });
+              last = Number(r.seq);
             }
-            if (rows.length) await a.ackOutbox(last);
-            else if (done) return;
-            else await new Promise((r) => setTimeout(r, 2));
+            if (!rows.length && done) return;
+            if (!rows.length) await new Promise((r) => setTimeout(r, 2));
           }
         })();
         const rec = (type: string) => ({
@@ -159,9 +169,11 @@ for (const kind of ['postgres', 'mysql'] as const) {
         );
         done = true;
         await drain;
+        await reader.close();
+        expect(await a.outbox(10)).toEqual([]);
         expect(seen).toHaveLength(made.length * 2);
-        // Gap-free ids, and each bead created before it closed.
-        expect(seen.map((e) => e.id)).toEqual(seen.map((_, i) => seen[0]!.id + i));
+        // Gap-free seqs from 1, and each bead created before it closed.
+        expect(seen.map((e) => e.id)).toEqual(seen.map((_, i) => i + 1));
         const at = new Map(seen.map((e, i) => [`${e.type} ${e.subject}`, i]));
         for (const id of made) {
           expect(at.get(`bead.created ${id}`)!).toBeLessThan(at.get(`bead.closed ${id}`)!);

@@ -4,7 +4,8 @@
  * conformance suite as the SQLite store.
  *
  * Every write is one transaction: the change, the events that record it
- * (outbox) and the answer kept for a retried request commit together. Lost
+ * (appended to the event log table, schema v3) and the answer kept for a
+ * retried request commit together. Lost
  * races (deadlock, serialization failure, a duplicate key from a racing
  * insert) run the transaction again. Claims pick with `FOR UPDATE SKIP
  * LOCKED` and then update with a compare-and-set whose affected-row count
@@ -98,7 +99,9 @@ import {
 
 export interface SqlStoreOptions extends SqlDbOptions {
   /** `postgres://...` or `mysql://...`. */
-  url: string;
+  url?: string;
+  /** A pool the caller opened and migrated (and closes): the city shares one. Else `url`. */
+  db?: SqlDb;
   prefix?: string;
   clock?: Clock;
   defaultLeaseMs?: number;
@@ -119,6 +122,7 @@ export class SqlStore implements Store {
   /** When old request answers were last pruned (at most hourly, inside a write). */
   private readonly prune = { last: 0 };
   private disposed = false;
+  private ownsDb = true;
 
   private constructor(
     private readonly db: SqlDb,
@@ -132,6 +136,13 @@ export class SqlStore implements Store {
 
   /** Connect, bring the schema up to date (once across processes), and open. */
   static async open(options: SqlStoreOptions): Promise<SqlStore> {
+    if (options.db) {
+      const store = new SqlStore(options.db, options);
+      store.ownsDb = false;
+      store.total = await countBeads(options.db, {});
+      return store;
+    }
+    if (!options.url) throw new Error('SqlStore needs db or url');
     const db = await openSqlDb(options.url, options);
     try {
       await migrate(db);
@@ -562,6 +573,11 @@ export class SqlStore implements Store {
     );
   }
 
+  /**
+   * Events left in the outbox by a gc before schema v3 (which wrote them
+   * there for a separate log): the city's publisher moves them to the log
+   * once. Writes since v3 append to the log in their own transaction.
+   */
   outbox(limit = 1000, afterId = 0): Promise<OutboxRow[]> {
     return this.read(async (c) =>
       (
@@ -582,6 +598,6 @@ export class SqlStore implements Store {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.db.close();
+    if (this.ownsDb) await this.db.close();
   }
 }

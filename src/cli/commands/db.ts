@@ -33,8 +33,7 @@ interface DbStatus {
 
 export async function status(g: GlobalOptions): Promise<void> {
   const t = await target(g);
-  const { openSqlDb, redactUrl, schemaVersion, SQL_MIGRATIONS } =
-    await import('../../db/index.js');
+  const { openSqlDb, redactUrl, schemaVersion, SQL_MIGRATIONS } = await import('../../db/index.js');
   const db = await openSqlDb(t.url, { poolSize: 1 });
   try {
     const version = await schemaVersion(db);
