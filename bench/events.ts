@@ -3,12 +3,26 @@
  * group commit, versus a naive baseline that writes and fdatasyncs each
  * event alone, measured in the same run on the same disk.
  *
- *   npx tsx bench/events.ts [--quick]
+ *   npx tsx bench/events.ts [--quick] [--backend jsonl|postgres|mysql]
+ *
+ * With --backend postgres or mysql, the log on the database server is
+ * measured (bench/events-server.ts), beside the JSONL figure and a naive
+ * one-transaction-per-event baseline on the same server, in the same run.
  */
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { JsonlEventLog } from '../src/events/index.js';
 import { note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
+
+const backendArg = process.argv[process.argv.indexOf('--backend') + 1];
+if (process.argv.includes('--backend') && backendArg !== 'jsonl') {
+  if (backendArg !== 'postgres' && backendArg !== 'mysql') {
+    throw new Error(`--backend: expected jsonl, postgres or mysql, got ${String(backendArg)}`);
+  }
+  const { runServerBench } = await import('./events-server.js');
+  await runServerBench(backendArg);
+  process.exit(0);
+}
 
 const PRODUCERS = 64;
 const EVENTS = quick ? 50_000 : 100_000;
@@ -73,6 +87,7 @@ note(`group commit: ${EVENTS} events in ${round(durableSec, 3)}s = ${Math.round(
 
 result({
   bench: 'events',
+  backend: 'jsonl',
   quick,
   producers: PRODUCERS,
   events: EVENTS,
