@@ -27,7 +27,9 @@ import { nudgeSessions, openProvider, type Provider } from '../runtime/index.js'
 import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
-import { IdempotencyStore } from './idempotency.js';
+import { SqlIdempotency } from './idempotency-sql.js';
+import { IdempotencyStore, type IdempotencyRecords } from './idempotency.js';
+import { SqlRunRecords, SqliteRunRecords, type RunRecords } from './run-records.js';
 import type { RouterOptions } from './http.js';
 import { createLimitedServer, defaultMaxConnections } from './listener.js';
 import { RateLimiter } from './rate-limit.js';
@@ -87,7 +89,7 @@ export class CityServer implements ApiHost {
   private tcp: Server | undefined;
   /** `host:port` of the TCP listener when `[api] port` is set. */
   tcpAddress: string | undefined;
-  private idempotency: IdempotencyStore | undefined;
+  private idempotency: IdempotencyRecords | undefined;
   private webhooks: WebhookDelivery | undefined;
   /** The merge queues (one engine per rig). */
   refinery!: Refinery;
@@ -187,7 +189,7 @@ export class CityServer implements ApiHost {
     });
     let provider: Provider | undefined;
     let keys: KeyRing | undefined;
-    let idempotency: IdempotencyStore | undefined;
+    let idempotency: IdempotencyRecords | undefined;
     let runService: RunService | undefined;
     try {
       const root = state.loaded.root;
@@ -203,15 +205,24 @@ export class CityServer implements ApiHost {
       await writeShims(binDir, options.cliDir);
       // Writes poke the controller, which needs the ops: tie the knot by reference.
       const ref: { controller?: Controller; refinery?: Refinery } = {};
-      idempotency = IdempotencyStore.open(state.gcDir);
+      // With a database, what every server of the city shares lives there; else in .gc/api.db.
+      let runRecords: RunRecords;
+      if (state.db) {
+        idempotency = new SqlIdempotency(state.db);
+        runRecords = new SqlRunRecords(state.db);
+      } else {
+        const local = IdempotencyStore.open(state.gcDir);
+        idempotency = local;
+        runRecords = new SqliteRunRecords(local.database);
+      }
       const idem = idempotency;
       const sessionEnv = {
         GC_API: `unix:${citySocketPath(root)}`,
         PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
       };
       const tokens = keyRing.sessionTokens();
-      const runs = new RunService({
-        db: idem.database,
+      const runs = await RunService.open({
+        records: runRecords,
         provider,
         events: state.events,
         spec: () => ref.controller?.currentSpec ?? spec,
@@ -321,7 +332,7 @@ export class CityServer implements ApiHost {
       return server;
     } catch (e) {
       runService?.close();
-      idempotency?.close();
+      await idempotency?.close();
       await provider?.close();
       keys?.close();
       await state.close();

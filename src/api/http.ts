@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../city/index.js';
 import type { z } from 'zod';
-import { fingerprint, type IdempotencyStore } from './idempotency.js';
+import { fingerprint, type IdempotencyRecords } from './idempotency.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -44,7 +44,7 @@ export interface RouterOptions {
   /** Throws RateLimitedError when the principal is over its rate. */
   admit?: (principal: Principal) => void;
   /** Where write answers are kept for `Idempotency-Key` retries. */
-  idempotency?: IdempotencyStore;
+  idempotency?: IdempotencyRecords;
   /** Failures that no client can be told about (a dropped connection, a full disk while answering). */
   onError?: (line: string) => void;
 }
@@ -317,23 +317,27 @@ export class Router {
       return;
     }
     let idem: { scope: string; key: string } | undefined;
-    /** Forget or keep the request's answer; a failure here (a full disk) must not fail the answer. */
-    const settle = (status?: number, text?: string) => {
+    /**
+     * Forget or keep the request's answer, before the answer goes out (so a
+     * retry that follows it finds the answer, not a pending claim). A
+     * failure here (a full disk, a database away) must not fail the answer.
+     */
+    const settle = async (status?: number, text?: string): Promise<void> => {
       const i = idem;
       idem = undefined;
       if (!i || !this.options.idempotency) return;
       try {
-        if (status === undefined) this.options.idempotency.abandon(i.scope, i.key);
-        else this.options.idempotency.finish(i.scope, i.key, status, text ?? '');
+        if (status === undefined) await this.options.idempotency.abandon(i.scope, i.key);
+        else await this.options.idempotency.finish(i.scope, i.key, status, text ?? '');
       } catch (e) {
         // The writes themselves kept their results with them (see core/request.ts),
         // so a retry still gets the same outcome.
         this.options.onError?.(`idempotency record for ${i.key}: ${errorMessage(e)}`);
       }
     };
-    const answer = (status: number, body: unknown) => {
+    const answer = async (status: number, body: unknown): Promise<void> => {
       const text = JSON.stringify(body);
-      settle(status, text);
+      if (idem) await settle(status, text);
       if (res.headersSent || res.destroyed) return;
       res.writeHead(status, {
         'content-type': 'application/json',
@@ -341,10 +345,10 @@ export class Router {
       });
       res.end(text);
     };
-    const fail = (err: unknown) => {
+    const fail = (err: unknown): Promise<void> => {
       if (res.headersSent) {
         res.destroy();
-        return;
+        return Promise.resolve();
       }
       const { status, body } = errorBody(err);
       if (err instanceof RateLimitedError) {
@@ -354,7 +358,7 @@ export class Router {
       // the unread bytes would be parsed as the next request.
       if (!req.complete) res.setHeader('connection', 'close');
       req.resume();
-      answer(status, body);
+      return answer(status, body);
     };
     let principal: Principal;
     let actor: string;
@@ -381,7 +385,7 @@ export class Router {
         );
       }
     } catch (err) {
-      fail(err);
+      fail(err).catch(() => res.destroy());
       return;
     }
     const { route, params } = found;
@@ -417,7 +421,7 @@ export class Router {
         }
         const scope = principal.key_id;
         idemFp = fingerprint([method, url.pathname, url.search, actor, raw]);
-        const b = this.options.idempotency.begin(scope, k, idemFp);
+        const b = await this.options.idempotency.begin(scope, k, idemFp);
         if (b.state === 'replay') {
           res.setHeader('idempotent-replayed', 'true');
           res.writeHead(b.status, {
@@ -463,8 +467,8 @@ export class Router {
     Promise.resolve()
       .then(run)
       .then((data) => {
-        if (data !== undefined && data !== NO_ANSWER && !res.headersSent) answer(200, data);
-        else settle();
+        if (data !== undefined && data !== NO_ANSWER && !res.headersSent) return answer(200, data);
+        return settle();
       })
       .catch(fail)
       .catch((e: unknown) => {

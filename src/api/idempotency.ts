@@ -3,11 +3,13 @@
  * POST/PATCH/DELETE and retries it (after a timeout, a dropped connection,
  * a server restart) gets the first answer again instead of a second write.
  *
- * Records live in SQLite (`.gc/api.db`) so they survive a server restart,
- * scoped by API key, and expire after a day. A record is written `pending`
- * before the handler runs: a concurrent duplicate gets 409 rather than a
- * second execution. Answers with status >= 500 are not kept (the write may
- * not have happened; retrying is the point).
+ * Records live in SQLite (`.gc/api.db`), or in the city's database with
+ * [database] url (idempotency-sql.ts), so they survive a server restart and
+ * are shared by every server of the city; scoped by API key, they expire
+ * after a day. A record is written `pending` before the handler runs: a
+ * concurrent duplicate gets 409 rather than a second execution. Answers
+ * with status >= 500 are not kept (the write may not have happened;
+ * retrying is the point).
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -16,7 +18,20 @@ import { fault } from '../core/index.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** A pending record older than this is from a handler that died with its server. */
-const PENDING_STALE_MS = 120_000;
+export const PENDING_STALE_MS = 120_000;
+
+/** The idempotency records seam (one conformance suite: idempotency-conformance.ts). */
+export interface IdempotencyRecords {
+  /** Claim `key` for a request with this fingerprint, or say what to answer instead. */
+  begin(scope: string, key: string, fp: string): Promise<Begin>;
+  /** Keep the answer (a status >= 500 is forgotten instead, so a retry runs again). */
+  finish(scope: string, key: string, status: number, body: string): Promise<void>;
+  /** Forget a pending claim (the request got no answer worth keeping). */
+  abandon(scope: string, key: string): Promise<void>;
+  /** Drop records past the TTL; resolves with how many. */
+  prune(): Promise<number>;
+  close(): Promise<void>;
+}
 
 export type Begin =
   | { state: 'new' }
@@ -33,7 +48,8 @@ export function fingerprint(parts: readonly (string | Buffer)[]): string {
   return h.digest('hex');
 }
 
-export class IdempotencyStore {
+/** The records in `.gc/api.db`: one server per city, so pending records at open are dead. */
+export class IdempotencyStore implements IdempotencyRecords {
   private readonly db: Database.Database;
   /** The api.db handle, shared with the run registry. */
   get database(): Database.Database {
@@ -87,8 +103,10 @@ export class IdempotencyStore {
     // handler that died with its server. Its retry may run now (the writes
     // it made kept their results, so they are not made twice).
     this.db.prepare('DELETE FROM idempotency WHERE status = 0').run();
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), 3600_000);
+    this.pruneNow();
+    this.pruneTimer = setInterval(() => {
+      this.prune().catch(() => undefined);
+    }, 3600_000);
     this.pruneTimer.unref();
   }
 
@@ -96,8 +114,15 @@ export class IdempotencyStore {
     return new IdempotencyStore(path.join(gcDir, 'api.db'));
   }
 
-  /** Claim `key` for a request with this fingerprint, or say what to answer instead. */
-  begin(scope: string, key: string, fp: string): Begin {
+  begin(scope: string, key: string, fp: string): Promise<Begin> {
+    try {
+      return Promise.resolve(this.beginNow(scope, key, fp));
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private beginNow(scope: string, key: string, fp: string): Begin {
     return this.db
       .transaction((): Begin => {
         const now = this.now();
@@ -120,23 +145,40 @@ export class IdempotencyStore {
       .immediate();
   }
 
-  finish(scope: string, key: string, status: number, body: string): void {
-    fault('idempotency.write');
-    if (status >= 500) this.abandon(scope, key);
-    else this.stmts.finish.run(status, body, this.now(), scope, key);
+  finish(scope: string, key: string, status: number, body: string): Promise<void> {
+    return settled(() => {
+      fault('idempotency.write');
+      if (status >= 500) this.stmts.abandon.run(scope, key);
+      else this.stmts.finish.run(status, body, this.now(), scope, key);
+    });
   }
 
-  abandon(scope: string, key: string): void {
-    fault('idempotency.write');
-    this.stmts.abandon.run(scope, key);
+  abandon(scope: string, key: string): Promise<void> {
+    return settled(() => {
+      fault('idempotency.write');
+      this.stmts.abandon.run(scope, key);
+    });
   }
 
-  prune(): number {
+  prune(): Promise<number> {
+    return settled(() => this.pruneNow());
+  }
+
+  private pruneNow(): number {
     return this.stmts.prune.run(this.now() - IDEMPOTENCY_TTL_MS).changes;
   }
 
-  close(): void {
+  close(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.db.close();
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}
+
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
 }

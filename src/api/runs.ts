@@ -7,10 +7,10 @@
  * `max_sessions` (its tier) caps that operator's concurrent runs. A run
  * over either limit is refused with 429, never queued silently.
  *
- * Runs are recorded in `.gc/api.db`, so a restarted server knows which live
- * sessions are runs (and leaves them alone) and still answers for old ones.
+ * Runs are recorded (`.gc/api.db`, or the city's database: run-records.ts),
+ * so a restarted server knows which live sessions are runs (and leaves them
+ * alone) and still answers for old ones.
  */
-import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import {
   ForbiddenError,
@@ -24,8 +24,9 @@ import type { Principal } from '../city/index.js';
 import type { CitySpec } from '../controller/index.js';
 import type { EventLog } from '../events/index.js';
 import type { Provider } from '../runtime/index.js';
+import type { RunRecords, RunRow, RunState } from './run-records.js';
 
-export type RunState = 'running' | 'exited' | 'stopped' | 'failed';
+export type { RunState } from './run-records.js';
 
 export interface Run {
   id: string;
@@ -42,7 +43,7 @@ export interface Run {
 }
 
 export interface RunServiceOptions {
-  db: Database.Database;
+  records: RunRecords;
   provider: Provider;
   events: EventLog;
   spec: () => CitySpec;
@@ -54,20 +55,7 @@ export interface RunServiceOptions {
   reapIntervalMs?: number;
 }
 
-interface Row {
-  seq: number;
-  id: string;
-  session: string;
-  template: string;
-  owner: string;
-  owner_key: string;
-  owner_kind: string;
-  state: RunState;
-  exit_code: number | null;
-  error: string;
-  created_at: string;
-  ended_at: string | null;
-}
+type Row = RunRow;
 
 const toRun = (r: Row): Run => ({
   id: r.id,
@@ -89,16 +77,18 @@ export class RunService {
   private readonly starting = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: RunServiceOptions) {
-    o.db.exec(`CREATE TABLE IF NOT EXISTS runs (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, session TEXT NOT NULL,
-      template TEXT NOT NULL, owner TEXT NOT NULL, owner_key TEXT NOT NULL, owner_kind TEXT NOT NULL,
-      state TEXT NOT NULL, exit_code INTEGER, error TEXT NOT NULL DEFAULT '',
-      created_at TEXT NOT NULL, ended_at TEXT)`);
-    o.db.exec('CREATE INDEX IF NOT EXISTS runs_state ON runs(state)');
-    for (const r of o.db.prepare("SELECT * FROM runs WHERE state = 'running'").all() as Row[]) {
-      this.live.set(r.session, r);
-    }
+  private constructor(private readonly o: RunServiceOptions) {}
+
+  /** Load the runs still running (a restarted server leaves their sessions alone), then reap. */
+  static async open(o: RunServiceOptions): Promise<RunService> {
+    const service = new RunService(o);
+    for (const r of await o.records.running()) service.live.set(r.session, r);
+    service.startReaping();
+    return service;
+  }
+
+  private startReaping(): void {
+    const o = this.o;
     this.timer = setInterval(() => {
       this.reap().catch((e: unknown) => o.log(`runs: reaping failed: ${errorMessage(e)}`));
     }, o.reapIntervalMs ?? 1000);
@@ -178,15 +168,15 @@ export class RunService {
         GC_RUN_PROMPT: input.prompt,
         GC_TOKEN: this.o.tokens.issue(session),
       };
-      const info = this.o.db
-        .prepare(
-          `INSERT INTO runs (id, session, template, owner, owner_key, owner_kind, state, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'running', ?)`,
-        )
-        .run(id, session, agent.name, principal.name, principal.key_id, principal.kind, created);
-      const row = this.o.db
-        .prepare('SELECT * FROM runs WHERE seq = ?')
-        .get(info.lastInsertRowid) as Row;
+      const row = await this.o.records.insert({
+        id,
+        session,
+        template: agent.name,
+        owner: principal.name,
+        owner_key: principal.key_id,
+        owner_kind: principal.kind,
+        created_at: created,
+      });
       try {
         await this.o.provider.start(
           session,
@@ -195,7 +185,7 @@ export class RunService {
         );
       } catch (e) {
         this.o.tokens.revoke(session);
-        this.end(row, 'failed', null, errorMessage(e));
+        await this.end(row, 'failed', null, errorMessage(e));
         throw e instanceof GcError
           ? e
           : new GcError('unavailable', `run ${id} did not start: ${errorMessage(e)}`);
@@ -214,32 +204,34 @@ export class RunService {
     }
   }
 
-  private end(row: Row, state: RunState, exitCode: number | null, error = ''): Row {
+  private async end(row: Row, state: RunState, exitCode: number | null, error = ''): Promise<Row> {
     const ended = new Date().toISOString();
-    this.o.db
-      .prepare('UPDATE runs SET state = ?, exit_code = ?, error = ?, ended_at = ? WHERE seq = ?')
-      .run(state, exitCode, error, ended, row.seq);
+    await this.o.records.end(row.seq, state, exitCode, error, ended);
     this.live.delete(row.session);
     return { ...row, state, exit_code: exitCode, error, ended_at: ended };
   }
 
-  get(id: string): Run {
-    const r = this.o.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+  private async row(id: string): Promise<Row> {
+    const r = await this.o.records.get(id);
     if (!r) throw new NotFoundError('run', id);
-    return toRun(r);
+    return r;
+  }
+
+  async get(id: string): Promise<Run> {
+    return toRun(await this.row(id));
   }
 
   /** Runs by start order; operators see their own, admin all. */
-  list(principal: Principal, after = 0, limit = 100): { items: Run[]; next_cursor: string | null } {
-    const rows = (
-      principal.kind === 'admin'
-        ? this.o.db
-            .prepare('SELECT * FROM runs WHERE seq > ? ORDER BY seq LIMIT ?')
-            .all(after, limit + 1)
-        : this.o.db
-            .prepare('SELECT * FROM runs WHERE seq > ? AND owner_key = ? ORDER BY seq LIMIT ?')
-            .all(after, principal.key_id, limit + 1)
-    ) as Row[];
+  async list(
+    principal: Principal,
+    after = 0,
+    limit = 100,
+  ): Promise<{ items: Run[]; next_cursor: string | null }> {
+    const rows = await this.o.records.list(
+      after,
+      limit + 1,
+      principal.kind === 'admin' ? undefined : principal.key_id,
+    );
     const items = rows.slice(0, limit).map(toRun);
     return {
       items,
@@ -248,23 +240,21 @@ export class RunService {
   }
 
   /** The run, if `principal` may see or stop it. */
-  mayTouch(principal: Principal, id: string): Run {
-    const run = this.get(id);
+  async mayTouch(principal: Principal, id: string): Promise<Run> {
+    const row = await this.row(id);
+    const run = toRun(row);
     if (principal.kind === 'admin') return run;
-    const row = this.o.db.prepare('SELECT owner_key FROM runs WHERE id = ?').get(id) as {
-      owner_key: string;
-    };
     if (principal.kind === 'operator' && row.owner_key === principal.key_id) return run;
     throw new ForbiddenError(`${principal.kind} ${principal.name} may not touch run ${id}`);
   }
 
   async stop(id: string, by: string): Promise<Run> {
-    const run = this.get(id);
+    const run = await this.get(id);
     const row = this.live.get(run.session);
     if (!row) return run;
     await this.o.provider.stop(run.session);
     this.o.tokens.revoke(run.session);
-    const ended = this.end(row, 'stopped', null);
+    const ended = await this.end(row, 'stopped', null);
     await this.o.events.record({
       type: 'run.stopped',
       actor: by,
@@ -291,7 +281,7 @@ export class RunService {
       const code = s?.exitCode ?? null;
       await this.o.provider.stop(row.session).catch(() => undefined);
       this.o.tokens.revoke(row.session);
-      this.end(row, 'exited', code);
+      await this.end(row, 'exited', code);
       await this.o.events.record({
         type: 'run.exited',
         actor: 'controller',

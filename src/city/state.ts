@@ -37,6 +37,8 @@ export interface CityState {
   store: Store;
   events: EventLog;
   lock: CityLock | undefined;
+  /** The city's database pool, with [database] url (closed by `close`). */
+  db: SqlDb | undefined;
   /** Close the event log and store, then release the lock. */
   close(): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
       store,
       events,
       lock,
+      db: pool,
       async close() {
         try {
           await events.close();

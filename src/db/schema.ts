@@ -229,6 +229,81 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // The API's idempotency records (were .gc/api.db): shared by every server.
+    version: 4,
+    description: 'API idempotency records',
+    statements: {
+      postgres: [
+        `CREATE TABLE idempotency (
+          scope ${PG_TEXT} NOT NULL,
+          ikey ${PG_TEXT} NOT NULL,
+          fp ${PG_TEXT} NOT NULL,
+          status INTEGER NOT NULL DEFAULT 0,
+          body TEXT,
+          at BIGINT NOT NULL,
+          PRIMARY KEY (scope, ikey)
+        )`,
+        'CREATE INDEX idempotency_at ON idempotency(at)',
+      ],
+      mysql: [
+        `CREATE TABLE idempotency (
+          scope VARCHAR(64) NOT NULL,
+          ikey VARCHAR(255) NOT NULL,
+          fp VARCHAR(128) NOT NULL,
+          status INT NOT NULL DEFAULT 0,
+          body LONGTEXT NULL,
+          at BIGINT NOT NULL,
+          PRIMARY KEY (scope, ikey),
+          KEY idempotency_at (at)
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
+  {
+    // Agent runs (were .gc/api.db): every server knows which sessions are runs.
+    version: 5,
+    description: 'agent runs',
+    statements: {
+      postgres: [
+        `CREATE TABLE runs (
+          seq BIGSERIAL PRIMARY KEY,
+          id ${PG_TEXT} NOT NULL UNIQUE,
+          session ${PG_TEXT} NOT NULL,
+          template ${PG_TEXT} NOT NULL,
+          owner ${PG_TEXT} NOT NULL,
+          owner_key ${PG_TEXT} NOT NULL,
+          owner_kind ${PG_TEXT} NOT NULL,
+          state ${PG_TEXT} NOT NULL,
+          exit_code INTEGER,
+          error TEXT NOT NULL DEFAULT '',
+          created_at ${PG_TEXT} NOT NULL,
+          ended_at ${PG_TEXT}
+        )`,
+        'CREATE INDEX runs_state ON runs(state)',
+        'CREATE INDEX runs_owner ON runs(owner_key, seq)',
+      ],
+      mysql: [
+        `CREATE TABLE runs (
+          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          id VARCHAR(64) NOT NULL,
+          session VARCHAR(128) NOT NULL,
+          template VARCHAR(128) NOT NULL,
+          owner VARCHAR(256) NOT NULL,
+          owner_key VARCHAR(64) NOT NULL,
+          owner_kind VARCHAR(16) NOT NULL,
+          state VARCHAR(16) NOT NULL,
+          exit_code INT NULL,
+          error TEXT NOT NULL,
+          created_at VARCHAR(40) NOT NULL,
+          ended_at VARCHAR(40) NULL,
+          UNIQUE KEY runs_id (id),
+          KEY runs_state (state),
+          KEY runs_owner (owner_key, seq)
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

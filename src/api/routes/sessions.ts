@@ -104,16 +104,14 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
         if (cursor !== null && !/^\d+$/.test(cursor)) {
           throw new ValidationError('not a cursor from this list', { where: 'query.cursor' });
         }
-        return Promise.resolve(
-          runs.list(ctx.principal, Number(cursor ?? 0), num(ctx.query.get('limit')) ?? 100),
-        );
+        return runs.list(ctx.principal, Number(cursor ?? 0), num(ctx.query.get('limit')) ?? 100);
       },
     )
     .on('GET', '/v0/runs/:id', { summary: 'One run', allow: STAFF }, (ctx) =>
-      Promise.resolve(runs.mayTouch(ctx.principal, ctx.params.id!)),
+      runs.mayTouch(ctx.principal, ctx.params.id!),
     )
-    .on('POST', '/v0/runs/:id/stop', { summary: 'Stop a run', allow: STAFF }, (ctx) => {
-      runs.mayTouch(ctx.principal, ctx.params.id!);
+    .on('POST', '/v0/runs/:id/stop', { summary: 'Stop a run', allow: STAFF }, async (ctx) => {
+      await runs.mayTouch(ctx.principal, ctx.params.id!);
       return runs.stop(ctx.params.id!, ctx.actor);
     })
     .on(
@@ -125,7 +123,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
         stream: true,
       },
       async (ctx) => {
-        const run = runs.mayTouch(ctx.principal, ctx.params.id!);
+        const run = await runs.mayTouch(ctx.principal, ctx.params.id!);
         const header = String(ctx.req.headers['last-event-id'] ?? '');
         if (header && !/^\d+$/.test(header)) {
           throw new ValidationError('must be a byte offset', { where: 'Last-Event-ID' });
@@ -139,7 +137,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
           {
             from: header ? Number(header) : 0,
             signal: ac.signal,
-            live: () => Promise.resolve(runs.get(run.id).state === 'running'),
+            live: async () => (await runs.get(run.id)).state === 'running',
           },
         );
         ctx.res.end();
