@@ -308,7 +308,7 @@ max_unread = 100000
   const senders: { name: string; token: string }[] = [];
   for (let i = 0; i < SENDERS; i++) {
     const name = `ag-${i}`;
-    senders.push({ name, token: server.keys.create({ kind: 'agent', name }).token });
+    senders.push({ name, token: (await server.keys.create({ kind: 'agent', name })).token });
   }
   t = performance.now();
   const cpu0 = process.cpuUsage();

@@ -224,7 +224,7 @@ async function naive(provider: Provider, dir: string): Promise<[number, number]>
   );
   const store = new SqliteStore({ path: path.join(dir, 'beads.db'), prefix: 'nv' });
   const events = await JsonlEventLog.open({ path: path.join(dir, 'events.jsonl') });
-  const keys = KeyRing.open(dir);
+  const keys = await KeyRing.open(dir);
   const tokens = keys.sessionTokens();
   const controller = new Controller({
     provider: new OneByOne(provider),
@@ -270,7 +270,7 @@ async function naive(provider: Provider, dir: string): Promise<[number, number]>
   const stop = (nowMs() - t1) / 1000;
   await controller.shutdown().catch(() => undefined);
   await provider.stopMany!(fillers);
-  keys.close();
+  await keys.close();
   await events.close();
   await store.dispose();
   return [start, stop];

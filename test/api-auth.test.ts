@@ -151,9 +151,9 @@ describe('API authentication', () => {
 describe('agent scopes', () => {
   let a1 = '';
   let a2 = '';
-  beforeAll(() => {
-    a1 = server.keys.create({ kind: 'agent', name: 'ext-1' }).token;
-    a2 = server.keys.create({ kind: 'agent', name: 'ext-2' }).token;
+  beforeAll(async () => {
+    a1 = (await server.keys.create({ kind: 'agent', name: 'ext-1' })).token;
+    a2 = (await server.keys.create({ kind: 'agent', name: 'ext-2' })).token;
   });
 
   it('an agent acts only as itself', async () => {
@@ -289,7 +289,7 @@ describe('registry, session tokens, limits', () => {
   });
 
   it('a principal over its rate gets 429 with Retry-After; others are not affected', async () => {
-    const t = server.keys.create({ kind: 'agent', name: 'chatty' }).token;
+    const t = (await server.keys.create({ kind: 'agent', name: 'chatty' })).token;
     const replies = await Promise.all(
       Array.from({ length: 60 }, () => call('GET', '/v0/ping', { token: t })),
     );

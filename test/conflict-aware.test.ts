@@ -35,14 +35,14 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const api = (method: string, url: string, body?: unknown, actor = 'mayor') =>
+const api = async (method: string, url: string, body?: unknown, actor = 'mayor') =>
   apiCall({ socketPath: server!.socketPath }, method, url, {
-    token: server!.keys.create({ kind: 'agent', name: actor }).token,
+    token: (await server!.keys.create({ kind: 'agent', name: actor })).token,
     ...(body !== undefined ? { body } : {}),
   });
-const admin = (method: string, url: string, body?: unknown) =>
+const admin = async (method: string, url: string, body?: unknown) =>
   apiCall({ socketPath: server!.socketPath }, method, url, {
-    token: server!.keys.create({ kind: 'operator', name: `op-${Math.random()}` }).token,
+    token: (await server!.keys.create({ kind: 'operator', name: `op-${Math.random()}` })).token,
     ...(body !== undefined ? { body } : {}),
   });
 async function bead(title: string, priority: number, paths?: string): Promise<string> {

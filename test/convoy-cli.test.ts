@@ -109,7 +109,7 @@ describe('gc convoy', () => {
     expect(size.stderr).toMatch(/--wave-size/);
     const timeout = await gc(['convoy', 'create', 'x', '--wave-timeout', 'soon']);
     expect(timeout.stderr).toMatch(/wave_timeout/);
-    const agent = server.keys.create({ kind: 'agent', name: 'polecat' }).token;
+    const agent = (await server.keys.create({ kind: 'agent', name: 'polecat' })).token;
     const r = await apiCall({ socketPath: server.socketPath }, 'POST', '/v0/convoys', {
       token: agent,
       body: { title: 'mine', beads: [] },

@@ -189,7 +189,7 @@ describe('gc rig and gc mq', () => {
     const others = await json<Mr>(['mq', 'submit', '--branch', 'clash']);
     await reach(others.id, ['needs-rebase']);
 
-    const token = srv.keys.create({ kind: 'agent', name: 'polecat-7' }).token;
+    const token = (await srv.keys.create({ kind: 'agent', name: 'polecat-7' })).token;
     branchWith(repo, 'agent-work', { 'agent.txt': 'x' });
     const sock = { socketPath: srv.socketPath };
     const sub = await apiCall(sock, 'POST', '/v0/mq', { token, body: { branch: 'agent-work' } });

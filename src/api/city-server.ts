@@ -193,8 +193,8 @@ export class CityServer implements ApiHost {
     let runService: RunService | undefined;
     try {
       const root = state.loaded.root;
-      keys = KeyRing.open(state.gcDir);
-      keys.ensureAdminKey(root);
+      keys = await KeyRing.open(state.db ?? state.gcDir);
+      await keys.ensureAdminKey(root);
       const keyRing = keys;
       provider = openProvider(options.sessionProvider ?? state.loaded.config.session.provider, {
         cityRoot: root,
@@ -334,7 +334,7 @@ export class CityServer implements ApiHost {
       runService?.close();
       await idempotency?.close();
       await provider?.close();
-      keys?.close();
+      await keys?.close();
       await state.close();
       throw e;
     }

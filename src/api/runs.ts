@@ -49,7 +49,7 @@ export interface RunServiceOptions {
   spec: () => CitySpec;
   maxRuns: number;
   sessionEnv: Record<string, string>;
-  tokens: { issue(session: string): string; revoke(session: string): void };
+  tokens: { issue(session: string): Promise<string>; revoke(session: string): void };
   log: (line: string) => void;
   /** How often ended runs are noticed. */
   reapIntervalMs?: number;
@@ -166,7 +166,7 @@ export class RunService {
         GC_SESSION_NAME: session,
         GC_RUN_ID: id,
         GC_RUN_PROMPT: input.prompt,
-        GC_TOKEN: this.o.tokens.issue(session),
+        GC_TOKEN: await this.o.tokens.issue(session),
       };
       const row = await this.o.records.insert({
         id,

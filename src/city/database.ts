@@ -6,7 +6,10 @@
  */
 import { statSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, type LoadedConfig } from '../config/index.js';
+import { join } from 'node:path';
+import { ConfigError, loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
+import { SqlKeyStore } from './key-store.js';
+import { KeyRing } from './keyring.js';
 import type { GcError } from '../core/index.js';
 import {
   DatabaseUnavailableError,
@@ -108,4 +111,20 @@ export async function connectDatabase(
       wait = Math.min(5000, wait * 2);
     }
   }
+}
+
+/**
+ * The key ring of the city at `root`, outside a running server (`gc start`
+ * making the admin key, `gc init`): on its database when it has one (tried
+ * for as long as `[database] connect_retry` says), else in `.gc/`.
+ */
+export async function openCityKeyRing(root: string, env: NodeJS.ProcessEnv = process.env) {
+  const loaded = await loadCityConfig(join(root, 'city.toml'), env);
+  const target = databaseTarget(loaded);
+  if (!target) return KeyRing.open(join(loaded.root, '.gc'));
+  const db = await connectDatabase(target, {
+    poolSize: 2,
+    retryMs: ms(loaded.config.database.connect_retry),
+  });
+  return KeyRing.open(new SqlKeyStore(db, true));
 }

@@ -3,6 +3,13 @@ export { CityLock, type LockInfo, type LockRole } from './lock.js';
 export { openCityState, type CityState, type OpenCityStateOptions } from './state.js';
 export { CityOps, type ClaimRequest, type UnclaimRequest } from './ops.js';
 export { adminKeyPath, readAdminKey } from '../core/index.js';
-export { KeyRing, type CreatedKey, type Principal, type PrincipalKind } from './keyring.js';
+export {
+  KeyRing,
+  type CreatedKey,
+  type KeyInput,
+  type Principal,
+  type PrincipalKind,
+} from './keyring.js';
+export { SqlKeyStore, SqliteKeyStore, type KeyStore } from './key-store.js';
 export { replayBeads, ReplayError, type ReplayedBead } from './replay.js';
-export { databaseTarget, type DatabaseTarget } from './database.js';
+export { databaseTarget, openCityKeyRing, type DatabaseTarget } from './database.js';

@@ -1,17 +1,17 @@
 /**
  * API keys. A key is `gck_<keyid>_<secret>`: 32 random bytes of secret,
  * shown once. The city keeps only the key id and HMAC-SHA256(server secret,
- * secret), in `.gc/auth.db`; the server secret is `.gc/server.secret`
- * (0600). Verifying is one map lookup by key id, one HMAC and a
- * constant-time compare: microseconds, not a password hash (which would cap
- * the API at a few requests per second per core).
+ * secret), durably in a key store (`.gc/auth.db` and `.gc/server.secret`,
+ * or the city's database: key-store.ts), and the live keys in memory here.
+ * Verifying is one map lookup by key id, one HMAC and a constant-time
+ * compare: microseconds, not a password hash (which would cap the API at a
+ * few requests per second per core).
  *
  * Principals: `admin` (the human operator), `operator` (a tenant running
  * its own agents), `agent` (one per session, or a registered external agent).
  */
-import Database from 'better-sqlite3';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   GcError,
@@ -23,8 +23,17 @@ import {
   randomBase36,
   readAdminKey,
 } from '../core/index.js';
+import type { SqlDb } from '../db/index.js';
+import {
+  SqlKeyStore,
+  SqliteKeyStore,
+  type KeyRow,
+  type KeyStore,
+  type NewKeyRow,
+  type PrincipalKind,
+} from './key-store.js';
 
-export type PrincipalKind = 'admin' | 'operator' | 'agent';
+export type { PrincipalKind } from './key-store.js';
 
 export interface Principal {
   key_id: string;
@@ -48,111 +57,125 @@ export interface CreatedKey {
   principal: Principal;
 }
 
-interface Pending {
-  created: string[];
-  revoked: [id: string, at: string][];
+export interface KeyInput {
+  kind: PrincipalKind;
+  name: string;
+  owner?: string;
+  maxSessions?: number;
+  webhookUrl?: string;
 }
 
 const TOKEN = /^gck_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
-
-interface Row extends Omit<Principal, 'revoked_at'> {
-  hmac: Buffer;
-  revoked_at: string | null;
-}
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$/;
 
 export class KeyRing {
-  private readonly db: Database.Database;
-  private readonly secret: Buffer;
   /** Live keys by id: the O(1) lookup of the request path. */
   private readonly live = new Map<string, { hmac: Buffer; principal: Principal }>();
   /** Live principals by `kind:name`, for O(1) lookups by name. */
   private readonly byName = new Map<string, Map<string, Principal>>();
+  /** Revocations not yet written, by key id (retried until they are). */
+  private readonly unpersisted = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
-  private constructor(gcDir: string) {
-    mkdirSync(gcDir, { recursive: true });
-    const secretFile = path.join(gcDir, 'server.secret');
-    if (!existsSync(secretFile)) {
-      writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
-    }
-    this.secret = Buffer.from(readFileSync(secretFile, 'utf8').trim(), 'base64');
-    this.db = new Database(path.join(gcDir, 'auth.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS keys (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      key_id TEXT NOT NULL UNIQUE,
-      kind TEXT NOT NULL CHECK (kind IN ('admin','operator','agent')),
-      name TEXT NOT NULL,
-      owner TEXT NOT NULL DEFAULT '',
-      max_sessions INTEGER NOT NULL DEFAULT 0,
-      webhook_url TEXT NOT NULL DEFAULT '',
-      hmac BLOB NOT NULL,
-      created_at TEXT NOT NULL,
-      revoked_at TEXT
-    );
-    CREATE INDEX IF NOT EXISTS keys_by_name ON keys(kind, name) WHERE revoked_at IS NULL;`);
-    for (const r of this.db.prepare('SELECT * FROM keys WHERE revoked_at IS NULL').all() as Row[]) {
-      this.live.set(r.key_id, { hmac: r.hmac, principal: toPrincipal(r) });
-      this.index(toPrincipal(r), true);
+  private constructor(
+    private readonly store: KeyStore,
+    private readonly secret: Buffer,
+  ) {}
+
+  /**
+   * Open the ring on a key store: a city's `.gc` directory (SQLite), the
+   * city's database pool, or a store.
+   */
+  static async open(target: string | SqlDb | KeyStore): Promise<KeyRing> {
+    const store =
+      typeof target === 'string'
+        ? new SqliteKeyStore(target)
+        : 'commit' in target
+          ? target
+          : new SqlKeyStore(target);
+    try {
+      const ring = new KeyRing(store, await store.secret());
+      for (const r of await store.live()) {
+        const p = toPrincipal(r);
+        ring.live.set(r.key_id, { hmac: r.hmac, principal: p });
+        ring.index(p, true);
+      }
+      return ring;
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
     }
   }
 
-  static open(gcDir: string): KeyRing {
-    return new KeyRing(gcDir);
+  get backend(): string {
+    return this.store.backend;
   }
 
   private hmacOf(secret: string): Buffer {
     return createHmac('sha256', this.secret).update(secret).digest();
   }
 
-  create(input: {
-    kind: PrincipalKind;
-    name: string;
-    owner?: string;
-    maxSessions?: number;
-    webhookUrl?: string;
-  }): CreatedKey {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$/.test(input.name)) {
+  /** A new key, not yet recorded: checked, with its token and row. */
+  private mint(input: KeyInput): { token: string; row: NewKeyRow } {
+    if (!NAME.test(input.name)) {
       throw new ValidationError('letters, digits, "_", ".", "@" and "-", at most 100', {
         where: 'name',
       });
     }
-    fault('keys.write');
     const keyId = randomBase36(12);
     const secret = randomBytes(32).toString('base64url');
-    const hmac = this.hmacOf(secret);
-    const created_at = new Date().toISOString();
-    const info = this.db
-      .prepare(
-        `INSERT INTO keys (key_id, kind, name, owner, max_sessions, webhook_url, hmac, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        keyId,
-        input.kind,
-        input.name,
-        input.owner ?? '',
-        input.maxSessions ?? 0,
-        input.webhookUrl ?? '',
-        hmac,
-        created_at,
-      );
-    const principal: Principal = {
-      key_id: keyId,
-      kind: input.kind,
-      name: input.name,
-      owner: input.owner ?? '',
-      max_sessions: input.maxSessions ?? 0,
-      webhook_url: input.webhookUrl ?? '',
-      created_at,
-      revoked_at: null,
-      seq: Number(info.lastInsertRowid),
+    return {
+      token: `gck_${keyId}_${secret}`,
+      row: {
+        key_id: keyId,
+        kind: input.kind,
+        name: input.name,
+        owner: input.owner ?? '',
+        max_sessions: input.maxSessions ?? 0,
+        webhook_url: input.webhookUrl ?? '',
+        hmac: this.hmacOf(secret),
+        created_at: new Date().toISOString(),
+      },
     };
-    this.live.set(keyId, { hmac, principal });
-    this.index(principal, true);
-    this.pending?.created.push(keyId);
-    return { token: `gck_${keyId}_${secret}`, principal };
+  }
+
+  /** Make a key; it works once it is recorded (when this resolves). */
+  async create(input: KeyInput): Promise<CreatedKey> {
+    const [made] = await this.createMany([input], []);
+    return made!;
+  }
+
+  /**
+   * Record new keys and revoke old ones in one write. The revocations hold
+   * in memory at once, even when the write fails (then they are retried);
+   * the new keys work only once the write is done.
+   */
+  private async createMany(
+    inputs: readonly KeyInput[],
+    revokeIds: readonly string[],
+  ): Promise<CreatedKey[]> {
+    const minted = inputs.map((i) => this.mint(i));
+    const at = new Date().toISOString();
+    const revokes = revokeIds.map((id): [string, string] => [id, at]);
+    for (const id of revokeIds) this.deny(id);
+    let seqs: number[];
+    try {
+      fault('keys.write');
+      seqs = await this.store.commit(
+        minted.map((m) => m.row),
+        revokes,
+      );
+    } catch (e) {
+      for (const [id, when] of revokes) this.unpersisted.set(id, when);
+      if (revokes.length) this.retryRevokes();
+      throw e;
+    }
+    return minted.map((m, i) => {
+      const principal = toPrincipal({ ...m.row, seq: seqs[i]!, revoked_at: null });
+      this.live.set(m.row.key_id, { hmac: m.row.hmac, principal });
+      this.index(principal, true);
+      return { token: m.token, principal };
+    });
   }
 
   /** The principal of a valid, unrevoked key; undefined otherwise. Constant time in the secret. */
@@ -165,56 +188,62 @@ export class KeyRing {
     return timingSafeEqual(got, entry.hmac) ? entry.principal : undefined;
   }
 
-  /** Revoke one key. Idempotent; NotFoundError for an unknown id. */
-  revoke(keyId: string): Principal {
-    // Deny first, in memory: the key stops working now even when the write
-    // that records it fails (a full disk); that write is retried.
+  /** Stop honouring a key in this process now. */
+  private deny(keyId: string): void {
     const live = this.live.get(keyId);
     if (live) this.index(live.principal, false);
     this.live.delete(keyId);
-    const r = this.db.prepare('SELECT * FROM keys WHERE key_id = ?').get(keyId) as Row | undefined;
+  }
+
+  /**
+   * Revoke one key. Idempotent; NotFoundError for an unknown id. The key
+   * stops working at once, even when the write that records it fails (a
+   * full disk, a database away): that write is retried, and the error says so.
+   */
+  async revoke(keyId: string): Promise<Principal> {
+    this.deny(keyId);
+    const r = await this.store.get(keyId);
     if (!r) throw new NotFoundError('key', keyId);
     if (r.revoked_at === null) {
       r.revoked_at = new Date().toISOString();
-      try {
-        this.persistRevoke(keyId, r.revoked_at);
-        this.pending?.revoked.push([keyId, r.revoked_at]);
-      } catch (e) {
-        this.unpersisted.set(keyId, r.revoked_at);
-        this.retryRevokes();
-        throw new GcError(
-          'unavailable',
-          `key ${keyId} (${r.name}) is revoked, but recording it failed (${errorMessage(e)}); retrying`,
-        );
-      }
+      await this.persistRevokes([[keyId, r.revoked_at]], r.name);
     }
     return toPrincipal(r);
   }
 
-  /** Revocations not yet written, by key id (retried until they are). */
-  private readonly unpersisted = new Map<string, string>();
-  private retryTimer: NodeJS.Timeout | undefined;
-
-  private persistRevoke(keyId: string, at: string): void {
-    fault('keys.write');
-    this.db.prepare('UPDATE keys SET revoked_at = ? WHERE key_id = ?').run(at, keyId);
+  private async persistRevokes(revokes: [string, string][], name: string): Promise<void> {
+    try {
+      fault('keys.write');
+      await this.store.commit([], revokes);
+    } catch (e) {
+      for (const [id, at] of revokes) this.unpersisted.set(id, at);
+      this.retryRevokes();
+      throw new GcError(
+        'unavailable',
+        `key ${revokes.map(([id]) => id).join(', ')} (${name}) is revoked, but recording it failed (${errorMessage(e)}); retrying`,
+      );
+    }
   }
 
   private retryRevokes(): void {
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      for (const [id, at] of this.unpersisted) {
-        try {
-          this.persistRevoke(id, at);
-          this.unpersisted.delete(id);
-        } catch {
-          // still failing: try again later
-        }
-      }
-      if (this.unpersisted.size) this.retryRevokes();
+      this.flushRevokes()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.unpersisted.size) this.retryRevokes();
+        });
     }, 2000);
     this.retryTimer.unref();
+  }
+
+  private async flushRevokes(): Promise<void> {
+    const batch = [...this.unpersisted];
+    if (!batch.length) return;
+    fault('keys.write');
+    await this.store.commit([], batch);
+    for (const [id, at] of batch) if (this.unpersisted.get(id) === at) this.unpersisted.delete(id);
   }
 
   private index(p: Principal, add: boolean): void {
@@ -226,60 +255,51 @@ export class KeyRing {
     else this.byName.delete(k);
   }
 
-  /** Revoke every live key of `kind` named `name` (a session's token when it ends). */
-  revokeByName(kind: PrincipalKind, name: string): number {
-    const ids = [...(this.byName.get(`${kind}:${name}`)?.keys() ?? [])];
-    for (const id of ids) this.revoke(id);
+  private idsOf(kind: PrincipalKind, name: string): string[] {
+    return [...(this.byName.get(`${kind}:${name}`)?.keys() ?? [])];
+  }
+
+  /**
+   * Revoke every live key of `kind` named `name` (a session's token when it
+   * ends), in one write. They stop working before this returns its promise.
+   */
+  async revokeByName(kind: PrincipalKind, name: string): Promise<number> {
+    const ids = this.idsOf(kind, name);
+    if (!ids.length) return 0;
+    for (const id of ids) this.deny(id);
+    const at = new Date().toISOString();
+    await this.persistRevokes(
+      ids.map((id) => [id, at]),
+      name,
+    );
     return ids.length;
   }
 
   /**
-   * Run `fn` (creates and revokes) as one transaction: one durable write
-   * for a wave of session keys instead of one each. When it throws, none
-   * of its writes is kept.
-   */
-  batch<T>(fn: () => T): T {
-    if (this.pending) return fn();
-    const pending: Pending = { created: [], revoked: [] };
-    this.pending = pending;
-    try {
-      return this.db.transaction(fn)();
-    } catch (e) {
-      // Rolled back: keys made in it never existed; its revocations still
-      // hold in memory and are written again later.
-      for (const id of pending.created) {
-        const entry = this.live.get(id);
-        if (entry) this.index(entry.principal, false);
-        this.live.delete(id);
-      }
-      for (const [id, at] of pending.revoked) this.unpersisted.set(id, at);
-      if (pending.revoked.length) this.retryRevokes();
-      throw e;
-    } finally {
-      this.pending = undefined;
-    }
-  }
-
-  /** What the batch in progress wrote, to undo in memory if it rolls back. */
-  private pending: Pending | undefined;
-
-  /**
    * Session tokens as the controller and the run service use them: a
-   * session's key replaces any it had; a wave of them is one write.
+   * session's key replaces any it had; a wave of them is one write. When
+   * that write fails, none of the wave's keys works and every old key of
+   * those sessions stays revoked.
    */
   sessionTokens(): {
-    issue(session: string): string;
-    issueMany(sessions: readonly string[]): Map<string, string>;
+    issue(session: string): Promise<string>;
+    issueMany(sessions: readonly string[]): Promise<Map<string, string>>;
     revoke(session: string): void;
   } {
-    const issue = (session: string): string => {
-      this.revokeByName('agent', session);
-      return this.create({ kind: 'agent', name: session }).token;
+    const issueMany = async (sessions: readonly string[]) => {
+      const made = await this.createMany(
+        sessions.map((s) => ({ kind: 'agent' as const, name: s })),
+        sessions.flatMap((s) => this.idsOf('agent', s)),
+      );
+      return new Map(made.map((k) => [k.principal.name, k.token]));
     };
     return {
-      issue,
-      issueMany: (sessions) => this.batch(() => new Map(sessions.map((s) => [s, issue(s)]))),
-      revoke: (session) => void this.revokeByName('agent', session),
+      issue: async (session) => (await issueMany([session])).get(session)!,
+      issueMany,
+      // The key is dead in memory at once; its record is retried if it fails.
+      revoke: (session) => {
+        this.revokeByName('agent', session).catch(() => undefined);
+      },
     };
   }
 
@@ -298,7 +318,7 @@ export class KeyRing {
   }
 
   /** Keys in registration order, cursor-paginated (cursor = last seq). */
-  list(
+  async list(
     query: {
       kind?: PrincipalKind;
       owner?: string;
@@ -306,25 +326,15 @@ export class KeyRing {
       limit?: number;
       after?: number;
     } = {},
-  ): {
-    items: Principal[];
-    next_after: number | null;
-  } {
+  ): Promise<{ items: Principal[]; next_after: number | null }> {
     const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
-    const where = ['seq > ?'];
-    const args: unknown[] = [query.after ?? 0];
-    if (query.kind) {
-      where.push('kind = ?');
-      args.push(query.kind);
-    }
-    if (query.owner !== undefined) {
-      where.push('owner = ?');
-      args.push(query.owner);
-    }
-    if (!query.includeRevoked) where.push('revoked_at IS NULL');
-    const rows = this.db
-      .prepare(`SELECT * FROM keys WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
-      .all(...args, limit + 1) as Row[];
+    const rows = await this.store.list({
+      kind: query.kind,
+      owner: query.owner,
+      includeRevoked: query.includeRevoked,
+      after: query.after ?? 0,
+      limit: limit + 1,
+    });
     const items = rows.slice(0, limit).map(toPrincipal);
     return { items, next_after: rows.length > limit ? (items.at(-1)?.seq ?? null) : null };
   }
@@ -333,10 +343,10 @@ export class KeyRing {
    * Make sure the human has a working admin key in `adminKeyPath(root)`;
    * create one (and the file, 0600) when the file is missing or stale.
    */
-  ensureAdminKey(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  async ensureAdminKey(root: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
     const existing = readAdminKey(root, env);
     if (existing && this.verify(existing)?.kind === 'admin') return existing;
-    const { token } = this.create({ kind: 'admin', name: 'admin' });
+    const { token } = await this.create({ kind: 'admin', name: 'admin' });
     const file = adminKeyPath(root, env);
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
@@ -344,29 +354,24 @@ export class KeyRing {
     return token;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    for (const [id, at] of this.unpersisted) {
-      try {
-        this.persistRevoke(id, at);
-      } catch {
-        // the disk is still full: the key revives at the next start (logged by the caller)
-      }
-    }
-    this.db.close();
+    // Still failing: the key revives at the next start (logged by the caller).
+    await this.flushRevokes().catch(() => undefined);
+    await this.store.close();
   }
 }
 
-function toPrincipal(r: Row): Principal {
+function toPrincipal(r: Omit<KeyRow, 'hmac'>): Principal {
   return {
     key_id: r.key_id,
     kind: r.kind,
     name: r.name,
     owner: r.owner,
-    max_sessions: r.max_sessions,
+    max_sessions: Number(r.max_sessions),
     webhook_url: r.webhook_url,
     created_at: r.created_at,
     revoked_at: r.revoked_at,
-    seq: r.seq,
+    seq: Number(r.seq),
   };
 }

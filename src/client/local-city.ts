@@ -144,12 +144,12 @@ export class LocalCity implements CityClient {
   async sendMail(to: string, input: MailSend): Promise<SentMessage> {
     const { notify: _notify, ...rest } = input;
     const m = await this.mail.send(this.actor, to, rest);
-    const keys = KeyRing.open(this.state.gcDir);
+    const keys = await KeyRing.open(this.state.db ?? this.state.gcDir);
     let warning: string | undefined;
     try {
       warning = unknownRecipientWarning(citySpec(this.loaded), keys, to);
     } finally {
-      keys.close();
+      await keys.close();
     }
     return { ...m, notified: [], pushed: false, ...(warning ? { warnings: [warning] } : {}) };
   }

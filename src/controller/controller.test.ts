@@ -578,7 +578,7 @@ describe('Controller with the fake provider', () => {
         },
         issueMany: (names) => {
           issued.push([...names]);
-          return new Map(names.map((n) => [n, `token-${n}`]));
+          return Promise.resolve(new Map(names.map((n) => [n, `token-${n}`])));
         },
         revoke: () => undefined,
       },

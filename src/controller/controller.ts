@@ -397,11 +397,20 @@ export class Controller {
    */
   private async startWave(wave: Extract<Action, { kind: 'start' }>[], now: number): Promise<void> {
     const names = wave.map((a) => a.session.name);
-    const tokens = this.tokens
-      ? this.tokens.issueMany
-        ? this.tokens.issueMany(names)
-        : new Map(names.map((n) => [n, this.tokens!.issue(n)]))
-      : undefined;
+    let tokens: Map<string, string> | undefined;
+    try {
+      tokens = this.tokens
+        ? this.tokens.issueMany
+          ? await this.tokens.issueMany(names)
+          : new Map(
+              await Promise.all(names.map(async (n) => [n, await this.tokens!.issue(n)] as const)),
+            )
+        : undefined;
+    } catch (e) {
+      // No session of the wave may start without its token: each start fails (and is retried).
+      for (const a of wave) await this.startFailed(a, e, now);
+      return;
+    }
     const ready: { a: Extract<Action, { kind: 'start' }>; request: StartRequest }[] = [];
     await mapLimit(wave, ACT_CONCURRENCY, async (a) => {
       const d = a.session;

@@ -42,9 +42,10 @@ export interface ControllerOptions {
    * the session ends. Never logged or recorded.
    */
   tokens?: {
-    issue(session: string): string;
+    issue(session: string): Promise<string>;
     /** `issue` for a wave of sessions, in one write. Optional. */
-    issueMany?(sessions: readonly string[]): Map<string, string>;
+    issueMany?(sessions: readonly string[]): Promise<Map<string, string>>;
+    /** The token stops working at once (its record may follow). */
     revoke(session: string): void;
   };
   /**

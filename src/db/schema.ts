@@ -304,6 +304,47 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // API keys (were .gc/auth.db) and the server secret their HMACs are made
+    // with (was .gc/server.secret): every server verifies the same keys.
+    version: 6,
+    description: 'API keys and the server secret',
+    statements: {
+      postgres: [
+        `CREATE TABLE api_keys (
+          seq BIGSERIAL PRIMARY KEY,
+          key_id ${PG_TEXT} NOT NULL UNIQUE,
+          kind ${PG_TEXT} NOT NULL CHECK (kind IN ('admin','operator','agent')),
+          name ${PG_TEXT} NOT NULL,
+          owner ${PG_TEXT} NOT NULL DEFAULT '',
+          max_sessions INTEGER NOT NULL DEFAULT 0,
+          webhook_url TEXT NOT NULL DEFAULT '',
+          hmac ${PG_TEXT} NOT NULL,
+          created_at ${PG_TEXT} NOT NULL,
+          revoked_at ${PG_TEXT}
+        )`,
+        'CREATE INDEX api_keys_by_name ON api_keys(kind, name) WHERE revoked_at IS NULL',
+        `CREATE TABLE gc_secrets (name ${PG_TEXT} PRIMARY KEY, value TEXT NOT NULL)`,
+      ],
+      mysql: [
+        `CREATE TABLE api_keys (
+          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          key_id VARCHAR(32) NOT NULL,
+          kind VARCHAR(16) NOT NULL,
+          name VARCHAR(128) NOT NULL,
+          owner VARCHAR(128) NOT NULL DEFAULT '',
+          max_sessions INT NOT NULL DEFAULT 0,
+          webhook_url TEXT NOT NULL,
+          hmac VARCHAR(128) NOT NULL,
+          created_at VARCHAR(40) NOT NULL,
+          revoked_at VARCHAR(40) NULL,
+          UNIQUE KEY api_keys_id (key_id),
+          KEY api_keys_by_name (kind, name)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE gc_secrets (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL) ${MY_TABLE}`,
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

@@ -53,9 +53,9 @@ suspended = true
   );
   server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
   admin = readAdminKey(root)!;
-  op = server.keys.create({ kind: 'operator', name: 'ops' }).token;
-  alice = server.keys.create({ kind: 'agent', name: 'alice' }).token;
-  bob = server.keys.create({ kind: 'agent', name: 'bob' }).token;
+  op = (await server.keys.create({ kind: 'operator', name: 'ops' })).token;
+  alice = (await server.keys.create({ kind: 'agent', name: 'alice' })).token;
+  bob = (await server.keys.create({ kind: 'agent', name: 'bob' })).token;
 }, 60_000);
 
 afterAll(async () => {

@@ -28,8 +28,8 @@ beforeAll(async () => {
   );
   server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
   admin = readAdminKey(root)!;
-  spammer = server.keys.create({ kind: 'agent', name: 'spammer' }).token;
-  friend = server.keys.create({ kind: 'agent', name: 'friend' }).token;
+  spammer = (await server.keys.create({ kind: 'agent', name: 'spammer' })).token;
+  friend = (await server.keys.create({ kind: 'agent', name: 'friend' })).token;
 });
 afterAll(async () => {
   await server?.stop('test');
@@ -91,7 +91,7 @@ describe('create quotas', () => {
       log: () => undefined,
     });
     try {
-      const t = city.keys.create({ kind: 'agent', name: 'flooder' }).token;
+      const t = (await city.keys.create({ kind: 'agent', name: 'flooder' })).token;
       const post = (url: string, token: string, body: unknown) =>
         apiCall({ socketPath: city.socketPath }, 'POST', url, { token, body });
       for (let i = 0; i < 3; i++) {
@@ -126,7 +126,7 @@ describe('mail subjects in the event log', () => {
         (e) => e.type === 'mail.sent',
       );
     };
-    const outsider = server.keys.create({ kind: 'agent', name: 'outsider' }).token;
+    const outsider = (await server.keys.create({ kind: 'agent', name: 'outsider' })).token;
     const seen = await events(outsider);
     expect(seen.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(seen)).not.toContain(secret);

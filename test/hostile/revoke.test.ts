@@ -16,62 +16,54 @@ describe('revoking on a full disk', () => {
   it('denies the key in memory first, and records the revocation once the disk has room', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-revoke-'));
     dirs.push(dir);
-    const keys = KeyRing.open(dir);
-    const { token, principal } = keys.create({ kind: 'agent', name: 'worker-1' });
+    const keys = await KeyRing.open(dir);
+    const { token, principal } = await keys.create({ kind: 'agent', name: 'worker-1' });
     expect(keys.verify(token)?.name).toBe('worker-1');
     armFaults('keys.write:ENOSPC');
-    expect(() => keys.revokeByName('agent', 'worker-1')).toThrow(
-      /is revoked, but recording it failed/,
-    );
+    const revoking = keys.revokeByName('agent', 'worker-1');
+    // Dead before the write is even tried.
+    expect(keys.verify(token)).toBeUndefined();
+    await expect(revoking).rejects.toThrow(/is revoked, but recording it failed/);
     expect(keys.verify(token)).toBeUndefined();
     expect(keys.has('agent', 'worker-1')).toBe(false);
     armFaults('');
-    keys.close();
-    const again = KeyRing.open(dir);
+    await keys.close();
+    const again = await KeyRing.open(dir);
     try {
       expect(again.verify(token)).toBeUndefined();
       expect(
-        again.list({ includeRevoked: true }).items.find((p) => p.key_id === principal.key_id)
-          ?.revoked_at,
+        (await again.list({ includeRevoked: true })).items.find(
+          (p) => p.key_id === principal.key_id,
+        )?.revoked_at,
       ).not.toBeNull();
     } finally {
-      again.close();
+      await again.close();
     }
   });
 
-  it('a batch of session keys that fails part-way keeps none of its keys and all of its revocations', async () => {
+  it('a wave of session keys whose write fails keeps none of its keys and all of its revocations', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-revoke-'));
     dirs.push(dir);
-    const keys = KeyRing.open(dir);
-    const old = keys.create({ kind: 'agent', name: 'w-1' }).token;
-    const issued: string[] = [];
-    const issue = (name: string) => {
-      keys.revokeByName('agent', name);
-      issued.push(keys.create({ kind: 'agent', name }).token);
-    };
-    expect(() =>
-      keys.batch(() => {
-        issue('w-1');
-        issue('w-2');
-        armFaults('keys.write:ENOSPC');
-        issue('w-3');
-      }),
-    ).toThrow(/ENOSPC/);
+    const keys = await KeyRing.open(dir);
+    const tokens = keys.sessionTokens();
+    const old = await tokens.issue('w-1');
+    expect(keys.verify(old)?.name).toBe('w-1');
+    armFaults('keys.write:ENOSPC');
+    await expect(tokens.issueMany(['w-1', 'w-2', 'w-3'])).rejects.toThrow(/ENOSPC/);
     armFaults('');
-    expect(issued).toHaveLength(2);
-    for (const t of [old, ...issued]) expect(keys.verify(t)).toBeUndefined();
-    expect(keys.has('agent', 'w-1')).toBe(false);
-    expect(keys.has('agent', 'w-2')).toBe(false);
-    // A batch that succeeds keeps everything, in one write.
-    const ok = keys.batch(() => ['w-4', 'w-5'].map((n) => keys.create({ kind: 'agent', name: n })));
-    keys.close();
-    const again = KeyRing.open(dir);
+    expect(keys.verify(old)).toBeUndefined();
+    for (const n of ['w-1', 'w-2', 'w-3']) expect(keys.has('agent', n)).toBe(false);
+    // A wave that succeeds keeps everything, in one write.
+    const ok = await tokens.issueMany(['w-4', 'w-5']);
+    await keys.close();
+    const again = await KeyRing.open(dir);
     try {
+      // The failed wave's revocation of w-1's old key was written at close.
       expect(again.verify(old)).toBeUndefined();
-      for (const t of issued) expect(again.verify(t)).toBeUndefined();
-      for (const k of ok) expect(again.verify(k.token)?.name).toBe(k.principal.name);
+      for (const [name, t] of ok) expect(again.verify(t)?.name).toBe(name);
+      expect(again.has('agent', 'w-2')).toBe(false);
     } finally {
-      again.close();
+      await again.close();
     }
   });
 });

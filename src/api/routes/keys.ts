@@ -45,6 +45,8 @@ export function reservedName(
 
 export function keyRoutes(router: Router, k: RouteKit): void {
   const { server, keys, events } = k;
+  /** External agent names whose registration is being written. */
+  const registering = new Set<string>();
   router
     // ---- keys and the agent registry ----
     .on(
@@ -58,7 +60,7 @@ export function keyRoutes(router: Router, k: RouteKit): void {
       async (ctx) => {
         only(ctx, ['admin'], 'create API keys');
         const { kind, name, max_sessions: max } = ctx.input;
-        const created = keys.create({
+        const created = await keys.create({
           kind,
           name,
           ...(max !== undefined ? { maxSessions: max } : {}),
@@ -82,19 +84,17 @@ export function keyRoutes(router: Router, k: RouteKit): void {
         const after = num(ctx.query.get('after'));
         const limit = num(ctx.query.get('limit'));
         const kind = ctx.query.get('kind') as PrincipalKind | null;
-        return Promise.resolve(
-          keys.list({
-            ...(kind ? { kind } : {}),
-            ...(after !== undefined ? { after } : {}),
-            ...(limit !== undefined ? { limit } : {}),
-            includeRevoked: ctx.query.get('revoked') === 'true',
-          }),
-        );
+        return keys.list({
+          ...(kind ? { kind } : {}),
+          ...(after !== undefined ? { after } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          includeRevoked: ctx.query.get('revoked') === 'true',
+        });
       },
     )
     .on('DELETE', '/v0/keys/:id', { summary: 'Revoke a key', allow: ADMIN }, async (ctx) => {
       only(ctx, ['admin'], 'revoke API keys');
-      const p = keys.revoke(ctx.params.id!);
+      const p = await keys.revoke(ctx.params.id!);
       await events.record({
         type: 'auth.key_revoked',
         actor: ctx.actor,
@@ -118,7 +118,9 @@ export function keyRoutes(router: Router, k: RouteKit): void {
         validateSessionName(name, 'body.name');
         const reserved = reservedName(name, server.spec.agents);
         if (reserved) throw new ValidationError(reserved, { where: 'body.name' });
-        if (keys.has('agent', name)) {
+        // A name being registered right now counts as taken: the check and
+        // the write are not one step.
+        if (keys.has('agent', name) || registering.has(name)) {
           throw new ValidationError(`${name} is taken by a registered agent`, {
             where: 'body.name',
           });
@@ -127,12 +129,18 @@ export function keyRoutes(router: Router, k: RouteKit): void {
           const problem = webhookUrlProblem(webhook);
           if (problem) throw new ValidationError(problem, { where: 'body.webhook_url' });
         }
-        const created = keys.create({
-          kind: 'agent',
-          name,
-          owner: ctx.principal.kind === 'operator' ? ctx.principal.name : '',
-          ...(webhook ? { webhookUrl: webhook } : {}),
-        });
+        registering.add(name);
+        let created;
+        try {
+          created = await keys.create({
+            kind: 'agent',
+            name,
+            owner: ctx.principal.kind === 'operator' ? ctx.principal.name : '',
+            ...(webhook ? { webhookUrl: webhook } : {}),
+          });
+        } finally {
+          registering.delete(name);
+        }
         await events.record({
           type: 'agent.registered',
           actor: ctx.actor,
@@ -155,14 +163,12 @@ export function keyRoutes(router: Router, k: RouteKit): void {
         only(ctx, ['admin', 'operator'], 'list registered agents');
         const after = num(ctx.query.get('after'));
         const limit = num(ctx.query.get('limit'));
-        return Promise.resolve(
-          keys.list({
-            kind: 'agent',
-            ...(ctx.principal.kind === 'operator' ? { owner: ctx.principal.name } : {}),
-            ...(after !== undefined ? { after } : {}),
-            ...(limit !== undefined ? { limit } : {}),
-          }),
-        );
+        return keys.list({
+          kind: 'agent',
+          ...(ctx.principal.kind === 'operator' ? { owner: ctx.principal.name } : {}),
+          ...(after !== undefined ? { after } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        });
       },
     );
 }

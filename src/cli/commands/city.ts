@@ -68,12 +68,12 @@ export async function startServer(
   }
   // The human's admin key (a 0600 file outside the city) must exist before
   // anyone talks to the server.
-  const { KeyRing } = await import('../../city/index.js');
-  const ring = KeyRing.open(path.join(root, '.gc'));
+  const { openCityKeyRing } = await import('../../city/index.js');
+  const ring = await openCityKeyRing(root);
   try {
-    ring.ensureAdminKey(root);
+    await ring.ensureAdminKey(root);
   } finally {
-    ring.close();
+    await ring.close();
   }
   if (o.foreground) {
     await foreground(root);

@@ -87,12 +87,12 @@ export async function init(
     ...(a.force ? { force: true } : {}),
     ...(existsSync(worker) ? { workerScript: worker } : {}),
   });
-  const { KeyRing, adminKeyPath } = await import('../../city/index.js');
-  const ring = KeyRing.open(join(made.root, '.gc'));
+  const { openCityKeyRing, adminKeyPath } = await import('../../city/index.js');
+  const ring = await openCityKeyRing(made.root);
   try {
-    ring.ensureAdminKey(made.root);
+    await ring.ensureAdminKey(made.root);
   } finally {
-    ring.close();
+    await ring.close();
   }
   const adminKey = adminKeyPath(made.root);
   if (g.json) printJson({ ...made, admin_key_file: adminKey });
