@@ -208,7 +208,10 @@ export class CityServer implements ApiHost {
       // With a database, what every server of the city shares lives there; else in .gc/api.db.
       let runRecords: RunRecords;
       if (state.db) {
-        idempotency = new SqlIdempotency(state.db);
+        const records = new SqlIdempotency(state.db);
+        // This server holds the city: a pending claim now is from one that died.
+        await records.clearPending();
+        idempotency = records;
         runRecords = new SqlRunRecords(state.db);
       } else {
         const local = IdempotencyStore.open(state.gcDir);
@@ -267,6 +270,8 @@ export class CityServer implements ApiHost {
         root,
         store: state.store,
         events: state.events,
+        // Each change's event commits with it.
+        recorder: ops.recorder(),
       });
       const refinery = new Refinery({
         root,

@@ -3,8 +3,14 @@
  * server of the city. A claim is a row inserted in a transaction that first
  * reads the key's row under lock: two servers claiming one key at once
  * collide on the primary key, and the loser's retry sees the winner's
- * pending row (409 in progress). Several servers share the table, so a
- * pending row is taken over only once it is stale, never at open.
+ * pending row (409 in progress).
+ *
+ * A pending row whose server died would answer its retry "in progress"
+ * until it is stale (two minutes). One server serves a city (its lock), so
+ * the server clears pending rows when it opens (`clearPending`), as the
+ * SQLite records do: a client retrying after a restart is answered at once.
+ * Replicas will need each pending row to name its server, cleared when that
+ * server's lease lapses.
  */
 import { fault, type Clock, systemClock } from '../core/index.js';
 import { retryable, type SqlDb } from '../db/index.js';
@@ -28,6 +34,11 @@ export class SqlIdempotency implements IdempotencyRecords {
       this.prune().catch(() => undefined);
     }, 3600_000);
     this.pruneTimer.unref();
+  }
+
+  /** Forget every pending claim (their handlers died with the server that ran them). */
+  clearPending(): Promise<number> {
+    return this.db.run('DELETE FROM idempotency WHERE status = 0');
   }
 
   async begin(scope: string, key: string, fp: string): Promise<Begin> {

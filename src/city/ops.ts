@@ -106,6 +106,28 @@ export class CityOps {
     };
   }
 
+  /**
+   * For writes made outside these operations that still commit their
+   * events with them (the store-backed mail): their record, and the step
+   * after each write.
+   */
+  recorder(): {
+    rec<T>(events: (result: T) => OutboxEvent[]): WriteRecord<T>;
+    written(): Promise<void>;
+  } {
+    return {
+      rec: <T>(events: (result: T) => OutboxEvent[]): WriteRecord<T> => ({
+        events,
+        request: nextRequestWrite(),
+      }),
+      // Its events go on to the log; the controller is not woken (mail is not its work).
+      written: async () => {
+        const appended = outsideRequest(() => this.published());
+        if (this.awaitLog) await appended;
+      },
+    };
+  }
+
   /** After a write committed: its events to the log, then wake the controller. */
   private async written(): Promise<void> {
     // Committed, and its events are safe in the outbox: if appending fails,

@@ -90,6 +90,8 @@ export class LocalCity implements CityClient {
       root: this.where,
       store: this.state.store,
       events: this.state.events,
+      // Each change's event commits with it.
+      recorder: this.ops.recorder(),
     });
     return this.mailbox;
   }

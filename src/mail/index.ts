@@ -7,7 +7,7 @@ export {
   type Message,
   type SendInput,
 } from './mail.js';
-export { StoreMail, type StoreMailOptions } from './store-mail.js';
+export { StoreMail, type MailRecorder, type StoreMailOptions } from './store-mail.js';
 export { InboxFullError } from './errors.js';
 export { ExecMail, type ExecMailOptions } from './exec.js';
 export { checkMailName, checkSend } from './validate.js';
@@ -20,6 +20,6 @@ export {
   type DeliveryResult,
   type WebhookOptions,
 } from './webhook.js';
-export { RecordingMail, mailEventFor } from './recording.js';
+export { RecordingMail, mailChangedEvent, mailEventFor, mailSentEvent } from './recording.js';
 export { openMail, type OpenMailOptions } from './open.js';
 export { recordWebhookResults } from './webhook-results.js';

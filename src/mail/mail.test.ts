@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { MemoryEventLog, type GcEvent } from '../events/index.js';
 import { MemoryStore, SqliteStore } from '../store/index.js';
 import { runMailConformance } from './conformance.js';
-import { StoreMail } from './store-mail.js';
+import { StoreMail, type MailRecorder } from './store-mail.js';
+import type { Mail } from './mail.js';
+import { inRequest, nextRequestWrite } from '../core/index.js';
 import { ExecMail } from './exec.js';
 import { RecordingMail } from './recording.js';
 
@@ -76,45 +78,98 @@ runMailConformance('recording (over store, memory)', () => {
   });
 });
 
-describe('RecordingMail events', () => {
-  it('records one event per change, with ids and subjects, never bodies', async () => {
-    const events = new MemoryEventLog();
-    const mail = new RecordingMail(new StoreMail(new MemoryStore({ prefix: 're' })), events);
-    const q = await mail.send('mayor', 'w-1', { subject: 'Status?', body: 'BODY-ONE private' });
-    const r = await mail.reply(q.id, 'w-1', { body: 'BODY-TWO private' });
-    await mail.markRead(q.id);
-    await mail.markUnread(q.id);
-    await mail.read(q.id);
-    await mail.archive(q.id);
-    const third = await mail.send('w-1', 'mayor', { subject: 'again', body: 'BODY-THREE' });
-    const page = await mail.inbox('mayor');
-    expect(page.items.map((m) => m.id)).toEqual([r.id, third.id]);
-    await mail.delete(third.id);
-    // Reads without a change record nothing.
-    await mail.check('w-1');
-    await mail.all('w-1');
-    await mail.get(q.id);
-    await mail.thread(q.id);
-    await mail.count('w-1');
-    await mail.inbox('nobody');
-    const got = await allEvents(events);
-    expect(got.map((e) => [e.type, e.subject])).toEqual([
-      ['mail.sent', q.id],
-      ['mail.sent', r.id],
-      ['mail.read', q.id],
-      ['mail.unread', q.id],
-      ['mail.read', q.id],
-      ['mail.archived', q.id],
-      ['mail.sent', third.id],
-      ['mail.read', 'mayor'],
-      ['mail.deleted', third.id],
-    ]);
-    expect(got[0]).toMatchObject({
-      actor: 'mayor',
-      payload: { to: 'w-1', subject: 'Status?', thread_id: q.thread_id },
+/** Drains a store's outbox into a log: what the city's publisher does after each write. */
+function recorderFor(store: MemoryStore, log: MemoryEventLog): MailRecorder {
+  return {
+    rec: (events) => ({ events }),
+    written: async () => {
+      const rows = await store.outbox();
+      for (const r of rows) await log.record(r.event);
+      if (rows.length) await store.ackOutbox(rows[rows.length - 1]!.id);
+    },
+  };
+}
+
+describe('mail events', () => {
+  const makers: [string, () => { mail: Mail; events: MemoryEventLog; store: MemoryStore }][] = [
+    [
+      'recorded after each change (RecordingMail)',
+      () => {
+        const events = new MemoryEventLog();
+        const store = new MemoryStore({ prefix: 're' });
+        return { mail: new RecordingMail(new StoreMail(store), events), events, store };
+      },
+    ],
+    [
+      'committed with each change (StoreMail with a recorder)',
+      () => {
+        const events = new MemoryEventLog();
+        const store = new MemoryStore({ prefix: 're' });
+        const inner = new StoreMail(store, { recorder: recorderFor(store, events) });
+        return { mail: new RecordingMail(inner, events), events, store };
+      },
+    ],
+  ];
+  for (const [how, make] of makers) {
+    it(`one event per change, with ids and subjects, never bodies: ${how}`, async () => {
+      const { mail, events, store } = make();
+      const q = await mail.send('mayor', 'w-1', { subject: 'Status?', body: 'BODY-ONE private' });
+      const r = await mail.reply(q.id, 'w-1', { body: 'BODY-TWO private' });
+      await mail.markRead(q.id);
+      await mail.markUnread(q.id);
+      await mail.read(q.id);
+      await mail.archive(q.id);
+      const third = await mail.send('w-1', 'mayor', { subject: 'again', body: 'BODY-THREE' });
+      const page = await mail.inbox('mayor');
+      expect(page.items.map((m) => m.id)).toEqual([r.id, third.id]);
+      await mail.delete(third.id);
+      // Reads without a change record nothing.
+      await mail.check('w-1');
+      await mail.all('w-1');
+      await mail.get(q.id);
+      await mail.thread(q.id);
+      await mail.count('w-1');
+      await mail.inbox('nobody');
+      const got = await allEvents(events);
+      expect(got.map((e) => [e.type, e.subject, e.actor])).toEqual([
+        ['mail.sent', q.id, 'mayor'],
+        ['mail.sent', r.id, 'w-1'],
+        ['mail.read', q.id, 'w-1'],
+        ['mail.unread', q.id, 'w-1'],
+        ['mail.read', q.id, 'w-1'],
+        ['mail.archived', q.id, 'w-1'],
+        ['mail.sent', third.id, 'w-1'],
+        ['mail.read', r.id, 'mayor'],
+        ['mail.read', third.id, 'mayor'],
+        ['mail.deleted', third.id, 'mayor'],
+      ]);
+      expect(got[0]).toMatchObject({
+        payload: { to: 'w-1', subject: 'Status?', thread_id: q.thread_id },
+      });
+      expect(got[1]).toMatchObject({ payload: { to: 'mayor', reply_to: q.id } });
+      expect(got[7]!.message).toMatch(/read in the inbox/);
+      expect(JSON.stringify(got)).not.toMatch(/BODY-/);
+      expect(await store.outbox()).toEqual([]);
     });
-    expect(got[1]).toMatchObject({ actor: 'w-1', payload: { to: 'mayor', reply_to: q.id } });
-    expect(got[7]!.payload).toEqual({ ids: [r.id, third.id] });
-    expect(JSON.stringify(got)).not.toMatch(/BODY-/);
+  }
+
+  it('a send inside a retried API request sends once', async () => {
+    const events = new MemoryEventLog();
+    const store = new MemoryStore({ prefix: 'rq' });
+    const mail = new StoreMail(store, {
+      recorder: {
+        rec: (evs) => ({ events: evs, request: nextRequestWrite() }),
+        written: () => Promise.resolve(),
+      },
+    });
+    const req = { scope: 'k', key: 'send-1', fp: 'f' };
+    const send = () => inRequest(req, () => mail.send('mayor', 'w-1', { subject: 's', body: 'b' }));
+    const first = await send();
+    const again = await send();
+    expect(again.id).toBe(first.id);
+    expect((await mail.all('w-1')).items).toHaveLength(1);
+    // The send's event committed once, with the message.
+    expect((await store.outbox()).map((r) => r.event.type)).toEqual(['mail.sent']);
+    await events.close();
   });
 });

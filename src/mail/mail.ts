@@ -46,6 +46,12 @@ export interface MailCount {
 export const MAX_MAIL_BODY = 64 * 1024;
 
 export interface Mail {
+  /**
+   * True when the provider commits each change's event with the change
+   * itself (the store-backed mail with a recorder): RecordingMail then adds
+   * none of its own.
+   */
+  readonly recordsEvents?: boolean;
   /** Deliver a new message (a new thread). Must succeed or throw. */
   send(from: string, to: string, input: SendInput): Promise<Message>;
   /**

@@ -6,7 +6,7 @@ import type { Store } from '../store/index.js';
 import { ExecMail } from './exec.js';
 import type { Mail } from './mail.js';
 import { RecordingMail } from './recording.js';
-import { StoreMail } from './store-mail.js';
+import { StoreMail, type MailRecorder } from './store-mail.js';
 
 export interface OpenMailOptions {
   /** `""` (the work store) or `exec:<script>` (relative to the city root). */
@@ -17,6 +17,8 @@ export interface OpenMailOptions {
   root: string;
   store: Store;
   events: EventLog;
+  /** Store-backed mail: commit each change's event with it (see StoreMailOptions). */
+  recorder?: MailRecorder;
 }
 
 export function openMail(o: OpenMailOptions): Mail {
@@ -25,6 +27,7 @@ export function openMail(o: OpenMailOptions): Mail {
     inner = new StoreMail(o.store, {
       maxUnread: o.maxUnread,
       maxUnreadPerSender: o.maxUnreadPerSender ?? 0,
+      ...(o.recorder ? { recorder: o.recorder } : {}),
     });
   } else if (o.provider.startsWith('exec:')) {
     const script = path.resolve(o.root, o.provider.slice(5));

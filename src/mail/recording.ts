@@ -4,34 +4,52 @@
  * events (they can be large or private): only ids, sender, recipient and
  * subject.
  */
-import type { EventLog, GcEvent } from '../events/index.js';
+import type { EventInput, EventLog, GcEvent } from '../events/index.js';
 import type { Page } from '../store/index.js';
 import type { Mail, MailCount, MailPage, Message, SendInput } from './mail.js';
 
+/** The event of a sent message (or reply). */
+export function mailSentEvent(m: Message): EventInput & { actor: string } {
+  return {
+    type: 'mail.sent',
+    actor: m.from,
+    subject: m.id,
+    payload: { to: m.to, subject: m.subject, thread_id: m.thread_id, reply_to: m.reply_to },
+    message: `mail ${m.id} from ${m.from} to ${m.to}: ${m.subject}`,
+  };
+}
+
+/** The event of a change to a message (read, unread, archived, deleted), by its recipient. */
+export function mailChangedEvent(
+  type: string,
+  m: Message,
+  verb: string,
+): EventInput & { actor: string } {
+  return { type, actor: m.to, subject: m.id, message: `mail ${m.id} ${verb}` };
+}
+
+/**
+ * Records one event per change of a provider that does not record its own
+ * (exec mail), after the change. A provider that commits its events with
+ * its writes (`recordsEvents`) passes straight through.
+ */
 export class RecordingMail implements Mail {
+  private readonly quiet: boolean;
+
   constructor(
     readonly inner: Mail,
     private readonly events: EventLog,
-  ) {}
+  ) {
+    this.quiet = inner.recordsEvents === true;
+  }
 
   private async sent(m: Message): Promise<Message> {
-    await this.events.record({
-      type: 'mail.sent',
-      actor: m.from,
-      subject: m.id,
-      payload: { to: m.to, subject: m.subject, thread_id: m.thread_id, reply_to: m.reply_to },
-      message: `mail ${m.id} from ${m.from} to ${m.to}: ${m.subject}`,
-    });
+    if (!this.quiet) await this.events.record(mailSentEvent(m));
     return m;
   }
 
   private async changed(type: string, m: Message, verb: string): Promise<Message> {
-    await this.events.record({
-      type,
-      actor: m.to,
-      subject: m.id,
-      message: `mail ${m.id} ${verb}`,
-    });
+    if (!this.quiet) await this.events.record(mailChangedEvent(type, m, verb));
     return m;
   }
 
@@ -41,15 +59,8 @@ export class RecordingMail implements Mail {
 
   async inbox(recipient: string, page?: MailPage): Promise<Page<Message>> {
     const p = await this.inner.inbox(recipient, page);
-    if (p.items.length) {
-      await this.events.record({
-        type: 'mail.read',
-        actor: recipient,
-        subject: recipient,
-        payload: { ids: p.items.map((m) => m.id) },
-        message: `${recipient} read ${p.items.length} message(s)`,
-      });
-    }
+    // One event per message read, as every other change has its own.
+    for (const m of p.items) await this.changed('mail.read', m, 'read in the inbox');
     return p;
   }
 
@@ -94,6 +105,7 @@ export class RecordingMail implements Mail {
   }
 
   async delete(id: string): Promise<void> {
+    if (this.quiet) return this.inner.delete(id);
     const m = await this.inner.get(id);
     await this.inner.delete(id);
     await this.changed('mail.deleted', m, 'deleted');

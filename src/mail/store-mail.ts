@@ -7,8 +7,9 @@
  * an indexed equality filter rather than a scan.
  */
 import { ConflictError, NotFoundError } from '../core/index.js';
-import type { Bead, Page, Store } from '../store/index.js';
+import type { Bead, CloseResult, OutboxEvent, Page, Store, WriteRecord } from '../store/index.js';
 import { InboxFullError } from './errors.js';
+import { mailChangedEvent, mailSentEvent } from './recording.js';
 import { checkMailName, checkSend } from './validate.js';
 import { type Mail, type MailCount, type MailPage, type Message, type SendInput } from './mail.js';
 
@@ -21,6 +22,20 @@ export interface StoreMailOptions {
   maxUnread?: number;
   /** Per-sender cap on unread mail in one mailbox; 0 = none. */
   maxUnreadPerSender?: number;
+  /**
+   * Commit each change's event with the change (one commit per change): the
+   * city's operations give their record (events, and the write's place in
+   * an API request with an Idempotency-Key, so a retried send does not send
+   * twice) and are told after each write.
+   */
+  recorder?: MailRecorder;
+}
+
+export interface MailRecorder {
+  /** The record a write carries: its events, and its place in the current request. */
+  rec<T>(events: (result: T) => OutboxEvent[]): WriteRecord<T>;
+  /** After a write committed: its events go on to the log. */
+  written(): Promise<void>;
 }
 
 /** Senders that are the city itself: their mail (merge and conflict notices) is never refused. */
@@ -48,6 +63,8 @@ function toMessage(b: Bead): Message {
 }
 
 export class StoreMail implements Mail {
+  readonly recordsEvents: boolean;
+  private readonly recorder: MailRecorder | undefined;
   private readonly maxUnread: number;
   private readonly maxPerSender: number;
   /** Tail of the send chain of each recipient (only with a bound). */
@@ -59,6 +76,31 @@ export class StoreMail implements Mail {
   ) {
     this.maxUnread = options.maxUnread ?? 0;
     this.maxPerSender = options.maxUnreadPerSender ?? 0;
+    this.recorder = options.recorder;
+    this.recordsEvents = this.recorder !== undefined;
+  }
+
+  private rec<T>(events: (result: T) => OutboxEvent[]): WriteRecord<T> | undefined {
+    return this.recorder?.rec(events);
+  }
+
+  private async written(): Promise<void> {
+    await this.recorder?.written();
+  }
+
+  /** The change of a message's read state, with its event. */
+  private async setRead(b: Bead, read: boolean, verb: string): Promise<Message> {
+    const after = await this.store.update(
+      b.id,
+      read
+        ? { metadata: { [READ]: 'true' }, labels: ['read'] }
+        : { metadata: { [READ]: 'false' }, remove_labels: ['read'] },
+      this.rec<Bead>((x) => [
+        mailChangedEvent(read ? 'mail.read' : 'mail.unread', toMessage(x), verb),
+      ]),
+    );
+    await this.written();
+    return toMessage(after);
   }
 
   private async bead(id: string): Promise<Bead> {
@@ -130,23 +172,27 @@ export class StoreMail implements Mail {
     thread: { root: string; replyTo: string } | undefined,
   ): Promise<Message> {
     const subject = (input.subject ?? '').trim() || '(no subject)';
-    const bead = await this.store.create({
-      title: subject,
-      type: TYPE,
-      description: input.body,
-      assignee: to,
-      from,
-      ...(input.priority !== undefined ? { priority: input.priority } : {}),
-      labels: [
-        'gc:message',
-        ...(thread ? [`thread:${thread.root}`, `reply-to:${thread.replyTo}`] : []),
-      ],
-      metadata: {
-        [READ]: 'false',
-        [FROM]: from,
-        ...(input.cc?.length ? { [CC]: input.cc.join(',') } : {}),
+    const bead = await this.store.create(
+      {
+        title: subject,
+        type: TYPE,
+        description: input.body,
+        assignee: to,
+        from,
+        ...(input.priority !== undefined ? { priority: input.priority } : {}),
+        labels: [
+          'gc:message',
+          ...(thread ? [`thread:${thread.root}`, `reply-to:${thread.replyTo}`] : []),
+        ],
+        metadata: {
+          [READ]: 'false',
+          [FROM]: from,
+          ...(input.cc?.length ? { [CC]: input.cc.join(',') } : {}),
+        },
       },
-    });
+      this.rec<Bead>((b) => [mailSentEvent(toMessage(b))]),
+    );
+    await this.written();
     return toMessage(bead);
   }
 
@@ -180,7 +226,7 @@ export class StoreMail implements Mail {
       page.limit !== undefined ? { limit: page.limit } : {},
     );
     const items: Message[] = [];
-    for (const m of p.items) items.push(await this.markRead(m.id));
+    for (const m of p.items) items.push(await this.markRead(m.id, 'read in the inbox'));
     return { items, next_cursor: p.next_cursor === null ? null : 'inbox' };
   }
 
@@ -197,23 +243,19 @@ export class StoreMail implements Mail {
   }
 
   read(id: string): Promise<Message> {
-    return this.markRead(id);
+    return this.markRead(id, 'read');
   }
 
-  async markRead(id: string): Promise<Message> {
+  async markRead(id: string, verb = 'marked read'): Promise<Message> {
     const b = await this.bead(id);
     if (b.metadata[READ] === 'true') return toMessage(b);
-    return toMessage(
-      await this.store.update(id, { metadata: { [READ]: 'true' }, labels: ['read'] }),
-    );
+    return this.setRead(b, true, verb);
   }
 
   async markUnread(id: string): Promise<Message> {
     const b = await this.bead(id);
     if (b.metadata[READ] !== 'true') return toMessage(b);
-    return toMessage(
-      await this.store.update(id, { metadata: { [READ]: 'false' }, remove_labels: ['read'] }),
-    );
+    return this.setRead(b, false, 'marked unread');
   }
 
   async reply(
@@ -256,13 +298,24 @@ export class StoreMail implements Mail {
     if (b.status === 'closed') {
       throw new ConflictError(`message ${id} is already archived`, { details: { id } });
     }
-    await this.store.close(id, { reason: 'archived' });
-    return toMessage(await this.store.get(id));
+    const r = await this.store.close(
+      id,
+      { reason: 'archived' },
+      this.rec<CloseResult>((x) =>
+        x.changed ? [mailChangedEvent('mail.archived', toMessage(x.bead), 'archived')] : [],
+      ),
+    );
+    await this.written();
+    return toMessage(r.bead);
   }
 
   async delete(id: string): Promise<void> {
-    await this.bead(id);
-    await this.store.delete(id);
+    const m = toMessage(await this.bead(id));
+    await this.store.delete(
+      id,
+      this.rec<void>(() => [mailChangedEvent('mail.deleted', m, 'deleted')]),
+    );
+    await this.written();
   }
 
   async count(recipient: string): Promise<MailCount> {

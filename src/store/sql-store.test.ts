@@ -139,6 +139,8 @@ for (const kind of ['postgres', 'mysql'] as const) {
         const drain = (async () => {
           let last = 0;
           for (;;) {
+            // Whether the writers were done before this read: only then is an empty read the end.
+            const finished = done;
             const rows = await reader.query<{ seq: number; subject: string; type: string }>(
               'SELECT seq, subject, type FROM events WHERE seq > ? ORDER BY seq LIMIT 50',
               [last],
@@ -147,7 +149,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
               seen.push({ id: Number(r.seq), subject: r.subject, type: r.type });
               last = Number(r.seq);
             }
-            if (!rows.length && done) return;
+            if (!rows.length && finished) return;
             if (!rows.length) await new Promise((r) => setTimeout(r, 2));
           }
         })();

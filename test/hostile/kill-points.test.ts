@@ -7,6 +7,9 @@
  *   is not made twice, so no actor ends up holding two beads);
  * - the event log has no gap, and replaying it gives the store's state
  *   (every committed change has its event, and no event is doubled).
+ *
+ * The bursts run on the default (SQLite + JSONL) and with the whole city
+ * on PostgreSQL and on MariaDB ([database] url, a fresh database each).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +21,7 @@ import { readAdminKey, replayBeads } from '../../src/city/index.js';
 import type { GcEvent } from '../../src/events/index.js';
 import type { Bead } from '../../src/store/index.js';
 import { CONFIG_HOME, killSpawned, spawnBuilt } from '../helpers/cli.js';
+import { Scratch, database } from '../helpers/db.js';
 import { branchWith, makeRepo } from '../helpers/git.js';
 import { apiCall, type Reply } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,20 +30,42 @@ let root: string;
 let admin: string;
 let socketPath: string;
 
-beforeAll(async () => {
+const roots: string[] = [];
+const scratches: Scratch[] = [];
+beforeAll(() => {
   process.env.GC_CONFIG_HOME = CONFIG_HOME;
-  root = await mkdtemp(path.join(os.tmpdir(), 'gc-kill-'));
-  await writeFile(
-    path.join(root, 'city.toml'),
-    '[workspace]\nname = "kp"\n[daemon]\npatrol_interval = "1h"\n[session]\nprovider = "subprocess"\n[api]\nrate_per_s = 0\n',
-  );
-  socketPath = citySocketPath(root);
 });
 afterEach(() => killSpawned());
 afterAll(async () => {
   killSpawned();
-  await rm(root, { recursive: true, force: true });
+  for (const r of roots.splice(0)) await rm(r, { recursive: true, force: true });
+  for (const s of scratches.splice(0)) await s.dropAll();
 });
+
+/** A fresh city for one backend; the helpers below talk to it. */
+async function newCity(url: string | undefined): Promise<void> {
+  root = await mkdtemp(path.join(os.tmpdir(), 'gc-kill-'));
+  roots.push(root);
+  let db = '';
+  if (url) {
+    const scratch = new Scratch(url);
+    scratches.push(scratch);
+    db = `[database]\nurl = "${await scratch.createDatabase()}"\n`;
+  }
+  await writeFile(
+    path.join(root, 'city.toml'),
+    '[workspace]\nname = "kp"\n[daemon]\npatrol_interval = "1h"\n[session]\nprovider = "subprocess"\n[api]\nrate_per_s = 0\n[mail]\nmax_unread = 0\n' +
+      db,
+  );
+  socketPath = citySocketPath(root);
+  admin = '';
+}
+
+const backends: [string, string | undefined, string][] = [['sqlite', undefined, '']];
+for (const kind of ['postgres', 'mysql'] as const) {
+  const server = await database(kind);
+  backends.push([kind, server.url, server.note]);
+}
 
 async function start(): Promise<ReturnType<typeof spawnBuilt>> {
   const child = spawnBuilt(['start', '--foreground', '--city', root]);
@@ -97,7 +123,8 @@ async function checkLogAgainstStore(): Promise<void> {
   const events = await allEvents();
   events.forEach((e, i) => expect(e.seq, 'gap-free log').toBe(i + 1));
   const replayed = replayBeads(events);
-  const beads = await allBeads();
+  // Messages are mail: their events are mail.*, not bead.*.
+  const beads = (await allBeads()).filter((b) => b.issue_type !== 'message');
   expect(replayed.size).toBe(beads.length);
   for (const b of beads) {
     const r = replayed.get(b.id);
@@ -110,73 +137,109 @@ async function checkLogAgainstStore(): Promise<void> {
   }
 }
 
-describe('kill -9 mid-burst', () => {
-  it('creates: nothing acknowledged lost, nothing doubled on retry, the log replays to the store', async () => {
-    const server = await start();
-    const N = 400;
-    const answers = new Map<number, Reply>();
-    const burst = Array.from({ length: N }, (_, i) =>
-      call('POST', '/v0/beads', `create-${i}`, 'burst', { title: `burst ${i}` }).then(
-        (r) => void answers.set(i, r),
-        () => undefined,
-      ),
-    );
-    await waitFor(() => answers.size >= N / 4, 'a quarter of the creates answered');
-    server.kill('SIGKILL');
-    await Promise.all(burst);
-    const before = new Map(answers);
-    await start();
-    for (let i = 0; i < N; i++) {
-      const r = await call('POST', '/v0/beads', `create-${i}`, 'burst', { title: `burst ${i}` });
-      expect(r.status, r.text).toBeLessThan(300);
-      const first = before.get(i);
-      if (first && first.status < 300) expect(r.body.id).toBe(first.body.id);
-    }
-    const beads = await allBeads();
-    expect(beads.filter((b) => b.title.startsWith('burst ')).length).toBe(N);
-    await checkLogAgainstStore();
-  }, 120_000);
-
-  it('claims: every claim answered once, no actor holds two beads', async () => {
-    const server = await start();
-    const N = 300;
-    const ready = await allBeads();
-    expect(ready.filter((b) => b.status === 'open').length).toBeGreaterThanOrEqual(N);
-    const answers = new Map<number, Reply>();
-    const burst = Array.from({ length: N }, (_, i) =>
-      call('POST', '/v0/beads/claim-next', `claim-${i}`, `worker-${i}`, {}).then(
-        (r) => void answers.set(i, r),
-        () => undefined,
-      ),
-    );
-    await waitFor(() => answers.size >= N / 4, 'a quarter of the claims answered');
-    server.kill('SIGKILL');
-    await Promise.all(burst);
-    const before = new Map(answers);
-    await start();
-    const held = new Map<string, string>();
-    for (let i = 0; i < N; i++) {
-      const r = await call('POST', '/v0/beads/claim-next', `claim-${i}`, `worker-${i}`, {});
-      expect(r.status, r.text).toBe(200);
-      const bead = (r.body as { bead: Bead | null }).bead;
-      expect(bead, `worker-${i} got work`).not.toBeNull();
-      const first = before.get(i);
-      if (first?.status === 200) {
-        expect(bead!.id).toBe((first.body as { bead: Bead }).bead.id);
+for (const [kind, url, note] of backends) {
+  describe.skipIf(kind !== 'sqlite' && !url)(`kill -9 mid-burst (${kind})${note}`, () => {
+    beforeAll(() => newCity(url));
+    it('creates: nothing acknowledged lost, nothing doubled on retry, the log replays to the store', async () => {
+      const server = await start();
+      const N = 400;
+      const answers = new Map<number, Reply>();
+      const burst = Array.from({ length: N }, (_, i) =>
+        call('POST', '/v0/beads', `create-${i}`, 'burst', { title: `burst ${i}` }).then(
+          (r) => void answers.set(i, r),
+          () => undefined,
+        ),
+      );
+      await waitFor(() => answers.size >= N / 4, 'a quarter of the creates answered');
+      server.kill('SIGKILL');
+      await Promise.all(burst);
+      const before = new Map(answers);
+      await start();
+      for (let i = 0; i < N; i++) {
+        const r = await call('POST', '/v0/beads', `create-${i}`, 'burst', { title: `burst ${i}` });
+        expect(r.status, r.text).toBeLessThan(300);
+        const first = before.get(i);
+        if (first && first.status < 300) expect(r.body.id).toBe(first.body.id);
       }
-      expect(held.has(bead!.id), `${bead!.id} handed out twice`).toBe(false);
-      held.set(bead!.id, `worker-${i}`);
-    }
-    const beads = await allBeads();
-    const byHolder = new Map<string, number>();
-    for (const b of beads) {
-      if (b.status === 'in_progress') byHolder.set(b.assignee, (byHolder.get(b.assignee) ?? 0) + 1);
-    }
-    expect([...byHolder.values()].every((n) => n === 1)).toBe(true);
-    expect(byHolder.size).toBe(N);
-    await checkLogAgainstStore();
-  }, 120_000);
+      const beads = await allBeads();
+      expect(beads.filter((b) => b.title.startsWith('burst ')).length).toBe(N);
+      await checkLogAgainstStore();
+    }, 120_000);
 
+    it('claims: every claim answered once, no actor holds two beads', async () => {
+      const server = await start();
+      const N = 300;
+      const ready = await allBeads();
+      expect(ready.filter((b) => b.status === 'open').length).toBeGreaterThanOrEqual(N);
+      const answers = new Map<number, Reply>();
+      const burst = Array.from({ length: N }, (_, i) =>
+        call('POST', '/v0/beads/claim-next', `claim-${i}`, `worker-${i}`, {}).then(
+          (r) => void answers.set(i, r),
+          () => undefined,
+        ),
+      );
+      await waitFor(() => answers.size >= N / 4, 'a quarter of the claims answered');
+      server.kill('SIGKILL');
+      await Promise.all(burst);
+      const before = new Map(answers);
+      await start();
+      const held = new Map<string, string>();
+      for (let i = 0; i < N; i++) {
+        const r = await call('POST', '/v0/beads/claim-next', `claim-${i}`, `worker-${i}`, {});
+        expect(r.status, r.text).toBe(200);
+        const bead = (r.body as { bead: Bead | null }).bead;
+        expect(bead, `worker-${i} got work`).not.toBeNull();
+        const first = before.get(i);
+        if (first?.status === 200) {
+          expect(bead!.id).toBe((first.body as { bead: Bead }).bead.id);
+        }
+        expect(held.has(bead!.id), `${bead!.id} handed out twice`).toBe(false);
+        held.set(bead!.id, `worker-${i}`);
+      }
+      const beads = await allBeads();
+      const byHolder = new Map<string, number>();
+      for (const b of beads) {
+        if (b.status === 'in_progress')
+          byHolder.set(b.assignee, (byHolder.get(b.assignee) ?? 0) + 1);
+      }
+      expect([...byHolder.values()].every((n) => n === 1)).toBe(true);
+      expect(byHolder.size).toBe(N);
+      await checkLogAgainstStore();
+    }, 120_000);
+
+    it('mail: every send answered once, none lost or doubled, one event each, the log gap-free', async () => {
+      const server = await start();
+      const N = 300;
+      const body = (i: number) => ({ to: `mb-${i % 40}`, subject: `note ${i}`, body: `b${i}` });
+      const answers = new Map<number, Reply>();
+      const burst = Array.from({ length: N }, (_, i) =>
+        call('POST', '/v0/mail', `mail-${i}`, 'burst', body(i)).then(
+          (r) => void answers.set(i, r),
+          () => undefined,
+        ),
+      );
+      await waitFor(() => answers.size >= N / 4, 'a quarter of the sends answered');
+      server.kill('SIGKILL');
+      await Promise.all(burst);
+      const before = new Map(answers);
+      await start();
+      const ids = new Set<string>();
+      for (let i = 0; i < N; i++) {
+        const r = await call('POST', '/v0/mail', `mail-${i}`, 'burst', body(i));
+        expect(r.status, r.text).toBe(200);
+        const first = before.get(i);
+        if (first?.status === 200) expect(r.body.id).toBe(first.body.id);
+        ids.add(String(r.body.id));
+      }
+      expect(ids.size).toBe(N);
+      const sent = (await allEvents()).filter((e) => e.type === 'mail.sent');
+      expect(sent.map((e) => e.subject).sort()).toEqual([...ids].sort());
+      await checkLogAgainstStore();
+    }, 120_000);
+  });
+}
+
+describe('kill -9 mid-gate', () => {
   it('mid-gate: the gate process group a dead server left is killed by the next one', async () => {
     const groot = await mkdtemp(path.join(os.tmpdir(), 'gc-kill-gate-'));
     const repo = path.join(groot, 'app');
