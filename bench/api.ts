@@ -18,7 +18,11 @@
  * The load runs in a child process so client and server do not share an
  * event loop.
  *
- *   npx tsx bench/api.ts [--quick]
+ *   npx tsx bench/api.ts [--quick] [--backend sqlite|postgres|mysql]
+ *
+ * With --backend postgres or mysql the whole city runs on a fresh database
+ * on that server ([database] url), and the default (SQLite + JSONL) city is
+ * measured first in the same run: its figures are reported as sqlite_*.
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -228,8 +232,38 @@ function runClient<T>(job: ClientJob): Promise<T> {
   });
 }
 
+type Figures = Record<string, number | string | boolean>;
+
 async function main(): Promise<void> {
-  const root = scratchDir('api');
+  const arg = process.argv[process.argv.indexOf('--backend') + 1];
+  const backend = process.argv.includes('--backend') ? arg : 'sqlite';
+  if (backend !== 'sqlite' && backend !== 'postgres' && backend !== 'mysql') {
+    throw new Error(`--backend: expected sqlite, postgres or mysql, got ${String(arg)}`);
+  }
+  if (backend === 'sqlite') {
+    result(await measure(undefined));
+    return;
+  }
+  const { Scratch, database } = await import('../test/helpers/db.js');
+  const server = await database(backend, { required: true });
+  const scratch = new Scratch(server.url!);
+  try {
+    const local = await measure(undefined);
+    note(`---- the same on ${backend}`);
+    const remote = await measure(await scratch.createDatabase());
+    const kept = ['mail_msgs_per_s', 'mail_p50_ms', 'mail_p99_ms', 'mail_lost', 'authed_rps'];
+    result({
+      ...remote,
+      backend,
+      ...Object.fromEntries(kept.map((k) => [`sqlite_${k}`, local[k]])),
+    });
+  } finally {
+    await scratch.dropAll();
+  }
+}
+
+async function measure(databaseUrl: string | undefined): Promise<Figures> {
+  const root = scratchDir(databaseUrl ? 'api-db' : 'api');
   process.env.GC_CONFIG_HOME = path.join(root, 'config-home');
   // Port 0 in city.toml means "no TCP"; pick one free port for the city.
   const port = await new Promise<number>((resolve) => {
@@ -249,7 +283,7 @@ port = ${port}
 rate_per_s = 0
 [mail]
 max_unread = 100000
-`,
+${databaseUrl ? `[database]\nurl = "${databaseUrl}"\n` : ''}`,
   );
   const server = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
   const admin = readAdminKey(root)!;
@@ -387,8 +421,9 @@ max_unread = 100000
 
   await new Promise((r) => open.close(r));
   await server.stop('bench done');
-  result({
+  return {
     bench: 'api',
+    backend: databaseUrl ? 'database' : 'sqlite',
     quick,
     auth_verify_us: round(verifyUs, 3),
     open_rps: round(openRps),
@@ -403,5 +438,5 @@ max_unread = 100000
     mail_direct_msgs_per_s: round(direct.per_s),
     mail_direct_p99_ms: round(direct.p99),
     mail_api_ratio: round(mail.per_s / direct.per_s, 3),
-  });
+  };
 }
