@@ -5,7 +5,7 @@
  * write's own transaction.
  */
 import { ValidationError } from '../core/index.js';
-import { LostRaceError, appendEventRows, type SqlConn } from '../db/index.js';
+import { LostRaceError, appendEventRows, type EventRowInput, type SqlConn } from '../db/index.js';
 import { readyWhere } from './sql-reads.js';
 import {
   beadOf,
@@ -143,6 +143,8 @@ export async function recorded<T>(
   rec: WriteRecord<T>,
   now: number,
   prune: { last: number },
+  /** Collect the events here (a group commit appends a batch's events at once) instead of appending. */
+  sink?: EventRowInput[],
 ): Promise<T> {
   const req = rec.request;
   if (req) {
@@ -172,13 +174,12 @@ export async function recorded<T>(
       await tx.run('DELETE FROM requests WHERE at < ?', [now - REQUEST_TTL_MS]);
     }
   }
-  // Last, so the event counter is held only until the commit right after.
   if (events.length) {
     const ts = new Date(now).toISOString();
-    await appendEventRows(
-      tx,
-      events.map((e) => ({ ...e, ts: e.ts ?? ts })),
-    );
+    const rows = events.map((e) => ({ ...e, ts: e.ts ?? ts }));
+    // Last, so the event counter is held only until the commit right after.
+    if (sink) sink.push(...rows);
+    else await appendEventRows(tx, rows);
   }
   return value;
 }

@@ -70,6 +70,50 @@ for (const kind of ['postgres', 'mysql'] as const) {
       }
     });
 
+    it('writes with events run in batches: claims from two processes stay single, a failing write rolls back alone, every event once', async () => {
+      const schema = await scratch.create();
+      const [a, b] = await Promise.all([open(schema), open(schema)]);
+      const reader = await openSqlDb(server.url!, { schema, poolSize: 1 });
+      try {
+        const ev = (type: string) => ({
+          events: (x: { id: string } | null) => (x ? [{ type, actor: 't', subject: x.id }] : []),
+        });
+        const made = await Promise.all(
+          Array.from({ length: 120 }, (_, i) =>
+            (i % 2 ? a : b).create({ title: `w${i}` }, ev('c')),
+          ),
+        );
+        // In the same batches as good writes: a create that fails validation.
+        const mixed = await Promise.allSettled(
+          Array.from({ length: 40 }, (_, i) => a.create({ title: i % 4 ? `m${i}` : '' }, ev('m'))),
+        );
+        expect(mixed.filter((r) => r.status === 'rejected')).toHaveLength(10);
+        const claims = await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            (i % 2 ? a : b).claimNextReady(`w-${i}`, {}, ev('claimed')),
+          ),
+        );
+        const got = claims.filter((x) => x !== null).map((x) => x.id);
+        expect(new Set(got).size).toBe(got.length);
+        expect(got).toHaveLength(150);
+        const rows = await reader.query<{ seq: number; type: string; subject: string }>(
+          'SELECT seq, type, subject FROM events ORDER BY seq',
+        );
+        expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+        expect(rows.filter((r) => r.type === 'c')).toHaveLength(made.length);
+        expect(rows.filter((r) => r.type === 'm')).toHaveLength(30);
+        expect(
+          rows
+            .filter((r) => r.type === 'claimed')
+            .map((r) => r.subject)
+            .sort(),
+        ).toEqual([...got].sort());
+      } finally {
+        await reader.close();
+        await Promise.all([a.dispose(), b.dispose()]);
+      }
+    });
+
     it('claimants in two processes never get the same bead, and every bead goes once', async () => {
       const schema = await scratch.create();
       const [a, b] = await Promise.all([open(schema), open(schema)]);

@@ -28,6 +28,7 @@ import {
   releaseWhere,
   unclaimRows,
 } from './sql-claims.js';
+import { SqlGroupCommit } from './sql-commit.js';
 import {
   migrate,
   openSqlDb,
@@ -52,6 +53,7 @@ import {
   blockedDependents,
   checkNoCycle,
   hydrate,
+  insertPlainBead,
   link,
   lockIds,
   marks,
@@ -102,12 +104,20 @@ export interface SqlStoreOptions extends SqlDbOptions {
   url?: string;
   /** A pool the caller opened and migrated (and closes): the city shares one. Else `url`. */
   db?: SqlDb;
+  /** Write batches in flight at once, each on a connection of the pool (default 2). */
+  writeLanes?: number;
   prefix?: string;
   clock?: Clock;
   defaultLeaseMs?: number;
 }
 
-/** Times a write's transaction runs before a lost race is reported. */
+/**
+ * Write batches in flight at once. Batches commit one after another anyway
+ * (the event counter), so a second lane overlaps one batch's statements
+ * with the other's commit; more lanes mostly add lock waits.
+ */
+const DEFAULT_LANES = 2;
+/** Times a write of its own runs before a lost race is reported. */
 const MAX_TRIES = 12;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -123,6 +133,7 @@ export class SqlStore implements Store {
   private readonly prune = { last: 0 };
   private disposed = false;
   private ownsDb = true;
+  private readonly commits: SqlGroupCommit;
 
   private constructor(
     private readonly db: SqlDb,
@@ -132,6 +143,7 @@ export class SqlStore implements Store {
     this.prefix = options.prefix ?? 'gc';
     this.clock = options.clock ?? systemClock;
     this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
+    this.commits = new SqlGroupCommit(db, options.writeLanes ?? DEFAULT_LANES);
   }
 
   /** Connect, bring the schema up to date (once across processes), and open. */
@@ -168,9 +180,20 @@ export class SqlStore implements Store {
     return fn(this.db);
   }
 
-  /** One transaction with its record; run again after a lost race. */
+  /**
+   * One write with its record. A write that records events goes into a
+   * batch's transaction (sql-commit.ts): those commit one after another (the
+   * event counter), so they are grouped. Any other write runs in its own
+   * transaction, in parallel with the rest. Either way it runs again after
+   * a lost race.
+   */
   private async write<T>(fn: (tx: SqlConn) => Promise<T>, rec?: WriteRecord<T>): Promise<T> {
     this.live();
+    if (rec?.events) {
+      return this.commits.write((tx, events) =>
+        recorded(tx, fn, rec, this.clock.now(), this.prune, events),
+      );
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction((tx) =>
@@ -188,6 +211,15 @@ export class SqlStore implements Store {
   create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.write(async (tx) => {
       const n = normalizeCreate(input);
+      const now = this.clock.now();
+      if (!n.parent && !n.needs.length) {
+        // Nothing to link or lock: insert, and build the bead from what was written.
+        const bead = await insertPlainBead(tx, n, now, (extra) =>
+          newBeadId(this.prefix, this.total, extra),
+        );
+        this.total++;
+        return bead;
+      }
       // The beads it hangs on are locked: one being closed meanwhile waits or is seen closed.
       await lockIds(tx, [...n.needs.map((x) => x.id), ...(n.parent ? [n.parent] : [])]);
       for (const need of n.needs) await rowById(tx, need.id);
@@ -199,7 +231,6 @@ export class SqlStore implements Store {
         extra++
       )
         id = newBeadId(this.prefix, this.total, extra);
-      const now = this.clock.now();
       await tx.run(
         `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
          closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
@@ -226,7 +257,7 @@ export class SqlStore implements Store {
       await setMetadata(tx, r.seq, Object.entries(n.metadata));
       if (n.parent) await link(tx, id, n.parent, PARENT_CHILD, now);
       for (const need of n.needs) await link(tx, id, need.id, need.type, now);
-      if (n.parent || n.needs.length) await refreshBlocked(tx, [id]);
+      await refreshBlocked(tx, [id]);
       this.total++;
       return one(tx, id);
     }, rec);
@@ -598,6 +629,7 @@ export class SqlStore implements Store {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await this.commits.drain();
     if (this.ownsDb) await this.db.close();
   }
 }
