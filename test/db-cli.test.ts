@@ -1,12 +1,15 @@
 /**
- * `gc db status|migrate` against the machine's PostgreSQL and MariaDB: the
- * schema of a fresh database is created once, status says where it stands,
- * and the password in the URL never reaches the output.
+ * `gc db status|migrate|copy` against the machine's PostgreSQL and MariaDB:
+ * the schema of a fresh database is created once, status says where it
+ * stands, the password in the URL never reaches the output, and a city on
+ * SQLite moves into an empty database with everything it had.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { KeyRing, SqlKeyStore } from '../src/city/index.js';
+import { openSqlDb } from '../src/db/index.js';
 import { gc } from './helpers/cli.js';
 import { Scratch, database } from './helpers/db.js';
 
@@ -57,6 +60,79 @@ for (const kind of ['postgres', 'mysql'] as const) {
       for (const out of [before, m, again, after]) {
         expect(out.stdout + out.stderr).not.toContain('sekret-pw');
       }
+    });
+
+    it('copy moves a stopped SQLite city into an empty database, verified; its data and keys carry on there', async () => {
+      const url = await scratch.createDatabase();
+      const root = mkdtempSync(path.join(dir, `copy-${kind}-`));
+      writeFileSync(path.join(root, 'city.toml'), '[workspace]\nname = "mover"\n');
+      const at = { cwd: root, env: { GC_DATABASE_URL: '' } };
+      const made = async (title: string, extra: string[] = []) =>
+        JSON.parse((await gc(['bead', 'create', title, ...extra, '--json'], at)).stdout) as {
+          id: string;
+        };
+      const a = await made('first', ['-l', 'x', '-l', 'y']);
+      const b = await made('second', ['--needs', a.id]);
+      await made('third');
+      expect((await gc(['bead', 'claim', a.id, '--actor', 'w-1'], at)).code).toBe(0);
+      expect((await gc(['bead', 'close', a.id, '-r', 'done'], at)).code).toBe(0);
+      expect(
+        (await gc(['mail', 'send', 'w-2', '-s', 'hi', '-m', 'body', '--actor', 'w-1'], at)).code,
+      ).toBe(0);
+      const ring = await KeyRing.open(path.join(root, '.gc'));
+      const key = await ring.create({ kind: 'operator', name: 'op-1' });
+      await ring.close();
+      const beforeList = (await gc(['bead', 'list', '--all', '--json'], at)).stdout;
+      const beforeEvents = JSON.parse((await gc(['events', '--json'], at)).stdout) as unknown[];
+
+      // A password on the command line is refused; a 0600 file is the way.
+      const pw = new URL(url);
+      pw.password = 'sekret-pw';
+      const refused = await gc(['db', 'copy', '--to', pw.toString()], at);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/--to-file/);
+      expect(refused.stderr).not.toContain('sekret-pw');
+      const file = path.join(root, 'target.url');
+      writeFileSync(file, `${url}\n`, { mode: 0o644 });
+      const loose = await gc(['db', 'copy', '--to-file', file], at);
+      expect(loose.stderr).toMatch(/may be read by others/);
+      chmodSync(file, 0o600);
+
+      const r = await gc(['db', 'copy', '--to-file', file, '--json'], at);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as {
+        tables: Record<string, number>;
+        latest_seq: number;
+        replay_checked: number;
+      };
+      expect(out.tables.beads).toBe(4);
+      expect(out.tables.events).toBe(beforeEvents.length);
+      expect(out.latest_seq).toBe(beforeEvents.length);
+      expect(out.replay_checked).toBe(3);
+      expect(out.tables.api_keys).toBe(1);
+      // The key made on SQLite verifies on the database: its secret came along.
+      const moved = await KeyRing.open(
+        new SqlKeyStore(await openSqlDb(url, { poolSize: 1 }), true),
+      );
+      expect(moved.verify(key.token)?.name).toBe('op-1');
+      await moved.close();
+
+      // The same city, now on the database: the same beads and events, and it goes on.
+      const onDb = { cwd: root, env: { GC_DATABASE_URL: url } };
+      expect((await gc(['bead', 'list', '--all', '--json'], onDb)).stdout).toBe(beforeList);
+      const events = JSON.parse((await gc(['events', '--json'], onDb)).stdout) as unknown[];
+      expect(events).toEqual(beforeEvents);
+      const later = JSON.parse(
+        (await gc(['bead', 'create', 'after the move', '--json'], onDb)).stdout,
+      ) as { id: string };
+      expect([a.id, b.id]).not.toContain(later.id);
+      const inbox = await gc(['mail', 'inbox', '--agent', 'w-2', '--peek', '--json'], onDb);
+      expect(inbox.stdout).toMatch(/"subject": ?"hi"/);
+
+      // A second copy into the same database is refused, and changes nothing there.
+      const again = await gc(['db', 'copy', '--to-file', file], at);
+      expect(again.code).not.toBe(0);
+      expect(again.stderr).toMatch(/is not empty: table beads has rows/);
     });
   });
 }

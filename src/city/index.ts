@@ -13,3 +13,4 @@ export {
 export { SqlKeyStore, SqliteKeyStore, type KeyStore } from './key-store.js';
 export { replayBeads, ReplayError, type ReplayedBead } from './replay.js';
 export { databaseTarget, openCityKeyRing, type DatabaseTarget } from './database.js';
+export { copyCityToDatabase, type CopyResult } from './copy.js';

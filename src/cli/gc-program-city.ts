@@ -28,6 +28,19 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
       .command('migrate')
       .description('bring the schema up to date (the city server also does at start)'),
   ).action(action(async (_o: unknown, cmd: Command) => (await dbCmds()).migrateCmd(g(cmd))));
+  json(
+    db
+      .command('copy')
+      .description(
+        "move a stopped city's .gc/ state (SQLite, the JSONL log, keys, runs) into an empty database, and verify it",
+      )
+      .option('--to <url>', 'postgres://... or mysql://... (no password here: use --to-file)')
+      .option('--to-file <file>', 'a file (mode 0600) whose first line is the URL'),
+  ).action(
+    action(async (o: { to?: string; toFile?: string }, cmd: Command) =>
+      (await dbCmds()).copyCmd(o, g(cmd)),
+    ),
+  );
 
   // ---- rigs and the merge queue ----
   const rigCmds = async () => import('./commands/rig.js');

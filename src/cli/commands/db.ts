@@ -2,6 +2,7 @@
  * `gc db status|migrate`: the city's database server, as `[database] url`
  * (or url_file, or GC_DATABASE_URL) names it. Never prints the password.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GcError } from '../../core/index.js';
 import { cityRoot, type GlobalOptions } from '../context.js';
@@ -29,6 +30,8 @@ interface DbStatus {
   up_to_date: boolean;
   beads?: number;
   outbox_pending?: number;
+  events?: number;
+  latest_seq?: number;
 }
 
 export async function status(g: GlobalOptions): Promise<void> {
@@ -50,6 +53,12 @@ export async function status(g: GlobalOptions): Promise<void> {
       const [o] = await db.query<{ n: number }>('SELECT count(*) AS n FROM outbox');
       out.beads = Number(b?.n ?? 0);
       out.outbox_pending = Number(o?.n ?? 0);
+      if (version >= 3) {
+        const [e] = await db.query<{ n: number }>('SELECT count(*) AS n FROM events');
+        const [s] = await db.query<{ next: number }>('SELECT next FROM event_seq WHERE id = 1');
+        out.events = Number(e?.n ?? 0);
+        out.latest_seq = Number(s?.next ?? 0);
+      }
     }
     if (g.json) printJson(out);
     else {
@@ -61,6 +70,9 @@ export async function status(g: GlobalOptions): Promise<void> {
         printLine(
           `beads:    ${out.beads}; outbox: ${out.outbox_pending} event(s) not yet in the log`,
         );
+      }
+      if (out.events !== undefined) {
+        printLine(`events:   ${out.events} kept, latest seq ${out.latest_seq}`);
       }
     }
   } finally {
@@ -81,4 +93,81 @@ export async function migrateCmd(g: GlobalOptions): Promise<void> {
   } finally {
     await db.close();
   }
+}
+
+/** The target of `gc db copy`: a URL without a password, or a 0600 file holding one. */
+function copyTarget(o: { to?: string; toFile?: string }): string {
+  if (!o.to === !o.toFile) {
+    throw new GcError('invalid', 'give --to <url> or --to-file <file> (one of them)');
+  }
+  if (o.to) {
+    let u: URL;
+    try {
+      u = new URL(o.to);
+    } catch {
+      throw new GcError('invalid', `--to: not a URL: ${JSON.stringify(o.to)}`);
+    }
+    if (u.password) {
+      throw new GcError(
+        'invalid',
+        '--to: a password on the command line is visible to every user (ps)',
+        {
+          fix: 'put the URL in a file only you can read (chmod 600) and pass --to-file',
+        },
+      );
+    }
+    return o.to;
+  }
+  const file = o.toFile!;
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    throw new GcError(
+      'invalid',
+      `--to-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`,
+    );
+  }
+  if (st.mode & 0o077) {
+    throw new GcError(
+      'invalid',
+      `--to-file: ${file} may be read by others (mode ${(st.mode & 0o777).toString(8)})`,
+      { fix: `chmod 600 ${file}` },
+    );
+  }
+  const url = (readFileSync(file, 'utf8').split('\n')[0] ?? '').trim();
+  if (!url) throw new GcError('invalid', `--to-file: ${file} is empty`);
+  return url;
+}
+
+export async function copyCmd(
+  o: { to?: string; toFile?: string },
+  g: GlobalOptions,
+): Promise<void> {
+  const url = copyTarget(o);
+  const { dialectOf } = await import('../../db/index.js');
+  try {
+    dialectOf(url);
+  } catch (e) {
+    throw new GcError('invalid', `--to: ${(e as Error).message}`);
+  }
+  const { copyCityToDatabase } = await import('../../city/index.js');
+  const root = cityRoot(g);
+  const r = await copyCityToDatabase(root, url, (line) => {
+    if (!g.json) process.stderr.write(`gc: ${line}\n`);
+  });
+  if (g.json) {
+    printJson(r);
+    return;
+  }
+  printLine(`copied to ${r.to}:`);
+  for (const [t, n] of Object.entries(r.tables)) printLine(`  ${t.padEnd(12)} ${n}`);
+  printLine(`  latest seq   ${r.latest_seq}`);
+  printLine(
+    r.replay_checked === null
+      ? '  replay       skipped: the log no longer starts at seq 1 (retention pruned it)'
+      : `  replay       the log replays to the store (${r.replay_checked} beads agree)`,
+  );
+  for (const l of r.left_in_place) printLine(`  left in .gc/: ${l}`);
+  printLine('next: set [database] url (or url_file, or GC_DATABASE_URL) to it, then gc start');
 }
