@@ -27,9 +27,8 @@ import { nudgeSessions, openProvider, type Provider } from '../runtime/index.js'
 import type { EventInput } from '../events/index.js';
 import type { ApiHost } from './host.js';
 import { Router } from './http.js';
-import { SqlIdempotency } from './idempotency-sql.js';
-import { IdempotencyStore, type IdempotencyRecords } from './idempotency.js';
-import { SqlRunRecords, SqliteRunRecords, type RunRecords } from './run-records.js';
+import { openCityRecords } from './city-records.js';
+import type { IdempotencyRecords } from './idempotency.js';
 import type { RouterOptions } from './http.js';
 import { createLimitedServer, defaultMaxConnections } from './listener.js';
 import { RateLimiter } from './rate-limit.js';
@@ -205,19 +204,8 @@ export class CityServer implements ApiHost {
       await writeShims(binDir, options.cliDir);
       // Writes poke the controller, which needs the ops: tie the knot by reference.
       const ref: { controller?: Controller; refinery?: Refinery } = {};
-      // With a database, what every server of the city shares lives there; else in .gc/api.db.
-      let runRecords: RunRecords;
-      if (state.db) {
-        const records = new SqlIdempotency(state.db);
-        // This server holds the city: a pending claim now is from one that died.
-        await records.clearPending();
-        idempotency = records;
-        runRecords = new SqlRunRecords(state.db);
-      } else {
-        const local = IdempotencyStore.open(state.gcDir);
-        idempotency = local;
-        runRecords = new SqliteRunRecords(local.database);
-      }
+      const records = await openCityRecords(state);
+      idempotency = records.idempotency;
       const idem = idempotency;
       const sessionEnv = {
         GC_API: `unix:${citySocketPath(root)}`,
@@ -225,7 +213,7 @@ export class CityServer implements ApiHost {
       };
       const tokens = keyRing.sessionTokens();
       const runs = await RunService.open({
-        records: runRecords,
+        records: records.runs,
         provider,
         events: state.events,
         spec: () => ref.controller?.currentSpec ?? spec,
@@ -242,6 +230,7 @@ export class CityServer implements ApiHost {
       const mqQueue = MergeQueue.forCity(state.gcDir);
       const worktrees = new SessionWorktrees(root, state.gcDir, mqQueue);
       const controller = new Controller({
+        facts: records.facts,
         provider,
         ops,
         spec,
@@ -330,6 +319,8 @@ export class CityServer implements ApiHost {
         message: `city ${spec.name} started (pid ${process.pid}, sessions on ${provider.name})`,
       });
       server.state = 'running';
+      const kept = await controller.loadFacts();
+      if (kept) log(`controller: crash-loop records of ${kept} session(s) taken up`);
       controller.start();
       await refinery.start();
       server.convoys.start();

@@ -7,6 +7,7 @@
  * after writes (ticker.ts); they never overlap.
  */
 import { GcError, errorMessage, mapLimit, systemClock, type Clock } from '../core/index.js';
+import { loadFacts, saveFacts, type SessionFacts } from './session-facts.js';
 import type { CityOps } from '../city/index.js';
 import {
   CountingProvider,
@@ -47,6 +48,7 @@ export class Controller {
   private readonly foreign: ((session: string) => boolean) | undefined;
   private readonly log: (line: string) => void;
   private readonly tokens: ControllerOptions['tokens'];
+  private readonly facts: SessionFacts | undefined;
   private readonly workspaces: ControllerOptions['workspaces'];
   readonly trackers = new Map<string, SessionTracker>();
   private state: ControllerState = 'idle';
@@ -81,6 +83,7 @@ export class Controller {
     this.workspaces = options.workspaces;
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
+    this.facts = options.facts;
     this.ticker = new Ticker({
       run: () =>
         this.tick().then(
@@ -142,6 +145,18 @@ export class Controller {
   /** A reload failed: keep running the old spec, show why. */
   setConfigError(message: string | undefined): void {
     this.configError = message;
+  }
+
+  /**
+   * Take up the crash-loop records and quarantines kept by the last server
+   * (deaths older than the restart window are dropped). Call before start.
+   */
+  loadFacts(): Promise<number> {
+    return loadFacts(this.facts, (s) => this.tracker(s), this.clock.now(), this.spec);
+  }
+
+  private saveFacts(session: string): Promise<void> {
+    return saveFacts(this.facts, session, this.trackers.get(session), this.log);
   }
 
   /** Start ticking: one tick now, then every patrol_interval. */
@@ -284,6 +299,7 @@ export class Controller {
       delete t.drainAcked;
       delete t.drainReason;
       this.revokeToken(a.session);
+      recorded.push(this.saveFacts(a.session));
       const code = a.exitCode === undefined ? '' : ` (exit status ${a.exitCode})`;
       recorded.push(
         this.record(
@@ -319,6 +335,7 @@ export class Controller {
     }
     for (const a of byKind('quarantine')) {
       this.tracker(a.session).quarantined = true;
+      recorded.push(this.saveFacts(a.session));
       recorded.push(
         this.record(
           'session.quarantined',
@@ -451,6 +468,7 @@ export class Controller {
     const d = a.session;
     this.revokeToken(d.name);
     this.tracker(d.name).deaths.push(now);
+    await this.saveFacts(d.name);
     const msg = errorMessage(e);
     this.log(`start ${d.name} failed: ${msg}`);
     const fix = e instanceof GcError ? e.fix : undefined;
@@ -530,6 +548,7 @@ export class Controller {
       t.deaths = [];
       delete t.quarantined;
     }
+    await this.saveFacts(session);
     await this.record('session.reset', session, {}, `crash-loop record of ${session} cleared`);
     this.poke();
     return had;

@@ -30,3 +30,9 @@ export { STATUS_SESSIONS, boundedStatus, type BoundedStatus } from './status.js'
 export type { ShutdownProgress } from './shutdown.js';
 export { unknownRecipientWarning, type KnownNames } from './recipients.js';
 export { preflight, type Preflight } from './preflight.js';
+export {
+  FileSessionFacts,
+  SqlSessionFacts,
+  type SessionFact,
+  type SessionFacts,
+} from './session-facts.js';

@@ -1,3 +1,4 @@
+import type { SessionFacts } from './session-facts.js';
 /** The controller's options, its tick report, and the names it shares with agents. */
 import type { CityOps } from '../city/index.js';
 import type { Clock } from '../core/index.js';
@@ -41,6 +42,11 @@ export interface ControllerOptions {
    * Per-session API tokens: issued at each start (env GC_TOKEN), revoked when
    * the session ends. Never logged or recorded.
    */
+  /**
+   * Where crash-loop records and quarantines are kept across restarts
+   * (loaded by `loadFacts`, saved as they change). Absent: memory only.
+   */
+  facts?: SessionFacts;
   tokens?: {
     issue(session: string): Promise<string>;
     /** `issue` for a wave of sessions, in one write. Optional. */

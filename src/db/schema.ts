@@ -345,6 +345,30 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // The controller's crash-loop records and quarantines: they outlive a
+    // server, and every server sees them.
+    version: 7,
+    description: 'controller session facts (deaths, quarantine)',
+    statements: {
+      postgres: [
+        `CREATE TABLE session_facts (
+          session ${PG_TEXT} PRIMARY KEY,
+          deaths TEXT NOT NULL,
+          quarantined SMALLINT NOT NULL DEFAULT 0,
+          updated_at BIGINT NOT NULL
+        )`,
+      ],
+      mysql: [
+        `CREATE TABLE session_facts (
+          session VARCHAR(128) PRIMARY KEY,
+          deaths TEXT NOT NULL,
+          quarantined TINYINT NOT NULL DEFAULT 0,
+          updated_at BIGINT NOT NULL
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

@@ -1,0 +1,36 @@
+/**
+ * The records a city server keeps besides the work store and the log: API
+ * idempotency answers, agent runs, and the controller's crash-loop records.
+ * With [database] url they live in the database, where every server of the
+ * city shares them; else in `.gc/` (api.db, sessions.json).
+ */
+import type { CityState } from '../city/index.js';
+import { FileSessionFacts, SqlSessionFacts, type SessionFacts } from '../controller/index.js';
+import { SqlIdempotency } from './idempotency-sql.js';
+import { IdempotencyStore, type IdempotencyRecords } from './idempotency.js';
+import { SqlRunRecords, SqliteRunRecords, type RunRecords } from './run-records.js';
+
+export interface CityRecords {
+  idempotency: IdempotencyRecords;
+  runs: RunRecords;
+  facts: SessionFacts;
+}
+
+export async function openCityRecords(state: CityState): Promise<CityRecords> {
+  if (state.db) {
+    const idempotency = new SqlIdempotency(state.db);
+    // This server holds the city: a pending claim now is from one that died.
+    await idempotency.clearPending();
+    return {
+      idempotency,
+      runs: new SqlRunRecords(state.db),
+      facts: new SqlSessionFacts(state.db),
+    };
+  }
+  const local = IdempotencyStore.open(state.gcDir);
+  return {
+    idempotency: local,
+    runs: new SqliteRunRecords(local.database),
+    facts: FileSessionFacts.forCity(state.gcDir),
+  };
+}
