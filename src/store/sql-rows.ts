@@ -334,15 +334,25 @@ export function filterSql(c: SqlConn, f: BeadFilter, where: string[], args: unkn
     where.push('EXISTS (SELECT 1 FROM labels l WHERE l.bead_seq = b.seq AND l.label = ?)');
     args.push(f.label);
   }
+  // PostgreSQL's value index holds md5(v) (values outgrow a B-tree entry).
+  // It is the way in when metadata is the only narrow filter; when the
+  // beads are already narrowed (a mailbox: assignee), the md5 condition
+  // lures the planner into scanning every bead's entry for the value per
+  // bead (8 ms for one mailbox among 6,000 messages, against 0.14 ms by the
+  // primary key), so there the check goes by the bead's own key.
+  const narrowed = f.assignee !== undefined || f.parent !== undefined || f.label !== undefined;
   for (const [k, v] of Object.entries(f.metadata ?? {})) {
-    // PostgreSQL's index holds md5(v) (values outgrow a B-tree entry).
-    where.push(
-      c.dialect === 'postgres'
-        ? 'EXISTS (SELECT 1 FROM metadata m WHERE m.bead_seq = b.seq AND m.k = ? AND md5(m.v) = md5(?) AND m.v = ?)'
-        : 'EXISTS (SELECT 1 FROM metadata m WHERE m.bead_seq = b.seq AND m.k = ? AND m.v = ?)',
-    );
-    args.push(k, v);
-    if (c.dialect === 'postgres') args.push(v);
+    if (c.dialect === 'postgres' && !narrowed) {
+      where.push(
+        'EXISTS (SELECT 1 FROM metadata m WHERE m.bead_seq = b.seq AND m.k = ? AND md5(m.v) = md5(?) AND m.v = ?)',
+      );
+      args.push(k, v, v);
+    } else {
+      where.push(
+        'EXISTS (SELECT 1 FROM metadata m WHERE m.bead_seq = b.seq AND m.k = ? AND m.v = ?)',
+      );
+      args.push(k, v);
+    }
   }
 }
 
