@@ -175,7 +175,11 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
     connectionString: url,
     max: options.poolSize || defaultPoolSize(),
     connectionTimeoutMillis: 10_000,
-    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    // Plans for the values at hand: after five runs a prepared statement may
+    // switch to a generic plan, which for the store's filters (a mailbox, a
+    // routed agent) walked every row of the kind; the API mail burst fell
+    // from 739 to 243 messages/s as messages piled up.
+    options: `-c plan_cache_mode=force_custom_plan${options.schema ? ` -c search_path=${options.schema}` : ''}`,
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         parsers.get(oid) ??
