@@ -184,7 +184,23 @@ export class Controller {
   private isCitySession = (name: string): boolean => agentOfSession(this.spec, name) !== undefined;
 
   /** One observe-decide-act-record pass. */
-  async tick(): Promise<TickReport> {
+  /**
+   * One tick: observe, decide, act. Ticks never overlap: one asked for while
+   * another runs (the ticker's, or a direct call) runs after it, so two
+   * ticks cannot both start (and issue a token for) the same session.
+   */
+  tick(): Promise<TickReport> {
+    const run = this.tickTail.then(
+      () => this.tickOnce(),
+      () => this.tickOnce(),
+    );
+    this.tickTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private tickTail: Promise<unknown> = Promise.resolve();
+
+  private async tickOnce(): Promise<TickReport> {
     const t0 = performance.now();
     const calls0 = this.counted.total;
     const now = this.clock.now();
