@@ -111,9 +111,12 @@ async function makeCity(dir: string, policy: Policy): Promise<CityState> {
 }
 
 /** The newest request for a bead. */
-function latest(queue: MergeQueue, bead: string): MergeRequest | undefined {
-  return queue.db.prepare('SELECT * FROM mr WHERE bead = ? ORDER BY seq DESC LIMIT 1').get(bead) as
-    MergeRequest | undefined;
+async function latest(queue: MergeQueue, bead: string): Promise<MergeRequest | undefined> {
+  const [r] = await queue.conn.query<{ id: string }>(
+    'SELECT id FROM mr WHERE bead = ? ORDER BY seq DESC LIMIT 1',
+    [bead],
+  );
+  return r ? queue.get(r.id) : undefined;
 }
 
 async function runPolicy(policy: Policy): Promise<PolicyResult> {
@@ -202,10 +205,10 @@ async function runPolicy(policy: Policy): Promise<PolicyResult> {
       await wt.run(['commit', '-q', '-m', `add ${m}`]);
       for (;;) {
         await refinery.submit(me, { rig: 'app', branch, bead: bead.id });
-        let mr = latest(queue, bead.id)!;
+        let mr = (await latest(queue, bead.id))!;
         while (['queued', 'testing', 'merging'].includes(mr.state) || mr.state === 'superseded') {
           await sleep(50);
-          mr = latest(queue, bead.id)!;
+          mr = (await latest(queue, bead.id))!;
         }
         if (mr.state === 'merged') {
           merged.add(bead.id);
@@ -229,19 +232,18 @@ async function runPolicy(policy: Policy): Promise<PolicyResult> {
   const wall = (lastMerge - t0) / 1000;
   await patrol?.stop();
   await refinery.stop();
-  const stats = queue.stats('app');
+  const stats = await queue.stats('app');
   const testedSet = new Set(readFileSync(tested, 'utf8').split('\n').filter(Boolean));
   const positions = git(repo, 'reflog', 'show', '--format=%H', target)
     .split('\n')
     .filter(Boolean)
     .slice(0, -1); // the initial commit
   const untested = positions.filter((p) => !testedSet.has(p)).length;
-  const conflicts = (
-    queue.db.prepare(`SELECT count(*) AS n FROM mr_attempts WHERE outcome = 'conflict'`).get() as {
-      n: number;
-    }
-  ).n;
-  queue.close();
+  const [conflictRow] = await queue.conn.query<{ n: number }>(
+    `SELECT count(*) AS n FROM mr_attempts WHERE outcome = 'conflict'`,
+  );
+  const conflicts = Number(conflictRow?.n ?? 0);
+  await queue.close();
   await state.close();
   return {
     conflict_rate: round(stats.conflict_rate, 3),

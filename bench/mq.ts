@@ -64,7 +64,7 @@ async function run(workers: number, mix: boolean): Promise<RunResult> {
       },
     },
   });
-  const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+  const queue = MergeQueue.file(path.join(dir, '.gc', 'mq.db'));
   const beads = new MemoryStore();
   const refinery = new Refinery({
     root: dir,
@@ -95,8 +95,8 @@ async function run(workers: number, mix: boolean): Promise<RunResult> {
   await refinery.idle();
   const seconds = (performance.now() - t0) / 1000;
   await refinery.stop();
-  const states = queue.list({ rig: 'bench', limit: 1000 }).map((m) => m.state);
-  queue.close();
+  const states = (await queue.list({ rig: 'bench', limit: 1000 })).map((m) => m.state);
+  await queue.close();
   const onMain = git(repo, 'rev-list', '--reverse', 'main').split('\n').filter(Boolean).slice(1);
   const tested = new Set(readFileSync(log, 'utf8').split('\n').filter(Boolean));
   const untested = onMain.filter((c) => !tested.has(c)).length;

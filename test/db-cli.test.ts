@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KeyRing, SqlKeyStore } from '../src/city/index.js';
 import { openSqlDb } from '../src/db/index.js';
+import { MergeQueue } from '../src/refinery/index.js';
 import { gc } from './helpers/cli.js';
 import { Scratch, database } from './helpers/db.js';
 
@@ -82,6 +83,24 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const ring = await KeyRing.open(path.join(root, '.gc'));
       const key = await ring.create({ kind: 'operator', name: 'op-1' });
       await ring.close();
+      // A merge request sent back, one merged (with its attempt and build), and a quarantined session.
+      const mq = MergeQueue.file(path.join(root, '.gc', 'mq.db'));
+      const sha = (n: number) => String(n).repeat(40);
+      const sent = (await mq.submit({ rig: 'app', branch: 'a', head: sha(1), author: 'w-1' }))
+        .request;
+      await mq.startTesting(sent.id, sha(3));
+      await mq.markConflict(sent.id, ['x.ts'], b.id);
+      const landed = (await mq.submit({ rig: 'app', branch: 'b', head: sha(2), author: 'w-2' }))
+        .request;
+      await mq.markMerged(landed.id, sha(4));
+      await mq.recordBuild('app', { size: 1, outcome: 'passed', depth: 0, gateRuns: 1 });
+      const mqBefore = await mq.list({ limit: 10 });
+      const statsBefore = await mq.stats('app');
+      await mq.close();
+      writeFileSync(
+        path.join(root, '.gc', 'sessions.json'),
+        JSON.stringify({ sessions: [{ session: 'w-9', deaths: [1, 2], quarantined: true }] }),
+      );
       const beforeList = (await gc(['bead', 'list', '--all', '--json'], at)).stdout;
       const beforeEvents = JSON.parse((await gc(['events', '--json'], at)).stdout) as unknown[];
 
@@ -110,12 +129,25 @@ for (const kind of ['postgres', 'mysql'] as const) {
       expect(out.latest_seq).toBe(beforeEvents.length);
       expect(out.replay_checked).toBe(3);
       expect(out.tables.api_keys).toBe(1);
+      expect(out.tables).toMatchObject({ mr: 2, mr_attempts: 2, mq_builds: 1, session_facts: 1 });
       // The key made on SQLite verifies on the database: its secret came along.
       const moved = await KeyRing.open(
         new SqlKeyStore(await openSqlDb(url, { poolSize: 1 }), true),
       );
       expect(moved.verify(key.token)?.name).toBe('op-1');
       await moved.close();
+      // The merge queue came along whole: rows, stats, and new requests number after them.
+      const pool = await openSqlDb(url, { poolSize: 1 });
+      const mqMoved = MergeQueue.forCity('', { db: pool });
+      expect(await mqMoved.list({ limit: 10 })).toEqual(mqBefore);
+      const { merges_per_hour: _m, ...stats } = statsBefore;
+      expect(await mqMoved.stats('app')).toMatchObject(stats);
+      const next = await mqMoved.submit({ rig: 'app', branch: 'c', head: sha(5), author: 'w-1' });
+      expect(next.request.seq).toBeGreaterThan(landed.seq);
+      expect(
+        await pool.query('SELECT session, deaths, quarantined FROM session_facts'),
+      ).toMatchObject([{ session: 'w-9', deaths: '[1,2]', quarantined: 1 }]);
+      await pool.close();
 
       // The same city, now on the database: the same beads and events, and it goes on.
       const onDb = { cwd: root, env: { GC_DATABASE_URL: url } };

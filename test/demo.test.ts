@@ -163,7 +163,19 @@ for (const { provider, store } of runs) {
           readonly: true,
           ...(env ? { env } : {}),
         });
-        if (store !== 'sqlite') expect(existsSync(path.join(root, '.gc', 'beads.db'))).toBe(false);
+        if (store !== 'sqlite') {
+          // Nothing a second server would need stays in .gc/: it is all in the database.
+          const local = [
+            'beads.db',
+            'mq.db',
+            'auth.db',
+            'api.db',
+            'events.jsonl',
+            'sessions.json',
+            'server.secret',
+          ].filter((f) => existsSync(path.join(root, '.gc', f)));
+          expect(local).toEqual([]);
+        }
         let events: GcEvent[] = [];
         const demoBeads: {
           id: string;
@@ -185,6 +197,10 @@ for (const { provider, store } of runs) {
             limit: 1000,
           });
           demoBeads.push(...page.items);
+          const merged = await city.mqList({ states: ['merged'], limit: 1000 });
+          expect(new Set(merged.items.map((m) => m.bead))).toEqual(
+            new Set(page.items.map((b) => b.id)),
+          );
         } finally {
           await city.close();
         }

@@ -227,7 +227,7 @@ export class CityServer implements ApiHost {
       // Events a crash left between the store and the log reach the log first.
       const recovered = await ops.recover();
       if (recovered) log(`events: ${recovered} committed event(s) recovered from the outbox`);
-      const mqQueue = MergeQueue.forCity(state.gcDir);
+      const mqQueue = MergeQueue.forCity(state.gcDir, { db: state.db });
       const worktrees = new SessionWorktrees(root, state.gcDir, mqQueue);
       const controller = new Controller({
         facts: records.facts,

@@ -6,12 +6,12 @@
  * their seq, so labels and metadata keep pointing at them; events keep
  * their seq, so watchers and `after_seq` cursors stay valid), API keys with
  * the server secret (every key keeps working), idempotency answers and
- * runs. Before the commit it verifies: the same count in every table, the
- * same latest seq, and the log replays to the copied beads. Any mismatch
- * rolls everything back.
- *
- * The merge queue (`.gc/mq.db`) is not on the database yet and stays where
- * it is.
+ * runs, the merge queue (requests keep their ids and seqs, with their
+ * attempts and builds) and the controller's session facts. Before the
+ * commit it verifies: the same count in every table, the same latest seq,
+ * and the log replays to the copied beads. Any mismatch rolls everything
+ * back. The `.gc/` files are left as they were (delete them once the city
+ * runs on the database).
  */
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,12 +29,151 @@ export interface CopyResult {
   latest_seq: number;
   /** Beads whose state the log replays to; null when the log does not start at seq 1 (pruned). */
   replay_checked: number | null;
-  left_in_place: string[];
+  /** Files under .gc/ now copied (kept in place: remove them once the city runs on the database). */
+  copied_from: string[];
 }
 
-const TABLES_MUST_BE_EMPTY = ['beads', 'events', 'api_keys', 'runs', 'idempotency', 'requests'];
-
 type Row = Record<string, unknown>;
+
+/** One table copied from a SQLite file under .gc/: what to read and which columns to write. */
+interface Copied {
+  table: string;
+  file: string;
+  select: string;
+  cols: string[];
+  map?: (r: Row) => Row;
+}
+
+const BEAD_COLS = [
+  'seq',
+  'id',
+  'title',
+  'status',
+  'issue_type',
+  'priority',
+  'created_at',
+  'updated_at',
+  'closed_at',
+  'close_reason',
+  'assignee',
+  'from_actor',
+  'parent',
+  'ref',
+  'description',
+  'claimed_at',
+  'lease_expires_at',
+  'attempt',
+  'blocked',
+  'infra',
+];
+const KEY_COLS = [
+  'seq',
+  'key_id',
+  'kind',
+  'name',
+  'owner',
+  'max_sessions',
+  'webhook_url',
+  'hmac',
+  'created_at',
+  'revoked_at',
+];
+const RUN_COLS = [
+  'seq',
+  'id',
+  'session',
+  'template',
+  'owner',
+  'owner_key',
+  'owner_kind',
+  'state',
+  'exit_code',
+  'error',
+  'created_at',
+  'ended_at',
+];
+const MR_COLS = [
+  'seq',
+  'id',
+  'rig',
+  'branch',
+  'head',
+  'bead',
+  'author',
+  'priority',
+  'state',
+  'submitted_at',
+  'retries',
+  'base',
+  'tested',
+  'merged_sha',
+  'reason',
+  'detail',
+  'conflict_bead',
+  'started_at',
+  'finished_at',
+  'updated_at',
+];
+
+/** In insert order. Events, the server secret and session facts are copied on their own. */
+const COPIED: readonly Copied[] = [
+  { table: 'beads', file: 'beads.db', select: 'SELECT * FROM beads ORDER BY seq', cols: BEAD_COLS },
+  {
+    table: 'labels',
+    file: 'beads.db',
+    select: 'SELECT bead_seq, label FROM labels',
+    cols: ['bead_seq', 'label'],
+  },
+  {
+    table: 'metadata',
+    file: 'beads.db',
+    select: 'SELECT bead_seq, key AS k, value AS v FROM metadata',
+    cols: ['bead_seq', 'k', 'v'],
+  },
+  {
+    table: 'deps',
+    file: 'beads.db',
+    select: 'SELECT * FROM deps',
+    cols: ['issue_id', 'depends_on_id', 'type', 'created_at'],
+  },
+  {
+    table: 'requests',
+    file: 'beads.db',
+    select: 'SELECT scope, key AS rkey, n, fp, result, at FROM requests',
+    cols: ['scope', 'rkey', 'n', 'fp', 'result', 'at'],
+  },
+  {
+    table: 'api_keys',
+    file: 'auth.db',
+    select: 'SELECT * FROM keys ORDER BY seq',
+    cols: KEY_COLS,
+    map: (k) => ({ ...k, hmac: Buffer.from(k.hmac as Buffer).toString('hex') }),
+  },
+  {
+    table: 'idempotency',
+    file: 'api.db',
+    select: 'SELECT scope, key AS ikey, fp, status, body, at FROM idempotency',
+    cols: ['scope', 'ikey', 'fp', 'status', 'body', 'at'],
+  },
+  { table: 'runs', file: 'api.db', select: 'SELECT * FROM runs ORDER BY seq', cols: RUN_COLS },
+  { table: 'mr', file: 'mq.db', select: 'SELECT * FROM mr ORDER BY seq', cols: MR_COLS },
+  {
+    table: 'mr_attempts',
+    file: 'mq.db',
+    select: 'SELECT * FROM mr_attempts',
+    cols: ['mr_id', 'rig', 'outcome', 'at'],
+  },
+  {
+    table: 'mq_builds',
+    file: 'mq.db',
+    select: 'SELECT * FROM mq_builds',
+    cols: ['rig', 'size', 'outcome', 'depth', 'gate_runs', 'at'],
+  },
+];
+
+/** Tables whose rows carry their own seq: PostgreSQL's sequences continue after them. */
+const SEQUENCED = ['beads', 'api_keys', 'runs', 'mr'];
+const MUST_BE_EMPTY = ['beads', 'events', 'api_keys', 'runs', 'idempotency', 'requests', 'mr'];
 
 /** Insert rows in slices (one statement per slice). */
 async function insertRows(tx: SqlConn, table: string, cols: string[], rows: Row[]) {
@@ -65,6 +204,25 @@ function readTable(file: string, sql: string): Row[] {
   }
 }
 
+/** The controller's session facts (`.gc/sessions.json`) as session_facts rows. */
+function sessionFacts(file: string): Row[] {
+  if (!existsSync(file)) return [];
+  let parsed: { sessions?: { session: string; deaths: number[]; quarantined: boolean }[] };
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
+  } catch (e) {
+    throw new GcError('invalid', `cannot read ${file}: ${(e as Error).message}`, {
+      fix: 'move it aside (crash-loop records and quarantines are then not copied)',
+    });
+  }
+  return (parsed.sessions ?? []).map((f) => ({
+    session: f.session,
+    deaths: JSON.stringify(f.deaths),
+    quarantined: f.quarantined ? 1 : 0,
+    updated_at: Date.now(),
+  }));
+}
+
 async function countOf(tx: SqlConn, table: string): Promise<number> {
   const [r] = await tx.query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
   return Number(r?.n ?? 0);
@@ -90,28 +248,15 @@ export async function copyCityToDatabase(
     ops.close();
 
     const gc = state.gcDir;
-    const beads = readTable(join(gc, 'beads.db'), 'SELECT * FROM beads ORDER BY seq');
-    const labels = readTable(join(gc, 'beads.db'), 'SELECT bead_seq, label FROM labels');
-    const metadata = readTable(
-      join(gc, 'beads.db'),
-      'SELECT bead_seq, key AS k, value AS v FROM metadata',
+    const rows = new Map(
+      COPIED.map((c) => {
+        const read = readTable(join(gc, c.file), c.select);
+        return [c.table, c.map ? read.map(c.map) : read] as const;
+      }),
     );
-    const deps = readTable(join(gc, 'beads.db'), 'SELECT * FROM deps');
-    const requests = readTable(
-      join(gc, 'beads.db'),
-      'SELECT scope, key AS rkey, n, fp, result, at FROM requests',
-    );
-    const keys = readTable(join(gc, 'auth.db'), 'SELECT * FROM keys ORDER BY seq').map((k) => ({
-      ...k,
-      hmac: Buffer.from(k.hmac as Buffer).toString('hex'),
-    }));
+    const facts = sessionFacts(join(gc, 'sessions.json'));
     const secretFile = join(gc, 'server.secret');
     const secret = existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : '';
-    const idempotency = readTable(
-      join(gc, 'api.db'),
-      'SELECT scope, key AS ikey, fp, status, body, at FROM idempotency',
-    );
-    const runs = readTable(join(gc, 'api.db'), 'SELECT * FROM runs ORDER BY seq');
     const events: GcEvent[] = [];
     for (let after = 0; ;) {
       const page = await state.events.list({ afterSeq: after, limit: 10_000 });
@@ -127,55 +272,19 @@ export async function copyCityToDatabase(
       const tables: Record<string, number> = {};
       let replayChecked: number | null = null;
       await db.transaction(async (tx) => {
-        for (const t of TABLES_MUST_BE_EMPTY) {
+        for (const t of MUST_BE_EMPTY) {
           if ((await countOf(tx, t)) > 0) {
             throw new GcError('conflict', `${redactUrl(url)} is not empty: table ${t} has rows`, {
               fix: 'copy into a new, empty database',
             });
           }
         }
-        log(`copying ${beads.length} beads and ${events.length} events to ${redactUrl(url)}`);
-        tables.beads = await insertRows(
-          tx,
-          'beads',
-          [
-            'seq',
-            'id',
-            'title',
-            'status',
-            'issue_type',
-            'priority',
-            'created_at',
-            'updated_at',
-            'closed_at',
-            'close_reason',
-            'assignee',
-            'from_actor',
-            'parent',
-            'ref',
-            'description',
-            'claimed_at',
-            'lease_expires_at',
-            'attempt',
-            'blocked',
-            'infra',
-          ],
-          beads,
+        log(
+          `copying ${rows.get('beads')!.length} beads and ${events.length} events to ${redactUrl(url)}`,
         );
-        tables.labels = await insertRows(tx, 'labels', ['bead_seq', 'label'], labels);
-        tables.metadata = await insertRows(tx, 'metadata', ['bead_seq', 'k', 'v'], metadata);
-        tables.deps = await insertRows(
-          tx,
-          'deps',
-          ['issue_id', 'depends_on_id', 'type', 'created_at'],
-          deps,
-        );
-        tables.requests = await insertRows(
-          tx,
-          'requests',
-          ['scope', 'rkey', 'n', 'fp', 'result', 'at'],
-          requests,
-        );
+        for (const c of COPIED) {
+          tables[c.table] = await insertRows(tx, c.table, c.cols, rows.get(c.table)!);
+        }
         tables.events = await insertRows(
           tx,
           'events',
@@ -192,54 +301,18 @@ export async function copyCityToDatabase(
           })),
         );
         await tx.run('UPDATE event_seq SET next = ? WHERE id = 1', [latest]);
-        tables.api_keys = await insertRows(
+        tables.session_facts = await insertRows(
           tx,
-          'api_keys',
-          [
-            'seq',
-            'key_id',
-            'kind',
-            'name',
-            'owner',
-            'max_sessions',
-            'webhook_url',
-            'hmac',
-            'created_at',
-            'revoked_at',
-          ],
-          keys,
+          'session_facts',
+          ['session', 'deaths', 'quarantined', 'updated_at'],
+          facts,
         );
         if (secret) {
           await tx.run("INSERT INTO gc_secrets (name, value) VALUES ('server', ?)", [secret]);
         }
-        tables.idempotency = await insertRows(
-          tx,
-          'idempotency',
-          ['scope', 'ikey', 'fp', 'status', 'body', 'at'],
-          idempotency,
-        );
-        tables.runs = await insertRows(
-          tx,
-          'runs',
-          [
-            'seq',
-            'id',
-            'session',
-            'template',
-            'owner',
-            'owner_key',
-            'owner_kind',
-            'state',
-            'exit_code',
-            'error',
-            'created_at',
-            'ended_at',
-          ],
-          runs,
-        );
         if (tx.dialect === 'postgres') {
           // Rows came with their seqs: new ones continue after them.
-          for (const t of ['beads', 'api_keys', 'runs']) {
+          for (const t of SEQUENCED) {
             await tx.query(
               `SELECT setval(pg_get_serial_sequence('${t}', 'seq'), GREATEST((SELECT max(seq) FROM ${t}), 1), (SELECT max(seq) FROM ${t}) IS NOT NULL)`,
             );
@@ -263,12 +336,13 @@ export async function copyCityToDatabase(
         // A log whose start was pruned (retention) cannot be replayed.
         if (!events.length || events[0]!.seq === 1) replayChecked = await checkReplay(tx);
       });
+      const files = [...new Set(COPIED.map((c) => c.file)), 'sessions.json', 'server.secret'];
       return {
         to: redactUrl(url),
         tables,
         latest_seq: latest,
         replay_checked: replayChecked,
-        left_in_place: existsSync(join(gc, 'mq.db')) ? ['.gc/mq.db (the merge queue)'] : [],
+        copied_from: files.filter((f) => existsSync(join(gc, f))).map((f) => `.gc/${f}`),
       };
     } finally {
       await db.close();

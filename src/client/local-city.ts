@@ -102,7 +102,7 @@ export class LocalCity implements CityClient {
       root: this.where,
       gcDir: this.state.gcDir,
       rigs: this.loaded.config.rigs,
-      queue: MergeQueue.forCity(this.state.gcDir),
+      queue: MergeQueue.forCity(this.state.gcDir, { db: this.state.db }),
       hooks: cityMergeHooks({
         events: this.state.events,
         mail: this.mail,
@@ -336,7 +336,7 @@ export class LocalCity implements CityClient {
   }
 
   async close(): Promise<void> {
-    this.mq?.queue.close();
+    await this.mq?.queue.close();
     this.ops.close();
     return this.state.close();
   }

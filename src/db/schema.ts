@@ -369,6 +369,104 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // The merge queue: its requests, each attempt's outcome and each
+    // candidate build (for the stats). A submission locks its rig's row in
+    // mq_rigs first, so two servers never queue the same branch twice.
+    version: 8,
+    description: 'merge queue (requests, attempts, builds, rig locks)',
+    statements: {
+      postgres: [
+        `CREATE TABLE mr (
+          seq BIGSERIAL PRIMARY KEY,
+          id ${PG_TEXT} NOT NULL UNIQUE,
+          rig ${PG_TEXT} NOT NULL,
+          branch ${PG_TEXT} NOT NULL,
+          head ${PG_TEXT} NOT NULL,
+          bead ${PG_TEXT} NOT NULL DEFAULT '',
+          author ${PG_TEXT} NOT NULL DEFAULT '',
+          priority INTEGER NOT NULL DEFAULT 2,
+          state ${PG_TEXT} NOT NULL,
+          submitted_at BIGINT NOT NULL,
+          retries INTEGER NOT NULL DEFAULT 0,
+          base TEXT NOT NULL DEFAULT '',
+          tested TEXT NOT NULL DEFAULT '',
+          merged_sha TEXT NOT NULL DEFAULT '',
+          reason TEXT NOT NULL DEFAULT '',
+          detail TEXT NOT NULL DEFAULT '',
+          conflict_bead TEXT NOT NULL DEFAULT '',
+          started_at BIGINT,
+          finished_at BIGINT,
+          updated_at BIGINT NOT NULL
+        )`,
+        'CREATE INDEX mr_rig_state ON mr(rig, state, seq)',
+        'CREATE INDEX mr_branch ON mr(rig, branch, head)',
+        "CREATE INDEX mr_bead ON mr(bead) WHERE bead != ''",
+        `CREATE TABLE mr_attempts (
+          mr_id ${PG_TEXT} NOT NULL,
+          rig ${PG_TEXT} NOT NULL,
+          outcome ${PG_TEXT} NOT NULL,
+          at BIGINT NOT NULL
+        )`,
+        'CREATE INDEX mr_attempts_rig ON mr_attempts(rig, at)',
+        `CREATE TABLE mq_builds (
+          rig ${PG_TEXT} NOT NULL,
+          size INTEGER NOT NULL,
+          outcome ${PG_TEXT} NOT NULL,
+          depth INTEGER NOT NULL DEFAULT 0,
+          gate_runs INTEGER NOT NULL DEFAULT 0,
+          at BIGINT NOT NULL
+        )`,
+        'CREATE INDEX mq_builds_rig ON mq_builds(rig, at)',
+        `CREATE TABLE mq_rigs (rig ${PG_TEXT} PRIMARY KEY, submissions BIGINT NOT NULL DEFAULT 0)`,
+      ],
+      mysql: [
+        `CREATE TABLE mr (
+          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          id VARCHAR(64) NOT NULL,
+          rig VARCHAR(128) NOT NULL,
+          branch VARCHAR(255) NOT NULL,
+          head VARCHAR(64) NOT NULL,
+          bead VARCHAR(128) NOT NULL DEFAULT '',
+          author VARCHAR(191) NOT NULL DEFAULT '',
+          priority INT NOT NULL DEFAULT 2,
+          state VARCHAR(16) NOT NULL,
+          submitted_at BIGINT NOT NULL,
+          retries INT NOT NULL DEFAULT 0,
+          base VARCHAR(64) NOT NULL DEFAULT '',
+          tested VARCHAR(64) NOT NULL DEFAULT '',
+          merged_sha VARCHAR(64) NOT NULL DEFAULT '',
+          reason TEXT NOT NULL,
+          detail MEDIUMTEXT NOT NULL,
+          conflict_bead VARCHAR(128) NOT NULL DEFAULT '',
+          started_at BIGINT NULL,
+          finished_at BIGINT NULL,
+          updated_at BIGINT NOT NULL,
+          UNIQUE KEY mr_id (id),
+          KEY mr_rig_state (rig, state, seq),
+          KEY mr_branch (rig, branch, head),
+          KEY mr_bead (bead)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE mr_attempts (
+          mr_id VARCHAR(64) NOT NULL,
+          rig VARCHAR(128) NOT NULL,
+          outcome VARCHAR(16) NOT NULL,
+          at BIGINT NOT NULL,
+          KEY mr_attempts_rig (rig, at)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE mq_builds (
+          rig VARCHAR(128) NOT NULL,
+          size INT NOT NULL,
+          outcome VARCHAR(16) NOT NULL,
+          depth INT NOT NULL DEFAULT 0,
+          gate_runs INT NOT NULL DEFAULT 0,
+          at BIGINT NOT NULL,
+          KEY mq_builds_rig (rig, at)
+        ) ${MY_TABLE}`,
+        `CREATE TABLE mq_rigs (rig VARCHAR(128) PRIMARY KEY, submissions BIGINT NOT NULL DEFAULT 0) ${MY_TABLE}`,
+      ],
+    },
+  },
 ];
 
 const LOCK_ID = 7_160_431; // pg_advisory_lock key for migrations

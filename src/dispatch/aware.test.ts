@@ -23,16 +23,20 @@ describe('claimNextAware', () => {
   it('claimers racing for the same candidates each get a different bead', async () => {
     const { ops, ids } = await city(['a', 'b', 'c', 'd', 'e', 'f']);
     const got = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => claimNextAware(ops, `c${i}`, {}, () => [])),
+      Array.from({ length: 6 }, (_, i) =>
+        claimNextAware(ops, `c${i}`, {}, () => Promise.resolve([])),
+      ),
     );
     expect(got.map((b) => b?.id).sort()).toEqual([...ids].sort());
-    expect(await claimNextAware(ops, 'late', {}, () => [])).toBeNull();
+    expect(await claimNextAware(ops, 'late', {}, () => Promise.resolve([]))).toBeNull();
   });
 
   it('strict: claimers racing over overlapping beads never hold two at once', async () => {
     const { ops } = await city(['src/x.js', 'src/x.js', 'src/x.js']);
     const got = await Promise.all(
-      Array.from({ length: 3 }, (_, i) => claimNextAware(ops, `c${i}`, {}, () => [], 'strict')),
+      Array.from({ length: 3 }, (_, i) =>
+        claimNextAware(ops, `c${i}`, {}, () => Promise.resolve([]), 'strict'),
+      ),
     );
     expect(got.filter((b) => b !== null)).toHaveLength(1);
   });
@@ -41,19 +45,21 @@ describe('claimNextAware', () => {
     const { ops, ids } = await city(['src/x.js', 'src/x.js', undefined]);
     const [a, b, c] = ids as [string, string, string];
     await ops.closeBead('agent', a, 'done');
-    expect(await holdReasons(ops, [await ops.store.get(b)], () => [a])).toEqual({
+    expect(await holdReasons(ops, [await ops.store.get(b)], () => Promise.resolve([a]))).toEqual({
       [b]: `held back: overlaps ${a} (src/x.js)`,
     });
-    expect((await claimNextAware(ops, 'c1', {}, () => [a]))?.id).toBe(c);
+    expect((await claimNextAware(ops, 'c1', {}, () => Promise.resolve([a])))?.id).toBe(c);
     // Merged: nothing in flight any more.
-    expect(await holdReasons(ops, [await ops.store.get(b)], () => [])).toEqual({});
-    expect((await claimNextAware(ops, 'c2', {}, () => []))?.id).toBe(b);
+    expect(await holdReasons(ops, [await ops.store.get(b)], () => Promise.resolve([]))).toEqual({});
+    expect((await claimNextAware(ops, 'c2', {}, () => Promise.resolve([])))?.id).toBe(b);
   });
 
   it('keeps the lease asked for and the query filters', async () => {
     const { ops, ids } = await city(['p', undefined]);
     await ops.updateBead('mayor', ids[1]!, { labels: ['x'] });
-    const b = await claimNextAware(ops, 'c1', { label: 'x', leaseMs: 60_000 }, () => []);
+    const b = await claimNextAware(ops, 'c1', { label: 'x', leaseMs: 60_000 }, () =>
+      Promise.resolve([]),
+    );
     expect(b?.id).toBe(ids[1]);
     expect(Date.parse(b!.lease_expires_at!) - Date.now()).toBeLessThanOrEqual(60_000);
   });

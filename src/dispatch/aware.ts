@@ -24,13 +24,13 @@ const STRICT_CANDIDATES = 200;
 export type HoldMode = 'prefer' | 'strict';
 
 /** Beads with a merge request in the queue (their ids). */
-export type PendingBeads = () => readonly string[];
+export type PendingBeads = () => Promise<readonly string[]>;
 
 export async function inFlight(ops: CityOps, pending: PendingBeads): Promise<PathBead[]> {
   const claimed = (await ops.store.list({ status: 'in_progress', limit: 1000 })).items;
   const out: PathBead[] = claimed.map((b) => ({ id: b.id, paths: beadPaths(b.metadata) }));
   const seen = new Set(claimed.map((b) => b.id));
-  for (const id of pending()) {
+  for (const id of await pending()) {
     if (seen.has(id)) continue;
     seen.add(id);
     const b = await ops.store.get(id).catch(() => undefined);

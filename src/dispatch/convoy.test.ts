@@ -43,18 +43,18 @@ describe('convoys', () => {
     // Closed by the agent, but a merge request is still waiting: held.
     for (const id of wave1) await ops.closeBead('agent', id, 'done');
     const pending = new Set(wave1);
-    let r = await patrolConvoys(ops, (id) => pending.has(id));
+    let r = await patrolConvoys(ops, (id) => Promise.resolve(pending.has(id)));
     expect(r.released).toEqual([]);
     // Merged: wave 2 goes.
     pending.clear();
-    r = await patrolConvoys(ops, () => false);
+    r = await patrolConvoys(ops, () => Promise.resolve(false));
     expect(r.released).toEqual([{ convoy: st.convoy.id, wave: 2, reason: 'landed' }]);
     const wave2 = st.waves[1]!.beads.map((b) => b.id);
     expect((await readyIds(ops)).filter((id) => wave2.includes(id)).length).toBeGreaterThan(0);
     const released = (await events.list({ type: 'wave.released', limit: 10 })).items;
     expect(released.map((e) => (e.payload as { wave: number }).wave)).toEqual([1, 2]);
     // Nothing more until wave 2 lands.
-    expect((await patrolConvoys(ops, () => false)).released).toEqual([]);
+    expect((await patrolConvoys(ops, () => Promise.resolve(false))).released).toEqual([]);
   });
 
   it('dependency order: a bead never goes in a wave before the bead it needs', async () => {
@@ -73,8 +73,8 @@ describe('convoys', () => {
     const { ops, ids } = await city(4);
     const st = await createConvoy(ops, 'mayor', 'slow', ids, { waveSize: 2, waveTimeoutMs: 1000 });
     const t0 = Number(st.convoy.metadata['convoy.wave_released_at']);
-    expect((await patrolConvoys(ops, () => false, t0 + 500)).released).toEqual([]);
-    expect((await patrolConvoys(ops, () => false, t0 + 1500)).released).toEqual([
+    expect((await patrolConvoys(ops, () => Promise.resolve(false), t0 + 500)).released).toEqual([]);
+    expect((await patrolConvoys(ops, () => Promise.resolve(false), t0 + 1500)).released).toEqual([
       { convoy: st.convoy.id, wave: 2, reason: 'timeout' },
     ]);
   });
@@ -87,7 +87,7 @@ describe('convoys', () => {
       waveSize: 1,
     });
     for (const id of ids) await ops.closeBead('agent', id, 'done');
-    const r = await patrolConvoys(ops, () => false);
+    const r = await patrolConvoys(ops, () => Promise.resolve(false));
     expect(r.closed).toEqual([auto.convoy.id]);
     expect((await ops.store.get(auto.convoy.id)).status).toBe('closed');
     expect((await ops.store.get(owned.convoy.id)).status).toBe('open');

@@ -70,7 +70,7 @@ export function convoyOptions(input: ConvoyCreate): ConvoyOptions {
 }
 
 /** Whether a bead still has a merge request waiting (it is closed but not landed). */
-export type PendingMerge = (bead: string) => boolean;
+export type PendingMerge = (bead: string) => Promise<boolean>;
 
 export interface ConvoyWave {
   wave: number;
@@ -263,7 +263,7 @@ async function place(
 export async function status(
   ops: CityOps,
   convoyId: string,
-  pending: PendingMerge = () => false,
+  pending: PendingMerge = () => Promise.resolve(false),
 ): Promise<ConvoyStatus> {
   const convoy = await getConvoy(ops, convoyId);
   const kids = await children(ops, convoyId);
@@ -274,7 +274,9 @@ export async function status(
     const w = released ? Number(k.metadata[WAVE] ?? 1) : 1;
     byWave.set(w, [...(byWave.get(w) ?? []), k]);
   }
-  const landed = (b: Bead) => b.status === 'closed' && !pending(b.id);
+  const landedIds = new Set<string>();
+  for (const k of kids) if (k.status === 'closed' && !(await pending(k.id))) landedIds.add(k.id);
+  const landed = (b: Bead) => landedIds.has(b.id);
   const waves = [...byWave.keys()]
     .sort((a, b) => a - b)
     .map((w): ConvoyWave => ({

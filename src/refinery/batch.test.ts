@@ -46,7 +46,7 @@ describe('batched merges', () => {
     expect(s.tested()).toHaveLength(1);
     const commits = mainCommits(s.repo);
     for (const [i, b] of ['a', 'b', 'c', 'd'].entries()) {
-      const mr = s.queue.get(ids[b]!);
+      const mr = await s.queue.get(ids[b]!);
       expect(mr.state).toBe('merged');
       // Each request's own commit, not the batch tip.
       expect(mr.merged_sha).toBe(commits[i]);
@@ -54,7 +54,7 @@ describe('batched merges', () => {
     // The target moved once, to the tested tip.
     expect(refPositions(s.repo)).toEqual([commits[3]]);
     expect(new Set(s.tested())).toEqual(new Set(refPositions(s.repo)));
-    expect(s.queue.stats('app')).toMatchObject({
+    expect(await s.queue.stats('app')).toMatchObject({
       merged_total: 4,
       builds: 1,
       gate_runs: 1,
@@ -72,8 +72,8 @@ describe('batched merges', () => {
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.c!)).toMatchObject({ state: 'needs-fix', reason: 'test' });
-    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
+    expect(await s.queue.get(ids.c!)).toMatchObject({ state: 'needs-fix', reason: 'test' });
+    for (const b of ['a', 'b', 'd']) expect((await s.queue.get(ids[b]!)).state).toBe('merged');
     expect(subjects(s.repo).slice(1)).toEqual([
       'a: change a.txt',
       'b: change b.txt',
@@ -83,7 +83,7 @@ describe('batched merges', () => {
     // Every ref position is a tested commit.
     const tested = new Set(s.tested());
     for (const p of refPositions(s.repo)) expect(tested.has(p)).toBe(true);
-    const stats = s.queue.stats('app');
+    const stats = await s.queue.stats('app');
     expect(stats.batch_splits).toBeGreaterThanOrEqual(2);
     expect(stats.bisect_depth_max).toBe(2);
     const splits = (await s.events.list({ type: 'mq.batch_split', limit: 100 })).items;
@@ -103,10 +103,10 @@ describe('batched merges', () => {
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.a!).state).toBe('needs-fix');
-    expect(s.queue.get(ids.d!).state).toBe('needs-fix');
-    expect(s.queue.get(ids.b!).state).toBe('merged');
-    expect(s.queue.get(ids.c!).state).toBe('merged');
+    expect((await s.queue.get(ids.a!)).state).toBe('needs-fix');
+    expect((await s.queue.get(ids.d!)).state).toBe('needs-fix');
+    expect((await s.queue.get(ids.b!)).state).toBe('merged');
+    expect((await s.queue.get(ids.c!)).state).toBe('merged');
     expect(subjects(s.repo).slice(1)).toEqual(['b: change b.txt', 'c: change c.txt']);
     const tested = new Set(s.tested());
     for (const p of refPositions(s.repo)) expect(tested.has(p)).toBe(true);
@@ -124,8 +124,8 @@ describe('batched merges', () => {
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.c!)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
-    for (const b of ['a', 'b', 'd']) expect(s.queue.get(ids[b]!).state).toBe('merged');
+    expect(await s.queue.get(ids.c!)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
+    for (const b of ['a', 'b', 'd']) expect((await s.queue.get(ids[b]!)).state).toBe('merged');
     const split = (await s.events.list({ type: 'mq.batch_split', limit: 10 })).items[0]!;
     expect(split.payload).toMatchObject({ reason: 'conflict' });
     expect((split.payload as { parts: string[][] }).parts).toEqual([[ids.c], [ids.d]]);
@@ -141,11 +141,11 @@ describe('batched merges', () => {
       .id;
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(c)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
-    expect(s.queue.get(ids.a!).state).toBe('merged');
-    expect(s.queue.get(ids.b!).state).toBe('merged');
+    expect(await s.queue.get(c)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
+    expect((await s.queue.get(ids.a!)).state).toBe('merged');
+    expect((await s.queue.get(ids.b!)).state).toBe('merged');
     expect((await s.events.list({ type: 'mq.batch_split', limit: 10 })).items).toEqual([]);
-    expect(s.queue.stats('app')).toMatchObject({ gate_runs: 1, batch_size_max: 2 });
+    expect(await s.queue.stats('app')).toMatchObject({ gate_runs: 1, batch_size_max: 2 });
   });
 
   it('edits of distant lines of one file share a batch; adjacent ones do not', async () => {
@@ -162,11 +162,11 @@ describe('batched merges', () => {
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.a!).state).toBe('merged');
-    expect(s.queue.get(ids.b!).state).toBe('merged');
-    expect(s.queue.get(ids.c!).state).toBe('needs-rebase');
+    expect((await s.queue.get(ids.a!)).state).toBe('merged');
+    expect((await s.queue.get(ids.b!)).state).toBe('merged');
+    expect((await s.queue.get(ids.c!)).state).toBe('needs-rebase');
     // a and b were one candidate: one gate run for both; c was tested alone and conflicted.
-    expect(s.queue.stats('app')).toMatchObject({ batch_size_max: 2, batch_splits: 0 });
+    expect(await s.queue.stats('app')).toMatchObject({ batch_size_max: 2, batch_splits: 0 });
   });
 
   it('requests editing one file are not batched together', async () => {
@@ -178,10 +178,10 @@ describe('batched merges', () => {
     });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(ids.a!).state).toBe('merged');
-    expect(s.queue.get(ids.b!).state).toBe('merged');
+    expect((await s.queue.get(ids.a!)).state).toBe('merged');
+    expect((await s.queue.get(ids.b!)).state).toBe('merged');
     // c conflicts with a on its own, not inside a's batch: no split.
-    expect(s.queue.get(ids.c!).state).toBe('needs-rebase');
+    expect((await s.queue.get(ids.c!)).state).toBe('needs-rebase');
     expect((await s.events.list({ type: 'mq.batch_split', limit: 10 })).items).toEqual([]);
   });
 
@@ -197,7 +197,7 @@ describe('batched merges', () => {
     const commits = mainCommits(s.repo);
     expect(commits).toHaveLength(3);
     for (const [i, b] of ['a', 'b', 'c'].entries()) {
-      expect(s.queue.get(ids[b]!).merged_sha).toBe(commits[i]);
+      expect((await s.queue.get(ids[b]!)).merged_sha).toBe(commits[i]);
     }
     expect(git(s.repo, 'ls-tree', '--name-only', 'main').split('\n')).toEqual(
       expect.arrayContaining(['a.txt', 'b.txt', 'c.txt']),
@@ -219,10 +219,10 @@ describe('fail fast', () => {
     const ids = await submitAll(s, { a: { slow: 'yes' } });
     const b = (await s.refinery.submit('bob', { rig: 'app', branch: 'b' })).request.id;
     await s.refinery.start();
-    await waitFor(() => s.queue.get(b).state === 'needs-rebase', 'b sent back');
+    await waitFor(async () => (await s.queue.get(b)).state === 'needs-rebase', 'b sent back');
     // a is still being tested: b did not wait for it.
-    expect(s.queue.get(ids.a!).state).toBe('testing');
+    expect((await s.queue.get(ids.a!)).state).toBe('testing');
     await s.refinery.idle();
-    expect(s.queue.get(ids.a!).state).toBe('merged');
+    expect((await s.queue.get(ids.a!)).state).toBe('merged');
   });
 });

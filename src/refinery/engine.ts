@@ -46,7 +46,7 @@ import { recoverUnfinished } from './recover.js';
 import { requeueReturned } from './requeue.js';
 import { runGate, type GateRun, type GateSpec } from './gates.js';
 import type { MergeHooks } from './merge-hooks.js';
-import type { MergeQueue, MergeRequest } from './queue.js';
+import type { BuildRecord, MergeQueue, MergeRequest } from './queue.js';
 
 export type { MergeStyle } from './build.js';
 
@@ -132,6 +132,8 @@ export class RigEngine {
   private batchSize: number;
   private readonly outcomes: BuildOutcome[] = [];
   private lastSweep = 0;
+  /** Build records on their way to the queue's stats. */
+  private statsWrites: Promise<void> = Promise.resolve();
   /** Where each head changes the target since it left it (for batch forming). */
   private readonly touchesOf = new Map<string, Region[]>();
   private readonly screen: ConflictScreen;
@@ -192,16 +194,27 @@ export class RigEngine {
   }
 
   /** Resolves once the queue and the train are empty. */
-  idle(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
+  async idle(): Promise<void> {
+    if (await this.isIdle()) return;
     return new Promise((r) => {
       this.idleWaiters.push(r);
       this.kick();
     });
   }
 
-  private isIdle(): boolean {
-    return !this.running && this.train.length === 0 && this.o.queue.queued(this.o.rig).length === 0;
+  private async isIdle(): Promise<boolean> {
+    if (this.running || this.train.length) return false;
+    return (await this.o.queue.depth(this.o.rig)) === 0;
+  }
+
+  /**
+   * Record a build for the stats without holding up the train (a restart
+   * or an outcome happens where nothing can wait); `stop` waits for them.
+   */
+  private recordBuild(b: BuildRecord): void {
+    this.statsWrites = this.statsWrites
+      .then(() => this.o.queue.recordBuild(this.o.rig, b))
+      .catch((e: unknown) => this.log(`mq ${this.o.rig}: recording a build: ${errorMessage(e)}`));
   }
 
   async stop(): Promise<void> {
@@ -212,8 +225,9 @@ export class RigEngine {
       await Promise.allSettled([...this.tasks]);
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const e of this.train) for (const mr of e.mrs) this.o.queue.requeue(mr.id);
+    for (const e of this.train) for (const mr of e.mrs) await this.o.queue.requeue(mr.id);
     this.train = [];
+    await this.statsWrites;
     // The scratch worktrees are made again at the next start: leave none behind.
     for (const [slot, wt] of this.slots.entries()) {
       if (!wt) continue;
@@ -250,7 +264,7 @@ export class RigEngine {
     } finally {
       this.running = false;
     }
-    if (this.idleWaiters.length && this.isIdle()) {
+    if (this.idleWaiters.length && (await this.isIdle().catch(() => false))) {
       const w = this.idleWaiters;
       this.idleWaiters = [];
       for (const r of w) r();
@@ -266,10 +280,11 @@ export class RigEngine {
     // Requests rejected or superseded while in the train leave it (their
     // batch goes on without them, rebuilt).
     for (const e of [...this.train]) {
-      const gone = e.mrs.filter((mr) => {
-        const now = this.o.queue.get(mr.id);
-        return now.state === 'rejected' || now.state === 'superseded';
-      });
+      const gone: MergeRequest[] = [];
+      for (const mr of e.mrs) {
+        const now = await this.o.queue.get(mr.id);
+        if (now.state === 'rejected' || now.state === 'superseded') gone.push(mr);
+      }
       if (!gone.length) continue;
       e.abort.abort();
       const rest = e.mrs.filter((mr) => !gone.includes(mr));
@@ -312,7 +327,7 @@ export class RigEngine {
     const inTrain = new Set(this.train.flatMap((e) => e.mrs.map((mr) => mr.id)));
     for (const e of this.train) this.place(e, expected, (x) => (expected = x));
     if (this.train.length < this.o.workers) {
-      let waiting = this.o.queue.queued(this.o.rig).filter((mr) => !inTrain.has(mr.id));
+      let waiting = (await this.o.queue.queued(this.o.rig)).filter((mr) => !inTrain.has(mr.id));
       if (this.batchSize > 1 && head) {
         // The ones about to be batched are checked against the target first:
         // a request that conflicts with it goes back now instead of splitting a batch.
@@ -400,12 +415,7 @@ export class RigEngine {
       e.abort = new AbortController();
       // Built on a base that did not hold: speculative work thrown away.
       if (e.status === 'building' || e.status === 'testing' || e.status === 'passed') {
-        this.o.queue.recordBuild(this.o.rig, {
-          size: e.mrs.length,
-          outcome: 'cancelled',
-          depth: e.depth,
-          gateRuns: 0,
-        });
+        this.recordBuild({ size: e.mrs.length, outcome: 'cancelled', depth: e.depth, gateRuns: 0 });
       }
     }
     e.gen++;
@@ -450,12 +460,7 @@ export class RigEngine {
     this.outcomes.push(outcome);
     if (this.outcomes.length > 50) this.outcomes.splice(0, this.outcomes.length - 50);
     this.batchSize = nextBatchSize(this.batchSize, this.outcomes, { max: this.o.maxBatch ?? 1 });
-    this.o.queue.recordBuild(this.o.rig, {
-      size: e.mrs.length,
-      outcome,
-      depth: e.depth,
-      gateRuns,
-    });
+    this.recordBuild({ size: e.mrs.length, outcome, depth: e.depth, gateRuns });
   }
 
   private async run(e: Entry, gen: number, slot: number): Promise<void> {
@@ -482,7 +487,7 @@ export class RigEngine {
         return;
       }
       for (const mr of mrs) {
-        if (!this.o.queue.startTesting(mr.id, e.base)) {
+        if (!(await this.o.queue.startTesting(mr.id, e.base))) {
           e.abort.abort();
           return;
         }
@@ -548,7 +553,8 @@ export class RigEngine {
   }
 
   private async land(e: Entry): Promise<void> {
-    const mrs = e.mrs.map((mr) => this.o.queue.markMerging(mr.id, e.base, e.tip!));
+    const mrs: MergeRequest[] = [];
+    for (const mr of e.mrs) mrs.push(await this.o.queue.markMerging(mr.id, e.base, e.tip!));
     const ids = mrs.map((mr) => mr.id).join(', ');
     const ok = await this.git.casRef(
       this.targetRef,
@@ -559,7 +565,7 @@ export class RigEngine {
     if (!ok) {
       // The target moved under us (a push from elsewhere): rebuild on it.
       this.log(`mq ${this.o.rig}: ${this.o.target} moved during ${ids}; testing again`);
-      for (const mr of mrs) this.o.queue.requeue(mr.id);
+      for (const mr of mrs) await this.o.queue.requeue(mr.id);
       return;
     }
     killPoint('mq.landed');
@@ -567,7 +573,7 @@ export class RigEngine {
   }
 
   private async finishMerged(mr: MergeRequest, sha: string): Promise<void> {
-    const done = this.o.queue.markMerged(mr.id, sha);
+    const done = await this.o.queue.markMerged(mr.id, sha);
     // The merged branch goes, unless its owner moved it on or has it checked
     // out (a session worktree: deleted when the session's worktree is).
     await this.git.deleteBranchAt(mr.branch, mr.head).catch(() => false);

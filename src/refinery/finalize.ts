@@ -35,7 +35,7 @@ export async function finalizeFailure(
       } catch (err) {
         log(`mq ${rig}: conflict bead for ${mr.id}: ${errorMessage(err)}`);
       }
-      const done = queue.markConflict(mr.id, f.files, bead);
+      const done = await queue.markConflict(mr.id, f.files, bead);
       await hooks.record(
         'mq.conflicted',
         done,
@@ -44,7 +44,7 @@ export async function finalizeFailure(
       );
       return;
     }
-    const done = queue.markGateFailed(mr.id, f.gate, f.tail);
+    const done = await queue.markGateFailed(mr.id, f.gate, f.tail);
     try {
       await hooks.gateFailed(done, f.gate, f.tail);
     } catch (err) {
@@ -100,7 +100,7 @@ export async function recordSplit(
   e: Split,
 ): Promise<void> {
   const depth = e.depth + (e.why === 'failed' ? 1 : 0);
-  queue.recordBuild(rig, { size: e.mrs.length, outcome: 'split', depth, gateRuns: 0 });
+  await queue.recordBuild(rig, { size: e.mrs.length, outcome: 'split', depth, gateRuns: 0 });
   await hooks.record(
     'mq.batch_split',
     e.mrs[0]!,

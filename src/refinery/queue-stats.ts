@@ -1,5 +1,5 @@
 /** Merge-queue statistics of one rig, read from the request and build tables. */
-import type Database from 'better-sqlite3';
+import type { MqTx } from './queue-conn.js';
 
 export interface RigStats {
   rig: string;
@@ -36,68 +36,82 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-export function rigStats(db: Database.Database, rig: string, now: number): RigStats {
-  const count = (sql: string, ...args: unknown[]) =>
-    (db.prepare(sql).get(...args) as { n: number | null }).n ?? 0;
-  const depth = count(`SELECT count(*) AS n FROM mr WHERE rig = ? AND state = 'queued'`, rig);
-  const inFlight = count(
-    `SELECT count(*) AS n FROM mr WHERE rig = ? AND state IN ('testing','merging')`,
+export async function rigStats(c: MqTx, rig: string, now: number): Promise<RigStats> {
+  const one = async (sql: string, ...args: unknown[]) => {
+    const [r] = await c.query<Record<string, number | string | null>>(sql, args);
+    return r ?? {};
+  };
+  const n = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+  const counts = await one(
+    `SELECT sum(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) AS depth,
+            sum(CASE WHEN state IN ('testing','merging') THEN 1 ELSE 0 END) AS in_flight
+     FROM mr WHERE rig = ? AND state IN ('queued','testing','merging')`,
     rig,
   );
   const outcomes = new Map(
     (
-      db
-        .prepare(`SELECT outcome, count(*) AS n FROM mr_attempts WHERE rig = ? GROUP BY outcome`)
-        .all(rig) as { outcome: string; n: number }[]
-    ).map((r) => [r.outcome, r.n]),
+      await c.query<{ outcome: string; n: number }>(
+        `SELECT outcome, count(*) AS n FROM mr_attempts WHERE rig = ? GROUP BY outcome`,
+        [rig],
+      )
+    ).map((r) => [r.outcome, Number(r.n)]),
   );
   const merged = outcomes.get('merged') ?? 0;
   const conflicts = outcomes.get('conflict') ?? 0;
   const gateFailed = outcomes.get('gate_failed') ?? 0;
   const attempts = merged + conflicts + gateFailed;
-  const recent = db
-    .prepare(
+  const recent = (
+    await c.query<{ submitted_at: number; started_at: number | null; finished_at: number }>(
       `SELECT submitted_at, started_at, finished_at FROM mr
        WHERE rig = ? AND state = 'merged' ORDER BY seq DESC LIMIT 1000`,
+      [rig],
     )
-    .all(rig) as { submitted_at: number; started_at: number | null; finished_at: number }[];
-  const waits = recent
-    .map((r) => (r.started_at ?? r.finished_at) - r.submitted_at)
-    .sort((a, b) => a - b);
-  const merges = recent.map((r) => r.finished_at - r.submitted_at).sort((a, b) => a - b);
+  ).map((r) => ({
+    submitted: Number(r.submitted_at),
+    started: r.started_at === null ? null : Number(r.started_at),
+    finished: Number(r.finished_at),
+  }));
+  const waits = recent.map((r) => (r.started ?? r.finished) - r.submitted).sort((a, b) => a - b);
+  const merges = recent.map((r) => r.finished - r.submitted).sort((a, b) => a - b);
   // Merges per hour: over the last hour, or over the span of the last
   // hour's worth of merges when the queue ran for less than an hour.
-  const lastHour = db
-    .prepare(
-      `SELECT min(at) AS first, max(at) AS last, count(*) AS n FROM mr_attempts
-       WHERE rig = ? AND outcome = 'merged' AND at >= ?`,
-    )
-    .get(rig, now - 3_600_000) as { first: number | null; last: number | null; n: number };
-  const firstSubmit = count(
-    `SELECT min(submitted_at) AS n FROM mr WHERE rig = ? AND submitted_at >= ?`,
+  const lastHour = await one(
+    `SELECT max(at) AS last, count(*) AS n FROM mr_attempts
+     WHERE rig = ? AND outcome = 'merged' AND at >= ?`,
     rig,
     now - 3_600_000,
   );
-  const span = lastHour.last && firstSubmit ? Math.max(1, lastHour.last - firstSubmit) : 0;
-  const perHour = lastHour.n && span ? (lastHour.n * 3_600_000) / Math.min(span, 3_600_000) : 0;
-  const b = db
-    .prepare(
-      `SELECT
-         sum(outcome IN ('passed','failed','conflict')) AS builds,
-         coalesce(sum(gate_runs), 0) AS gate_runs,
-         sum(outcome = 'cancelled') AS wasted,
-         avg(CASE WHEN outcome = 'passed' THEN size END) AS mean,
-         max(CASE WHEN outcome = 'passed' THEN size END) AS max,
-         max(depth) AS depth,
-         sum(outcome = 'split') AS splits
-       FROM mq_builds WHERE rig = ?`,
-    )
-    .get(rig) as Record<string, number | null>;
+  const firstSubmit = n(
+    (
+      await one(
+        `SELECT min(submitted_at) AS n FROM mr WHERE rig = ? AND submitted_at >= ?`,
+        rig,
+        now - 3_600_000,
+      )
+    ).n,
+  );
+  const mergedLastHour = n(lastHour.n);
+  const last = n(lastHour.last);
+  const span = last && firstSubmit ? Math.max(1, last - firstSubmit) : 0;
+  const perHour =
+    mergedLastHour && span ? (mergedLastHour * 3_600_000) / Math.min(span, 3_600_000) : 0;
+  const b = await one(
+    `SELECT
+       sum(CASE WHEN outcome IN ('passed','failed','conflict') THEN 1 ELSE 0 END) AS builds,
+       coalesce(sum(gate_runs), 0) AS gate_runs,
+       sum(CASE WHEN outcome = 'cancelled' THEN 1 ELSE 0 END) AS wasted,
+       avg(CASE WHEN outcome = 'passed' THEN size END) AS mean,
+       max(CASE WHEN outcome = 'passed' THEN size END) AS max,
+       max(depth) AS depth,
+       sum(CASE WHEN outcome = 'split' THEN 1 ELSE 0 END) AS splits
+     FROM mq_builds WHERE rig = ?`,
+    rig,
+  );
   return {
     rig,
-    depth,
-    in_flight: inFlight,
-    merged_last_hour: lastHour.n,
+    depth: n(counts.depth),
+    in_flight: n(counts.in_flight),
+    merged_last_hour: mergedLastHour,
     merged_total: merged,
     merges_per_hour: Math.round(perHour * 10) / 10,
     conflict_rate: attempts ? conflicts / attempts : 0,
@@ -106,12 +120,12 @@ export function rigStats(db: Database.Database, rig: string, now: number): RigSt
     wait_ms_p95: pct(waits, 95),
     merge_ms_p50: pct(merges, 50),
     merge_ms_p95: pct(merges, 95),
-    builds: b.builds ?? 0,
-    gate_runs: b.gate_runs ?? 0,
-    wasted_builds: b.wasted ?? 0,
-    batch_size_mean: Math.round((b.mean ?? 0) * 100) / 100,
-    batch_size_max: b.max ?? 0,
-    bisect_depth_max: b.depth ?? 0,
-    batch_splits: b.splits ?? 0,
+    builds: n(b.builds),
+    gate_runs: n(b.gate_runs),
+    wasted_builds: n(b.wasted),
+    batch_size_mean: Math.round(n(b.mean) * 100) / 100,
+    batch_size_max: n(b.max),
+    bisect_depth_max: n(b.depth),
+    batch_splits: n(b.splits),
   };
 }

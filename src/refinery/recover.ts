@@ -16,7 +16,7 @@ export async function recoverUnfinished(
   log: (msg: string) => void,
   finish: (mr: MergeRequest) => Promise<void>,
 ): Promise<void> {
-  for (const mr of queue.unfinished(rig)) {
+  for (const mr of await queue.unfinished(rig)) {
     if (mr.state === 'merging' && mr.tested) {
       const head = await git.resolve(targetRef);
       if (head && (await git.isAncestor(mr.tested, head))) {
@@ -33,6 +33,6 @@ export async function recoverUnfinished(
         }
       }
     }
-    queue.requeue(mr.id);
+    await queue.requeue(mr.id);
   }
 }

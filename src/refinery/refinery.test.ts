@@ -56,8 +56,8 @@ describe('merge queue engine', () => {
       'feat-b: change b.txt',
       'feat-c: change c.txt',
     ]);
-    for (const id of ids) expect(s.queue.get(id).state).toBe('merged');
-    expect(s.queue.get(ids[2]!).merged_sha).toBe(git(s.repo, 'rev-parse', 'main'));
+    for (const id of ids) expect((await s.queue.get(id)).state).toBe('merged');
+    expect((await s.queue.get(ids[2]!)).merged_sha).toBe(git(s.repo, 'rev-parse', 'main'));
     expect((await s.store.get(bead.id)).status).toBe('closed');
     const inbox = await s.mail.check('polecat-1');
     expect(inbox.items.map((m) => m.subject)).toEqual([
@@ -81,8 +81,8 @@ describe('merge queue engine', () => {
     const two = await s.refinery.submit('bob', { rig: 'app', branch: 'two' });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(one.request.id).state).toBe('merged');
-    const failed = s.queue.get(two.request.id);
+    expect((await s.queue.get(one.request.id)).state).toBe('merged');
+    const failed = await s.queue.get(two.request.id);
     expect(failed.state).toBe('needs-rebase');
     expect(failed.detail).toBe('README.md');
     const conflictBead = await s.store.get(failed.conflict_bead);
@@ -94,7 +94,11 @@ describe('merge queue engine', () => {
     expect(mail[0]!.body).toContain('README.md');
     expect(readFileSync(path.join(s.dir, 'repo', '.git', 'HEAD'), 'utf8')).toContain('work');
     expect(git(s.repo, 'show', 'main:README.md')).toBe('one');
-    expect(s.queue.stats('app')).toMatchObject({ merged_total: 1, conflict_rate: 0.5, depth: 0 });
+    expect(await s.queue.stats('app')).toMatchObject({
+      merged_total: 1,
+      conflict_rate: 0.5,
+      depth: 0,
+    });
   });
 
   it('a failing gate never reaches the target; the author gets the gate and its output', async () => {
@@ -104,7 +108,7 @@ describe('merge queue engine', () => {
     const before = git(s.repo, 'rev-parse', 'main');
     await s.refinery.start();
     await s.refinery.idle();
-    const mr = s.queue.get(bad.request.id);
+    const mr = await s.queue.get(bad.request.id);
     expect(mr).toMatchObject({ state: 'needs-fix', reason: 'test' });
     expect(git(s.repo, 'rev-parse', 'main')).toBe(before);
     const mail = (await s.mail.check('carol')).items;
@@ -114,7 +118,7 @@ describe('merge queue engine', () => {
     // Retried as it is, the same commit fails the same way.
     await s.refinery.retry('carol', mr.id);
     await s.refinery.idle();
-    expect(s.queue.get(mr.id)).toMatchObject({ state: 'needs-fix', retries: 1 });
+    expect(await s.queue.get(mr.id)).toMatchObject({ state: 'needs-fix', retries: 1 });
     expect(git(s.repo, 'rev-parse', 'main')).toBe(before);
     // Fixed on the branch (the author removes the file) and submitted again: it lands.
     const wt = path.join(s.dir, 'fix-wt');
@@ -128,7 +132,7 @@ describe('merge queue engine', () => {
     const fixed = await s.refinery.submit('carol', { rig: 'app', branch: 'bad' });
     expect(fixed.request.head).toBe(fixedHead);
     await s.refinery.idle();
-    expect(s.queue.get(fixed.request.id).state).toBe('merged');
+    expect((await s.queue.get(fixed.request.id)).state).toBe('merged');
     expect(git(s.repo, 'show', 'main:fine')).toBe('yes');
     expect(git(s.repo, 'ls-tree', '--name-only', 'main')).not.toMatch(/^broken$/m);
   });
@@ -142,7 +146,7 @@ describe('merge queue engine', () => {
     const r = await s.refinery.submit('dave', { rig: 'app', branch: 'f' });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(r.request.id).state).toBe('merged');
+    expect((await s.queue.get(r.request.id)).state).toBe('merged');
     const gated = (await s.events.list({ type: 'mq.gated', limit: 10 })).items;
     expect(gated[0]!.payload).toMatchObject({ flaky: ['test'] });
   });
@@ -159,7 +163,7 @@ describe('merge queue engine', () => {
     branchWith(s.repo, 'x2', { 'x.txt': '2' });
     const newer = await s.refinery.submit('erin', { rig: 'app', branch: 'x2', bead });
     expect(newer.superseded).toEqual([first.request.id]);
-    expect(s.queue.get(first.request.id).state).toBe('superseded');
+    expect((await s.queue.get(first.request.id)).state).toBe('superseded');
     await s.refinery.start();
     await s.refinery.idle();
     expect(git(s.repo, 'show', 'main:x.txt')).toBe('2');
@@ -175,11 +179,11 @@ describe('merge queue engine', () => {
     const head = branchWith(s.repo, 'r1', { 'r.txt': 'r' });
     const base = git(s.repo, 'rev-parse', 'main');
     const a = await s.refinery.submit('fay', { rig: 'app', branch: 'r1' });
-    s.queue.startTesting(a.request.id, base);
-    s.queue.markMerging(a.request.id, base, head);
+    await s.queue.startTesting(a.request.id, base);
+    await s.queue.markMerging(a.request.id, base, head);
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(a.request.id)).toMatchObject({ state: 'merged', merged_sha: head });
+    expect(await s.queue.get(a.request.id)).toMatchObject({ state: 'merged', merged_sha: head });
     expect(mainCommits(s.repo)).toEqual([head]);
 
     // The ref moved, and the server died before recording it: the restart
@@ -188,24 +192,24 @@ describe('merge queue engine', () => {
     const head2 = branchWith(t.repo, 'r2', { 'r2.txt': 'r' });
     const base2 = git(t.repo, 'rev-parse', 'main');
     const b = await t.refinery.submit('fay', { rig: 'app', branch: 'r2' });
-    t.queue.startTesting(b.request.id, base2);
-    t.queue.markMerging(b.request.id, base2, head2);
+    await t.queue.startTesting(b.request.id, base2);
+    await t.queue.markMerging(b.request.id, base2, head2);
     git(t.repo, 'update-ref', 'refs/heads/main', head2, base2);
     await t.refinery.start();
     await t.refinery.idle();
-    expect(t.queue.get(b.request.id)).toMatchObject({ state: 'merged', merged_sha: head2 });
+    expect(await t.queue.get(b.request.id)).toMatchObject({ state: 'merged', merged_sha: head2 });
     expect(mainCommits(t.repo)).toEqual([head2]);
-    expect(t.queue.stats('app').merged_total).toBe(1);
+    expect((await t.queue.stats('app')).merged_total).toBe(1);
     expect((await t.mail.check('fay')).items).toHaveLength(1);
 
     // Left testing: back in the queue, tested again, merged once.
     const u = await setup({ start: false });
     const head3 = branchWith(u.repo, 'r3', { 'r3.txt': 'r' });
     const c = await u.refinery.submit('fay', { rig: 'app', branch: 'r3' });
-    u.queue.startTesting(c.request.id, git(u.repo, 'rev-parse', 'main'));
+    await u.queue.startTesting(c.request.id, git(u.repo, 'rev-parse', 'main'));
     await u.refinery.start();
     await u.refinery.idle();
-    expect(u.queue.get(c.request.id).state).toBe('merged');
+    expect((await u.queue.get(c.request.id)).state).toBe('merged');
     expect(mainCommits(u.repo)).toEqual([head3]);
   });
 
@@ -220,7 +224,9 @@ describe('merge queue engine', () => {
       }
       await s.refinery.start();
       await s.refinery.idle();
-      expect(ids.map((id) => s.queue.get(id).state)).toEqual([
+      const states: string[] = [];
+      for (const id of ids) states.push((await s.queue.get(id)).state);
+      expect(states).toEqual([
         'merged',
         'merged',
         'needs-fix',
@@ -254,7 +260,7 @@ describe('merge queue engine', () => {
     const r = await s.refinery.submit('hal', { rig: 'app', branch: 'multi', bead });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(r.request.id).state).toBe('merged');
+    expect((await s.queue.get(r.request.id)).state).toBe('merged');
     expect(mainCommits(s.repo)).toHaveLength(1);
     expect(subjects(s.repo)[1]).toBe(`${bead}: merge multi (${r.request.id})`);
     expect(new Set(s.tested()).has(git(s.repo, 'rev-parse', 'main'))).toBe(true);
@@ -270,7 +276,7 @@ describe('session worktrees', () => {
     makeRepo(repo);
     writeFileSync(path.join(repo, '.env'), 'SECRET=1\n');
     const rig = rigSchema.parse({ name: 'app', path: 'repo', copy_files: ['.env', '../escape'] });
-    const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+    const queue = MergeQueue.file(path.join(dir, '.gc', 'mq.db'));
     const wts = new SessionWorktrees(dir, path.join(dir, '.gc'), queue);
     const wt = await wts.prepare(rig, 'worker-1');
     expect(wt).toBe(path.join(dir, '.gc', 'worktrees', 'app', 'worker-1'));
@@ -298,7 +304,7 @@ describe('session worktrees', () => {
     expect(await wts.prune(rig, 'worker-1')).toEqual({ removed: true, kept: [] });
     expect(git(repo, 'branch', '--list', branch)).toBe('');
     expect(git(repo, 'worktree', 'list')).not.toContain('worker-1');
-    queue.close();
+    await queue.close();
   });
 
   it('a prune waits for the queue to decide on work it still has in hand', async () => {
@@ -307,7 +313,7 @@ describe('session worktrees', () => {
     const repo = path.join(dir, 'repo');
     makeRepo(repo);
     const rig = rigSchema.parse({ name: 'app', path: 'repo' });
-    const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+    const queue = MergeQueue.file(path.join(dir, '.gc', 'mq.db'));
     const wts = new SessionWorktrees(dir, path.join(dir, '.gc'), queue);
     const wt = await wts.prepare(rig, 'worker-2');
     writeFileSync(path.join(wt, 'done.txt'), 'done');
@@ -315,7 +321,7 @@ describe('session worktrees', () => {
     git(wt, 'commit', '-qm', 'done');
     const head = git(wt, 'rev-parse', 'HEAD');
     const branch = git(wt, 'symbolic-ref', '--short', 'HEAD');
-    const { request } = queue.submit({ rig: 'app', branch, head, author: 'worker-2' });
+    const { request } = await queue.submit({ rig: 'app', branch, head, author: 'worker-2' });
     // The session stops while its request is queued; the queue merges it after.
     const pruned = wts.prune(rig, 'worker-2');
     let settled = false;
@@ -327,8 +333,8 @@ describe('session worktrees', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(settled).toBe(false);
     git(repo, 'update-ref', 'refs/heads/main', head);
-    queue.markMerged(request.id, head);
+    await queue.markMerged(request.id, head);
     expect(await pruned).toEqual({ removed: true, kept: [] });
-    queue.close();
+    await queue.close();
   });
 });

@@ -94,7 +94,7 @@ export class Refinery {
   }
 
   /** Requests newest first, a page at a time (`cursor` = the last page's next_cursor). */
-  list(query: MqListQuery = {}): Page<MergeRequest> {
+  async list(query: MqListQuery = {}): Promise<Page<MergeRequest>> {
     for (const st of query.states ?? []) {
       if (!(MR_STATES as readonly string[]).includes(st)) {
         throw new ValidationError(
@@ -108,7 +108,7 @@ export class Refinery {
       throw new ValidationError('not a cursor from this list', { where: 'cursor' });
     }
     const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
-    const rows = this.o.queue.list({
+    const rows = await this.o.queue.list({
       ...(query.rig ? { rig: this.rig(query.rig).name } : {}),
       ...(query.states ? { states: query.states } : {}),
       limit: limit + 1,
@@ -227,7 +227,7 @@ export class Refinery {
       });
     }
     if (req.bead) await this.o.hooks.checkBead?.(req.bead);
-    const result = this.o.queue.submit({
+    const result = await this.o.queue.submit({
       rig: rig.name,
       branch: req.branch,
       head,
@@ -258,7 +258,7 @@ export class Refinery {
   }
 
   async reject(actor: string, id: string, reason: string): Promise<MergeRequest> {
-    const mr = this.o.queue.reject(id, reason || `rejected by ${actor}`);
+    const mr = await this.o.queue.reject(id, reason || `rejected by ${actor}`);
     await this.o.hooks.record(
       'mq.rejected',
       mr,
@@ -270,7 +270,7 @@ export class Refinery {
   }
 
   async retry(actor: string, id: string): Promise<MergeRequest> {
-    const mr = this.o.queue.retry(id);
+    const mr = await this.o.queue.retry(id);
     await this.o.hooks.record(
       'mq.submitted',
       mr,
@@ -281,8 +281,10 @@ export class Refinery {
     return mr;
   }
 
-  stats(rig?: string): RigStats[] {
+  async stats(rig?: string): Promise<RigStats[]> {
     const names = rig ? [this.rig(rig).name] : [...this.rigs.keys()];
-    return names.map((n) => this.o.queue.stats(n));
+    const out: RigStats[] = [];
+    for (const n of names) out.push(await this.o.queue.stats(n));
+    return out;
   }
 }

@@ -19,14 +19,14 @@ describe('conflicts that resolve themselves', () => {
     const list = await s.refinery.submit('a', { rig: 'app', branch: 'list' });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(list.request.id).state).toBe('merged');
+    expect((await s.queue.get(list.request.id)).state).toBe('merged');
     branchWith(s.repo, 'x', { 'list.txt': `${LIST}gamma\n` });
     branchWith(s.repo, 'y', { 'list.txt': `${LIST}delta\n` });
     const x = await s.refinery.submit('alice', { rig: 'app', branch: 'x' });
     const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
     await s.refinery.idle();
-    expect(s.queue.get(x.request.id).state).toBe('merged');
-    expect(s.queue.get(y.request.id).state).toBe('merged');
+    expect((await s.queue.get(x.request.id)).state).toBe('merged');
+    expect((await s.queue.get(y.request.id)).state).toBe('merged');
     expect(git(s.repo, 'show', 'main:list.txt')).toBe('alpha\nbeta\ngamma\ndelta');
     const rebased = (await s.events.list({ type: 'mq.rebased', limit: 100 })).items.find(
       (e) => e.subject === y.request.id,
@@ -47,7 +47,10 @@ describe('conflicts that resolve themselves', () => {
     const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
     await s.refinery.start();
     await s.refinery.idle();
-    expect(s.queue.get(y.request.id)).toMatchObject({ state: 'needs-rebase', detail: 'README.md' });
+    expect(await s.queue.get(y.request.id)).toMatchObject({
+      state: 'needs-rebase',
+      detail: 'README.md',
+    });
   });
 });
 
@@ -60,7 +63,7 @@ async function sentBack() {
   const y = await s.refinery.submit('bob', { rig: 'app', branch: 'y' });
   await s.refinery.start();
   await s.refinery.idle();
-  const sent = s.queue.get(y.request.id);
+  const sent = await s.queue.get(y.request.id);
   expect(sent.state).toBe('needs-rebase');
   return { s, y, sent };
 }
@@ -74,10 +77,11 @@ describe('requests that come back by themselves', () => {
     branchWith(s.repo, 'y2', { 'README.md': 'from x\nand y\n' });
     git(s.repo, 'branch', '-f', 'y', 'y2');
     await waitFor(
-      () => s.queue.list({ rig: 'app', states: ['merged'] }).some((m) => m.branch === 'y'),
+      async () =>
+        (await s.queue.list({ rig: 'app', states: ['merged'] })).some((m) => m.branch === 'y'),
       'the new head of y merged without a manual submit',
     );
-    expect(s.queue.get(y.request.id).state).toBe('superseded');
+    expect((await s.queue.get(y.request.id)).state).toBe('superseded');
     expect(git(s.repo, 'show', 'main:README.md')).toBe('from x\nand y');
     const auto = (await s.events.list({ type: 'mq.submitted', limit: 100 })).items.filter(
       (e) => (e.payload as { auto?: string }).auto === 'new head',
@@ -89,15 +93,15 @@ describe('requests that come back by themselves', () => {
     const { s, y, sent } = await sentBack();
     await s.store.close(sent.conflict_bead, { reason: 'looked at it' });
     await waitFor(
-      () => s.queue.get(y.request.id).retries === 1,
+      async () => (await s.queue.get(y.request.id)).retries === 1,
       'the request was queued again when its conflict bead closed',
     );
     await s.refinery.idle();
     // Same head, same conflict: back to bob with a fresh conflict bead, once.
-    const again = s.queue.get(y.request.id);
+    const again = await s.queue.get(y.request.id);
     expect(again.state).toBe('needs-rebase');
     expect(again.conflict_bead).not.toBe(sent.conflict_bead);
     await new Promise((r) => setTimeout(r, 600));
-    expect(s.queue.get(y.request.id).retries).toBe(1);
+    expect((await s.queue.get(y.request.id)).retries).toBe(1);
   });
 });

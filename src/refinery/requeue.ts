@@ -17,11 +17,11 @@ export async function requeueReturned(
   log: (msg: string) => void,
 ): Promise<number> {
   let n = 0;
-  for (const mr of queue.list({ rig, states: ['needs-rebase', 'needs-fix'], limit: 1000 })) {
+  for (const mr of await queue.list({ rig, states: ['needs-rebase', 'needs-fix'], limit: 1000 })) {
     try {
       const head = await git.resolve(`refs/heads/${mr.branch}`);
       if (head && head !== mr.head) {
-        const r = queue.submit({
+        const r = await queue.submit({
           rig,
           branch: mr.branch,
           head,
@@ -41,7 +41,7 @@ export async function requeueReturned(
       }
       if (mr.state === 'needs-rebase' && mr.conflict_bead && hooks.beadClosed) {
         if (!(await hooks.beadClosed(mr.conflict_bead))) continue;
-        const again = queue.retry(mr.id);
+        const again = await queue.retry(mr.id);
         n++;
         await hooks.record(
           'mq.submitted',

@@ -61,16 +61,16 @@ export class SessionWorktrees {
   /** Until no request of `rig` for `head` is queued, testing or merging, or `ms` pass. */
   private async awaitQueue(rig: RigConfig, head: string, ms = PRUNE_QUEUE_WAIT_MS): Promise<void> {
     const deadline = Date.now() + ms;
-    const inQueue = () =>
+    const inQueue = async () =>
       (
-        this.queue?.list({
+        (await this.queue?.list({
           rig: rig.name,
           states: ['queued', 'testing', 'merging'],
           limit: 1000,
-        }) ?? []
+        })) ?? []
       ).some((m) => m.head === head);
-    // A session stops rarely: a short poll of the local queue table is fine here.
-    while (inQueue() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    // A session stops rarely: a short poll of the queue table is fine here.
+    while ((await inQueue()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   }
 
   /** What unmerged work the worktree holds (empty: none). */
@@ -103,7 +103,7 @@ export class SessionWorktrees {
   private async notMerged(git: Git, rig: RigConfig, head: string, target: string): Promise<number> {
     if (await git.isAncestor(head, target)) return 0;
     const mergedHeads = new Set(
-      (this.queue?.list({ rig: rig.name, states: ['merged'], limit: 1000 }) ?? []).map(
+      ((await this.queue?.list({ rig: rig.name, states: ['merged'], limit: 1000 })) ?? []).map(
         (m) => m.head,
       ),
     );

@@ -61,7 +61,7 @@ export async function setup(
     merge_auto_resolve: options.autoResolve ?? true,
     gates: { test: { command: test, timeout: '30s' } },
   });
-  const queue = new MergeQueue(path.join(dir, '.gc', 'mq.db'));
+  const queue = MergeQueue.file(path.join(dir, '.gc', 'mq.db'));
   const store = new MemoryStore();
   const events = new MemoryEventLog();
   const mail = new StoreMail(store);

@@ -48,21 +48,19 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
         const rig = ctx.query.get('rig');
         const limit = num(ctx.query.get('limit'));
         const cursor = ctx.query.get('cursor');
-        return Promise.resolve(
-          server.refinery.list({
-            ...(rig ? { rig } : {}),
-            ...(states.length ? { states } : {}),
-            ...(limit !== undefined ? { limit } : {}),
-            ...(cursor ? { cursor } : {}),
-          }),
-        );
+        return server.refinery.list({
+          ...(rig ? { rig } : {}),
+          ...(states.length ? { states } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          ...(cursor ? { cursor } : {}),
+        });
       },
     )
     .on(
       'GET',
       '/v0/mq/stats',
       { summary: 'Merge-queue figures per rig', query: S.mqStatsQuery },
-      (ctx) => Promise.resolve(server.refinery.stats(ctx.query.get('rig') ?? undefined)),
+      (ctx) => server.refinery.stats(ctx.query.get('rig') ?? undefined),
     )
     .on(
       'GET',
@@ -78,7 +76,7 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
           ctx,
           ops.events,
           waitMs,
-          () => Promise.resolve(server.refinery.queue.get(id)),
+          () => server.refinery.queue.get(id),
           (m) => !IN_QUEUE.has(m.state),
           (e) => e.subject === id || e.type === 'mq.submitted',
         );
@@ -94,8 +92,8 @@ export function mailAndQueueRoutes(router: Router, k: RouteKit): void {
       'POST',
       '/v0/mq/:id/retry',
       { summary: 'Queue a failed or rejected request again' },
-      (ctx) => {
-        const mr = server.refinery.queue.get(ctx.params.id!);
+      async (ctx) => {
+        const mr = await server.refinery.queue.get(ctx.params.id!);
         if (ctx.principal.kind === 'agent' && mr.author !== ctx.actor) {
           throw new ForbiddenError(
             `agent ${ctx.actor} may retry only its own merge requests (${mr.id} is ${mr.author}'s)`,

@@ -168,6 +168,8 @@ export async function copyCmd(
       ? '  replay       skipped: the log no longer starts at seq 1 (retention pruned it)'
       : `  replay       the log replays to the store (${r.replay_checked} beads agree)`,
   );
-  for (const l of r.left_in_place) printLine(`  left in .gc/: ${l}`);
-  printLine('next: set [database] url (or url_file, or GC_DATABASE_URL) to it, then gc start');
+  printLine('next: set [database] url (or url_file, or GC_DATABASE_URL) to it, then gc start;');
+  if (r.copied_from.length) {
+    printLine(`  once it runs there, remove what was copied: ${r.copied_from.join(' ')}`);
+  }
 }
