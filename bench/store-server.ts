@@ -6,8 +6,11 @@
  * - ready_p50_ms: `ready` (a page of 100, hydrated) at BEADS beads, a third
  *   of them blocked, a tenth closed;
  * - claims_per_s: CLAIMERS concurrent claimers draining CLAIM_BEADS ready
- *   beads with claim-next, double_claims counted (and cross-checked with
- *   the store's own count).
+ *   beads with claim-next as the city claims (each claim with its
+ *   `bead.updated` event, committed with it), double_claims counted (and
+ *   cross-checked with the store's own count);
+ * - bare_claims_per_s: the same with no event recorded (each claim its own
+ *   transaction on a server: what a caller of the bare store gets).
  *
  * The server is the machine's own (GC_TEST_POSTGRES_URL / GC_TEST_MYSQL_URL
  * override it); each run works in a fresh database, dropped at the end.
@@ -16,7 +19,13 @@ import { join } from 'node:path';
 import { Scratch, database } from '../test/helpers/db.js';
 import { mapLimit } from '../src/core/index.js';
 import { openSqlDb } from '../src/db/index.js';
-import { SqlStore, SqliteStore, type Store } from '../src/store/index.js';
+import {
+  SqlStore,
+  SqliteStore,
+  type Bead,
+  type Store,
+  type WriteRecord,
+} from '../src/store/index.js';
 import { note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';
 
 const BEADS = quick ? 20_000 : 100_000;
@@ -64,16 +73,42 @@ async function readyP50(store: Store): Promise<number> {
   return percentile(times, 50);
 }
 
-async function claimRun(store: Store): Promise<{ perS: number; doubles: number }> {
+/** The record the city gives a claim (CityOps.claimNext): its event, committed with it. */
+function claimRecord(actor: string): WriteRecord<Bead | null> {
+  return {
+    events: (b) =>
+      b
+        ? [
+            {
+              type: 'bead.updated',
+              actor,
+              subject: b.id,
+              payload: { action: 'claim', assignee: actor, attempt: b.attempt },
+              message: `claimed by ${actor} (attempt ${b.attempt})`,
+            },
+          ]
+        : [],
+    keep: (b) => b !== null,
+  };
+}
+
+async function claimRun(
+  store: Store,
+  recorded: boolean,
+): Promise<{ perS: number; doubles: number }> {
   await fill(store, CLAIM_BEADS, false);
   const seen = new Set<string>();
   let doubles = 0;
   let claims = 0;
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CLAIMERS }, async (_, w) => {
       for (;;) {
-        const b = await store.claimNextReady(`worker-${w}`);
+        const actor = `worker-${w}`;
+        const b = recorded
+          ? await store.claimNextReady(actor, {}, claimRecord(actor))
+          : await store.claimNextReady(actor);
         if (!b) return;
         claims++;
         if (seen.has(b.id)) doubles++;
@@ -82,6 +117,10 @@ async function claimRun(store: Store): Promise<{ perS: number; doubles: number }
     }),
   );
   const secs = (nowMs() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  note(
+    `  this process's CPU: ${round((cpu.user + cpu.system) / 1000 / claims, 3)} ms a claim (${round((cpu.user + cpu.system) / 1e4 / secs, 0)}% of a core)`,
+  );
   const inProgress = await store.count({ status: 'in_progress' });
   if (claims !== CLAIM_BEADS || inProgress !== CLAIM_BEADS) {
     throw new Error(`claimed ${claims}, in progress ${inProgress}, expected ${CLAIM_BEADS}`);
@@ -125,16 +164,22 @@ export async function runServerBench(backend: 'postgres' | 'mysql'): Promise<voi
     const readySqlite = await readyP50(lite);
     await lite.dispose();
     note(`ready p50: ${backend} ${round(readyServer, 2)} ms, sqlite ${round(readySqlite, 2)} ms`);
-    // Claims.
-    const claimServer = await open();
-    const server_ = await claimRun(claimServer);
-    await claimServer.dispose();
-    const claimLite = new SqliteStore({ path: join(dir, 'claims.db'), prefix: 'sc' });
-    const lite_ = await claimRun(claimLite);
-    await claimLite.dispose();
-    note(
-      `claims/s with ${CLAIMERS} claimers: ${backend} ${Math.round(server_.perS)}, sqlite ${Math.round(lite_.perS)}`,
-    );
+    // Claims: as the city makes them (with their event), and bare.
+    const claims = async (recorded: boolean) => {
+      const onServer = await open();
+      const srv = await claimRun(onServer, recorded);
+      await onServer.dispose();
+      const file = join(dir, `claims-${recorded ? 'rec' : 'bare'}.db`);
+      const onLite = new SqliteStore({ path: file, prefix: 'sc' });
+      const lite = await claimRun(onLite, recorded);
+      await onLite.dispose();
+      note(
+        `claims/s with ${CLAIMERS} claimers${recorded ? ', with their events' : ', bare'}: ${backend} ${Math.round(srv.perS)}, sqlite ${Math.round(lite.perS)}`,
+      );
+      return { srv, lite };
+    };
+    const { srv: server_, lite: lite_ } = await claims(true);
+    const bare = await claims(false);
     result({
       bench: 'store',
       quick,
@@ -149,7 +194,9 @@ export async function runServerBench(backend: 'postgres' | 'mysql'): Promise<voi
       claims_per_s: Math.round(server_.perS),
       sqlite_claims_per_s: Math.round(lite_.perS),
       claims_ratio_vs_sqlite: round(server_.perS / lite_.perS, 2),
-      double_claims: server_.doubles + lite_.doubles,
+      bare_claims_per_s: Math.round(bare.srv.perS),
+      sqlite_bare_claims_per_s: Math.round(bare.lite.perS),
+      double_claims: server_.doubles + lite_.doubles + bare.srv.doubles + bare.lite.doubles,
     });
   } finally {
     await scratch.dropAll();

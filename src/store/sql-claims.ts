@@ -4,7 +4,7 @@
  * events into the event log table, its answer kept for a retried request) in the
  * write's own transaction.
  */
-import { ValidationError } from '../core/index.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/index.js';
 import { LostRaceError, appendEventRows, type EventRowInput, type SqlConn } from '../db/index.js';
 import { readyWhere } from './sql-reads.js';
 import {
@@ -13,11 +13,19 @@ import {
   hydrationColumns,
   marks,
   normalizeRow,
+  one,
+  rowById,
   rowsWhere,
   type BeadRow,
   type Hydration,
 } from './sql-rows.js';
-import { REQUEST_TTL_MS, type Bead, type ReadyQuery, type WriteRecord } from './types.js';
+import {
+  REQUEST_TTL_MS,
+  type Bead,
+  type ReadyQuery,
+  type UnclaimOptions,
+  type WriteRecord,
+} from './types.js';
 import { decideClaim } from './validate.js';
 
 /** Compare-and-set claims tried in one transaction before it is run again. */
@@ -97,6 +105,132 @@ export async function claimFirstReady(
     [actor, now, now + leaseMs, now, ...args],
   );
   return row ? beadOf(normalizeRow(row), row) : null;
+}
+
+/** Claim bead `id` (decideClaim throws AlreadyClaimedError / ConflictError on what it reads). */
+export async function claimById(
+  tx: SqlConn,
+  id: string,
+  actor: string,
+  lease: number,
+  now: number,
+): Promise<Bead> {
+  for (let i = 0; ; i++) {
+    const [picked] = await pickHydrated(tx, 'b.id = ?', [id], 'FOR UPDATE');
+    if (!picked) throw new NotFoundError('bead', id);
+    const next = await claimRow(tx, picked.row, actor, lease, now);
+    if (next) return beadOf(next, picked.extra);
+    if (i >= CAS_TRIES) throw lostRace(id);
+  }
+}
+
+/**
+ * Rows read (and locked, by `tail`) with their labels, metadata and
+ * dependencies in the same statement: a claim does not change those, so
+ * the claimed bead is hydrated without reading it again.
+ */
+async function pickHydrated(
+  tx: SqlConn,
+  where: string,
+  args: readonly unknown[],
+  tail: string,
+): Promise<{ row: BeadRow; extra: Hydration }[]> {
+  const rows = await tx.query<BeadRow & Hydration>(
+    `SELECT b.*, ${hydrationColumns(tx, 'b')} FROM beads b WHERE ${where} ${tail}`,
+    args,
+  );
+  return rows.map((r) => {
+    const { gc_labels, gc_meta, gc_deps, ...row } = r;
+    return { row: normalizeRow(row), extra: { gc_labels, gc_meta, gc_deps } };
+  });
+}
+
+/** Claim the first ready bead of `q` for `actor`; null when none is ready. */
+export async function claimNext(
+  tx: SqlConn,
+  q: ReadyQuery,
+  actor: string,
+  lease: number,
+  now: number,
+): Promise<Bead | null> {
+  if (tx.dialect === 'postgres') return claimFirstReady(tx, q, actor, lease, now);
+  const { where, args } = readyWhere(tx, q, actor);
+  for (let i = 0; ; i++) {
+    const [picked] = await pickHydrated(
+      tx,
+      where,
+      args,
+      'ORDER BY b.priority, b.seq LIMIT 1 FOR UPDATE SKIP LOCKED',
+    );
+    if (!picked) return null;
+    // The claimed row is known: the bead as it now is, not read back.
+    const next = await claimRow(tx, picked.row, actor, lease, now);
+    if (next) return beadOf(next, picked.extra);
+    if (i >= CAS_TRIES) throw lostRace(picked.row.id);
+  }
+}
+
+/**
+ * Whether a ready query narrows by values whose selectivity varies (label,
+ * metadata, type, assignee): its statements are planned for the values.
+ */
+export function valueFiltered(q: ReadyQuery): boolean {
+  return (
+    q.label !== undefined ||
+    q.metadata !== undefined ||
+    q.type !== undefined ||
+    q.assignee !== undefined
+  );
+}
+
+/** Extend `actor`'s lease on `id`. */
+export async function renewIn(
+  tx: SqlConn,
+  id: string,
+  actor: string,
+  lease: number,
+  now: number,
+): Promise<Bead> {
+  const r = await rowById(tx, id, true);
+  if (r.status !== 'in_progress' || r.assignee !== actor) {
+    throw new ConflictError(`bead ${id} is not claimed by ${actor}`, {
+      details: { id, holder: r.assignee, status: r.status },
+    });
+  }
+  await tx.run('UPDATE beads SET lease_expires_at = ?, updated_at = ? WHERE seq = ?', [
+    now + lease,
+    now,
+    r.seq,
+  ]);
+  return one(tx, id);
+}
+
+/** Give up a claim, checked against the holder and attempt when given. */
+export async function unclaimIn(
+  tx: SqlConn,
+  id: string,
+  options: UnclaimOptions,
+  now: number,
+): Promise<Bead> {
+  const r = await rowById(tx, id, true);
+  if (r.status === 'closed') {
+    throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
+      details: { id },
+    });
+  }
+  if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
+    throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
+      details: { id, holder: r.assignee },
+    });
+  }
+  if (options.attempt !== undefined && r.attempt !== options.attempt) {
+    throw new ConflictError(
+      `bead ${id} was re-claimed (attempt ${r.attempt}, not ${options.attempt})`,
+      { details: { id, attempt: r.attempt } },
+    );
+  }
+  if (!(r.status === 'open' && r.assignee === '')) await unclaimRows(tx, [r.seq], now);
+  return one(tx, id);
 }
 
 /** Back to open with no holder. */

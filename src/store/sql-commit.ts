@@ -4,10 +4,15 @@
  * (seqs in commit order), so one transaction per write would commit them
  * one after another: a commit's round trip and flush each, about a thousand
  * a second at best. Instead, concurrent writes queue up and a few lanes
- * (connections) each run a batch of them in one transaction: every write in
- * its own savepoint (one that fails rolls back only itself), then the
+ * (connections) each run a batch of them in one transaction, then the
  * batch's events in one insert with one counter update, then one commit. A
  * write resolves only after its batch committed.
+ *
+ * A batch first runs its writes back to back. When one fails (any error
+ * ends a PostgreSQL transaction), the batch is rolled back and run again
+ * with every write in its own savepoint, so one that fails rolls back only
+ * itself; the next few batches keep the savepoints, as failures come in
+ * runs. Savepoints cost two round trips a write, most of a claim's cost.
  *
  * A write that lost a race (deadlock, serialization failure, a duplicate key
  * from a racing insert, a lost compare-and-set) goes back to the queue and
@@ -27,6 +32,8 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   tries: number;
+  /** Its statements filter by values whose selectivity varies (see `plans`). */
+  customPlans: boolean;
 }
 
 /** Writes in one transaction: bounds the wait of the first write of a batch. */
@@ -34,7 +41,28 @@ const MAX_BATCH = 64;
 /** Times a write runs before its lost race is reported. */
 const MAX_TRIES = 12;
 
+/** Batches run with savepoints after one failed without them. */
+const CAREFUL_AFTER_FAILURE = 8;
+
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+/** Thrown to roll back a batch run without savepoints when one of its writes failed. */
+class BatchFailed extends Error {}
+
+/**
+ * PostgreSQL plans every statement for its values (plan_cache_mode =
+ * force_custom_plan, set per connection: a generic plan of a filtered read
+ * walked whole kinds of beads). A write's statements look rows up by key,
+ * and planning them again is most of a claim's server time, so a batch
+ * lets the server reuse its plans (auto) unless one of its writes filters
+ * by values whose selectivity varies (a claim-next narrowed by label,
+ * metadata, type or assignee).
+ */
+async function plans(tx: SqlConn, batch: readonly Pending[]): Promise<void> {
+  if (tx.dialect === 'postgres' && !batch.some((p) => p.customPlans)) {
+    await tx.run('SET LOCAL plan_cache_mode = auto');
+  }
+}
 
 /** A MySQL error after which the server has rolled the whole transaction back. */
 function wholeTransactionLost(c: SqlConn, e: unknown): boolean {
@@ -48,6 +76,8 @@ export class SqlGroupCommit {
   private backingOff = 0;
   private closed = false;
   private idle: (() => void)[] = [];
+  /** Batches still to run with savepoints (after a failure). */
+  private careful = 0;
 
   constructor(
     private readonly db: SqlDb,
@@ -59,7 +89,10 @@ export class SqlGroupCommit {
    * Run `run` in a batch's transaction; it appends its events to the given
    * list instead of writing them (the batch appends them all at its end).
    */
-  write<T>(run: (tx: SqlConn, events: EventRowInput[]) => Promise<T>): Promise<T> {
+  write<T>(
+    run: (tx: SqlConn, events: EventRowInput[]) => Promise<T>,
+    customPlans = false,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is disposed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
@@ -67,6 +100,7 @@ export class SqlGroupCommit {
         resolve: resolve as (v: unknown) => void,
         reject,
         tries: 0,
+        customPlans,
       });
       this.pump();
     });
@@ -112,11 +146,44 @@ export class SqlGroupCommit {
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
+    if (this.careful > 0 || batch.length === 1) {
+      if (this.careful > 0) this.careful--;
+      return this.runCareful(batch);
+    }
+    const values: unknown[] = [];
+    try {
+      await this.db.transaction(async (tx) => {
+        await plans(tx, batch);
+        const events: EventRowInput[] = [];
+        for (const p of batch) {
+          try {
+            values.push(await p.run(tx, events));
+          } catch {
+            throw new BatchFailed();
+          }
+        }
+        if (events.length) await appendEventRows(tx, events);
+      });
+    } catch (e) {
+      if (!(e instanceof BatchFailed) && !retryable(e)) {
+        for (const p of batch) p.reject(asError(e));
+        return;
+      }
+      // A write failed (or the batch lost a race): nothing committed; each
+      // write now in its own savepoint, to tell which one and keep the rest.
+      this.careful = CAREFUL_AFTER_FAILURE;
+      return this.runCareful(batch);
+    }
+    for (const [i, p] of batch.entries()) p.resolve(values[i]);
+  }
+
+  private async runCareful(batch: Pending[]): Promise<void> {
     const done: { p: Pending; value: unknown }[] = [];
     const failed: { p: Pending; e: Error }[] = [];
     const again: { p: Pending; e: unknown }[] = [];
     try {
       await this.db.transaction(async (tx) => {
+        await plans(tx, batch);
         const events: EventRowInput[] = [];
         for (const [i, p] of batch.entries()) {
           const mark = events.length;
