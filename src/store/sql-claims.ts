@@ -170,6 +170,98 @@ export async function claimNext(
   }
 }
 
+/** One claimant of a merged claim-next (see claimAll). */
+export interface ClaimNextItem {
+  actor: string;
+  lease: number;
+  /** Its record, run with its own result (its events in the batch's list). */
+  finish: (tx: SqlConn, events: EventRowInput[], bead: Bead | null) => Promise<unknown>;
+}
+
+/**
+ * Claim-next for several claimants with the same query, as if they ran one
+ * after another: one pick of as many unassigned ready beads as there are
+ * claimants (in priority, seq order, locked, SKIP LOCKED) and one update,
+ * the first claimant getting the first bead. A claimant with ready work
+ * assigned to it claims on its own afterwards (its own work may come
+ * first for it). Where row locks do nothing (Dolt) and another claimant
+ * took a picked bead, the update changes fewer rows: a lost race, and the
+ * batch runs its writes one by one.
+ */
+export async function claimAll(
+  tx: SqlConn,
+  q: ReadyQuery,
+  items: readonly ClaimNextItem[],
+  now: number,
+  events: EventRowInput[],
+): Promise<unknown[]> {
+  const { where, args } = readyWhere(tx, q);
+  const actors = [...new Set(items.map((c) => c.actor))];
+  const own = new Set(
+    (
+      await tx.query<{ assignee: string }>(
+        `SELECT DISTINCT b.assignee FROM beads b WHERE ${where} AND b.assignee IN (${marks(actors.length)})`,
+        [...args, ...actors],
+      )
+    ).map((r) => r.assignee),
+  );
+  const free = items.filter((c) => !own.has(c.actor));
+  const picked = free.length
+    ? await pickHydrated(
+        tx,
+        `${where} AND b.assignee = ''`,
+        args,
+        `ORDER BY b.priority, b.seq LIMIT ${free.length} FOR UPDATE SKIP LOCKED`,
+      )
+    : [];
+  const got = new Map<ClaimNextItem, Bead | null>();
+  if (picked.length) {
+    const pg = tx.dialect === 'postgres';
+    const [text, big] = pg
+      ? ['CAST(? AS TEXT)', 'CAST(? AS BIGINT)']
+      : ['CAST(? AS CHAR)', 'CAST(? AS SIGNED)'];
+    const seqs = picked.map((p) => p.row.seq);
+    const changed = await tx.run(
+      `UPDATE beads SET status = 'in_progress',
+         assignee = CASE seq ${picked.map(() => `WHEN ? THEN ${text}`).join(' ')} END,
+         lease_expires_at = CASE seq ${picked.map(() => `WHEN ? THEN ${big}`).join(' ')} END,
+         claimed_at = ?, attempt = attempt + 1, updated_at = ?
+       WHERE seq IN (${marks(seqs.length)}) AND status = 'open' AND assignee = ''`,
+      [
+        ...picked.flatMap((p, i) => [p.row.seq, free[i]!.actor]),
+        ...picked.flatMap((p, i) => [p.row.seq, now + free[i]!.lease]),
+        now,
+        now,
+        ...seqs,
+      ],
+    );
+    if (changed !== picked.length) throw lostRace(picked[0]!.row.id);
+    for (const [i, p] of picked.entries()) {
+      const c = free[i]!;
+      const next: BeadRow = {
+        ...p.row,
+        status: 'in_progress',
+        assignee: c.actor,
+        claimed_at: now,
+        lease_expires_at: now + c.lease,
+        attempt: p.row.attempt + 1,
+        updated_at: now,
+      };
+      got.set(c, beadOf(next, p.extra));
+    }
+  }
+  const out: unknown[] = [];
+  for (const c of items) {
+    const bead = got.has(c)
+      ? got.get(c)!
+      : own.has(c.actor)
+        ? await claimNext(tx, q, c.actor, c.lease, now)
+        : null;
+    out.push(await c.finish(tx, events, bead));
+  }
+  return out;
+}
+
 /**
  * Whether a ready query narrows by values whose selectivity varies (label,
  * metadata, type, assignee): its statements are planned for the values.

@@ -34,6 +34,20 @@ interface Pending {
   tries: number;
   /** Its statements filter by values whose selectivity varies (see `plans`). */
   customPlans: boolean;
+  merge: Merge | undefined;
+}
+
+/**
+ * Writes that may run as one: in a batch, every write with the same key
+ * runs through the first one's `runAll` with all their items, in batch
+ * order, resolving each with its value (as if they ran one after another
+ * where the first one stood). Used by claim-next: one pick and one update
+ * for a batch's claimants instead of two statements each.
+ */
+export interface Merge {
+  key: string;
+  item: unknown;
+  runAll: (tx: SqlConn, events: EventRowInput[], items: unknown[]) => Promise<unknown[]>;
 }
 
 /** Writes in one transaction: bounds the wait of the first write of a batch. */
@@ -58,6 +72,16 @@ class BatchFailed extends Error {}
  * by values whose selectivity varies (a claim-next narrowed by label,
  * metadata, type or assignee).
  */
+/** Positions of the writes of each merge key that more than one write of the batch has. */
+function mergeable(batch: readonly Pending[]): Map<string, number[]> {
+  const by = new Map<string, number[]>();
+  for (const [i, p] of batch.entries()) {
+    if (p.merge) by.set(p.merge.key, [...(by.get(p.merge.key) ?? []), i]);
+  }
+  for (const [k, v] of by) if (v.length < 2) by.delete(k);
+  return by;
+}
+
 async function plans(tx: SqlConn, batch: readonly Pending[]): Promise<void> {
   if (tx.dialect === 'postgres' && !batch.some((p) => p.customPlans)) {
     await tx.run('SET LOCAL plan_cache_mode = auto');
@@ -78,6 +102,8 @@ export class SqlGroupCommit {
   private idle: (() => void)[] = [];
   /** Batches still to run with savepoints (after a failure). */
   private careful = 0;
+  /** Writes that ran merged with others (see Merge), for tests and benchmarks. */
+  mergedWrites = 0;
 
   constructor(
     private readonly db: SqlDb,
@@ -92,6 +118,7 @@ export class SqlGroupCommit {
   write<T>(
     run: (tx: SqlConn, events: EventRowInput[]) => Promise<T>,
     customPlans = false,
+    merge?: Merge,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is disposed'));
     return new Promise<T>((resolve, reject) => {
@@ -101,6 +128,7 @@ export class SqlGroupCommit {
         reject,
         tries: 0,
         customPlans,
+        merge,
       });
       this.pump();
     });
@@ -155,9 +183,22 @@ export class SqlGroupCommit {
       await this.db.transaction(async (tx) => {
         await plans(tx, batch);
         const events: EventRowInput[] = [];
-        for (const p of batch) {
+        const merged = mergeable(batch);
+        for (const [i, p] of batch.entries()) {
+          if (i in values) continue;
           try {
-            values.push(await p.run(tx, events));
+            const group = p.merge && merged.get(p.merge.key);
+            if (!group) {
+              values[i] = await p.run(tx, events);
+              continue;
+            }
+            const all = await p.merge!.runAll(
+              tx,
+              events,
+              group.map((k) => batch[k]!.merge!.item),
+            );
+            for (const [j, k] of group.entries()) values[k] = all[j];
+            this.mergedWrites += group.length;
           } catch {
             throw new BatchFailed();
           }

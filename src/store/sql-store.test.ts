@@ -114,6 +114,63 @@ for (const kind of ['postgres', 'mysql'] as const) {
       }
     });
 
+    it('claim-nexts of one batch run as one, as if one after another: own work, leases, events', async () => {
+      const schema = await scratch.create();
+      const s = await open(schema);
+      const reader = await openSqlDb(server.url!, { schema, poolSize: 1 });
+      try {
+        const free: string[] = [];
+        for (let i = 0; i < 8; i++) {
+          free.push((await s.create({ title: `f${i}`, priority: 1 + (i % 4) })).id);
+        }
+        const mine = await s.create({ title: 'own', priority: 0, assignee: 'w-own' });
+        const theirs = await s.create({ title: 'theirs', priority: 0, assignee: 'w-away' });
+        const ev = (actor: string) => ({
+          events: (b: { id: string } | null) =>
+            b ? [{ type: 'claimed', actor, subject: b.id }] : [],
+        });
+        const actors = ['w-0', 'w-own', 'w-1', 'w-2', 'w-3', 'w-4'];
+        const before = s.mergedWrites;
+        const got = await Promise.all(
+          actors.map((a, i) => s.claimNextReady(a, { leaseMs: 60_000 * (i + 1) }, ev(a))),
+        );
+        expect(s.mergedWrites - before).toBeGreaterThanOrEqual(actors.length);
+        const byActor = new Map(actors.map((a, i) => [a, got[i]!]));
+        // Its own work first for w-own; nobody takes another's assigned work.
+        expect(byActor.get('w-own')!.id).toBe(mine.id);
+        expect(got.map((b) => b?.id)).not.toContain(theirs.id);
+        // The others took the first five unassigned in (priority, seq) order, one each.
+        const order = [...free].sort((x, y) => {
+          const [px, py] = [free.indexOf(x) % 4, free.indexOf(y) % 4];
+          return px - py || free.indexOf(x) - free.indexOf(y);
+        });
+        const others = got.filter((b) => b!.id !== mine.id).map((b) => b!.id);
+        expect(new Set(others)).toEqual(new Set(order.slice(0, 5)));
+        for (const [i, a] of actors.entries()) {
+          const b = await s.get(byActor.get(a)!.id);
+          expect(b).toMatchObject({ status: 'in_progress', assignee: a, attempt: 1 });
+          expect(b).toEqual(byActor.get(a));
+          expect(Date.parse(b.lease_expires_at!) - Date.parse(b.claimed_at!)).toBe(
+            60_000 * (i + 1),
+          );
+        }
+        const rows = await reader.query<{ actor: string; subject: string }>(
+          "SELECT actor, subject FROM events WHERE type = 'claimed' ORDER BY seq",
+        );
+        expect(rows.map((r) => [r.actor, r.subject]).sort()).toEqual(
+          actors.map((a) => [a, byActor.get(a)!.id]).sort(),
+        );
+        // More claimants than ready work: the rest get null, in the same batch.
+        const late = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => s.claimNextReady(`late-${i}`, {}, ev(`late-${i}`))),
+        );
+        expect(late.filter((b) => b !== null)).toHaveLength(3);
+      } finally {
+        await reader.close();
+        await s.dispose();
+      }
+    });
+
     it('claimants in two processes never get the same bead, and every bead goes once', async () => {
       const schema = await scratch.create();
       const [a, b] = await Promise.all([open(schema), open(schema)]);

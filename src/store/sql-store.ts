@@ -20,8 +20,10 @@ import {
   type Clock,
 } from '../core/index.js';
 import {
+  claimAll,
   claimById,
   claimNext,
+  type ClaimNextItem,
   recorded,
   releaseWhere,
   renewIn,
@@ -165,6 +167,11 @@ export class SqlStore implements Store {
       await db.close().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Writes that ran merged with others in a batch (claim-nexts sharing a query). */
+  get mergedWrites(): number {
+    return this.commits.mergedWrites;
   }
 
   schemaVersion(): Promise<number> {
@@ -517,14 +524,40 @@ export class SqlStore implements Store {
     query: ReadyQuery & ClaimOptions = {},
     rec?: WriteRecord<Bead | null>,
   ): Promise<Bead | null> {
-    return this.write(
-      (tx) => {
-        this.checkClaimant(actor);
-        const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
-        return claimNext(tx, query, actor, lease, this.clock.now());
-      },
-      rec,
+    const claim = (tx: SqlConn) => {
+      this.checkClaimant(actor);
+      const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
+      return claimNext(tx, query, actor, lease, this.clock.now());
+    };
+    // Recorded claim-nexts with the same query in one batch run as one
+    // (claimAll); one that answers a keyed request runs on its own.
+    if (!rec?.events || rec.request || query.assignee !== undefined) {
+      return this.write(claim, rec, valueFiltered(query));
+    }
+    let lease: number;
+    try {
+      this.live();
+      this.checkClaimant(actor);
+      lease = checkLease(query.leaseMs, this.defaultLeaseMs);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    const item: ClaimNextItem = {
+      actor,
+      lease,
+      finish: (tx, events, bead) =>
+        recorded(tx, () => Promise.resolve(bead), rec, this.clock.now(), this.prune, events),
+    };
+    const { leaseMs: _lease, ...ready } = query;
+    return this.commits.write(
+      (tx, events) => recorded(tx, claim, rec, this.clock.now(), this.prune, events),
       valueFiltered(query),
+      {
+        key: `claim-next ${JSON.stringify(ready)}`,
+        item,
+        runAll: (tx, events, items) =>
+          claimAll(tx, ready, items as ClaimNextItem[], this.clock.now(), events),
+      },
     );
   }
 
