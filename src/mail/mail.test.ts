@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Scratch, database } from '../../test/helpers/db.js';
 import { MemoryEventLog, type GcEvent } from '../events/index.js';
-import { MemoryStore, SqliteStore } from '../store/index.js';
+import { MemoryStore, SqlStore, SqliteStore } from '../store/index.js';
 import { runMailConformance } from './conformance.js';
 import { StoreMail, type MailRecorder } from './store-mail.js';
 import type { Mail } from './mail.js';
@@ -32,6 +33,29 @@ runMailConformance('store (sqlite)', async () => {
 });
 
 const script = path.resolve(import.meta.dirname, '..', '..', 'examples', 'mail', 'file-mail.mjs');
+for (const kind of ['postgres', 'mysql'] as const) {
+  const server = await database(kind);
+  if (!server.url) {
+    describe.skip(`${kind} mail${server.note}`, () => undefined);
+    continue;
+  }
+  const scratch = new Scratch(server.url);
+  afterAll(() => scratch.dropAll());
+  runMailConformance(`store (${kind})`, async () => {
+    const store = await SqlStore.open({
+      url: server.url!,
+      schema: await scratch.create(),
+      prefix: 'ml',
+      poolSize: 4,
+    });
+    return {
+      mail: new StoreMail(store, { maxUnread: 6 }),
+      maxUnread: 6,
+      close: () => store.dispose(),
+    };
+  });
+}
+
 runMailConformance('exec (examples/mail/file-mail.mjs)', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-execmail-'));
   return {
