@@ -138,7 +138,8 @@ export class StoreMail implements Mail {
       if (this.maxUnread > 0 && unread >= this.maxUnread) {
         throw new InboxFullError(to, unread, this.maxUnread);
       }
-      if (this.maxPerSender > 0) {
+      // A sender cannot have more unread here than the mailbox holds in all.
+      if (this.maxPerSender > 0 && unread >= this.maxPerSender) {
         const mine = await this.store.count({
           type: TYPE,
           assignee: to,
