@@ -9,14 +9,10 @@
 import { GcError, errorMessage, mapLimit, systemClock, type Clock } from '../core/index.js';
 import { loadFacts, saveFacts, type SessionFacts } from './session-facts.js';
 import type { CityOps } from '../city/index.js';
-import {
-  CountingProvider,
-  type Provider,
-  type SessionSnapshot,
-  type StartRequest,
-} from '../runtime/index.js';
+import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import { recheckIdleStops, startSessions, stopWave } from './fleet.js';
+import { recheckIdleStops, stopWave } from './fleet.js';
+import { startWave } from './start-wave.js';
 import { agentOfSession, desiredState } from './desired.js';
 import { WAKE_LIMIT, reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
@@ -423,56 +419,26 @@ export class Controller {
     if (plan.waiting.some((w) => w.reason === WAKE_LIMIT)) this.ticker.poke();
   }
 
-  /**
-   * One depends_on wave of starts: tokens issued together, work dirs
-   * prepared, then one provider batch call for the wave (startSessions),
-   * then each outcome recorded.
-   */
-  private async startWave(wave: Extract<Action, { kind: 'start' }>[], now: number): Promise<void> {
-    const names = wave.map((a) => a.session.name);
-    let tokens: Map<string, string> | undefined;
-    try {
-      tokens = this.tokens
-        ? this.tokens.issueMany
-          ? await this.tokens.issueMany(names)
-          : new Map(
-              await Promise.all(names.map(async (n) => [n, await this.tokens!.issue(n)] as const)),
-            )
-        : undefined;
-    } catch (e) {
-      // No session of the wave may start without its token: each start fails (and is retried).
-      for (const a of wave) await this.startFailed(a, e, now);
-      return;
-    }
-    const ready: { a: Extract<Action, { kind: 'start' }>; request: StartRequest }[] = [];
-    await mapLimit(wave, ACT_CONCURRENCY, async (a) => {
-      const d = a.session;
-      try {
+  /** One depends_on wave of starts (start-wave.ts), its outcomes recorded here. */
+  private startWave(wave: Extract<Action, { kind: 'start' }>[], now: number): Promise<void> {
+    return startWave(wave, {
+      provider: this.provider,
+      tokens: this.tokens,
+      concurrency: ACT_CONCURRENCY,
+      request: async (a, token) => {
+        const d = a.session;
         const workDir =
           d.rig && this.workspaces ? await this.workspaces.prepare(d.name, d.rig) : undefined;
-        const request = startRequest(this.spec, d, {
+        return startRequest(this.spec, d, {
           sessionEnv: this.sessionEnv,
-          token: tokens?.get(d.name),
+          token,
           workDir,
           deadline: this.clock.now() + this.spec.startupTimeoutMs,
         });
-        ready.push({ a, request });
-      } catch (e) {
-        await this.startFailed(a, e, now);
-      }
+      },
+      failed: (a, e) => this.startFailed(a, e, now),
+      started: (a) => this.started(a, now),
     });
-    const results = await startSessions(
-      this.provider,
-      ready.map((r) => r.request),
-      ACT_CONCURRENCY,
-    );
-    // Recorded together: the event log commits a burst of events at once.
-    await Promise.all(
-      ready.map(({ a }, i) => {
-        const err = results[i];
-        return err ? this.startFailed(a, err, now) : this.started(a, now);
-      }),
-    );
   }
 
   /** A failed start counts toward the crash loop like a death. */
