@@ -14,3 +14,4 @@ export { SqlKeyStore, SqliteKeyStore, type KeyStore } from './key-store.js';
 export { replayBeads, ReplayError, type ReplayedBead } from './replay.js';
 export { databaseTarget, openCityKeyRing, type DatabaseTarget } from './database.js';
 export { copyCityToDatabase, type CopyResult } from './copy.js';
+export { LeaderElector, type ElectorOptions } from './leader.js';

@@ -21,5 +21,7 @@ export {
   type SqlDb,
   type SqlDbOptions,
 } from './db.js';
-export { SQL_MIGRATIONS, migrate, schemaVersion, type SqlMigration } from './schema.js';
+export { SQL_MIGRATIONS, type SqlMigration } from './migrations.js';
+export { migrate, schemaVersion } from './schema.js';
 export { appendEventRows, type EventRowInput } from './event-rows.js';
+export { FencedError, MemoryLeases, SqlLeases, fence, type Lease, type Leases } from './lease.js';
