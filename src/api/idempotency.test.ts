@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe } from 'vitest';
-import { Scratch, database } from '../../test/helpers/db.js';
-import { migrate, openSqlDb, type SqlDb } from '../db/index.js';
+import { afterAll } from 'vitest';
+import { onEachServer } from '../../test/helpers/db.js';
 import { runIdempotencyConformance } from './idempotency-conformance.js';
 import { SqlIdempotency } from './idempotency-sql.js';
 import { IdempotencyStore } from './idempotency.js';
@@ -16,22 +15,9 @@ runIdempotencyConformance('sqlite', (clock) =>
   Promise.resolve(new IdempotencyStore(join(dir, `api${n++}.db`), () => clock.now())),
 );
 
-for (const kind of ['postgres', 'mysql'] as const) {
-  const server = await database(kind);
-  if (!server.url) {
-    describe.skip(`${kind} idempotency${server.note}`, () => undefined);
-    continue;
-  }
-  const scratch = new Scratch(server.url);
-  const pools: SqlDb[] = [];
-  afterAll(async () => {
-    for (const p of pools.splice(0)) await p.close();
-    await scratch.dropAll();
-  });
-  runIdempotencyConformance(kind, async (clock) => {
-    const db = await openSqlDb(server.url!, { schema: await scratch.create(), poolSize: 8 });
-    pools.push(db);
-    await migrate(db);
-    return new SqlIdempotency(db, clock);
-  });
-}
+await onEachServer('idempotency', (kind, fresh) => {
+  runIdempotencyConformance(
+    kind,
+    async (clock) => new SqlIdempotency(await fresh({ poolSize: 8 }), clock),
+  );
+});

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Scratch, database } from '../../test/helpers/db.js';
+import { onEachServer } from '../../test/helpers/db.js';
 import { CityOps } from '../city/index.js';
 import { parseCityConfig } from '../config/index.js';
 import { FakeClock } from '../core/index.js';
-import { migrate, openSqlDb, type SqlDb } from '../db/index.js';
 import { MemoryEventLog } from '../events/index.js';
 import { FakeProvider } from '../runtime/index.js';
 import { MemoryStore } from '../store/index.js';
@@ -24,25 +23,12 @@ runSessionFactsConformance('file', () => {
   return Promise.resolve({ open: () => new FileSessionFacts(file) });
 });
 
-for (const kind of ['postgres', 'mysql'] as const) {
-  const server = await database(kind);
-  if (!server.url) {
-    describe.skip(`${kind} session facts${server.note}`, () => undefined);
-    continue;
-  }
-  const scratch = new Scratch(server.url);
-  const pools: SqlDb[] = [];
-  afterAll(async () => {
-    for (const p of pools.splice(0)) await p.close();
-    await scratch.dropAll();
-  });
+await onEachServer('session facts', (kind, fresh) => {
   runSessionFactsConformance(kind, async () => {
-    const db = await openSqlDb(server.url!, { schema: await scratch.create(), poolSize: 4 });
-    pools.push(db);
-    await migrate(db);
+    const db = await fresh();
     return { open: () => new SqlSessionFacts(db) };
   });
-}
+});
 
 describe('a restarted controller', () => {
   const spec = citySpec(

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe } from 'vitest';
-import { Scratch, database } from '../../test/helpers/db.js';
-import { migrate, openSqlDb, type SqlDb } from '../db/index.js';
+import { afterAll } from 'vitest';
+import { onEachServer } from '../../test/helpers/db.js';
 import { runQueueConformance } from './queue-conformance.js';
 import { MergeQueue } from './queue.js';
 
@@ -24,22 +23,6 @@ runQueueConformance('sqlite file', (clock) => {
   return Promise.resolve(q);
 });
 
-for (const kind of ['postgres', 'mysql'] as const) {
-  const server = await database(kind);
-  if (!server.url) {
-    describe.skip(`${kind} merge queue${server.note}`, () => undefined);
-    continue;
-  }
-  const scratch = new Scratch(server.url);
-  const pools: SqlDb[] = [];
-  afterAll(async () => {
-    for (const p of pools.splice(0)) await p.close();
-    await scratch.dropAll();
-  });
-  runQueueConformance(kind, async (clock) => {
-    const db = await openSqlDb(server.url!, { schema: await scratch.create(), poolSize: 4 });
-    pools.push(db);
-    await migrate(db);
-    return MergeQueue.forCity('', { db, clock });
-  });
-}
+await onEachServer('merge queue', (kind, fresh) => {
+  runQueueConformance(kind, async (clock) => MergeQueue.forCity('', { db: await fresh(), clock }));
+});

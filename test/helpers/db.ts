@@ -10,6 +10,7 @@
  *   describe.skipIf(!pg.url)(`store on postgres${pg.note}`, () => { ... pg.url ... });
  */
 import { connect } from 'node:net';
+import type { SqlDb } from '../../src/db/index.js';
 
 export type DatabaseKind = 'postgres' | 'mysql';
 
@@ -138,5 +139,44 @@ export class Scratch {
     } finally {
       await db.close();
     }
+  }
+}
+
+/**
+ * Run `suite` for each database server that answers (PostgreSQL, then
+ * MariaDB), with `fresh()` opening a pool on a new, migrated schema of
+ * that server; pools are closed and schemas dropped after the file. A
+ * server that does not answer gets a skipped suite named `what` with the
+ * reason (or fails the file under GC_TEST_REQUIRE_DB=1). Call it at the top
+ * level of a test file (it registers an afterAll).
+ */
+export async function onEachServer(
+  what: string,
+  suite: (kind: DatabaseKind, fresh: (options?: { poolSize?: number }) => Promise<SqlDb>) => void,
+): Promise<void> {
+  const { afterAll, describe } = await import('vitest');
+  const { migrate, openSqlDb } = await import('../../src/db/index.js');
+  for (const kind of ['postgres', 'mysql'] as const) {
+    const server = await database(kind);
+    if (!server.url) {
+      describe.skip(`${kind} ${what}${server.note}`, () => undefined);
+      continue;
+    }
+    const url = server.url;
+    const scratch = new Scratch(url);
+    const pools: { close(): Promise<void> }[] = [];
+    afterAll(async () => {
+      for (const p of pools.splice(0)) await p.close();
+      await scratch.dropAll();
+    });
+    suite(kind, async (options = {}) => {
+      const db = await openSqlDb(url, {
+        schema: await scratch.create(),
+        poolSize: options.poolSize ?? 4,
+      });
+      pools.push(db);
+      await migrate(db);
+      return db;
+    });
   }
 }
