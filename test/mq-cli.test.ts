@@ -8,9 +8,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CityServer } from '../src/api/index.js';
 import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';
+import { Scratch, database } from './helpers/db.js';
 import { branchWith, git, makeRepo } from './helpers/git.js';
 import { apiCall } from './helpers/http.js';
 import { until } from './helpers/wait.js';
@@ -216,3 +218,50 @@ describe('gc rig and gc mq', () => {
     expect(mine.code, mine.stderr).toBe(0);
   });
 });
+
+for (const kind of ['postgres', 'mysql'] as const) {
+  const server = await database(kind);
+  describe.skipIf(!server.url)(`gc mq with the city on ${kind}${server.note}`, () => {
+    const scratch = new Scratch(server.url ?? '');
+    const dirs: string[] = [];
+    let srv: CityServer | undefined;
+    afterAll(async () => {
+      await srv?.stop('test done');
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+      await scratch.dropAll();
+    });
+
+    it('a request the CLI queues in the database waits; the server merges it; stats and rows agree', async () => {
+      process.env.GC_CONFIG_HOME = CONFIG_HOME;
+      const root = await mkdtemp(path.join(os.tmpdir(), `gc-mqdb-${kind}-`));
+      dirs.push(root);
+      const repo = path.join(root, 'app');
+      makeRepo(repo);
+      const url = await scratch.createDatabase();
+      await writeFile(
+        path.join(root, 'city.toml'),
+        `[workspace]\nname = "mqdb"\n[daemon]\npatrol_interval = "1h"\n[database]\nurl = "${url}"\n[[rigs]]\nname = "app"\npath = "app"\n`,
+      );
+      const gc = async <T>(args: string[]): Promise<T> => {
+        const r = await gcBuilt(['--city', root, '--actor', 'mayor', ...args, '--json']);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        return JSON.parse(r.stdout) as T;
+      };
+      branchWith(repo, 'early', { 'early.txt': 'e' });
+      const mr = await gc<Mr>(['mq', 'submit', '--branch', 'early']);
+      expect(mr).toMatchObject({ state: 'queued', created: true });
+      expect((await gc<Mr[]>(['mq', 'list'])).map((m) => m.id)).toEqual([mr.id]);
+      srv = await CityServer.start({ root, sessionProvider: 'fake', log: () => undefined });
+      const done = await until(
+        `${mr.id} merged`,
+        () => gc<Mr>(['mq', 'status', mr.id]),
+        (m) => m.state === 'merged',
+      );
+      expect(done.merged_sha).toBe(git(repo, 'rev-parse', 'main'));
+      const stats = await gc<{ rig: string; merged_total: number }[]>(['mq', 'stats']);
+      expect(stats).toMatchObject([{ rig: 'app', merged_total: 1 }]);
+      // The queue lives in the database only.
+      expect(existsSync(path.join(root, '.gc', 'mq.db'))).toBe(false);
+    });
+  });
+}
