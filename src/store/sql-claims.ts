@@ -23,6 +23,7 @@ import {
   REQUEST_TTL_MS,
   type Bead,
   type ReadyQuery,
+  type RequestRef,
   type UnclaimOptions,
   type WriteRecord,
 } from './types.js';
@@ -174,6 +175,8 @@ export async function claimNext(
 export interface ClaimNextItem {
   actor: string;
   lease: number;
+  /** The retried-request key its answer is kept under, if any. */
+  request: RequestRef | undefined;
   /** Its record, run with its own result (its events in the batch's list). */
   finish: (tx: SqlConn, events: EventRowInput[], bead: Bead | null) => Promise<unknown>;
 }
@@ -195,6 +198,17 @@ export async function claimAll(
   now: number,
   events: EventRowInput[],
 ): Promise<unknown[]> {
+  // A claimant retrying a request already answered gets that answer, not
+  // a bead: rare, so then the batch runs its writes one by one (each
+  // finds its kept answer there).
+  const keyed = items.flatMap((c) => (c.request ? [c.request] : []));
+  if (keyed.length) {
+    const kept = await tx.query(
+      `SELECT 1 AS one FROM requests WHERE ${keyed.map(() => '(scope = ? AND rkey = ? AND n = ?)').join(' OR ')} LIMIT 1`,
+      keyed.flatMap((r) => [r.scope, r.key, r.n]),
+    );
+    if (kept.length) throw new LostRaceError('a merged claim-next answers a retried request');
+  }
   const { where, args } = readyWhere(tx, q);
   const actors = [...new Set(items.map((c) => c.actor))];
   const own = new Set(

@@ -171,6 +171,39 @@ for (const kind of ['postgres', 'mysql'] as const) {
       }
     });
 
+    it("merged claim-nexts keep retried requests' answers: a retry gets its first bead, never a second", async () => {
+      const schema = await scratch.create();
+      const s = await open(schema);
+      try {
+        for (let i = 0; i < 10; i++) await s.create({ title: `b${i}` });
+        const rec = (actor: string, key: string) => ({
+          events: (b: { id: string } | null) =>
+            b ? [{ type: 'claimed', actor, subject: b.id }] : [],
+          request: { scope: `agent:${actor}`, key, fp: `claim-next ${actor}`, n: 0 },
+          keep: (b: unknown) => b !== null,
+        });
+        const before = s.mergedWrites;
+        const first = await Promise.all(
+          ['a', 'b', 'c', 'd'].map((w) => s.claimNextReady(w, {}, rec(w, `k-${w}`))),
+        );
+        expect(s.mergedWrites - before).toBeGreaterThanOrEqual(4);
+        // a and b retry (the same keys) alongside new claimants e and f.
+        const again = await Promise.all(
+          ['a', 'e', 'b', 'f'].map((w) => s.claimNextReady(w, {}, rec(w, `k-${w}`))),
+        );
+        expect(again[0]).toEqual(first[0]);
+        expect(again[2]).toEqual(first[1]);
+        const ids = [...first, again[1], again[3]].map((b) => b!.id);
+        expect(new Set(ids).size).toBe(6);
+        // Nobody holds more than the one bead it was answered with.
+        for (const w of ['a', 'b', 'c', 'd', 'e', 'f']) {
+          expect(await s.count({ status: 'in_progress', assignee: w })).toBe(1);
+        }
+      } finally {
+        await s.dispose();
+      }
+    });
+
     it('claimants in two processes never get the same bead, and every bead goes once', async () => {
       const schema = await scratch.create();
       const [a, b] = await Promise.all([open(schema), open(schema)]);

@@ -529,9 +529,8 @@ export class SqlStore implements Store {
       const lease = checkLease(query.leaseMs, this.defaultLeaseMs);
       return claimNext(tx, query, actor, lease, this.clock.now());
     };
-    // Recorded claim-nexts with the same query in one batch run as one
-    // (claimAll); one that answers a keyed request runs on its own.
-    if (!rec?.events || rec.request || query.assignee !== undefined) {
+    // Recorded claim-nexts with the same query in one batch run as one (claimAll).
+    if (!rec?.events || query.assignee !== undefined) {
       return this.write(claim, rec, valueFiltered(query));
     }
     let lease: number;
@@ -545,6 +544,7 @@ export class SqlStore implements Store {
     const item: ClaimNextItem = {
       actor,
       lease,
+      request: rec.request,
       finish: (tx, events, bead) =>
         recorded(tx, () => Promise.resolve(bead), rec, this.clock.now(), this.prune, events),
     };
