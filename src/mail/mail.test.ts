@@ -11,6 +11,7 @@ import type { Mail } from './mail.js';
 import { inRequest, nextRequestWrite } from '../core/index.js';
 import { ExecMail } from './exec.js';
 import { RecordingMail } from './recording.js';
+import { InboxFullError } from './errors.js';
 
 runMailConformance('store (memory)', () =>
   Promise.resolve({
@@ -195,5 +196,41 @@ describe('mail events', () => {
     // The send's event committed once, with the message.
     expect((await store.outbox()).map((r) => r.event.type)).toEqual(['mail.sent']);
     await events.close();
+  });
+});
+
+describe('the inbox bound without a count per send', () => {
+  it("room freed by a read is seen at once; another process's mail within a second", async () => {
+    const store = new MemoryStore({ prefix: 'ib' });
+    const a = new StoreMail(store, { maxUnread: 5 });
+    const b = new StoreMail(store, { maxUnread: 5 });
+    const sent = [];
+    for (let i = 0; i < 5; i++)
+      sent.push(await a.send(`s${i}`, 'w-1', { subject: `m${i}`, body: '' }));
+    await expect(a.send('s9', 'w-1', { subject: 'full', body: '' })).rejects.toBeInstanceOf(
+      InboxFullError,
+    );
+    // A read makes room: the next send counts again and gets in.
+    await a.read(sent[0]!.id);
+    await a.send('s5', 'w-1', { subject: 'after read', body: '' });
+    // Another process reads three and sends three: full again.
+    for (const m of sent.slice(1, 4)) await b.read(m.id);
+    for (let i = 0; i < 3; i++) await b.send(`t${i}`, 'w-1', { subject: `t${i}`, body: '' });
+    expect((await a.count('w-1')).unread).toBe(5);
+    // This process remembers 5 (at the bound): it counts, and refuses.
+    await expect(a.send('s9', 'w-1', { subject: 'late', body: '' })).rejects.toBeInstanceOf(
+      InboxFullError,
+    );
+    // Below the bound, a remembered count is trusted for a second at most.
+    const unread = (await a.check('w-1')).items;
+    await b.read(unread[0]!.id);
+    await b.read(unread[1]!.id);
+    await a.send('s10', 'w-1', { subject: 'room', body: '' }); // counted 3: remembers 4
+    await b.send('u1', 'w-1', { subject: 'u1', body: '' }); // 5 unread; this one remembers 4
+    await new Promise((r) => setTimeout(r, 1100));
+    await expect(a.send('s11', 'w-1', { subject: 'late', body: '' })).rejects.toBeInstanceOf(
+      InboxFullError,
+    );
+    expect((await a.count('w-1')).unread).toBe(5);
   });
 });

@@ -62,6 +62,9 @@ function toMessage(b: Bead): Message {
   };
 }
 
+/** How long a remembered unread count is trusted (see StoreMail.unreadBound). */
+const UNREAD_FRESH_MS = 1000;
+
 export class StoreMail implements Mail {
   readonly recordsEvents: boolean;
   private readonly recorder: MailRecorder | undefined;
@@ -69,6 +72,13 @@ export class StoreMail implements Mail {
   private readonly maxPerSender: number;
   /** Tail of the send chain of each recipient (only with a bound). */
   private readonly sending = new Map<string, Promise<void>>();
+  /**
+   * Each recipient's unread count as last counted, plus the sends made
+   * here since: an upper bound on its unread mail while no other process
+   * sends to it (reads only lower it). Trusted for UNREAD_FRESH_MS and
+   * only while below every bound; else counted again.
+   */
+  private readonly unreadSeen = new Map<string, { n: number; at: number }>();
 
   constructor(
     private readonly store: Store,
@@ -129,12 +139,7 @@ export class StoreMail implements Mail {
     // senders cannot overshoot the bound between the count and the insert.
     const prev = this.sending.get(to) ?? Promise.resolve();
     const mine = prev.then(async () => {
-      const unread = await this.store.count({
-        type: TYPE,
-        assignee: to,
-        status: 'open',
-        metadata: { [READ]: 'false' },
-      });
+      const unread = await this.unreadBound(to);
       if (this.maxUnread > 0 && unread >= this.maxUnread) {
         throw new InboxFullError(to, unread, this.maxUnread);
       }
@@ -150,7 +155,10 @@ export class StoreMail implements Mail {
           throw new InboxFullError(to, mine, this.maxPerSender, from);
         }
       }
-      return this.insert(from, to, input, thread);
+      const sent = await this.insert(from, to, input, thread);
+      const seen = this.unreadSeen.get(to);
+      if (seen) seen.n++;
+      return sent;
     });
     const tail = mine.then(
       () => undefined,
@@ -164,6 +172,32 @@ export class StoreMail implements Mail {
       () => undefined, // tail never rejects
     );
     return mine;
+  }
+
+  /**
+   * At least the recipient's unread count: the remembered bound while it is
+   * fresh and below every bound (no query), else a count. Exact within this
+   * process; mail other processes send to the same mailbox is seen within
+   * UNREAD_FRESH_MS (the bound could be passed by what they send meanwhile,
+   * as it already could between a count and an insert).
+   */
+  private async unreadBound(to: string): Promise<number> {
+    const now = performance.now();
+    const seen = this.unreadSeen.get(to);
+    const lowest = Math.min(
+      this.maxUnread > 0 ? this.maxUnread : Infinity,
+      this.maxPerSender > 0 ? this.maxPerSender : Infinity,
+    );
+    if (seen && now - seen.at < UNREAD_FRESH_MS && seen.n < lowest) return seen.n;
+    const n = await this.store.count({
+      type: TYPE,
+      assignee: to,
+      status: 'open',
+      metadata: { [READ]: 'false' },
+    });
+    if (this.unreadSeen.size >= 10_000) this.unreadSeen.clear();
+    this.unreadSeen.set(to, { n, at: now });
+    return n;
   }
 
   private async insert(
