@@ -54,6 +54,7 @@ import {
   normalizeUpdate,
   pageSize,
   statusList,
+  decideUnclaim,
 } from './validate.js';
 
 export interface MemoryStoreOptions {
@@ -518,25 +519,7 @@ export class MemoryStore implements Store {
   unclaim(id: string, options: UnclaimOptions = {}, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.write(() => {
       const r = this.row(id);
-      if (r.status === 'closed') {
-        throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
-          details: { id },
-        });
-      }
-      // Only the holder (or a forced unclaim, which passes no actor) may release.
-      if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
-        throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
-          details: { id, holder: r.assignee },
-        });
-      }
-      if (options.attempt !== undefined && r.attempt !== options.attempt) {
-        throw new ConflictError(
-          `bead ${id} was re-claimed (attempt ${r.attempt}, not ${options.attempt})`,
-          { details: { id, attempt: r.attempt } },
-        );
-      }
-      if (r.status === 'open' && r.assignee === '') return this.toBead(r);
-      this.unclaimRow(r);
+      if (decideUnclaim(r, options)) this.unclaimRow(r);
       return this.toBead(r);
     }, rec);
   }

@@ -27,7 +27,7 @@ import {
   type UnclaimOptions,
   type WriteRecord,
 } from './types.js';
-import { decideClaim } from './validate.js';
+import { decideClaim, decideUnclaim } from './validate.js';
 
 /** Compare-and-set claims tried in one transaction before it is run again. */
 export const CAS_TRIES = 20;
@@ -35,6 +35,19 @@ export const CAS_TRIES = 20;
 /** Every compare-and-set lost: the write runs again (retryable). */
 export function lostRace(id: string): Error {
   return new LostRaceError(`claim of ${id} kept losing to other claimants`);
+}
+
+/** The row as a claim leaves it: a renewal keeps its claim time and attempt. */
+function claimedRow(r: BeadRow, actor: string, leaseMs: number, now: number, renew: boolean) {
+  return {
+    ...r,
+    status: 'in_progress' as const,
+    assignee: actor,
+    claimed_at: renew ? r.claimed_at : now,
+    lease_expires_at: now + leaseMs,
+    attempt: renew ? r.attempt : r.attempt + 1,
+    updated_at: now,
+  } satisfies BeadRow;
 }
 
 /**
@@ -56,15 +69,7 @@ export async function claimRow(
     actor,
     now,
   );
-  const next: BeadRow = {
-    ...r,
-    status: 'in_progress',
-    assignee: actor,
-    claimed_at: renew ? r.claimed_at : now,
-    lease_expires_at: now + leaseMs,
-    attempt: renew ? r.attempt : r.attempt + 1,
-    updated_at: now,
-  };
+  const next = claimedRow(r, actor, leaseMs, now, renew);
   const changed = await tx.run(
     `UPDATE beads SET status = 'in_progress', assignee = ?, claimed_at = ?,
      lease_expires_at = ?, attempt = ?, updated_at = ?
@@ -252,16 +257,7 @@ export async function claimAll(
     if (changed !== picked.length) throw lostRace(picked[0]!.row.id);
     for (const [i, p] of picked.entries()) {
       const c = free[i]!;
-      const next: BeadRow = {
-        ...p.row,
-        status: 'in_progress',
-        assignee: c.actor,
-        claimed_at: now,
-        lease_expires_at: now + c.lease,
-        attempt: p.row.attempt + 1,
-        updated_at: now,
-      };
-      got.set(c, beadOf(next, p.extra));
+      got.set(c, beadOf(claimedRow(p.row, c.actor, c.lease, now, false), p.extra));
     }
   }
   const out: unknown[] = [];
@@ -319,23 +315,7 @@ export async function unclaimIn(
   now: number,
 ): Promise<Bead> {
   const r = await rowById(tx, id, true);
-  if (r.status === 'closed') {
-    throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
-      details: { id },
-    });
-  }
-  if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
-    throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
-      details: { id, holder: r.assignee },
-    });
-  }
-  if (options.attempt !== undefined && r.attempt !== options.attempt) {
-    throw new ConflictError(
-      `bead ${id} was re-claimed (attempt ${r.attempt}, not ${options.attempt})`,
-      { details: { id, attempt: r.attempt } },
-    );
-  }
-  if (!(r.status === 'open' && r.assignee === '')) await unclaimRows(tx, [r.seq], now);
+  if (decideUnclaim(r, options)) await unclaimRows(tx, [r.seq], now);
   return one(tx, id);
 }
 

@@ -72,6 +72,7 @@ import {
   isInfraType,
   normalizeCreate,
   normalizeUpdate,
+  decideUnclaim,
 } from './validate.js';
 
 export interface SqliteStoreOptions {
@@ -486,24 +487,7 @@ export class SqliteStore implements Store {
   unclaim(id: string, options: UnclaimOptions = {}, rec?: WriteRecord<Bead>): Promise<Bead> {
     return this.commits.write(() => {
       const r = rowById(this.sql, id);
-      if (r.status === 'closed') {
-        throw new ConflictError(`bead ${id} is closed; reopen it with update status=open`, {
-          details: { id },
-        });
-      }
-      // Only the holder (or a forced unclaim, which passes no actor) may release.
-      if (options.actor !== undefined && r.assignee !== '' && r.assignee !== options.actor) {
-        throw new ConflictError(`bead ${id} is held by ${r.assignee}, not ${options.actor}`, {
-          details: { id, holder: r.assignee },
-        });
-      }
-      if (options.attempt !== undefined && r.attempt !== options.attempt) {
-        throw new ConflictError(
-          `bead ${id} was re-claimed (attempt ${r.attempt}, not ${options.attempt})`,
-          { details: { id, attempt: r.attempt } },
-        );
-      }
-      if (!(r.status === 'open' && r.assignee === '')) this.unclaimRow(r.seq);
+      if (decideUnclaim(r, options)) this.unclaimRow(r.seq);
       return one(this.sql, id);
     }, rec);
   }

@@ -310,3 +310,33 @@ export function decideClaim(b: ClaimState, actor: string, now: number): { renew:
   }
   return { renew: b.status === 'in_progress' && mine };
 }
+
+/**
+ * The unclaim decision, shared by every backend: throws when the bead is
+ * closed, held by someone other than `options.actor`, or was claimed again
+ * since `options.attempt`; otherwise whether there is a claim to release
+ * (false: already open with no holder).
+ */
+export function decideUnclaim(
+  b: { id: string; status: BeadStatus; assignee: string; attempt: number },
+  options: { actor?: string; attempt?: number },
+): boolean {
+  if (b.status === 'closed') {
+    throw new ConflictError(`bead ${b.id} is closed; reopen it with update status=open`, {
+      details: { id: b.id },
+    });
+  }
+  // Only the holder (or a forced unclaim, which passes no actor) may release.
+  if (options.actor !== undefined && b.assignee !== '' && b.assignee !== options.actor) {
+    throw new ConflictError(`bead ${b.id} is held by ${b.assignee}, not ${options.actor}`, {
+      details: { id: b.id, holder: b.assignee },
+    });
+  }
+  if (options.attempt !== undefined && b.attempt !== options.attempt) {
+    throw new ConflictError(
+      `bead ${b.id} was re-claimed (attempt ${b.attempt}, not ${options.attempt})`,
+      { details: { id: b.id, attempt: b.attempt } },
+    );
+  }
+  return !(b.status === 'open' && b.assignee === '');
+}
