@@ -77,6 +77,9 @@ const PREPARE_CONCURRENCY = 8;
 /** Sessions per slice of a wave: one slice is prepared while the last is created. */
 const SLICE = 50;
 
+/** How long a snapshot waits for tmux to learn a dead pane's exit status. */
+const SETTLE_MS = 5000;
+
 /** What the sessions of one startMany share. */
 interface Wave {
   /** Command lookups by [command, PATH, work dir]. */
@@ -447,10 +450,12 @@ export class TmuxProvider implements Provider {
     // tmux marks a pane dead when its terminal closes and learns the exit
     // status when it reaps the process, a moment later (longer on a loaded
     // machine): a pane dead with neither status nor signal yet is asked
-    // about again, for up to about a second.
+    // about again, for up to five seconds (tmux handles SIGCHLD in its own
+    // event loop, which a busy machine can hold up for over a second).
+    const deadline = Date.now() + SETTLE_MS;
     for (let attempt = 0; ; attempt++) {
       const snap = await this.snapshotOnce(prefix);
-      if (snap.settled || attempt >= 8) return snap.sessions;
+      if (snap.settled || Date.now() >= deadline) return snap.sessions;
       await new Promise((r) => setTimeout(r, Math.min(200, 10 * 2 ** attempt)));
     }
   }
