@@ -24,7 +24,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { connect, createServer as netServer, type Socket } from 'node:net';
 import path from 'node:path';
-import { citySocketPath } from '../src/api/index.js';
+import { citySocketPath } from '../src/server/index.js';
 import { readAdminKey } from '../src/city/index.js';
 import { SqliteStore } from '../src/store/index.js';
 import { fatal, note, nowMs, percentile, quick, result, round, scratchDir } from './lib.js';

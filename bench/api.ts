@@ -36,7 +36,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { CityServer, createApiRouter } from '../src/api/index.js';
+import { createApiRouter } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { readAdminKey, type Principal } from '../src/city/index.js';
 import { fatal, note, percentile, quick, result, round, scratchDir } from './lib.js';
 

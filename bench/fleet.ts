@@ -35,7 +35,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
-import { citySocketPath } from '../src/api/index.js';
+import { citySocketPath } from '../src/server/index.js';
 import { CityOps, KeyRing, readAdminKey } from '../src/city/index.js';
 import { leftoverProcesses } from '../src/cli/commands/demo-procs.js';
 import { parseCityConfig } from '../src/config/index.js';

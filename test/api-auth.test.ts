@@ -7,7 +7,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { adminKeyPath, readAdminKey } from '../src/city/index.js';
 import type { FakeProvider } from '../src/runtime/index.js';
 import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';

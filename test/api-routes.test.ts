@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { readAdminKey } from '../src/city/index.js';
 import { RemoteCity } from '../src/client/index.js';
 import { CONFIG_HOME } from './helpers/cli.js';

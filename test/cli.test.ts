@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { CityLock } from '../src/city/index.js';
 import type { Bead } from '../src/store/index.js';
 import type { GcEvent } from '../src/events/index.js';

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import type { GcEvent } from '../src/events/index.js';
 import { CONFIG_HOME, gcBuilt, runCli } from './helpers/cli.js';
 import { branchWith, makeRepo } from './helpers/git.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';
 import { Scratch, database } from './helpers/db.js';
 import { branchWith, git, makeRepo } from './helpers/git.js';

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CityServer } from '../src/api/index.js';
+import { CityServer } from '../src/server/index.js';
 import { readAdminKey } from '../src/city/index.js';
 import { CONFIG_HOME } from './helpers/cli.js';
 import { apiCall } from './helpers/http.js';

@@ -16,10 +16,13 @@ export interface CityRecords {
   facts: SessionFacts;
 }
 
-export async function openCityRecords(state: CityState): Promise<CityRecords> {
+export async function openCityRecords(
+  state: CityState,
+  server: { serverId: string; staleMs: number } = { serverId: '', staleMs: 30_000 },
+): Promise<CityRecords> {
   if (state.db) {
-    const idempotency = new SqlIdempotency(state.db);
-    // This server holds the city: a pending claim now is from one that died.
+    const idempotency = new SqlIdempotency(state.db, undefined, server.serverId, server.staleMs);
+    // Pending claims of servers that are gone: their handlers died with them.
     await idempotency.clearPending();
     return {
       idempotency,

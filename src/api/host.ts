@@ -33,6 +33,15 @@ export interface ApiHost {
   convoysChanged(): void;
   reload(): Promise<{ ok: boolean; error?: string }>;
   setSuspended(suspended: boolean): Promise<void>;
+  /** This server among the city's servers: its id, role (leader, replica, api-only) and term. */
+  readonly identity: { id: string; role: string; term: number | null };
+  /** The same, with every live server of the city (null on SQLite: one server). */
+  serverInfo(): Promise<{
+    id: string;
+    role: string;
+    term: number | null;
+    servers: unknown[] | null;
+  }>;
   /** Graceful stop. Never rejects: failures are logged and it ends stopped. */
   stop(reason?: string): Promise<void>;
 }

@@ -39,8 +39,18 @@ export interface RequestContext<B = Record<string, unknown>> {
 }
 
 export interface RouterOptions {
-  /** Turn a request into its principal; throws UnauthenticatedError. */
-  authenticate: (req: IncomingMessage) => Principal;
+  /**
+   * Turn a request into its principal; throws (or rejects with)
+   * UnauthenticatedError. A promise only when it must look further (a key
+   * another server made).
+   */
+  authenticate: (req: IncomingMessage) => Principal | Promise<Principal>;
+  /**
+   * A leader route on a server that does not lead: send the request on to
+   * the leader and answer with its answer (true), or serve it here (false).
+   * Called once the caller is authenticated and allowed, before the body is read.
+   */
+  forward?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Throws RateLimitedError when the principal is over its rate. */
   admit?: (principal: Principal) => void;
   /** Where write answers are kept for `Idempotency-Key` retries. */
@@ -62,6 +72,11 @@ export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefin
   allow?: readonly Principal['kind'][];
   /** Who may call it, when `allow` does not say it all (documentation). */
   who?: string;
+  /**
+   * Served by the city's leader (it needs the controller or the sessions):
+   * another server forwards the request there (RouterOptions.forward).
+   */
+  leader?: boolean;
 }
 
 /**
@@ -360,121 +375,137 @@ export class Router {
       req.resume();
       return answer(status, body);
     };
-    let principal: Principal;
-    let actor: string;
+    const proceed = (principal: Principal): void => {
+      let actor: string;
+      try {
+        this.options.admit?.(principal);
+        const asked = String(req.headers['x-gc-actor'] ?? '').trim();
+        // A client's guess (the login name), replaced by the key's own name
+        // for an agent: agents never need to name themselves.
+        const guessed = String(req.headers['x-gc-default-actor'] ?? '').trim();
+        // Only the admin key may act as someone else: agents and operators act
+        // as the name on their key (an operator's default-actor guess is ignored).
+        if (principal.kind !== 'admin' && asked && asked !== principal.name) {
+          throw new ForbiddenError(
+            `${principal.kind} ${principal.name} cannot act as ${asked}: only the admin key may set X-GC-Actor`,
+          );
+        }
+        actor = principal.kind === 'admin' ? asked || guessed || principal.name : principal.name;
+        const allow = found.route.spec.allow;
+        if (allow && !allow.includes(principal.kind)) {
+          throw new ForbiddenError(
+            `${principal.kind} ${principal.name} may not ${found.route.spec.summary.replace(/^\w/, (c) => c.toLowerCase())} (${req.method} ${found.route.pattern}; allowed: ${allow.join(', ')})`,
+            { details: { principal: principal.name, kind: principal.kind, allowed: allow } },
+          );
+        }
+      } catch (err) {
+        fail(err).catch(() => res.destroy());
+        return;
+      }
+      const { route, params } = found;
+      // On a server that does not lead, the leader answers this one.
+      if (route.spec.leader && this.options.forward?.(req, res)) return;
+      const method = req.method ?? 'GET';
+      let idemFp = '';
+      const run = async (): Promise<unknown> => {
+        if (route.spec.query) {
+          const q = route.spec.query.safeParse(Object.fromEntries(url.searchParams));
+          if (!q.success) throw zodToValidation(q.error, 'query');
+        }
+        let input: unknown = {};
+        let raw: Buffer = Buffer.alloc(0);
+        if (method !== 'GET' && method !== 'HEAD') {
+          raw = await readBody(req);
+          const parsed = parseBody(raw);
+          if (route.spec.body) {
+            const r = route.spec.body.safeParse(parsed);
+            if (!r.success) throw zodToValidation(r.error, 'body');
+            input = r.data;
+          } else if (Object.keys(parsed).length) {
+            throw new ValidationError(
+              `takes no body fields, got ${Object.keys(parsed).join(', ')}`,
+              {
+                where: 'body',
+              },
+            );
+          }
+        }
+        const key = req.headers['idempotency-key'];
+        if (key !== undefined && method !== 'GET' && this.options.idempotency) {
+          const k = String(key);
+          if (!IDEMPOTENCY_KEY.test(k)) {
+            throw new ValidationError('must be 1-255 printable ASCII characters', {
+              where: 'Idempotency-Key',
+            });
+          }
+          const scope = principal.key_id;
+          idemFp = fingerprint([method, url.pathname, url.search, actor, raw]);
+          const b = await this.options.idempotency.begin(scope, k, idemFp);
+          if (b.state === 'replay') {
+            res.setHeader('idempotent-replayed', 'true');
+            res.writeHead(b.status, {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(b.body),
+            });
+            res.end(b.body);
+            return undefined;
+          }
+          if (b.state === 'in_progress') {
+            throw new ConflictError(`a request with Idempotency-Key ${k} is still in progress`, {
+              fix: 'retry after it finishes',
+            });
+          }
+          if (b.state === 'mismatch') {
+            throw new ValidationError(
+              'was already used for a different request (method, path or body differ)',
+              { where: 'Idempotency-Key' },
+            );
+          }
+          idem = { scope, key: k };
+        }
+        const ctx: RequestContext<unknown> = {
+          req,
+          res,
+          params,
+          query: url.searchParams,
+          principal,
+          actor,
+          input,
+          body: () => Promise.resolve(input),
+        };
+        const data = idem
+          ? await inRequest({ scope: idem.scope, key: idem.key, fp: idemFp }, () =>
+              Promise.resolve(route.handler(ctx)),
+            )
+          : await route.handler(ctx);
+        return data === undefined ? NO_ANSWER : data;
+      };
+      // A handler that throws before returning its promise is still answered;
+      // and nothing that goes wrong while answering may escape (an unhandled
+      // rejection would end the server).
+      Promise.resolve()
+        .then(run)
+        .then((data) => {
+          if (data !== undefined && data !== NO_ANSWER && !res.headersSent)
+            return answer(200, data);
+          return settle();
+        })
+        .catch(fail)
+        .catch((e: unknown) => {
+          this.options.onError?.(`answering ${method} ${url.pathname}: ${errorMessage(e)}`);
+          if (!res.destroyed) res.destroy();
+        });
+    };
+    let authed: Principal | Promise<Principal>;
     try {
-      principal = this.options.authenticate(req);
-      this.options.admit?.(principal);
-      const asked = String(req.headers['x-gc-actor'] ?? '').trim();
-      // A client's guess (the login name), replaced by the key's own name
-      // for an agent: agents never need to name themselves.
-      const guessed = String(req.headers['x-gc-default-actor'] ?? '').trim();
-      // Only the admin key may act as someone else: agents and operators act
-      // as the name on their key (an operator's default-actor guess is ignored).
-      if (principal.kind !== 'admin' && asked && asked !== principal.name) {
-        throw new ForbiddenError(
-          `${principal.kind} ${principal.name} cannot act as ${asked}: only the admin key may set X-GC-Actor`,
-        );
-      }
-      actor = principal.kind === 'admin' ? asked || guessed || principal.name : principal.name;
-      const allow = found.route.spec.allow;
-      if (allow && !allow.includes(principal.kind)) {
-        throw new ForbiddenError(
-          `${principal.kind} ${principal.name} may not ${found.route.spec.summary.replace(/^\w/, (c) => c.toLowerCase())} (${req.method} ${found.route.pattern}; allowed: ${allow.join(', ')})`,
-          { details: { principal: principal.name, kind: principal.kind, allowed: allow } },
-        );
-      }
+      authed = this.options.authenticate(req);
     } catch (err) {
       fail(err).catch(() => res.destroy());
       return;
     }
-    const { route, params } = found;
-    const method = req.method ?? 'GET';
-    let idemFp = '';
-    const run = async (): Promise<unknown> => {
-      if (route.spec.query) {
-        const q = route.spec.query.safeParse(Object.fromEntries(url.searchParams));
-        if (!q.success) throw zodToValidation(q.error, 'query');
-      }
-      let input: unknown = {};
-      let raw: Buffer = Buffer.alloc(0);
-      if (method !== 'GET' && method !== 'HEAD') {
-        raw = await readBody(req);
-        const parsed = parseBody(raw);
-        if (route.spec.body) {
-          const r = route.spec.body.safeParse(parsed);
-          if (!r.success) throw zodToValidation(r.error, 'body');
-          input = r.data;
-        } else if (Object.keys(parsed).length) {
-          throw new ValidationError(`takes no body fields, got ${Object.keys(parsed).join(', ')}`, {
-            where: 'body',
-          });
-        }
-      }
-      const key = req.headers['idempotency-key'];
-      if (key !== undefined && method !== 'GET' && this.options.idempotency) {
-        const k = String(key);
-        if (!IDEMPOTENCY_KEY.test(k)) {
-          throw new ValidationError('must be 1-255 printable ASCII characters', {
-            where: 'Idempotency-Key',
-          });
-        }
-        const scope = principal.key_id;
-        idemFp = fingerprint([method, url.pathname, url.search, actor, raw]);
-        const b = await this.options.idempotency.begin(scope, k, idemFp);
-        if (b.state === 'replay') {
-          res.setHeader('idempotent-replayed', 'true');
-          res.writeHead(b.status, {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(b.body),
-          });
-          res.end(b.body);
-          return undefined;
-        }
-        if (b.state === 'in_progress') {
-          throw new ConflictError(`a request with Idempotency-Key ${k} is still in progress`, {
-            fix: 'retry after it finishes',
-          });
-        }
-        if (b.state === 'mismatch') {
-          throw new ValidationError(
-            'was already used for a different request (method, path or body differ)',
-            { where: 'Idempotency-Key' },
-          );
-        }
-        idem = { scope, key: k };
-      }
-      const ctx: RequestContext<unknown> = {
-        req,
-        res,
-        params,
-        query: url.searchParams,
-        principal,
-        actor,
-        input,
-        body: () => Promise.resolve(input),
-      };
-      const data = idem
-        ? await inRequest({ scope: idem.scope, key: idem.key, fp: idemFp }, () =>
-            Promise.resolve(route.handler(ctx)),
-          )
-        : await route.handler(ctx);
-      return data === undefined ? NO_ANSWER : data;
-    };
-    // A handler that throws before returning its promise is still answered;
-    // and nothing that goes wrong while answering may escape (an unhandled
-    // rejection would end the server).
-    Promise.resolve()
-      .then(run)
-      .then((data) => {
-        if (data !== undefined && data !== NO_ANSWER && !res.headersSent) return answer(200, data);
-        return settle();
-      })
-      .catch(fail)
-      .catch((e: unknown) => {
-        this.options.onError?.(`answering ${method} ${url.pathname}: ${errorMessage(e)}`);
-        if (!res.destroyed) res.destroy();
-      });
+    if (authed instanceof Promise) {
+      authed.then(proceed, (err: unknown) => fail(err).catch(() => res.destroy()));
+    } else proceed(authed);
   };
 }
 

@@ -5,15 +5,16 @@
  * collide on the primary key, and the loser's retry sees the winner's
  * pending row (409 in progress).
  *
- * A pending row whose server died would answer its retry "in progress"
- * until it is stale (two minutes). One server serves a city (its lock), so
- * the server clears pending rows when it opens (`clearPending`), as the
- * SQLite records do: a client retrying after a restart is answered at once.
- * Replicas will need each pending row to name its server, cleared when that
- * server's lease lapses.
+ * Each pending row names the server running its request. A pending row
+ * whose server is gone (not seen in gc_servers within `staleMs`, or a row
+ * from before servers were named) is taken over at once by the retry that
+ * finds it: the handler died with its server, and the writes it made kept
+ * their results with them (core/request.ts), so the retry gets the same
+ * outcome. Otherwise the retry is answered "in progress" (409), and after
+ * two minutes a pending row is stale whoever holds it.
  */
 import { fault, type Clock, systemClock } from '../core/index.js';
-import { retryable, type SqlDb } from '../db/index.js';
+import { dbNow, retryable, type SqlConn, type SqlDb } from '../db/index.js';
 import {
   IDEMPOTENCY_TTL_MS,
   PENDING_STALE_MS,
@@ -29,6 +30,10 @@ export class SqlIdempotency implements IdempotencyRecords {
   constructor(
     private readonly db: SqlDb,
     private readonly clock: Clock = systemClock,
+    /** This server's id in gc_servers ('' for a tool that serves no requests). */
+    private readonly server = '',
+    /** A server not seen for this long is gone. */
+    private readonly staleMs = 30_000,
   ) {
     this.pruneTimer = setInterval(() => {
       this.prune().catch(() => undefined);
@@ -36,9 +41,13 @@ export class SqlIdempotency implements IdempotencyRecords {
     this.pruneTimer.unref();
   }
 
-  /** Forget every pending claim (their handlers died with the server that ran them). */
+  /** Forget the pending claims of servers that are gone (their handlers died with them). */
   clearPending(): Promise<number> {
-    return this.db.run('DELETE FROM idempotency WHERE status = 0');
+    return this.db.run(
+      `DELETE FROM idempotency WHERE status = 0 AND server NOT IN
+         (SELECT id FROM gc_servers WHERE seen_at >= ${dbNow(this.db)} - ?)`,
+      [this.staleMs],
+    );
   }
 
   async begin(scope: string, key: string, fp: string): Promise<Begin> {
@@ -51,28 +60,29 @@ export class SqlIdempotency implements IdempotencyRecords {
             status: number;
             body: string | null;
             at: number;
+            server: string;
           }>(
-            `SELECT fp, status, body, at FROM idempotency WHERE scope = ? AND ikey = ? FOR UPDATE`,
+            `SELECT fp, status, body, at, server FROM idempotency WHERE scope = ? AND ikey = ? FOR UPDATE`,
             [scope, key],
           );
           const retake = () =>
             tx.run(
-              'UPDATE idempotency SET fp = ?, status = 0, body = NULL, at = ? WHERE scope = ? AND ikey = ?',
-              [fp, now, scope, key],
+              'UPDATE idempotency SET fp = ?, status = 0, body = NULL, at = ?, server = ? WHERE scope = ? AND ikey = ?',
+              [fp, now, this.server, scope, key],
             );
           if (!row || Number(row.at) < now - IDEMPOTENCY_TTL_MS) {
             if (row) await retake();
             else {
               await tx.run(
-                'INSERT INTO idempotency (scope, ikey, fp, status, body, at) VALUES (?, ?, ?, 0, NULL, ?)',
-                [scope, key, fp, now],
+                'INSERT INTO idempotency (scope, ikey, fp, status, body, at, server) VALUES (?, ?, ?, 0, NULL, ?, ?)',
+                [scope, key, fp, now, this.server],
               );
             }
             return { state: 'new' };
           }
           if (row.fp !== fp) return { state: 'mismatch' };
           if (Number(row.status) === 0) {
-            if (Number(row.at) < now - PENDING_STALE_MS) {
+            if (Number(row.at) < now - PENDING_STALE_MS || !(await this.alive(tx, row.server))) {
               await retake();
               return { state: 'new' };
             }
@@ -84,6 +94,17 @@ export class SqlIdempotency implements IdempotencyRecords {
         if (!retryable(e) || attempt >= MAX_TRIES) throw e;
       }
     }
+  }
+
+  /** Whether the server that holds a pending row still runs (seen within staleMs). */
+  private async alive(tx: SqlConn, server: string): Promise<boolean> {
+    if (!server) return false;
+    if (server === this.server) return true;
+    const rows = await tx.query(
+      `SELECT id FROM gc_servers WHERE id = ? AND seen_at >= ${dbNow(tx)} - ?`,
+      [server, this.staleMs],
+    );
+    return rows.length > 0;
   }
 
   async finish(scope: string, key: string, status: number, body: string): Promise<void> {

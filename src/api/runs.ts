@@ -53,6 +53,8 @@ export interface RunServiceOptions {
   log: (line: string) => void;
   /** How often ended runs are noticed. */
   reapIntervalMs?: number;
+  /** Whether this server may act on sessions now (it leads the city); default always. */
+  mayAct?: () => boolean;
 }
 
 type Row = RunRow;
@@ -265,8 +267,17 @@ export class RunService {
   }
 
   /** Notice runs whose session exited; clean their session up. */
+  /**
+   * Take the runs up again from the records (a server that has just become
+   * the city's leader: runs started by the one before it are its now).
+   */
+  async takeUp(): Promise<void> {
+    this.live.clear();
+    for (const r of await this.o.records.running()) this.live.set(r.session, r);
+  }
+
   async reap(): Promise<void> {
-    if (!this.live.size) return;
+    if (!this.live.size || this.o.mayAct?.() === false) return;
     let snap;
     try {
       snap = await this.o.provider.snapshot('run-');

@@ -65,6 +65,9 @@ export interface KeyInput {
   webhookUrl?: string;
 }
 
+/** How long a key id found missing or revoked is not looked up again. */
+const MISS_MEMORY_MS = 2000;
+const MISS_MEMORY_MAX = 10_000;
 const TOKEN = /^gck_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$/;
 
@@ -187,6 +190,54 @@ export class KeyRing {
     if (!entry) return undefined;
     return timingSafeEqual(got, entry.hmac) ? entry.principal : undefined;
   }
+
+  /**
+   * Like verify, but a well-formed token whose key this process has not
+   * seen is looked up in the key store (another server of the city may
+   * have made it a moment ago). Ids found missing or revoked are not asked
+   * about again for a while, so random tokens cost the database little.
+   */
+  verifyFresh(token: string): Principal | undefined | Promise<Principal | undefined> {
+    const known = this.verify(token);
+    const m = TOKEN.exec(token);
+    if (known || !m || this.live.has(m[1]!)) return known;
+    const id = m[1]!;
+    const now = performance.now();
+    const missed = this.missed.get(id);
+    if (missed !== undefined && now - missed < MISS_MEMORY_MS) return undefined;
+    return this.store.get(id).then((r) => {
+      if (!r || r.revoked_at !== null || this.unpersisted.has(id)) {
+        if (this.missed.size >= MISS_MEMORY_MAX) this.missed.clear();
+        this.missed.set(id, now);
+        return undefined;
+      }
+      const principal = toPrincipal(r);
+      if (!this.live.has(id)) {
+        this.live.set(id, { hmac: r.hmac, principal });
+        this.index(principal, true);
+      }
+      return this.verify(token);
+    });
+  }
+
+  /**
+   * Take up the key store's live keys again: keys made and revoked by the
+   * city's other servers (each server refreshes every few seconds).
+   */
+  async refresh(): Promise<void> {
+    const rows = await this.store.live();
+    const seen = new Set<string>();
+    for (const r of rows) {
+      seen.add(r.key_id);
+      if (this.live.has(r.key_id) || this.unpersisted.has(r.key_id)) continue;
+      const p = toPrincipal(r);
+      this.live.set(r.key_id, { hmac: r.hmac, principal: p });
+      this.index(p, true);
+    }
+    for (const id of [...this.live.keys()]) if (!seen.has(id)) this.deny(id);
+  }
+
+  private readonly missed = new Map<string, number>();
 
   /** Stop honouring a key in this process now. */
   private deny(keyId: string): void {

@@ -51,6 +51,24 @@ export class LeaderElector {
     return this.held;
   }
 
+  /**
+   * Whether this server may act as the leader right now: it holds the lease
+   * and a renewal was confirmed less than a lease time less one renewal
+   * interval ago (by this process's monotonic clock, which runs on while
+   * the process is paused: a leader stopped past its lease and resumed
+   * sees false here before any timer of its own has fired).
+   */
+  get leadingNow(): boolean {
+    return (
+      this.held !== undefined && performance.now() - this.confirmedAt < this.o.ttlMs - this.renewMs
+    );
+  }
+
+  /** The renewal interval in ms. */
+  get renewIntervalMs(): number {
+    return this.renewMs;
+  }
+
   /** Try at once, then every renewMs. Resolves after the first try. */
   async start(): Promise<void> {
     this.timer = setInterval(() => this.tick(), this.renewMs);

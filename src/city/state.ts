@@ -20,6 +20,8 @@ export interface OpenCityStateOptions {
   /** Open without the lock, for reading and following only. */
   readonly?: boolean;
   role?: LockRole;
+  /** Take no lock when the city is on a database server (its servers share it; see server/). */
+  lockUnlessDatabase?: boolean;
   lockWaitMs?: number;
   command?: string;
   /**
@@ -49,13 +51,15 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
   const gc = join(loaded.root, '.gc');
   const readonly = options.readonly ?? false;
   if (!readonly) await mkdir(gc, { recursive: true, mode: 0o700 });
-  const lock = readonly
-    ? undefined
-    : await CityLock.acquire(join(gc, 'city.lock'), {
-        role: options.role ?? 'cli',
-        ...(options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {}),
-        ...(options.command ? { command: options.command } : {}),
-      });
+  const shared = options.lockUnlessDatabase === true && databaseTarget(loaded) !== undefined;
+  const lock =
+    readonly || shared
+      ? undefined
+      : await CityLock.acquire(join(gc, 'city.lock'), {
+          role: options.role ?? 'cli',
+          ...(options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {}),
+          ...(options.command ? { command: options.command } : {}),
+        });
   let db: SqlDb | undefined;
   let store: Store | undefined;
   try {

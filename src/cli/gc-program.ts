@@ -249,9 +249,16 @@ export function gcProgram(): Command {
     program
       .command('start')
       .description('start the city server in the background (sessions, controller, API)')
-      .option('--foreground', 'run the server in this process (for systemd, Kubernetes)'),
+      .option('--foreground', 'run the server in this process (for systemd, Kubernetes)')
+      .option(
+        '--api-only',
+        'with [database] url: a server that serves the API and never leads (see docs/deploy.md)',
+      )
+      .option('--port <port>', 'the TCP port of this server (overrides [api] port)'),
   ).action(
-    action(async (o: { foreground?: boolean }, cmd: Command) => (await city()).start(g(cmd), o)),
+    action(async (o: { foreground?: boolean; apiOnly?: boolean; port?: string }, cmd: Command) =>
+      (await city()).start(g(cmd), o),
+    ),
   );
   json(
     program.command('stop').description('stop the city gracefully (sessions get shutdown_timeout)'),

@@ -6,7 +6,7 @@
  * match LocalCity's.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:http';
 import path from 'node:path';
 import { GcError, readAdminKey } from '../core/index.js';
@@ -77,6 +77,31 @@ export function parseEndpoint(api: string): Endpoint {
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
 }
 
+/**
+ * GC_API: one address, or several separated by commas (the servers of a
+ * city on a database): calls go to the first that answers.
+ */
+export function parseEndpoints(api: string): Endpoint[] {
+  const parts = api
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (!parts.length) throw new GcError('invalid', 'GC_API: no address');
+  return parts.map(parseEndpoint);
+}
+
+/** The sockets of a city's servers on this host (`.gc/srv-<id>.sock`; a city on a database). */
+function serverSockets(gcDir: string): string[] {
+  try {
+    return readdirSync(gcDir)
+      .filter((f) => /^srv-[a-z0-9-]+\.sock$/.test(f))
+      .sort()
+      .map((f) => path.join(gcDir, f));
+  } catch {
+    return [];
+  }
+}
+
 function describeEndpoint(e: Endpoint): string {
   return 'socketPath' in e ? e.socketPath : `http://${e.host}:${e.port}`;
 }
@@ -119,23 +144,36 @@ function queryString(q: object): string {
 export class RemoteCity implements CityClient {
   readonly kind = 'remote' as const;
 
-  readonly endpoint: Endpoint;
+  /** Every server this client may call; `endpoint` is the one it calls now. */
+  readonly endpoints: readonly Endpoint[];
+  private current = 0;
   private readonly retryMs: number;
   private readonly actorIsDefault: boolean;
   /** Attempts that failed and were retried (unreachable or rate-limited); for diagnostics. */
   retries = 0;
 
   constructor(
-    endpoint: Endpoint | string,
+    endpoint: Endpoint | string | readonly Endpoint[],
     readonly actor: string,
     readonly where: string,
     /** API key: GC_TOKEN in a session, else the admin key file of the city. */
     private readonly token: string | undefined,
     options: RemoteOptions = {},
   ) {
-    this.endpoint = typeof endpoint === 'string' ? { socketPath: endpoint } : endpoint;
+    this.endpoints =
+      typeof endpoint === 'string'
+        ? [{ socketPath: endpoint }]
+        : Array.isArray(endpoint)
+          ? (endpoint as readonly Endpoint[])
+          : [endpoint as Endpoint];
+    if (!this.endpoints.length) throw new GcError('invalid', 'no API address');
     this.retryMs = options.retryMs ?? defaultRetryMs();
     this.actorIsDefault = options.actorIsDefault ?? false;
+  }
+
+  /** The server calls go to now. */
+  get endpoint(): Endpoint {
+    return this.endpoints[this.current]!;
   }
 
   /** The socket path, or the URL of a TCP endpoint (for messages). */
@@ -153,7 +191,7 @@ export class RemoteCity implements CityClient {
     options: RemoteOptions = {},
   ): RemoteCity | undefined {
     if (!env.GC_API || !env.GC_TOKEN) return undefined;
-    const endpoint = parseEndpoint(env.GC_API);
+    const endpoint = parseEndpoints(env.GC_API);
     return new RemoteCity(endpoint, actor, env.GC_CITY_ROOT || env.GC_API, env.GC_TOKEN, options);
   }
 
@@ -163,17 +201,26 @@ export class RemoteCity implements CityClient {
     actor: string,
     options: RemoteOptions = {},
   ): Promise<RemoteCity | undefined> {
-    const socket = path.join(root, '.gc', 'gc.sock');
-    if (!existsSync(socket)) return undefined;
+    // The leader's socket; with a database, any server of the city on this
+    // host answers too (each on its own socket) and forwards what the leader does.
+    const gcDir = path.join(root, '.gc');
+    const sockets = [path.join(gcDir, 'gc.sock'), ...serverSockets(gcDir)].filter((p) =>
+      existsSync(p),
+    );
+    if (!sockets.length) return undefined;
     const token = process.env.GC_TOKEN || readAdminKey(root);
-    const city = new RemoteCity(socket, actor, root, token, { ...options, retryMs: 0 });
-    try {
-      await city.call('GET', '/v0/ping', undefined, 5000);
-      return new RemoteCity(socket, actor, root, token, options);
-    } catch (e) {
-      if (e instanceof ServerUnreachableError) return undefined;
-      throw e;
+    for (const socket of sockets) {
+      const city = new RemoteCity(socket, actor, root, token, { ...options, retryMs: 0 });
+      try {
+        await city.call('GET', '/v0/ping', undefined, 5000);
+      } catch (e) {
+        if (e instanceof ServerUnreachableError) continue;
+        throw e;
+      }
+      const rest = sockets.filter((p) => p !== socket).map((p) => ({ socketPath: p }));
+      return new RemoteCity([{ socketPath: socket }, ...rest], actor, root, token, options);
     }
+    return undefined;
   }
 
   private requestOptions(
@@ -208,14 +255,27 @@ export class RemoteCity implements CityClient {
     const key = method === 'GET' ? undefined : randomUUID();
     const deadline = Date.now() + this.retryMs;
     let delay = 100;
+    // Servers tried since one last answered: while another is untried, go there at once.
+    let tried = 1;
     for (;;) {
       try {
         return await this.once<T>(method, url, body, timeoutMs, key);
       } catch (e) {
         const unreachable = e instanceof ServerUnreachableError;
         const limited = e instanceof GcError && e.code === 'rate_limited';
+        // A server without a leader to forward to (an election) answers 503.
+        const leaderless = e instanceof GcError && e.details.http_status === 503;
+        if ((unreachable || leaderless) && this.endpoints.length > 1) {
+          this.current = (this.current + 1) % this.endpoints.length;
+          if (tried < this.endpoints.length) {
+            tried++;
+            this.retries++;
+            continue;
+          }
+          tried = 1;
+        }
         const left = deadline - Date.now();
-        if ((!unreachable && !limited) || left <= 0) throw e;
+        if ((!unreachable && !limited && !leaderless) || left <= 0) throw e;
         const hinted = limited ? Number(e.details.retry_after_ms) || 1000 : 0;
         const wait = Math.min(left, Math.max(hinted, delay / 2 + Math.random() * delay));
         this.retries++;
@@ -262,7 +322,9 @@ export class RemoteCity implements CityClient {
               return;
             }
             if ((res.statusCode ?? 500) >= 400) {
-              reject(errorFromData(res.statusCode ?? 500, data));
+              const err = errorFromData(res.statusCode ?? 500, data);
+              if (res.statusCode === 503) err.details.http_status = 503;
+              reject(err);
               return;
             }
             resolve(data as T);

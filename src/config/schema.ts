@@ -334,6 +334,10 @@ export const databaseSchema = z.object({
     '60s',
     'How long `gc start` keeps trying a database server that is down (backing off from 0.5 s to 5 s) before it gives up.',
   ),
+  leader_lease: duration(
+    '10s',
+    "How long the leader's lease lasts unless renewed (every third of it). When the leader dies, another server leads within this plus one renewal; a leader that cannot renew steps down before it lapses.",
+  ),
 });
 
 export const apiSchema = z.object({

@@ -24,4 +24,13 @@ export {
 export { SQL_MIGRATIONS, type SqlMigration } from './migrations.js';
 export { migrate, schemaVersion } from './schema.js';
 export { appendEventRows, type EventRowInput } from './event-rows.js';
-export { FencedError, MemoryLeases, SqlLeases, fence, type Lease, type Leases } from './lease.js';
+export {
+  FencedError,
+  MemoryLeases,
+  SqlLeases,
+  dbNow,
+  fence,
+  type Lease,
+  type Leases,
+} from './lease.js';
+export { SqlServers, type ServerRole, type ServerRow } from './servers.js';

@@ -127,7 +127,7 @@ export class MemoryLeases implements Leases {
 }
 
 /** The database's clock in epoch ms, as SQL. */
-function dbNow(c: SqlConn): string {
+export function dbNow(c: SqlConn): string {
   return c.dialect === 'postgres'
     ? 'CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)'
     : 'CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)';

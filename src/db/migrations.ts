@@ -493,4 +493,40 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    version: 10,
+    description: 'the live servers of a city; the server running each pending request',
+    statements: {
+      postgres: [
+        `CREATE TABLE gc_servers (
+          id ${PG_TEXT} PRIMARY KEY,
+          host ${PG_TEXT} NOT NULL,
+          pid INTEGER NOT NULL,
+          role ${PG_TEXT} NOT NULL,
+          provider ${PG_TEXT} NOT NULL DEFAULT '',
+          socket ${PG_TEXT} NOT NULL DEFAULT '',
+          url ${PG_TEXT} NOT NULL DEFAULT '',
+          term BIGINT NOT NULL DEFAULT 0,
+          started_at BIGINT NOT NULL,
+          seen_at BIGINT NOT NULL
+        )`,
+        `ALTER TABLE idempotency ADD COLUMN server ${PG_TEXT} NOT NULL DEFAULT ''`,
+      ],
+      mysql: [
+        `CREATE TABLE gc_servers (
+          id VARCHAR(64) PRIMARY KEY,
+          host VARCHAR(255) NOT NULL,
+          pid INTEGER NOT NULL,
+          role VARCHAR(16) NOT NULL,
+          provider VARCHAR(32) NOT NULL DEFAULT '',
+          socket VARCHAR(1024) NOT NULL DEFAULT '',
+          url VARCHAR(1024) NOT NULL DEFAULT '',
+          term BIGINT NOT NULL DEFAULT 0,
+          started_at BIGINT NOT NULL,
+          seen_at BIGINT NOT NULL
+        ) ${MY_TABLE}`,
+        "ALTER TABLE idempotency ADD COLUMN server VARCHAR(64) NOT NULL DEFAULT ''",
+      ],
+    },
+  },
 ];

@@ -53,6 +53,8 @@ export type { MergeStyle } from './build.js';
 export type { MergeHooks } from './merge-hooks.js';
 
 export interface RigEngineOptions {
+  /** Whether this server may change the target now (it leads the city); default always. */
+  mayAct?: () => boolean;
   rig: string;
   repo: string;
   target: string;
@@ -553,9 +555,14 @@ export class RigEngine {
   }
 
   private async land(e: Entry): Promise<void> {
+    // A server that no longer leads (paused past its lease, cut off from the
+    // database) changes nothing: the leader's engine takes the request up.
+    const leading = () => this.o.mayAct?.() !== false;
+    if (!leading()) return;
     const mrs: MergeRequest[] = [];
     for (const mr of e.mrs) mrs.push(await this.o.queue.markMerging(mr.id, e.base, e.tip!));
     const ids = mrs.map((mr) => mr.id).join(', ');
+    if (!leading()) return;
     const ok = await this.git.casRef(
       this.targetRef,
       e.tip!,

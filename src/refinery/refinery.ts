@@ -47,6 +47,8 @@ export interface RefineryOptions {
   hooks: MergeHooks;
   log?: (msg: string) => void;
   pollMs?: number;
+  /** Whether this server may merge now (it leads the city); default always. */
+  mayAct?: () => boolean;
 }
 
 export function rigGates(rig: RigConfig): GateSpec[] {
@@ -159,6 +161,7 @@ export class Refinery {
       hooks: this.o.hooks,
       log: this.log,
       ...(this.o.pollMs !== undefined ? { pollMs: this.o.pollMs } : {}),
+      ...(this.o.mayAct ? { mayAct: this.o.mayAct } : {}),
     });
     try {
       await engine.start();
@@ -194,6 +197,11 @@ export class Refinery {
     this.started = false;
     await Promise.all([...this.engines.values()].map((e) => e.stop()));
     this.engines.clear();
+  }
+
+  /** Look at the queue now (of one rig, or all): a request came in through another server. */
+  kick(rig?: string): void {
+    for (const [name, engine] of this.engines) if (!rig || name === rig) engine.kick();
   }
 
   /** Resolves when every rig's queue is empty and nothing is in flight. */

@@ -9,7 +9,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CityServer } from '../../src/api/index.js';
+import { CityServer } from '../../src/server/index.js';
 import { defaultMaxConnections, fdLimit } from '../../src/api/listener.js';
 import { readAdminKey } from '../../src/city/index.js';
 import { CONFIG_HOME } from '../helpers/cli.js';

@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { citySocketPath } from '../../src/api/index.js';
+import { citySocketPath } from '../../src/server/index.js';
 import { readAdminKey } from '../../src/city/index.js';
 import type { GcEvent } from '../../src/events/index.js';
 import { CONFIG_HOME, killSpawned, spawnBuilt } from '../helpers/cli.js';

@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { citySocketPath } from '../../src/api/index.js';
+import { citySocketPath } from '../../src/server/index.js';
 import { readAdminKey, replayBeads } from '../../src/city/index.js';
 import type { GcEvent } from '../../src/events/index.js';
 import type { Bead } from '../../src/store/index.js';

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CityServer } from '../../src/api/index.js';
+import { CityServer } from '../../src/server/index.js';
 import { readAdminKey } from '../../src/city/index.js';
 import { CONFIG_HOME } from '../helpers/cli.js';
 import { apiCall } from '../helpers/http.js';

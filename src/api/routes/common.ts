@@ -63,7 +63,7 @@ export const STAFF: readonly PrincipalKind[] = ['admin', 'operator'];
 
 /** The server's parts and the checks the routes share, made once per server. */
 export function routeKit(server: ApiHost) {
-  const { ops, controller, provider, keys, mail, runs } = server;
+  const { ops, provider, keys, mail } = server;
   const store = ops.store;
   const events = ops.events;
 
@@ -92,7 +92,7 @@ export function routeKit(server: ApiHost) {
     } catch {
       throw forSessions(`${JSON.stringify(ctx.actor)} is not a session name`);
     }
-    if (!controller.hasSession(name) && !runs.isRunSession(name)) {
+    if (!server.controller.hasSession(name) && !server.runs.isRunSession(name)) {
       throw forSessions(`${name} is not a running session`);
     }
     return name;
@@ -159,11 +159,9 @@ export function routeKit(server: ApiHost) {
   return {
     server,
     ops,
-    controller,
     provider,
     keys,
     mail,
-    runs,
     store,
     events,
     mustHold,

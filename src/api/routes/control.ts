@@ -6,28 +6,42 @@ import * as S from '../schemas.js';
 import { ADMIN, STAFF, only, type RouteKit } from './common.js';
 
 export function controlRoutes(router: Router, k: RouteKit): void {
-  const { server, controller, provider, runs, store, events } = k;
+  const { server, provider, store, events } = k;
   router
     .on('GET', '/v0/ping', { summary: 'Liveness and identity of the server' }, () =>
-      Promise.resolve({ ok: true, pid: process.pid, city: server.spec.name, state: server.state }),
+      Promise.resolve({
+        ok: true,
+        pid: process.pid,
+        city: server.spec.name,
+        state: server.state,
+        provider: server.provider.name,
+        server: server.identity,
+      }),
     )
     .on('GET', '/v0/openapi.json', { summary: 'This API as an OpenAPI 3 document' }, () =>
       Promise.resolve(openApiDocument(router.list(), { title: 'gc city API', version: 'v0' })),
     )
-    .on('GET', '/v0/status', { summary: 'City, controller and work summary' }, async () => ({
-      city: server.spec.name,
-      root: server.root,
-      pid: process.pid,
-      server: server.state,
-      suspended: server.suspended || server.spec.suspended,
-      started_at: new Date(server.startedAt).toISOString(),
-      provider: provider.name,
-      // Bounded: counts by state and at most STATUS_SESSIONS sessions (GET /v0/sessions pages all).
-      controller: boundedStatus(controller.status()),
-      runs: runs.active,
-      beads: await store.counts(),
-      events: { latest_seq: await events.latestSeq() },
-    }))
+    .on(
+      'GET',
+      '/v0/status',
+      { leader: true, summary: 'City, controller and work summary' },
+      async () => ({
+        city: server.spec.name,
+        root: server.root,
+        pid: process.pid,
+        server: server.state,
+        suspended: server.suspended || server.spec.suspended,
+        started_at: new Date(server.startedAt).toISOString(),
+        provider: provider.name,
+        // Bounded: counts by state and at most STATUS_SESSIONS sessions (GET /v0/sessions pages all).
+        controller: boundedStatus(server.controller.status()),
+        runs: server.runs.active,
+        beads: await store.counts(),
+        events: { latest_seq: await events.latestSeq() },
+        // With a database: every live server of the city, its role, and the leader's term.
+        cluster: await server.serverInfo(),
+      }),
+    )
     .on(
       'GET',
       '/v0/config',
@@ -40,32 +54,42 @@ export function controlRoutes(router: Router, k: RouteKit): void {
     .on(
       'POST',
       '/v0/control/poke',
-      { summary: 'Run a controller pass now', allow: STAFF },
+      { leader: true, summary: 'Run a controller pass now', allow: STAFF },
       (ctx) => {
         only(ctx, ['admin', 'operator'], 'poke the controller');
-        controller.poke();
+        server.controller.poke();
         return Promise.resolve({ ok: true });
       },
     )
-    .on('POST', '/v0/control/reload', { summary: 'Load city.toml again', allow: ADMIN }, (ctx) => {
-      only(ctx, ['admin'], 'reload the city');
-      return server.reload();
-    })
+    .on(
+      'POST',
+      '/v0/control/reload',
+      { leader: true, summary: 'Load city.toml again', allow: ADMIN },
+      (ctx) => {
+        only(ctx, ['admin'], 'reload the city');
+        return server.reload();
+      },
+    )
     .on(
       'POST',
       '/v0/control/suspend',
-      { summary: 'Stop all sessions, keep the city', allow: ADMIN },
+      { leader: true, summary: 'Stop all sessions, keep the city', allow: ADMIN },
       async (ctx) => {
         only(ctx, ['admin'], 'suspend the city');
         await server.setSuspended(true);
         return { ok: true, suspended: true };
       },
     )
-    .on('POST', '/v0/control/resume', { summary: 'Undo suspend', allow: ADMIN }, async (ctx) => {
-      only(ctx, ['admin'], 'resume the city');
-      await server.setSuspended(false);
-      return { ok: true, suspended: false };
-    })
+    .on(
+      'POST',
+      '/v0/control/resume',
+      { leader: true, summary: 'Undo suspend', allow: ADMIN },
+      async (ctx) => {
+        only(ctx, ['admin'], 'resume the city');
+        await server.setSuspended(false);
+        return { ok: true, suspended: false };
+      },
+    )
     .on(
       'POST',
       '/v0/control/stop',

@@ -8,18 +8,18 @@ import { SseWriter, followFile, sseHeaders } from '../sse.js';
 import { STAFF, num, only, type RouteKit } from './common.js';
 
 export function sessionRoutes(router: Router, k: RouteKit): void {
-  const { server, controller, provider, runs, events } = k;
+  const { server, provider, events } = k;
   const { ownSession } = k;
   router
     // ---- sessions ----
     .on(
       'GET',
       '/v0/sessions',
-      { summary: 'Sessions by name (cursor = last name)', query: S.pageQuery },
+      { leader: true, summary: 'Sessions by name (cursor = last name)', query: S.pageQuery },
       (ctx) => {
         const limit = num(ctx.query.get('limit')) ?? 100;
         const cursor = ctx.query.get('cursor') ?? '';
-        const all = controller.status().sessions;
+        const all = server.controller.status().sessions;
         const after = all.filter((s) => s.name > cursor);
         after.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         const items = after.slice(0, limit);
@@ -29,16 +29,21 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
         });
       },
     )
-    .on('GET', '/v0/sessions/:name', { summary: 'One session and its state' }, (ctx) => {
-      const name = validateSessionName(ctx.params.name!);
-      const found = controller.status().sessions.find((x) => x.name === name);
-      if (!found) throw new NotFoundError('session', name);
-      return Promise.resolve(found);
-    })
+    .on(
+      'GET',
+      '/v0/sessions/:name',
+      { leader: true, summary: 'One session and its state' },
+      (ctx) => {
+        const name = validateSessionName(ctx.params.name!);
+        const found = server.controller.status().sessions.find((x) => x.name === name);
+        if (!found) throw new NotFoundError('session', name);
+        return Promise.resolve(found);
+      },
+    )
     .on(
       'GET',
       '/v0/sessions/:name/peek',
-      { summary: 'Last lines of a session', query: S.peekQuery },
+      { leader: true, summary: 'Last lines of a session', query: S.peekQuery },
       async (ctx) => {
         const name = validateSessionName(ctx.params.name!);
         const lines = num(ctx.query.get('lines')) ?? 50;
@@ -49,7 +54,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     .on(
       'POST',
       '/v0/sessions/:name/nudge',
-      { summary: 'Type a line into a session', body: S.nudgeBody },
+      { leader: true, summary: 'Type a line into a session', body: S.nudgeBody },
       async (ctx) => {
         const name = validateSessionName(ctx.params.name!);
         if (!(await provider.isRunning(name))) throw new NotFoundError('session', name);
@@ -60,7 +65,11 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     .on(
       'POST',
       '/v0/sessions/:name/kill',
-      { summary: 'Stop a session now (the controller decides what next)', allow: STAFF },
+      {
+        leader: true,
+        summary: 'Stop a session now (the controller decides what next)',
+        allow: STAFF,
+      },
       async (ctx) => {
         only(ctx, ['admin', 'operator'], 'kill sessions');
         const name = validateSessionName(ctx.params.name!);
@@ -72,18 +81,18 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
           subject: name,
           message: `session ${name} killed by ${ctx.actor}`,
         });
-        controller.sessionStopped(name);
+        server.controller.sessionStopped(name);
         return { ok: true };
       },
     )
     .on(
       'POST',
       '/v0/sessions/:name/reset',
-      { summary: 'Clear quarantine and restart counts', allow: STAFF },
+      { leader: true, summary: 'Clear quarantine and restart counts', allow: STAFF },
       async (ctx) => {
         only(ctx, ['admin', 'operator'], 'reset sessions');
         const name = validateSessionName(ctx.params.name!);
-        return { ok: true, cleared: await controller.resetSession(name) };
+        return { ok: true, cleared: await server.controller.resetSession(name) };
       },
     )
 
@@ -91,39 +100,59 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     .on(
       'POST',
       '/v0/runs',
-      { summary: 'Start a run: agent template + prompt -> session', allow: STAFF, body: S.runBody },
-      (ctx) => runs.start(ctx.principal, ctx.input),
+      {
+        leader: true,
+        summary: 'Start a run: agent template + prompt -> session',
+        allow: STAFF,
+        body: S.runBody,
+      },
+      (ctx) => server.runs.start(ctx.principal, ctx.input),
     )
     .on(
       'GET',
       '/v0/runs',
-      { summary: 'Runs by start order (cursor pages)', allow: STAFF, query: S.pageQuery },
+      {
+        leader: true,
+        summary: 'Runs by start order (cursor pages)',
+        allow: STAFF,
+        query: S.pageQuery,
+      },
       (ctx) => {
         only(ctx, ['admin', 'operator'], 'list runs');
         const cursor = ctx.query.get('cursor');
         if (cursor !== null && !/^\d+$/.test(cursor)) {
           throw new ValidationError('not a cursor from this list', { where: 'query.cursor' });
         }
-        return runs.list(ctx.principal, Number(cursor ?? 0), num(ctx.query.get('limit')) ?? 100);
+        return server.runs.list(
+          ctx.principal,
+          Number(cursor ?? 0),
+          num(ctx.query.get('limit')) ?? 100,
+        );
       },
     )
-    .on('GET', '/v0/runs/:id', { summary: 'One run', allow: STAFF }, (ctx) =>
-      runs.mayTouch(ctx.principal, ctx.params.id!),
+    .on('GET', '/v0/runs/:id', { leader: true, summary: 'One run', allow: STAFF }, (ctx) =>
+      server.runs.mayTouch(ctx.principal, ctx.params.id!),
     )
-    .on('POST', '/v0/runs/:id/stop', { summary: 'Stop a run', allow: STAFF }, async (ctx) => {
-      await runs.mayTouch(ctx.principal, ctx.params.id!);
-      return runs.stop(ctx.params.id!, ctx.actor);
-    })
+    .on(
+      'POST',
+      '/v0/runs/:id/stop',
+      { leader: true, summary: 'Stop a run', allow: STAFF },
+      async (ctx) => {
+        await server.runs.mayTouch(ctx.principal, ctx.params.id!);
+        return server.runs.stop(ctx.params.id!, ctx.actor);
+      },
+    )
     .on(
       'GET',
       '/v0/runs/:id/stream',
       {
+        leader: true,
         summary: 'Output of a run as SSE; resume with Last-Event-ID (a byte offset)',
         allow: STAFF,
         stream: true,
       },
       async (ctx) => {
-        const run = await runs.mayTouch(ctx.principal, ctx.params.id!);
+        const run = await server.runs.mayTouch(ctx.principal, ctx.params.id!);
         const header = String(ctx.req.headers['last-event-id'] ?? '');
         if (header && !/^\d+$/.test(header)) {
           throw new ValidationError('must be a byte offset', { where: 'Last-Event-ID' });
@@ -137,7 +166,7 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
           {
             from: header ? Number(header) : 0,
             signal: ac.signal,
-            live: async () => (await runs.get(run.id)).state === 'running',
+            live: async () => (await server.runs.get(run.id)).state === 'running',
           },
         );
         ctx.res.end();
@@ -149,7 +178,11 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     .on(
       'GET',
       '/v0/runtime/drain-check',
-      { summary: 'Is the calling session asked to drain?', who: 'agent sessions (their own)' },
+      {
+        leader: true,
+        summary: 'Is the calling session asked to drain?',
+        who: 'agent sessions (their own)',
+      },
       async (ctx) => {
         const name = ownSession(ctx);
         const since = await provider.getMeta(name, 'GC_DRAIN');
@@ -159,21 +192,25 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     .on(
       'POST',
       '/v0/runtime/drain-ack',
-      { summary: 'The calling session finished draining', who: 'agent sessions (their own)' },
+      {
+        leader: true,
+        summary: 'The calling session finished draining',
+        who: 'agent sessions (their own)',
+      },
       async (ctx) => {
         const name = ownSession(ctx);
         await provider.setMeta(name, 'GC_DRAIN_ACK', '1');
-        controller.drainAcked(name);
+        server.controller.drainAcked(name);
         return { ok: true };
       },
     )
     .on(
       'POST',
       '/v0/runtime/request-restart',
-      { summary: 'Restart the calling session', who: 'agent sessions (their own)' },
+      { leader: true, summary: 'Restart the calling session', who: 'agent sessions (their own)' },
       async (ctx) => {
         const name = ownSession(ctx);
-        controller.requestRestart(name);
+        server.controller.requestRestart(name);
         await events.record({
           type: 'session.restart_requested',
           actor: ctx.actor,

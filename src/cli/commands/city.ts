@@ -2,10 +2,20 @@
  * City lifecycle commands: start (background or --foreground), stop,
  * restart, status, suspend, resume, reload.
  */
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
-import { ConflictError, GcError, startProcess } from '../../core/index.js';
-import { connectServer, requireServer, type GlobalOptions } from '../context.js';
+import { randomBytes } from 'node:crypto';
+import { RemoteCity } from '../../client/index.js';
+import { ConflictError, GcError, readAdminKey, startProcess } from '../../core/index.js';
+import { cityRoot, connectServer, requireServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 
 /** How long `gc start` waits for the server to answer. */
@@ -23,14 +33,27 @@ function logSince(file: string, from: number, lines = 20): string {
   }
 }
 
-export async function start(g: GlobalOptions, o: { foreground?: boolean }): Promise<void> {
+export interface StartOptions {
+  foreground?: boolean;
+  /** With a database: a server that serves the API and never leads. */
+  apiOnly?: boolean;
+  /** The TCP port (overrides [api] port). */
+  port?: string;
+}
+
+export async function start(g: GlobalOptions, o: StartOptions): Promise<void> {
   const st = await startServer(g, o);
   if (!st) return; // ran in the foreground until stopped
   if (g.json) printJson({ started: true, ...st });
-  else
+  else if (st.server) {
+    printLine(
+      `city ${st.city}: server ${st.server.id} started (${st.server.role}, pid ${st.pid}, sessions on ${st.provider}); log: ${st.log}`,
+    );
+  } else {
     printLine(
       `city ${st.city} started (pid ${st.pid}, sessions on ${st.provider}); log: ${st.log}`,
     );
+  }
 }
 
 export interface Started {
@@ -38,6 +61,19 @@ export interface Started {
   pid: number;
   provider: string;
   log: string;
+  /** With a database: this server's id and role among the city's servers. */
+  server?: { id: string; role: string; socket: string };
+}
+
+function portOption(port: string | undefined): number | undefined {
+  if (port === undefined) return undefined;
+  const n = Number(port);
+  if (!/^\d+$/.test(port) || n > 65535) {
+    throw new GcError('invalid', `--port: not a TCP port: ${JSON.stringify(port)}`, {
+      fix: 'a number from 1 to 65535 (0: no TCP listener)',
+    });
+  }
+  return n;
 }
 
 /**
@@ -46,20 +82,36 @@ export interface Started {
  */
 export async function startServer(
   g: GlobalOptions,
-  o: { foreground?: boolean } = {},
+  o: StartOptions = {},
 ): Promise<Started | undefined> {
-  const { root, city } = await connectServer(g);
-  if (city) {
-    const ping = await city.call<{ pid: number }>('GET', '/v0/ping');
-    throw new ConflictError(`the city is already running (pid ${ping.pid})`, {
-      details: { pid: ping.pid },
-      fix: 'gc status shows it; gc restart restarts it',
-    });
-  }
+  const port = portOption(o.port);
+  const root = cityRoot(g);
   // A bad city.toml is the usual reason a start fails: say so here, once,
   // with its positions, before anything is spawned.
   const { loadCityConfig, formatIssue } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  const { databaseTarget } = await import('../../city/index.js');
+  // On a database a city has as many servers as are started; on SQLite one.
+  const shared = databaseTarget(loaded) !== undefined;
+  if (o.apiOnly && !shared) {
+    throw new GcError(
+      'invalid',
+      '--api-only needs [database] url: a city on SQLite has one server',
+      {
+        fix: 'set [database] url (see docs/database.md), or start without --api-only',
+      },
+    );
+  }
+  if (!shared) {
+    const { city } = await connectServer(g);
+    if (city) {
+      const ping = await city.call<{ pid: number }>('GET', '/v0/ping');
+      throw new ConflictError(`the city is already running (pid ${ping.pid})`, {
+        details: { pid: ping.pid },
+        fix: 'gc status shows it; gc restart restarts it',
+      });
+    }
+  }
   // What will fail at once (a rig that is no repository, a command not on
   // PATH) is said now; the city starts anyway, and gc status shows it too.
   const { preflight } = await import('../../controller/index.js');
@@ -75,10 +127,19 @@ export async function startServer(
   } finally {
     await ring.close();
   }
+  const flags = [
+    ...(o.apiOnly ? ['--api-only'] : []),
+    ...(port !== undefined ? ['--port', String(port)] : []),
+  ];
   if (o.foreground) {
-    await foreground(root);
+    await foreground(root, {
+      ...(o.apiOnly ? { apiOnly: true } : {}),
+      ...(port !== undefined ? { port } : {}),
+    });
     return undefined;
   }
+  // Each server of a shared city answers on its own socket: wait for this one's.
+  const serverId = shared ? process.env.GC_SERVER_ID || randomBytes(5).toString('hex') : '';
   const log = path.join(root, '.gc', 'server.log');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(path.dirname(log), { recursive: true });
@@ -93,11 +154,11 @@ export async function startServer(
   const entry = self.endsWith('.js') && existsSync(serverEntry) ? serverEntry : self;
   const p = startProcess(
     process.execPath,
-    [...process.execArgv, entry, 'start', '--foreground', '--city', root],
+    [...process.execArgv, entry, 'start', '--foreground', '--city', root, ...flags],
     {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: process.env,
+      env: shared ? { ...process.env, GC_SERVER_ID: serverId } : process.env,
     },
   );
   closeSync(fd);
@@ -118,10 +179,37 @@ export async function startServer(
         },
       );
     }
-    const c = (await connectServer(g).catch(() => undefined))?.city;
-    if (c) {
-      const st = await c.call<{ city: string; pid: number; provider: string }>('GET', '/v0/status');
-      return { city: st.city, pid: st.pid, provider: st.provider, log };
+    if (shared) {
+      const socket = path.join(root, '.gc', `srv-${serverId}.sock`);
+      const c = existsSync(socket)
+        ? new RemoteCity(socket, 'gc', root, readAdminKey(root), { retryMs: 0 })
+        : undefined;
+      const ping = await c
+        ?.call<{
+          city: string;
+          pid: number;
+          provider: string;
+          server?: { id: string; role: string };
+        }>('GET', '/v0/ping')
+        .catch(() => undefined);
+      if (ping) {
+        return {
+          city: ping.city,
+          pid: ping.pid,
+          provider: ping.provider,
+          log,
+          server: { id: serverId, role: ping.server?.role ?? 'replica', socket },
+        };
+      }
+    } else {
+      const c = (await connectServer(g).catch(() => undefined))?.city;
+      if (c) {
+        const st = await c.call<{ city: string; pid: number; provider: string }>(
+          'GET',
+          '/v0/status',
+        );
+        return { city: st.city, pid: st.pid, provider: st.provider, log };
+      }
     }
     await sleep(100);
   }
@@ -131,12 +219,13 @@ export async function startServer(
   );
 }
 
-async function foreground(root: string): Promise<void> {
-  const { CityServer } = await import('../../api/index.js');
+async function foreground(root: string, o: { apiOnly?: boolean; port?: number }): Promise<void> {
+  const { CityServer } = await import('../../server/index.js');
   // Agents run the very gc this server runs (this build, this node).
   const server = await CityServer.start({
     root,
     cliDir: path.dirname(realpathSync(process.argv[1]!)),
+    ...o,
   });
   const onSignal = (sig: NodeJS.Signals) => {
     // stop() never rejects: it logs what failed and ends stopped.
@@ -200,6 +289,15 @@ export async function stopServer(
   reason?: string,
   progress?: (p: ShutdownWire) => void,
 ): Promise<number | undefined> {
+  // A city on a database may have several servers on this host: the ones
+  // that do not lead stop first (so none takes over), then the leader,
+  // which stops the sessions.
+  for (const other of await followerServers(g)) {
+    await other.city.call('POST', '/v0/control/stop', {
+      reason: reason ?? `gc stop by ${other.city.actor}`,
+    });
+    await exited(other.pid);
+  }
   const { city } = await connectServer(g);
   if (!city) return undefined;
   const { pid } = await city.call<{ pid: number }>('GET', '/v0/ping');
@@ -224,6 +322,41 @@ export async function stopServer(
   return pid;
 }
 
+/** The servers of the city on this host that do not lead (a city on a database). */
+async function followerServers(g: GlobalOptions): Promise<{ city: RemoteCity; pid: number }[]> {
+  const gcDir = path.join(cityRoot(g), '.gc');
+  let files: string[];
+  try {
+    files = readdirSync(gcDir).filter((f) => /^srv-[a-z0-9-]+\.sock$/.test(f));
+  } catch {
+    return [];
+  }
+  const out: { city: RemoteCity; pid: number }[] = [];
+  const token = readAdminKey(cityRoot(g));
+  for (const f of files.sort()) {
+    const city = new RemoteCity(path.join(gcDir, f), g.actor ?? 'gc', cityRoot(g), token, {
+      retryMs: 0,
+    });
+    const ping = await city
+      .call<{ pid: number; server?: { role: string } }>('GET', '/v0/ping')
+      .catch(() => undefined);
+    if (ping && ping.server?.role !== 'leader') out.push({ city, pid: ping.pid });
+  }
+  return out;
+}
+
+/** Wait until process `pid` has exited. */
+async function exited(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
+}
+
 export async function restart(g: GlobalOptions): Promise<void> {
   // With --json, stdout holds only the start's JSON.
   const pid = await stopServer(g);
@@ -232,7 +365,19 @@ export async function restart(g: GlobalOptions): Promise<void> {
   await start(g, {});
 }
 
+interface ServerWire {
+  id: string;
+  host: string;
+  pid: number;
+  role: string;
+  url: string;
+  term: number;
+  seen_at: number;
+}
+
 interface StatusBody {
+  /** This server and, with a database, every live server of the city. */
+  cluster?: { id: string; role: string; term: number | null; servers: ServerWire[] | null };
   city: string;
   pid: number;
   provider: string;
@@ -272,6 +417,28 @@ type SessionRow = StatusBody['controller']['sessions'][number];
 
 /** Cities this small list every session in `gc status`; bigger ones list those needing attention. */
 const LIST_ALL_UP_TO = 20;
+
+/** The city's servers (a city on a database): role, where, last seen. */
+function printServers(cluster: StatusBody['cluster']): void {
+  if (!cluster?.servers) return;
+  printLine(
+    `servers: ${cluster.servers.length}; leader ${cluster.id} at term ${cluster.term ?? '-'}`,
+  );
+  const now = Date.now();
+  printLine(
+    table(
+      ['SERVER', 'ROLE', 'HOST', 'PID', 'API', 'SEEN'],
+      cluster.servers.map((s) => [
+        s.id,
+        s.role === 'leader' && s.id !== cluster.id ? 'leader (former)' : s.role,
+        s.host,
+        String(s.pid),
+        s.url || '-',
+        `${Math.max(0, Math.round((now - s.seen_at) / 1000))}s ago`,
+      ]),
+    ),
+  );
+}
 
 export async function status(g: GlobalOptions, o: { all?: boolean } = {}): Promise<void> {
   const { root, city } = await connectServer(g);
@@ -328,6 +495,7 @@ export async function status(g: GlobalOptions, o: { all?: boolean } = {}): Promi
     if (f.fix) printLine(`  fix: ${f.fix}`);
   }
   printBeads(st.beads);
+  printServers(st.cluster);
   for (const p of c.pools) printLine(`pool ${p.agent}: target ${p.target} (${p.source})`);
   const capped = c.capped_total ?? c.capped.length;
   if (capped) printLine(`${capped} session(s) held back by caps`);

@@ -1,0 +1,204 @@
+/**
+ * The parts of a city server, wired together: the session provider, the
+ * key ring, the bead operations, the controller, mail, the merge queue
+ * (refinery), convoys and webhooks. Every server of a city builds all of
+ * them; only the leader starts the ones that act (see leadership.ts).
+ */
+import path from 'node:path';
+import { CityOps, KeyRing, type CityState } from '../city/index.js';
+import { Controller, citySpec, type CitySpec } from '../controller/index.js';
+import { ConvoyPatrol } from '../dispatch/index.js';
+import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
+import { WebhookDelivery, openMail, recordWebhookResults, type Mail } from '../mail/index.js';
+import { openProvider, type Provider } from '../runtime/index.js';
+import { RunService, openCityRecords, type CityRecords } from '../api/index.js';
+import { fencedProvider } from './fenced-provider.js';
+import { writeShims } from './shims.js';
+
+export interface ComposeOptions {
+  sessionProvider?: string;
+  stopGraceMs?: number;
+  webhookCa?: string;
+  cliDir?: string;
+  /** The address sessions reach the API at (GC_API). */
+  api: string;
+  /** This server's id (names its pending requests). */
+  serverId: string;
+  /** A server not seen for this long is gone. */
+  staleMs: number;
+  /** Whether only the leader may act (several servers share the city). */
+  mayAct?: () => boolean;
+  log: (line: string) => void;
+}
+
+export interface CityParts {
+  root: string;
+  spec: CitySpec;
+  provider: Provider;
+  keys: KeyRing;
+  records: CityRecords;
+  ops: CityOps;
+  controller: Controller;
+  mail: Mail;
+  queue: MergeQueue;
+  refinery: Refinery;
+  convoys: ConvoyPatrol;
+  worktrees: SessionWorktrees;
+  webhooks: WebhookDelivery;
+  runs: RunService;
+  sessionEnv: Record<string, string>;
+  /** Close what was opened here (not the city state). */
+  close(log: (line: string) => void): Promise<void>;
+}
+
+/** Build every part of a server over an opened city state; closes what it opened when it fails. */
+export async function composeCity(state: CityState, o: ComposeOptions): Promise<CityParts> {
+  const log = o.log;
+  let provider: Provider | undefined;
+  let keys: KeyRing | undefined;
+  let records: CityRecords | undefined;
+  let runs: RunService | undefined;
+  try {
+    const root = state.loaded.root;
+    keys = await KeyRing.open(state.db ?? state.gcDir);
+    await keys.ensureAdminKey(root);
+    const keyRing = keys;
+    provider = openProvider(o.sessionProvider ?? state.loaded.config.session.provider, {
+      cityRoot: root,
+      ...(o.stopGraceMs !== undefined ? { stopGraceMs: o.stopGraceMs } : {}),
+    });
+    const spec = citySpec(state.loaded);
+    const binDir = path.join(state.gcDir, 'bin');
+    await writeShims(binDir, o.cliDir);
+    // Writes poke the controller, which needs the ops: tie the knot by reference.
+    const ref: { controller?: Controller; refinery?: Refinery; convoys?: ConvoyPatrol } = {};
+    records = await openCityRecords(state, { serverId: o.serverId, staleMs: o.staleMs });
+    const sessionEnv = {
+      GC_API: o.api,
+      PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
+    };
+    const tokens = keyRing.sessionTokens();
+    // The leader's work starts and stops sessions only while it leads.
+    const acting = o.mayAct ? fencedProvider(provider, o.mayAct) : provider;
+    runs = await RunService.open({
+      records: records.runs,
+      provider: acting,
+      events: state.events,
+      spec: () => ref.controller?.currentSpec ?? spec,
+      maxRuns: state.loaded.config.api.max_runs,
+      sessionEnv,
+      tokens,
+      log,
+      ...(o.mayAct ? { mayAct: o.mayAct } : {}),
+    });
+    const runService = runs;
+    const ops = new CityOps(state.store, state.events, () => ref.controller?.nudge(), log, false);
+    const queue = MergeQueue.forCity(state.gcDir, { db: state.db });
+    const worktrees = new SessionWorktrees(root, state.gcDir, queue);
+    const controller = new Controller({
+      facts: records.facts,
+      provider: acting,
+      ops,
+      spec,
+      log,
+      sessionEnv,
+      tokens,
+      foreign: runService.isRunSession,
+      workspaces: {
+        prepare: async (session, rigName) => {
+          const rig = ref.refinery?.rigConfig(rigName);
+          return rig?.worktrees ? worktrees.prepare(rig, session) : undefined;
+        },
+        release: (session, rigName, pool) => {
+          const rig = ref.refinery?.rigConfig(rigName);
+          if (!pool || !rig?.worktrees) return;
+          worktrees.pruneLater(rig, session, log);
+        },
+      },
+    });
+    ref.controller = controller;
+    const mailCfg = state.loaded.config.mail;
+    const mail = openMail({
+      provider: mailCfg.provider,
+      maxUnread: mailCfg.max_unread,
+      maxUnreadPerSender: mailCfg.max_unread_per_sender,
+      root,
+      store: state.store,
+      events: state.events,
+      // Each change's event commits with it.
+      recorder: ops.recorder(),
+    });
+    const refinery = new Refinery({
+      root,
+      gcDir: state.gcDir,
+      rigs: state.loaded.config.rigs,
+      queue,
+      hooks: cityMergeHooks({
+        events: state.events,
+        mail,
+        createBead: (actor, input) => ops.createBead(actor, input),
+        // A landed bead may let a convoy's next wave go.
+        closeBead: (actor, id, reason) =>
+          ops.closeBead(actor, id, reason).finally(() => ref.convoys?.kick()),
+        getBead: (id) => state.store.get(id),
+        setMetadata: (actor, id, key, value) => ops.setMetadata(actor, id, key, value),
+      }),
+      ...(o.mayAct ? { mayAct: o.mayAct } : {}),
+      log,
+    });
+    ref.refinery = refinery;
+    const convoys = new ConvoyPatrol(ops, (bead) => queue.hasPending(bead), log);
+    ref.convoys = convoys;
+    const webhooks = new WebhookDelivery({
+      workers: mailCfg.webhook_workers,
+      allowPrivate: mailCfg.webhook_allow_private,
+      timeoutMs: mailCfg.webhook_timeout_ms,
+      ...(o.webhookCa ? { ca: o.webhookCa } : {}),
+      onResult: recordWebhookResults(mail, state.events, log),
+    });
+    const opened = { provider, keys: keyRing, records };
+    return {
+      root,
+      spec,
+      provider,
+      keys: keyRing,
+      records,
+      ops,
+      controller,
+      mail,
+      queue,
+      refinery,
+      convoys,
+      worktrees,
+      webhooks,
+      runs: runService,
+      sessionEnv,
+      async close(say) {
+        const steps: [string, () => unknown][] = [
+          ['convoy patrol', () => convoys.stop()],
+          ['merge queue', () => refinery.stop()],
+          ['merge queue database', () => queue.close()],
+          ['runs', () => runService.close()],
+          ['webhooks', () => webhooks.stop()],
+          ['idempotency database', () => opened.records.idempotency.close()],
+          ['outbox', () => ops.flush().finally(() => ops.close())],
+          ['session provider', () => opened.provider.close()],
+          ['key ring', () => opened.keys.close()],
+        ];
+        for (const [what, step] of steps) {
+          try {
+            await step();
+          } catch (e) {
+            say(`closing the ${what}: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }
+      },
+    };
+  } catch (e) {
+    runs?.close();
+    await records?.idempotency.close();
+    await provider?.close();
+    await keys?.close();
+    throw e;
+  }
+}

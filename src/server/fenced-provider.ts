@@ -1,0 +1,64 @@
+/**
+ * The session provider as the leader's work sees it: starting, stopping
+ * and interrupting sessions go through only while this server leads (its
+ * lease confirmed within a lease time, by its own monotonic clock). A
+ * server paused past its lease and resumed, or cut off from the database,
+ * is refused before it touches a session the next leader now owns.
+ * Everything else (reading, nudging, meta) goes straight through.
+ */
+import { GcError } from '../core/index.js';
+import type { Provider, StartConfig, StartOptions, StartRequest } from '../runtime/index.js';
+
+export class NotLeaderError extends GcError {
+  constructor(what: string) {
+    super('unavailable', `this server does not lead the city now, so it may not ${what}`, {
+      fix: 'the leader does this; retry against the city (any server forwards it there)',
+    });
+  }
+}
+
+export function fencedProvider(inner: Provider, mayAct: () => boolean): Provider {
+  const check = (what: string) => {
+    if (!mayAct()) throw new NotLeaderError(what);
+  };
+  const guarded: Partial<Record<keyof Provider, unknown>> = {
+    start: (name: string, config: StartConfig, options?: StartOptions) => {
+      check(`start session ${name}`);
+      return inner.start(name, config, options);
+    },
+    stop: (name: string) => {
+      check(`stop session ${name}`);
+      return inner.stop(name);
+    },
+    interrupt: (name: string) => {
+      check(`interrupt session ${name}`);
+      return inner.interrupt(name);
+    },
+  };
+  if (inner.startMany) {
+    guarded.startMany = (requests: readonly StartRequest[]) => {
+      check(`start ${requests.length} session(s)`);
+      return inner.startMany!(requests);
+    };
+  }
+  if (inner.stopMany) {
+    guarded.stopMany = (names: readonly string[]) => {
+      check(`stop ${names.length} session(s)`);
+      return inner.stopMany!(names);
+    };
+  }
+  if (inner.interruptMany) {
+    guarded.interruptMany = (names: readonly string[]) => {
+      check(`interrupt ${names.length} session(s)`);
+      return inner.interruptMany!(names);
+    };
+  }
+  // Everything else is the provider's own, called on the provider itself.
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (typeof prop === 'string' && prop in guarded) return guarded[prop as keyof Provider];
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * A server among several on one city database: its row in gc_servers
+ * (written at every renewal), its candidacy for the leader lease, and the
+ * leader's work, taken up when it gains the lease and put down when it
+ * loses it:
+ *
+ *   leader   the controller tick (sessions), the merge queue engines, runs,
+ *            convoy patrols, the sweep of dead servers' rows, and a watch
+ *            on the event log that pokes them when another server takes a
+ *            write (a bead, a merge request, mail)
+ *   replica  the API; leader routes are forwarded (see listen.ts)
+ *   api-only a replica that never stands for leader (`gc start --api-only`)
+ *
+ * Everything the leader does to sessions or the target branch first asks
+ * `leadingNow` (the lease confirmed within its time, by this process's
+ * monotonic clock), so a leader paused past its lease acts on nothing
+ * when it resumes; it steps down at its next renewal.
+ */
+import { hostname } from 'node:os';
+import { LeaderElector } from '../city/index.js';
+import { errorMessage, GcError } from '../core/index.js';
+import { SqlLeases, SqlServers, type ServerRole, type ServerRow, type SqlDb } from '../db/index.js';
+
+/** The providers whose sessions live on one host (the leader must be on it). */
+export const HOST_BOUND_PROVIDERS = new Set(['tmux', 'subprocess', 'fake']);
+
+export interface LeadershipOptions {
+  db: SqlDb;
+  id: string;
+  /** Never stand for leader. */
+  apiOnly: boolean;
+  ttlMs: number;
+  provider: string;
+  /** This server's own socket and TCP address, for the registry. */
+  socket: string;
+  url: () => string;
+  /** Take up the leader's work at `term` (rejects: the lease goes to another server). */
+  onLead: (term: number) => Promise<void>;
+  /** Put it down (sessions are left running for the next leader). */
+  onLose: (term: number) => Promise<void>;
+  log: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The name this host goes by in gc_servers (GC_SERVER_HOST overrides, for tests and containers). */
+export function serverHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GC_SERVER_HOST || hostname();
+}
+
+export class Leadership {
+  readonly host: string;
+  private readonly servers: SqlServers;
+  private readonly elector: LeaderElector | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private known: ServerRow[] = [];
+  private beating: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: LeadershipOptions) {
+    this.host = serverHost(o.env);
+    this.servers = new SqlServers(o.db);
+    if (!o.apiOnly) {
+      this.elector = new LeaderElector({
+        leases: new SqlLeases(o.db),
+        holder: o.id,
+        ttlMs: o.ttlMs,
+        onLead: async (term) => {
+          await o.onLead(term);
+          await this.beat();
+        },
+        onLose: async (term) => {
+          await o.onLose(term);
+          await this.beat().catch(() => undefined);
+        },
+        log: o.log,
+      });
+    }
+  }
+
+  /** How long a server row may go unseen before the server counts as gone. */
+  get staleMs(): number {
+    return staleMsFor(this.o.ttlMs);
+  }
+
+  /** Servers seen within two lease times count as live (listed, sharing the rate budget). */
+  private get recentMs(): number {
+    return 2 * this.o.ttlMs;
+  }
+
+  get role(): ServerRole {
+    if (this.o.apiOnly) return 'api-only';
+    return this.elector?.term !== undefined ? 'leader' : 'replica';
+  }
+
+  get term(): number | undefined {
+    return this.elector?.term;
+  }
+
+  /** Whether this server may act as the leader this instant. */
+  leadingNow = (): boolean => this.elector?.leadingNow ?? false;
+
+  /**
+   * Refuse a server that cannot reach the city's sessions: with a
+   * host-bound provider (tmux, subprocess) every server must be on the
+   * host of the live ones.
+   */
+  async checkHost(): Promise<void> {
+    if (!HOST_BOUND_PROVIDERS.has(this.o.provider)) return;
+    const others = (await this.servers.live(this.staleMs)).filter((s) => s.host !== this.host);
+    if (!others.length) return;
+    const there = others[0]!;
+    throw new GcError(
+      'conflict',
+      `this city's sessions run on ${there.host} ([session] provider = "${this.o.provider}" keeps them on one host), and this server is on ${this.host}: it could not reach them`,
+      {
+        fix: `start servers of this city on ${there.host} only, or run sessions where every host reaches them ([session] provider = "exec" or Kubernetes)`,
+        details: { sessions_host: there.host, this_host: this.host, provider: this.o.provider },
+      },
+    );
+  }
+
+  /** Register, then stand for leader (unless api-only); resolves after the first try. */
+  async start(): Promise<void> {
+    await this.beat();
+    const every = this.elector?.renewIntervalMs ?? Math.floor(this.o.ttlMs / 3);
+    this.timer = setInterval(() => {
+      this.beating = this.beat().catch((e: unknown) =>
+        this.o.log(`servers: heartbeat: ${errorMessage(e)}`),
+      );
+    }, every);
+    this.timer.unref();
+    await this.elector?.start();
+  }
+
+  /** Write this server's row; the leader also clears the rows of servers that died. */
+  private async beat(): Promise<void> {
+    const term = this.elector?.term;
+    await this.servers.beat({
+      id: this.o.id,
+      host: this.host,
+      pid: process.pid,
+      role: this.role,
+      provider: this.o.provider,
+      socket: this.o.socket,
+      url: this.o.url(),
+      term: term ?? 0,
+      started_at: this.startedAt,
+    });
+    if (term !== undefined) await this.servers.sweep(this.staleMs * 4);
+    this.known = await this.servers.live(this.recentMs);
+  }
+
+  /** The live servers as last seen (refreshed at every heartbeat). */
+  get live(): readonly ServerRow[] {
+    return this.known;
+  }
+
+  /** Every live server now, and the leader's row among them. */
+  async list(): Promise<{ servers: ServerRow[]; leader: ServerRow | undefined }> {
+    const servers = await this.servers.live(this.recentMs);
+    this.known = servers;
+    return { servers, leader: leaderOf(servers) };
+  }
+
+  /** The leader's row as last seen (refreshed at every heartbeat). */
+  get leader(): ServerRow | undefined {
+    return leaderOf(this.known);
+  }
+
+  /** Stop standing for leader (giving the lease up), stop beating, remove the row. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.elector?.stop();
+    await this.beating;
+    await this.servers.remove(this.o.id).catch((e: unknown) => {
+      this.o.log(`servers: removing this server's row: ${errorMessage(e)}`);
+    });
+  }
+}
+
+function leaderOf(servers: readonly ServerRow[]): ServerRow | undefined {
+  let best: ServerRow | undefined;
+  for (const s of servers) if (s.role === 'leader' && (!best || s.term > best.term)) best = s;
+  return best;
+}
+
+/** Servers unseen for three lease times (at least 30 s) are gone. */
+export function staleMsFor(ttlMs: number): number {
+  return Math.max(30_000, 3 * ttlMs);
+}
