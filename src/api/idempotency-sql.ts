@@ -98,8 +98,8 @@ export class SqlIdempotency implements IdempotencyRecords {
 
   /** Whether the server that holds a pending row still runs (seen within staleMs). */
   private async alive(tx: SqlConn, server: string): Promise<boolean> {
-    if (!server) return false;
     if (server === this.server) return true;
+    if (!server) return false;
     const rows = await tx.query(
       `SELECT id FROM gc_servers WHERE id = ? AND seen_at >= ${dbNow(tx)} - ?`,
       [server, this.staleMs],

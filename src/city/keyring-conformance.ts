@@ -58,6 +58,27 @@ export function runKeyRingConformance(name: string, factory: KeyPlaceFactory): v
       expect(third.verify(made.token)?.name).toBe('ext-3');
     });
 
+    it('rings open together: a key one makes the other verifies at once (verifyFresh); a revocation reaches it at its refresh', async () => {
+      const { r: a, place } = await ring();
+      const { r: b } = await ring(place);
+      const made = await a.create({ kind: 'agent', name: 'late' });
+      expect(b.verify(made.token)).toBeUndefined();
+      expect(await b.verifyFresh(made.token)).toEqual(made.principal);
+      // Taken up: from now on the fast path knows it.
+      expect(b.verify(made.token)).toEqual(made.principal);
+      expect(b.find('agent', 'late')?.key_id).toBe(made.principal.key_id);
+      await a.revoke(made.principal.key_id);
+      expect(b.verify(made.token)).toEqual(made.principal);
+      await b.refresh();
+      expect(b.verify(made.token)).toBeUndefined();
+      expect(await b.verifyFresh(made.token)).toBeUndefined();
+      expect(b.find('agent', 'late')).toBeUndefined();
+      // A key the store never had: looked up once, then remembered as missing.
+      const bogus = `gck_${'q'.repeat(12)}_${'x'.repeat(43)}`;
+      expect(await b.verifyFresh(bogus)).toBeUndefined();
+      expect(b.verifyFresh(bogus)).toBeUndefined();
+    });
+
     it('session tokens replace a session’s old key, a wave in one write', async () => {
       const { r } = await ring();
       const tokens = r.sessionTokens();

@@ -336,6 +336,7 @@ export class CityServer implements ApiHost, LeaderHost {
       ...(l
         ? {
             leaderTarget: () => this.leaderTarget(l),
+            leaderGone: (t: LeaderTarget) => l.forget(t.id),
             share: () => Math.max(1, l.live.length),
           }
         : {}),
@@ -360,8 +361,10 @@ export class CityServer implements ApiHost, LeaderHost {
     if (l.leadingNow()) return 'self';
     const leader = l.leader;
     if (!leader || leader.id === this.id) return undefined;
-    if (leader.host === l.host && leader.socket) return { socketPath: leader.socket };
-    return leader.url ? { url: leader.url } : undefined;
+    if (leader.host === l.host && leader.socket) {
+      return { socketPath: leader.socket, id: leader.id };
+    }
+    return leader.url ? { url: leader.url, id: leader.id } : undefined;
   }
 
   /** Take up the leader's work at `term` (0: the only server of a city on SQLite). */

@@ -18,39 +18,33 @@ export class NotLeaderError extends GcError {
 }
 
 export function fencedProvider(inner: Provider, mayAct: () => boolean): Provider {
-  const check = (what: string) => {
-    if (!mayAct()) throw new NotLeaderError(what);
-  };
+  /** The refusal, as the rejected promise a provider call would give. */
+  const refused = (what: string): Promise<never> | undefined =>
+    mayAct() ? undefined : Promise.reject(new NotLeaderError(what));
   const guarded: Partial<Record<keyof Provider, unknown>> = {
     start: (name: string, config: StartConfig, options?: StartOptions) => {
-      check(`start session ${name}`);
-      return inner.start(name, config, options);
+      return refused(`start session ${name}`) ?? inner.start(name, config, options);
     },
     stop: (name: string) => {
-      check(`stop session ${name}`);
-      return inner.stop(name);
+      return refused(`stop session ${name}`) ?? inner.stop(name);
     },
     interrupt: (name: string) => {
-      check(`interrupt session ${name}`);
-      return inner.interrupt(name);
+      return refused(`interrupt session ${name}`) ?? inner.interrupt(name);
     },
   };
   if (inner.startMany) {
     guarded.startMany = (requests: readonly StartRequest[]) => {
-      check(`start ${requests.length} session(s)`);
-      return inner.startMany!(requests);
+      return refused(`start ${requests.length} session(s)`) ?? inner.startMany!(requests);
     };
   }
   if (inner.stopMany) {
     guarded.stopMany = (names: readonly string[]) => {
-      check(`stop ${names.length} session(s)`);
-      return inner.stopMany!(names);
+      return refused(`stop ${names.length} session(s)`) ?? inner.stopMany!(names);
     };
   }
   if (inner.interruptMany) {
     guarded.interruptMany = (names: readonly string[]) => {
-      check(`interrupt ${names.length} session(s)`);
-      return inner.interruptMany!(names);
+      return refused(`interrupt ${names.length} session(s)`) ?? inner.interruptMany!(names);
     };
   }
   // Everything else is the provider's own, called on the provider itself.

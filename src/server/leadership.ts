@@ -162,9 +162,26 @@ export class Leadership {
     return { servers, leader: leaderOf(servers) };
   }
 
-  /** The leader's row as last seen (refreshed at every heartbeat). */
+  /**
+   * The leader's row as last seen (refreshed at every heartbeat). None
+   * known, or the one known no longer holding the lease as far as this
+   * server can tell: look again now (at most every quarter second), for
+   * the next caller.
+   */
   get leader(): ServerRow | undefined {
-    return leaderOf(this.known);
+    const leader = leaderOf(this.known);
+    if (!leader && performance.now() - this.lookedAt > 250) {
+      this.lookedAt = performance.now();
+      this.list().catch(() => undefined);
+    }
+    return leader;
+  }
+
+  private lookedAt = 0;
+
+  /** The leader's row was wrong (it did not answer): look again. */
+  forget(id: string): void {
+    this.known = this.known.filter((s) => s.id !== id || s.role !== 'leader');
   }
 
   /** Stop standing for leader (giving the lease up), stop beating, remove the row. */

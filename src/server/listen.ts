@@ -29,6 +29,8 @@ export interface ListenOptions {
   idempotency?: IdempotencyRecords;
   /** Where leader routes go when this server does not lead; undefined: served here. */
   leaderTarget?: () => LeaderTarget | undefined | 'self';
+  /** The leader did not answer at `target`: forget it until the servers table is read again. */
+  leaderGone?: (target: LeaderTarget) => void;
   /** This server's id, sent along forwarded requests. */
   serverId: string;
   /** How many servers share the city's rate budget (each takes its share). */
@@ -37,8 +39,8 @@ export interface ListenOptions {
   onCapped: (info: { listener: string; max_connections: number; refused: number }) => void;
 }
 
-/** How a forwarded request reaches the leader. */
-export type LeaderTarget = { socketPath: string } | { url: string };
+/** How a forwarded request reaches the leader (`id`: its server id). */
+export type LeaderTarget = ({ socketPath: string } | { url: string }) & { id: string };
 
 /** Forwarded requests carry this header; a server never forwards one again. */
 const FORWARDED = 'x-gc-forwarded-by';
@@ -169,6 +171,7 @@ export class ApiListeners {
     );
     up.on('error', (e) => {
       this.o.log(`api: forwarding ${req.method} ${req.url} to the leader: ${errorMessage(e)}`);
+      this.o.leaderGone?.(target);
       refuse(
         new GcError('unavailable', `the city's leader did not answer: ${errorMessage(e)}`, {
           fix: 'retry in a few seconds (another server takes over when the leader is gone)',

@@ -189,10 +189,12 @@ export async function startServer(
           city: string;
           pid: number;
           provider: string;
+          state: string;
           server?: { id: string; role: string };
         }>('GET', '/v0/ping')
         .catch(() => undefined);
-      if (ping) {
+      // Running: it has stood for leader once (and leads, or not).
+      if (ping?.state === 'running') {
         return {
           city: ping.city,
           pid: ping.pid,
