@@ -474,6 +474,21 @@ for (const kind of ['postgres', 'mysql'] as const) {
       }, 120_000);
     }
 
+    it('a server on another host is refused while the sessions are host-bound (subprocess)', async () => {
+      const city = await newCity('hosts', '');
+      await city.start();
+      const port = await freePort();
+      const r = await gcBuilt(['start', '--port', String(port)], {
+        cwd: city.root,
+        env: { GC_SERVER_HOST: 'elsewhere.example' },
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/sessions run on \S+ .*this server is on elsewhere\.example/);
+      expect(r.stderr).toMatch(/provider = "exec"/);
+      const rows = await city.db.query<{ host: string }>('SELECT host FROM gc_servers');
+      expect(rows.map((x) => x.host)).not.toContain('elsewhere.example');
+    });
+
     it("an agent's CLI given two servers keeps working while one of them is killed", async () => {
       const city = await newCity('cli', '');
       const a = await city.start();
