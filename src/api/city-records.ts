@@ -18,10 +18,19 @@ export interface CityRecords {
 
 export async function openCityRecords(
   state: CityState,
-  server: { serverId: string; staleMs: number } = { serverId: '', staleMs: 30_000 },
+  server: { serverId: string; staleMs: number; host?: string } = {
+    serverId: '',
+    staleMs: 30_000,
+  },
 ): Promise<CityRecords> {
   if (state.db) {
-    const idempotency = new SqlIdempotency(state.db, undefined, server.serverId, server.staleMs);
+    const idempotency = new SqlIdempotency(
+      state.db,
+      undefined,
+      server.serverId,
+      server.staleMs,
+      server.host ?? '',
+    );
     // Pending claims of servers that are gone: their handlers died with them.
     await idempotency.clearPending();
     return {

@@ -453,6 +453,7 @@ export class Router {
           if (b.state === 'in_progress') {
             throw new ConflictError(`a request with Idempotency-Key ${k} is still in progress`, {
               fix: 'retry after it finishes',
+              details: { in_progress: true },
             });
           }
           if (b.state === 'mismatch') {

@@ -13,7 +13,7 @@
  * outcome. Otherwise the retry is answered "in progress" (409), and after
  * two minutes a pending row is stale whoever holds it.
  */
-import { fault, type Clock, systemClock } from '../core/index.js';
+import { fault, processAlive, type Clock, systemClock } from '../core/index.js';
 import { dbNow, retryable, type SqlConn, type SqlDb } from '../db/index.js';
 import {
   IDEMPOTENCY_TTL_MS,
@@ -34,6 +34,8 @@ export class SqlIdempotency implements IdempotencyRecords {
     private readonly server = '',
     /** A server not seen for this long is gone. */
     private readonly staleMs = 30_000,
+    /** This server's host: a server of this host whose pid is gone is gone at once. */
+    private readonly host = '',
   ) {
     this.pruneTimer = setInterval(() => {
       this.prune().catch(() => undefined);
@@ -42,12 +44,16 @@ export class SqlIdempotency implements IdempotencyRecords {
   }
 
   /** Forget the pending claims of servers that are gone (their handlers died with them). */
-  clearPending(): Promise<number> {
-    return this.db.run(
-      `DELETE FROM idempotency WHERE status = 0 AND server NOT IN
-         (SELECT id FROM gc_servers WHERE seen_at >= ${dbNow(this.db)} - ?)`,
-      [this.staleMs],
+  async clearPending(): Promise<number> {
+    const holders = await this.db.query<{ server: string }>(
+      'SELECT DISTINCT server FROM idempotency WHERE status = 0',
     );
+    let n = 0;
+    for (const { server } of holders) {
+      if (await this.alive(this.db, server)) continue;
+      n += await this.db.run('DELETE FROM idempotency WHERE status = 0 AND server = ?', [server]);
+    }
+    return n;
   }
 
   async begin(scope: string, key: string, fp: string): Promise<Begin> {
@@ -96,15 +102,20 @@ export class SqlIdempotency implements IdempotencyRecords {
     }
   }
 
-  /** Whether the server that holds a pending row still runs (seen within staleMs). */
-  private async alive(tx: SqlConn, server: string): Promise<boolean> {
+  /**
+   * Whether the server that holds a pending row still runs: seen in
+   * gc_servers within staleMs and, when it is on this host, its process
+   * still there (a server killed here is known gone at once).
+   */
+  private async alive(c: SqlConn, server: string): Promise<boolean> {
     if (server === this.server) return true;
     if (!server) return false;
-    const rows = await tx.query(
-      `SELECT id FROM gc_servers WHERE id = ? AND seen_at >= ${dbNow(tx)} - ?`,
+    const [row] = await c.query<{ host: string; pid: number }>(
+      `SELECT host, pid FROM gc_servers WHERE id = ? AND seen_at >= ${dbNow(c)} - ?`,
       [server, this.staleMs],
     );
-    return rows.length > 0;
+    if (!row) return false;
+    return !(this.host && row.host === this.host && !processAlive(Number(row.pid)));
   }
 
   async finish(scope: string, key: string, status: number, body: string): Promise<void> {

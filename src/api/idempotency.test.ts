@@ -53,7 +53,18 @@ await onEachServer('idempotency', (kind, fresh) => {
       expect(await gone.begin('k', 'other', 'fp')).toEqual({ state: 'new' });
       expect(await b.clearPending()).toBe(1);
       expect(await b.begin('k', 'live', 'fp')).toEqual({ state: 'in_progress' });
-      for (const x of [a, b, gone]) await x.close();
+      // A server of this host whose process is gone is gone at once, however recently seen.
+      await servers.beat({ ...row('crashed'), host: 'here', pid: 2 ** 22 + 7 });
+      await servers.beat({ ...row('running'), host: 'here', pid: process.pid });
+      const crashed = new SqlIdempotency(db, undefined, 'crashed', 60_000);
+      const running = new SqlIdempotency(db, undefined, 'running', 60_000);
+      const here = new SqlIdempotency(db, undefined, 'b', 60_000, 'here');
+      expect(await crashed.begin('k', 'c1', 'fp')).toEqual({ state: 'new' });
+      expect(await running.begin('k', 'r1', 'fp')).toEqual({ state: 'new' });
+      expect(await b.begin('k', 'c1', 'fp')).toEqual({ state: 'in_progress' });
+      expect(await here.begin('k', 'c1', 'fp')).toEqual({ state: 'new' });
+      expect(await here.begin('k', 'r1', 'fp')).toEqual({ state: 'in_progress' });
+      for (const x of [a, b, gone, crashed, running, here]) await x.close();
     });
   });
 });

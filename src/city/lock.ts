@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { open, readFile, unlink } from 'node:fs/promises';
-import { LockedError } from '../core/index.js';
+import { LockedError, processAlive } from '../core/index.js';
 
 export type LockRole = 'cli' | 'server';
 
@@ -25,14 +25,7 @@ export interface AcquireOptions {
   command?: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const alive = processAlive;
 
 async function readInfo(path: string): Promise<LockInfo | undefined> {
   try {

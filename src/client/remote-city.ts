@@ -274,8 +274,11 @@ export class RemoteCity implements CityClient {
           }
           tried = 1;
         }
+        // The same write still running (on a server that may have died with
+        // it: another takes it over once that server is known gone).
+        const running = e instanceof GcError && e.details.in_progress === true;
         const left = deadline - Date.now();
-        if ((!unreachable && !limited && !leaderless) || left <= 0) throw e;
+        if ((!unreachable && !limited && !leaderless && !running) || left <= 0) throw e;
         const hinted = limited ? Number(e.details.retry_after_ms) || 1000 : 0;
         const wait = Math.min(left, Math.max(hinted, delay / 2 + Math.random() * delay));
         this.retries++;

@@ -80,6 +80,7 @@ export class Controller {
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
     this.facts = options.facts;
+    this.mayAct = options.mayAct ?? (() => true);
     this.ticker = new Ticker({
       run: () =>
         this.tick().then(
@@ -196,7 +197,14 @@ export class Controller {
 
   private tickTail: Promise<unknown> = Promise.resolve();
 
+  private readonly mayAct: () => boolean;
+
   private async tickOnce(): Promise<TickReport> {
+    // A server that no longer leads (paused past its lease) records nothing:
+    // what it saw is the new leader's to see.
+    if (!this.mayAct()) {
+      throw new GcError('unavailable', 'this server does not lead the city now; tick skipped');
+    }
     const t0 = performance.now();
     const calls0 = this.counted.total;
     const now = this.clock.now();

@@ -60,6 +60,12 @@ export interface ControllerOptions {
    */
   foreign?: (session: string) => boolean;
   /**
+   * Whether this process may act for the city now (one of several servers:
+   * it leads, its lease confirmed). A tick that starts while it may not
+   * observes, decides and records nothing. Default: always.
+   */
+  mayAct?: () => boolean;
+  /**
    * Per-session work directories of rig agents (git worktrees): made before
    * a start (the session runs in the returned directory), handed back when
    * the session ends (pool sessions: removed unless they hold unmerged work).

@@ -83,3 +83,13 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
     }
   }
 }
+
+/** Whether process `pid` exists (EPERM: it does, and is someone else's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -13,6 +13,7 @@ import { WebhookDelivery, openMail, recordWebhookResults, type Mail } from '../m
 import { openProvider, type Provider } from '../runtime/index.js';
 import { RunService, openCityRecords, type CityRecords } from '../api/index.js';
 import { fencedProvider } from './fenced-provider.js';
+import { serverHost } from './host.js';
 import { writeShims } from './shims.js';
 
 export interface ComposeOptions {
@@ -72,7 +73,11 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
     await writeShims(binDir, o.cliDir);
     // Writes poke the controller, which needs the ops: tie the knot by reference.
     const ref: { controller?: Controller; refinery?: Refinery; convoys?: ConvoyPatrol } = {};
-    records = await openCityRecords(state, { serverId: o.serverId, staleMs: o.staleMs });
+    records = await openCityRecords(state, {
+      serverId: o.serverId,
+      staleMs: o.staleMs,
+      host: serverHost(),
+    });
     const sessionEnv = {
       GC_API: o.api,
       PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
@@ -104,6 +109,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       sessionEnv,
       tokens,
       foreign: runService.isRunSession,
+      ...(o.mayAct ? { mayAct: o.mayAct } : {}),
       workspaces: {
         prepare: async (session, rigName) => {
           const rig = ref.refinery?.rigConfig(rigName);

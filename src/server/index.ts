@@ -12,5 +12,6 @@ export {
   type ServerInfo,
   type ServerState,
 } from './city-server.js';
-export { HOST_BOUND_PROVIDERS, serverHost } from './leadership.js';
+export { HOST_BOUND_PROVIDERS } from './leadership.js';
+export { serverHost } from './host.js';
 export { NotLeaderError } from './fenced-provider.js';

@@ -16,9 +16,9 @@
  * monotonic clock), so a leader paused past its lease acts on nothing
  * when it resumes; it steps down at its next renewal.
  */
-import { hostname } from 'node:os';
 import { LeaderElector } from '../city/index.js';
-import { errorMessage, GcError } from '../core/index.js';
+import { errorMessage, GcError, processAlive } from '../core/index.js';
+import { serverHost } from './host.js';
 import { SqlLeases, SqlServers, type ServerRole, type ServerRow, type SqlDb } from '../db/index.js';
 
 /** The providers whose sessions live on one host (the leader must be on it). */
@@ -42,14 +42,10 @@ export interface LeadershipOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The name this host goes by in gc_servers (GC_SERVER_HOST overrides, for tests and containers). */
-export function serverHost(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GC_SERVER_HOST || hostname();
-}
-
 export class Leadership {
   readonly host: string;
   private readonly servers: SqlServers;
+  private readonly leases: SqlLeases;
   private readonly elector: LeaderElector | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -59,9 +55,10 @@ export class Leadership {
   constructor(private readonly o: LeadershipOptions) {
     this.host = serverHost(o.env);
     this.servers = new SqlServers(o.db);
+    this.leases = new SqlLeases(o.db);
     if (!o.apiOnly) {
       this.elector = new LeaderElector({
-        leases: new SqlLeases(o.db),
+        leases: this.leases,
         holder: o.id,
         ttlMs: o.ttlMs,
         onLead: async (term) => {
@@ -119,9 +116,27 @@ export class Leadership {
     );
   }
 
+  /**
+   * A leader that died on this host (its pid is gone) need not be waited
+   * for: its lease is released now, so a server restarted after a crash
+   * leads at once rather than after a lease time. (A pid taken by another
+   * process since looks alive: then the lease is waited out.)
+   */
+  private async releaseDeadLeader(): Promise<void> {
+    const lease = await this.leases.get('leader');
+    if (!lease.holder || lease.holder === this.o.id) return;
+    const [row] = (await this.servers.live(this.staleMs * 4)).filter((s) => s.id === lease.holder);
+    if (!row || row.host !== this.host || processAlive(row.pid)) return;
+    await this.leases.release('leader', lease.holder, lease.term);
+    this.o.log(
+      `leader: ${lease.holder} (pid ${row.pid} on this host) is gone; its lease is released`,
+    );
+  }
+
   /** Register, then stand for leader (unless api-only); resolves after the first try. */
   async start(): Promise<void> {
     await this.beat();
+    if (this.elector) await this.releaseDeadLeader();
     const every = this.elector?.renewIntervalMs ?? Math.floor(this.o.ttlMs / 3);
     this.timer = setInterval(() => {
       this.beating = this.beat().catch((e: unknown) =>
@@ -201,7 +216,11 @@ function leaderOf(servers: readonly ServerRow[]): ServerRow | undefined {
   return best;
 }
 
-/** Servers unseen for three lease times (at least 30 s) are gone. */
+/**
+ * Servers unseen for two lease times (at least 10 s; six missed
+ * heartbeats) are gone: their pending requests are taken over by retries.
+ * (A server of this host whose process is gone is gone at once.)
+ */
 export function staleMsFor(ttlMs: number): number {
-  return Math.max(30_000, 3 * ttlMs);
+  return Math.max(10_000, 2 * ttlMs);
 }

@@ -8,7 +8,6 @@ import { request, type IncomingMessage, type Server, type ServerResponse } from 
 import { connect, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
-  RateLimiter,
   createApiRouter,
   createLimitedServer,
   defaultMaxConnections,
@@ -19,6 +18,7 @@ import {
 import type { KeyRing } from '../city/index.js';
 import type { CityConfig } from '../config/index.js';
 import { GcError, UnauthenticatedError, errorMessage } from '../core/index.js';
+import { SharedRateLimiter } from './shared-rate.js';
 
 export interface ListenOptions {
   host: ApiHost;
@@ -216,32 +216,4 @@ function closeServer(srv: Server): Promise<void> {
     srv.close(() => resolve());
     srv.closeAllConnections();
   });
-}
-
-/**
- * The city's rate budget split among its live servers: each admits its
- * share (rate / servers), so the city as a whole admits about the budget
- * whichever servers its clients reach (evenly spread clients; a client
- * pinned to one server gets that server's share).
- */
-class SharedRateLimiter {
-  private limiter: RateLimiter;
-  private n = 1;
-
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    private readonly share?: () => number,
-  ) {
-    this.limiter = new RateLimiter(rate, burst);
-  }
-
-  admit(principal: Parameters<RateLimiter['admit']>[0]): void {
-    const n = Math.max(1, this.share?.() ?? 1);
-    if (n !== this.n) {
-      this.n = n;
-      this.limiter = new RateLimiter(this.rate / n, Math.max(1, this.burst / n));
-    }
-    this.limiter.admit(principal);
-  }
 }
