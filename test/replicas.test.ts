@@ -7,7 +7,8 @@
  * paused past its lease (SIGSTOP, then SIGCONT) steps down and acts on
  * nothing; a burst of claims through all servers survives the leader's
  * kill with nothing claimed twice, the log gap-free and replaying to the
- * store; an agent's CLI given two servers keeps working when one dies.
+ * store; an agent's CLI given two servers keeps working when one dies;
+ * a suspended city stays suspended through a failover.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -205,6 +206,52 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const b = await city.start();
       expect(b.role).toBe('leader');
       expect((await city.lease()).holder).toBe(b.id);
+    });
+
+    it('a suspended city stays suspended when its leader dies: the next leader starts nothing', async () => {
+      const few = `[[agent]]\nname = "worker"\ncommand = "sleep 600"\nmin_active_sessions = 3\nmax_active_sessions = 3\n`;
+      const city = await newCity('suspend', few);
+      const a = await city.start();
+      const b = await city.start();
+      expect([a.role, b.role]).toEqual(['leader', 'replica']);
+      await waitFor(
+        async () => (await runningSessions(city, a)).length === 3,
+        '3 sessions running',
+        30_000,
+      );
+      // Suspending through the replica: the leader route is forwarded.
+      const s = await city.call(b, 'POST', '/v0/control/suspend');
+      expect(s.status, JSON.stringify(s.body)).toBe(200);
+      await waitFor(
+        async () => (await runningSessions(city, a)).length === 0,
+        'the suspended city to stop its sessions',
+        30_000,
+      );
+      // The flag lives in the database, not in one server's memory or host.
+      const flags = await city.db.query<{ name: string }>('SELECT name FROM gc_flags');
+      expect(flags.map((f) => f.name)).toEqual(['suspended']);
+      const before = await city.events(b);
+      process.kill(a.pid, 'SIGKILL');
+      await waitFor(
+        async () => (await city.lease()).holder === b.id,
+        'the replica to lead',
+        TAKEOVER_BOUND_MS + 5000,
+      );
+      await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+      const st = await city.call(b, 'GET', '/v0/status');
+      expect(st.body).toMatchObject({ suspended: true, cluster: { id: b.id, role: 'leader' } });
+      const since = (await city.events(b)).filter((e) => e.seq > (before.at(-1)?.seq ?? 0));
+      expect(since.filter((e) => e.type === 'session.started')).toEqual([]);
+      expect(await runningSessions(city, b)).toEqual([]);
+      // Resumed through the new leader, the city starts its sessions again.
+      const r = await city.call(b, 'POST', '/v0/control/resume');
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await waitFor(
+        async () => (await runningSessions(city, b)).length === 3,
+        'the resumed city to start its sessions',
+        30_000,
+      );
+      expect(await city.db.query('SELECT name FROM gc_flags')).toEqual([]);
     });
 
     it('one leader of three (one --api-only); kill -9 of the leader mid start wave: the other candidate leads within the bound, no session started twice', async () => {

@@ -33,4 +33,4 @@ export {
   type Lease,
   type Leases,
 } from './lease.js';
-export { SqlServers, type ServerRole, type ServerRow } from './servers.js';
+export { SqlFlags, SqlServers, type ServerRole, type ServerRow } from './servers.js';

@@ -529,4 +529,24 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    version: 11,
+    description: 'city-wide flags (suspended), for whichever server leads',
+    statements: {
+      postgres: [
+        `CREATE TABLE gc_flags (
+          name ${PG_TEXT} PRIMARY KEY,
+          value ${PG_TEXT} NOT NULL,
+          at BIGINT NOT NULL
+        )`,
+      ],
+      mysql: [
+        `CREATE TABLE gc_flags (
+          name VARCHAR(64) PRIMARY KEY,
+          value VARCHAR(255) NOT NULL,
+          at BIGINT NOT NULL
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
 ];

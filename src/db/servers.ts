@@ -83,3 +83,30 @@ export class SqlServers {
     await this.db.run('DELETE FROM gc_servers WHERE id = ?', [id]);
   }
 }
+
+/**
+ * City-wide flags (gc_flags): state the leader acts on that must follow
+ * leadership from server to server and host to host (today: suspended).
+ */
+export class SqlFlags {
+  constructor(private readonly db: SqlDb) {}
+
+  async get(name: string): Promise<boolean> {
+    const rows = await this.db.query('SELECT name FROM gc_flags WHERE name = ?', [name]);
+    return rows.length > 0;
+  }
+
+  async set(name: string, on: boolean): Promise<void> {
+    if (!on) {
+      await this.db.run('DELETE FROM gc_flags WHERE name = ?', [name]);
+      return;
+    }
+    const now = Date.now();
+    await this.db.run(
+      this.db.dialect === 'postgres'
+        ? 'INSERT INTO gc_flags (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING'
+        : 'INSERT IGNORE INTO gc_flags (name, value, at) VALUES (?, ?, ?)',
+      [name, new Date(now).toISOString(), now],
+    );
+  }
+}

@@ -17,7 +17,7 @@ import { loadCityConfig, ms, redactConfig } from '../config/index.js';
 import { citySpec, type CitySpec } from '../controller/index.js';
 import { nudgeSessions } from '../runtime/index.js';
 import type { EventInput } from '../events/index.js';
-import type { ServerRow } from '../db/index.js';
+import { SqlFlags, type ServerRow } from '../db/index.js';
 import { RateLimiter, type ApiHost } from '../api/index.js';
 import type { Message } from '../mail/index.js';
 import { composeCity, type CityParts } from './compose.js';
@@ -304,11 +304,7 @@ export class CityServer implements ApiHost, LeaderHost {
   /** What every server does at start: the suspend flag, the listeners, the config watch. */
   private async open(options: CityServerOptions): Promise<void> {
     this.sseStallMs = options.sseStallMs;
-    this.suspendedFlag = await readFile(path.join(this.cityState.gcDir, 'suspended'), 'utf8').then(
-      () => true,
-      () => false,
-    );
-    if (this.suspendedFlag) this.controller.setSpec({ ...this.spec, suspended: true });
+    await this.takeUpFlags();
     const config = this.cityState.loaded.config;
     const l = this.leadership;
     this.listeners = new ApiListeners({
@@ -471,20 +467,45 @@ export class CityServer implements ApiHost, LeaderHost {
     }
   }
 
+  /**
+   * Read the suspend flag: in the database when the city is shared (it
+   * follows leadership from host to host), else `.gc/suspended`.
+   */
+  async takeUpFlags(): Promise<void> {
+    const db = this.cityState.db;
+    const on =
+      this.leadership && db
+        ? await new SqlFlags(db).get('suspended')
+        : await readFile(path.join(this.cityState.gcDir, 'suspended'), 'utf8').then(
+            () => true,
+            () => false,
+          );
+    if (on !== this.suspendedFlag) await this.applySuspended(on);
+  }
+
   async setSuspended(suspended: boolean): Promise<void> {
-    const flag = path.join(this.cityState.gcDir, 'suspended');
-    if (suspended) await writeFile(flag, `${new Date().toISOString()}\n`);
-    else await rm(flag, { force: true });
-    this.suspendedFlag = suspended;
-    const loaded = await loadCityConfig(this.cityState.loaded.file).catch(() => undefined);
-    const base = loaded ? citySpec(loaded) : this.spec;
-    this.controller.setSpec({ ...base, suspended: suspended || base.suspended });
+    const db = this.cityState.db;
+    if (this.leadership && db) await new SqlFlags(db).set('suspended', suspended);
+    else {
+      const flag = path.join(this.cityState.gcDir, 'suspended');
+      if (suspended) await writeFile(flag, `${new Date().toISOString()}\n`);
+      else await rm(flag, { force: true });
+    }
+    await this.applySuspended(suspended);
     await this.cityState.events.record({
       type: suspended ? 'controller.suspended' : 'controller.resumed',
       actor: 'controller',
       subject: this.spec.name,
       message: suspended ? 'city suspended: no sessions will run' : 'city resumed',
     });
+  }
+
+  /** The flag joins city.toml's own `suspended`: either one suspends. */
+  private async applySuspended(suspended: boolean): Promise<void> {
+    this.suspendedFlag = suspended;
+    const loaded = await loadCityConfig(this.cityState.loaded.file).catch(() => undefined);
+    const base = loaded ? citySpec(loaded) : this.spec;
+    this.controller.setSpec({ ...base, suspended: suspended || base.suspended });
   }
 
   /**

@@ -20,6 +20,8 @@ export interface LeaderHost {
   readonly shared: boolean;
   /** Answer on the city socket too (false: stop). */
   citySocket(on: boolean): Promise<void>;
+  /** Read the city-wide flags again (suspended): another leader may have set them. */
+  takeUpFlags(): Promise<void>;
 }
 
 export class LeaderWork {
@@ -43,6 +45,7 @@ export class LeaderWork {
       const recovered = await parts.ops.recover();
       if (recovered) host.log(`events: ${recovered} committed event(s) recovered from the outbox`);
       await parts.runs.takeUp();
+      await host.takeUpFlags();
       await host.citySocket(true);
     }
     const spec = parts.controller.currentSpec;
