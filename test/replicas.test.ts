@@ -379,7 +379,8 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const city = await newCity('claims', '');
       const servers = [await city.start(), await city.start(), await city.start()];
       const leader = await city.leader();
-      const BEADS = 300;
+      const BEADS = 500;
+      const WORKERS = 50;
       await Promise.all(
         Array.from({ length: 10 }, async (_, w) => {
           for (let i = w; i < BEADS; i += 10) {
@@ -391,7 +392,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const claimed = new Map<string, string>();
       let failures = 0;
       const worker = async (w: number) => {
-        for (let n = 0; n < BEADS / 30 + 2; n++) {
+        for (let n = 0; n < BEADS / WORKERS + 2; n++) {
           const s = servers[(w + n) % servers.length]!;
           if (!alive(s.pid)) continue;
           const r = await apiCall(
@@ -414,7 +415,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
           claimed.set(bead.id, `w${w}`);
         }
       };
-      const burst = Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
+      const burst = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
       await new Promise((r) => setTimeout(r, 150));
       process.kill(leader.pid, 'SIGKILL');
       await burst;
@@ -464,7 +465,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         });
       }
       // Calls to the killed server failed (the client saw it); none was half-applied.
-      expect(failures).toBeLessThan(30 * (BEADS / 30 + 2));
+      expect(failures).toBeLessThan(WORKERS * (BEADS / WORKERS + 2));
     });
 
     for (const [point, gate] of [
