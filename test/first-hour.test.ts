@@ -292,6 +292,45 @@ describe('start failures are visible before and after gc start', () => {
         /agent ghost cannot start \(ghost\): command: gc-no-such-agent-cli: command not found on PATH/,
       );
       expect(st).toMatch(/fix: install it, fix the agent start_command/);
+      const list = await run(root, ['session', 'list']);
+      expect(list.stdout).toMatch(
+        /ghost\s+ghost\s+waiting.*last start failed: .*command not found/,
+      );
+      const rows = JSON.parse((await run(root, ['session', 'list', '--json'])).stdout) as {
+        name: string;
+        start_error?: string;
+      }[];
+      expect(rows.find((r) => r.name === 'ghost')?.start_error).toMatch(/command not found/);
+    } finally {
+      await run(root, ['stop']);
+    }
+  });
+
+  it('a session slow to start is "starting" meanwhile; past its deadline the reason quotes its screen', async () => {
+    const root = await city(false, 'subprocess');
+    await writeFile(
+      path.join(root, 'city.toml'),
+      '[workspace]\nname = "fh"\n[session]\nprovider = "subprocess"\nstartup_timeout = "4s"\n' +
+        '[daemon]\npatrol_interval = "1h"\n' +
+        '[[agent]]\nname = "slow"\nstart_command = "echo loading the model; sleep 600"\n' +
+        'ready_prompt_prefix = "READY>"\n',
+    );
+    const s = await run(root, ['start']);
+    try {
+      expect(s.code, s.stderr).toBe(0);
+      // The server answers while the start is under way.
+      const starting = await run(root, ['session', 'list']);
+      expect(starting.code, starting.stderr).toBe(0);
+      expect(starting.stdout).toMatch(/slow\s+slow\s+starting\s+\d+\s+starting: ready by /);
+      const failed = await until(
+        'the failed start in session list',
+        async () => (await run(root, ['session', 'list'])).stdout,
+        (out) => /last start failed/.test(out),
+        20_000,
+      );
+      expect(failed).toMatch(/did not show its ready prompt "READY>" .*loading the model/);
+      const st = await run(root, ['status']);
+      expect(st.stdout).toMatch(/last start failed: .*loading the model/);
     } finally {
       await run(root, ['stop']);
     }

@@ -115,3 +115,13 @@ export function clip(text: string, max = 60): string {
   const one = text.replace(/\s+/g, ' ');
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
+
+/**
+ * A session row's REASON column: why it waits, plus its last start error
+ * (first line) while it is not running.
+ */
+export function sessionReason(r: { state: string; reason?: string; start_error?: string }): string {
+  const err =
+    r.start_error && r.state !== 'running' ? `last start failed: ${clip(r.start_error, 160)}` : '';
+  return [r.reason ?? '', err].filter(Boolean).join('; ');
+}

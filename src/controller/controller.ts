@@ -11,10 +11,11 @@ import { loadFacts, saveFacts, type SessionFacts } from './session-facts.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import { recheckIdleStops, stopWave } from './fleet.js';
+import { noteIdle, pollDrainAcks, recheckIdleStops, stopWave } from './fleet.js';
 import { startWave } from './start-wave.js';
+import { StartsInFlight, type StartAction } from './starts.js';
 import { agentOfSession, desiredState } from './desired.js';
-import { WAKE_LIMIT, reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
+import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
 import { shutdownSessions, type ShutdownProgress } from './shutdown.js';
 import { startRequest } from './start-request.js';
@@ -67,6 +68,8 @@ export class Controller {
   private readonly startFailures = new Map<string, AgentFailure>();
   /** Every call the controller makes to its provider, counted at the provider. */
   private readonly counted: CountingProvider;
+  /** Starts under way, outside the tick (starts.ts). */
+  private readonly starts: StartsInFlight;
 
   constructor(options: ControllerOptions) {
     this.counted = new CountingProvider(options.provider);
@@ -81,9 +84,18 @@ export class Controller {
     this.tokens = options.tokens;
     this.facts = options.facts;
     this.mayAct = options.mayAct ?? (() => true);
+    this.starts = new StartsInFlight({
+      runWave: (wave, recorded) => this.startWave(wave, recorded),
+      // A started session lets its dependents and the wake limit's waiters
+      // go now; a failed one is tried again at the next regular tick.
+      started: () => this.ticker.poke(),
+      now: () => this.clock.now(),
+      timeoutMs: () => this.spec.startupTimeoutMs,
+      log: this.log,
+    });
     this.ticker = new Ticker({
       run: () =>
-        this.tick().then(
+        this.tickAndGo().then(
           () => undefined,
           (e: unknown) => {
             this.lastError = errorMessage(e);
@@ -173,20 +185,31 @@ export class Controller {
     this.ticker.nudge();
   }
 
-  /** Wait for the tick in flight (tests). */
+  /** Wait for the tick in flight and the starts under way. */
   async settle(): Promise<void> {
-    while (this.ticker.inFlight) await this.ticker.inFlight;
+    while (this.ticker.inFlight || this.starts.size) {
+      if (this.ticker.inFlight) await this.ticker.inFlight;
+      await this.starts.settled();
+    }
   }
 
   private isCitySession = (name: string): boolean => agentOfSession(this.spec, name) !== undefined;
 
-  /** One observe-decide-act-record pass. */
   /**
-   * One tick: observe, decide, act. Ticks never overlap: one asked for while
-   * another runs (the ticker's, or a direct call) runs after it, so two
-   * ticks cannot both start (and issue a token for) the same session.
+   * One tick: observe, decide, act, then wait for the starts it began (a
+   * caller that ticks by hand sees their outcome). The ticker's ticks do
+   * not wait for starts (tickAndGo). Ticks never overlap: one asked for
+   * while another runs runs after it, so two ticks cannot both start (and
+   * issue a token for) the same session.
    */
-  tick(): Promise<TickReport> {
+  async tick(): Promise<TickReport> {
+    const report = await this.tickAndGo();
+    await this.starts.settled();
+    return report;
+  }
+
+  /** One tick; the starts it decides run on after it (starts.ts). */
+  private tickAndGo(): Promise<TickReport> {
     const run = this.tickTail.then(
       () => this.tickOnce(),
       () => this.tickOnce(),
@@ -209,9 +232,12 @@ export class Controller {
     const calls0 = this.counted.total;
     const now = this.clock.now();
     const foreign = this.foreign;
+    // Taken before the snapshot: a start that ends after it has its tracker set.
+    const starting = new Set(this.starts.sessions.keys());
     const all = await this.provider.snapshot('');
     let snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     this.live = new Map(snapshot.map((s) => [s.name, s]));
+    snapshot = snapshot.filter((s) => !starting.has(s.name));
     const workload = await this.ops.store.workload();
     const scaleFailures: [agent: string, why: string][] = [];
     const scale = await runScaleChecks(this.spec, {
@@ -237,10 +263,11 @@ export class Controller {
       scaleDownGraceMs: SCALE_DOWN_GRACE_MS,
       claims,
       isCitySession: this.isCitySession,
+      starting,
     });
-    this.noteIdle(plan, now);
+    this.nextWake = noteIdle(this.trackers, plan, now);
     await this.act(plan, now);
-    await this.checkDrainAcks();
+    if (await pollDrainAcks(this.provider, this.trackers, ACT_CONCURRENCY)) this.ticker.poke();
     this.ticks++;
     this.lastTickAt = now;
     const report: TickReport = {
@@ -252,24 +279,6 @@ export class Controller {
     };
     this.lastReport = report;
     return report;
-  }
-
-  /**
-   * The scale-down grace counts from when a session became unwanted and
-   * idle: note that moment (and forget it once it is wanted or busy again),
-   * and tick when the earliest grace ends.
-   */
-  private noteIdle(plan: Plan, now: number): void {
-    const graceful = new Map(
-      plan.waiting.flatMap((w) =>
-        w.graceEndsAt !== undefined ? [[w.session, w.graceEndsAt]] : [],
-      ),
-    );
-    for (const [name, t] of this.trackers) {
-      if (graceful.has(name)) t.idleSince ??= now;
-      else delete t.idleSince;
-    }
-    this.nextWake = graceful.size ? Math.min(...graceful.values()) : undefined;
   }
 
   /** A session was stopped outside a tick (gc session kill): status shows it at once. */
@@ -416,20 +425,18 @@ export class Controller {
         `stopped ${a.session}: ${a.reason}`,
       );
     });
-    const starts = byKind('start');
-    const waves = [...new Set(starts.map((s) => s.wave))].sort((x, y) => x - y);
-    for (const wave of waves)
-      await this.startWave(
-        starts.filter((s) => s.wave === wave),
-        now,
-      );
-    // More to start than one tick may wake: the next wave goes as soon as this one is up.
-    if (plan.waiting.some((w) => w.reason === WAKE_LIMIT)) this.ticker.poke();
+    // Starts run on after the tick; when they are done the next tick comes
+    // (dependents, and sessions over this tick's wake limit, start then).
+    this.starts.launch(byKind('start')).catch((e: unknown) => this.log(errorMessage(e)));
   }
 
   /** One depends_on wave of starts (start-wave.ts), its outcomes recorded here. */
-  private startWave(wave: Extract<Action, { kind: 'start' }>[], now: number): Promise<void> {
-    return startWave(wave, {
+  private async startWave(
+    wave: StartAction[],
+    recorded: (session: string, started: boolean) => void,
+  ): Promise<void> {
+    const now = this.clock.now();
+    await startWave(wave, {
       provider: this.provider,
       tokens: this.tokens,
       concurrency: ACT_CONCURRENCY,
@@ -444,17 +451,19 @@ export class Controller {
           deadline: this.clock.now() + this.spec.startupTimeoutMs,
         });
       },
-      failed: (a, e) => this.startFailed(a, e, now),
-      started: (a) => this.started(a, now),
+      failed: async (a, e) => {
+        await this.startFailed(a, e, now);
+        recorded(a.session.name, false);
+      },
+      started: async (a) => {
+        await this.started(a, now);
+        recorded(a.session.name, true);
+      },
     });
   }
 
   /** A failed start counts toward the crash loop like a death. */
-  private async startFailed(
-    a: Extract<Action, { kind: 'start' }>,
-    e: unknown,
-    now: number,
-  ): Promise<void> {
+  private async startFailed(a: StartAction, e: unknown, now: number): Promise<void> {
     const d = a.session;
     this.revokeToken(d.name);
     this.tracker(d.name).deaths.push(now);
@@ -477,7 +486,7 @@ export class Controller {
     );
   }
 
-  private async started(a: Extract<Action, { kind: 'start' }>, now: number): Promise<void> {
+  private async started(a: StartAction, now: number): Promise<void> {
     const d = a.session;
     const t = this.tracker(d.name);
     t.startedAt = now;
@@ -493,21 +502,6 @@ export class Controller {
       { agent: d.agent, rig: d.rig ?? null, reason: a.reason },
       `started ${d.name} (${a.reason})`,
     );
-  }
-
-  /** Draining sessions: has the agent acknowledged? One call per draining session. */
-  private async checkDrainAcks(): Promise<void> {
-    const draining = [...this.trackers].filter(
-      ([, t]) => t.drainingSince !== undefined && !t.drainAcked,
-    );
-    let acked = false;
-    await mapLimit(draining, ACT_CONCURRENCY, async ([name, t]) => {
-      if ((await this.provider.getMeta(name, META.drainAck).catch(() => '')) === '1') {
-        t.drainAcked = true;
-        acked = true;
-      }
-    });
-    if (acked) this.ticker.poke();
   }
 
   /** The agent acknowledged its drain through the API. */
@@ -557,6 +551,7 @@ export class Controller {
       configError: this.configError,
       lastError: this.lastError,
       failures: this.startFailures,
+      starting: this.starts.sessions,
       shutdown: this.shutdownProgress,
     });
   }

@@ -7,8 +7,9 @@
  */
 import { errorMessage, killPoint, mapLimit } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
-import type { Provider, StartRequest } from '../runtime/index.js';
-import type { Action } from './plan.js';
+import type { Provider, StartRequest, StartedEach } from '../runtime/index.js';
+import type { Action, Plan, SessionTracker } from './plan.js';
+import { META } from './options.js';
 
 /**
  * The tick's stops as one batch call: true when the provider has one and
@@ -40,14 +41,25 @@ export async function startSessions(
   provider: Provider,
   requests: readonly StartRequest[],
   concurrency: number,
+  onEach: StartedEach = () => undefined,
 ): Promise<(Error | undefined)[]> {
   if (provider.startMany && requests.length > 1) {
+    const told = new Set<number>();
+    const tell = (i: number, err: Error | undefined) => {
+      if (told.has(i)) return;
+      told.add(i);
+      onEach(i, err);
+    };
+    let out: (Error | undefined)[];
     try {
-      return await provider.startMany(requests);
+      out = await provider.startMany(requests, tell);
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
-      return requests.map(() => err);
+      out = requests.map(() => err);
     }
+    // Whatever the provider did not tell (or could not, failing as a whole).
+    for (const [i, err] of out.entries()) tell(i, err);
+    return out;
   }
   const out: (Error | undefined)[] = requests.map(() => undefined);
   await mapLimit(requests, concurrency, async (r, i) => {
@@ -58,6 +70,7 @@ export async function startSessions(
     } catch (e) {
       out[i] = e instanceof Error ? e : new Error(String(e));
     }
+    onEach(i, out[i]);
   });
   return out;
 }
@@ -102,4 +115,45 @@ export async function recheckIdleStops(
         reason: `${a.reason}; claimed work meanwhile`,
       })),
   };
+}
+
+/**
+ * The scale-down grace counts from when a session became unwanted and
+ * idle: note that moment in its tracker (and forget it once it is wanted
+ * or busy again). Returns when the earliest grace ends (the next tick comes
+ * no later), or undefined.
+ */
+export function noteIdle(
+  trackers: ReadonlyMap<string, SessionTracker>,
+  plan: Plan,
+  now: number,
+): number | undefined {
+  const graceful = new Map(
+    plan.waiting.flatMap((w) => (w.graceEndsAt !== undefined ? [[w.session, w.graceEndsAt]] : [])),
+  );
+  for (const [name, t] of trackers) {
+    if (graceful.has(name)) t.idleSince ??= now;
+    else delete t.idleSince;
+  }
+  return graceful.size ? Math.min(...graceful.values()) : undefined;
+}
+
+/**
+ * Draining sessions: has the agent acknowledged (session meta)? One call
+ * per draining session; true when one has (tick again).
+ */
+export async function pollDrainAcks(
+  provider: Provider,
+  trackers: ReadonlyMap<string, SessionTracker>,
+  concurrency: number,
+): Promise<boolean> {
+  const draining = [...trackers].filter(([, t]) => t.drainingSince !== undefined && !t.drainAcked);
+  let acked = false;
+  await mapLimit(draining, concurrency, async ([name, t]) => {
+    if ((await provider.getMeta(name, META.drainAck).catch(() => '')) === '1') {
+      t.drainAcked = true;
+      acked = true;
+    }
+  });
+  return acked;
 }

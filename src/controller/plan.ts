@@ -82,7 +82,16 @@ export interface PlanOptions {
   claims: ReadonlyMap<string, number>;
   /** Whether a name is one of this city's session names (desired or not). */
   isCitySession: (name: string) => boolean;
+  /**
+   * Sessions whose start is under way (outside the tick): left alone (not
+   * started again, not judged dead, their claims kept) and counted against
+   * the wake limit. The snapshot given with them may or may not hold them.
+   */
+  starting?: ReadonlySet<string>;
 }
+
+/** Why a wanted session is not acted on: its start is under way. */
+export const STARTING = 'starting';
 
 /** Deaths inside the restart window. */
 export function recentDeaths(t: SessionTracker | undefined, now: number, windowMs: number): number {
@@ -97,11 +106,12 @@ export function reconcilePlan(
 ): Plan {
   const actions: Action[] = [];
   const waiting: Waiting[] = [];
-  const snap = new Map(snapshot.map((s) => [s.name, s]));
+  const starting = o.starting ?? new Set<string>();
+  const snap = new Map(snapshot.filter((s) => !starting.has(s.name)).map((s) => [s.name, s]));
   const wanted = new Map(desired.sessions.map((d) => [d.name, d]));
   const aliveAgents = new Set<string>();
   const agentOf = new Map(desired.sessions.map((d) => [d.name, d.agent]));
-  for (const s of snapshot) {
+  for (const s of snap.values()) {
     const agent = agentOf.get(s.name);
     if (s.alive && agent) aliveAgents.add(agent);
   }
@@ -109,6 +119,7 @@ export function reconcilePlan(
   // Deaths: a session we started or adopted that is now dead or gone.
   const died = new Set<string>();
   for (const [name, t] of trackers) {
+    if (starting.has(name)) continue;
     const s = snap.get(name);
     if (t.startedAt !== undefined && !s?.alive) {
       if (t.drainingSince !== undefined || s?.exitCode === 0) {
@@ -122,7 +133,7 @@ export function reconcilePlan(
 
   // Claims held by city sessions that are not alive go back to open.
   for (const [holder, n] of o.claims) {
-    if (n > 0 && !snap.get(holder)?.alive && o.isCitySession(holder)) {
+    if (n > 0 && !snap.get(holder)?.alive && !starting.has(holder) && o.isCitySession(holder)) {
       actions.push({
         kind: 'release',
         holder,
@@ -133,6 +144,10 @@ export function reconcilePlan(
 
   const starts: DesiredSession[] = [];
   for (const d of desired.sessions) {
+    if (starting.has(d.name)) {
+      waiting.push({ session: d.name, reason: STARTING });
+      continue;
+    }
     const s = snap.get(d.name);
     const t = trackers.get(d.name);
     if (s?.alive) {
@@ -179,7 +194,7 @@ export function reconcilePlan(
   }
 
   // Sessions nobody wants any more: drain the busy, stop the rest.
-  for (const s of snapshot) {
+  for (const s of snap.values()) {
     if (wanted.has(s.name)) continue;
     const t = trackers.get(s.name);
     if (!s.alive) {
@@ -221,7 +236,9 @@ export function reconcilePlan(
   // Starts in depends_on waves, at most maxWakesPerTick.
   const waveOf = new Map<string, number>();
   const startingAgents = new Map<string, number>();
-  let wakes = 0;
+  // Starts under way use up wakes: a tick starts no more than the limit
+  // allows on top of those still starting.
+  let wakes = starting.size;
   const pending = [...starts];
   for (let wave = 1; pending.length; wave++) {
     const ready = pending.filter((d) =>

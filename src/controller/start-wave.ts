@@ -54,16 +54,18 @@ export async function startWave<A extends { session: DesiredSession }>(
       await steps.failed(a, e);
     }
   });
-  const results = await startSessions(
+  // Each outcome recorded as it comes: one ready early is not held back
+  // by a slow one of its wave. Outcomes that come together are recorded
+  // together (the event log commits a burst of events at once).
+  const recording: Promise<void>[] = [];
+  await startSessions(
     steps.provider,
     ready.map((r) => r.request),
     steps.concurrency,
+    (i, err) => {
+      const { a } = ready[i]!;
+      recording.push(err ? steps.failed(a, err) : steps.started(a));
+    },
   );
-  // Recorded together: the event log commits a burst of events at once.
-  await Promise.all(
-    ready.map(({ a }, i) => {
-      const err = results[i];
-      return err ? steps.failed(a, err) : steps.started(a);
-    }),
-  );
+  await Promise.all(recording);
 }

@@ -8,6 +8,7 @@ import type { SessionSnapshot } from '../runtime/index.js';
 import { agentOfSession, type DesiredState } from './desired.js';
 import type { Plan, SessionTracker } from './plan.js';
 import type { ShutdownProgress } from './shutdown.js';
+import type { Starting } from './starts.js';
 import type { CitySpec } from './spec.js';
 
 export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -15,8 +16,12 @@ export type ControllerState = 'idle' | 'running' | 'stopping' | 'stopped';
 export interface SessionStatus {
   name: string;
   agent: string | undefined;
-  state: 'running' | 'draining' | 'dead' | 'waiting' | 'quarantined' | 'stopped';
+  state: 'starting' | 'running' | 'draining' | 'dead' | 'waiting' | 'quarantined' | 'stopped';
   reason?: string;
+  /** While starting: when its start must be done by (epoch ms). */
+  start_deadline?: number;
+  /** Its last start failed (cleared when one succeeds): why. */
+  start_error?: string;
   last_activity: number;
   attached: boolean;
   restarts_in_window: number;
@@ -60,6 +65,8 @@ export interface StatusInput {
   configError: string | undefined;
   lastError: string | undefined;
   failures: ReadonlyMap<string, AgentFailure>;
+  /** Sessions whose start is under way. */
+  starting?: ReadonlyMap<string, Starting>;
   shutdown?: ShutdownProgress | undefined;
 }
 
@@ -70,38 +77,90 @@ export function controllerStatus(o: StatusInput): ControllerStatus {
   const sessions: SessionStatus[] = [];
   const seen = new Set<string>();
   const waiting = new Map((r?.plan.waiting ?? []).map((w) => [w.session, w.reason]));
+  const starting = o.starting ?? new Map<string, Starting>();
+  const startErrors = new Map([...o.failures.values()].map((f) => [f.session, f.error]));
+  /** Starting state, deadline and last start error: what every entry may add. */
+  const extra = (name: string) => {
+    const st = starting.get(name);
+    const err = startErrors.get(name);
+    return {
+      ...(st && !st.waitingFor ? { start_deadline: st.deadline } : {}),
+      ...(err !== undefined ? { start_error: err } : {}),
+    };
+  };
+  /** A later wave of a launch waits for its dependencies' starts. */
+  const startingState = (st: Starting) =>
+    st.waitingFor
+      ? { state: 'waiting' as const, reason: `waiting for ${st.waitingFor.join(', ')}` }
+      : {
+          state: 'starting' as const,
+          reason: `starting: ready by ${new Date(st.deadline).toISOString()} or its start fails`,
+        };
   for (const s of o.live.values()) {
     seen.add(s.name);
     const t = o.trackers.get(s.name);
-    const state: SessionStatus['state'] = !s.alive
-      ? t?.quarantined
-        ? 'quarantined'
-        : 'dead'
-      : t?.drainingSince !== undefined
-        ? 'draining'
-        : 'running';
-    const reason = waiting.get(s.name) ?? t?.drainReason;
+    const st = starting.get(s.name);
+    const state: SessionStatus['state'] = st
+      ? startingState(st).state
+      : !s.alive
+        ? t?.quarantined
+          ? 'quarantined'
+          : 'dead'
+        : t?.drainingSince !== undefined
+          ? 'draining'
+          : 'running';
+    const reason = st ? startingState(st).reason : (waiting.get(s.name) ?? t?.drainReason);
     sessions.push({
       name: s.name,
       agent: agentOfSession(o.spec, s.name)?.name,
       state,
       ...(reason ? { reason } : {}),
+      ...extra(s.name),
       last_activity: s.lastActivity,
       attached: s.attached,
       restarts_in_window: restarts(t),
     });
   }
-  for (const [name, reason] of waiting) {
+  for (const st of starting.values()) {
+    if (seen.has(st.session)) continue;
+    seen.add(st.session);
+    sessions.push({
+      name: st.session,
+      agent: st.agent,
+      ...startingState(st),
+      ...extra(st.session),
+      last_activity: 0,
+      attached: false,
+      restarts_in_window: restarts(o.trackers.get(st.session)),
+    });
+  }
+  for (const [name, why] of waiting) {
     if (seen.has(name)) continue;
     const t = o.trackers.get(name);
     sessions.push({
       name,
       agent: agentOfSession(o.spec, name)?.name,
       state: t?.quarantined ? 'quarantined' : 'waiting',
-      reason,
+      reason: why,
+      ...extra(name),
       last_activity: 0,
       attached: false,
       restarts_in_window: restarts(t),
+    });
+  }
+  // A session whose start failed since the last tick: not live, not planned yet.
+  for (const f of o.failures.values()) {
+    if (seen.has(f.session) || waiting.has(f.session)) continue;
+    seen.add(f.session);
+    sessions.push({
+      name: f.session,
+      agent: f.agent,
+      state: 'waiting',
+      reason: 'to be started again at the next tick',
+      ...extra(f.session),
+      last_activity: 0,
+      attached: false,
+      restarts_in_window: restarts(o.trackers.get(f.session)),
     });
   }
   sessions.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));

@@ -16,4 +16,4 @@ export {
   type RequestScope,
 } from './request.js';
 export { printable } from './text.js';
-export { mapLimit } from './limit.js';
+export { mapLimit, SerialBatcher } from './limit.js';

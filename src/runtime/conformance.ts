@@ -152,14 +152,21 @@ export function runRuntimeConformance(label: string, factory: RuntimeHarnessFact
         },
         meta: { GC_FP: `fp-${name}` },
       });
-      const results = await p.startMany!([
-        ...good.slice(0, 6).map((x) => req(x)),
-        req(live),
-        req(missing, 'gc-no-such-program-xyz --flag'),
-        req(dead),
-        ...good.slice(6).map((x) => req(x)),
-        req(good[2]!), // twice in one wave: one of the two starts it
-      ]);
+      const told = new Map<number, (Error | undefined)[]>();
+      const results = await p.startMany!(
+        [
+          ...good.slice(0, 6).map((x) => req(x)),
+          req(live),
+          req(missing, 'gc-no-such-program-xyz --flag'),
+          req(dead),
+          ...good.slice(6).map((x) => req(x)),
+          req(good[2]!), // twice in one wave: one of the two starts it
+        ],
+        (i, err) => told.set(i, [...(told.get(i) ?? []), err]),
+      );
+      // Each outcome told once, as the call returns it.
+      expect([...told.keys()].sort((a, b) => a - b)).toEqual(results.map((_, i) => i));
+      for (const [i, errs] of told) expect(errs).toEqual([results[i]]);
       const twice = [results[2], results.pop()].map((r) => r?.constructor.name ?? 'ok');
       expect(twice.sort()).toEqual(['SessionExistsError', 'ok']);
       results[2] = undefined;

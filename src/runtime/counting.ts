@@ -11,6 +11,7 @@ import type {
   StartConfig,
   StartOptions,
   StartRequest,
+  StartedEach,
 } from './provider.js';
 
 /** Provider methods that count as calls (everything but `close`). */
@@ -32,9 +33,9 @@ export class CountingProvider implements Provider {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
     if (inner.startMany) {
-      this.startMany = (requests) => {
+      this.startMany = (requests, onEach) => {
         this.count('start');
-        return inner.startMany!(requests);
+        return inner.startMany!(requests, onEach);
       };
     }
     if (inner.stopMany) {
@@ -81,7 +82,10 @@ export class CountingProvider implements Provider {
     return this.inner.stop(name);
   }
   /** Forwarded when the inner provider has it; one call, counted as one start. */
-  startMany?: (requests: readonly StartRequest[]) => Promise<(Error | undefined)[]>;
+  startMany?: (
+    requests: readonly StartRequest[],
+    onEach?: StartedEach,
+  ) => Promise<(Error | undefined)[]>;
   /** Forwarded when the inner provider has it; one call, counted as one stop. */
   stopMany?: (names: readonly string[]) => Promise<void>;
   interruptMany?: (names: readonly string[]) => Promise<void>;

@@ -12,6 +12,7 @@ import type {
   StartConfig,
   StartOptions,
   StartRequest,
+  StartedEach,
 } from './provider.js';
 import {
   resolveInside,
@@ -68,6 +69,33 @@ export class FakeProvider implements Provider {
         : (error ?? new ProviderUnavailableError('fake', 'failAll is set'));
   }
 
+  /**
+   * A start of `name` (single or in a batch) waits until the returned
+   * function is called: a slow agent start-up.
+   */
+  holdStart(name: string): () => void {
+    let release!: () => void;
+    this.held.set(
+      name,
+      new Promise<void>((r) => {
+        release = r;
+      }),
+    );
+    return () => {
+      this.held.delete(name);
+      release();
+    };
+  }
+
+  private readonly held = new Map<string, Promise<void>>();
+  private readonly startErrors = new Map<string, Error>();
+
+  /** Starts of `name` fail with `error` (undefined: they succeed again). */
+  failStart(name: string, error: Error | undefined): void {
+    if (error) this.startErrors.set(name, error);
+    else this.startErrors.delete(name);
+  }
+
   /** Sessions with these names die right after they start. */
   dieOnStart(...names: string[]): void {
     for (const n of names) this.dieOnStartNames.add(n);
@@ -118,14 +146,16 @@ export class FakeProvider implements Provider {
 
   // ---- the contract ----
 
-  // eslint-disable-next-line @typescript-eslint/require-await
   async start(name: string, config: StartConfig, _options?: StartOptions): Promise<void> {
     validateSessionName(name);
     this.record('start', name, config);
+    await (this.held.get(name) ?? Promise.resolve());
     this.startOne(name, config);
   }
 
   private startOne(name: string, config: StartConfig): void {
+    const err = this.startErrors.get(name);
+    if (err) throw err;
     if (this.sessions.get(name)?.alive) throw new SessionExistsError(name);
     const s: FakeSession = {
       config,
@@ -147,20 +177,28 @@ export class FakeProvider implements Provider {
    * all): each session as `start` then `setMeta` would leave it. Failure
    * injection (`failNext`) fails the whole call, as a provider's does.
    */
-  // eslint-disable-next-line @typescript-eslint/require-await
-  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+  async startMany(
+    requests: readonly StartRequest[],
+    onEach?: StartedEach,
+  ): Promise<(Error | undefined)[]> {
     for (const r of requests) validateSessionName(r.name);
     this.record('startMany', requests.map((r) => r.name).join(','));
-    return requests.map((r) => {
-      try {
-        this.startOne(r.name, r.config);
-        for (const [k, v] of Object.entries(r.meta ?? {}))
-          this.sessions.get(r.name)?.meta.set(k, v);
-        return undefined;
-      } catch (e) {
-        return e as Error;
-      }
-    });
+    // Each session as soon as its own start is released (holdStart).
+    return Promise.all(
+      requests.map(async (r, i) => {
+        await (this.held.get(r.name) ?? Promise.resolve());
+        let err: Error | undefined;
+        try {
+          this.startOne(r.name, r.config);
+          for (const [k, v] of Object.entries(r.meta ?? {}))
+            this.sessions.get(r.name)?.meta.set(k, v);
+        } catch (e) {
+          err = e as Error;
+        }
+        onEach?.(i, err);
+        return err;
+      }),
+    );
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await

@@ -5,6 +5,7 @@ export type {
   SessionSnapshot,
   StartOptions,
   StartRequest,
+  StartedEach,
 } from './provider.js';
 export {
   parseStartConfig,

@@ -51,6 +51,9 @@ export interface StartOptions {
   deadline?: number;
 }
 
+/** Told one session's start outcome in a `startMany` wave: undefined when it started. */
+export type StartedEach = (index: number, err: Error | undefined) => void;
+
 /** One session of a `startMany` wave. */
 export interface StartRequest {
   name: string;
@@ -85,10 +88,16 @@ export interface Provider {
    * number of provider subprocesses for the wave (not one or more per
    * session). Resolves with one entry per request, in order: undefined
    * when that session started, its error otherwise; one session's failure
-   * never fails the others. Optional: callers fall back to the single
+   * never fails the others. `onEach(index, err)`, when given, is called
+   * once per request as soon as that session's outcome is known (before
+   * the call resolves): a session that is ready early is not held back by
+   * a slow one of the same wave. Optional: callers fall back to the single
    * calls (startSessions).
    */
-  startMany?(requests: readonly StartRequest[]): Promise<(Error | undefined)[]>;
+  startMany?(
+    requests: readonly StartRequest[],
+    onEach?: StartedEach,
+  ): Promise<(Error | undefined)[]>;
 
   /**
    * Destroy the session and its whole process tree (no orphans). Idempotent:

@@ -182,10 +182,20 @@ export function showsReadyPrompt(output: string, prefix: string): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * After the process started: wait for the ready prompt (dismissing start-up
- * dialogs on the way) or the fixed ready delay, then send the first nudge.
- * A session that dies meanwhile is a `SessionDiedDuringStartupError`; one not
- * ready by the deadline is stopped and the start fails.
+ * With dialogs and no ready prompt or ready delay: the session is ready once
+ * no listed dialog has appeared for this long.
+ */
+export const DIALOG_SETTLE_MS = 2000;
+
+/**
+ * After the process started: wait until the session is ready, then send the
+ * first nudge. Listed start-up dialogs are alternatives (a CLI shows some of
+ * them, in any order, or none): each one that appears is dismissed once.
+ * Ready means the ready prompt when the config names one; otherwise the
+ * ready delay (or DIALOG_SETTLE_MS when there are dialogs) passed with no
+ * new dialog. A session that dies meanwhile is a
+ * `SessionDiedDuringStartupError`; one not ready by the deadline is stopped
+ * and the start fails with the end of the screen it showed.
  */
 export async function awaitReady(
   provider: Provider,
@@ -196,13 +206,16 @@ export async function awaitReady(
   const dialogs = config.startup_dialogs ?? [];
   const prefix = config.ready_prompt_prefix;
   if (prefix || dialogs.length) {
+    const settle = config.ready_delay_ms ?? DIALOG_SETTLE_MS;
     const dismissed = new Set<number>();
+    let quietSince = Date.now();
     for (;;) {
       const output = stripAnsi(await provider.peek(name, 200));
       if (prefix && showsReadyPrompt(output, prefix)) break;
       for (const [i, d] of dialogs.entries()) {
         if (!dismissed.has(i) && output.includes(d.match)) {
           dismissed.add(i);
+          quietSince = Date.now();
           await provider.sendKeys(name, d.keys);
         }
       }
@@ -213,17 +226,20 @@ export async function awaitReady(
         const last = stripAnsi(await provider.peek(name, 200).catch(() => output));
         throw new SessionDiedDuringStartupError(name, tail(last || output, 20), snap?.exitCode);
       }
-      if (!prefix && dismissed.size === dialogs.length) break;
+      if (!prefix && Date.now() - quietSince >= settle) break;
       if (Date.now() >= deadline) {
         await provider.stop(name).catch(() => undefined);
+        const screen = tail(output, 5);
         throw new GcError(
           'unavailable',
-          prefix
-            ? `session ${name} did not show its ready prompt ${JSON.stringify(prefix)} before the start deadline`
-            : `session ${name} did not finish its start-up dialogs before the start deadline`,
+          `session ${name} ${prefix ? `did not show its ready prompt ${JSON.stringify(prefix)}` : 'was still showing start-up dialogs'} at the start deadline; its screen ended with:\n${screen || '(nothing)'}`,
           {
-            details: { session: name },
-            fix: 'raise [session] startup_timeout or check ready_prompt_prefix',
+            details: {
+              session: name,
+              screen,
+              dialogs_dismissed: [...dismissed].map((i) => dialogs[i]!.match),
+            },
+            fix: 'raise [session] startup_timeout, check ready_prompt_prefix, or add the screen above to the provider startup_dialogs',
           },
         );
       }

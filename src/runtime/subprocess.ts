@@ -38,6 +38,7 @@ import type {
   StartConfig,
   StartOptions,
   StartRequest,
+  StartedEach,
 } from './provider.js';
 import { shellQuote } from './presets.js';
 import { launch, launchMode, type LaunchMode } from './subprocess-launch.js';
@@ -184,7 +185,10 @@ export class SubprocessProvider implements Provider {
    * LAUNCH_CHUNK sessions (the shell forks the sessions, not this process),
    * then set up and awaited, then given its meta.
    */
-  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+  async startMany(
+    requests: readonly StartRequest[],
+    onEach?: StartedEach,
+  ): Promise<(Error | undefined)[]> {
     const out: (Error | undefined)[] = requests.map(() => undefined);
     const fail = (i: number, e: unknown) =>
       (out[i] = e instanceof Error ? e : new Error(String(e)));
@@ -228,26 +232,22 @@ export class SubprocessProvider implements Provider {
       try {
         await runSessionSetup(r.config);
         await awaitReady(this, r.name, r.config, deadlines[i]!);
-      } catch (e) {
-        fail(i, e);
-      }
-    });
-    // Meta last: a session with it has finished its start (see StartRequest).
-    killPoint('session.started');
-    await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
-      if (out[i]) return;
-      try {
+        // Meta last: a session with it has finished its start (see StartRequest).
+        killPoint('session.started');
         for (const [k, v] of Object.entries(r.meta ?? {})) await this.setMeta(r.name, k, v);
+        onEach?.(i, undefined);
       } catch (e) {
         fail(i, e);
       }
     });
-    // What failed after its directory was made is stopped (removed) again.
+    // What failed after its directory was made is stopped (removed) again,
+    // and only then reported: a retry must not meet the cleanup.
     await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
       if (out[i] && !(out[i] instanceof SessionExistsError) && envFiles[i]) {
         await this.stop(r.name).catch(() => undefined);
       }
     });
+    for (const [i, err] of out.entries()) if (err) onEach?.(i, err);
     return out;
   }
 

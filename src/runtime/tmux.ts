@@ -17,7 +17,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GcError, NotFoundError, killPoint, mapLimit, startProcess } from '../core/index.js';
+import {
+  GcError,
+  NotFoundError,
+  SerialBatcher,
+  killPoint,
+  mapLimit,
+  startProcess,
+} from '../core/index.js';
 import { ProviderUnavailableError, SessionExistsError } from './errors.js';
 import { tailLines } from './log-file.js';
 import { nudgeMany, nudgeOne } from './tmux-nudge.js';
@@ -29,6 +36,7 @@ import type {
   StartConfig,
   StartOptions,
   StartRequest,
+  StartedEach,
 } from './provider.js';
 import {
   PRELUDE,
@@ -155,7 +163,10 @@ export class TmuxProvider implements Provider {
    * does. A session that already exists, or that a sequence did not reach
    * (tmux ends a sequence at its first failing command), is created alone.
    */
-  async startMany(requests: readonly StartRequest[]): Promise<(Error | undefined)[]> {
+  async startMany(
+    requests: readonly StartRequest[],
+    onEach?: StartedEach,
+  ): Promise<(Error | undefined)[]> {
     const out: (Error | undefined)[] = requests.map(() => undefined);
     const fail = (i: number, e: unknown) =>
       (out[i] = e instanceof Error ? e : new Error(String(e)));
@@ -219,27 +230,36 @@ export class TmuxProvider implements Provider {
         fail(i, e);
       }
     });
+    // Meta last: a session with it has finished its start (see StartRequest).
+    // Sessions ready together get theirs in one sequence; one ready early
+    // does not wait for the rest of the wave.
+    const withMeta = new SerialBatcher<number>(async (ready) => {
+      try {
+        const metaOf = (i: number) => metaCommands(requests[i]!.name, requests[i]!.meta!);
+        for (const seq of sequences(ready, metaOf)) await this.client.run(seq.args);
+        // A session that vanished meanwhile misses its meta: that is its error.
+        const have = await this.client.panePids(ready.map((i) => requests[i]!.name));
+        for (const i of ready) {
+          if (have.has(requests[i]!.name)) onEach?.(i, undefined);
+          else fail(i, new NotFoundError('session', requests[i]!.name));
+        }
+      } catch (e) {
+        for (const i of ready) fail(i, e);
+      }
+    });
     await mapLimit(requests, PREPARE_CONCURRENCY, async (r, i) => {
       if (out[i]) return;
       try {
         await this.settle(r.name, r.config, deadlines[i]!);
+        killPoint('session.started');
+        if (Object.keys(r.meta ?? {}).length) withMeta.add(i);
+        else onEach?.(i, undefined);
       } catch (e) {
         fail(i, e);
       }
     });
-    // Meta last: a session with it has finished its start (see StartRequest).
-    killPoint('session.started');
-    const withMeta = requests.filter((r, i) => !out[i] && Object.keys(r.meta ?? {}).length);
-    for (const seq of sequences(withMeta, (r) => metaCommands(r.name, r.meta!))) {
-      await this.client.run(seq.args);
-    }
-    // A session that vanished meanwhile misses its meta: that is its error.
-    const have = await this.client.panePids(withMeta.map((r) => r.name));
-    for (const [i, r] of requests.entries()) {
-      if (!out[i] && Object.keys(r.meta ?? {}).length && !have.has(r.name)) {
-        fail(i, new NotFoundError('session', r.name));
-      }
-    }
+    await withMeta.idle();
+    for (const [i, err] of out.entries()) if (err) onEach?.(i, err);
     return out;
   }
 

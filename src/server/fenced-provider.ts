@@ -7,7 +7,13 @@
  * Everything else (reading, nudging, meta) goes straight through.
  */
 import { GcError } from '../core/index.js';
-import type { Provider, StartConfig, StartOptions, StartRequest } from '../runtime/index.js';
+import type {
+  Provider,
+  StartConfig,
+  StartOptions,
+  StartRequest,
+  StartedEach,
+} from '../runtime/index.js';
 
 export class NotLeaderError extends GcError {
   constructor(what: string) {
@@ -33,8 +39,8 @@ export function fencedProvider(inner: Provider, mayAct: () => boolean): Provider
     },
   };
   if (inner.startMany) {
-    guarded.startMany = (requests: readonly StartRequest[]) => {
-      return refused(`start ${requests.length} session(s)`) ?? inner.startMany!(requests);
+    guarded.startMany = (requests: readonly StartRequest[], onEach?: StartedEach) => {
+      return refused(`start ${requests.length} session(s)`) ?? inner.startMany!(requests, onEach);
     };
   }
   if (inner.stopMany) {

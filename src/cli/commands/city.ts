@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { RemoteCity } from '../../client/index.js';
 import { ConflictError, GcError, readAdminKey, startProcess } from '../../core/index.js';
 import { cityRoot, connectServer, requireServer, type GlobalOptions } from '../context.js';
-import { printJson, printLine, table } from '../output.js';
+import { printJson, printLine, sessionReason, table } from '../output.js';
 
 /** How long `gc start` waits for the server to answer. */
 const START_WAIT_MS = 30_000;
@@ -392,6 +392,7 @@ interface StatusBody {
       agent?: string;
       state: string;
       reason?: string;
+      start_error?: string;
       restarts_in_window: number;
     }[];
     capped: unknown[];
@@ -512,7 +513,7 @@ export async function status(g: GlobalOptions, o: { all?: boolean } = {}): Promi
           s.agent ?? '',
           s.state,
           String(s.restarts_in_window),
-          s.reason ?? '',
+          sessionReason(s),
         ]),
       ),
     );

@@ -7,7 +7,7 @@ import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { GcError, NotFoundError, errorMessage } from '../../core/index.js';
 import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
-import { printJson, printLine, table } from '../output.js';
+import { printJson, printLine, sessionReason, table } from '../output.js';
 
 async function requireSession(
   p: Awaited<ReturnType<typeof provider>>,
@@ -29,6 +29,7 @@ interface Row {
   agent?: string;
   state: string;
   reason?: string;
+  start_error?: string;
   restarts_in_window?: number;
 }
 
@@ -54,7 +55,7 @@ export async function list(g: GlobalOptions): Promise<void> {
           r.agent ?? '',
           r.state,
           String(r.restarts_in_window ?? ''),
-          r.reason ?? '',
+          sessionReason(r),
         ]),
       ),
     );
