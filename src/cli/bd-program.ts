@@ -76,6 +76,7 @@ export function bdProgram(): Command {
     .option('-l, --label <label>', 'label')
     .option('--all', 'include closed')
     .option('-n, --limit <n>', 'limit')
+    .option('--flat', 'one row per issue, no hierarchy (the only form this list prints)')
     .option('--json', 'JSON output')
     .action(
       action(async (o: BeadCommands.ListArgs, cmd: Command) =>
@@ -87,8 +88,10 @@ export function bdProgram(): Command {
     .command('ready')
     .description('ready work')
     .option('-a, --assignee <name>', 'assignee')
+    .option('--unassigned', 'only issues nobody is assigned')
     .option('-t, --type <type>', 'type')
     .option('-l, --label <label>', 'label')
+    .option('--metadata-field <key=value>', 'with this metadata (repeatable)', collect)
     .option('-n, --limit <n>', 'limit')
     .option('--json', 'JSON output')
     .action(
@@ -127,7 +130,24 @@ export function bdProgram(): Command {
       ),
     );
 
-  const dep = program.command('dep').description('dependencies');
+  const dep = program
+    .command('dep')
+    .description('dependencies: add|remove|list, or `bd dep A --blocks B` (B waits for A)')
+    .argument('[blocker]', 'with --blocks: the issue that must close first')
+    .option('--blocks <issue>', 'the issue that waits for BLOCKER')
+    .option('--json', 'JSON output')
+    .action(
+      action(async (blocker: string | undefined, o: { blocks?: string }, cmd: Command) => {
+        if (blocker === undefined || o.blocks === undefined) {
+          const { ValidationError } = await import('../core/index.js');
+          throw new ValidationError(
+            'expected `bd dep A --blocks B`, or one of: add, remove, list (see bd dep --help)',
+            { where: 'dep' },
+          );
+        }
+        await (await beads()).depAdd(g(cmd), o.blocks, blocker, { type: 'blocks' });
+      }),
+    );
   dep
     .command('add <issue> <depends-on>')
     .option('-t, --type <type>', 'dependency type', 'blocks')
@@ -160,6 +180,26 @@ export function bdProgram(): Command {
         await (await beads()).depList(g(cmd), id, { up: o.direction === 'up' });
       }),
     );
+
+  const label = program.command('label').description('labels of an issue');
+  for (const [op, what] of [
+    ['add', 'add a label (idempotent)'],
+    ['remove', 'remove a label (idempotent)'],
+  ] as const) {
+    label
+      .command(`${op} <id> <label>`)
+      .description(what)
+      .option('--json', 'JSON output')
+      .action(
+        action(async (id: string, name: string, _o: unknown, cmd: Command) =>
+          (await beads()).updateBead(
+            g(cmd),
+            id,
+            op === 'add' ? { addLabel: [name] } : { removeLabel: [name] },
+          ),
+        ),
+      );
+  }
 
   return program;
 }

@@ -10,7 +10,7 @@ import {
   openLocalCity,
   type CityClient,
 } from '../client/index.js';
-import { GcError, findCityRoot } from '../core/index.js';
+import { GcError, cityOfRigDir, findCityRoot } from '../core/index.js';
 
 /** A guessed actor (the login name) goes as a default the server may replace. */
 const actorOptions = (opts: GlobalOptions) => ({
@@ -27,12 +27,17 @@ export function cityRoot(opts: GlobalOptions): string {
   if (opts.city) return resolve(opts.city);
   if (process.env.GC_CITY_ROOT) return resolve(process.env.GC_CITY_ROOT);
   const found = findCityRoot(process.cwd());
-  if (!found) {
-    throw new GcError('not_found', 'not in a city: no city.toml here or in any parent directory', {
-      fix: 'run `gc init` to create one, cd into a city, or pass --city DIR',
-    });
-  }
-  return found;
+  if (found) return found;
+  // A rig's directory, which usually lives outside its city: the registry knows.
+  const rig = cityOfRigDir(process.cwd());
+  if (rig) return rig.root;
+  throw new GcError(
+    'not_found',
+    'not in a city: no city.toml here or in any parent directory, and no registered city has a rig here',
+    {
+      fix: 'run `gc init` to create one, cd into a city, pass --city DIR, or `gc register` the city this rig belongs to (`gc cities` lists them)',
+    },
+  );
 }
 
 export async function withCity<T>(

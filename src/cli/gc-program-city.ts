@@ -232,23 +232,34 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   );
   json(
     mail
-      .command('inbox')
-      .description('unread mail, marked read as shown')
+      .command('inbox [name]')
+      .description('unread mail, marked read as shown (NAME: whose mailbox; default: yours)')
       .option('--agent <name>', 'mailbox (humans and operators; default: yourself)')
       .option('-n, --limit <n>', 'at most this many')
       .option('--peek', 'do not mark anything read (same as check)'),
   ).action(
-    action(async (o: { agent?: string; limit?: string; peek?: boolean }, cmd: Command) =>
-      (await mailCmd()).inbox(g(cmd), o),
+    action(
+      async (
+        name: string | undefined,
+        o: { agent?: string; limit?: string; peek?: boolean },
+        cmd: Command,
+      ) => (await mailCmd()).inbox(g(cmd), o, name),
     ),
   );
   json(
     mail
-      .command('check')
-      .description('list unread mail without marking it read')
-      .option('--agent <name>', 'mailbox (default: yourself)'),
+      .command('check [name]')
+      .description('list unread mail without marking it read (NAME: whose mailbox)')
+      .option('--agent <name>', 'mailbox (default: yourself)')
+      .option(
+        '--inject',
+        'for agent hooks: the unread mail as one <gc-mail> block, nothing when there is none',
+      ),
   ).action(
-    action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).check(g(cmd), o)),
+    action(
+      async (name: string | undefined, o: { agent?: string; inject?: boolean }, cmd: Command) =>
+        (await mailCmd()).check(g(cmd), o, name),
+    ),
   );
   json(
     mail
@@ -296,8 +307,13 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   // ---- sessions ----
   const sessions = async () => import('./commands/sessions.js');
   const session = program.command('session').description('agent sessions');
-  json(session.command('list').description('sessions and their state')).action(
-    action(async (_o: unknown, cmd: Command) => (await sessions()).list(g(cmd))),
+  json(
+    session
+      .command('list')
+      .description('sessions and their state')
+      .option('--template <agent>', 'only the sessions of this agent (AGENT or RIG/AGENT)'),
+  ).action(
+    action(async (o: { template?: string }, cmd: Command) => (await sessions()).list(g(cmd), o)),
   );
   json(
     session
@@ -340,8 +356,9 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
     .command('logs <name>')
     .description('its output log (.gc/sessions/logs)')
     .option('-f, --follow', 'keep printing new output')
+    .option('-n, --tail <n>', 'start with only the last N lines')
     .action(
-      action(async (name: string, o: { follow?: boolean }, cmd: Command) =>
+      action(async (name: string, o: { follow?: boolean; tail?: string }, cmd: Command) =>
         (await sessions()).logs(g(cmd), name, o),
       ),
     );

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { addCompletion } from './completion.js';
 import { addCityCommands } from './gc-program-city.js';
 import type * as BeadCommands from './commands/beads.js';
+import type * as ConfigCommands from './commands/config.js';
 import type * as DemoCommands from './commands/demo.js';
 import type * as EventCommands from './commands/events.js';
 import type { GlobalOptions } from './context.js';
@@ -27,21 +28,56 @@ export function gcProgram(): Command {
   const g = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
   const json = (c: Command): Command => c.option('--json', 'print JSON on stdout');
   const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+  const cities = async () => import('./commands/cities.js');
 
   program
     .command('init [dir]')
-    .description('create a city (city.toml and .gc/) in dir (default: here)')
+    .description(
+      'create a working city in dir (default: here): city.toml, .gc/, pack.toml, a coordinating agent (agents/mayor/), formulas/, orders/; registered machine-wide',
+    )
     .option('--name <name>', 'city name (default: the directory name)')
-    .option('--force', 'overwrite an existing city.toml (keeps .gc/ data)')
+    .option(
+      '--provider <name>',
+      'agent CLI of the coordinator: claude (default), codex, gemini, opencode, generic',
+    )
+    .option('--start', 'start the city at the end without asking')
+    .option('--no-start', 'do not start it (the default when stdin is not a terminal)')
+    .option('--force', 'overwrite an existing city.toml (keeps .gc/ data and other files)')
     .option('--json', 'print JSON on stdout')
     .action(
-      action(
-        async (dir: string | undefined, o: { name?: string; force?: boolean }, cmd: Command) => {
-          const { init } = await import('./commands/config.js');
-          await init(g(cmd), dir, o);
-        },
-      ),
+      action(async (dir: string | undefined, o: ConfigCommands.InitArgs, cmd: Command) => {
+        const { init } = await import('./commands/config.js');
+        await init(g(cmd), dir, o);
+      }),
     );
+
+  json(
+    program
+      .command('cities')
+      .description('the cities registered on this machine, with their rigs (gc register adds one)'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await cities()).list(g(cmd))));
+  json(
+    program
+      .command('register [dir]')
+      .description(
+        'record the city at dir (default: this city) and its rigs in the machine-wide registry, so gc run in a rig directory finds it',
+      ),
+  ).action(
+    action(async (dir: string | undefined, _o: unknown, cmd: Command) =>
+      (await cities()).register(g(cmd), dir),
+    ),
+  );
+  json(
+    program
+      .command('unregister [city]')
+      .description(
+        'remove a city (its directory or registered name; default: this city) from the registry',
+      ),
+  ).action(
+    action(async (target: string | undefined, _o: unknown, cmd: Command) =>
+      (await cities()).unregister(g(cmd), target),
+    ),
+  );
 
   const config = program.command('config').description('inspect city.toml');
   json(config.command('validate').description('check city.toml; exit 2 when invalid')).action(
@@ -118,6 +154,7 @@ export function gcProgram(): Command {
       .option('-t, --type <type>', 'of type')
       .option('-l, --label <label>', 'with label')
       .option('--routed-to <agent>', 'routed to an agent or pool')
+      .option('--metadata-field <key=value>', 'with this metadata (repeatable)', collect)
       .option('-n, --limit <n>', 'page size (default 100)')
       .option('--cursor <cursor>', 'continue from a previous page');
 
@@ -331,10 +368,16 @@ export function gcProgram(): Command {
   );
   json(
     program
-      .command('prime')
-      .description("print the agent's rendered prompt")
+      .command('prime [agent]')
+      .description(
+        "print the agent's rendered prompt (AGENT or RIG/AGENT; the default prompt when it has none)",
+      )
       .option('--agent <name>', 'agent (default: $GC_AGENT)'),
-  ).action(action(async (o: { agent?: string }, cmd: Command) => (await work()).prime(g(cmd), o)));
+  ).action(
+    action(async (agent: string | undefined, o: { agent?: string }, cmd: Command) =>
+      (await work()).prime(g(cmd), o, agent),
+    ),
+  );
   const runtime = program
     .command('runtime')
     .description('the agent side of the controller protocol');

@@ -14,8 +14,12 @@ const PREAMBLE = `# Command line
 
 \`gc --help\` and \`gc <command> --help\` say the same as this page. Global
 options: \`--city DIR\` (default: \`$GC_CITY_ROOT\`, else the nearest
-\`city.toml\` above the current directory), \`--actor NAME\` (default:
-\`$GC_SESSION_NAME\`, \`$GC_AGENT\`, \`$BD_ACTOR\`, \`$USER\`).
+\`city.toml\` above the current directory, else the registered city one of
+whose rigs holds the current directory: see "Cities on this machine"),
+\`--actor NAME\` (default: \`$GC_SESSION_NAME\`, \`$GC_AGENT\`, \`$BD_ACTOR\`,
+\`$USER\`). Wherever an agent is named (\`gc sling\`, \`gc prime\`, \`gc mail\`,
+\`gc hook --agent\`, \`gc session list --template\`), \`RIG/AGENT\` names the
+agent of that rig.
 
 Conventions: human tables by default; \`--json\` prints data only on stdout;
 errors go to stderr (as \`{"error":{code,message,details,fix}}\` with
@@ -37,6 +41,27 @@ Commands that open the city in-process hold \`.gc/city.lock\` while they run.
 A second short-lived command waits (up to 10 s) for the first; when a city
 server holds the lock the command says so at once (exit 5). A lock left by
 a dead process is taken over. \`gc events --follow\` takes no lock.
+
+## Cities on this machine
+
+A rig usually lives outside its city's directory (\`~/src/app\` for a city
+in \`~/town\`), so \`gc\` run there cannot find the city by walking up. A
+machine-wide registry records where each city and its rigs live:
+\`$GC_CONFIG_HOME/cities.json\` (default \`~/.config/gc/cities.json\`, mode
+0600), one entry per city directory with the absolute paths of its rigs.
+\`gc init\` and \`gc start\` register the city (or refresh its entry);
+\`gc rig add|remove\` refresh a registered city's rigs; \`gc register [DIR]\`
+adds a city by hand, \`gc unregister [DIR|NAME]\` removes one (its files are
+untouched), \`gc cities\` lists them (a city whose directory is gone shows
+as missing and is skipped by the lookup).
+
+Finding the city, first match wins: \`--city\`, \`$GC_CITY_ROOT\`, the
+nearest \`city.toml\` above the current directory, then the registered
+city whose rig holds the current directory (the deepest rig, when rigs
+nest). Two registered cities with the same rig directory is an error
+naming both: pass \`--city\`. The file is rewritten whole through a
+rename, so a reader never sees half of it; two registrations at the same
+instant may lose one of them (run \`gc register\` again).
 
 ## Start-up cost
 

@@ -34,6 +34,8 @@ export interface AgentSpec {
   startFor(session: string, workDir: string): StartConfig;
   /** The prompt one session starts with (what `gc prime` prints); undefined when none. */
   promptFor(session: string, workDir: string): string | undefined;
+  /** The default prompt, rendered for one session (gc prime of an agent with none). */
+  defaultPromptFor(session: string, workDir: string): string;
   /** Hash of what needs a restart when it changes: command, env, setup. */
   fingerprint: string;
   /** Environment variables a run of this agent may set (`run_env`). */
@@ -86,7 +88,7 @@ function agentStart(
   config: CityConfig,
   root: string,
   rig: { path: string; target: string } | undefined,
-): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor'> {
+): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor' | 'defaultPromptFor'> {
   const defaultDir = a.work_dir ? path.resolve(root, a.work_dir) : (rig?.path ?? root);
   let template: string | undefined;
   if (a.prompt_template) {
@@ -107,8 +109,7 @@ function agentStart(
   if (template === undefined && command === undefined && presetName !== 'generic') {
     template = rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT;
   }
-  const promptFor = (session: string, workDir: string): string | undefined => {
-    if (template === undefined) return undefined;
+  const render = (text: string, session: string, workDir: string): string => {
     const vars: PromptVars = {
       Agent: a.name,
       SessionName: session,
@@ -118,8 +119,12 @@ function agentStart(
       CityRoot: root,
       Target: rig?.target ?? 'main',
     };
-    return renderTemplate(template, { ...vars });
+    return renderTemplate(text, { ...vars });
   };
+  const promptFor = (session: string, workDir: string): string | undefined =>
+    template === undefined ? undefined : render(template, session, workDir);
+  const defaultPromptFor = (session: string, workDir: string): string =>
+    render(rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT, session, workDir);
   const build = (session: string, workDir: string): StartConfig => {
     const prompt = promptFor(session, workDir);
     const base: StartConfig = {
@@ -146,7 +151,7 @@ function agentStart(
     if (a.prompt_mode) preset.promptMode = a.prompt_mode;
     return presetStartConfig(preset, { ...(prompt !== undefined ? { prompt } : {}), base });
   };
-  return { start: build(a.name, defaultDir), startFor: build, promptFor };
+  return { start: build(a.name, defaultDir), startFor: build, promptFor, defaultPromptFor };
 }
 
 export function citySpec(loaded: LoadedConfig): CitySpec {
@@ -159,7 +164,7 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
         where: `agent ${a.name}: dir`,
       });
     }
-    const { start, startFor, promptFor } = agentStart(
+    const { start, startFor, promptFor, defaultPromptFor } = agentStart(
       a,
       config,
       root,
@@ -180,6 +185,7 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       start,
       startFor,
       promptFor,
+      defaultPromptFor,
       runEnv: a.run_env ?? [],
       fingerprint: hash({
         command: start.command,

@@ -5,6 +5,7 @@ export * from './duration.js';
 export * from './ids.js';
 export * from './suggest.js';
 export * from './paths.js';
+export * from './registry.js';
 export { armFaults, fault, killPoint } from './faults.js';
 export { startProcess, killGroup, processAlive, type StartedProcess, type Exit } from './spawn.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';

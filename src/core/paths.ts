@@ -25,10 +25,16 @@ export function findCityRoot(start: string): string | undefined {
   }
 }
 
+/** The user's gc config home: $GC_CONFIG_HOME, else $XDG_CONFIG_HOME/gc, else ~/.config/gc. */
+export function configHome(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.GC_CONFIG_HOME || path.join(env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'gc')
+  );
+}
+
 /** Where the human's admin key for the city at `root` lives: outside the city, mode 0600. */
 export function adminKeyPath(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    env.GC_CONFIG_HOME || path.join(env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'gc');
+  const base = configHome(env);
   let real = path.resolve(root);
   try {
     real = realpathSync(real);

@@ -194,18 +194,29 @@ export interface ReadyArgs {
   type?: string;
   label?: string;
   routedTo?: string;
+  /** KEY=VALUE metadata every bead must carry (repeatable). */
+  metadataField?: string[];
   limit?: string;
   cursor?: string;
 }
 
 function readyQuery(a: ReadyArgs): ReadyQuery {
   const limit = parseLimit(a.limit);
+  if (a.assignee !== undefined && a.unassigned) {
+    throw new ValidationError('--assignee and --unassigned ask for opposite things: give one', {
+      where: '--unassigned',
+    });
+  }
+  const metadata = {
+    ...parseKeyValues(a.metadataField, '--metadata-field'),
+    ...(a.routedTo ? { [ROUTED_TO]: a.routedTo } : {}),
+  };
   return {
     ...(a.assignee !== undefined ? { assignee: a.assignee } : {}),
     ...(a.unassigned ? { unassigned: true } : {}),
     ...(a.type ? { type: a.type } : {}),
     ...(a.label ? { label: a.label } : {}),
-    ...(a.routedTo ? { metadata: { [ROUTED_TO]: a.routedTo } } : {}),
+    ...(Object.keys(metadata).length ? { metadata } : {}),
     ...(limit ? { limit } : {}),
     ...(a.cursor ? { cursor: a.cursor } : {}),
   };

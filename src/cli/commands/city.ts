@@ -14,7 +14,13 @@ import {
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RemoteCity } from '../../client/index.js';
-import { ConflictError, GcError, readAdminKey, startProcess } from '../../core/index.js';
+import {
+  ConflictError,
+  GcError,
+  errorMessage,
+  readAdminKey,
+  startProcess,
+} from '../../core/index.js';
 import { cityRoot, connectServer, requireServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, sessionReason, table } from '../output.js';
 
@@ -90,6 +96,13 @@ export async function startServer(
   // with its positions, before anything is spawned.
   const { loadCityConfig, formatIssue } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  // Recorded (or refreshed) machine-wide: gc run in one of its rigs finds it.
+  const { registerRoot } = await import('./cities.js');
+  await registerRoot(root).catch((e: unknown) =>
+    process.stderr.write(
+      `warning: could not record the city in the registry: ${errorMessage(e)}\n`,
+    ),
+  );
   const { databaseTarget } = await import('../../city/index.js');
   // On a database a city has as many servers as are started; on SQLite one.
   const shared = databaseTarget(loaded) !== undefined;

@@ -70,12 +70,37 @@ export async function show(g: GlobalOptions): Promise<void> {
   }
 }
 
-export async function init(
-  g: GlobalOptions,
-  dir: string | undefined,
-  a: { name?: string; force?: boolean },
-): Promise<void> {
+export interface InitArgs {
+  name?: string;
+  force?: boolean;
+  /** The coordinating agent's CLI preset (default: asked on a terminal, else claude). */
+  provider?: string;
+  /** Start the city at the end: true/false; undefined asks on a terminal. */
+  start?: boolean;
+}
+
+/** Ask one question on the terminal; the default when the answer is empty. */
+async function ask(question: string, fallback: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return (await rl.question(question)).trim() || fallback;
+  } finally {
+    rl.close();
+  }
+}
+
+export async function init(g: GlobalOptions, dir: string | undefined, a: InitArgs): Promise<void> {
   const { initCity } = await import('../../config/index.js');
+  const { PRESET_NAMES, mergePreset, findExecutable } = await import('../../runtime/index.js');
+  // Questions only for a person at a terminal; scripts and agents get the defaults.
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !g.json);
+  const provider =
+    a.provider ??
+    (interactive
+      ? await ask(`Agent CLI for the coordinator (${PRESET_NAMES.join(', ')}) [claude]: `, 'claude')
+      : 'claude');
+  const preset = mergePreset(provider); // an unknown name fails here, with a suggestion
   // The sample agent names this installation's scripted worker, when it ships one.
   const { existsSync, realpathSync } = await import('node:fs');
   const nodePath = await import('node:path');
@@ -86,6 +111,7 @@ export async function init(
     ...(a.name ? { name: a.name } : {}),
     ...(a.force ? { force: true } : {}),
     ...(existsSync(worker) ? { workerScript: worker } : {}),
+    scaffold: { provider },
   });
   const { openCityKeyRing, adminKeyPath } = await import('../../city/index.js');
   const ring = await openCityKeyRing(made.root);
@@ -95,10 +121,33 @@ export async function init(
     await ring.close();
   }
   const adminKey = adminKeyPath(made.root);
-  if (g.json) printJson({ ...made, admin_key_file: adminKey });
-  else {
+  // Recorded machine-wide, so gc run in one of its rigs finds it.
+  const { registerRoot } = await import('./cities.js');
+  await registerRoot(made.root);
+  const missing = (await findExecutable(preset.command, process.env.PATH ?? '')) === undefined;
+  const warning = missing
+    ? `${preset.command} is not on PATH: the ${made.coordinator} agent cannot start until it is installed (or run gc init --force --provider NAME)`
+    : undefined;
+  if (warning && !g.json) process.stderr.write(`warning: ${warning}\n`);
+  const start =
+    a.start ?? (interactive ? /^y/i.test(await ask('Start the city now? [Y/n] ', 'y')) : false);
+  if (g.json) {
+    printJson({
+      ...made,
+      admin_key_file: adminKey,
+      registered: true,
+      ...(warning ? { warnings: [warning] } : {}),
+      started: start,
+    });
+  } else {
     printLine(`created city "${made.name}" at ${made.root}`);
+    if (made.made.length) printLine(`made: ${made.made.join(', ')}`);
+    printLine(`coordinator: agent ${made.coordinator} on ${provider}`);
     printLine(`admin API key: ${adminKey} (mode 0600; agents get their own keys)`);
-    printLine(`next: cd ${made.root} && gc bead create "my first task"`);
+    if (!start) printLine(`next: cd ${made.root} && gc start`);
+  }
+  if (start) {
+    const { start: startCity } = await import('./city.js');
+    await startCity({ ...g, city: made.root, json: false }, {});
   }
 }

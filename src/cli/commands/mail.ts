@@ -87,7 +87,9 @@ function show(g: GlobalOptions, m: Message): void {
   printLine(m.body);
 }
 
-export async function send(g: GlobalOptions, to: string, o: SendOptions): Promise<void> {
+export async function send(g: GlobalOptions, rawTo: string, o: SendOptions): Promise<void> {
+  const { agentRef } = await import('../names.js');
+  const to = await agentRef(g, rawTo);
   const body = await bodyOf(o);
   const priority = priorityOf(o.priority);
   await withCity(g, 'mail send', async (city) => {
@@ -113,10 +115,23 @@ export async function send(g: GlobalOptions, to: string, o: SendOptions): Promis
   });
 }
 
+/** The mailbox named by NAME or --agent (RIG/AGENT resolved), or undefined: the caller's own. */
+async function mailbox(
+  g: GlobalOptions,
+  positional: string | undefined,
+  flag: string | undefined,
+): Promise<string | undefined> {
+  const { agentRef, oneName } = await import('../names.js');
+  return agentRef(g, oneName(positional, flag, '--agent'));
+}
+
 export async function inbox(
   g: GlobalOptions,
-  o: { agent?: string; limit?: string; peek?: boolean },
+  opts: { agent?: string; limit?: string; peek?: boolean },
+  name?: string,
 ): Promise<void> {
+  const agent = await mailbox(g, name, opts.agent);
+  const o = { ...opts, ...(agent !== undefined ? { agent } : {}) };
   const limit = o.limit !== undefined ? Number(o.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
     throw new ValidationError('must be a whole number >= 1', { where: '--limit' });
@@ -141,16 +156,42 @@ export async function inbox(
   });
 }
 
-export async function check(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+export async function check(
+  g: GlobalOptions,
+  o: { agent?: string; inject?: boolean },
+  name?: string,
+): Promise<void> {
+  const agent = await mailbox(g, name, o.agent);
   await withCity(
     g,
     'mail check',
     async (city) => {
-      const page = await city.mailCheck(o.agent);
+      const page = await city.mailCheck(agent);
+      if (o.inject && !g.json) {
+        // For an agent's hook: its unread mail as context, nothing when none.
+        if (page.items.length) printLine(injectText(page.items, Boolean(page.next_cursor)));
+        return;
+      }
       list(g, page.items, 'no unread mail');
     },
     { readonly: true },
   );
+}
+
+/** Unread mail as one block an agent's hook adds to its context (nothing is marked read). */
+export function injectText(items: readonly Message[], more: boolean): string {
+  const lines = [`<gc-mail unread="${items.length}${more ? '+' : ''}">`];
+  for (const m of items) {
+    lines.push(`--- ${m.id} from ${m.from}${m.subject ? `: ${m.subject}` : ''}`);
+    lines.push(m.body);
+  }
+  lines.push(
+    more
+      ? 'More unread mail waits: `gc mail inbox` reads it.'
+      : 'Reply with `gc mail reply <id> -m ...`; `gc mail read <id>` marks one read.',
+  );
+  lines.push('</gc-mail>');
+  return lines.join('\n');
 }
 
 export async function all(g: GlobalOptions, o: { agent?: string; cursor?: string }): Promise<void> {

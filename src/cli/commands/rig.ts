@@ -32,7 +32,14 @@ function refuseAgents(): void {
 /** TOML basic string (JSON's escapes are a subset TOML accepts). */
 const tomlString = (s: string) => JSON.stringify(s);
 
+/** city.toml edited, checked and kept; a registered city's rigs refreshed in the registry. */
 async function rewrite(root: string, edit: (text: string) => string): Promise<void> {
+  await rewriteFile(root, edit);
+  const { refreshRegistration } = await import('./cities.js');
+  await refreshRegistration(root);
+}
+
+async function rewriteFile(root: string, edit: (text: string) => string): Promise<void> {
   const { loadCityConfig, formatIssue, ConfigError } = await import('../../config/index.js');
   const file = path.join(root, 'city.toml');
   const before = await readFile(file, 'utf8');

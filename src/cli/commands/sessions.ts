@@ -5,7 +5,13 @@
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
-import { GcError, NotFoundError, errorMessage } from '../../core/index.js';
+import {
+  GcError,
+  NotFoundError,
+  ValidationError,
+  errorMessage,
+  suggest,
+} from '../../core/index.js';
 import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, sessionReason, table } from '../output.js';
 
@@ -33,7 +39,7 @@ interface Row {
   restarts_in_window?: number;
 }
 
-export async function list(g: GlobalOptions): Promise<void> {
+export async function list(g: GlobalOptions, o: { template?: string } = {}): Promise<void> {
   const { root, city } = await connectServer(g);
   let rows: Row[];
   if (city) rows = (await city.call<{ items: Row[] }>('GET', '/v0/sessions')).items;
@@ -43,6 +49,28 @@ export async function list(g: GlobalOptions): Promise<void> {
       name: s.name,
       state: s.alive ? 'running' : 'dead',
     }));
+  }
+  if (o.template !== undefined) {
+    // The agent (template) the sessions come from: AGENT or RIG/AGENT.
+    const { resolveAgentRef } = await import('../names.js');
+    const { loadCityConfig } = await import('../../config/index.js');
+    const { citySpec, agentOfSession } = await import('../../controller/index.js');
+    const spec = citySpec(await loadCityConfig(path.join(root, 'city.toml')));
+    const agent = resolveAgentRef(spec.agents, o.template);
+    if (!spec.agents.some((a) => a.name === agent)) {
+      const hint = suggest(
+        agent,
+        spec.agents.map((a) => a.name),
+      );
+      throw new NotFoundError('agent', agent, {
+        fix: hint ? `did you mean ${hint}?` : 'gc config show lists the agents',
+      });
+    }
+    for (const r of rows) {
+      const a = r.agent ?? agentOfSession(spec, r.name)?.name;
+      if (a !== undefined) r.agent = a;
+    }
+    rows = rows.filter((r) => r.agent === agent);
   }
   if (g.json) printJson(rows);
   else if (!rows.length) printLine('no sessions');
@@ -126,12 +154,22 @@ export async function attach(g: GlobalOptions, name: string): Promise<void> {
   await p.attach(name);
 }
 
-export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean }): Promise<void> {
+export async function logs(
+  g: GlobalOptions,
+  name: string,
+  o: { follow?: boolean; tail?: string },
+): Promise<void> {
+  const tail = o.tail === undefined ? undefined : Number(o.tail);
+  if (tail !== undefined && (!/^\d+$/.test(o.tail!) || !Number.isSafeInteger(tail))) {
+    throw new ValidationError(`expected a number of lines, got ${JSON.stringify(o.tail)}`, {
+      where: '--tail',
+    });
+  }
   const root = cityRoot(g);
   const file = path.join(root, '.gc', 'sessions', 'logs', `${name}.log`);
   if (!existsSync(file))
     throw new NotFoundError('session log', name, { fix: 'gc session list shows sessions' });
-  let pos = 0;
+  let pos = tail === undefined ? 0 : await tailStart(file, tail);
   const pump = () =>
     new Promise<void>((resolve) => {
       const size = statSync(file).size;
@@ -169,4 +207,31 @@ export async function logs(g: GlobalOptions, name: string, o: { follow?: boolean
       reject(new GcError('unavailable', `following ${file} stopped: ${errorMessage(e)}`));
     });
   });
+}
+
+/** The byte offset where the last `lines` lines of `file` begin (read backwards in chunks). */
+async function tailStart(file: string, lines: number): Promise<number> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    if (lines === 0) return size;
+    let end = size;
+    let newlines = 0;
+    const buf = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const start = Math.max(0, end - buf.length);
+      const { bytesRead } = await fh.read(buf, 0, end - start, start);
+      for (let i = bytesRead - 1; i >= 0; i--) {
+        // A final newline ends the last line; it does not start another.
+        if (buf[i] !== 0x0a || start + i === size - 1) continue;
+        newlines++;
+        if (newlines === lines) return start + i + 1;
+      }
+      end = start;
+    }
+    return 0;
+  } finally {
+    await fh.close();
+  }
 }

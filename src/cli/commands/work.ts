@@ -4,7 +4,7 @@
  * drain-ack, request-restart).
  */
 import path from 'node:path';
-import { GcError, NotFoundError } from '../../core/index.js';
+import { GcError, NotFoundError, suggest } from '../../core/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
@@ -14,10 +14,12 @@ export async function sling(
   bead: string,
   o: { nudge?: boolean },
 ): Promise<void> {
+  const { agentRef } = await import('../names.js');
+  const agent = await agentRef(g, target);
   await withCity(g, 'sling', async (city) => {
-    const r = await city.sling(target, bead, o.nudge ? { nudge: true } : {});
+    const r = await city.sling(agent, bead, o.nudge ? { nudge: true } : {});
     if (g.json) printJson(r);
-    else printLine(`${bead} routed to ${target}`);
+    else printLine(`${bead} routed to ${agent}`);
   });
 }
 
@@ -25,7 +27,8 @@ export async function hook(
   g: GlobalOptions,
   o: { inject?: boolean; agent?: string },
 ): Promise<void> {
-  const agent = o.agent ?? process.env.GC_AGENT;
+  const { agentRef } = await import('../names.js');
+  const agent = await agentRef(g, o.agent ?? process.env.GC_AGENT);
   await withCity(g, 'hook', async (city) => {
     const h = await city.hook(agent);
     if (g.json) {
@@ -43,26 +46,57 @@ export async function hook(
  * it: inside a session, its own name and work dir (for a rig agent, its
  * worktree); outside, the agent's name and default dir.
  */
-export async function prime(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+export async function prime(
+  g: GlobalOptions,
+  o: { agent?: string },
+  positional?: string,
+): Promise<void> {
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { citySpec } = await import('../../controller/index.js');
+  const { oneName, resolveAgentRef } = await import('../names.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
-  const name = o.agent ?? process.env.GC_AGENT;
-  if (!name)
-    throw new GcError('invalid', 'no agent: pass --agent or run inside a session (GC_AGENT)');
-  const agent = citySpec(loaded).agents.find((a) => a.name === name);
-  if (!agent) throw new NotFoundError('agent', name, { fix: 'gc config show lists the agents' });
+  const spec = citySpec(loaded);
+  const ref = oneName(positional, o.agent, '--agent') ?? process.env.GC_AGENT;
+  if (!ref) {
+    throw new GcError('invalid', 'no agent: name one (gc prime AGENT) or run inside a session', {
+      fix: 'gc config show lists the agents; inside a session GC_AGENT names it',
+    });
+  }
+  const name = resolveAgentRef(spec.agents, ref);
+  const agent = spec.agents.find((a) => a.name === name);
+  if (!agent) {
+    const hint = suggest(
+      name,
+      spec.agents.map((a) => a.name),
+    );
+    throw new NotFoundError('agent', name, {
+      fix: hint ? `did you mean ${hint}?` : 'gc config show lists the agents',
+    });
+  }
   const inSession = process.env.GC_AGENT === name && process.env.GC_SESSION_NAME;
   const session = inSession ? process.env.GC_SESSION_NAME! : name;
   const workDir = inSession ? process.cwd() : (agent.start.work_dir ?? root);
-  const text = agent.promptFor(session, workDir) ?? '';
-  if (g.json) printJson({ agent: name, session, work_dir: workDir, prompt: text });
-  else
-    printLine(
-      text ||
-        `(agent ${name} starts with no prompt: it has a start_command and no prompt_template)`,
+  const own = agent.promptFor(session, workDir);
+  // An agent with no prompt of its own (a start_command, the generic shell)
+  // is primed with the default one for where it works.
+  const text = own ?? agent.defaultPromptFor(session, workDir);
+  if (g.json) {
+    printJson({
+      agent: name,
+      session,
+      work_dir: workDir,
+      prompt: text,
+      default: own === undefined,
+    });
+    return;
+  }
+  if (own === undefined) {
+    process.stderr.write(
+      `gc: agent ${name} has no prompt of its own: this is the default prompt\n`,
     );
+  }
+  printLine(text);
 }
 
 export async function runtime(
