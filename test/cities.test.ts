@@ -9,7 +9,8 @@ import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gcBuilt } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { REPO, gcBuilt } from './helpers/cli.js';
 import { makeRepo } from './helpers/git.js';
 import { until } from './helpers/wait.js';
 
@@ -189,6 +190,41 @@ describe('gc init scaffolds a working city', () => {
     expect(bad.stderr).toMatch(/unknown agent provider "claud"/);
     expect(bad.stderr).toMatch(/did you mean "claude"/);
     expect(existsSync(path.join(top, 'nope', 'city.toml'))).toBe(false);
+  });
+
+  it('on a terminal, asks which agent CLI and whether to start', async () => {
+    const { top, env } = await machine();
+    const dir = path.join(top, 'asked');
+    const gcJs = path.join(REPO, 'dist', 'cli', 'gc.js');
+    // A pseudo-terminal (util-linux script) that a person answers.
+    const child = spawn(
+      'script',
+      ['-qec', `${process.execPath} ${gcJs} init ${dir}`, '/dev/null'],
+      {
+        env: { ...process.env, ...env, GC_TOKEN: '', GC_API: '' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    const answered = new Set<string>();
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const [question, answer] of [
+        ['Agent CLI for the coordinator', 'gemini\n'],
+        ['Start the city now? [Y/n]', 'n\n'],
+      ] as const) {
+        if (out.includes(question) && !answered.has(question)) {
+          answered.add(question);
+          child.stdin.write(answer);
+        }
+      }
+    });
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    expect(code, out).toBe(0);
+    expect(answered.size, out).toBe(2);
+    expect(out).toContain('coordinator: agent mayor on gemini');
+    expect(out).toContain(`next: cd ${dir} && gc start`);
+    expect(await readFile(path.join(dir, 'city.toml'), 'utf8')).toContain('provider = "gemini"');
   });
 
   it('--start starts the new city and its coordinator', async () => {

@@ -79,12 +79,19 @@ export interface InitArgs {
   start?: boolean;
 }
 
-/** Ask one question on the terminal; the default when the answer is empty. */
-async function ask(question: string, fallback: string): Promise<string> {
+/**
+ * Ask one question on the terminal: the answer, the default when it is
+ * empty, undefined at end of input (Ctrl-D, a closed terminal).
+ */
+async function ask(question: string, fallback: string): Promise<string | undefined> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const closed = new Promise<undefined>((resolve) => rl.once('close', () => resolve(undefined)));
+  const answer = rl.question(question);
+  answer.catch(() => undefined); // rejected when the input closes first
   try {
-    return (await rl.question(question)).trim() || fallback;
+    const a = await Promise.race([answer, closed]);
+    return a === undefined ? undefined : a.trim() || fallback;
   } finally {
     rl.close();
   }
@@ -98,7 +105,10 @@ export async function init(g: GlobalOptions, dir: string | undefined, a: InitArg
   const provider =
     a.provider ??
     (interactive
-      ? await ask(`Agent CLI for the coordinator (${PRESET_NAMES.join(', ')}) [claude]: `, 'claude')
+      ? ((await ask(
+          `Agent CLI for the coordinator (${PRESET_NAMES.join(', ')}) [claude]: `,
+          'claude',
+        )) ?? 'claude')
       : 'claude');
   const preset = mergePreset(provider); // an unknown name fails here, with a suggestion
   // The sample agent names this installation's scripted worker, when it ships one.
@@ -129,8 +139,10 @@ export async function init(g: GlobalOptions, dir: string | undefined, a: InitArg
     ? `${preset.command} is not on PATH: the ${made.coordinator} agent cannot start until it is installed (or run gc init --force --provider NAME)`
     : undefined;
   if (warning && !g.json) process.stderr.write(`warning: ${warning}\n`);
+  // No answer (end of input) starts nothing.
   const start =
-    a.start ?? (interactive ? /^y/i.test(await ask('Start the city now? [Y/n] ', 'y')) : false);
+    a.start ??
+    (interactive ? /^y/i.test((await ask('Start the city now? [Y/n] ', 'y')) ?? 'n') : false);
   if (g.json) {
     printJson({
       ...made,

@@ -195,11 +195,12 @@ export function injectText(items: readonly Message[], more: boolean): string {
 }
 
 export async function all(g: GlobalOptions, o: { agent?: string; cursor?: string }): Promise<void> {
+  const agent = await mailbox(g, undefined, o.agent);
   await withCity(
     g,
     'mail all',
     async (city) => {
-      const page = await city.mailAll(o.agent, o.cursor ? { cursor: o.cursor } : {});
+      const page = await city.mailAll(agent, o.cursor ? { cursor: o.cursor } : {});
       list(g, page.items, 'mailbox empty');
       if (!g.json && page.next_cursor) printLine(`more: --cursor ${page.next_cursor}`);
     },
@@ -208,11 +209,12 @@ export async function all(g: GlobalOptions, o: { agent?: string; cursor?: string
 }
 
 export async function count(g: GlobalOptions, o: { agent?: string }): Promise<void> {
+  const agent = await mailbox(g, undefined, o.agent);
   await withCity(
     g,
     'mail count',
     async (city) => {
-      const c = await city.mailCount(o.agent);
+      const c = await city.mailCount(agent);
       if (g.json) printJson(c);
       else printLine(`${c.unread} unread of ${c.total}`);
     },
