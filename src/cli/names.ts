@@ -57,6 +57,20 @@ export function resolveAgentRef(agents: readonly AgentNames[], ref: string): str
   });
 }
 
+/** The city's agent `ref` names (`name` or `rig/name`); NotFoundError, with a suggestion, when none. */
+export function requireAgent<A extends AgentNames>(agents: readonly A[], ref: string): A {
+  const name = resolveAgentRef(agents, ref);
+  const agent = agents.find((a) => a.name === name);
+  if (agent) return agent;
+  const hint = suggest(
+    name,
+    agents.map((a) => a.name),
+  );
+  throw new NotFoundError('agent', name, {
+    fix: hint ? `did you mean ${hint}?` : 'gc config show lists the agents',
+  });
+}
+
 /** `ref` resolved against the city's agents when it is qualified (loads city.toml only then). */
 export async function agentRef(g: GlobalOptions, ref: string): Promise<string>;
 export async function agentRef(

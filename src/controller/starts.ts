@@ -57,10 +57,6 @@ export class StartsInFlight {
     return this.sessions.size;
   }
 
-  has(session: string): boolean {
-    return this.sessions.has(session);
-  }
-
   /**
    * Start a tick's sessions, wave after wave, without waiting. Each
    * session stays `starting` until its own outcome has been recorded.

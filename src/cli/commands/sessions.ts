@@ -5,13 +5,7 @@
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
-import {
-  GcError,
-  NotFoundError,
-  ValidationError,
-  errorMessage,
-  suggest,
-} from '../../core/index.js';
+import { GcError, NotFoundError, ValidationError, errorMessage } from '../../core/index.js';
 import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, sessionReason, table } from '../output.js';
 
@@ -52,20 +46,11 @@ export async function list(g: GlobalOptions, o: { template?: string } = {}): Pro
   }
   if (o.template !== undefined) {
     // The agent (template) the sessions come from: AGENT or RIG/AGENT.
-    const { resolveAgentRef } = await import('../names.js');
+    const { requireAgent } = await import('../names.js');
     const { loadCityConfig } = await import('../../config/index.js');
     const { citySpec, agentOfSession } = await import('../../controller/index.js');
     const spec = citySpec(await loadCityConfig(path.join(root, 'city.toml')));
-    const agent = resolveAgentRef(spec.agents, o.template);
-    if (!spec.agents.some((a) => a.name === agent)) {
-      const hint = suggest(
-        agent,
-        spec.agents.map((a) => a.name),
-      );
-      throw new NotFoundError('agent', agent, {
-        fix: hint ? `did you mean ${hint}?` : 'gc config show lists the agents',
-      });
-    }
+    const agent = requireAgent(spec.agents, o.template).name;
     for (const r of rows) {
       const a = r.agent ?? agentOfSession(spec, r.name)?.name;
       if (a !== undefined) r.agent = a;

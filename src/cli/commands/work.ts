@@ -4,7 +4,7 @@
  * drain-ack, request-restart).
  */
 import path from 'node:path';
-import { GcError, NotFoundError, suggest } from '../../core/index.js';
+import { GcError } from '../../core/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
@@ -54,7 +54,7 @@ export async function prime(
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { citySpec } = await import('../../controller/index.js');
-  const { oneName, resolveAgentRef } = await import('../names.js');
+  const { oneName, requireAgent } = await import('../names.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
   const spec = citySpec(loaded);
   const ref = oneName(positional, o.agent, '--agent') ?? process.env.GC_AGENT;
@@ -63,17 +63,8 @@ export async function prime(
       fix: 'gc config show lists the agents; inside a session GC_AGENT names it',
     });
   }
-  const name = resolveAgentRef(spec.agents, ref);
-  const agent = spec.agents.find((a) => a.name === name);
-  if (!agent) {
-    const hint = suggest(
-      name,
-      spec.agents.map((a) => a.name),
-    );
-    throw new NotFoundError('agent', name, {
-      fix: hint ? `did you mean ${hint}?` : 'gc config show lists the agents',
-    });
-  }
+  const agent = requireAgent(spec.agents, ref);
+  const name = agent.name;
   const inSession = process.env.GC_AGENT === name && process.env.GC_SESSION_NAME;
   const session = inSession ? process.env.GC_SESSION_NAME! : name;
   const workDir = inSession ? process.cwd() : (agent.start.work_dir ?? root);
