@@ -131,6 +131,24 @@ describe('city.toml loading', () => {
     expect(fails(src, { GC_SESSION: 'docker' })).toEqual([
       expect.stringMatching(/^env GC_SESSION: session\.provider: expected "" \(tmux\)/),
     ]);
+    const k8s = parseCityConfig(src, 'city.toml', {
+      GC_K8S_PREBAKED: 'true',
+      GC_K8S_NODE_SELECTOR: '{"pool":"agents"}',
+      GC_K8S_SERVICE_ACCOUNT: 'gc-agent',
+    }).config.session.k8s;
+    expect(k8s).toMatchObject({
+      prebaked: true,
+      node_selector: { pool: 'agents' },
+      service_account: 'gc-agent',
+    });
+    expect(fails(src, { GC_K8S_PREBAKED: 'yes' })).toEqual([
+      'env GC_K8S_PREBAKED: session.k8s.prebaked: expected true or false, got "yes"',
+    ]);
+    expect(fails(src, { GC_K8S_NODE_SELECTOR: '{bad' })).toEqual([
+      expect.stringMatching(
+        /^env GC_K8S_NODE_SELECTOR: session\.k8s\.node_selector: expected a JSON object/,
+      ),
+    ]);
     expect(fails(src, { GC_K8S_DOLT_PORT: 'abc' })).toEqual([
       'env GC_K8S_DOLT_PORT: session.k8s.dolt_port: expected a port number, got "abc"',
     ]);

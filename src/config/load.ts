@@ -63,7 +63,7 @@ export interface LoadedConfig {
 export const ENV_OVERRIDES: readonly {
   name: string;
   path: PathSegment[];
-  type: 'string' | 'port';
+  type: 'string' | 'port' | 'bool' | 'json';
 }[] = [
   { name: 'GC_SESSION', path: ['session', 'provider'], type: 'string' },
   { name: 'GC_BEADS', path: ['beads', 'provider'], type: 'string' },
@@ -79,6 +79,9 @@ export const ENV_OVERRIDES: readonly {
   { name: 'GC_K8S_MEM_LIMIT', path: ['session', 'k8s', 'mem_limit'], type: 'string' },
   { name: 'GC_K8S_DOLT_HOST', path: ['session', 'k8s', 'dolt_host'], type: 'string' },
   { name: 'GC_K8S_DOLT_PORT', path: ['session', 'k8s', 'dolt_port'], type: 'port' },
+  { name: 'GC_K8S_SERVICE_ACCOUNT', path: ['session', 'k8s', 'service_account'], type: 'string' },
+  { name: 'GC_K8S_PREBAKED', path: ['session', 'k8s', 'prebaked'], type: 'bool' },
+  { name: 'GC_K8S_NODE_SELECTOR', path: ['session', 'k8s', 'node_selector'], type: 'json' },
 ];
 
 type Raw = Record<string, unknown>;
@@ -214,6 +217,29 @@ export function parseCityConfig(
           file: `env ${o.name}`,
           path: formatPath(o.path),
           message: `expected a port number, got ${JSON.stringify(v)}`,
+        });
+        continue;
+      }
+    }
+    if (o.type === 'bool') {
+      if (v !== 'true' && v !== 'false') {
+        envIssues.push({
+          file: `env ${o.name}`,
+          path: formatPath(o.path),
+          message: `expected true or false, got ${JSON.stringify(v)}`,
+        });
+        continue;
+      }
+      value = v === 'true';
+    }
+    if (o.type === 'json') {
+      try {
+        value = JSON.parse(v);
+      } catch {
+        envIssues.push({
+          file: `env ${o.name}`,
+          path: formatPath(o.path),
+          message: `expected a JSON object, got ${JSON.stringify(v)}`,
         });
         continue;
       }

@@ -208,6 +208,23 @@ export const k8sSchema = z.object({
   prebaked: z.boolean().default(false).describe('The city is baked into the image.'),
   dolt_host: z.string().optional().describe('Database service host seen from pods.'),
   dolt_port: z.number().int().min(1).max(65535).optional().describe('Database service port.'),
+  service_account: z.string().optional().describe('Service account of agent pods.'),
+  node_selector: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Node selector of agent pods (label = value).'),
+  labels: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Extra labels on agent pods (not app, gc-session, gc-agent).'),
+  api_url: z
+    .string()
+    .optional()
+    .describe('GC_API as agent pods must reach it (the API Service), when not the local one.'),
+  kubeconfig: z
+    .string()
+    .optional()
+    .describe('kubeconfig file (default $KUBECONFIG, then ~/.kube/config; in a pod, its own).'),
 });
 
 export const sessionSchema = z.object({

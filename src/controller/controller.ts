@@ -20,6 +20,7 @@ import { runScaleChecks } from './scale-check.js';
 import { shutdownSessions, type ShutdownProgress } from './shutdown.js';
 import { startRequest } from './start-request.js';
 import { Ticker } from './ticker.js';
+import { ProviderHealthWatch } from './provider-health.js';
 import type { CitySpec } from './spec.js';
 import {
   controllerStatus,
@@ -93,6 +94,9 @@ export class Controller {
       timeoutMs: () => this.spec.startupTimeoutMs,
       log: this.log,
     });
+    this.health = new ProviderHealthWatch(this.provider, (t, sub, pl, m) =>
+      this.record(t, sub, pl, m),
+    );
     this.ticker = new Ticker({
       run: () =>
         this.tickAndGo().then(
@@ -221,6 +225,7 @@ export class Controller {
   private tickTail: Promise<unknown> = Promise.resolve();
 
   private readonly mayAct: () => boolean;
+  private readonly health: ProviderHealthWatch;
 
   private async tickOnce(): Promise<TickReport> {
     // A server that no longer leads (paused past its lease) records nothing:
@@ -234,6 +239,7 @@ export class Controller {
     const foreign = this.foreign;
     // Taken before the snapshot: a start that ends after it has its tracker set.
     const starting = new Set(this.starts.sessions.keys());
+    await this.health.check();
     const all = await this.provider.snapshot('');
     let snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     this.live = new Map(snapshot.map((s) => [s.name, s]));
@@ -550,6 +556,7 @@ export class Controller {
       trackers: this.trackers,
       configError: this.configError,
       lastError: this.lastError,
+      providerStale: this.health.stale,
       failures: this.startFailures,
       starting: this.starts.sessions,
       shutdown: this.shutdownProgress,

@@ -38,6 +38,8 @@ export interface ControllerStatus {
   workspace_cap: number;
   config_error: string | undefined;
   last_error: string | undefined;
+  /** Set while the session provider's view is stale: nothing is started or stopped. */
+  provider_stale?: { since: number; reason: string };
   /** Agents whose last session start failed (cleared by the next good start). */
   failing: AgentFailure[];
   /** While the city stops: how far its sessions' shutdown has got. */
@@ -64,6 +66,7 @@ export interface StatusInput {
   trackers: ReadonlyMap<string, SessionTracker>;
   configError: string | undefined;
   lastError: string | undefined;
+  providerStale?: { since: number; reason: string } | undefined;
   failures: ReadonlyMap<string, AgentFailure>;
   /** Sessions whose start is under way. */
   starting?: ReadonlyMap<string, Starting>;
@@ -175,6 +178,7 @@ export function controllerStatus(o: StatusInput): ControllerStatus {
     workspace_cap: o.spec.workspaceCap,
     config_error: o.configError,
     last_error: o.lastError,
+    ...(o.providerStale ? { provider_stale: o.providerStale } : {}),
     failing: [...o.failures.values()].sort((a, b) => (a.agent < b.agent ? -1 : 1)),
     ...(o.shutdown ? { shutdown: o.shutdown } : {}),
   };

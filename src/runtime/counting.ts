@@ -7,6 +7,7 @@
 import type {
   Provider,
   ProviderCapabilities,
+  ProviderHealth,
   SessionSnapshot,
   StartConfig,
   StartOptions,
@@ -32,6 +33,7 @@ export class CountingProvider implements Provider {
   constructor(readonly inner: Provider) {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
+    if (inner.health) this.health = () => inner.health!();
     if (inner.startMany) {
       this.startMany = (requests, onEach) => {
         this.count('start');
@@ -82,6 +84,7 @@ export class CountingProvider implements Provider {
     return this.inner.stop(name);
   }
   /** Forwarded when the inner provider has it; one call, counted as one start. */
+  health?: () => ProviderHealth;
   startMany?: (
     requests: readonly StartRequest[],
     onEach?: StartedEach,

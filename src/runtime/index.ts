@@ -2,6 +2,7 @@
 export type {
   Provider,
   ProviderCapabilities,
+  ProviderHealth,
   SessionSnapshot,
   StartOptions,
   StartRequest,
@@ -21,6 +22,17 @@ export { SubprocessProvider, type SubprocessProviderOptions } from './subprocess
 export { TmuxProvider, tmuxSocketFor, type TmuxProviderOptions } from './tmux.js';
 export { ExecProvider, type ExecProviderOptions } from './exec.js';
 export { openProvider, type OpenProviderOptions } from './open.js';
+export { K8sProvider, type K8sProviderOptions } from './k8s/provider.js';
+export { ClientPodApi, loadKubeConfig } from './k8s/client.js';
+export type {
+  PodApi,
+  ExecResult,
+  PodList,
+  WatchEventType,
+  WatchHandle,
+  WatchStatus,
+} from './k8s/api.js';
+export { buildPod, sanitizeName, viewPod, ENTRYPOINT } from './k8s/pod-spec.js';
 export {
   PRESET_NAMES,
   mergePreset,

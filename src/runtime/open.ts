@@ -1,7 +1,10 @@
 /** Pick and build the session provider named by `[session] provider`. */
 import path from 'node:path';
-import { UnsupportedError, ValidationError } from '../core/index.js';
+import { ValidationError } from '../core/index.js';
 import { ExecProvider } from './exec.js';
+import { ClientPodApi, loadKubeConfig } from './k8s/client.js';
+import { checkExtraLabels } from './k8s/pod-spec.js';
+import { K8sProvider } from './k8s/provider.js';
 import { FakeProvider } from './fake.js';
 import type { Provider } from './provider.js';
 import { SubprocessProvider } from './subprocess.js';
@@ -14,6 +17,24 @@ export interface OpenProviderOptions {
   stateDir?: string;
   stopGraceMs?: number;
   startTimeoutMs?: number;
+  /** `[session.k8s]`, for provider `k8s`. */
+  k8s?: K8sSettings;
+}
+
+/** The `[session.k8s]` keys the provider reads. */
+export interface K8sSettings {
+  namespace: string;
+  image?: string | undefined;
+  context?: string | undefined;
+  cpu_request: string;
+  mem_request: string;
+  cpu_limit: string;
+  mem_limit: string;
+  service_account?: string | undefined;
+  node_selector?: Record<string, string> | undefined;
+  labels?: Record<string, string> | undefined;
+  api_url?: string | undefined;
+  kubeconfig?: string | undefined;
 }
 
 /**
@@ -38,12 +59,41 @@ export function openProvider(spec: string, options: OpenProviderOptions): Provid
       throw new ValidationError('exec: needs a script path', { where: 'session.provider' });
     return new ExecProvider(path.resolve(options.cityRoot, script));
   }
-  if (spec === 'k8s') {
-    throw new UnsupportedError('the k8s session provider is not available in this build', {
-      fix: 'use "tmux", "subprocess" or "exec:<script>"',
-    });
-  }
+  if (spec === 'k8s') return openK8s(options.k8s, options);
   throw new ValidationError(`unknown session provider ${JSON.stringify(spec)}`, {
     where: 'session.provider',
+  });
+}
+
+function openK8s(k: K8sSettings | undefined, options: OpenProviderOptions): K8sProvider {
+  const namespace = k?.namespace ?? 'gc';
+  checkExtraLabels(k?.labels);
+  const kubeconfig = k?.kubeconfig ? path.resolve(options.cityRoot, k.kubeconfig) : undefined;
+  const kc = loadKubeConfig({
+    ...(kubeconfig ? { kubeconfig } : {}),
+    ...(k?.context ? { context: k.context } : {}),
+  });
+  return new K8sProvider({
+    api: new ClientPodApi(kc, namespace),
+    namespace,
+    ...(k?.image ? { image: k.image } : {}),
+    ...(k
+      ? {
+          cpuRequest: k.cpu_request,
+          memRequest: k.mem_request,
+          cpuLimit: k.cpu_limit,
+          memLimit: k.mem_limit,
+        }
+      : {}),
+    ...(k?.service_account ? { serviceAccount: k.service_account } : {}),
+    ...(k?.node_selector ? { nodeSelector: k.node_selector } : {}),
+    ...(k?.labels ? { labels: k.labels } : {}),
+    ...(k?.api_url ? { apiUrl: k.api_url } : {}),
+    ...(options.stopGraceMs === undefined ? {} : { stopGraceMs: options.stopGraceMs }),
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    kubectlArgs: [
+      ...(kubeconfig ? ['--kubeconfig', kubeconfig] : []),
+      ...(k?.context ? ['--context', k.context] : []),
+    ],
   });
 }

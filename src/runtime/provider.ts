@@ -43,6 +43,14 @@ export interface ProviderCapabilities {
   runsProcesses: boolean;
 }
 
+/** What a provider knows of its own state, asked once per tick (no I/O). */
+export interface ProviderHealth {
+  /** Its view of the sessions may be behind (the backing API is unreachable). */
+  stale?: { since: number; reason: string };
+  /** Things an operator should know, each reported once. */
+  warnings: string[];
+}
+
 export interface StartOptions {
   /**
    * Absolute deadline (epoch ms) for the whole start, including readiness
@@ -196,6 +204,13 @@ export interface Provider {
    * Best-effort on a missing session.
    */
   sendKeys(name: string, keys: readonly string[]): Promise<void>;
+
+  /**
+   * Optional: whether the provider's view is current, and warnings it has
+   * gathered since the last call. Never does I/O. When `stale` is set the
+   * controller neither starts nor stops anything.
+   */
+  health?(): ProviderHealth;
 
   /**
    * Release what the provider holds open (file handles, idle servers). Does

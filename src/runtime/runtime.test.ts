@@ -153,7 +153,19 @@ describe('validation', () => {
     expect(openProvider('', { cityRoot: '/tmp/c' }).name).toBe('tmux');
     expect(openProvider('subprocess', { cityRoot: '/tmp/c' }).name).toBe('subprocess');
     expect(openProvider('exec:bin/p', { cityRoot: '/tmp/c' }).name).toBe('exec:/tmp/c/bin/p');
-    expect(() => openProvider('k8s', { cityRoot: '/tmp/c' })).toThrow(/not available/);
+    const k8s = {
+      namespace: 'gc',
+      cpu_request: '1',
+      mem_request: '1Gi',
+      cpu_limit: '1',
+      mem_limit: '1Gi',
+    };
+    expect(() =>
+      openProvider('k8s', { cityRoot: '/tmp/c', k8s: { ...k8s, kubeconfig: 'no/such/file' } }),
+    ).toThrow(/no usable kubeconfig/);
+    expect(() =>
+      openProvider('k8s', { cityRoot: '/tmp/c', k8s: { ...k8s, labels: { app: 'x' } } }),
+    ).toThrow(/label app is set by gc/);
     expect(() => openProvider('docker', { cityRoot: '/tmp/c' })).toThrow(/session.provider/);
   });
 });

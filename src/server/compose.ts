@@ -67,6 +67,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
     provider = openProvider(o.sessionProvider ?? state.loaded.config.session.provider, {
       cityRoot: root,
       ...(o.stopGraceMs !== undefined ? { stopGraceMs: o.stopGraceMs } : {}),
+      k8s: state.loaded.config.session.k8s,
     });
     const spec = citySpec(state.loaded);
     const binDir = path.join(state.gcDir, 'bin');

@@ -417,6 +417,7 @@ interface StatusBody {
     workspace_cap: number;
     config_error?: string;
     last_error?: string;
+    provider_stale?: { since: number; reason: string };
     failing?: { agent: string; session: string; error: string; fix?: string }[];
   };
   beads: Record<string, number>;
@@ -505,7 +506,11 @@ export async function status(g: GlobalOptions, o: { all?: boolean } = {}): Promi
     `city ${st.city}: running (pid ${st.pid}, ${st.provider})${st.suspended ? ', SUSPENDED' : ''}; ${total} session${total === 1 ? '' : 's'}${counts ? ` (${counts})` : ''}, cap ${c.workspace_cap}; tick ${c.ticks} took ${Math.round(c.last_tick_ms)} ms`,
   );
   if (c.config_error) printLine(`config error (running the last good config): ${c.config_error}`);
-  if (c.last_error) printLine(`last tick error: ${c.last_error}`);
+  if (c.provider_stale) {
+    printLine(
+      `session provider stale since ${new Date(c.provider_stale.since).toISOString()} (${c.provider_stale.reason}): nothing is started or stopped until it recovers`,
+    );
+  } else if (c.last_error) printLine(`last tick error: ${c.last_error}`);
   for (const f of c.failing ?? []) {
     printLine(`agent ${f.agent} cannot start (${f.session}): ${f.error}`);
     if (f.fix) printLine(`  fix: ${f.fix}`);
