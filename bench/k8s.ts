@@ -23,13 +23,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import {
-  K8sProvider,
-  buildPod,
-  sanitizeName,
-  type ExecResult,
-  type PodApi,
-} from '../src/runtime/index.js';
+import { K8sProvider, buildPod, sanitizeName, type PodApi } from '../src/runtime/index.js';
 import { fakeCluster } from '../test/helpers/k8s.js';
 import { fatal, note, nowMs, percentile, quick, result, round } from './lib.js';
 
@@ -63,9 +57,8 @@ function counted(api: PodApi): { api: PodApi; calls: () => number } {
       get: wrap((name: string) => api.get(name)),
       delete: wrap((name: string, g: number) => api.delete(name, g)),
       log: wrap((name: string, c: string, t?: number) => api.log(name, c, t)),
-      exec: wrap(
-        (name: string, c: string, argv: readonly string[], stdin?: Buffer | string) =>
-          api.exec(name, c, argv, stdin) as Promise<ExecResult>,
+      exec: wrap((name: string, c: string, argv: readonly string[], stdin?: Buffer | string) =>
+        api.exec(name, c, argv, stdin),
       ),
     },
     calls: () => n,
@@ -85,10 +78,7 @@ async function main(): Promise<void> {
       memLimit: '4Gi',
       graceSeconds: 5,
     };
-    cluster.kube.addVirtualPods(
-      PODS,
-      (i) => buildPod(`agent-${i}`, settings, '/city', 'agent') as never,
-    );
+    cluster.kube.addVirtualPods(PODS, (i) => buildPod(`agent-${i}`, settings, '/city', 'agent'));
 
     const heap0 = heapMb();
     const c = counted(cluster.api);

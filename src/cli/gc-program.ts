@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { addCompletion } from './completion.js';
 import { addCityCommands } from './gc-program-city.js';
 import type * as BeadCommands from './commands/beads.js';
+import type * as BuildImage from './commands/build-image.js';
 import type * as ConfigCommands from './commands/config.js';
 import type * as DemoCommands from './commands/demo.js';
 import type * as EventCommands from './commands/events.js';
@@ -51,6 +52,23 @@ export function gcProgram(): Command {
       }),
     );
 
+  json(
+    program
+      .command('build-image')
+      .description(
+        'write the Docker build context of the agent and controller images with gc and this city baked in (Kubernetes)',
+      )
+      .option('--out <dir>', 'where the context goes (default .gc/image)')
+      .option('--tag <tag>', 'agent image tag (default gc-agent:latest)')
+      .option('--controller-tag <tag>', 'controller image tag (default gc-controller:latest)')
+      .option('--city-path <path>', 'where the city lives in the images (default /city)')
+      .option('--base <image>', 'base image with Node 20 (default node:20-bookworm-slim)')
+      .option('--build', 'also run docker build (needs docker)'),
+  ).action(
+    action(async (o: BuildImage.BuildImageArgs, cmd: Command) =>
+      (await import('./commands/build-image.js')).buildImage(g(cmd), o),
+    ),
+  );
   json(
     program
       .command('cities')

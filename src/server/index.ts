@@ -14,4 +14,5 @@ export {
 } from './city-server.js';
 export { HOST_BOUND_PROVIDERS } from './leadership.js';
 export { serverHost } from './host.js';
+export { writeImageContext, gcPackageRoot, type ImageContext } from './image.js';
 export { NotLeaderError } from './fenced-provider.js';

@@ -19,9 +19,9 @@ const CONTROL = ['GCK8S_COMMAND', 'GCK8S_PROGRAM', 'GCK8S_PRE_START', 'GCK8S_SET
 /**
  * The start exec: stdin is a file of shell assignments (the session's env
  * and the GCK8S_ control values). It runs pre_start, checks the program
- * exists, creates tmux session `main` (dead panes kept, a hook that tells
- * the entrypoint when the agent ends), runs session_setup, tells the
- * entrypoint it started, and prints the session's activity time.
+ * exists, creates tmux session `main` (dead panes kept) whose pane runs
+ * the agent under a wrapper, waits until the wrapper holds its lock (see
+ * ENTRYPOINT), runs session_setup, and prints the session's activity time.
  * Exit 127: the program is missing; 96: pre_start failed; 95: tmux failed.
  */
 export const START_SCRIPT = [
@@ -32,10 +32,15 @@ export const START_SCRIPT = [
   'set -a; . "$d/env.session"; set +a',
   'if [ -n "${GCK8S_PRE_START:-}" ]; then sh -ec "$GCK8S_PRE_START" >&2 || { echo "pre_start failed" >&2; exit 96; }; fi',
   'if [ -n "${GCK8S_PROGRAM:-}" ] && ! command -v "$GCK8S_PROGRAM" >/dev/null 2>&1; then echo "$GCK8S_PROGRAM: command not found in the pod" >&2; exit 127; fi',
-  `w='set -a; . "$0"; set +a; rm -f -- "$0"; c=$GCK8S_COMMAND; unset ${CONTROL.join(' ')}; exec /bin/sh -c "$c"'`,
-  `tmux -f /dev/null start-server \\; set-option -g remain-on-exit on \\; set-hook -g pane-died 'wait-for -S gc-died' \\; set-hook -g session-closed 'wait-for -S gc-died' \\; new-session -d -s ${T} -x 220 -y 50 -- /bin/sh -c "$w" "$d/env.session" || exit 95`,
+  // The pane holds lock gc-agent while the agent runs (taken before it
+  // says it started), then records the agent's exit status and lets go:
+  // the entrypoint, waiting for the lock, learns the agent ended. The hooks
+  // let go too when the wrapper itself is killed or the session closes.
+  // The INT handler keeps the wrapper alive when C-c reaches the agent.
+  `w='set -a; . "$0"; set +a; rm -f -- "$0"; c=$GCK8S_COMMAND; unset ${CONTROL.join(' ')}; tmux wait-for -L gc-agent; touch "$1.started"; trap : INT; /bin/sh -c "$c"; s=$?; echo "$s" > "$1.exit"; tmux wait-for -U gc-agent; exit "$s"'`,
+  `tmux -f /dev/null start-server \\; set-option -g remain-on-exit on \\; set-hook -g pane-died 'wait-for -U gc-agent' \\; set-hook -g session-closed 'wait-for -U gc-agent' \\; new-session -d -s ${T} -x 220 -y 50 -- /bin/sh -c "$w" "$d/env.session" "$d/agent" || exit 95`,
+  'i=0; while [ ! -e "$d/agent.started" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done',
   'if [ -n "${GCK8S_SETUP:-}" ]; then sh -c "$GCK8S_SETUP" >&2 || echo "session_setup failed" >&2; fi',
-  'touch "$d/started"',
   `tmux display-message -p -t ${T} '#{session_activity}'`,
 ].join('\n');
 

@@ -69,23 +69,24 @@ export function checkExtraLabels(labels: Record<string, string> | undefined): vo
 }
 
 /**
- * What the container runs: wait for the provider's start exec to create
- * the tmux session (it writes `started`), then wait for tmux to say the
- * agent's pane died (a hook signals `gc-died`), print the end of the screen
- * (the pod log keeps it after the pod ends) and exit with the agent's exit
- * status, which becomes the container's. Fixed text: nothing in it comes
- * from configuration.
+ * What the container runs: wait until the agent's pane has started (it
+ * holds tmux lock gc-agent while the agent runs), then wait for that lock:
+ * the pane lets go when the agent ends, after writing its exit status
+ * (tmux hooks let go too when the pane dies or the session closes). Then
+ * print the end of the screen (the pod log keeps it after the pod ends)
+ * and exit with the agent's exit status, which becomes the container's.
+ * No polling once started. Fixed text: nothing in it comes from
+ * configuration.
  */
 export const ENTRYPOINT = [
   'd="${TMPDIR:-/tmp}/gc-session"',
-  'while [ ! -e "$d/started" ]; do sleep 0.2; done',
-  'tmux wait-for gc-died 2>/dev/null',
-  'st=$(tmux display-message -p -t main "#{pane_dead_status}" 2>/dev/null)',
-  'sig=$(tmux display-message -p -t main "#{pane_dead_signal}" 2>/dev/null)',
+  'while [ ! -e "$d/agent.started" ]; do sleep 0.2; done',
+  'tmux wait-for -L gc-agent 2>/dev/null',
+  'st=$(cat "$d/agent.exit" 2>/dev/null)',
+  '[ -n "$st" ] || st=$(tmux display-message -p -t main "#{pane_dead_status}" 2>/dev/null)',
   'tmux capture-pane -p -t main -S -200 2>/dev/null',
   'tmux kill-server 2>/dev/null',
-  'if [ -n "$sig" ] && [ "$sig" != 0 ]; then exit $((128 + sig)); fi',
-  'exit "${st:-0}"',
+  'exit "${st:-1}"',
 ].join('\n');
 
 /** The pod of session `name` (the agent's name from its env, for the gc-agent label). */
