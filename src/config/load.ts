@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
+import { cityPack, type ExtraAgent } from './pack.js';
 import { citySchema, type CityConfig } from './schema.js';
 import {
   formatPath,
@@ -141,6 +142,38 @@ function checkUnknownKeys(
   }
 }
 
+/**
+ * Gas City keys gc reads but does not act on yet (docs/gascity.md): the
+ * key's name as a Gas City user writes it, or undefined for a key that is
+ * simply unknown.
+ */
+const GAS_CITY_KEYS: Record<string, readonly string[]> = {
+  '': ['imports', 'packs', 'include', 'patches', 'named_session', 'global', 'formulas', 'orders'],
+  workspace: ['includes', 'global_fragments', 'default_rig_includes'],
+  daemon: ['formula_v2'],
+  rigs: ['includes', 'imports', 'patches'],
+  agent: [
+    'scope',
+    'wake_mode',
+    'namepool',
+    'overlay_dir',
+    'default_sling_formula',
+    'sleep_after_idle',
+    'resume_command',
+    'fallback',
+    'install_agent_hooks',
+    'attach',
+  ],
+};
+
+function gasCityKey(path: readonly PathSegment[]): string | undefined {
+  const names = path.filter((p): p is string => typeof p === 'string');
+  const key = names[names.length - 1];
+  const table = names.length === 1 ? '' : names.length === 2 ? names[0]! : undefined;
+  if (key === undefined || table === undefined) return undefined;
+  return GAS_CITY_KEYS[table]?.includes(key) ? (table ? `${table}.${key}` : key) : undefined;
+}
+
 function setPath(raw: Raw, path: PathSegment[], value: unknown): void {
   let cur: Raw = raw;
   for (const seg of path.slice(0, -1)) {
@@ -176,6 +209,7 @@ export function parseCityConfig(
   source: string,
   file: string,
   env: NodeJS.ProcessEnv = {},
+  extra: readonly ExtraAgent[] = [],
 ): LoadedConfig {
   let raw: Raw;
   try {
@@ -191,20 +225,46 @@ export function parseCityConfig(
     throw err;
   }
   const positions = keyPositions(source);
-  const at = (path: readonly PathSegment[]): Position | undefined => positionOf(positions, path);
+  // Agents from the city's pack.toml and agents/ folders follow city.toml's own.
+  const own = Array.isArray(raw.agent) ? raw.agent.length : 0;
+  if (extra.length)
+    raw.agent = [
+      ...(Array.isArray(raw.agent) ? (raw.agent as unknown[]) : []),
+      ...extra.map((e) => e.raw),
+    ];
+  /** The file and in-file path of a config path (an extra agent's key is in its own file). */
+  const locate = (
+    path: readonly PathSegment[],
+  ): { file: string; path: PathSegment[]; pos: Position | undefined } => {
+    const i = path[0] === 'agent' && typeof path[1] === 'number' ? path[1] - own : -1;
+    const e = i >= 0 ? extra[i] : undefined;
+    if (e) {
+      const inFile = [...e.prefix, ...path.slice(2)];
+      return { file: e.file, path: inFile, pos: positionOf(e.positions, inFile) };
+    }
+    return { file, path: [...path], pos: positionOf(positions, path) };
+  };
   const issueAt = (path: PathSegment[], message: string): ConfigIssue => {
-    const pos = at(path);
+    const l = locate(path);
     return {
-      file,
-      path: formatPath(path),
-      ...(pos ? { line: pos.line, col: pos.col } : {}),
+      file: l.file,
+      path: formatPath(l.file === file ? path : l.path),
+      ...(l.pos ? { line: l.pos.line, col: l.pos.col } : {}),
       message,
     };
   };
 
   const warnings: ConfigIssue[] = [];
   checkUnknownKeys(raw, citySchema, [], (path, hint) => {
-    warnings.push(issueAt(path, `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; ignored`));
+    const gasCity = gasCityKey(path);
+    warnings.push(
+      issueAt(
+        path,
+        gasCity
+          ? `accepted, not supported in this build: ${gasCity} (a Gas City key; see docs/gascity.md)`
+          : `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; ignored`,
+      ),
+    );
   });
 
   const envSet = new Map<string, string>();
@@ -279,9 +339,12 @@ export function parseCityConfig(
       const key = formatPath(path);
       const envName = envSet.get(key);
       if (envName) return { kind: 'env', name: envName };
-      const pos = positions.get(key);
-      if (pos && valueAt(raw, path) !== undefined)
-        return { kind: 'file', file, line: pos.line, col: pos.col };
+      const l = locate(path);
+      if (valueAt(raw, path) !== undefined) {
+        if (l.pos) return { kind: 'file', file: l.file, line: l.pos.line, col: l.pos.col };
+        // Set by discovery (an agent folder's name or prompt), not written in a file.
+        if (l.file !== file) return { kind: 'file', file: l.file, line: 0, col: 0 };
+      }
       return { kind: 'default' };
     },
     sources,
@@ -374,7 +437,20 @@ export async function loadCityConfig(
       fix: 'run `gc init` to create a city, or cd into one',
     });
   }
-  return parseCityConfig(source, file, env);
+  // The names city.toml defines (its syntax errors are parseCityConfig's to report).
+  const names = new Set<string>();
+  try {
+    const raw = parse(source) as Raw;
+    for (const a of Array.isArray(raw.agent) ? raw.agent : []) {
+      if (isObj(a) && typeof a.name === 'string') names.add(a.name);
+    }
+  } catch {
+    return parseCityConfig(source, file, env);
+  }
+  const pack = await cityPack(dirname(resolve(file)), names);
+  if (pack.errors.length) throw new ConfigError(pack.errors);
+  const loaded = parseCityConfig(source, file, env, pack.agents);
+  return { ...loaded, warnings: [...loaded.warnings, ...pack.warnings] };
 }
 
 /** Milliseconds of a validated duration string. */

@@ -37,7 +37,7 @@ export async function validate(g: GlobalOptions): Promise<number> {
 
 function describeSource(s: ValueSource | undefined): string {
   if (!s) return 'default';
-  if (s.kind === 'file') return `${s.file}:${s.line}`;
+  if (s.kind === 'file') return s.line ? `${s.file}:${s.line}` : `${s.file} (discovered)`;
   if (s.kind === 'env') return `env ${s.name}`;
   return 'default';
 }
@@ -53,6 +53,11 @@ export async function show(g: GlobalOptions): Promise<void> {
     printJson({
       file: loaded.file,
       config: shown,
+      // Where each agent came from: city.toml, the city's pack.toml, or an agents/ folder.
+      agents: loaded.config.agent.map((a, i) => {
+        const s = loaded.sources.get(`agent[${i}].name`);
+        return { name: a.name, from: s?.kind === 'file' ? s.file : 'default' };
+      }),
       sources: Object.fromEntries(loaded.sources),
     });
     return;
