@@ -7,12 +7,13 @@ import { Command } from 'commander';
 import type * as BeadCommands from './commands/beads.js';
 import type { GlobalOptions } from './context.js';
 import { action } from './run.js';
+import { GC_VERSION } from '../core/index.js';
 
 /** Every command and option; handlers load their modules only when run. */
 export function bdProgram(): Command {
   const program = new Command('bd')
     .description('beads work tracker (Gas City compatible subset; see `gc bead --help`)')
-    .version('0.1.0')
+    .version(GC_VERSION)
     .option('--city <dir>', 'city root')
     .option('--actor <name>', 'act as this identity')
     .showHelpAfterError('(run with --help for usage)');

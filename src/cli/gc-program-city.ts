@@ -47,8 +47,11 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   const rig = program.command('rig').description('projects (git repositories) and their settings');
   json(
     rig
-      .command('add <name> <path>')
-      .description('add a rig: a git repository agents work in and the merge queue merges into')
+      .command('add <path-or-name> [path]')
+      .description(
+        'add a rig: a git repository agents work in and the merge queue merges into (gc rig add PATH [--name N], or gc rig add NAME PATH)',
+      )
+      .option('--name <name>', 'rig name (default: the directory name of PATH)')
       .option('--target <branch>', 'branch the merge queue merges into', 'main')
       .option('--prefix <p>', 'bead id prefix for the rig')
       .option('--workers <k>', 'merge-queue candidates tested at once')
@@ -61,11 +64,15 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   ).action(
     action(
       async (
-        name: string,
-        p: string,
-        o: { target?: string; prefix?: string; workers?: string },
+        first: string,
+        second: string | undefined,
+        o: { target?: string; prefix?: string; workers?: string; name?: string },
         cmd: Command,
-      ) => (await rigCmds()).add(g(cmd), name, p, o),
+      ) => {
+        const rigs = await rigCmds();
+        const { name, repo } = rigs.addArgs(first, second, o.name);
+        await rigs.add(g(cmd), name, repo, o);
+      },
     ),
   );
   json(rig.command('list').description('the rigs of city.toml')).action(

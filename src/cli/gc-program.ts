@@ -13,12 +13,13 @@ import type * as DemoCommands from './commands/demo.js';
 import type * as EventCommands from './commands/events.js';
 import type { GlobalOptions } from './context.js';
 import { action } from './run.js';
+import { GC_VERSION } from '../core/index.js';
 
 /** Every command and option; handlers load their modules only when run. */
 export function gcProgram(): Command {
   const program = new Command('gc')
     .description('Gas City: run fleets of AI coding agents against your repositories')
-    .version('0.1.0')
+    .version(GC_VERSION)
     .option('--city <dir>', 'city root (default: $GC_CITY_ROOT or the nearest city.toml)')
     .option(
       '--actor <name>',
@@ -365,13 +366,24 @@ export function gcProgram(): Command {
   const work = async () => import('./commands/work.js');
   json(
     program
-      .command('sling <agent> <bead>')
-      .description('route a bead to an agent or pool (sets gc.routed_to) and wake it')
-      .option('--nudge', 'also nudge the live sessions of the agent'),
+      .command('sling <target> <bead-or-text>')
+      .description(
+        'route work to an agent or pool (sets gc.routed_to) and wake it: a bead id, or text that becomes a new bead',
+      )
+      .option('--nudge', 'also nudge the live sessions of the agent')
+      .option('--text', 'file the second argument as a new bead even if it looks like an id'),
   ).action(
-    action(async (agent: string, beadId: string, o: { nudge?: boolean }, cmd: Command) =>
-      (await work()).sling(g(cmd), agent, beadId, o),
+    action(
+      async (agent: string, what: string, o: { nudge?: boolean; text?: boolean }, cmd: Command) =>
+        (await work()).sling(g(cmd), agent, what, o),
     ),
+  );
+  json(program.command('version').description('the version of gc')).action(
+    action(async (_o: unknown, cmd: Command) => {
+      const { printJson, printLine } = await import('./output.js');
+      if (g(cmd).json) printJson({ version: GC_VERSION });
+      else printLine(`gc ${GC_VERSION}`);
+    }),
   );
   json(
     program

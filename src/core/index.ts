@@ -18,3 +18,4 @@ export {
 } from './request.js';
 export { printable } from './text.js';
 export { mapLimit, SerialBatcher } from './limit.js';
+export { GC_VERSION } from './version.js';

@@ -90,6 +90,32 @@ function gatesOf(o: AddOptions): Map<string, string> {
   return gates;
 }
 
+/**
+ * `gc rig add PATH [--name N]` (Gas City's form: the name defaults to the
+ * directory's) or `gc rig add NAME PATH` (this CLI's first form).
+ */
+export function addArgs(
+  first: string,
+  second: string | undefined,
+  name: string | undefined,
+): { name: string; repo: string } {
+  if (second !== undefined) {
+    if (name !== undefined && name !== first) {
+      throw new ValidationError(`--name ${name} and NAME ${first} disagree`, {
+        where: '--name',
+        fix: 'give the name once: gc rig add PATH --name N',
+      });
+    }
+    return { name: first, repo: second };
+  }
+  const derived = path
+    .basename(path.resolve(first))
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
+  return { name: name ?? derived, repo: first };
+}
+
 export async function add(
   g: GlobalOptions,
   name: string,

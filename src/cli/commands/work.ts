@@ -8,17 +8,33 @@ import { GcError } from '../../core/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
+/** A bead id as the store makes them (`gc-12`, `app-3k.2`): one token, prefix, dash. */
+const BEAD_ID = /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+(\.[0-9]+)*$/;
+
+/**
+ * `gc sling TARGET BEAD|TEXT`: route a bead, or (Gas City's habit) text
+ * that becomes a new bead routed to TARGET. Text is anything that is not a
+ * single id-shaped word, or anything with --text.
+ */
 export async function sling(
   g: GlobalOptions,
   target: string,
-  bead: string,
-  o: { nudge?: boolean },
+  what: string,
+  o: { nudge?: boolean; text?: boolean },
 ): Promise<void> {
   const { agentRef } = await import('../names.js');
   const agent = await agentRef(g, target);
+  const asText = o.text === true || !BEAD_ID.test(what);
   await withCity(g, 'sling', async (city) => {
+    let bead = what;
+    let created: { id: string; title: string } | undefined;
+    if (asText) {
+      created = await city.createBead({ title: what });
+      bead = created.id;
+    }
     const r = await city.sling(agent, bead, o.nudge ? { nudge: true } : {});
-    if (g.json) printJson(r);
+    if (g.json) printJson(created ? { ...r, created } : r);
+    else if (created) printLine(`created ${bead} (${JSON.stringify(what)}), routed to ${agent}`);
     else printLine(`${bead} routed to ${agent}`);
   });
 }

@@ -1,0 +1,90 @@
+/**
+ * Gas City's command habits, with the gc CLI on a city without a server:
+ * `gc version`, `gc rig add PATH [--name N]` beside `gc rig add NAME PATH`,
+ * and `gc sling TARGET TEXT` filing the text as a new bead.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_HOME, REPO, gc as runGc } from './helpers/cli.js';
+import { makeRepo } from './helpers/git.js';
+
+let root = '';
+const gc = (args: string[]) =>
+  runGc(['--city', root, ...args], { env: { GC_CONFIG_HOME: CONFIG_HOME } });
+const json = <T>(r: { code: number; stdout: string; stderr: string }): T => {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as T;
+};
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'gc-habits-'));
+  await writeFile(
+    path.join(root, 'city.toml'),
+    '[workspace]\nname = "habits"\n[[agent]]\nname = "mayor"\nstart_command = "sleep 600"\n',
+  );
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('Gas City command habits', () => {
+  it('gc version, --json and --version agree with package.json', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect((await gc(['version'])).stdout.trim()).toBe(`gc ${pkg.version}`);
+    expect(json<{ version: string }>(await gc(['version', '--json']))).toEqual({
+      version: pkg.version,
+    });
+    expect((await gc(['--version'])).stdout.trim()).toBe(pkg.version);
+  });
+
+  it('gc rig add PATH names the rig after its directory; --name and NAME PATH still work', async () => {
+    makeRepo(path.join(root, 'web-app'));
+    makeRepo(path.join(root, 'api'));
+    makeRepo(path.join(root, 'tools'));
+    expect((await gc(['rig', 'add', path.join(root, 'web-app')])).code).toBe(0);
+    expect((await gc(['rig', 'add', path.join(root, 'api'), '--name', 'backend'])).code).toBe(0);
+    expect((await gc(['rig', 'add', 'tooling', path.join(root, 'tools')])).code).toBe(0);
+    const rigs = json<{ name: string; path: string }[]>(await gc(['rig', 'list', '--json']));
+    expect(rigs.map((r) => r.name)).toEqual(['web-app', 'backend', 'tooling']);
+    const clash = await gc(['rig', 'add', 'x', path.join(root, 'tools'), '--name', 'y']);
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr).toMatch(/--name y and NAME x disagree/);
+    const again = await gc(['rig', 'add', path.join(root, 'web-app')]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/web-app/);
+    const missing = await gc(['rig', 'add', path.join(root, 'nowhere')]);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+
+  it('gc sling TARGET TEXT files the text as a bead routed to the target; an id-shaped word must exist', async () => {
+    const r = json<{ created: { id: string; title: string } }>(
+      await gc(['sling', 'mayor', 'fix the login page', '--json']),
+    );
+    expect(r.created.title).toBe('fix the login page');
+    const shown = json<unknown>(await gc(['bead', 'show', r.created.id, '--json']));
+    const bead = (Array.isArray(shown) ? shown[0] : shown) as { metadata: Record<string, string> };
+    expect(bead.metadata['gc.routed_to']).toBe('mayor');
+    const human = await gc(['sling', 'mayor', 'write the docs']);
+    expect(human.stdout).toMatch(/^created \S+ \("write the docs"\), routed to mayor/);
+    // An existing bead is routed, not copied.
+    const plain = await gc(['sling', 'mayor', r.created.id]);
+    expect(plain.stdout.trim()).toBe(`${r.created.id} routed to mayor`);
+    // A word shaped like an id that names no bead is a mistake, not a title...
+    const typo = await gc(['sling', 'mayor', 'hb-999']);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toMatch(/hb-999/);
+    // ... unless asked for.
+    const forced = json<{ created: { title: string } }>(
+      await gc(['sling', 'mayor', 'hb-999', '--text', '--json']),
+    );
+    expect(forced.created.title).toBe('hb-999');
+    const nobody = await gc(['sling', 'nobody', 'some work']);
+    expect(nobody.code).not.toBe(0);
+    expect(nobody.stderr).toMatch(/nobody/);
+  });
+});
