@@ -175,6 +175,30 @@ describe('transport, schemas, OpenAPI', () => {
   });
 });
 
+describe('events of your own', () => {
+  it("an agent records events as itself only, never one of gc's types", async () => {
+    const token = await agent('emitter');
+    const ok = await call('POST', '/v0/events', {
+      token,
+      body: { type: 'build.passed', subject: 'app', payload: { n: 1 } },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ type: 'build.passed', actor: 'emitter', payload: { n: 1 } });
+    const forged = await call('POST', '/v0/events', {
+      token,
+      body: { type: 'build.passed', actor: 'mayor' },
+    });
+    expect(forged.status).toBe(400);
+    for (const type of ['bead.closed', 'session.crashed', 'controller.stopped', 'mail:sent']) {
+      const r = await call('POST', '/v0/events', { token, body: { type } });
+      expect(r.status, type).toBe(400);
+      expect(JSON.stringify(r.body)).toMatch(/gc's own/);
+    }
+    const mine = await call('GET', '/v0/events?actor=emitter');
+    expect((mine.body.items as { type: string }[]).map((e) => e.type)).toEqual(['build.passed']);
+  });
+});
+
 describe('beads and sessions', () => {
   it('agents create as themselves; only staff delete; sessions are looked up by name', async () => {
     const token = await agent('maker');

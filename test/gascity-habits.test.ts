@@ -88,3 +88,50 @@ describe('Gas City command habits', () => {
     expect(nobody.stderr).toMatch(/nobody/);
   });
 });
+
+describe('gc event emit and gc mail peek', () => {
+  it('records an event of your own as yourself; gc types, bad JSON and forged actors are refused', async () => {
+    const e = json<{ seq: number; type: string; actor: string; subject: string; payload: unknown }>(
+      await gc([
+        'event',
+        'emit',
+        'deploy.finished',
+        '--subject',
+        'web',
+        '-m',
+        'v2 is out',
+        '--payload',
+        '{"v":2}',
+        '--json',
+      ]),
+    );
+    expect(e).toMatchObject({ type: 'deploy.finished', subject: 'web', payload: { v: 2 } });
+    const listed = json<{ seq: number }[]>(await gc(['events', '--type', 'deploy.*', '--json']));
+    expect(listed.map((x) => x.seq)).toEqual([e.seq]);
+    const human = await gc(['event', 'emit', 'note.added']);
+    expect(human.stdout).toMatch(/^recorded note\.added as event \d+/);
+    const forged = await gc(['event', 'emit', 'bead.closed', '--subject', 'hb-1']);
+    expect(forged.code).not.toBe(0);
+    expect(forged.stderr).toMatch(/"bead\." events are gc's own/);
+    const badJson = await gc(['event', 'emit', 'x.y', '--payload', '{nope']);
+    expect(badJson.stderr).toMatch(/--payload: not JSON/);
+    const after = json<{ type: string }[]>(await gc(['events', '--json']));
+    expect(after.filter((x) => x.type === 'bead.closed' || x.type === 'x.y')).toEqual([]);
+  });
+
+  it('gc mail peek shows a message and leaves it unread', async () => {
+    const sent = json<{ id: string }>(
+      await gc(['mail', 'send', 'mayor', '-s', 'look', '-m', 'at this', '--json']),
+    );
+    const peeked = json<{ id: string; body: string; read: boolean }>(
+      await gc(['mail', 'peek', sent.id, '--json']),
+    );
+    expect(peeked).toMatchObject({ id: sent.id, body: 'at this', read: false });
+    const count = json<{ unread: number }>(
+      await gc(['mail', 'count', '--json', '--agent', 'mayor']),
+    );
+    expect(count.unread).toBe(1);
+    const missing = await gc(['mail', 'peek', 'hb-nope']);
+    expect(missing.code).not.toBe(0);
+  });
+});

@@ -109,6 +109,12 @@ export const depBody = z.strictObject({
   type: z.string().min(1).max(64).optional(),
 });
 export const stopBody = z.strictObject({ reason: z.string().max(1024).optional() });
+export const eventEmitBody = z.strictObject({
+  type: z.string().min(1).max(128),
+  subject: z.string().max(256).optional(),
+  message: z.string().max(4096).optional(),
+  payload: z.unknown().optional(),
+});
 export const slingBody = z.strictObject({
   target: name,
   bead: z.string().min(1).max(128),

@@ -287,6 +287,9 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   ).action(
     action(async (o: { agent?: string }, cmd: Command) => (await mailCmd()).count(g(cmd), o)),
   );
+  json(mail.command('peek <id>').description('show a message without marking it read')).action(
+    action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).peek(g(cmd), id)),
+  );
   json(mail.command('read <id>').description('show a message and mark it read')).action(
     action(async (id: string, _o: unknown, cmd: Command) => (await mailCmd()).read(g(cmd), id)),
   );

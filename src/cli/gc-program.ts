@@ -298,6 +298,19 @@ export function gcProgram(): Command {
       (await import('./commands/events.js')).events(g(cmd), o),
     ),
   );
+  const event = program.command('event').description('record events of your own');
+  json(
+    event
+      .command('emit <type>')
+      .description("record an event as yourself (a type of your own, not one of gc's)")
+      .option('--subject <s>', 'what it is about (a bead, a rig, ...)')
+      .option('-m, --message <text>', 'one line for people')
+      .option('--payload <json>', 'a JSON value'),
+  ).action(
+    action(async (type: string, o: EventCommands.EmitArgs, cmd: Command) =>
+      (await import('./commands/events.js')).emit(g(cmd), type, o),
+    ),
+  );
 
   // ---- the city server ----
   const city = async () => import('./commands/city.js');

@@ -55,6 +55,14 @@ export interface MailReply {
   notify?: boolean;
 }
 
+/** An event a person or agent records (POST /v0/events). */
+export interface EmitEvent {
+  type: string;
+  subject?: string;
+  message?: string;
+  payload?: unknown;
+}
+
 /** How to follow the event log. */
 export interface FollowOptions extends WatchOptions {
   /**
@@ -140,6 +148,8 @@ export interface CityClient {
   mqStats(rig?: string): Promise<RigStats[]>;
 
   listEvents(query?: EventListQuery): Promise<EventPage>;
+  /** Record an event as this client's actor (a type of its own, not gc's). */
+  emitEvent(input: EmitEvent): Promise<GcEvent>;
   latestEventSeq(): Promise<number>;
   /** Live events after a seq (see FollowOptions for a server that goes away). */
   watchEvents(afterSeq: number, options?: FollowOptions): AsyncIterable<GcEvent>;

@@ -20,7 +20,13 @@ import {
   type HookResult,
   type SlingResult,
 } from '../dispatch/index.js';
-import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
+import {
+  checkEmittedType,
+  type EventListQuery,
+  type EventPage,
+  type GcEvent,
+  type WatchOptions,
+} from '../events/index.js';
 import { openMail, type Mail, type MailCount, type MailPage, type Message } from '../mail/index.js';
 import {
   MergeQueue,
@@ -46,6 +52,7 @@ import {
   actorFromEnv,
   type ClaimRequest,
   type CityClient,
+  type EmitEvent,
   type MailReply,
   type MqSubmitted,
   type MailSend,
@@ -321,6 +328,14 @@ export class LocalCity implements CityClient {
 
   convoyStatus(id: string): Promise<ConvoyStatus> {
     return convoyStatus(this.ops, id, (bead) => this.refinery.queue.hasPending(bead));
+  }
+
+  emitEvent(input: EmitEvent): Promise<GcEvent> {
+    return this.ops.events.record({
+      ...input,
+      type: checkEmittedType(input.type),
+      actor: this.actor,
+    });
   }
 
   listEvents(query: EventListQuery = {}): Promise<EventPage> {

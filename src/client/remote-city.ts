@@ -36,6 +36,7 @@ import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refi
 import type {
   ClaimRequest,
   CityClient,
+  EmitEvent,
   FollowOptions,
   MailReply,
   MqSubmitted,
@@ -548,6 +549,10 @@ export class RemoteCity implements CityClient {
 
   async deleteMail(id: string): Promise<void> {
     await this.call('DELETE', `/v0/mail/${encodeURIComponent(id)}`);
+  }
+
+  emitEvent(input: EmitEvent): Promise<GcEvent> {
+    return this.call('POST', '/v0/events', input);
   }
 
   listEvents(query: EventListQuery = {}): Promise<EventPage> {

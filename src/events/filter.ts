@@ -23,6 +23,46 @@ export function checkEventInput(input: EventInput): void {
   }
 }
 
+/**
+ * First segments of the event types gc itself records. An event emitted by
+ * a person or an agent (POST /v0/events, gc event emit) may not use them:
+ * nobody can forge a `bead.closed` or a `session.crashed`.
+ */
+export const RESERVED_EVENT_PREFIXES: readonly string[] = [
+  'agent',
+  'alert',
+  'auth',
+  'bead',
+  'city',
+  'controller',
+  'convoy',
+  'db',
+  'key',
+  'mail',
+  'merge',
+  'mq',
+  'order',
+  'rig',
+  'run',
+  'runtime',
+  'server',
+  'session',
+  'webhook',
+];
+
+/** An emitted event's type: well formed and not one of gc's own. */
+export function checkEmittedType(type: unknown): string {
+  checkEventInput({ type } as EventInput);
+  const first = (type as string).split(/[.:]/)[0]!;
+  if (RESERVED_EVENT_PREFIXES.includes(first)) {
+    throw new ValidationError(`"${first}." events are gc's own and cannot be emitted`, {
+      where: 'event.type',
+      fix: 'use a type of your own, such as "deploy.finished" or "custom.note"',
+    });
+  }
+  return type as string;
+}
+
 /** The stored event without its seq (assigned by the log at write time). */
 let lastTsMs = -1;
 let lastTs = '';

@@ -1,7 +1,7 @@
 /** Routes: beads, the event log (list, latest, SSE stream) and dispatch (sling, hook). */
 import { ForbiddenError, ValidationError } from '../../core/index.js';
 import { claimNextAware, holdReasons, hook, sling } from '../../dispatch/index.js';
-import type { EventListQuery } from '../../events/index.js';
+import { checkEmittedType, type EventListQuery } from '../../events/index.js';
 import { mailEventFor } from '../../mail/index.js';
 import { nudgeSessions } from '../../runtime/index.js';
 import type { Router } from '../http.js';
@@ -212,6 +212,24 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         const page = await events.list(query);
         if (ctx.principal.kind !== 'agent') return page;
         return { ...page, items: page.items.map((e) => mailEventFor(e, ctx.actor)) };
+      },
+    )
+    .on(
+      'POST',
+      '/v0/events',
+      {
+        summary: "Record an event of the caller's own (not one of gc's types)",
+        body: S.eventEmitBody,
+      },
+      async (ctx) => {
+        const { type, subject, message, payload } = ctx.input;
+        return events.record({
+          type: checkEmittedType(type),
+          actor: ctx.actor,
+          ...(subject !== undefined ? { subject } : {}),
+          ...(message !== undefined ? { message } : {}),
+          ...(payload !== undefined ? { payload } : {}),
+        });
       },
     )
     .on('GET', '/v0/events/latest', { summary: 'Latest event sequence number' }, async () => {

@@ -124,3 +124,34 @@ async function startOfLastMatching(
   const kept = seqs.slice(-n);
   return kept.length ? kept[0]! - 1 : after;
 }
+
+export interface EmitArgs {
+  subject?: string;
+  message?: string;
+  payload?: string;
+}
+
+/** `gc event emit TYPE`: record an event as the caller. */
+export async function emit(g: GlobalOptions, type: string, o: EmitArgs): Promise<void> {
+  let payload: unknown;
+  if (o.payload !== undefined) {
+    try {
+      payload = JSON.parse(o.payload);
+    } catch (e) {
+      throw new ValidationError(`not JSON: ${(e as Error).message}`, {
+        where: '--payload',
+        fix: `quote it for the shell: --payload '{"key": "value"}'`,
+      });
+    }
+  }
+  await withCity(g, 'event emit', async (city) => {
+    const e = await city.emitEvent({
+      type,
+      ...(o.subject !== undefined ? { subject: o.subject } : {}),
+      ...(o.message !== undefined ? { message: o.message } : {}),
+      ...(payload !== undefined ? { payload } : {}),
+    });
+    if (g.json) printJson(e);
+    else printLine(`recorded ${e.type} as event ${e.seq}`);
+  });
+}

@@ -222,6 +222,10 @@ export async function count(g: GlobalOptions, o: { agent?: string }): Promise<vo
   );
 }
 
+export async function peek(g: GlobalOptions, id: string): Promise<void> {
+  await withCity(g, 'mail peek', async (city) => show(g, await city.getMail(id)));
+}
+
 export async function read(g: GlobalOptions, id: string): Promise<void> {
   await withCity(g, 'mail read', async (city) => show(g, await city.readMail(id)));
 }
