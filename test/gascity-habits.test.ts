@@ -135,3 +135,29 @@ describe('gc event emit and gc mail peek', () => {
     expect(missing.code).not.toBe(0);
   });
 });
+
+describe('gc bd', () => {
+  it('is bd: the same commands, the same output, gc --city and --actor passed on', async () => {
+    const made = json<{ id: string; title: string }>(
+      await gc(['bd', 'create', 'through gc bd', '-t', 'bug', '--json']),
+    );
+    expect(made.title).toBe('through gc bd');
+    const listed = json<{ id: string }[]>(await gc(['bd', 'list', '--json']));
+    expect(listed.map((b) => b.id)).toContain(made.id);
+    const asSomeone = await runGc(
+      ['--actor', 'reviewer', '--city', root, 'bd', 'show', made.id, '--json'],
+      {
+        env: { GC_CONFIG_HOME: CONFIG_HOME },
+      },
+    );
+    expect(asSomeone.code, asSomeone.stderr).toBe(0);
+    const help = await gc(['bd', '--help']);
+    expect(help.stdout).toMatch(/^Usage: bd /);
+    expect(help.stdout).toMatch(/create \[options\] <title>/);
+    const wrong = await gc(['bd', 'frobnicate']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/unknown command 'frobnicate'/);
+    const listedInGcHelp = await gc(['--help']);
+    expect(listedInGcHelp.stdout).toMatch(/\n {2}bd \[args\.\.\.\] +the bd beads commands/);
+  });
+});

@@ -391,6 +391,26 @@ export function gcProgram(): Command {
         (await work()).sling(g(cmd), agent, what, o),
     ),
   );
+  // Never reached from the command line: gc.ts hands `gc bd ...` to bd (bd-pass.ts).
+  program
+    .command('bd')
+    .description('the bd beads commands: gc bd ARGS is bd ARGS (gc bd --help lists them)')
+    .allowUnknownOption()
+    .argument('[args...]')
+    .action(
+      action(async (args: string[], _o: unknown, cmd: Command) => {
+        const { bdProgram } = await import('./bd-program.js');
+        const { runProgram } = await import('./run.js');
+        const o = g(cmd);
+        await runProgram('bd', bdProgram(), [
+          'node',
+          'bd',
+          ...(o.city ? ['--city', o.city] : []),
+          ...(o.actor ? ['--actor', o.actor] : []),
+          ...args,
+        ]);
+      }),
+    );
   json(program.command('version').description('the version of gc')).action(
     action(async (_o: unknown, cmd: Command) => {
       const { printJson, printLine } = await import('./output.js');

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 /**
  * `gc`: parse the command line and run the command. The tree is in
- * gc-program.ts; an agent's hot commands skip building it (fast.ts).
+ * gc-program.ts; an agent's hot commands skip building it (fast.ts);
+ * `gc bd ARGS` is `bd ARGS` (bdArgv).
  */
 import { runFast } from './fast.js';
+import { bdArgv } from './bd-pass.js';
 
-if (!(await runFast(process.argv))) {
+const bd = bdArgv(process.argv);
+if (bd) {
+  const { bdProgram } = await import('./bd-program.js');
+  const { runProgram } = await import('./run.js');
+  await runProgram('bd', bdProgram(), bd);
+} else if (!(await runFast(process.argv))) {
   const { gcProgram } = await import('./gc-program.js');
   const { runProgram } = await import('./run.js');
   await runProgram('gc', gcProgram(), process.argv);
