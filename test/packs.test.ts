@@ -81,3 +81,75 @@ describe('packs through the CLI', () => {
     }
   });
 });
+
+describe('gc init --from', () => {
+  it('a pack: a new city whose own pack is a copy of it, its agents composed', async () => {
+    const parent = path.dirname(root);
+    const pack = path.join(parent, 'shared-pack');
+    await mkdir(path.join(pack, 'agents', 'tester'), { recursive: true });
+    await mkdir(path.join(pack, 'formulas'), { recursive: true });
+    await writeFile(
+      path.join(pack, 'pack.toml'),
+      '[pack]\nname = "shared"\nschema = 2\n[[agent]]\nname = "planner"\nstart_command = "sleep 600"\n',
+    );
+    await writeFile(
+      path.join(pack, 'agents', 'tester', 'agent.toml'),
+      'start_command = "sleep 600"\n',
+    );
+    await writeFile(path.join(pack, 'formulas', 'review.formula.toml'), 'formula = "review"\n');
+    const city = path.join(parent, 'from-pack');
+    const r = await gc(['init', city, '--from', pack, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { name: string; agents: string[]; made: string[] };
+    expect(out.name).toBe('from-pack');
+    expect(out.agents).toEqual(['planner', 'tester']);
+    expect(out.made).toEqual(
+      expect.arrayContaining(['agents', 'formulas', 'pack.toml', 'city.toml']),
+    );
+    const shown = JSON.parse((await gc(['--city', city, 'config', 'show', '--json'])).stdout) as {
+      agents: { name: string; from: string }[];
+    };
+    expect(shown.agents.map((a) => a.from)).toEqual([
+      path.join(city, 'pack.toml'),
+      path.join(city, 'agents', 'tester', 'agent.toml'),
+    ]);
+  });
+
+  it('a city: a copy without its .gc/ state, renamed; the mistakes users make', async () => {
+    const parent = path.dirname(root);
+    const copy = path.join(parent, 'copy-town');
+    const r = await gc(['init', copy, '--from', root]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^created city "copy-town" at .* from /);
+    expect(r.stdout).toMatch(/agents: mayor, reviewer, coder/);
+    const shown = JSON.parse((await gc(['--city', copy, 'config', 'show', '--json'])).stdout) as {
+      config: { workspace: { name: string } };
+    };
+    expect(shown.config.workspace.name).toBe('copy-town');
+    const { readdir } = await import('node:fs/promises');
+    // Only the new city's own state: no beads database of the original.
+    expect((await readdir(path.join(copy, '.gc'))).filter((f) => f.startsWith('beads'))).toEqual(
+      [],
+    );
+
+    const nowhere = await gc([
+      'init',
+      path.join(parent, 'x1'),
+      '--from',
+      path.join(parent, 'nope'),
+    ]);
+    expect(nowhere.code).not.toBe(0);
+    expect(nowhere.stderr).toMatch(/nope/);
+    expect(nowhere.stderr).toMatch(/city \(city\.toml\) or of a pack \(pack\.toml\)/);
+    const empty = path.join(parent, 'empty');
+    await mkdir(empty);
+    const neither = await gc(['init', path.join(parent, 'x2'), '--from', empty]);
+    expect(neither.stderr).toMatch(/holds neither city\.toml nor pack\.toml/);
+    const again = await gc(['init', copy, '--from', root]);
+    expect(again.stderr).toMatch(/--force/);
+    const inside = await gc(['init', path.join(root, 'sub'), '--from', root]);
+    expect(inside.stderr).toMatch(/overlap/);
+    const both = await gc(['init', path.join(parent, 'x3'), '--from', root, '--provider', 'codex']);
+    expect(both.stderr).toMatch(/--provider/);
+  });
+});

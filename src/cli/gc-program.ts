@@ -39,6 +39,10 @@ export function gcProgram(): Command {
     )
     .option('--name <name>', 'city name (default: the directory name)')
     .option(
+      '--from <dir>',
+      "start from a city (copied without its .gc/ state) or a pack (the new city's own pack)",
+    )
+    .option(
       '--provider <name>',
       'agent CLI of the coordinator: claude (default), codex, gemini, opencode, generic',
     )

@@ -4,9 +4,9 @@
  * coordinating agent and its prompt, formulas/ and orders/.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { AlreadyExistsError, ValidationError, derivePrefix } from '../core/index.js';
+import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { AlreadyExistsError, NotFoundError, ValidationError, derivePrefix } from '../core/index.js';
 import { CITY_FILE } from './load.js';
 
 export interface InitOptions {
@@ -20,6 +20,42 @@ export interface InitOptions {
    * CLI preset, its prompt in agents/mayor/, pack.toml, formulas/, orders/.
    */
   scaffold?: { provider: string };
+  /**
+   * Start from an existing city (a copy of it, without its .gc/ state) or
+   * a pack (a new city whose own pack is a copy of it). No scaffold then.
+   */
+  from?: string;
+}
+
+/** What `gc init --from` never copies: state, history, installs. */
+const NOT_COPIED = new Set(['.gc', '.git', 'node_modules']);
+
+async function copyTree(src: string, dst: string): Promise<string[]> {
+  const made: string[] = [];
+  for (const e of (await readdir(src)).sort()) {
+    if (NOT_COPIED.has(e)) continue;
+    await cp(join(src, e), join(dst, e), {
+      recursive: true,
+      filter: (p) => !NOT_COPIED.has(basename(p)),
+    });
+    made.push(e);
+  }
+  return made;
+}
+
+/** Where `--from` points: a city (city.toml) or a pack (pack.toml). */
+function fromKind(src: string): 'city' | 'pack' {
+  if (!existsSync(src)) {
+    throw new NotFoundError('city or pack', src, {
+      fix: 'give the directory of a city (city.toml) or of a pack (pack.toml)',
+    });
+  }
+  if (existsSync(join(src, CITY_FILE))) return 'city';
+  if (existsSync(join(src, 'pack.toml'))) return 'pack';
+  throw new ValidationError(`${src} holds neither city.toml nor pack.toml`, {
+    where: '--from',
+    fix: 'give the directory of a city (city.toml) or of a pack (pack.toml)',
+  });
 }
 
 /** The coordinating agent `gc init` makes. */
@@ -84,6 +120,8 @@ export async function initCity(options: InitOptions): Promise<{
   made: string[];
   coordinator?: string;
   provider?: string;
+  /** With `from`: the city or pack it was made from. */
+  from?: string;
 }> {
   const root = resolve(options.dir);
   const file = join(root, CITY_FILE);
@@ -92,6 +130,7 @@ export async function initCity(options: InitOptions): Promise<{
       fix: 'pass --force to overwrite city.toml (beads and events in .gc/ are kept)',
     });
   }
+  if (options.from !== undefined) return initFrom(options, root, file);
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(name)) {
     throw new ValidationError(
@@ -130,4 +169,64 @@ export async function initCity(options: InitOptions): Promise<{
     }
   }
   return { root, file, name, made, ...(provider ? { coordinator: COORDINATOR, provider } : {}) };
+}
+
+/** `gc init --from SRC`: a copy of a city, or a new city around a copy of a pack. */
+async function initFrom(
+  options: InitOptions,
+  root: string,
+  file: string,
+): Promise<{ root: string; file: string; name: string; made: string[]; from: string }> {
+  const src = resolve(options.from!);
+  const kind = fromKind(src);
+  if (root === src || root.startsWith(src + sep) || src.startsWith(root + sep)) {
+    throw new ValidationError(`${root} and ${src} overlap`, {
+      where: '--from',
+      fix: 'make the new city in a directory of its own',
+    });
+  }
+  const name = options.name ?? basename(root);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(name)) {
+    throw new ValidationError(
+      `city name ${JSON.stringify(name)} must use letters, digits, '-' and '_'; pass --name`,
+      { where: '--name' },
+    );
+  }
+  await mkdir(join(root, '.gc'), { recursive: true, mode: 0o700 });
+  const made = await copyTree(src, root);
+  if (kind === 'city') {
+    // The copy is a new city: its own name (and bead prefix when it had none of its own).
+    const text = await readFile(file, 'utf8');
+    const renamed = renameWorkspace(text, name);
+    if (renamed === undefined) {
+      throw new ValidationError(`cannot find [workspace] name in ${file}`, {
+        where: 'workspace.name',
+        fix: 'set it by hand',
+      });
+    }
+    await writeFile(file, renamed, 'utf8');
+  } else {
+    await writeFile(file, cityTemplate(name, derivePrefix(name), options.workerScript), 'utf8');
+    made.push(CITY_FILE);
+  }
+  await writeFile(join(root, '.gc', '.gitignore'), '*\n', 'utf8');
+  return { root, file, name, made, from: src };
+}
+
+/** city.toml text with [workspace] name set to `name`; undefined when it has no such line. */
+export function renameWorkspace(text: string, name: string): string | undefined {
+  const lines = text.split('\n');
+  let table = '';
+  for (let i = 0; i < lines.length; i++) {
+    const header = /^\s*\[([^\]]+)\]\s*(#.*)?$/.exec(lines[i]!);
+    if (header) {
+      table = header[1]!.trim();
+      continue;
+    }
+    if (table === 'workspace' && /^\s*name\s*=/.test(lines[i]!)) {
+      lines[i] = `name = ${JSON.stringify(name)}`;
+      return lines.join('\n');
+    }
+  }
+  return undefined;
 }

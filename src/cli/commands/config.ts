@@ -1,5 +1,6 @@
 /** `gc config validate|show` and `gc init`. */
 import { join } from 'node:path';
+import { ValidationError } from '../../core/index.js';
 import type { ConfigIssue, ValueSource } from '../../config/index.js';
 import { cityRoot, type GlobalOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
@@ -82,6 +83,8 @@ export interface InitArgs {
   provider?: string;
   /** Start the city at the end: true/false; undefined asks on a terminal. */
   start?: boolean;
+  /** A city or pack directory to start from. */
+  from?: string;
 }
 
 /**
@@ -107,6 +110,7 @@ export async function init(g: GlobalOptions, dir: string | undefined, a: InitArg
   const { PRESET_NAMES, mergePreset, findExecutable } = await import('../../runtime/index.js');
   // Questions only for a person at a terminal; scripts and agents get the defaults.
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !g.json);
+  if (a.from !== undefined) return initFrom(g, dir, a);
   const provider =
     a.provider ??
     (interactive
@@ -167,4 +171,43 @@ export async function init(g: GlobalOptions, dir: string | undefined, a: InitArg
     const { start: startCity } = await import('./city.js');
     await startCity({ ...g, city: made.root, json: false }, {});
   }
+}
+
+/** `gc init [DIR] --from CITY_OR_PACK`: a copy of a city, or a city around a pack. */
+async function initFrom(g: GlobalOptions, dir: string | undefined, a: InitArgs): Promise<void> {
+  if (a.provider !== undefined) {
+    throw new ValidationError(
+      '--provider makes the coordinator of a new city; --from brings its own agents',
+      {
+        where: '--provider',
+        fix: 'drop one of them',
+      },
+    );
+  }
+  const { initCity, loadCityConfig } = await import('../../config/index.js');
+  const made = await initCity({
+    dir: dir ?? process.cwd(),
+    from: a.from!,
+    ...(a.name ? { name: a.name } : {}),
+    ...(a.force ? { force: true } : {}),
+  });
+  const { openCityKeyRing } = await import('../../city/index.js');
+  const ring = await openCityKeyRing(made.root);
+  try {
+    await ring.ensureAdminKey(made.root);
+  } finally {
+    await ring.close();
+  }
+  const { registerRoot } = await import('./cities.js');
+  await registerRoot(made.root);
+  const loaded = await loadCityConfig(join(made.root, 'city.toml'));
+  const agents = loaded.config.agent.map((x) => x.name);
+  if (g.json) {
+    printJson({ ...made, agents, registered: true, started: false });
+    return;
+  }
+  printLine(`created city "${made.name}" at ${made.root} from ${made.from ?? ''}`);
+  printLine(`copied: ${made.made.join(', ')}`);
+  printLine(`agents: ${agents.length ? agents.join(', ') : '(none)'}`);
+  printLine(`next: cd ${made.root} && gc start`);
 }
