@@ -25,9 +25,10 @@ const common: BuildOptions = {
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked',
-  // A native addon, and the database drivers (loaded only by a city on a
-  // database server): from node_modules at run time.
-  external: ['better-sqlite3', 'pg', 'pg-native', 'mysql2'],
+  // A native addon, the database drivers (loaded only by a city on a
+  // database server) and the Kubernetes client (only by the k8s provider):
+  // from node_modules at run time.
+  external: ['better-sqlite3', 'pg', 'pg-native', 'mysql2', '@kubernetes/client-node'],
   // Bundled CommonJS dependencies (commander) call require for builtins.
   banner: {
     js: "import { createRequire as __gcCreateRequire } from 'node:module'; const require = __gcCreateRequire(import.meta.url);",

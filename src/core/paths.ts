@@ -7,7 +7,7 @@
  * and its key.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -59,4 +59,32 @@ export function readAdminKey(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The file an `exec:SCRIPT` provider runs. A path with a slash is relative
+ * to the city root; a bare name is the city root's file of that name when
+ * there is one, else the first executable of that name on PATH (Gas City
+ * finds bare names on PATH). Unfound bare names resolve under the root, so
+ * the error names a path.
+ */
+export function resolveScript(
+  script: string,
+  root: string,
+  searchPath: string = process.env.PATH ?? '',
+): string {
+  if (script.includes('/')) return path.resolve(root, script);
+  const local = path.resolve(root, script);
+  if (existsSync(local)) return local;
+  for (const dir of searchPath.split(':')) {
+    if (!dir) continue;
+    const candidate = path.join(dir, script);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return local;
 }

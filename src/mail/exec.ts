@@ -95,6 +95,11 @@ function page<T>(items: T[], p: MailPage): Page<T> {
   };
 }
 
+/** Ops that answer a message, which a script may leave unsaid (then gc asks `get`). */
+const MARKING = new Set(['mark-read', 'mark-unread', 'archive']);
+/** Ops a script may decline (exit 2) without failing: lists are empty, marks are no-ops. */
+const SUCCEED_EMPTY = new Set([...MARKING, 'delete', 'inbox', 'check', 'all', 'thread']);
+
 export class ExecMail implements Mail {
   private checked = false;
 
@@ -126,6 +131,9 @@ export class ExecMail implements Mail {
       throw new GcError('unavailable', `mail script ${op} timed out after ${timeoutMs} ms`);
     }
     if (r.code === 2) {
+      // "Unsupported, treated as success" (the exec protocol): an op whose
+      // answer gc needs cannot succeed without one.
+      if (SUCCEED_EMPTY.has(op)) return undefined;
       throw new UnsupportedError(`mail script does not support ${op}`, {
         details: { op, script: this.script },
       });
@@ -169,11 +177,16 @@ export class ExecMail implements Mail {
   }
 
   private async one(op: string, id: string): Promise<Message> {
-    return asMessage(await this.call(op, checkId(id)), op);
+    const v = await this.call(op, checkId(id));
+    // A marking op may print nothing (or not be supported): the message as it is now.
+    if (v === undefined && MARKING.has(op)) return this.get(id);
+    return asMessage(v, op);
   }
 
   private async list(op: string, arg: string): Promise<Message[]> {
     const v = await this.call(op, arg);
+    // Empty output is an empty list.
+    if (v === undefined) return [];
     if (!Array.isArray(v)) throw new GcError('internal', `mail script ${op}: expected an array`);
     return v.map((m) => asMessage(m, op));
   }

@@ -1,6 +1,5 @@
 /** Open the mail provider `[mail] provider` names, with an event per change. */
-import path from 'node:path';
-import { ValidationError } from '../core/index.js';
+import { ValidationError, resolveScript } from '../core/index.js';
 import type { EventLog } from '../events/index.js';
 import type { Store } from '../store/index.js';
 import { ExecMail } from './exec.js';
@@ -9,7 +8,7 @@ import { RecordingMail } from './recording.js';
 import { StoreMail, type MailRecorder } from './store-mail.js';
 
 export interface OpenMailOptions {
-  /** `""` (the work store) or `exec:<script>` (relative to the city root). */
+  /** `""` (the work store) or `exec:<script>` (see resolveScript: the city root, else PATH). */
   provider: string;
   maxUnread: number;
   /** Unread mail one sender may leave in one mailbox; 0 = none. */
@@ -30,7 +29,7 @@ export function openMail(o: OpenMailOptions): Mail {
       ...(o.recorder ? { recorder: o.recorder } : {}),
     });
   } else if (o.provider.startsWith('exec:')) {
-    const script = path.resolve(o.root, o.provider.slice(5));
+    const script = resolveScript(o.provider.slice(5), o.root);
     inner = new ExecMail(script, {
       cwd: o.root,
       env: { GC_CITY_ROOT: o.root, GC_MAIL_MAX_UNREAD: String(o.maxUnread) },

@@ -1,8 +1,10 @@
 /** Pick and build the session provider named by `[session] provider`. */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ValidationError } from '../core/index.js';
+import { ValidationError, resolveScript } from '../core/index.js';
 import { ExecProvider } from './exec.js';
-import { ClientPodApi, loadKubeConfig } from './k8s/client.js';
+import { ClientPodApi } from './k8s/client.js';
+import { ProviderUnavailableError } from './errors.js';
 import { checkExtraLabels } from './k8s/pod-spec.js';
 import { K8sProvider } from './k8s/provider.js';
 import { FakeProvider } from './fake.js';
@@ -57,7 +59,7 @@ export function openProvider(spec: string, options: OpenProviderOptions): Provid
     const script = spec.slice('exec:'.length);
     if (!script)
       throw new ValidationError('exec: needs a script path', { where: 'session.provider' });
-    return new ExecProvider(path.resolve(options.cityRoot, script));
+    return new ExecProvider(resolveScript(script, options.cityRoot));
   }
   if (spec === 'k8s') return openK8s(options.k8s, options);
   throw new ValidationError(`unknown session provider ${JSON.stringify(spec)}`, {
@@ -69,12 +71,21 @@ function openK8s(k: K8sSettings | undefined, options: OpenProviderOptions): K8sP
   const namespace = k?.namespace ?? 'gc';
   checkExtraLabels(k?.labels);
   const kubeconfig = k?.kubeconfig ? path.resolve(options.cityRoot, k.kubeconfig) : undefined;
-  const kc = loadKubeConfig({
-    ...(kubeconfig ? { kubeconfig } : {}),
-    ...(k?.context ? { context: k.context } : {}),
-  });
+  // The cluster is reached (and the kubeconfig read) on first use; a named file must exist now.
+  if (kubeconfig && !existsSync(kubeconfig)) {
+    throw new ProviderUnavailableError(
+      'k8s',
+      `no usable kubeconfig: ${kubeconfig} does not exist`,
+      {
+        fix: 'set [session.k8s] kubeconfig to an existing file, or leave it unset ($KUBECONFIG, ~/.kube/config)',
+      },
+    );
+  }
   return new K8sProvider({
-    api: new ClientPodApi(kc, namespace),
+    api: new ClientPodApi(
+      { ...(kubeconfig ? { kubeconfig } : {}), ...(k?.context ? { context: k.context } : {}) },
+      namespace,
+    ),
     namespace,
     ...(k?.image ? { image: k.image } : {}),
     ...(k

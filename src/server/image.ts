@@ -109,7 +109,7 @@ export async function writeImageContext(o: ImageContextOptions): Promise<ImageCo
   };
   // Only what the bundle leaves out (native addon, database drivers) is installed.
   const deps = Object.fromEntries(
-    ['better-sqlite3', 'pg', 'mysql2']
+    ['better-sqlite3', 'pg', 'mysql2', '@kubernetes/client-node']
       .filter((d) => pkg.dependencies?.[d])
       .map((d) => [d, pkg.dependencies![d]!]),
   );

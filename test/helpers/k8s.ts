@@ -5,7 +5,6 @@ import path from 'node:path';
 import {
   ClientPodApi,
   K8sProvider,
-  loadKubeConfig,
   type K8sProviderOptions,
   type PodApi,
 } from '../../src/runtime/index.js';
@@ -25,7 +24,7 @@ export async function fakeCluster(o: FakeK8sOptions = {}): Promise<FakeCluster> 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gc-kc-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
   await writeFile(kubeconfig, kube.kubeconfig(), { mode: 0o600 });
-  const api = new ClientPodApi(loadKubeConfig({ kubeconfig }), 'gc');
+  const api = new ClientPodApi({ kubeconfig }, 'gc');
   const providers: K8sProvider[] = [];
   return {
     kube,

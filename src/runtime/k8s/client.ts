@@ -7,14 +7,8 @@
  */
 import { existsSync } from 'node:fs';
 import { Writable, Readable } from 'node:stream';
-import {
-  CoreV1Api,
-  Exec,
-  KubeConfig,
-  Watch,
-  type V1Pod,
-  type V1Status,
-} from '@kubernetes/client-node';
+import type * as K8s from '@kubernetes/client-node';
+import type { CoreV1Api, Exec, KubeConfig, V1Pod, V1Status, Watch } from '@kubernetes/client-node';
 import { errorMessage } from '../../core/index.js';
 import { ProviderUnavailableError } from '../errors.js';
 import type {
@@ -34,9 +28,15 @@ export interface KubeOptions {
   context?: string;
 }
 
+type Lib = typeof K8s;
+let libLoad: Promise<Lib> | undefined;
+/** The client library, loaded the first time a k8s provider talks to a cluster (it is large). */
+const lib = (): Promise<Lib> => (libLoad ??= import('@kubernetes/client-node'));
+
 /** The cluster gc talks to: its own when in a pod, else the kubeconfig's. */
-export function loadKubeConfig(o: KubeOptions): KubeConfig {
-  const kc = new KubeConfig();
+export async function loadKubeConfig(o: KubeOptions): Promise<KubeConfig> {
+  const k = await lib();
+  const kc = new k.KubeConfig();
   try {
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
     else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
@@ -56,22 +56,40 @@ export function loadKubeConfig(o: KubeOptions): KubeConfig {
   return kc;
 }
 
+interface Clients {
+  core: CoreV1Api;
+  watcher: Watch;
+  execer: Exec;
+}
+
 export class ClientPodApi implements PodApi {
-  private readonly core: CoreV1Api;
-  private readonly watcher: Watch;
-  private readonly execer: Exec;
+  private ready: Promise<Clients> | undefined;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kube: KubeOptions,
     private readonly namespace: string,
-  ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(kc);
-    this.execer = new Exec(kc);
+  ) {}
+
+  /** The API clients, made on first use; a failed attempt is tried again next time. */
+  private clients(): Promise<Clients> {
+    this.ready ??= (async () => {
+      const k = await lib();
+      const kc = await loadKubeConfig(this.kube);
+      return {
+        core: kc.makeApiClient(k.CoreV1Api),
+        watcher: new k.Watch(kc),
+        execer: new k.Exec(kc),
+      };
+    })().catch((e: unknown) => {
+      this.ready = undefined;
+      throw e;
+    });
+    return this.ready;
   }
 
   async list(labelSelector: string): Promise<PodList> {
-    const r = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector });
+    const { core } = await this.clients();
+    const r = await core.listNamespacedPod({ namespace: this.namespace, labelSelector });
     return { items: r.items, resourceVersion: r.metadata?.resourceVersion ?? '' };
   }
 
@@ -83,7 +101,8 @@ export class ClientPodApi implements PodApi {
   ): Promise<WatchHandle> {
     let failed: unknown;
     let opening = true;
-    const controller = await this.watcher.watch(
+    const { watcher } = await this.clients();
+    const controller = await watcher.watch(
       `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
       { labelSelector, resourceVersion, allowWatchBookmarks: true },
       (type: string, object: V1Pod | WatchStatus) => onEvent(type as WatchEventType, object),
@@ -98,13 +117,15 @@ export class ClientPodApi implements PodApi {
     return { abort: () => controller.abort() };
   }
 
-  create(pod: V1Pod): Promise<V1Pod> {
-    return this.core.createNamespacedPod({ namespace: this.namespace, body: pod });
+  async create(pod: V1Pod): Promise<V1Pod> {
+    const { core } = await this.clients();
+    return core.createNamespacedPod({ namespace: this.namespace, body: pod });
   }
 
   async get(name: string): Promise<V1Pod | undefined> {
+    const { core } = await this.clients();
     try {
-      return await this.core.readNamespacedPod({ name, namespace: this.namespace });
+      return await core.readNamespacedPod({ name, namespace: this.namespace });
     } catch (e) {
       if (httpStatus(e) === 404) return undefined;
       throw e;
@@ -112,8 +133,9 @@ export class ClientPodApi implements PodApi {
   }
 
   async delete(name: string, graceSeconds: number): Promise<boolean> {
+    const { core } = await this.clients();
     try {
-      await this.core.deleteNamespacedPod({
+      await core.deleteNamespacedPod({
         name,
         namespace: this.namespace,
         gracePeriodSeconds: graceSeconds,
@@ -126,8 +148,9 @@ export class ClientPodApi implements PodApi {
   }
 
   async log(name: string, container: string, tailLines?: number): Promise<string> {
+    const { core } = await this.clients();
     try {
-      return await this.core.readNamespacedPodLog({
+      return await core.readNamespacedPodLog({
         name,
         namespace: this.namespace,
         container,
@@ -172,19 +195,21 @@ export class ClientPodApi implements PodApi {
         });
       };
       const input = stdin === undefined ? null : Readable.from([Buffer.from(stdin)]);
-      this.execer
-        .exec(
-          this.namespace,
-          name,
-          container,
-          [...argv],
-          sink(out),
-          sink(err),
-          input,
-          false,
-          (s) => {
-            status = s;
-          },
+      this.clients()
+        .then(({ execer }) =>
+          execer.exec(
+            this.namespace,
+            name,
+            container,
+            [...argv],
+            sink(out),
+            sink(err),
+            input,
+            false,
+            (s) => {
+              status = s;
+            },
+          ),
         )
         .then(
           (ws) => {

@@ -1,3 +1,5 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeCluster, type FakeCluster } from '../../../test/helpers/k8s.js';
 import { until } from '../../../test/helpers/wait.js';
@@ -93,6 +95,25 @@ describe('k8s pod spec (pure)', () => {
     expect(programOf('$(x)')).toBeUndefined();
     expect(metaValue('K=a=b\n', 'K')).toBe('a=b');
     expect(metaValue('-K\n', 'K')).toBe('');
+  });
+});
+
+describe('k8s client loading', () => {
+  it('the Kubernetes client library is loaded only when a k8s provider talks to a cluster', () => {
+    // Every gc command loads the runtime module; the library takes a second to load.
+    const src = path.resolve(import.meta.dirname, '..', '..');
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
+    );
+    const eager = files.filter((f) =>
+      /^import (?!type )[^;]*from '@kubernetes\/client-node'/m.test(
+        readFileSync(path.join(src, f), 'utf8'),
+      ),
+    );
+    expect(eager).toEqual([]);
+    expect(readFileSync(path.join(src, 'runtime', 'k8s', 'client.ts'), 'utf8')).toContain(
+      "import('@kubernetes/client-node')",
+    );
   });
 });
 
