@@ -240,7 +240,7 @@ export class Controller {
     // Taken before the snapshot: a start that ends after it has its tracker set.
     const starting = new Set(this.starts.sessions.keys());
     await this.health.check();
-    const all = await this.provider.snapshot('');
+    const all = await this.health.snapshot(() => this.provider.snapshot(''));
     let snapshot = foreign ? all.filter((s) => !foreign(s.name)) : all;
     this.live = new Map(snapshot.map((s) => [s.name, s]));
     snapshot = snapshot.filter((s) => !starting.has(s.name));

@@ -4,7 +4,7 @@
  * before it plans anything: no starts, no stops, no restarts on old data.
  * Entering and leaving that state are events; status shows it meanwhile.
  */
-import { GcError } from '../core/index.js';
+import { GcError, errorMessage } from '../core/index.js';
 import type { Provider } from '../runtime/index.js';
 
 export interface ProviderStale {
@@ -21,11 +21,43 @@ type Record_ = (
 
 export class ProviderHealthWatch {
   stale: ProviderStale | undefined;
+  /** Why the last snapshot failed, until one succeeds. */
+  private failing: string | undefined;
 
   constructor(
     private readonly provider: Provider,
     private readonly record: Record_,
   ) {}
+
+  /**
+   * The provider could not say which sessions exist: the tick acts on
+   * nothing (the fleet is unknown) and is tried again at the next one. An
+   * event says why, once per cause.
+   */
+  async snapshotFailed(err: unknown): Promise<void> {
+    const why = errorMessage(err);
+    if (why === this.failing) return;
+    this.failing = why;
+    await this.record(
+      'controller.provider_failed',
+      this.provider.name,
+      { error: why },
+      `session provider ${this.provider.name} could not list its sessions (${why}): nothing started or stopped this tick`,
+    );
+  }
+
+  /** The tick's snapshot, with a failure recorded (snapshotFailed) before it ends the tick. */
+  async snapshot<T>(take: () => Promise<T>): Promise<T> {
+    let v: T;
+    try {
+      v = await take();
+    } catch (e) {
+      await this.snapshotFailed(e);
+      throw e;
+    }
+    this.failing = undefined;
+    return v;
+  }
 
   /** Ask the provider; throws (ending the tick) while its view is stale. */
   async check(): Promise<void> {
