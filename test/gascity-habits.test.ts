@@ -61,6 +61,32 @@ describe('Gas City command habits', () => {
     expect(missing.stderr).toMatch(/does not exist/);
   });
 
+  it('gc rig suspend|resume NAME sets the rig suspended in city.toml, idempotently', async () => {
+    const state = async () =>
+      Object.fromEntries(
+        json<{ name: string; suspended: boolean }[]>(await gc(['rig', 'list', '--json'])).map(
+          (r) => [r.name, r.suspended],
+        ),
+      );
+    expect(json<{ suspended: boolean }>(await gc(['rig', 'suspend', 'backend', '--json']))).toEqual(
+      {
+        rig: 'backend',
+        suspended: true,
+      },
+    );
+    expect((await gc(['rig', 'suspend', 'backend'])).code).toBe(0);
+    expect(await state()).toEqual({ 'web-app': false, backend: true, tooling: false });
+    const text = readFileSync(path.join(root, 'city.toml'), 'utf8');
+    expect(text.match(/suspended = true/g)).toHaveLength(1);
+    const resumed = await gc(['rig', 'resume', 'backend']);
+    expect(resumed.stdout.trim()).toBe('rig backend resumed');
+    expect(await state()).toEqual({ 'web-app': false, backend: false, tooling: false });
+    const unknown = await gc(['rig', 'suspend', 'nope']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/nope/);
+    expect((await gc(['config', 'validate'])).code).toBe(0);
+  });
+
   it('gc sling TARGET TEXT files the text as a bead routed to the target; an id-shaped word must exist', async () => {
     const r = json<{ created: { id: string; title: string } }>(
       await gc(['sling', 'mayor', 'fix the login page', '--json']),

@@ -75,6 +75,16 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
       },
     ),
   );
+  for (const [verb, what, value] of [
+    ['suspend', "stop the rig's agents and start none until it is resumed", true],
+    ['resume', "let the rig's agents run again", false],
+  ] as const) {
+    json(rig.command(`${verb} <name>`).description(what)).action(
+      action(async (name: string, _o: unknown, cmd: Command) =>
+        (await rigCmds()).setSuspended(g(cmd), name, value),
+      ),
+    );
+  }
   json(rig.command('list').description('the rigs of city.toml')).action(
     action(async (_o: unknown, cmd: Command) => (await rigCmds()).list(g(cmd))),
   );

@@ -242,6 +242,51 @@ export async function remove(g: GlobalOptions, name: string): Promise<void> {
   else printLine(`removed rig ${name} (its repository and worktrees are left as they are)`);
 }
 
+/**
+ * `gc rig suspend|resume NAME`: set the rig's `suspended` in city.toml. The
+ * server watches the file: a suspended rig's agents are stopped and not
+ * started again until it is resumed.
+ */
+export async function setSuspended(
+  g: GlobalOptions,
+  name: string,
+  suspended: boolean,
+): Promise<void> {
+  refuseAgents();
+  const root = cityRoot(g);
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
+  const rig = rigs.find((r) => r.name === name);
+  if (!rig) {
+    throw new NotFoundError('rig', name, { fix: 'gc rig list shows the rigs' });
+  }
+  if (rig.suspended !== suspended) {
+    await rewrite(root, (text) => {
+      const block = rigBlocks(text).find((b) => b.name === name);
+      if (!block) {
+        throw new GcError(
+          'unsupported',
+          `rig ${name} is not a plain [[rigs]] table in city.toml (an include?); edit it by hand`,
+        );
+      }
+      const lines = text.split('\n');
+      let at = -1;
+      let last = block.start;
+      for (let i = block.start + 1; i < block.end; i++) {
+        const t = lines[i]!.trim();
+        if (t.startsWith('[')) break;
+        if (/^suspended\s*=/.test(t)) at = i;
+        if (t && !t.startsWith('#')) last = i;
+      }
+      if (at >= 0) lines[at] = `suspended = ${suspended}`;
+      else lines.splice(last + 1, 0, `suspended = ${suspended}`);
+      return lines.join('\n');
+    });
+  }
+  if (g.json) printJson({ rig: name, suspended });
+  else printLine(`rig ${name} ${suspended ? 'suspended: its agents stop' : 'resumed'}`);
+}
+
 export async function list(g: GlobalOptions): Promise<void> {
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
