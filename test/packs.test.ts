@@ -44,8 +44,18 @@ describe('packs through the CLI', () => {
     };
     expect(out.agents).toEqual([
       expect.objectContaining({ name: 'mayor', from: path.join(root, 'city.toml') }),
-      { name: 'reviewer', from: path.join(root, 'pack.toml') },
-      { name: 'coder', from: path.join(root, 'agents', 'coder', 'agent.toml') },
+      {
+        name: 'reviewer',
+        qualified: 'reviewer',
+        from: path.join(root, 'pack.toml'),
+        layers: ['city pack (pack.toml)'],
+      },
+      {
+        name: 'coder',
+        qualified: 'coder',
+        from: path.join(root, 'agents', 'coder', 'agent.toml'),
+        layers: ['city pack (agents/coder/agent.toml)'],
+      },
     ]);
     const human = await gc(['--city', root, 'config', 'show']);
     expect(human.stdout).toMatch(

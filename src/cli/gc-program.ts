@@ -115,6 +115,31 @@ export function gcProgram(): Command {
       (await import('./commands/config.js')).show(g(cmd)),
     ),
   );
+  json(
+    config
+      .command('explain <agent>')
+      .description(
+        'show how one agent was composed: its layers (pack, patches, [global], named session, rig) and where each field came from',
+      ),
+  ).action(
+    action(async (agent: string, _o: unknown, cmd: Command) =>
+      (await import('./commands/config.js')).explain(g(cmd), agent),
+    ),
+  );
+
+  const pack = program.command('pack').description('packs the city composes');
+  json(
+    pack
+      .command('fetch')
+      .description(
+        'pin every remote pack (git) the city names in packs.lock and cache its checkout, so loading the city needs no network',
+      )
+      .option('--update', "move each pin to its ref's (or default branch's) newest commit"),
+  ).action(
+    action(async (o: { update?: boolean }, cmd: Command) =>
+      (await import('./commands/pack.js')).fetchPacks(g(cmd), o),
+    ),
+  );
 
   const bead = program.command('bead').description('work items (beads)');
   const beads = async (): Promise<typeof BeadCommands> => import('./commands/beads.js');

@@ -26,6 +26,8 @@ export function oneName(
 export interface AgentNames {
   name: string;
   rig: string | undefined;
+  /** The name users write for an agent composed from a pack (`rig/name`, `binding.name`). */
+  qualified?: string | undefined;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface AgentNames {
  * mailbox the caller checks); a qualified one must match an agent.
  */
 export function resolveAgentRef(agents: readonly AgentNames[], ref: string): string {
+  const composed = agents.find((a) => a.qualified === ref && a.qualified !== a.name);
+  if (composed) return composed.name;
   const slash = ref.indexOf('/');
   if (slash < 0) return ref;
   const rig = ref.slice(0, slash);
@@ -45,7 +49,9 @@ export function resolveAgentRef(agents: readonly AgentNames[], ref: string): str
   }
   const found = agents.find((a) => a.name === name && a.rig === rig);
   if (found) return found.name;
-  const qualified = agents.filter((a) => a.rig).map((a) => `${a.rig}/${a.name}`);
+  const qualified = agents
+    .filter((a) => a.rig)
+    .map((a) => (a.qualified && a.qualified !== a.name ? a.qualified : `${a.rig}/${a.name}`));
   const hint = suggest(ref, qualified);
   const other = agents.find((a) => a.name === name);
   throw new NotFoundError('agent', ref, {
@@ -81,7 +87,7 @@ export async function agentRef(
   g: GlobalOptions,
   ref: string | undefined,
 ): Promise<string | undefined> {
-  if (ref === undefined || !ref.includes('/')) return ref;
+  if (ref === undefined || !/[/.]/.test(ref)) return ref;
   const { loadCityConfig } = await import('../config/index.js');
   const { citySpec } = await import('../controller/index.js');
   const loaded = await loadCityConfig(path.join(cityRoot(g), 'city.toml'));

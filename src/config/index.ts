@@ -5,3 +5,6 @@ export { formatPath, keyPositions } from './toml-positions.js';
 export { initCity, type InitOptions } from './init.js';
 export { renderConfigReference } from './reference.js';
 export { maskUrlPassword, redactConfig } from './redact.js';
+export { cacheDir, LOCK_FILE, parseSource, readLock, renderLock } from './pack-source.js';
+export { agentName } from './compose.js';
+export type { AgentOrigin } from './pack.js';

@@ -4,11 +4,12 @@
  * file:line:col and the key path; every effective value knows its source.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
-import { cityPack, type ExtraAgent } from './pack.js';
+import { composeCity, type Composed } from './compose.js';
+import type { AgentOrigin } from './pack.js';
 import { citySchema, type CityConfig } from './schema.js';
 import {
   formatPath,
@@ -58,7 +59,13 @@ export interface LoadedConfig {
   warnings: ConfigIssue[];
   /** Source of every effective leaf value, keyed by path (`daemon.patrol_interval`). */
   sources: Map<string, ValueSource>;
+  /** Where each agent came from (same order as config.agent). */
+  origins: AgentOrigin[];
 }
+
+/** What pack composition adds to city.toml (compose.ts). */
+export type CityExtras = Pick<Composed, 'agents'> &
+  Partial<Pick<Composed, 'handled' | 'globalLive'>>;
 
 /** Environment variables that override keys (Gas City compatible). */
 export const ENV_OVERRIDES: readonly {
@@ -148,19 +155,15 @@ function checkUnknownKeys(
  * simply unknown.
  */
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
-  '': ['imports', 'packs', 'include', 'patches', 'named_session', 'global', 'formulas', 'orders'],
-  workspace: ['includes', 'global_fragments', 'default_rig_includes'],
+  '': ['include', 'formulas', 'orders'],
+  workspace: ['global_fragments', 'default_rig_includes'],
   daemon: ['formula_v2'],
-  rigs: ['includes', 'imports', 'patches'],
   agent: [
-    'scope',
     'wake_mode',
     'namepool',
     'overlay_dir',
     'default_sling_formula',
-    'sleep_after_idle',
     'resume_command',
-    'fallback',
     'install_agent_hooks',
     'attach',
   ],
@@ -209,8 +212,9 @@ export function parseCityConfig(
   source: string,
   file: string,
   env: NodeJS.ProcessEnv = {},
-  extra: readonly ExtraAgent[] = [],
+  extras: CityExtras = { agents: [] },
 ): LoadedConfig {
+  const extra = extras.agents;
   let raw: Raw;
   try {
     raw = parse(source);
@@ -227,6 +231,15 @@ export function parseCityConfig(
   const positions = keyPositions(source);
   // Agents from the city's pack.toml and agents/ folders follow city.toml's own.
   const own = Array.isArray(raw.agent) ? raw.agent.length : 0;
+  if (extras.globalLive?.length && Array.isArray(raw.agent)) {
+    for (const a of raw.agent as unknown[]) {
+      if (!isObj(a)) continue;
+      a.session_live = [
+        ...(Array.isArray(a.session_live) ? (a.session_live as unknown[]) : []),
+        ...extras.globalLive,
+      ];
+    }
+  }
   if (extra.length)
     raw.agent = [
       ...(Array.isArray(raw.agent) ? (raw.agent as unknown[]) : []),
@@ -239,6 +252,9 @@ export function parseCityConfig(
     const i = path[0] === 'agent' && typeof path[1] === 'number' ? path[1] - own : -1;
     const e = i >= 0 ? extra[i] : undefined;
     if (e) {
+      const set =
+        e.setBy?.get(`${String(path[2])}.${String(path[3])}`) ?? e.setBy?.get(String(path[2]));
+      if (set) return { file: set.file, path: set.path, pos: positionOf(set.positions, set.path) };
       const inFile = [...e.prefix, ...path.slice(2)];
       return { file: e.file, path: inFile, pos: positionOf(e.positions, inFile) };
     }
@@ -256,6 +272,7 @@ export function parseCityConfig(
 
   const warnings: ConfigIssue[] = [];
   checkUnknownKeys(raw, citySchema, [], (path, hint) => {
+    if (extras.handled?.(path)) return;
     const gasCity = gasCityKey(path);
     warnings.push(
       issueAt(
@@ -349,7 +366,16 @@ export function parseCityConfig(
     },
     sources,
   );
-  return { file, root: dirname(resolve(file)), config, warnings, sources };
+  const origins = config.agent.map(
+    (a, i): AgentOrigin =>
+      (i >= own ? extra[i - own]?.origin : undefined) ?? {
+        qualified: a.dir ? `${a.dir}/${a.name}` : a.name,
+        layers: [
+          i < own ? 'city.toml' : relative(dirname(resolve(file)), locate(['agent', i]).file),
+        ],
+      },
+  );
+  return { file, root: dirname(resolve(file)), config, warnings, sources, origins };
 }
 
 function crossChecks(
@@ -437,20 +463,17 @@ export async function loadCityConfig(
       fix: 'run `gc init` to create a city, or cd into one',
     });
   }
-  // The names city.toml defines (its syntax errors are parseCityConfig's to report).
-  const names = new Set<string>();
+  // Its syntax errors are parseCityConfig's to report.
+  let raw: Raw;
   try {
-    const raw = parse(source) as Raw;
-    for (const a of Array.isArray(raw.agent) ? raw.agent : []) {
-      if (isObj(a) && typeof a.name === 'string') names.add(a.name);
-    }
+    raw = parse(source);
   } catch {
     return parseCityConfig(source, file, env);
   }
-  const pack = await cityPack(dirname(resolve(file)), names);
-  if (pack.errors.length) throw new ConfigError(pack.errors);
-  const loaded = parseCityConfig(source, file, env, pack.agents);
-  return { ...loaded, warnings: [...loaded.warnings, ...pack.warnings] };
+  const composed = await composeCity(dirname(resolve(file)), file, raw, keyPositions(source), env);
+  if (composed.errors.length) throw new ConfigError(composed.errors);
+  const loaded = parseCityConfig(source, file, env, composed);
+  return { ...loaded, warnings: [...loaded.warnings, ...composed.warnings] };
 }
 
 /** Milliseconds of a validated duration string. */

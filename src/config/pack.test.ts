@@ -29,8 +29,8 @@ describe("the city's own pack: pack.toml agents and agents/ folders", () => {
         '[pack]',
         'name = "packed"',
         'schema = 2',
-        '[imports.tools]',
-        'source = "../tools"',
+        '[orders]',
+        'x = 1',
         '[[agent]]',
         'name = "reviewer"',
         'start_command = "sleep 2"',
@@ -76,7 +76,7 @@ describe("the city's own pack: pack.toml agents and agents/ folders", () => {
     const warnings = loaded.warnings.map((w) => `${path.relative(root, w.file)}: ${w.message}`);
     expect(warnings).toEqual(
       expect.arrayContaining([
-        'pack.toml: accepted, not supported in this build: [imports] in a pack',
+        'pack.toml: accepted, not supported in this build: [orders] in a pack',
         `pack.toml: agent "mayor" is also in city.toml; city.toml's wins`,
         "agents/coder/overlay: accepted, not supported in this build: an agent's overlay",
       ]),
@@ -157,20 +157,17 @@ describe('Gas City keys not acted on yet', () => {
     const loaded = await loadCityConfig(
       city({
         'city.toml': [
+          'include = ["more.toml"]',
           '[workspace]',
           'name = "g"',
-          'includes = ["packs/base"]',
+          'global_fragments = ["x"]',
           '[daemon]',
           'formula_v2 = true',
-          '[imports.base]',
-          'source = "./packs/base"',
           '[[rigs]]',
           'name = "app"',
           'path = "app"',
-          'includes = ["packs/rig"]',
           '[[agent]]',
           'name = "mayor"',
-          'scope = "city"',
           'wake_mode = "fresh"',
           'strat_command = "x"',
           '',
@@ -180,11 +177,9 @@ describe('Gas City keys not acted on yet', () => {
     );
     const w = loaded.warnings.map((i) => `${i.path}: ${i.message}`);
     for (const key of [
-      'workspace.includes',
+      'workspace.global_fragments',
       'daemon.formula_v2',
-      'imports',
-      'rigs.includes',
-      'agent.scope',
+      'include',
       'agent.wake_mode',
     ]) {
       expect(w).toContainEqual(

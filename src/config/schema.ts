@@ -111,6 +111,31 @@ export const agentSchema = z.object({
   work_query: z.string().optional().describe('Command that prints the agent’s work.'),
   sling_query: z.string().optional().describe('Command used to route work to the agent.'),
   idle_timeout: optDuration('Stop a session idle this long.'),
+  sleep_after_idle: z
+    .string()
+    .refine((s) => s === 'off' || isDuration(s), {
+      message: 'expected "off" or a Go-style duration such as "30m"',
+    })
+    .optional()
+    .describe(
+      'Gas City spelling of idle_timeout: stop a session idle this long ("off": never); idle_timeout wins when both are set.',
+    ),
+  mode: z
+    .enum(['always', 'on_demand'])
+    .optional()
+    .describe(
+      'always (default): the session runs whenever the city does; on_demand: it starts when work is routed to it (a [[named_session]] mode).',
+    ),
+  scope: z
+    .enum(['city', 'rig'])
+    .optional()
+    .describe(
+      'In a pack: "city" agents join the city that includes the pack, "rig" agents are stamped into each rig that includes it; unset means both.',
+    ),
+  fallback: z
+    .boolean()
+    .default(false)
+    .describe('In a pack: yield to another pack’s agent of the same name instead of clashing.'),
   depends_on: strings().optional().describe('Agents that must be started first.'),
 });
 

@@ -96,8 +96,9 @@ export function desiredState(
     const work = routed.get(a.name);
     const demand = (work?.ready ?? 0) + (work?.in_progress ?? 0);
     if (!a.pool) {
-      // An agent with an idle timeout sleeps until work is routed to it.
-      if (a.idleTimeoutMs !== undefined && demand === 0 && !alive.has(a.name)) continue;
+      // An agent with an idle timeout, or on demand, sleeps until work is routed to it.
+      const sleeps = a.idleTimeoutMs !== undefined || a.onDemand === true;
+      if (sleeps && demand === 0 && !alive.has(a.name)) continue;
       admit(a, a.name, undefined);
       continue;
     }

@@ -26,6 +26,15 @@ suspended = true
 [[agent]]
 name = "sleeper"
 idle_timeout = "5m"
+[[agent]]
+name = "watch"
+mode = "on_demand"
+[[agent]]
+name = "napper"
+sleep_after_idle = "10m"
+[[agent]]
+name = "insomniac"
+sleep_after_idle = "off"
 `);
   const names = (d: ReturnType<typeof desiredState>) => d.sessions.map((s) => s.name);
 
@@ -39,31 +48,46 @@ idle_timeout = "5m"
       name: 'no work: singletons and pool floors only',
       work: workload(),
       snap: [],
-      want: ['mayor', 'floor-1', 'floor-2'],
+      want: ['mayor', 'floor-1', 'floor-2', 'insomniac'],
+    },
+    {
+      name: 'on demand (a named session) and sleep_after_idle wake for work like idle_timeout',
+      work: workload({ watch: [1, 0], napper: [0, 1] }),
+      snap: [],
+      want: ['mayor', 'floor-1', 'floor-2', 'watch', 'napper', 'insomniac'],
     },
     {
       name: 'ready + in-progress routed work sizes the pool, capped at max',
       work: workload({ worker: [5, 1] }),
       snap: [],
-      want: ['mayor', 'worker-1', 'worker-2', 'worker-3', 'worker-4', 'floor-1', 'floor-2'],
+      want: [
+        'mayor',
+        'worker-1',
+        'worker-2',
+        'worker-3',
+        'worker-4',
+        'floor-1',
+        'floor-2',
+        'insomniac',
+      ],
     },
     {
       name: 'scale down keeps busy sessions and fills from the lowest slot',
       work: workload({ worker: [0, 2] }, { 'worker-3': 1, 'worker-4': 1 }),
       snap: alive('worker-1', 'worker-2', 'worker-3', 'worker-4'),
-      want: ['mayor', 'worker-3', 'worker-4', 'floor-1', 'floor-2'],
+      want: ['mayor', 'worker-3', 'worker-4', 'floor-1', 'floor-2', 'insomniac'],
     },
     {
       name: 'an idle-timeout singleton wakes only for work',
       work: workload({ sleeper: [1, 0] }),
       snap: [],
-      want: ['mayor', 'floor-1', 'floor-2', 'sleeper'],
+      want: ['mayor', 'floor-1', 'floor-2', 'sleeper', 'insomniac'],
     },
     {
       name: 'an idle-timeout singleton that is running stays desired',
       work: workload(),
       snap: alive('sleeper'),
-      want: ['mayor', 'floor-1', 'floor-2', 'sleeper'],
+      want: ['mayor', 'floor-1', 'floor-2', 'sleeper', 'insomniac'],
     },
   ];
   for (const c of cases) {

@@ -24,6 +24,10 @@ export interface AgentSpec {
   suspended: boolean;
   /** Sessions stop after this long without output (and, for singletons, wake on work). */
   idleTimeoutMs: number | undefined;
+  /** A singleton that starts only when work is routed to it (mode = "on_demand"). */
+  onDemand?: boolean;
+  /** The name users write (`rig/name`, `binding.name`); `name` when not composed from a pack. */
+  qualified?: string;
   drainTimeoutMs: number;
   /** Start config without the per-session env, rendered for the agent itself. */
   start: StartConfig;
@@ -83,11 +87,18 @@ function hash(value: unknown): string {
  * then rendered for each session. An agent with a provider and no
  * prompt_template gets the default prompt for where it works.
  */
+/** idle_timeout, else sleep_after_idle (Gas City's spelling; "off" = none). */
+function idleTimeout(a: AgentConfig): number | undefined {
+  const d = a.idle_timeout ?? (a.sleep_after_idle === 'off' ? undefined : a.sleep_after_idle);
+  return d ? ms(d) : undefined;
+}
+
 function agentStart(
   a: AgentConfig,
   config: CityConfig,
   root: string,
   rig: { path: string; target: string } | undefined,
+  qualified?: string,
 ): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor' | 'defaultPromptFor'> {
   const defaultDir = a.work_dir ? path.resolve(root, a.work_dir) : (rig?.path ?? root);
   let template: string | undefined;
@@ -111,7 +122,7 @@ function agentStart(
   }
   const render = (text: string, session: string, workDir: string): string => {
     const vars: PromptVars = {
-      Agent: a.name,
+      Agent: qualified ?? a.name,
       SessionName: session,
       Rig: a.dir ?? '',
       WorkDir: workDir,
@@ -157,7 +168,7 @@ function agentStart(
 export function citySpec(loaded: LoadedConfig): CitySpec {
   const { config, root } = loaded;
   const rigs = new Map(config.rigs.map((r) => [r.name, r]));
-  const agents = config.agent.map((a): AgentSpec => {
+  const agents = config.agent.map((a, i): AgentSpec => {
     const rig = a.dir ? rigs.get(a.dir) : undefined;
     if (a.dir && !rig) {
       throw new ValidationError(`rig ${JSON.stringify(a.dir)} is not declared in [[rigs]]`, {
@@ -169,6 +180,7 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       config,
       root,
       rig ? { path: path.resolve(root, rig.path), target: rig.target } : undefined,
+      loaded.origins?.[i]?.qualified,
     );
     const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
     return {
@@ -180,7 +192,9 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       scaleCheck: a.scale_check,
       dependsOn: a.depends_on ?? [],
       suspended: a.suspended || (rig?.suspended ?? false),
-      idleTimeoutMs: a.idle_timeout ? ms(a.idle_timeout) : undefined,
+      idleTimeoutMs: idleTimeout(a),
+      onDemand: a.mode === 'on_demand',
+      qualified: loaded.origins?.[i]?.qualified ?? a.name,
       drainTimeoutMs: ms(a.drain_timeout),
       start,
       startFor,

@@ -54,10 +54,19 @@ export async function show(g: GlobalOptions): Promise<void> {
     printJson({
       file: loaded.file,
       config: shown,
-      // Where each agent came from: city.toml, the city's pack.toml, or an agents/ folder.
+      // Where each agent came from: city.toml, a pack's pack.toml or agents/ folder,
+      // and every layer (patch, [global], named session, rig stamping) that shaped it.
       agents: loaded.config.agent.map((a, i) => {
         const s = loaded.sources.get(`agent[${i}].name`);
-        return { name: a.name, from: s?.kind === 'file' ? s.file : 'default' };
+        const o = loaded.origins[i];
+        return {
+          name: a.name,
+          qualified: o?.qualified ?? a.name,
+          ...(a.dir ? { rig: a.dir } : {}),
+          ...(o?.pack ? { pack: o.pack } : {}),
+          from: s?.kind === 'file' ? s.file : 'default',
+          layers: o?.layers ?? [],
+        };
       }),
       sources: Object.fromEntries(loaded.sources),
     });
@@ -72,6 +81,59 @@ export async function show(g: GlobalOptions): Promise<void> {
       .reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], shown);
     printLine(
       `${key.padEnd(width)} = ${JSON.stringify(value) ?? '(unset)'}  # ${describeSource(source)}`,
+    );
+  }
+}
+
+/** `gc config explain AGENT`: one composed agent's layers and each of its fields with its source. */
+export async function explain(g: GlobalOptions, ref: string): Promise<void> {
+  const { loadCityConfig, formatIssue, redactConfig } = await import('../../config/index.js');
+  const { requireAgent } = await import('../names.js');
+  const loaded = await loadCityConfig(join(cityRoot(g), 'city.toml'));
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+  const agents = loaded.config.agent.map((a, i) => ({
+    name: a.name,
+    rig: a.dir,
+    qualified: loaded.origins[i]?.qualified ?? a.name,
+    i,
+  }));
+  const { i } = requireAgent(agents, ref);
+  const shown = (redactConfig(loaded.config) as { agent: Record<string, unknown>[] }).agent[i]!;
+  const origin = loaded.origins[i]!;
+  const prefix = `agent[${i}].`;
+  const fields = [...loaded.sources.entries()]
+    .filter(([k]) => k.startsWith(prefix))
+    .map(([k, source]) => {
+      const key = k.slice(prefix.length);
+      const value = key
+        .split(/\.|\[(\d+)\]/)
+        .filter(Boolean)
+        .reduce<unknown>((v, seg) => (v as Record<string, unknown>)?.[seg], shown);
+      return { key, value, source };
+    });
+  const name = shown.name as string;
+  const rig = typeof shown.dir === 'string' ? shown.dir : undefined;
+  if (g.json) {
+    printJson({
+      agent: origin.qualified,
+      name,
+      ...(rig ? { rig } : {}),
+      ...(origin.pack ? { pack: origin.pack } : {}),
+      layers: origin.layers,
+      fields,
+    });
+    return;
+  }
+  printLine(
+    `agent ${origin.qualified}${origin.qualified !== name ? ` (session name ${name})` : ''}${rig ? ` in rig ${rig}` : ''}`,
+  );
+  printLine('layers, first to last:');
+  for (const l of origin.layers) printLine(`  ${l}`);
+  printLine('fields:');
+  const width = Math.max(...fields.map((f) => f.key.length));
+  for (const f of fields) {
+    printLine(
+      `  ${f.key.padEnd(width)} = ${JSON.stringify(f.value) ?? '(unset)'}  # ${describeSource(f.source)}`,
     );
   }
 }

@@ -1,0 +1,188 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadCityConfig } from './load.js';
+
+const METRO = path.resolve(import.meta.dirname, '../../test/fixtures/metro');
+
+let root = '';
+afterEach(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = '';
+});
+
+function city(files: Record<string, string>): string {
+  root = mkdtempSync(path.join(tmpdir(), 'gc-compose-'));
+  for (const [f, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    writeFileSync(path.join(root, f), text);
+  }
+  return path.join(root, 'city.toml');
+}
+
+async function issues(files: Record<string, string>): Promise<string[]> {
+  const err = await loadCityConfig(city(files), {}).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigError);
+  return (err as ConfigError).issues.map(
+    (i) => `${path.relative(root, i.file)}:${i.line ?? 0}: ${i.path}: ${i.message}`,
+  );
+}
+
+const pack = (name: string, body = '') => `[pack]\nname = "${name}"\nschema = 2\n${body}`;
+const agent = (name: string, extra = '') =>
+  `[[agent]]\nname = "${name}"\nstart_command = "sleep 600"\n${extra}`;
+
+describe('pack composition (REFERENCE.md 9.1) on the metro fixture', () => {
+  it('composes includes, imports, rig stamping, patches, named sessions and [global] as predicted', async () => {
+    const loaded = await loadCityConfig(path.join(METRO, 'city.toml'), {});
+    const rows = loaded.config.agent.map((a, i) => [
+      loaded.origins[i]!.qualified,
+      a.name,
+      a.dir ?? '',
+    ]);
+    expect(rows).toEqual([
+      ['mayor', 'mayor', ''],
+      ['deacon', 'deacon', ''],
+      ['ops.watcher', 'ops-watcher', ''],
+      ['ops.mayor', 'ops-mayor', ''],
+      ['night-watch', 'night-watch', ''],
+      ['front/polecat', 'front--polecat', 'front'],
+      ['front/refinery', 'front--refinery', 'front'],
+      ['front/witness', 'front--witness', 'front'],
+      ['front/merger', 'front--merger', 'front'],
+      ['back/rp.polecat', 'back--rp-polecat', 'back'],
+      ['back/rp.refinery', 'back--rp-refinery', 'back'],
+      ['back/rp.witness', 'back--rp-witness', 'back'],
+      ['back/rp.merger', 'back--rp-merger', 'back'],
+    ]);
+    const by = (n: string) => loaded.config.agent.find((a) => a.name === n)!;
+    // City patch: env merges, *_append appends; then [global] from rig pack and city.
+    expect(by('deacon').env).toEqual({ LEVEL: '2', KEEP: 'yes' });
+    expect(by('deacon').session_live).toEqual([
+      'echo base',
+      'tmux set -g status off',
+      'echo city-global',
+    ]);
+    expect(by('mayor').session_live).toEqual(['echo city-global']);
+    expect(by('front--polecat').session_live).toEqual(['echo rig-global', 'echo city-global']);
+    // A rig patch reaches only its rig's copy.
+    expect(by('front--polecat').max_active_sessions).toBe(5);
+    expect(by('back--rp-polecat').max_active_sessions).toBe(2);
+    // Named sessions: one session of the template, its pool keys dropped.
+    expect(by('night-watch')).toMatchObject({ mode: 'always', start_command: 'sleep 600' });
+    expect(by('back--rp-merger').mode).toBe('on_demand');
+    // A pack's folder prompt resolves from the pack, relative to the city root.
+    expect(by('front--witness').prompt_template).toBe(
+      'packs/rigpack/agents/witness/prompt.template.md',
+    );
+    // Scope: rigonly (scope rig) is not a city agent; citywide (scope city) is in no rig.
+    expect(loaded.config.agent.some((a) => /rigonly|citywide/.test(a.name))).toBe(false);
+    // Sources: a patched key points at the patch, the rest at the pack.
+    expect(loaded.sources.get('agent[1].env.LEVEL')).toMatchObject({
+      file: path.join(METRO, 'city.toml'),
+      line: 15,
+    });
+    expect(loaded.sources.get('agent[1].env.KEEP')).toMatchObject({
+      file: path.join(METRO, 'packs/base/pack.toml'),
+    });
+    expect(loaded.origins[5]!.layers).toEqual([
+      'pack rigpack (packs/rigpack/pack.toml)',
+      'patch city.toml:31',
+      'global packs/rigpack/pack.toml',
+      'global city.toml',
+      'stamped into rig front',
+    ]);
+    expect(loaded.warnings.map((w) => w.message)).toEqual([
+      'city.toml\'s agent "mayor" shadows "ops.mayor" (both run) from pack ops; set shadow = "silent" on [imports.ops] to quiet this',
+    ]);
+  });
+});
+
+describe('composition mistakes say where and how to fix them', () => {
+  const CITY = '[workspace]\nname = "c"\n';
+
+  it('a missing import is fatal, a missing include is skipped with a warning', async () => {
+    expect(await issues({ 'city.toml': `${CITY}[imports.x]\nsource = "packs/nope"\n` })).toEqual([
+      expect.stringMatching(
+        /^city\.toml:4: imports\.x\.source: cannot find pack packs\/nope: no folder .*; check the path/,
+      ),
+    ]);
+    const loaded = await loadCityConfig(
+      city({ 'city.toml': CITY.replace('"c"\n', '"c"\nincludes = ["packs/gone"]\n') }),
+      {},
+    );
+    expect(loaded.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/^include skipped: packs\/gone: no folder/),
+    ]);
+  });
+
+  it('a pack cycle names the chain', async () => {
+    expect(
+      await issues({
+        'city.toml': `${CITY}[imports.a]\nsource = "packs/a"\n`,
+        'packs/a/pack.toml': pack('a', '[imports.b]\nsource = "../b"\n'),
+        'packs/b/pack.toml': pack('b', 'includes = ["../a"]\n'),
+      }),
+    ).toEqual([
+      expect.stringContaining(
+        'packs/b/pack.toml:4: pack.includes[0]: pack cycle: packs/a -> packs/b -> packs/a; remove one',
+      ),
+    ]);
+  });
+
+  it('one agent name from two packs clashes unless one side is a fallback', async () => {
+    const files = {
+      'city.toml': CITY.replace('"c"\n', '"c"\nincludes = ["packs/a", "packs/b"]\n'),
+      'packs/a/pack.toml': pack('a', agent('worker')),
+      'packs/b/pack.toml': pack('b', agent('worker')),
+    };
+    expect(await issues(files)).toEqual([
+      expect.stringContaining(
+        'agent "worker" is defined by two packs, packs/a/pack.toml (pack a) and packs/b/pack.toml (pack b); rename one',
+      ),
+    ]);
+    const loaded = await loadCityConfig(
+      city({ ...files, 'packs/a/pack.toml': pack('a', agent('worker', 'fallback = true\n')) }),
+      {},
+    );
+    expect(loaded.config.agent.map((a) => a.name)).toEqual(['worker']);
+    expect(loaded.origins[0]!.pack).toBe('b');
+  });
+
+  it('a patch must match: no such agent, a rig agent from a city patch', async () => {
+    const base = {
+      'packs/a/pack.toml': pack('a', agent('worker')),
+      'app/.keep': '',
+    };
+    expect(
+      await issues({
+        ...base,
+        'city.toml': `${CITY}[imports.a]\nsource = "packs/a"\n[[patches.agent]]\nname = "wroker"\nenv = { A = "1" }\n`,
+      }),
+    ).toEqual([expect.stringContaining('patches.agent[0].name: no agent "wroker" to patch')]);
+    expect(
+      await issues({
+        ...base,
+        'city.toml': `${CITY}[[rigs]]\nname = "app"\npath = "app"\nincludes = ["packs/a"]\n[[patches.agent]]\ndir = "app"\nname = "worker"\n`,
+      }),
+    ).toEqual([expect.stringContaining('put this patch in [[rigs.patches]] of rig "app"')]);
+  });
+
+  it('a named session needs a template that exists; a remote pack must be fetched', async () => {
+    expect(
+      await issues({
+        'city.toml': `${CITY}[[named_session]]\ntemplate = "ghost"\nname = "s"\n`,
+      }),
+    ).toEqual([expect.stringContaining('no agent "ghost" for named session "s"')]);
+    expect(
+      await issues({
+        'city.toml': `${CITY}[imports.gt]\nsource = "https://example.invalid/packs.git//gastown"\n`,
+      }),
+    ).toEqual([
+      expect.stringContaining(
+        'is not pinned in packs.lock; run `gc pack fetch` to pin and cache it',
+      ),
+    ]);
+  });
+});
