@@ -36,7 +36,12 @@ export default tseslint.config(
     // Example scripts run directly with node, outside the TS project.
     files: ['examples/**/*.mjs'],
     languageOptions: {
-      globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly' },
+      globals: {
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setInterval: 'readonly',
+      },
     },
   },
 );

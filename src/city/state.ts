@@ -6,10 +6,16 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnsupportedError, derivePrefix } from '../core/index.js';
+import { UnsupportedError, derivePrefix, resolveScript } from '../core/index.js';
 import { loadCityConfig, ms, type LoadedConfig } from '../config/index.js';
 import { type SqlDb } from '../db/index.js';
-import { JsonlEventLog, MemoryEventLog, SqlEventLog, type EventLog } from '../events/index.js';
+import {
+  ExecEventLog,
+  JsonlEventLog,
+  MemoryEventLog,
+  SqlEventLog,
+  type EventLog,
+} from '../events/index.js';
 import { MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
 import { checkProvider, connectDatabase, databaseTarget } from './database.js';
 import { CityLock, type LockRole } from './lock.js';
@@ -123,6 +129,12 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
       });
     } else if (ep === 'memory') {
       events = new MemoryEventLog();
+    } else if (ep.startsWith('exec:')) {
+      // Gas City's exec events protocol: the script keeps the log (REFERENCE.md 3).
+      events = await new ExecEventLog(resolveScript(ep.slice(5), loaded.root), {
+        cwd: loaded.root,
+        env: { GC_CITY_ROOT: loaded.root },
+      }).open();
     } else {
       throw new UnsupportedError(`events provider "${ep}" is not available in this build`, {
         fix: 'use [events] provider = "jsonl" (the default)',
