@@ -85,6 +85,7 @@ describe('gc rig and gc mq', () => {
       path: 'app',
       target: 'main',
       target_exists: true,
+      includes: [],
       gates: {},
     });
     expect((await gc(['rig', 'add', 'app', repo])).code).toBe(4);

@@ -43,6 +43,65 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   );
 
   // ---- rigs and the merge queue ----
+  const agentCmds = async () => import('./commands/agent.js');
+  const agent = program
+    .command('agent')
+    .description("the city's agents: city.toml, its pack, included and imported packs, rigs");
+  json(
+    agent
+      .command('list')
+      .description('every composed agent: its Gas City name, session name, rig, sessions, state'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await agentCmds()).list(g(cmd))));
+  json(
+    agent
+      .command('add [name]')
+      .description(
+        'create an agent folder: agents/NAME/prompt.template.md (and agent.toml for keys)',
+      )
+      .option('--name <name>', 'agent name (Gas City form; same as NAME)')
+      .option('--rig <rig>', 'the rig it works in (dir)')
+      .option('--provider <preset>', 'agent CLI preset: claude, codex, gemini, ...')
+      .option('--start-command <command>', 'command that starts the agent')
+      .option('--prompt <text>', 'its prompt (default: a short one naming its work and mail)'),
+  ).action(
+    action(
+      async (
+        name: string | undefined,
+        o: {
+          name?: string;
+          rig?: string;
+          provider?: string;
+          startCommand?: string;
+          prompt?: string;
+        },
+        cmd: Command,
+      ) => {
+        const { oneName } = await import('./names.js');
+        const chosen = oneName(name, o.name, '--name');
+        if (!chosen) {
+          const { ValidationError } = await import('../core/index.js');
+          throw new ValidationError('give the agent a name', {
+            where: 'NAME',
+            fix: 'gc agent add NAME',
+          });
+        }
+        await (await agentCmds()).add(g(cmd), chosen, o);
+      },
+    ),
+  );
+  for (const [verb, what, value] of [
+    ['suspend', "stop the agent's sessions and start none until it is resumed", true],
+    ['resume', 'let the agent run again', false],
+  ] as const) {
+    json(
+      agent.command(`${verb} <agent>`).description(`${what} (AGENT, RIG/AGENT or BINDING.AGENT)`),
+    ).action(
+      action(async (name: string, _o: unknown, cmd: Command) =>
+        (await agentCmds()).setSuspended(g(cmd), name, value),
+      ),
+    );
+  }
+
   const rigCmds = async () => import('./commands/rig.js');
   const rig = program.command('rig').description('projects (git repositories) and their settings');
   json(
@@ -59,6 +118,11 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
       .option(
         '--gate <name=command>',
         'a gate: setup, typecheck, lint or test (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option(
+        '--include <pack>',
+        'a pack whose agents are stamped into the rig (repeatable; path relative to the city root, or a git URL)',
         (v: string, prev: string[] = []) => [...prev, v],
       ),
   ).action(

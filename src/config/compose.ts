@@ -26,7 +26,7 @@ import {
   type PackTable,
 } from './pack.js';
 import { packDir, parseSource, readLock, LOCK_FILE, type LockEntry } from './pack-source.js';
-import type { PathSegment, Position } from './toml-positions.js';
+import { formatPath, type PathSegment, type Position } from './toml-positions.js';
 
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -235,7 +235,7 @@ class Composer {
         const at = (x: Unit) => `${this.rel(x.agent.file)} (pack ${x.packName})`;
         this.errors.push({
           file: u.agent.file,
-          path: formatAt(u.agent.prefix, 'name'),
+          path: formatPath([...u.agent.prefix, 'name']),
           message: `agent "${key(u)}" is defined by two packs, ${at(prev)} and ${at(u)}; rename one, import one under a binding, or set fallback = true on the one that should yield`,
         });
       }
@@ -300,7 +300,7 @@ class Composer {
       } else raw[k] = v;
       u.agent.setBy!.set(target, { file: t.file, path: [...t.prefix, k], positions: t.positions });
     }
-    const pos = t.positions.get(formatAt(t.prefix));
+    const pos = t.positions.get(formatPath(t.prefix));
     u.agent.origin!.layers.push(`patch ${this.rel(t.file)}${pos ? `:${pos.line}` : ''}`);
   }
 
@@ -367,7 +367,7 @@ class Composer {
       for (const k of POOL_KEYS) delete raw[k];
       raw.name = r.name;
       raw.mode = mode;
-      const pos = t.positions.get(formatAt(t.prefix));
+      const pos = t.positions.get(formatPath(t.prefix));
       out.push({
         ...tpl,
         agent: {
@@ -412,14 +412,6 @@ class Composer {
   }
 }
 
-function formatAt(prefix: readonly PathSegment[], k?: string): string {
-  let out = '';
-  for (const seg of k === undefined ? prefix : [...prefix, k]) {
-    out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
-  }
-  return out;
-}
-
 type SetBy = NonNullable<ExtraAgent['setBy']> extends Map<string, infer V> ? V : never;
 
 function finish(u: Unit, rig: string | undefined, stamp: SetBy | undefined): ExtraAgent {
@@ -429,7 +421,7 @@ function finish(u: Unit, rig: string | undefined, stamp: SetBy | undefined): Ext
   if (rig) {
     raw.dir = rig;
     if (stamp) u.agent.setBy!.set('dir', stamp);
-  } else if (raw.dir !== undefined) delete raw.dir;
+  }
   const origin = u.agent.origin!;
   return {
     ...u.agent,
@@ -514,7 +506,7 @@ export async function composeCity(
     if (u.shadow === 'warn') {
       c.warnings.push({
         file: u.agent.file,
-        path: formatAt(u.agent.prefix, 'name'),
+        path: formatPath([...u.agent.prefix, 'name']),
         message: own
           ? `agent "${u.bare}" is also in city.toml; city.toml's wins`
           : `city.toml's agent "${u.bare}" shadows ${u.binding ? `"${key(u)}" (both run)` : 'this one'} from pack ${u.packName}${u.binding ? `; set shadow = "silent" on [imports.${u.binding}] to quiet this` : ''}`,
@@ -522,9 +514,25 @@ export async function composeCity(
     }
     return Boolean(u.binding);
   });
+  const cityNamed = [
+    ...city.named,
+    ...cityTables('named_session', ['named_session'], cityRaw.named_session),
+  ];
+  // A patch naming a named session applies once that session exists (after
+  // the others, so the session also inherits its patched template).
+  const namedNames = (named: readonly Scoped[]) =>
+    new Set(named.map((n) => n.table.raw.name).filter((n): n is string => typeof n === 'string'));
+  const sessionNames = namedNames(cityNamed);
+  const patchName = (t: PackTable) =>
+    typeof t.raw.name === 'string'
+      ? t.raw.name
+      : typeof t.raw.agent === 'string'
+        ? t.raw.agent
+        : '';
   const patches = isObj(cityRaw.patches) ? cityRaw.patches : {};
-  for (const { table } of cityTables('patch', ['patches', 'agent'], patches.agent)) {
-    const name = typeof table.raw.name === 'string' ? table.raw.name : '';
+  const cityPatches = cityTables('patch', ['patches', 'agent'], patches.agent).map((p) => p.table);
+  for (const table of cityPatches.filter((t) => !sessionNames.has(patchName(t)))) {
+    const name = patchName(table);
     if (inline.has(name) && !units.some((u) => key(u) === name)) {
       c.errors.push({
         ...issueAt(file, positions, [...table.prefix, 'name'], ''),
@@ -535,11 +543,10 @@ export async function composeCity(
     c.patch(units, table, 'city');
   }
   units = units.filter((u) => u.agent.raw.scope !== 'rig');
-  const cityNamed = [
-    ...city.named,
-    ...cityTables('named_session', ['named_session'], cityRaw.named_session),
-  ];
   units.push(...c.namedSessions(units, cityNamed, 'city'));
+  for (const table of cityPatches.filter((t) => sessionNames.has(patchName(t)))) {
+    c.patch(units, table, 'city');
+  }
   c.requirements(units, city.requires, 'city', inline);
   const cityGlobals: PackTable[] = [
     ...(rootPack.global ? [rootPack.global] : []),
@@ -573,10 +580,15 @@ export async function composeCity(
     if (!rigPack.includes.length && !rigPack.imports.length) continue;
     const e = await c.expand(rigPack, [], undefined);
     let rigUnits = e.units.filter((u) => u.agent.raw.scope !== 'city');
-    for (const t of tablesAt(rig.patches, [...at, 'patches'], file, positions, c.errors)) {
+    const rigSessions = namedNames(e.named);
+    const rigPatches = tablesAt(rig.patches, [...at, 'patches'], file, positions, c.errors);
+    for (const t of rigPatches.filter((t) => !rigSessions.has(patchName(t)))) {
       c.patch(rigUnits, t, 'rig', rig.name);
     }
     rigUnits = [...rigUnits, ...c.namedSessions(rigUnits, e.named, 'rig')];
+    for (const t of rigPatches.filter((t) => rigSessions.has(patchName(t)))) {
+      c.patch(rigUnits, t, 'rig', rig.name);
+    }
     c.requirements(rigUnits, e.requires, 'rig', new Set());
     for (const g of e.globals) c.global(rigUnits, g);
     const stamp = { file, path: [...at, 'name'], positions };

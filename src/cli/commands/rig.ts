@@ -18,6 +18,7 @@ import {
 import { Git } from '../../git/index.js';
 import { cityRoot, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
+import { setKey, tableBlocks, type TableBlock } from '../toml-edit.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
@@ -64,6 +65,7 @@ export interface AddOptions {
   workers?: string;
   test?: string;
   gate?: string[];
+  include?: string[];
 }
 
 const GATES = ['setup', 'typecheck', 'lint', 'test'] as const;
@@ -154,12 +156,23 @@ export async function add(
     throw new ValidationError('must be 1..32', { where: '--workers' });
   }
   const gates = gatesOf(o);
+  const { parseSource } = await import('../../config/index.js');
+  for (const inc of o.include ?? []) {
+    const src = parseSource(inc, root, root);
+    if (src.kind === 'local' && !existsSync(path.join(src.dir, 'pack.toml'))) {
+      throw new ValidationError(`no pack at ${src.dir} (it has no pack.toml)`, {
+        where: '--include',
+        fix: 'give the folder of a pack, relative to the city root (or //PATH), or a git URL',
+      });
+    }
+  }
   const rel = path.relative(root, abs);
   const stored = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
   const block =
     `\n[[rigs]]\nname = ${tomlString(name)}\npath = ${tomlString(stored)}\ntarget = ${tomlString(target)}\n` +
     (o.prefix ? `prefix = ${tomlString(o.prefix)}\n` : '') +
     (workers !== undefined ? `merge_workers = ${workers}\n` : '') +
+    (o.include?.length ? `includes = [${o.include.map(tomlString).join(', ')}]\n` : '') +
     [...gates]
       .map(([gate, command]) => `[rigs.gates.${gate}]\ncommand = ${tomlString(command)}\n`)
       .join('');
@@ -170,6 +183,7 @@ export async function add(
       path: stored,
       target,
       target_exists: targetHead !== undefined,
+      includes: o.include ?? [],
       gates: Object.fromEntries(gates),
     });
     return;
@@ -191,27 +205,16 @@ export async function add(
   }
 }
 
-/** Line ranges of each [[rigs]] table (with its sub-tables) in city.toml. */
-function rigBlocks(text: string): { start: number; end: number; name: string | undefined }[] {
-  const lines = text.split('\n');
-  const blocks: { start: number; end: number; name: string | undefined }[] = [];
-  let cur: { start: number; end: number; name: string | undefined } | undefined;
-  lines.forEach((line, i) => {
-    const t = line.trim();
-    if (t.startsWith('[')) {
-      if (cur && !/^\[\s*rigs\s*\./.test(t)) {
-        cur.end = i;
-        blocks.push(cur);
-        cur = undefined;
-      }
-      if (/^\[\[\s*rigs\s*\]\]/.test(t)) cur = { start: i, end: lines.length, name: undefined };
-    } else if (cur && cur.name === undefined) {
-      const m = /^name\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(t);
-      if (m) cur.name = JSON.parse(`"${m[1]}"`) as string;
-    }
-  });
-  if (cur) blocks.push(cur);
-  return blocks;
+/** The plain `[[rigs]]` table of rig `name` in city.toml (not one from an include). */
+function rigBlock(text: string, name: string): TableBlock {
+  const block = tableBlocks(text, 'rigs').find((b) => b.name === name);
+  if (!block) {
+    throw new GcError(
+      'unsupported',
+      `rig ${name} is not a plain [[rigs]] table in city.toml (an include?); edit it by hand`,
+    );
+  }
+  return block;
 }
 
 export async function remove(g: GlobalOptions, name: string): Promise<void> {
@@ -220,20 +223,19 @@ export async function remove(g: GlobalOptions, name: string): Promise<void> {
   const { loadCityConfig } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
   if (!loaded.config.rigs.some((r) => r.name === name)) throw new NotFoundError('rig', name);
-  const users = loaded.config.agent.filter((a) => a.dir === name).map((a) => a.name);
+  // Agents stamped into the rig by its own includes go with it; others must move first.
+  const users = loaded.config.agent
+    .filter(
+      (a, i) => a.dir === name && !loaded.origins[i]?.layers.includes(`stamped into rig ${name}`),
+    )
+    .map((a) => a.name);
   if (users.length) {
     throw new ConflictError(`agents ${users.join(', ')} work in rig ${name}`, {
       fix: 'remove those agents (or move them to another rig) first',
     });
   }
   await rewrite(root, (text) => {
-    const block = rigBlocks(text).find((b) => b.name === name);
-    if (!block) {
-      throw new GcError(
-        'unsupported',
-        `rig ${name} is not a plain [[rigs]] table in city.toml (an include?); edit it by hand`,
-      );
-    }
+    const block = rigBlock(text, name);
     const lines = text.split('\n');
     lines.splice(block.start, block.end - block.start);
     return lines.join('\n').replace(/\n{3,}/g, '\n\n');
@@ -261,27 +263,9 @@ export async function setSuspended(
     throw new NotFoundError('rig', name, { fix: 'gc rig list shows the rigs' });
   }
   if (rig.suspended !== suspended) {
-    await rewrite(root, (text) => {
-      const block = rigBlocks(text).find((b) => b.name === name);
-      if (!block) {
-        throw new GcError(
-          'unsupported',
-          `rig ${name} is not a plain [[rigs]] table in city.toml (an include?); edit it by hand`,
-        );
-      }
-      const lines = text.split('\n');
-      let at = -1;
-      let last = block.start;
-      for (let i = block.start + 1; i < block.end; i++) {
-        const t = lines[i]!.trim();
-        if (t.startsWith('[')) break;
-        if (/^suspended\s*=/.test(t)) at = i;
-        if (t && !t.startsWith('#')) last = i;
-      }
-      if (at >= 0) lines[at] = `suspended = ${suspended}`;
-      else lines.splice(last + 1, 0, `suspended = ${suspended}`);
-      return lines.join('\n');
-    });
+    await rewrite(root, (text) =>
+      setKey(text, rigBlock(text, name), 'suspended', String(suspended)),
+    );
   }
   if (g.json) printJson({ rig: name, suspended });
   else printLine(`rig ${name} ${suspended ? 'suspended: its agents stop' : 'resumed'}`);
