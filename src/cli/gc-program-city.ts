@@ -149,6 +149,17 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
       ),
     );
   }
+  json(
+    rig
+      .command('restart <name>')
+      .description(
+        "restart every running session of the rig's agents: each drains, then starts fresh",
+      ),
+  ).action(
+    action(async (name: string, _o: unknown, cmd: Command) =>
+      (await rigCmds()).restart(g(cmd), name),
+    ),
+  );
   json(rig.command('list').description('the rigs of city.toml')).action(
     action(async (_o: unknown, cmd: Command) => (await rigCmds()).list(g(cmd))),
   );

@@ -472,7 +472,9 @@ export function gcProgram(): Command {
   );
   const runtime = program
     .command('runtime')
-    .description('the agent side of the controller protocol');
+    .description(
+      'the controller protocol: the agent side (drain-check, drain-ack, request-restart) and the operator side (drain, undrain)',
+    );
   for (const [name, what] of [
     ['drain-check', 'exit 0 when this session is asked to wind down, 1 otherwise'],
     ['drain-ack', 'tell the controller this session has wound down'],
@@ -480,6 +482,20 @@ export function gcProgram(): Command {
   ] as const) {
     json(runtime.command(name).description(what)).action(
       action(async (_o: unknown, cmd: Command) => (await work()).runtime(g(cmd), name)),
+    );
+  }
+  for (const [verb, what, on] of [
+    [
+      'drain',
+      'ask a session to wind down (the operator side): it stops on drain-ack or at its drain_timeout, then starts again if still wanted',
+      true,
+    ],
+    ['undrain', 'cancel a drain not yet done', false],
+  ] as const) {
+    json(runtime.command(`${verb} <session>`).description(what)).action(
+      action(async (session: string, _o: unknown, cmd: Command) =>
+        (await import('./commands/sessions.js')).drain(g(cmd), session, on),
+      ),
     );
   }
 

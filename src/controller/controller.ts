@@ -11,6 +11,7 @@ import { loadFacts, saveFacts, type SessionFacts } from './session-facts.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
+import { operatorDrain } from './operator-drain.js';
 import { noteIdle, pollDrainAcks, recheckIdleStops, stopWave } from './fleet.js';
 import { startWave } from './start-wave.js';
 import { StartsInFlight, type StartAction } from './starts.js';
@@ -510,7 +511,19 @@ export class Controller {
     );
   }
 
-  /** The agent acknowledged its drain through the API. */
+  /** An operator's drain or undrain of one session (operator-drain.ts). */
+  drain(session: string, on: boolean, actor: string) {
+    const record = (type: string, subject: string, message: string) =>
+      this.record(type, subject, { actor }, message);
+    const { provider, trackers } = this;
+    return operatorDrain(
+      { provider, trackers, record, now: this.clock.now(), poke: () => this.poke() },
+      session,
+      on,
+      actor,
+    );
+  }
+
   /** A session this controller started or adopted and has not seen end. */
   hasSession(session: string): boolean {
     return this.trackers.get(session)?.startedAt !== undefined;

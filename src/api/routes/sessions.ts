@@ -87,6 +87,66 @@ export function sessionRoutes(router: Router, k: RouteKit): void {
     )
     .on(
       'POST',
+      '/v0/sessions/:name/drain',
+      {
+        leader: true,
+        summary:
+          'Ask a session to wind down: its drain-check says so; it is stopped on drain-ack or at its drain_timeout, then started again if still wanted',
+        allow: STAFF,
+      },
+      async (ctx) => {
+        only(ctx, ['admin', 'operator'], 'drain sessions');
+        const name = validateSessionName(ctx.params.name!);
+        return server.controller.drain(name, true, ctx.actor);
+      },
+    )
+    .on(
+      'POST',
+      '/v0/sessions/:name/undrain',
+      { leader: true, summary: 'Cancel a drain not yet done', allow: STAFF },
+      async (ctx) => {
+        only(ctx, ['admin', 'operator'], 'undrain sessions');
+        const name = validateSessionName(ctx.params.name!);
+        return server.controller.drain(name, false, ctx.actor);
+      },
+    )
+    .on(
+      'POST',
+      '/v0/rigs/:name/restart',
+      {
+        leader: true,
+        summary: "Restart every running session of a rig's agents (each drains, then starts fresh)",
+        allow: STAFF,
+      },
+      async (ctx) => {
+        only(ctx, ['admin', 'operator'], 'restart rigs');
+        const rig = ctx.params.name!;
+        const spec = server.controller.currentSpec;
+        const agents = new Set(spec.agents.filter((a) => a.rig === rig).map((a) => a.name));
+        if (!agents.size) {
+          throw new NotFoundError('rig', rig, {
+            fix: 'no agent works in a rig of that name; gc rig list shows the rigs',
+          });
+        }
+        const sessions = server.controller
+          .status()
+          .sessions.filter(
+            (x) => x.agent && agents.has(x.agent) && ['running', 'draining'].includes(x.state),
+          )
+          .map((x) => x.name);
+        for (const name of sessions) server.controller.requestRestart(name);
+        await events.record({
+          type: 'rig.restart_requested',
+          actor: ctx.actor,
+          subject: rig,
+          message: `restart of rig ${rig} (${sessions.length} sessions) asked by ${ctx.actor}`,
+          payload: { sessions },
+        });
+        return { rig, sessions };
+      },
+    )
+    .on(
+      'POST',
       '/v0/sessions/:name/reset',
       { leader: true, summary: 'Clear quarantine and restart counts', allow: STAFF },
       async (ctx) => {

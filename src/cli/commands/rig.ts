@@ -16,7 +16,7 @@ import {
   ValidationError,
 } from '../../core/index.js';
 import { Git } from '../../git/index.js';
-import { cityRoot, withCity, type GlobalOptions } from '../context.js';
+import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 import { setKey, tableBlocks, type TableBlock } from '../toml-edit.js';
 
@@ -347,4 +347,23 @@ export async function status(g: GlobalOptions, name: string | undefined): Promis
     },
     { readonly: true },
   );
+}
+
+/**
+ * `gc rig restart NAME`: every running session of the rig's agents drains
+ * and starts fresh (through the running city).
+ */
+export async function restart(g: GlobalOptions, name: string): Promise<void> {
+  const city = await requireServer(g);
+  const r = await city.call<{ rig: string; sessions: string[] }>(
+    'POST',
+    `/v0/rigs/${encodeURIComponent(name)}/restart`,
+  );
+  if (g.json) printJson(r);
+  else
+    printLine(
+      r.sessions.length
+        ? `restarting ${r.sessions.length} sessions of rig ${name}: ${r.sessions.join(', ')} (each drains, then starts fresh)`
+        : `rig ${name} has no running sessions`,
+    );
 }

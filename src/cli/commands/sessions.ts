@@ -6,7 +6,7 @@
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { GcError, NotFoundError, ValidationError, errorMessage } from '../../core/index.js';
-import { cityRoot, connectServer, type GlobalOptions } from '../context.js';
+import { cityRoot, connectServer, requireServer, type GlobalOptions } from '../context.js';
 import { printJson, printLine, sessionReason, table } from '../output.js';
 
 async function requireSession(
@@ -219,4 +219,25 @@ async function tailStart(file: string, lines: number): Promise<number> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * `gc runtime drain|undrain SESSION` (the operator's side; agents use
+ * drain-check and drain-ack): ask a running session to wind down, or cancel
+ * that. Needs the running city.
+ */
+export async function drain(g: GlobalOptions, name: string, on: boolean): Promise<void> {
+  const city = await requireServer(g);
+  const r = await city.call<{ session: string; draining: boolean; changed: boolean }>(
+    'POST',
+    `/v0/sessions/${encodeURIComponent(name)}/${on ? 'drain' : 'undrain'}`,
+  );
+  if (g.json) printJson(r);
+  else if (!r.changed) printLine(`${name} ${on ? 'is already draining' : 'is not draining'}`);
+  else
+    printLine(
+      on
+        ? `draining ${name}: it stops once it acks (gc runtime drain-ack) or at its drain_timeout, then starts again if still wanted`
+        : `drain of ${name} cancelled`,
+    );
 }
