@@ -8,7 +8,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
-import { composeCity, type Composed } from './compose.js';
+import { composeCity, type Composed } from './compose-city.js';
 import type { AgentOrigin } from './pack.js';
 import { citySchema, type CityConfig } from './schema.js';
 import {
@@ -61,6 +61,8 @@ export interface LoadedConfig {
   sources: Map<string, ValueSource>;
   /** Where each agent came from (same order as config.agent). */
   origins: AgentOrigin[];
+  /** The packs composed, the city root first (loadCityConfig only). */
+  packs?: { name: string; dir: string }[];
 }
 
 /** What pack composition adds to city.toml (compose.ts). */
@@ -473,7 +475,11 @@ export async function loadCityConfig(
   const composed = await composeCity(dirname(resolve(file)), file, raw, keyPositions(source), env);
   if (composed.errors.length) throw new ConfigError(composed.errors);
   const loaded = parseCityConfig(source, file, env, composed);
-  return { ...loaded, warnings: [...loaded.warnings, ...composed.warnings] };
+  return {
+    ...loaded,
+    warnings: [...loaded.warnings, ...composed.warnings],
+    packs: composed.packs ?? [],
+  };
 }
 
 /** Milliseconds of a validated duration string. */
