@@ -43,6 +43,23 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
   );
 
   // ---- rigs and the merge queue ----
+  json(
+    program
+      .command('doctor')
+      .description(
+        "check the city's health: config, server, sessions, store, events, worktrees, then each pack's doctor scripts; exit 0 ok, 1 warnings, 2 errors",
+      )
+      .option(
+        '--fix',
+        'repair what is safe to: prune stale worktrees, stop sessions a stopped city left running',
+      )
+      .option('-v, --verbose', 'details of passing checks too'),
+  ).action(
+    action(async (o: { fix?: boolean; verbose?: boolean }, cmd: Command) => {
+      process.exitCode = await (await import('./commands/doctor.js')).doctor(g(cmd), o);
+    }),
+  );
+
   const agentCmds = async () => import('./commands/agent.js');
   const agent = program
     .command('agent')
