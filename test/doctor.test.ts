@@ -77,8 +77,8 @@ describe('gc doctor', () => {
     });
     const human = await gc(['doctor']);
     expect(human.code).toBe(1);
-    expect(human.stdout).toMatch(/^ok    config: 1 agents, 1 rigs$/m);
-    expect(human.stdout).toMatch(/^WARN  tools:lint: 3 lint warnings$/m);
+    expect(human.stdout).toMatch(/^ok {4}config: 1 agents, 1 rigs$/m);
+    expect(human.stdout).toMatch(/^WARN {2}tools:lint: 3 lint warnings$/m);
     expect(human.stdout).toMatch(/fix: gc doctor --fix prunes them/);
     const fixed = await report('--fix');
     expect(byName(fixed)['worktrees:app']).toMatchObject({
