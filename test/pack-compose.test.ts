@@ -92,6 +92,14 @@ describe('a city composed from packs', () => {
     expect(typo.stderr).toMatch(/front\/polecta[\s\S]*did you mean front\/polecat/);
   });
 
+  it("a pack agent's prompt renders with Gas City variables and template fragments (the city's own win)", async () => {
+    const r = await gc(['prime', 'front/witness']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      `I am front/witness in rig front (${path.join(root, 'front')}).\nWork in ${path.join(root, 'front')}; the city says: gc mail inbox\n\n`,
+    );
+  });
+
   it('gc sling routes to a stamped rig agent by its Gas City name', async () => {
     const r = json<{ created: { id: string } }>(
       await gc(['sling', 'back/rp.refinery', 'merge the queue', '--json']),
@@ -99,6 +107,11 @@ describe('a city composed from packs', () => {
     const shown = json<unknown>(await gc(['bead', 'show', r.created.id, '--json']));
     const bead = (Array.isArray(shown) ? shown[0] : shown) as { metadata: Record<string, string> };
     expect(bead.metadata['gc.routed_to']).toBe('back--rp-refinery');
+    // The agent finds it by the name its prompt gives ({{.Agent}}).
+    const ready = json<{ id: string }[]>(
+      await gc(['bead', 'ready', '--routed-to', 'back/rp.refinery', '--json']),
+    );
+    expect(ready.map((b) => b.id)).toEqual([r.created.id]);
     const city = json<{ created: { id: string } }>(
       await gc(['sling', 'ops.watcher', 'watch the night', '--json']),
     );

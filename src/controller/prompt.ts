@@ -3,15 +3,14 @@
  * session (its name and its own work dir, a worktree for rig agents), and
  * the default one for agents that name a provider but no prompt_template.
  *
- * Template variables (Gas City style, `{{.Name}}`): Agent, SessionName,
- * Rig, WorkDir, CityName, CityRoot, Target (the rig's target branch).
- * Unknown placeholders are left as they are.
+ * Template variables (Gas City style, `{{.Name}}`): Agent (the name users
+ * write: `rig/name` for a stamped rig agent), SessionName, Rig, RigRoot,
+ * WorkDir, CityName, CityRoot, Target (the rig's target branch). Unknown
+ * placeholders are left as they are; fragments and the rest of the
+ * template language are in template.ts.
  */
 
-/** `{{.Agent}}`-style placeholders; unknown ones are left as they are. */
-export function renderTemplate(text: string, vars: Record<string, string>): string {
-  return text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, key: string) => vars[key] ?? whole);
-}
+export { parseFragments, renderTemplate, type Fragments } from './template.js';
 
 /** For an agent that works in a rig: its own worktree, and the merge queue lands its work. */
 export const DEFAULT_RIG_PROMPT = `You are {{.SessionName}}, a coding agent of {{.Agent}} in the city {{.CityName}}.
@@ -45,6 +44,7 @@ export interface PromptVars {
   Agent: string;
   SessionName: string;
   Rig: string;
+  RigRoot: string;
   WorkDir: string;
   CityName: string;
   CityRoot: string;

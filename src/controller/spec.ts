@@ -4,13 +4,20 @@
  * decision functions downstream never touch the disk.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, freemem } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../core/index.js';
 import { ms, type AgentConfig, type CityConfig, type LoadedConfig } from '../config/index.js';
 import { mergePreset, presetStartConfig, type StartConfig } from '../runtime/index.js';
-import { DEFAULT_PROMPT, DEFAULT_RIG_PROMPT, renderTemplate, type PromptVars } from './prompt.js';
+import {
+  DEFAULT_PROMPT,
+  DEFAULT_RIG_PROMPT,
+  parseFragments,
+  renderTemplate,
+  type Fragments,
+  type PromptVars,
+} from './prompt.js';
 
 export interface AgentSpec {
   name: string;
@@ -87,6 +94,25 @@ function hash(value: unknown): string {
  * then rendered for each session. An agent with a provider and no
  * prompt_template gets the default prompt for where it works.
  */
+/**
+ * Prompt fragments of every composed pack (`template-fragments/*.md`,
+ * `*.tmpl`): a file's {{define}} blocks, or the whole file under its name;
+ * the city's own pack wins over the packs it includes.
+ */
+function loadFragments(packs: readonly { dir: string }[]): Fragments {
+  const out: Fragments = new Map();
+  for (const p of [...packs].reverse()) {
+    const dir = path.join(p.dir, 'template-fragments');
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).sort()) {
+      if (!/\.(md|tmpl)$/.test(f)) continue;
+      const name = f.replace(/(\.template)?\.md$|(\.md)?\.tmpl$/, '');
+      parseFragments(readFileSync(path.join(dir, f), 'utf8'), name, out);
+    }
+  }
+  return out;
+}
+
 /** idle_timeout, else sleep_after_idle (Gas City's spelling; "off" = none). */
 function idleTimeout(a: AgentConfig): number | undefined {
   const d = a.idle_timeout ?? (a.sleep_after_idle === 'off' ? undefined : a.sleep_after_idle);
@@ -98,7 +124,8 @@ function agentStart(
   config: CityConfig,
   root: string,
   rig: { path: string; target: string } | undefined,
-  qualified?: string,
+  qualified: string | undefined,
+  fragments: Fragments,
 ): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor' | 'defaultPromptFor'> {
   const defaultDir = a.work_dir ? path.resolve(root, a.work_dir) : (rig?.path ?? root);
   let template: string | undefined;
@@ -125,12 +152,13 @@ function agentStart(
       Agent: qualified ?? a.name,
       SessionName: session,
       Rig: a.dir ?? '',
+      RigRoot: rig?.path ?? '',
       WorkDir: workDir,
       CityName: config.workspace.name,
       CityRoot: root,
       Target: rig?.target ?? 'main',
     };
-    return renderTemplate(text, { ...vars });
+    return renderTemplate(text, { ...vars }, fragments);
   };
   const promptFor = (session: string, workDir: string): string | undefined =>
     template === undefined ? undefined : render(template, session, workDir);
@@ -168,6 +196,7 @@ function agentStart(
 export function citySpec(loaded: LoadedConfig): CitySpec {
   const { config, root } = loaded;
   const rigs = new Map(config.rigs.map((r) => [r.name, r]));
+  const fragments = loadFragments(loaded.packs ?? [{ name: '', dir: root }]);
   const agents = config.agent.map((a, i): AgentSpec => {
     const rig = a.dir ? rigs.get(a.dir) : undefined;
     if (a.dir && !rig) {
@@ -180,7 +209,9 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       config,
       root,
       rig ? { path: path.resolve(root, rig.path), target: rig.target } : undefined,
-      loaded.origins?.[i]?.qualified,
+      // {{.Agent}} is the Gas City name of an agent composed from a pack.
+      loaded.origins?.[i]?.layers[0] === 'city.toml' ? undefined : loaded.origins?.[i]?.qualified,
+      fragments,
     );
     const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
     return {

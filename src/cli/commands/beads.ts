@@ -107,9 +107,25 @@ export interface CreateArgs {
   routedTo?: string;
 }
 
+/**
+ * A --routed-to value as stored: an agent composed from a pack is routed by
+ * its session name, so its Gas City name (`rig/name`, `binding.name`) is
+ * resolved; anything else (a pool, a name not in city.toml) is kept.
+ */
+async function routedName(g: GlobalOptions, ref: string | undefined): Promise<string | undefined> {
+  if (ref === undefined || !/[/.]/.test(ref)) return ref;
+  const { agentRef } = await import('../names.js');
+  try {
+    return await agentRef(g, ref);
+  } catch {
+    return ref;
+  }
+}
+
 export async function createBead(g: GlobalOptions, a: CreateArgs): Promise<void> {
   const metadata = parseKeyValues(a.meta, '--meta') ?? {};
-  if (a.routedTo) metadata[ROUTED_TO] = a.routedTo;
+  const routed = await routedName(g, a.routedTo);
+  if (routed) metadata[ROUTED_TO] = routed;
   await withCity(g, 'bead create', async (city) => {
     const bead = await city.createBead({
       title: a.title,
@@ -200,7 +216,9 @@ export interface ReadyArgs {
   cursor?: string;
 }
 
-function readyQuery(a: ReadyArgs): ReadyQuery {
+function readyQuery(
+  a: Omit<ReadyArgs, 'routedTo'> & { routedTo?: string | undefined },
+): ReadyQuery {
   const limit = parseLimit(a.limit);
   if (a.assignee !== undefined && a.unassigned) {
     throw new ValidationError('--assignee and --unassigned ask for opposite things: give one', {
@@ -224,7 +242,9 @@ function readyQuery(a: ReadyArgs): ReadyQuery {
 
 export async function readyBeads(g: GlobalOptions, a: ReadyArgs): Promise<void> {
   await withCity(g, 'bead ready', async (city) => {
-    const page = await city.readyBeads(readyQuery(a));
+    const page = await city.readyBeads(
+      readyQuery({ ...a, routedTo: await routedName(g, a.routedTo) }),
+    );
     if (g.json) printJson(page.items);
     else {
       printLine(page.items.length ? beadRows(page.items) : 'no ready work');
@@ -301,7 +321,7 @@ export async function claimBead(
     const bead = id
       ? await city.claimBead(id, leaseMs !== undefined ? { leaseMs } : {})
       : await city.claimNext({
-          ...readyQuery(a),
+          ...readyQuery({ ...a, routedTo: await routedName(g, a.routedTo) }),
           ...(leaseMs !== undefined ? { leaseMs } : {}),
           ...(waitS ? { waitMs: waitS * 1000 } : {}),
         });
