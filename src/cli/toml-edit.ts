@@ -1,9 +1,61 @@
 /**
  * Small in-place edits of city.toml that keep the rest of the file (its
  * comments and layout) as written: find the lines of an array-of-tables
- * entry (`[[rigs]]`, `[[agent]]`, `[[patches.agent]]`) and set one key in it.
- * Callers check that the edited file still loads before keeping it.
+ * entry (`[[rigs]]`, `[[agent]]`, `[[patches.agent]]`) and set one key in
+ * it; write a file only if the city still loads with it.
  */
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ForbiddenError, ValidationError } from '../core/index.js';
+
+/** TOML basic string (JSON's escapes are a subset TOML accepts). */
+export const tomlString = (s: string): string => JSON.stringify(s);
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** A new agent's or rig's name, checked as city.toml will check it. */
+export function checkNewName(name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new ValidationError(
+      'letters, digits, - and _ (at most 63), starting with a letter or digit',
+      { where: 'NAME' },
+    );
+  }
+}
+
+/** Agents (sessions with a token) cannot reconfigure the city. */
+export function refuseAgents(what: string): void {
+  if (process.env.GC_TOKEN && process.env.GC_API) {
+    throw new ForbiddenError(
+      `agents cannot reconfigure the city (${what} are changed by its operator)`,
+    );
+  }
+}
+
+/**
+ * Write `text` to `file` of the city at `root` and keep it only if the city
+ * still loads; otherwise the file is restored (or removed, if it was new)
+ * and the load's problems are the error.
+ */
+export async function writeChecked(root: string, file: string, text: string): Promise<void> {
+  const { loadCityConfig, ConfigError, formatIssue } = await import('../config/index.js');
+  const before = existsSync(file) ? await readFile(file, 'utf8') : undefined;
+  await writeFile(file, text);
+  try {
+    await loadCityConfig(path.join(root, 'city.toml'));
+  } catch (e) {
+    if (before === undefined) await rm(file, { force: true });
+    else await writeFile(file, before);
+    if (e instanceof ConfigError) {
+      throw new ValidationError(
+        `the change would make the city invalid, so it was not made: ${e.issues.map(formatIssue).join('; ')}`,
+        { where: file },
+      );
+    }
+    throw e;
+  }
+}
 
 export interface TableBlock {
   /** Line of the `[[table]]` header. */

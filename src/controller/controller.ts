@@ -11,7 +11,7 @@ import { loadFacts, saveFacts, type SessionFacts } from './session-facts.js';
 import type { CityOps } from '../city/index.js';
 import { CountingProvider, type Provider, type SessionSnapshot } from '../runtime/index.js';
 import { adoptStrangers } from './adopt.js';
-import { operatorDrain } from './operator-drain.js';
+import { operatorDrain, resetSession, type OperatorContext } from './operator.js';
 import { noteIdle, pollDrainAcks, recheckIdleStops, stopWave } from './fleet.js';
 import { startWave } from './start-wave.js';
 import { StartsInFlight, type StartAction } from './starts.js';
@@ -511,17 +511,16 @@ export class Controller {
     );
   }
 
-  /** An operator's drain or undrain of one session (operator-drain.ts). */
+  /** An operator's drain or undrain of one session (operator.ts). */
   drain(session: string, on: boolean, actor: string) {
-    const record = (type: string, subject: string, message: string) =>
-      this.record(type, subject, { actor }, message);
-    const { provider, trackers } = this;
-    return operatorDrain(
-      { provider, trackers, record, now: this.clock.now(), poke: () => this.poke() },
-      session,
-      on,
-      actor,
-    );
+    return operatorDrain(this.operatorContext(), session, on, actor);
+  }
+
+  private operatorContext(): OperatorContext {
+    const { provider, trackers, clock } = this;
+    const record = this.record.bind(this);
+    const saveFacts = this.saveFacts.bind(this);
+    return { provider, trackers, clock, record, saveFacts, poke: this.poke.bind(this) };
   }
 
   /** A session this controller started or adopted and has not seen end. */
@@ -544,17 +543,8 @@ export class Controller {
   }
 
   /** Clear a session's crash-loop record and quarantine. */
-  async resetSession(session: string): Promise<boolean> {
-    const t = this.trackers.get(session);
-    const had = !!t && (t.quarantined === true || t.deaths.length > 0);
-    if (t) {
-      t.deaths = [];
-      delete t.quarantined;
-    }
-    await this.saveFacts(session);
-    await this.record('session.reset', session, {}, `crash-loop record of ${session} cleared`);
-    this.poke();
-    return had;
+  resetSession(session: string): Promise<boolean> {
+    return resetSession(this.operatorContext(), session);
   }
 
   status(): ControllerStatus {

@@ -12,52 +12,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  AlreadyExistsError,
-  ForbiddenError,
-  NotFoundError,
-  ValidationError,
-  suggest,
-} from '../../core/index.js';
+import { AlreadyExistsError, NotFoundError, ValidationError, suggest } from '../../core/index.js';
 import type { LoadedConfig } from '../../config/index.js';
 import { cityRoot, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
-import { insertLines, setKey, tableBlocks } from '../toml-edit.js';
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-const tomlString = (s: string) => JSON.stringify(s);
-
-function refuseAgents(): void {
-  if (process.env.GC_TOKEN && process.env.GC_API) {
-    throw new ForbiddenError(
-      'agents cannot reconfigure the city (agents are changed by its operator)',
-    );
-  }
-}
+import {
+  checkNewName,
+  insertLines,
+  refuseAgents,
+  setKey,
+  tableBlocks,
+  tomlString,
+  writeChecked,
+} from '../toml-edit.js';
 
 async function load(root: string): Promise<LoadedConfig> {
   const { loadCityConfig } = await import('../../config/index.js');
   return loadCityConfig(path.join(root, 'city.toml'));
-}
-
-/** Write `file` (restoring or removing it when the city no longer loads). */
-async function checked(root: string, file: string, text: string): Promise<void> {
-  const { ConfigError, formatIssue } = await import('../../config/index.js');
-  const before = existsSync(file) ? await readFile(file, 'utf8') : undefined;
-  await writeFile(file, text);
-  try {
-    await load(root);
-  } catch (e) {
-    if (before === undefined) await rm(file, { force: true });
-    else await writeFile(file, before);
-    if (e instanceof ConfigError) {
-      throw new ValidationError(
-        `the change would make the city invalid, so it was not made: ${e.issues.map(formatIssue).join('; ')}`,
-        { where: file },
-      );
-    }
-    throw e;
-  }
 }
 
 interface Row {
@@ -129,15 +100,8 @@ export interface AddOptions {
 
 /** `gc agent add NAME`: a new agent folder, `agents/NAME/` with its prompt (and agent.toml for any keys given). */
 export async function add(g: GlobalOptions, name: string, o: AddOptions): Promise<void> {
-  refuseAgents();
-  if (!NAME_RE.test(name)) {
-    throw new ValidationError(
-      'letters, digits, - and _ (at most 63), starting with a letter or digit',
-      {
-        where: 'NAME',
-      },
-    );
-  }
+  refuseAgents('agents');
+  checkNewName(name);
   const root = cityRoot(g);
   const loaded = await load(root);
   const i = loaded.config.agent.findIndex((a) => a.name === name);
@@ -175,7 +139,7 @@ export async function add(g: GlobalOptions, name: string, o: AddOptions): Promis
       path.join(dir, 'prompt.template.md'),
       prompt.endsWith('\n') ? prompt : `${prompt}\n`,
     );
-    if (keys.length) await checked(root, path.join(dir, 'agent.toml'), `${keys.join('\n')}\n`);
+    if (keys.length) await writeChecked(root, path.join(dir, 'agent.toml'), `${keys.join('\n')}\n`);
     else await load(root);
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
@@ -194,7 +158,7 @@ export async function setSuspended(
   ref: string,
   suspended: boolean,
 ): Promise<void> {
-  refuseAgents();
+  refuseAgents('agents');
   const root = cityRoot(g);
   const loaded = await load(root);
   const { requireAgent } = await import('../names.js');
@@ -216,7 +180,7 @@ export async function setSuspended(
     const own = tableBlocks(text, 'agent').find((b) => b.name === a.name);
     if (first === 'city.toml' && own) {
       where = 'city.toml';
-      await checked(root, cityFile, setKey(text, own, 'suspended', String(suspended)));
+      await writeChecked(root, cityFile, setKey(text, own, 'suspended', String(suspended)));
     } else if (folder && !origin.layers.some((l) => l.startsWith('patch '))) {
       where = folder;
       const file = path.join(root, folder);
@@ -224,7 +188,7 @@ export async function setSuspended(
       const edited = /^suspended\s*=.*$/m.test(body)
         ? body.replace(/^suspended\s*=.*$/m, `suspended = ${suspended}`)
         : `${body.replace(/\n*$/, '\n')}suspended = ${suspended}\n`;
-      await checked(root, file, edited);
+      await writeChecked(root, file, edited);
     } else if (a.dir && origin.layers.includes(`stamped into rig ${a.dir}`)) {
       // A rig's patch names the agent as its pack does (binding.name or name).
       const key = origin.qualified.slice(a.dir.length + 1);
@@ -236,7 +200,7 @@ export async function setSuspended(
         'name',
       ]).find((b) => b.start > rig.start && b.name === key);
       where = `city.toml [[rigs.patches]] of rig ${a.dir}`;
-      await checked(
+      await writeChecked(
         root,
         cityFile,
         patch
@@ -251,7 +215,7 @@ export async function setSuspended(
       const key = origin.qualified;
       const patch = tableBlocks(text, 'patches.agent').find((b) => b.name === key);
       where = 'city.toml [[patches.agent]]';
-      await checked(
+      await writeChecked(
         root,
         cityFile,
         patch

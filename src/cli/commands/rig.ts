@@ -5,12 +5,11 @@
  * running server picks the change up by its config watch.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AlreadyExistsError,
   ConflictError,
-  ForbiddenError,
   GcError,
   NotFoundError,
   ValidationError,
@@ -18,20 +17,15 @@ import {
 import { Git } from '../../git/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
-import { setKey, tableBlocks, type TableBlock } from '../toml-edit.js';
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
-function refuseAgents(): void {
-  if (process.env.GC_TOKEN && process.env.GC_API) {
-    throw new ForbiddenError(
-      'agents cannot reconfigure the city (rigs are changed by its operator)',
-    );
-  }
-}
-
-/** TOML basic string (JSON's escapes are a subset TOML accepts). */
-const tomlString = (s: string) => JSON.stringify(s);
+import {
+  checkNewName,
+  refuseAgents,
+  setKey,
+  tableBlocks,
+  tomlString,
+  writeChecked,
+  type TableBlock,
+} from '../toml-edit.js';
 
 /** city.toml edited, checked and kept; a registered city's rigs refreshed in the registry. */
 async function rewrite(root: string, edit: (text: string) => string): Promise<void> {
@@ -41,22 +35,8 @@ async function rewrite(root: string, edit: (text: string) => string): Promise<vo
 }
 
 async function rewriteFile(root: string, edit: (text: string) => string): Promise<void> {
-  const { loadCityConfig, formatIssue, ConfigError } = await import('../../config/index.js');
   const file = path.join(root, 'city.toml');
-  const before = await readFile(file, 'utf8');
-  await writeFile(file, edit(before));
-  try {
-    await loadCityConfig(file);
-  } catch (e) {
-    await writeFile(file, before);
-    if (e instanceof ConfigError) {
-      throw new ValidationError(
-        `the change would make city.toml invalid, so it was not made: ${e.issues.map(formatIssue).join('; ')}`,
-        { where: file },
-      );
-    }
-    throw e;
-  }
+  await writeChecked(root, file, edit(await readFile(file, 'utf8')));
 }
 
 export interface AddOptions {
@@ -124,15 +104,8 @@ export async function add(
   repoPath: string,
   o: AddOptions,
 ): Promise<void> {
-  refuseAgents();
-  if (!NAME_RE.test(name)) {
-    throw new ValidationError(
-      'letters, digits, - and _ (at most 63), starting with a letter or digit',
-      {
-        where: 'NAME',
-      },
-    );
-  }
+  refuseAgents('rigs');
+  checkNewName(name);
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
@@ -218,7 +191,7 @@ function rigBlock(text: string, name: string): TableBlock {
 }
 
 export async function remove(g: GlobalOptions, name: string): Promise<void> {
-  refuseAgents();
+  refuseAgents('rigs');
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
@@ -254,7 +227,7 @@ export async function setSuspended(
   name: string,
   suspended: boolean,
 ): Promise<void> {
-  refuseAgents();
+  refuseAgents('rigs');
   const root = cityRoot(g);
   const { loadCityConfig } = await import('../../config/index.js');
   const { rigs } = (await loadCityConfig(path.join(root, 'city.toml'))).config;
