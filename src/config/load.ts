@@ -163,7 +163,6 @@ const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   agent: [
     'wake_mode',
     'namepool',
-    'overlay_dir',
     'default_sling_formula',
     'resume_command',
     'install_agent_hooks',

@@ -59,6 +59,9 @@ describe("the city's own pack: pack.toml agents and agents/ folders", () => {
       prompt_template: 'agents/coder/prompt.template.md',
     });
     expect(agents[3]!.prompt_template).toBe('agents/tester/prompt.md');
+    // A folder's overlay/ is its overlay_dir.
+    expect(agents[2]!.overlay_dir).toBe('agents/coder/overlay');
+    expect(agents[3]!.overlay_dir).toBeUndefined();
     const coderToml = path.join(root, 'agents', 'coder', 'agent.toml');
     expect(loaded.sources.get('agent[2].max_active_sessions')).toEqual({
       kind: 'file',
@@ -78,7 +81,6 @@ describe("the city's own pack: pack.toml agents and agents/ folders", () => {
       expect.arrayContaining([
         'pack.toml: accepted, not supported in this build: [orders] in a pack',
         `pack.toml: agent "mayor" is also in city.toml; city.toml's wins`,
-        "agents/coder/overlay: accepted, not supported in this build: an agent's overlay",
       ]),
     );
   });

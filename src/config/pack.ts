@@ -362,14 +362,15 @@ async function readAgentFolders(
       const prompt = PROMPT_FILES.find((f) => existsSync(path.join(folder, f)));
       if (prompt) raw.prompt_template = path.relative(root, path.join(folder, prompt));
     }
-    for (const extra of ['overlay', 'namepool.txt']) {
-      if (existsSync(path.join(folder, extra))) {
-        warnings.push({
-          file: path.join(folder, extra),
-          path: `agents/${entry}`,
-          message: `accepted, not supported in this build: an agent's ${extra}`,
-        });
-      }
+    if (raw.overlay_dir === undefined && existsSync(path.join(folder, 'overlay'))) {
+      raw.overlay_dir = path.relative(root, path.join(folder, 'overlay'));
+    }
+    if (existsSync(path.join(folder, 'namepool.txt'))) {
+      warnings.push({
+        file: path.join(folder, 'namepool.txt'),
+        path: `agents/${entry}`,
+        message: "accepted, not supported in this build: an agent's namepool.txt",
+      });
     }
     taken.add(entry);
     out.push({ raw, file, prefix: [], positions });

@@ -99,6 +99,12 @@ export const agentSchema = z.object({
   pre_start: strings().optional().describe('Shell commands run before the session starts.'),
   session_setup: strings().optional().describe('Shell commands run after the session starts.'),
   session_setup_script: z.string().optional().describe('Script run after the session starts.'),
+  overlay_dir: z
+    .string()
+    .optional()
+    .describe(
+      "Folder copied into each session's work dir before it starts, never overwriting a file already there (an agent folder's overlay/ by default).",
+    ),
   session_live: strings()
     .optional()
     .describe('Commands re-applied to a live session when they change (no restart).'),

@@ -179,6 +179,7 @@ function agentStart(
       ...(a.session_setup ? { session_setup: a.session_setup } : {}),
       ...(a.session_setup_script ? { session_setup_script: a.session_setup_script } : {}),
       ...(a.session_live ? { session_live: a.session_live } : {}),
+      ...(a.overlay_dir ? { overlay_dir: path.resolve(root, a.overlay_dir) } : {}),
     };
     if (command !== undefined) {
       const cfg: StartConfig = { ...base, command: [command, ...(a.args ?? [])].join(' ') };

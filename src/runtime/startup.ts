@@ -106,7 +106,8 @@ export async function prepareWorkDir(config: StartConfig): Promise<void> {
     throw new ValidationError(`${dir} is not a directory`, { where: 'work_dir' });
   }
   if (config.overlay_dir && (await stat(config.overlay_dir).catch(() => undefined))) {
-    await cp(config.overlay_dir, dir, { recursive: true, force: true });
+    // Never over a file already there (the agent's own work survives a restart).
+    await cp(config.overlay_dir, dir, { recursive: true, force: false, errorOnExist: false });
   }
   for (const f of config.copy_files ?? []) await copyInto(dir, f.src, f.rel_dst);
 }
