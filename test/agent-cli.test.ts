@@ -146,6 +146,14 @@ describe('gc rig add --include', () => {
     const bad = await gc(['rig', 'add', repo, '--name', 'other', '--include', 'packs/none']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/--include[\s\S]*no pack at/);
+    // Without --include: workspace.default_rig_includes; a plain relative path is from the city root.
+    makeRepo(path.join(root, 'side2'));
+    const defaulted = json<{ name: string; includes: string[] }>(
+      await gc(['rig', 'add', 'side2', '--json']),
+    );
+    expect(defaulted).toMatchObject({ name: 'side2', includes: ['packs/rigpack'] });
+    expect((await listed()).filter((r) => r.rig === 'side2')).toHaveLength(4);
+    expect((await gc(['rig', 'remove', 'side2'])).code).toBe(0);
     // Its stamped agents go with it.
     const removed = await gc(['rig', 'remove', 'side']);
     expect(removed.code, removed.stderr).toBe(0);

@@ -76,12 +76,12 @@ describe('a city composed from packs', () => {
     expect(human.stdout).toMatch(
       /^agent front\/polecat \(session name front--polecat\) in rig front/,
     );
-    expect(human.stdout).toMatch(/ {2}patch city\.toml:31\n/);
-    expect(human.stdout).toMatch(/max_active_sessions += 5 {2}# .*city\.toml:33/);
+    expect(human.stdout).toMatch(/ {2}patch city\.toml:33\n/);
+    expect(human.stdout).toMatch(/max_active_sessions += 5 {2}# .*city\.toml:35/);
     expect(human.stdout).toMatch(
       /start_command += "sleep 600" {2}# .*packs\/rigpack\/pack\.toml:8/,
     );
-    expect(human.stdout).toMatch(/dir += "front" {2}# .*city\.toml:27/);
+    expect(human.stdout).toMatch(/dir += "front" {2}# .*city\.toml:29/);
     const j = json<{ agent: string; name: string; rig: string; fields: { key: string }[] }>(
       await gc(['config', 'explain', 'back--rp-merger', '--json']),
     );
@@ -92,11 +92,11 @@ describe('a city composed from packs', () => {
     expect(typo.stderr).toMatch(/front\/polecta[\s\S]*did you mean front\/polecat/);
   });
 
-  it("a pack agent's prompt renders with Gas City variables and template fragments (the city's own win)", async () => {
+  it("a pack agent's prompt renders with Gas City variables and template fragments (the city's own win), then workspace.global_fragments", async () => {
     const r = await gc(['prime', 'front/witness']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(
-      `I am front/witness in rig front (${path.join(root, 'front')}).\nWork in ${path.join(root, 'front')}; the city says: gc mail inbox\n\n`,
+      `I am front/witness in rig front (${path.join(root, 'front')}).\nWork in ${path.join(root, 'front')}; the city says: gc mail inbox\n\nthe city says: gc mail inbox\n\n`,
     );
   });
 

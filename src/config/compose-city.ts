@@ -67,10 +67,9 @@ export async function composeCity(
 ): Promise<Composed> {
   const c = new Composer(root, env, isObj(cityRaw.packs) ? cityRaw.packs : {});
   const handled = (p: readonly PathSegment[]): boolean => {
-    const [a, b, k] = p;
+    const [a, , k] = p;
     if (p.length === 1)
       return ['imports', 'packs', 'patches', 'named_session', 'global'].includes(String(a));
-    if (a === 'workspace' && p.length === 2) return b === 'includes';
     return a === 'rigs' && p.length === 3 && ['includes', 'imports', 'patches'].includes(String(k));
   };
   const globalLive: string[] = [];

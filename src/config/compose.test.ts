@@ -81,14 +81,14 @@ describe('pack composition (REFERENCE.md 9.1) on the metro fixture', () => {
     // Sources: a patched key points at the patch, the rest at the pack.
     expect(loaded.sources.get('agent[1].env.LEVEL')).toMatchObject({
       file: path.join(METRO, 'city.toml'),
-      line: 15,
+      line: 17,
     });
     expect(loaded.sources.get('agent[1].env.KEEP')).toMatchObject({
       file: path.join(METRO, 'packs/base/pack.toml'),
     });
     expect(loaded.origins[5]!.layers).toEqual([
       'pack rigpack (packs/rigpack/pack.toml)',
-      'patch city.toml:31',
+      'patch city.toml:33',
       'global packs/rigpack/pack.toml',
       'global city.toml',
       'stamped into rig front',

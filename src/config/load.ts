@@ -158,7 +158,6 @@ function checkUnknownKeys(
  */
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   '': ['include', 'formulas', 'orders'],
-  workspace: ['global_fragments', 'default_rig_includes'],
   daemon: ['formula_v2'],
   agent: [
     'wake_mode',

@@ -162,7 +162,6 @@ describe('Gas City keys not acted on yet', () => {
           'include = ["more.toml"]',
           '[workspace]',
           'name = "g"',
-          'global_fragments = ["x"]',
           '[daemon]',
           'formula_v2 = true',
           '[[rigs]]',
@@ -171,6 +170,7 @@ describe('Gas City keys not acted on yet', () => {
           '[[agent]]',
           'name = "mayor"',
           'wake_mode = "fresh"',
+          'namepool = "names.txt"',
           'strat_command = "x"',
           '',
         ].join('\n'),
@@ -178,12 +178,7 @@ describe('Gas City keys not acted on yet', () => {
       {},
     );
     const w = loaded.warnings.map((i) => `${i.path}: ${i.message}`);
-    for (const key of [
-      'workspace.global_fragments',
-      'daemon.formula_v2',
-      'include',
-      'agent.wake_mode',
-    ]) {
+    for (const key of ['agent.namepool', 'daemon.formula_v2', 'include', 'agent.wake_mode']) {
       expect(w).toContainEqual(
         expect.stringContaining(`accepted, not supported in this build: ${key} `),
       );

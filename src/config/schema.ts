@@ -71,6 +71,17 @@ export const workspaceSchema = z.object({
     .default(512)
     .describe('Memory assumed per session when deriving the default city-wide cap.'),
   session_template: z.string().default('{{.Agent}}').describe('Template for session names.'),
+  includes: strings()
+    .optional()
+    .describe('Packs whose agents join the city (Gas City V1; see docs/gascity.md).'),
+  default_rig_includes: strings()
+    .optional()
+    .describe('Packs `gc rig add` writes as a new rig’s includes when --include is not given.'),
+  global_fragments: strings()
+    .optional()
+    .describe(
+      'Template fragments (template-fragments/ of any pack) appended to every agent prompt, in order.',
+    ),
 });
 
 export const agentSchema = z.object({

@@ -158,7 +158,12 @@ function agentStart(
       CityRoot: root,
       Target: rig?.target ?? 'main',
     };
-    return renderTemplate(text, { ...vars }, fragments);
+    const body = renderTemplate(text, { ...vars }, fragments);
+    // workspace.global_fragments follow every prompt, in order.
+    const globals = (config.workspace.global_fragments ?? []).map((n) =>
+      renderTemplate(`{{template ${JSON.stringify(n)} .}}`, { ...vars }, fragments).trim(),
+    );
+    return globals.length ? `${[body.trimEnd(), ...globals].join('\n\n')}\n` : body;
   };
   const promptFor = (session: string, workDir: string): string | undefined =>
     template === undefined ? undefined : render(template, session, workDir);
@@ -198,6 +203,14 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
   const { config, root } = loaded;
   const rigs = new Map(config.rigs.map((r) => [r.name, r]));
   const fragments = loadFragments(loaded.packs ?? [{ name: '', dir: root }]);
+  for (const name of config.workspace.global_fragments ?? []) {
+    if (!fragments.has(name)) {
+      throw new ValidationError(
+        `no fragment ${JSON.stringify(name)} in any pack's template-fragments/`,
+        { where: 'workspace.global_fragments' },
+      );
+    }
+  }
   const agents = config.agent.map((a, i): AgentSpec => {
     const rig = a.dir ? rigs.get(a.dir) : undefined;
     if (a.dir && !rig) {

@@ -112,7 +112,13 @@ export async function add(
   if (loaded.config.rigs.some((r) => r.name === name)) {
     throw new AlreadyExistsError('rig', name);
   }
-  const abs = path.resolve(repoPath);
+  // As Gas City: absolute as given, `.`-prefixed from here, anything else from the city root.
+  const abs = path.isAbsolute(repoPath)
+    ? repoPath
+    : repoPath.startsWith('.')
+      ? path.resolve(repoPath)
+      : path.resolve(root, repoPath);
+  const include = o.include ?? loaded.config.workspace.default_rig_includes;
   if (!existsSync(abs)) throw new ValidationError(`${abs} does not exist`, { where: 'PATH' });
   const git = new Git(abs);
   const top = await git.exec(['rev-parse', '--show-toplevel']);
@@ -130,7 +136,7 @@ export async function add(
   }
   const gates = gatesOf(o);
   const { parseSource } = await import('../../config/index.js');
-  for (const inc of o.include ?? []) {
+  for (const inc of include ?? []) {
     const src = parseSource(inc, root, root);
     if (src.kind === 'local' && !existsSync(path.join(src.dir, 'pack.toml'))) {
       throw new ValidationError(`no pack at ${src.dir} (it has no pack.toml)`, {
@@ -145,7 +151,7 @@ export async function add(
     `\n[[rigs]]\nname = ${tomlString(name)}\npath = ${tomlString(stored)}\ntarget = ${tomlString(target)}\n` +
     (o.prefix ? `prefix = ${tomlString(o.prefix)}\n` : '') +
     (workers !== undefined ? `merge_workers = ${workers}\n` : '') +
-    (o.include?.length ? `includes = [${o.include.map(tomlString).join(', ')}]\n` : '') +
+    (include?.length ? `includes = [${include.map(tomlString).join(', ')}]\n` : '') +
     [...gates]
       .map(([gate, command]) => `[rigs.gates.${gate}]\ncommand = ${tomlString(command)}\n`)
       .join('');
@@ -156,7 +162,7 @@ export async function add(
       path: stored,
       target,
       target_exists: targetHead !== undefined,
-      includes: o.include ?? [],
+      includes: include ?? [],
       gates: Object.fromEntries(gates),
     });
     return;
