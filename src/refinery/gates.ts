@@ -68,10 +68,9 @@ export async function runGate(
     kill();
   };
   signal.addEventListener('abort', onAbort, { once: true });
-  p.started.then(
-    (pid) => onStart?.(pid),
-    () => undefined,
-  );
+  // Recorded at once, not when 'spawn' is emitted: a busy event loop could
+  // otherwise let the gate run (and the server die) before it is recorded.
+  if (child?.pid) onStart?.(child.pid);
   const exit = await p.exited;
   if (exit.error) keep(Buffer.from(`\n${exit.error.message}\n`));
   clearTimeout(timer);
