@@ -16,7 +16,7 @@ import {
   SqlEventLog,
   type EventLog,
 } from '../events/index.js';
-import { MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
+import { ExecStore, MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
 import { checkProvider, connectDatabase, databaseTarget } from './database.js';
 import { CityLock, type LockRole } from './lock.js';
 
@@ -102,9 +102,22 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
       });
     } else if (bp === 'memory') {
       store = new MemoryStore({ prefix, defaultLeaseMs: lease });
+    } else if (bp.startsWith('exec:')) {
+      // Gas City's exec beads protocol: the script keeps the beads (REFERENCE.md 2).
+      store = await new ExecStore(resolveScript(bp.slice(5), loaded.root), {
+        prefix,
+        defaultLeaseMs: lease,
+        cwd: loaded.root,
+        env: {
+          GC_CITY_ROOT: loaded.root,
+          GC_STORE_ROOT: loaded.root,
+          GC_STORE_SCOPE: 'city',
+          GC_BEADS_PREFIX: prefix,
+        },
+      }).open();
     } else {
       throw new UnsupportedError(`beads provider "${bp}" is not available in this build`, {
-        fix: 'use [beads] provider = "sqlite" (the default)',
+        fix: 'use [beads] provider = "sqlite" (the default), or "exec:<script>" for a script speaking the exec beads protocol',
       });
     }
     let events: EventLog;

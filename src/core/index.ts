@@ -9,6 +9,7 @@ export * from './registry.js';
 export { armFaults, fault, killPoint } from './faults.js';
 export { startProcess, killGroup, processAlive, type StartedProcess, type Exit } from './spawn.js';
 export { runFile, type RunFileOptions, type RunFileResult } from './run-file.js';
+export { checkScript, runScript, SCRIPT_TIMEOUT_MS, type ScriptOptions } from './script.js';
 export {
   inRequest,
   nextRequestWrite,

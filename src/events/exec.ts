@@ -18,15 +18,16 @@
  * records by other processes arrive through the script's `watch` (or, when
  * it does not support one, by polling `latest-seq`).
  */
-import { access, constants } from 'node:fs/promises';
 import {
   GcError,
   UnsupportedError,
+  checkScript,
   errorMessage,
-  runFile,
+  runScript,
   startProcess,
   systemClock,
   type Clock,
+  type ScriptOptions,
 } from '../core/index.js';
 import type { EventLog } from './event-log.js';
 import {
@@ -41,16 +42,11 @@ import { Hub } from './subscription.js';
 import type { EventInput, EventListQuery, EventPage, GcEvent, WatchOptions } from './types.js';
 import { watchLog } from './watch.js';
 
-export interface ExecEventsOptions {
-  timeoutMs?: number;
-  env?: Record<string, string>;
-  cwd?: string;
+export interface ExecEventsOptions extends ScriptOptions {
   clock?: Clock;
   /** How often to ask `latest-seq` when the script has no `watch` (default 500 ms). */
   pollMs?: number;
 }
-
-const DEFAULT_TIMEOUT_MS = 30_000;
 
 function asEvent(v: unknown, op: string): GcEvent {
   const e = v as Partial<GcEvent> | null;
@@ -90,15 +86,13 @@ export class ExecEventLog implements EventLog {
   ) {}
 
   private async call(op: string, args: string[], input?: unknown): Promise<string | undefined> {
-    const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const r = await runFile(this.script, [op, ...args], {
-      input: input === undefined ? '' : JSON.stringify(input),
-      env: { ...process.env, ...this.options.env },
-      ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
-      timeoutMs,
-    });
-    if (r.timedOut)
-      throw new GcError('unavailable', `events script ${op} timed out after ${timeoutMs} ms`);
+    const r = await runScript(
+      'events',
+      this.script,
+      [op, ...args],
+      input === undefined ? '' : JSON.stringify(input),
+      this.options,
+    );
     if (r.code === 2) return undefined;
     if (r.code !== 0) {
       const message = r.stderr.trim() || `exit status ${r.code}`;
@@ -122,14 +116,7 @@ export class ExecEventLog implements EventLog {
 
   /** Check the script, then run the optional `ensure-running` op (exit 2 = not needed). */
   async open(): Promise<this> {
-    try {
-      await access(this.script, constants.X_OK);
-    } catch (e) {
-      throw new GcError('unavailable', `events script ${this.script} is not executable`, {
-        cause: e,
-        fix: 'check [events] provider = "exec:<path>" and chmod +x the script',
-      });
-    }
+    await checkScript('events', this.script);
     await this.call('ensure-running', []);
     return this;
   }

@@ -18,7 +18,6 @@
  * refuses the same things. Lists are paged here (the script returns whole
  * arrays).
  */
-import { access, constants } from 'node:fs/promises';
 import {
   ConflictError,
   GcError,
@@ -27,22 +26,18 @@ import {
   ValidationError,
   errorMessage,
   type ErrorCode,
+  checkScript,
+  runScript,
+  type ScriptOptions,
 } from '../core/index.js';
-import { runFile } from '../core/index.js';
 import type { Page } from '../store/index.js';
 import { InboxFullError } from './errors.js';
 import type { Mail, MailCount, MailPage, Message, SendInput } from './mail.js';
 import { checkMailName, checkSend } from './validate.js';
 
-export interface ExecMailOptions {
-  /** Time limit of one script call. */
-  timeoutMs?: number;
-  /** Extra environment for the script (e.g. where it keeps mail). */
-  env?: Record<string, string>;
-  cwd?: string;
-}
+/** Time limit of one call, extra environment (e.g. where it keeps mail), working directory. */
+export type ExecMailOptions = ScriptOptions;
 
-const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_LIMIT = 100;
 const CODES = new Set<ErrorCode>([
   'not_found',
@@ -110,26 +105,16 @@ export class ExecMail implements Mail {
 
   private async call(op: string, arg: string, input?: unknown): Promise<unknown> {
     if (!this.checked) {
-      try {
-        await access(this.script, constants.X_OK);
-      } catch (e) {
-        throw new GcError('unavailable', `mail script ${this.script} is not executable`, {
-          cause: e,
-          fix: 'check [mail] provider = "exec:<path>" and chmod +x the script',
-        });
-      }
+      await checkScript('mail', this.script);
       this.checked = true;
     }
-    const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const r = await runFile(this.script, [op, arg], {
-      ...(input !== undefined ? { input: JSON.stringify(input) } : { input: '' }),
-      env: { ...process.env, ...this.options.env },
-      ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
-      timeoutMs,
-    });
-    if (r.timedOut) {
-      throw new GcError('unavailable', `mail script ${op} timed out after ${timeoutMs} ms`);
-    }
+    const r = await runScript(
+      'mail',
+      this.script,
+      [op, arg],
+      input !== undefined ? JSON.stringify(input) : '',
+      this.options,
+    );
     if (r.code === 2) {
       // "Unsupported, treated as success" (the exec protocol): an op whose
       // answer gc needs cannot succeed without one.

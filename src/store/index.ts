@@ -5,3 +5,4 @@ export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { parseNeed, encodeCursor, decodeCursor } from './validate.js';
 export { SqlStore, type SqlStoreOptions } from './sql-store.js';
+export { ExecStore, type ExecStoreOptions } from './exec.js';

@@ -15,28 +15,45 @@ export class MemoryRecords {
 
   /** Run `fn` with its record; a request's write already made returns its kept result. */
   apply<T>(fn: () => T, rec: WriteRecord<T> | undefined): T {
-    if (!rec) return fn();
-    const req = rec.request;
-    const k = req ? JSON.stringify([req.scope, req.key, req.n]) : '';
-    if (req) {
-      const kept = this.results.get(k);
-      if (kept) {
-        if (kept.fp !== req.fp) {
-          throw new ValidationError(
-            'was already used for a different request (method, path or body differ)',
-            { where: 'Idempotency-Key' },
-          );
-        }
-        return JSON.parse(kept.result) as T;
-      }
+    const kept = this.kept(rec);
+    if (kept) return kept.value;
+    return this.commit(fn(), rec);
+  }
+
+  /** `apply` for a write that takes time (an exec store's); the caller runs one at a time. */
+  async applyAsync<T>(fn: () => Promise<T>, rec: WriteRecord<T> | undefined): Promise<T> {
+    const kept = this.kept(rec);
+    if (kept) return kept.value;
+    return this.commit(await fn(), rec);
+  }
+
+  private kept<T>(rec: WriteRecord<T> | undefined): { value: T } | undefined {
+    const req = rec?.request;
+    if (!req) return undefined;
+    const kept = this.results.get(JSON.stringify([req.scope, req.key, req.n]));
+    if (!kept) return undefined;
+    if (kept.fp !== req.fp) {
+      throw new ValidationError(
+        'was already used for a different request (method, path or body differ)',
+        { where: 'Idempotency-Key' },
+      );
     }
-    const value = fn();
+    return { value: JSON.parse(kept.result) as T };
+  }
+
+  private commit<T>(value: T, rec: WriteRecord<T> | undefined): T {
+    if (!rec) return value;
+    const req = rec.request;
     const ts = new Date(this.now()).toISOString();
     for (const e of rec.events?.(value) ?? []) {
       this.rows.push({ id: this.nextId++, event: { ...e, ts: e.ts ?? ts } });
     }
-    if (req && (rec.keep?.(value) ?? true))
-      this.results.set(k, { fp: req.fp, result: JSON.stringify(value ?? null) });
+    if (req && (rec.keep?.(value) ?? true)) {
+      this.results.set(JSON.stringify([req.scope, req.key, req.n]), {
+        fp: req.fp,
+        result: JSON.stringify(value ?? null),
+      });
+    }
     return value;
   }
 

@@ -84,3 +84,30 @@ export function rowToBead(r: Row, down: Map<string, string> | undefined): Bead {
     attempt: r.attempt,
   };
 }
+
+/** A row holding a bead read from elsewhere (an exec script's store), at `seq` in creation order. */
+export function beadToRow(b: Bead, seq: number): Row {
+  const ms = (s: string | null): number | null => (s ? Date.parse(s) : null);
+  return {
+    seq,
+    id: b.id,
+    title: b.title,
+    status: b.status,
+    type: b.issue_type,
+    priority: b.priority,
+    createdAt: ms(b.created_at) ?? 0,
+    updatedAt: ms(b.updated_at) ?? 0,
+    closedAt: ms(b.closed_at),
+    closeReason: b.close_reason,
+    assignee: b.assignee,
+    from: b.from,
+    parent: b.parent,
+    ref: b.ref,
+    description: b.description,
+    labels: new Set(b.labels),
+    metadata: new Map(Object.entries(b.metadata)),
+    claimedAt: ms(b.claimed_at),
+    leaseExpiresAt: ms(b.lease_expires_at),
+    attempt: b.attempt,
+  };
+}

@@ -12,7 +12,7 @@ import {
   type Clock,
 } from '../core/index.js';
 import { MemoryRecords } from './memory-records.js';
-import { newRow, rowToBead, type Row } from './memory-rows.js';
+import { beadToRow, newRow, rowToBead, type Row } from './memory-rows.js';
 import type { Store } from './store.js';
 import {
   BLOCKING_DEP_TYPES,
@@ -82,6 +82,23 @@ export class MemoryStore implements Store {
     this.clock = options.clock ?? systemClock;
     this.records = new MemoryRecords(() => this.clock.now());
     this.defaultLeaseMs = options.defaultLeaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  /**
+   * Hold beads kept elsewhere (an exec script's store), each at its place in
+   * creation order, with the dependencies among them; dependencies on beads
+   * not given are left out. Entries come in `seq` order (lists page by it).
+   */
+  loadBeads(entries: readonly { bead: Bead; seq: number }[]): void {
+    for (const { bead, seq } of entries) {
+      this.rows.set(bead.id, beadToRow(bead, seq));
+      if (seq > this.seq) this.seq = seq;
+    }
+    for (const { bead } of entries) {
+      for (const d of bead.dependencies) {
+        if (this.rows.has(d.depends_on_id)) this.link(bead.id, d.depends_on_id, d.type);
+      }
+    }
   }
 
   private live(): void {
