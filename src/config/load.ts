@@ -159,14 +159,7 @@ function checkUnknownKeys(
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   '': ['include', 'formulas', 'orders'],
   daemon: ['formula_v2'],
-  agent: [
-    'wake_mode',
-    'namepool',
-    'default_sling_formula',
-    'resume_command',
-    'install_agent_hooks',
-    'attach',
-  ],
+  agent: ['namepool', 'default_sling_formula', 'install_agent_hooks'],
 };
 
 function gasCityKey(path: readonly PathSegment[]): string | undefined {

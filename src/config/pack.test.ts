@@ -169,7 +169,7 @@ describe('Gas City keys not acted on yet', () => {
           'path = "app"',
           '[[agent]]',
           'name = "mayor"',
-          'wake_mode = "fresh"',
+          'install_agent_hooks = ["claude"]',
           'namepool = "names.txt"',
           'strat_command = "x"',
           '',
@@ -178,7 +178,12 @@ describe('Gas City keys not acted on yet', () => {
       {},
     );
     const w = loaded.warnings.map((i) => `${i.path}: ${i.message}`);
-    for (const key of ['agent.namepool', 'daemon.formula_v2', 'include', 'agent.wake_mode']) {
+    for (const key of [
+      'agent.namepool',
+      'daemon.formula_v2',
+      'include',
+      'agent.install_agent_hooks',
+    ]) {
       expect(w).toContainEqual(
         expect.stringContaining(`accepted, not supported in this build: ${key} `),
       );

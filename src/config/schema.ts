@@ -137,6 +137,24 @@ export const agentSchema = z.object({
     .describe(
       'Gas City spelling of idle_timeout: stop a session idle this long ("off": never); idle_timeout wins when both are set.',
     ),
+  wake_mode: z
+    .enum(['resume', 'fresh'])
+    .default('resume')
+    .describe(
+      'resume (with a resume_command): a session keeps its session key ({{.SessionKey}}, GC_SESSION_KEY) across restarts, and a session that ran before restarts with resume_command; fresh: a new key and start_command at every start.',
+    ),
+  resume_command: z
+    .string()
+    .optional()
+    .describe(
+      'Command that restarts a session which ran before (wake_mode = "resume"), e.g. an agent CLI resuming conversation {{.SessionKey}}; no prompt is sent to it.',
+    ),
+  attach: z
+    .boolean()
+    .default(true)
+    .describe(
+      'false: `gc session attach` refuses this agent’s sessions (watch them with gc session peek).',
+    ),
   mode: z
     .enum(['always', 'on_demand'])
     .optional()

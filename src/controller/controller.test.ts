@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,6 +75,59 @@ describe('prompts', () => {
       await controller.tick();
       expect(provider.configOf('w-1')?.nudge).toBe(`I am w-1 in ${dir} for w`);
       expect(provider.configOf('w-2')?.nudge).toBe(`I am w-2 in ${dir} for w`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('wake_mode and resume_command', () => {
+  it('resume: a restarted session keeps its key and runs resume_command; fresh: a new key and start_command; reset starts fresh', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gc-wake-'));
+    try {
+      const toml =
+        BASE +
+        '[[agent]]\nname = "r"\nstart_command = "agent --session-id {{.SessionKey}}"\nresume_command = "agent --resume {{.SessionKey}}"\n' +
+        '[[agent]]\nname = "f"\nwake_mode = "fresh"\nstart_command = "agent --session-id {{.SessionKey}}"\nresume_command = "agent --resume {{.SessionKey}}"\n';
+      const spec = citySpec(parseCityConfig(toml, path.join(dir, 'city.toml')));
+      const ops = new CityOps(new MemoryStore({ prefix: 'gc' }), new MemoryEventLog());
+      const provider = new FakeProvider();
+      const clock = new FakeClock();
+      const controller = new Controller({ provider, ops, spec, clock });
+      await controller.tick();
+      const first = provider.configOf('r')!;
+      const key = first.env?.GC_SESSION_KEY ?? '';
+      expect(key).toMatch(/^[0-9a-f-]{36}$/);
+      expect(first.command).toBe(`agent --session-id ${key}`);
+      const fresh1 = provider.configOf('f')!.env?.GC_SESSION_KEY;
+      provider.kill('r', 1);
+      provider.kill('f', 1);
+      clock.advance(1000);
+      await controller.tick();
+      await waitFor(
+        async () => (await provider.isRunning('r')) && provider.isRunning('f'),
+        'restarts',
+      );
+      expect(provider.configOf('r')!.command).toBe(`agent --resume ${key}`);
+      expect(provider.configOf('r')!.env?.GC_SESSION_KEY).toBe(key);
+      const fresh2 = provider.configOf('f')!;
+      expect(fresh2.command).toMatch(/^agent --session-id /);
+      expect(fresh2.env?.GC_SESSION_KEY).not.toBe(fresh1);
+      // The key outlives the server: the next server resumes it too.
+      const file = path.join(dir, '.gc', 'session-keys.json');
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes(key), 'saved');
+      const next = new FakeProvider();
+      const again = new Controller({ provider: next, ops, spec, clock });
+      await again.tick();
+      await waitFor(() => next.isRunning('r'), 'started by the next server');
+      expect(next.configOf('r')!.command).toBe(`agent --resume ${key}`);
+      await again.resetSession('r');
+      next.kill('r', 1);
+      clock.advance(1000);
+      await again.tick();
+      await waitFor(() => next.isRunning('r'), 'restart after reset');
+      expect(next.configOf('r')!.command).toMatch(/^agent --session-id /);
+      expect(next.configOf('r')!.env?.GC_SESSION_KEY).not.toBe(key);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

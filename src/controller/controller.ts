@@ -19,6 +19,7 @@ import { agentOfSession, desiredState } from './desired.js';
 import { reconcilePlan, type Action, type Plan, type SessionTracker } from './plan.js';
 import { runScaleChecks } from './scale-check.js';
 import { shutdownSessions, type ShutdownProgress } from './shutdown.js';
+import { SessionKeys } from './session-keys.js';
 import { startRequest } from './start-request.js';
 import { Ticker } from './ticker.js';
 import { ProviderHealthWatch } from './provider-health.js';
@@ -48,6 +49,7 @@ export class Controller {
   private readonly log: (line: string) => void;
   private readonly tokens: ControllerOptions['tokens'];
   private readonly facts: SessionFacts | undefined;
+  private readonly sessionKeys: SessionKeys;
   private readonly workspaces: ControllerOptions['workspaces'];
   readonly trackers = new Map<string, SessionTracker>();
   private state: ControllerState = 'idle';
@@ -85,6 +87,7 @@ export class Controller {
     this.log = options.log ?? (() => undefined);
     this.tokens = options.tokens;
     this.facts = options.facts;
+    this.sessionKeys = SessionKeys.forCity(options.spec.root);
     this.mayAct = options.mayAct ?? (() => true);
     this.starts = new StartsInFlight({
       runWave: (wave, recorded) => this.startWave(wave, recorded),
@@ -451,10 +454,12 @@ export class Controller {
         const d = a.session;
         const workDir =
           d.rig && this.workspaces ? await this.workspaces.prepare(d.name, d.rig) : undefined;
+        const mode = this.spec.agents.find((x) => x.name === d.agent)?.wakeMode;
         return startRequest(this.spec, d, {
           sessionEnv: this.sessionEnv,
           token,
           workDir,
+          wake: await this.sessionKeys.wake(d.name, mode ?? 'fresh'),
           deadline: this.clock.now() + this.spec.startupTimeoutMs,
         });
       },
@@ -517,10 +522,18 @@ export class Controller {
   }
 
   private operatorContext(): OperatorContext {
-    const { provider, trackers, clock } = this;
+    const { provider, trackers, clock, sessionKeys } = this;
     const record = this.record.bind(this);
     const saveFacts = this.saveFacts.bind(this);
-    return { provider, trackers, clock, record, saveFacts, poke: this.poke.bind(this) };
+    return {
+      provider,
+      trackers,
+      clock,
+      record,
+      saveFacts,
+      sessionKeys,
+      poke: this.poke.bind(this),
+    };
   }
 
   /** A session this controller started or adopted and has not seen end. */

@@ -7,6 +7,7 @@
  * drain_timeout passes, and started again if it is still wanted; undrain
  * cancels a drain not yet done.
  */
+import type { SessionKeys } from './session-keys.js';
 import { NotFoundError, type Clock } from '../core/index.js';
 import type { Provider } from '../runtime/index.js';
 import { META } from './options.js';
@@ -24,6 +25,7 @@ export interface OperatorContext {
   ) => Promise<unknown>;
   poke: () => void;
   saveFacts: (session: string) => Promise<void>;
+  sessionKeys: SessionKeys;
 }
 
 /** Drain (`on`) or undrain one running city session; whether anything changed. */
@@ -78,6 +80,8 @@ export async function resetSession(c: OperatorContext, session: string): Promise
     delete t.quarantined;
   }
   await c.saveFacts(session);
+  // A reset session starts fresh: a resume that keeps failing is not repeated.
+  await c.sessionKeys.forget(session);
   await c.record('session.reset', session, {}, `crash-loop record of ${session} cleared`);
   c.poke();
   return had;

@@ -49,4 +49,6 @@ export interface PromptVars {
   CityName: string;
   CityRoot: string;
   Target: string;
+  /** The session key of the start (commands only; "" in prompts). */
+  SessionKey: string;
 }

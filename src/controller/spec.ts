@@ -19,6 +19,12 @@ import {
   type PromptVars,
 } from './prompt.js';
 
+/** How one start of a session wakes: its session key, and whether it ran before (resume). */
+export interface Wake {
+  key: string;
+  resume: boolean;
+}
+
 export interface AgentSpec {
   name: string;
   rig: string | undefined;
@@ -42,7 +48,11 @@ export interface AgentSpec {
    * The start config of one session: its prompt rendered with its own name
    * and work dir (a rig agent's session works in its own worktree).
    */
-  startFor(session: string, workDir: string): StartConfig;
+  startFor(session: string, workDir: string, wake?: Wake): StartConfig;
+  /** resume (wake_mode resume with a resume_command): a session keeps its key and restarts with resume_command. */
+  wakeMode: 'resume' | 'fresh';
+  /** Whether `gc session attach` may attach a terminal to its sessions. */
+  attach: boolean;
   /** The prompt one session starts with (what `gc prime` prints); undefined when none. */
   promptFor(session: string, workDir: string): string | undefined;
   /** The default prompt, rendered for one session (gc prime of an agent with none). */
@@ -147,17 +157,19 @@ function agentStart(
   if (template === undefined && command === undefined && presetName !== 'generic') {
     template = rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT;
   }
+  const varsFor = (session: string, workDir: string, key = ''): PromptVars => ({
+    Agent: qualified ?? a.name,
+    SessionName: session,
+    Rig: a.dir ?? '',
+    RigRoot: rig?.path ?? '',
+    WorkDir: workDir,
+    CityName: config.workspace.name,
+    CityRoot: root,
+    Target: rig?.target ?? 'main',
+    SessionKey: key,
+  });
   const render = (text: string, session: string, workDir: string): string => {
-    const vars: PromptVars = {
-      Agent: qualified ?? a.name,
-      SessionName: session,
-      Rig: a.dir ?? '',
-      RigRoot: rig?.path ?? '',
-      WorkDir: workDir,
-      CityName: config.workspace.name,
-      CityRoot: root,
-      Target: rig?.target ?? 'main',
-    };
+    const vars = varsFor(session, workDir);
     const body = renderTemplate(text, { ...vars }, fragments);
     // workspace.global_fragments follow every prompt, in order.
     const globals = (config.workspace.global_fragments ?? []).map((n) =>
@@ -169,8 +181,12 @@ function agentStart(
     template === undefined ? undefined : render(template, session, workDir);
   const defaultPromptFor = (session: string, workDir: string): string =>
     render(rig ? DEFAULT_RIG_PROMPT : DEFAULT_PROMPT, session, workDir);
-  const build = (session: string, workDir: string): StartConfig => {
-    const prompt = promptFor(session, workDir);
+  // Commands may name {{.SessionKey}} (and the prompt's other variables).
+  const commandFor = (text: string, session: string, workDir: string, wake?: Wake): string =>
+    text.includes('{{')
+      ? renderTemplate(text, { ...varsFor(session, workDir, wake?.key) }, fragments)
+      : text;
+  const build = (session: string, workDir: string, wake?: Wake): StartConfig => {
     const base: StartConfig = {
       work_dir: workDir,
       ...(a.env ? { env: a.env } : {}),
@@ -186,8 +202,14 @@ function agentStart(
       ...(a.session_live ? { session_live: a.session_live } : {}),
       ...(a.overlay_dir ? { overlay_dir: path.resolve(root, a.overlay_dir) } : {}),
     };
+    if (wake?.resume && a.resume_command) {
+      // The conversation it resumes already has its prompt.
+      return { ...base, command: commandFor(a.resume_command, session, workDir, wake) };
+    }
+    const prompt = promptFor(session, workDir);
     if (command !== undefined) {
-      const cfg: StartConfig = { ...base, command: [command, ...(a.args ?? [])].join(' ') };
+      const line = commandFor([command, ...(a.args ?? [])].join(' '), session, workDir, wake);
+      const cfg: StartConfig = { ...base, command: line };
       if (prompt !== undefined && !cfg.nudge) cfg.nudge = prompt;
       return cfg;
     }
@@ -243,6 +265,9 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       drainTimeoutMs: ms(a.drain_timeout),
       start,
       startFor,
+      // Without a resume_command there is nothing to resume with: every start is fresh.
+      wakeMode: a.resume_command && a.wake_mode === 'resume' ? 'resume' : 'fresh',
+      attach: a.attach,
       promptFor,
       defaultPromptFor,
       runEnv: a.run_env ?? [],

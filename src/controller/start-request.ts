@@ -7,7 +7,7 @@
 import type { StartRequest } from '../runtime/index.js';
 import type { DesiredSession } from './desired.js';
 import { META } from './options.js';
-import type { CitySpec } from './spec.js';
+import type { CitySpec, Wake } from './spec.js';
 
 export function startRequest(
   spec: CitySpec,
@@ -18,6 +18,8 @@ export function startRequest(
     /** The session's own work dir (a rig worktree), when it has one. */
     workDir: string | undefined;
     deadline: number;
+    /** The session key of this start, and whether it resumes (session-keys.ts). */
+    wake?: Wake;
   },
 ): StartRequest {
   const env = {
@@ -28,12 +30,13 @@ export function startRequest(
     GC_AGENT: d.agent,
     GC_SESSION_NAME: d.name,
     GC_RIG: d.rig ?? '',
+    ...(o.wake ? { GC_SESSION_KEY: o.wake.key } : {}),
     ...(o.token !== undefined ? { GC_TOKEN: o.token } : {}),
   };
   const workDir = o.workDir ?? d.config.work_dir;
   const agent = spec.agents.find((x) => x.name === d.agent);
   // Rendered for this session: its name and its own work dir in the prompt.
-  const config = agent && workDir ? agent.startFor(d.name, workDir) : d.config;
+  const config = agent && workDir ? agent.startFor(d.name, workDir, o.wake) : d.config;
   return {
     name: d.name,
     config: { ...config, env },

@@ -17,10 +17,19 @@ async function requireSession(
   await lookup(p, name);
 }
 
-async function provider(root: string) {
+async function provider(root: string, attaching?: string) {
   const { loadCityConfig } = await import('../../config/index.js');
   const { openProvider } = await import('../../runtime/index.js');
   const loaded = await loadCityConfig(path.join(root, 'city.toml'));
+  if (attaching !== undefined) {
+    const { agentOfSession, citySpec } = await import('../../controller/index.js');
+    const agent = agentOfSession(citySpec(loaded), attaching);
+    if (agent && !agent.attach) {
+      throw new GcError('conflict', `agent ${agent.name} has attach = false`, {
+        fix: `watch it with gc session peek ${attaching}, or set attach = true on the agent`,
+      });
+    }
+  }
   return openProvider(loaded.config.session.provider, { cityRoot: root });
 }
 
@@ -132,7 +141,7 @@ export async function reset(g: GlobalOptions, name: string): Promise<void> {
 
 export async function attach(g: GlobalOptions, name: string): Promise<void> {
   const root = cityRoot(g);
-  const p = await provider(root);
+  const p = await provider(root, name);
   // The provider says when it cannot attach at all (subprocess), before
   // anything is looked up.
   if (p.capabilities.canAttach) await requireSession(p, name);
