@@ -30,7 +30,14 @@ export interface Composed {
   /** `[global] session_live` of the city (city.toml, its pack.toml), for city.toml's own agents too. */
   globalLive: string[];
   /** Every pack composed (the city root first), for pack doctor scripts and the like. */
-  packs?: { name: string; dir: string }[];
+  packs?: ComposedPack[];
+}
+
+/** A pack the city is made of: its name, folder and the bindings it was imported under. */
+export interface ComposedPack {
+  name: string;
+  dir: string;
+  bindings: string[];
 }
 
 type SetBy = NonNullable<ExtraAgent['setBy']> extends Map<string, infer V> ? V : never;
@@ -222,7 +229,7 @@ export async function composeCity(
       globalLive.push(...live.filter((x): x is string => typeof x === 'string'));
   }
   const packs = (await Promise.all(c.packList())).flatMap((p) =>
-    p ? [{ name: p.name, dir: p.dir }] : [],
+    p ? [{ name: p.name, dir: p.dir, bindings: [...(c.bindings.get(p.dir) ?? [])].sort() }] : [],
   );
   return { ...done(agents.map(({ u, rig, stamp }) => finish(u, rig, stamp))), packs };
 }

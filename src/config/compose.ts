@@ -91,6 +91,9 @@ export class Composer {
     return [...this.packs.values()];
   }
 
+  /** The bindings each pack folder was imported under (its commands run as `gc <binding> <w>`). */
+  readonly bindings = new Map<string, Set<string>>();
+
   pack(dir: string): Promise<Pack | undefined> {
     let p = this.packs.get(dir);
     if (!p) {
@@ -167,6 +170,7 @@ export class Composer {
       const dir = this.resolve(imp, true);
       const p = dir === undefined ? undefined : await this.pack(dir);
       if (!p) continue;
+      this.bindings.set(p.dir, (this.bindings.get(p.dir) ?? new Set()).add(imp.binding));
       const e = await this.expand(p, next, imp);
       for (const u of e.units) u.shadow = imp.shadow;
       take(e, imp.binding, imp.transitive);

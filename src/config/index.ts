@@ -7,4 +7,5 @@ export { renderConfigReference } from './reference.js';
 export { maskUrlPassword, redactConfig } from './redact.js';
 export { cacheDir, LOCK_FILE, parseSource, readLock, renderLock } from './pack-source.js';
 export { agentName } from './compose.js';
+export type { ComposedPack } from './compose-city.js';
 export type { AgentOrigin } from './pack.js';

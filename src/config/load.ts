@@ -8,7 +8,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
-import { composeCity, type Composed } from './compose-city.js';
+import { composeCity, type Composed, type ComposedPack } from './compose-city.js';
 import type { AgentOrigin } from './pack.js';
 import { citySchema, type CityConfig } from './schema.js';
 import {
@@ -62,7 +62,7 @@ export interface LoadedConfig {
   /** Where each agent came from (same order as config.agent). */
   origins: AgentOrigin[];
   /** The packs composed, the city root first (loadCityConfig only). */
-  packs?: { name: string; dir: string }[];
+  packs?: ComposedPack[];
 }
 
 /** What pack composition adds to city.toml (compose.ts). */

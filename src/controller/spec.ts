@@ -224,7 +224,7 @@ function agentStart(
 export function citySpec(loaded: LoadedConfig): CitySpec {
   const { config, root } = loaded;
   const rigs = new Map(config.rigs.map((r) => [r.name, r]));
-  const fragments = loadFragments(loaded.packs ?? [{ name: '', dir: root }]);
+  const fragments = loadFragments(loaded.packs ?? [{ dir: root }]);
   for (const name of config.workspace.global_fragments ?? []) {
     if (!fragments.has(name)) {
       throw new ValidationError(
