@@ -117,6 +117,39 @@ describe('composition mistakes say where and how to fix them', () => {
     ]);
   });
 
+  it('[pack] requires: met by the whole composed city (or rig), else an error at the requirement', async () => {
+    const needy = pack(
+      'needy',
+      '[[pack.requires]]\nagent = "mayor"\n[[pack.requires]]\nscope = "rig"\nagent = "refinery"\n',
+    );
+    // Unmet: no mayor in the city, no refinery in the rig.
+    expect(
+      await issues({
+        'city.toml': `${CITY}includes = ["packs/needy"]\n[[rigs]]\nname = "r"\npath = "r"\nincludes = ["packs/needy"]\n`,
+        'packs/needy/pack.toml': needy,
+        'r/.keep': '',
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^packs\/needy\/pack\.toml:5: pack\.requires\[0\]\.agent: this pack requires agent "mayor" \(scope city\), and the composed city has none; add it/,
+      ),
+      expect.stringMatching(
+        /^packs\/needy\/pack\.toml:8: pack\.requires\[1\]\.agent: this pack requires agent "refinery" \(scope rig\)/,
+      ),
+    ]);
+    // Met: city.toml's own mayor, and a refinery from another pack of the rig.
+    const loaded = await loadCityConfig(
+      city({
+        'city.toml': `${CITY}includes = ["packs/needy"]\n${agent('mayor')}[[rigs]]\nname = "r"\npath = "r"\nincludes = ["packs/needy", "packs/mq"]\n`,
+        'packs/needy/pack.toml': needy,
+        'packs/mq/pack.toml': pack('mq', agent('refinery', 'scope = "rig"\n')),
+        'r/.keep': '',
+      }),
+      {},
+    );
+    expect(loaded.config.agent.map((a) => a.name)).toContain('r--refinery');
+  });
+
   it('a pack cycle names the chain', async () => {
     expect(
       await issues({
@@ -182,6 +215,58 @@ describe('composition mistakes say where and how to fix them', () => {
     ).toEqual([
       expect.stringContaining(
         'is not pinned in packs.lock; run `gc pack fetch` to pin and cache it',
+      ),
+    ]);
+  });
+});
+
+describe('include = [fragments]', () => {
+  const CITY = '[workspace]\nname = "c"\n';
+
+  it('adds the fragments’ agents as city.toml’s own: after its inline ones, over a pack’s, at their own file and line', async () => {
+    const loaded = await loadCityConfig(
+      city({
+        'city.toml': `include = ["more/agents.toml"]\n${CITY}includes = ["packs/p"]\n${agent('mayor')}`,
+        'more/agents.toml': `${agent('coder', 'max_active_sessions = 3\n')}${agent('deacon', 'env = { FROM = "fragment" }\n')}`,
+        'packs/p/pack.toml': pack('p', agent('deacon', 'env = { FROM = "pack" }\n')),
+      }),
+      {},
+    );
+    expect(loaded.config.agent.map((a) => a.name)).toEqual(['mayor', 'coder', 'deacon']);
+    expect(loaded.config.agent[2]!.env).toEqual({ FROM: 'fragment' });
+    expect(loaded.origins.map((o) => o.layers[0])).toEqual([
+      'city.toml',
+      'more/agents.toml',
+      'more/agents.toml',
+    ]);
+    // A mistake in a fragment is reported there.
+    expect(
+      await issues({
+        'city.toml': `include = ["agents.toml"]\n${CITY}`,
+        'agents.toml': `${agent('a')}${agent('b', 'max_active_sessions = "many"\n')}`,
+      }),
+    ).toEqual([
+      expect.stringMatching(/^agents\.toml:7: agent\[1\]\.max_active_sessions: expected a number/),
+    ]);
+  });
+
+  it('a missing fragment, a syntax error, or a key other than [[agent]] says where and what to do', async () => {
+    expect(await issues({ 'city.toml': `include = ["gone.toml"]\n${CITY}` })).toEqual([
+      expect.stringMatching(
+        /^city\.toml:1: include\[0\]: cannot read fragment gone\.toml: ENOENT; fix the path/,
+      ),
+    ]);
+    expect(
+      await issues({ 'city.toml': `include = ["bad.toml"]\n${CITY}`, 'bad.toml': '[[agent]\n' }),
+    ).toEqual([expect.stringMatching(/^bad\.toml:1: : TOML syntax error/)]);
+    expect(
+      await issues({
+        'city.toml': `include = ["rigs.toml"]\n${CITY}`,
+        'rigs.toml': `${agent('a')}[[rigs]]\nname = "r"\npath = "r"\n`,
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^rigs\.toml:4: rigs\[0\]: a fragment holds \[\[agent\]\] tables only in this build; move rigs to city\.toml/,
       ),
     ]);
   });

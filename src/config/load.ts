@@ -9,6 +9,7 @@ import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { GcError, parseDuration, suggest } from '../core/index.js';
 import { composeCity, type Composed, type ComposedPack } from './compose-city.js';
+import { readFragments } from './fragments.js';
 import type { AgentOrigin } from './pack.js';
 import { citySchema, type CityConfig } from './schema.js';
 import {
@@ -157,7 +158,7 @@ function checkUnknownKeys(
  * simply unknown.
  */
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
-  '': ['include', 'formulas', 'orders'],
+  '': ['formulas', 'orders'],
   daemon: ['formula_v2'],
   agent: ['namepool', 'default_sling_formula', 'install_agent_hooks'],
 };
@@ -463,9 +464,26 @@ export async function loadCityConfig(
   } catch {
     return parseCityConfig(source, file, env);
   }
-  const composed = await composeCity(dirname(resolve(file)), file, raw, keyPositions(source), env);
+  const root = dirname(resolve(file));
+  const positions = keyPositions(source);
+  // include = [fragments]: more of city.toml's own agents, each at its file and line.
+  const frags = await readFragments(root, raw, file, positions);
+  if (frags.errors.length) throw new ConfigError(frags.errors);
+  const own = Array.isArray(raw.agent) ? (raw.agent as unknown[]) : [];
+  const cityRaw = frags.agents.length
+    ? { ...raw, agent: [...own, ...frags.agents.map((a) => a.raw)] }
+    : raw;
+  const composed = await composeCity(root, file, cityRaw, positions, env);
   if (composed.errors.length) throw new ConfigError(composed.errors);
-  const loaded = parseCityConfig(source, file, env, composed);
+  for (const a of frags.agents) {
+    if (!composed.globalLive?.length) break;
+    const live = Array.isArray(a.raw.session_live) ? (a.raw.session_live as unknown[]) : [];
+    a.raw.session_live = [...live, ...composed.globalLive];
+  }
+  const loaded = parseCityConfig(source, file, env, {
+    ...composed,
+    agents: [...frags.agents, ...composed.agents],
+  });
   return {
     ...loaded,
     warnings: [...loaded.warnings, ...composed.warnings],

@@ -159,7 +159,7 @@ describe('Gas City keys not acted on yet', () => {
     const loaded = await loadCityConfig(
       city({
         'city.toml': [
-          'include = ["more.toml"]',
+          'formulas = ["f"]',
           '[workspace]',
           'name = "g"',
           '[daemon]',
@@ -181,7 +181,7 @@ describe('Gas City keys not acted on yet', () => {
     for (const key of [
       'agent.namepool',
       'daemon.formula_v2',
-      'include',
+      'formulas',
       'agent.install_agent_hooks',
     ]) {
       expect(w).toContainEqual(

@@ -465,6 +465,11 @@ export const apiSchema = z.object({
 });
 
 export const citySchema = z.object({
+  include: strings()
+    .optional()
+    .describe(
+      'Fragments: TOML files (paths from the city root) holding more of the city’s own [[agent]] tables.',
+    ),
   workspace: workspaceSchema.describe('The city itself.'),
   agent: z.array(agentSchema).default([]).describe('Agents and pools.'),
   rigs: z.array(rigSchema).default([]).describe('Projects (git repositories).'),
