@@ -157,10 +157,13 @@ function checkUnknownKeys(
  * key's name as a Gas City user writes it, or undefined for a key that is
  * simply unknown.
  */
+/** Agent CLIs gc installs hooks for (install_agent_hooks; runtime/agent-hooks.ts). */
+const HOOK_PROVIDERS: readonly string[] = ['claude'];
+
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   '': ['formulas', 'orders'],
   daemon: ['formula_v2'],
-  agent: ['namepool', 'default_sling_formula', 'install_agent_hooks'],
+  agent: ['namepool', 'default_sling_formula'],
 };
 
 function gasCityKey(path: readonly PathSegment[]): string | undefined {
@@ -386,6 +389,16 @@ function crossChecks(
         issueAt(['agent', i, 'name'], `duplicate agent name "${a.name}" (first at agent[${prev}])`),
       );
     else agents.set(a.name, i);
+    (a.install_agent_hooks ?? []).forEach((h, j) => {
+      if (!HOOK_PROVIDERS.includes(h)) {
+        warnings.push(
+          issueAt(
+            ['agent', i, 'install_agent_hooks', j],
+            `accepted, not supported in this build: hooks for "${h}" (gc installs hooks for ${HOOK_PROVIDERS.join(', ')})`,
+          ),
+        );
+      }
+    });
     if (a.max_active_sessions !== undefined && a.min_active_sessions > a.max_active_sessions) {
       issues.push(
         issueAt(

@@ -169,7 +169,7 @@ describe('Gas City keys not acted on yet', () => {
           'path = "app"',
           '[[agent]]',
           'name = "mayor"',
-          'install_agent_hooks = ["claude"]',
+          'default_sling_formula = "mol-work"',
           'namepool = "names.txt"',
           'strat_command = "x"',
           '',
@@ -182,7 +182,7 @@ describe('Gas City keys not acted on yet', () => {
       'agent.namepool',
       'daemon.formula_v2',
       'formulas',
-      'agent.install_agent_hooks',
+      'agent.default_sling_formula',
     ]) {
       expect(w).toContainEqual(
         expect.stringContaining(`accepted, not supported in this build: ${key} `),

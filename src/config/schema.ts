@@ -149,6 +149,11 @@ export const agentSchema = z.object({
     .describe(
       'Command that restarts a session which ran before (wake_mode = "resume"), e.g. an agent CLI resuming conversation {{.SessionKey}}; no prompt is sent to it.',
     ),
+  install_agent_hooks: strings()
+    .optional()
+    .describe(
+      'Agent CLIs whose hooks gc installs in each session’s work dir ("claude": .claude/settings.local.json runs gc hook, gc mail check --inject and, after a compaction, gc prime).',
+    ),
   attach: z
     .boolean()
     .default(true)

@@ -201,6 +201,7 @@ function agentStart(
       ...(a.session_setup_script ? { session_setup_script: a.session_setup_script } : {}),
       ...(a.session_live ? { session_live: a.session_live } : {}),
       ...(a.overlay_dir ? { overlay_dir: path.resolve(root, a.overlay_dir) } : {}),
+      ...(a.install_agent_hooks?.length ? { agent_hooks: a.install_agent_hooks } : {}),
     };
     if (wake?.resume && a.resume_command) {
       // The conversation it resumes already has its prompt.

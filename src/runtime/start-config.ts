@@ -28,6 +28,8 @@ export const startConfigSchema = z.looseObject({
   session_live: z.array(z.string()).optional(),
   overlay_dir: z.string().optional(),
   copy_files: z.array(z.object({ src: z.string(), rel_dst: z.string() })).optional(),
+  /** Agent CLIs whose hook settings are installed in the work dir (agent-hooks.ts). */
+  agent_hooks: z.array(z.string()).optional(),
   startup_dialogs: z.array(startupDialogSchema).optional(),
 });
 

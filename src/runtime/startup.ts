@@ -8,6 +8,7 @@
  * operator, so they run through `sh -c` like any configured hook. Nothing a
  * client or agent sends at run time is ever put in a shell string.
  */
+import { installAgentHooks } from './agent-hooks.js';
 import { constants } from 'node:fs';
 import { access, cp, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -97,7 +98,7 @@ export async function findExecutable(
   return undefined;
 }
 
-/** Check the work dir exists and apply overlay_dir and copy_files to it. */
+/** Check the work dir exists and apply overlay_dir, copy_files and agent hooks to it. */
 export async function prepareWorkDir(config: StartConfig): Promise<void> {
   const dir = config.work_dir;
   if (dir === undefined) return;
@@ -110,6 +111,7 @@ export async function prepareWorkDir(config: StartConfig): Promise<void> {
     await cp(config.overlay_dir, dir, { recursive: true, force: false, errorOnExist: false });
   }
   for (const f of config.copy_files ?? []) await copyInto(dir, f.src, f.rel_dst);
+  if (config.agent_hooks?.length) await installAgentHooks(dir, config.agent_hooks);
 }
 
 /** copy-to semantics: missing source is a no-op; destination stays inside `workDir`. */

@@ -7,6 +7,8 @@
  * the API server is stale: snapshot then fails rather than show old truth,
  * so the controller neither starts nor stops on it.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
@@ -32,6 +34,7 @@ import type {
   StartedEach,
 } from '../provider.js';
 import type { StartConfig } from '../start-config.js';
+import { installAgentHooks } from '../agent-hooks.js';
 import { awaitReady, repeatedNames } from '../startup.js';
 import {
   resolveInside,
@@ -270,7 +273,18 @@ export class K8sProvider extends PodCache implements Provider {
     for (const c of config.copy_files ?? []) {
       copies.push({ src: c.src, dst: resolveInside(workDir, c.rel_dst) });
     }
-    for (const c of copies) await this.copyPath(podName, c.src, c.dst, c.dst === workDir);
+    let hooks: string | undefined;
+    if (config.agent_hooks?.length) {
+      // Made here, copied in like an overlay (an existing file in the pod is replaced).
+      hooks = await mkdtemp(path.join(os.tmpdir(), 'gc-hooks-'));
+      await installAgentHooks(hooks, config.agent_hooks);
+      copies.push({ src: hooks, dst: workDir });
+    }
+    try {
+      for (const c of copies) await this.copyPath(podName, c.src, c.dst, c.dst === workDir);
+    } finally {
+      if (hooks) await rm(hooks, { recursive: true, force: true });
+    }
   }
 
   /** Copy `src` to `dst` in the pod; `into`: the contents of directory `src` into `dst`. */
