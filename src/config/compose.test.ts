@@ -271,3 +271,24 @@ describe('include = [fragments]', () => {
     ]);
   });
 });
+
+describe('agent folders', () => {
+  it("an agent folder's namepool.txt is its namepool unless agent.toml names one (from the pack folder)", async () => {
+    const loaded = await loadCityConfig(
+      city({
+        'city.toml': '[workspace]\nname = "c"\nincludes = ["packs/p"]\n',
+        'packs/p/pack.toml': pack('p'),
+        'packs/p/agents/polecat/agent.toml': 'start_command = "x"\nmax_active_sessions = 2\n',
+        'packs/p/agents/polecat/namepool.txt': 'Toast\n',
+        'packs/p/agents/rictus/agent.toml': 'start_command = "x"\nnamepool = "mine.txt"\n',
+        'packs/p/agents/rictus/namepool.txt': 'Other\n',
+      }),
+      {},
+    );
+    expect(loaded.config.agent.map((a) => [a.name, a.namepool])).toEqual([
+      ['polecat', 'packs/p/agents/polecat/namepool.txt'],
+      ['rictus', 'packs/p/mine.txt'],
+    ]);
+    expect(loaded.warnings).toEqual([]);
+  });
+});

@@ -163,7 +163,7 @@ const HOOK_PROVIDERS: readonly string[] = ['claude'];
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   '': ['formulas', 'orders'],
   daemon: ['formula_v2'],
-  agent: ['namepool', 'default_sling_formula'],
+  agent: ['default_sling_formula'],
 };
 
 function gasCityKey(path: readonly PathSegment[]): string | undefined {

@@ -170,7 +170,6 @@ describe('Gas City keys not acted on yet', () => {
           '[[agent]]',
           'name = "mayor"',
           'default_sling_formula = "mol-work"',
-          'namepool = "names.txt"',
           'strat_command = "x"',
           '',
         ].join('\n'),
@@ -178,12 +177,7 @@ describe('Gas City keys not acted on yet', () => {
       {},
     );
     const w = loaded.warnings.map((i) => `${i.path}: ${i.message}`);
-    for (const key of [
-      'agent.namepool',
-      'daemon.formula_v2',
-      'formulas',
-      'agent.default_sling_formula',
-    ]) {
+    for (const key of ['daemon.formula_v2', 'formulas', 'agent.default_sling_formula']) {
       expect(w).toContainEqual(
         expect.stringContaining(`accepted, not supported in this build: ${key} `),
       );

@@ -315,7 +315,7 @@ export async function readPack(
     errors.push({ file: dir, path: '', message: 'not a pack: it has no pack.toml' });
     return undefined;
   }
-  await readAgentFolders(dir, root, taken, pack.agents, errors, warnings);
+  await readAgentFolders(dir, root, taken, pack.agents, errors);
   return pack;
 }
 
@@ -325,7 +325,6 @@ async function readAgentFolders(
   taken: Set<string>,
   out: ExtraAgent[],
   errors: PackIssue[],
-  warnings: PackIssue[],
 ): Promise<void> {
   const agentsDir = path.join(dir, 'agents');
   if (!existsSync(agentsDir)) return;
@@ -365,12 +364,8 @@ async function readAgentFolders(
     if (raw.overlay_dir === undefined && existsSync(path.join(folder, 'overlay'))) {
       raw.overlay_dir = path.relative(root, path.join(folder, 'overlay'));
     }
-    if (existsSync(path.join(folder, 'namepool.txt'))) {
-      warnings.push({
-        file: path.join(folder, 'namepool.txt'),
-        path: `agents/${entry}`,
-        message: "accepted, not supported in this build: an agent's namepool.txt",
-      });
+    if (raw.namepool === undefined && existsSync(path.join(folder, 'namepool.txt'))) {
+      raw.namepool = path.relative(root, path.join(folder, 'namepool.txt'));
     }
     taken.add(entry);
     out.push({ raw, file, prefix: [], positions });

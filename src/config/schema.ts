@@ -149,6 +149,12 @@ export const agentSchema = z.object({
     .describe(
       'Command that restarts a session which ran before (wake_mode = "resume"), e.g. an agent CLI resuming conversation {{.SessionKey}}; no prompt is sent to it.',
     ),
+  namepool: z
+    .string()
+    .optional()
+    .describe(
+      "File of session alias names, one per line (# comments): session n of the agent is also known by the n-th name ({{.Alias}}, GC_SESSION_ALIAS, gc session commands). An agent folder's namepool.txt by default.",
+    ),
   install_agent_hooks: strings()
     .optional()
     .describe(

@@ -7,7 +7,7 @@ export {
   type SessionStatus,
   type TickReport,
 } from './controller.js';
-export { citySpec, hostSessionCap, type AgentSpec, type CitySpec } from './spec.js';
+export { aliasOf, citySpec, hostSessionCap, type AgentSpec, type CitySpec } from './spec.js';
 export { DEFAULT_PROMPT, DEFAULT_RIG_PROMPT, renderTemplate, type PromptVars } from './prompt.js';
 export {
   desiredState,

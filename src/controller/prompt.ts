@@ -51,4 +51,6 @@ export interface PromptVars {
   Target: string;
   /** The session key of the start (commands only; "" in prompts). */
   SessionKey: string;
+  /** The session's name from its agent's namepool ("" when none). */
+  Alias: string;
 }

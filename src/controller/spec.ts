@@ -53,6 +53,8 @@ export interface AgentSpec {
   wakeMode: 'resume' | 'fresh';
   /** Whether `gc session attach` may attach a terminal to its sessions. */
   attach: boolean;
+  /** Alias names from the agent's namepool: session n is also known as the n-th. */
+  namepool: readonly string[];
   /** The prompt one session starts with (what `gc prime` prints); undefined when none. */
   promptFor(session: string, workDir: string): string | undefined;
   /** The default prompt, rendered for one session (gc prime of an agent with none). */
@@ -123,6 +125,50 @@ function loadFragments(packs: readonly { dir: string }[]): Fragments {
   return out;
 }
 
+/** The names of an agent's namepool file: one per line, blank lines and # comments skipped. */
+function readNamepool(a: AgentConfig, root: string): string[] {
+  if (!a.namepool) return [];
+  const file = path.resolve(root, a.namepool);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ValidationError(`cannot read ${file}: ${(e as Error).message}`, {
+      where: `agent ${a.name}: namepool`,
+    });
+  }
+  const names = text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter((l) => l !== '');
+  const bad = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n));
+  if (bad !== undefined) {
+    throw new ValidationError(
+      `${JSON.stringify(bad)} in ${file} is not a name (letters, digits, _ . - only)`,
+      { where: `agent ${a.name}: namepool` },
+    );
+  }
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new ValidationError(`${JSON.stringify(twice)} is in ${file} twice`, {
+      where: `agent ${a.name}: namepool`,
+    });
+  }
+  return names;
+}
+
+/** The alias of `session` among an agent's sessions: the n-th name for session n (`name-n`, or the singleton). */
+export function aliasOf(
+  agent: Pick<AgentSpec, 'name' | 'pool' | 'namepool'>,
+  session: string,
+): string | undefined {
+  if (!agent.namepool.length) return undefined;
+  if (!agent.pool) return session === agent.name ? agent.namepool[0] : undefined;
+  const n = session.slice(agent.name.length + 1);
+  if (!session.startsWith(`${agent.name}-`) || !/^[1-9]\d*$/.test(n)) return undefined;
+  return agent.namepool[Number(n) - 1];
+}
+
 /** idle_timeout, else sleep_after_idle (Gas City's spelling; "off" = none). */
 function idleTimeout(a: AgentConfig): number | undefined {
   const d = a.idle_timeout ?? (a.sleep_after_idle === 'off' ? undefined : a.sleep_after_idle);
@@ -136,6 +182,7 @@ function agentStart(
   rig: { path: string; target: string } | undefined,
   qualified: string | undefined,
   fragments: Fragments,
+  alias: (session: string) => string,
 ): Pick<AgentSpec, 'start' | 'startFor' | 'promptFor' | 'defaultPromptFor'> {
   const defaultDir = a.work_dir ? path.resolve(root, a.work_dir) : (rig?.path ?? root);
   let template: string | undefined;
@@ -167,6 +214,7 @@ function agentStart(
     CityRoot: root,
     Target: rig?.target ?? 'main',
     SessionKey: key,
+    Alias: alias(session),
   });
   const render = (text: string, session: string, workDir: string): string => {
     const vars = varsFor(session, workDir);
@@ -241,6 +289,8 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
         where: `agent ${a.name}: dir`,
       });
     }
+    const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
+    const namepool = readNamepool(a, root);
     const { start, startFor, promptFor, defaultPromptFor } = agentStart(
       a,
       config,
@@ -249,8 +299,8 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       // {{.Agent}} is the Gas City name of an agent composed from a pack.
       loaded.origins?.[i]?.layers[0] === 'city.toml' ? undefined : loaded.origins?.[i]?.qualified,
       fragments,
+      (session) => aliasOf({ name: a.name, pool, namepool }, session) ?? '',
     );
-    const pool = a.max_active_sessions !== undefined || a.scale_check !== undefined;
     return {
       name: a.name,
       rig: a.dir,
@@ -269,6 +319,7 @@ export function citySpec(loaded: LoadedConfig): CitySpec {
       // Without a resume_command there is nothing to resume with: every start is fresh.
       wakeMode: a.resume_command && a.wake_mode === 'resume' ? 'resume' : 'fresh',
       attach: a.attach,
+      namepool,
       promptFor,
       defaultPromptFor,
       runEnv: a.run_env ?? [],

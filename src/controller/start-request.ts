@@ -7,7 +7,7 @@
 import type { StartRequest } from '../runtime/index.js';
 import type { DesiredSession } from './desired.js';
 import { META } from './options.js';
-import type { CitySpec, Wake } from './spec.js';
+import { aliasOf, type CitySpec, type Wake } from './spec.js';
 
 export function startRequest(
   spec: CitySpec,
@@ -22,6 +22,9 @@ export function startRequest(
     wake?: Wake;
   },
 ): StartRequest {
+  const workDir = o.workDir ?? d.config.work_dir;
+  const agent = spec.agents.find((x) => x.name === d.agent);
+  const alias = agent ? aliasOf(agent, d.name) : undefined;
   const env = {
     ...d.config.env,
     ...o.sessionEnv,
@@ -31,10 +34,10 @@ export function startRequest(
     GC_SESSION_NAME: d.name,
     GC_RIG: d.rig ?? '',
     ...(o.wake ? { GC_SESSION_KEY: o.wake.key } : {}),
+    ...(alias ? { GC_SESSION_ALIAS: alias } : {}),
     ...(o.token !== undefined ? { GC_TOKEN: o.token } : {}),
   };
-  const workDir = o.workDir ?? d.config.work_dir;
-  const agent = spec.agents.find((x) => x.name === d.agent);
+
   // Rendered for this session: its name and its own work dir in the prompt.
   const config = agent && workDir ? agent.startFor(d.name, workDir, o.wake) : d.config;
   return {

@@ -17,6 +17,32 @@ async function requireSession(
   await lookup(p, name);
 }
 
+async function citySpecAt(root: string) {
+  const { loadCityConfig } = await import('../../config/index.js');
+  const { citySpec } = await import('../../controller/index.js');
+  return citySpec(await loadCityConfig(path.join(root, 'city.toml')));
+}
+
+/**
+ * The session `name` means: itself, or the session whose namepool alias it
+ * is (`gc session peek Toast`). A session's own name wins over an alias.
+ */
+async function sessionName(g: GlobalOptions, name: string): Promise<string> {
+  let spec: Awaited<ReturnType<typeof citySpecAt>>;
+  try {
+    spec = await citySpecAt(cityRoot(g));
+  } catch {
+    return name; // the command itself reports a missing or broken city
+  }
+  const { agentOfSession } = await import('../../controller/index.js');
+  if (agentOfSession(spec, name)) return name;
+  for (const a of spec.agents) {
+    const i = a.namepool.indexOf(name);
+    if (i >= 0) return a.pool ? `${a.name}-${i + 1}` : a.name;
+  }
+  return name;
+}
+
 async function provider(root: string, attaching?: string) {
   const { loadCityConfig } = await import('../../config/index.js');
   const { openProvider } = await import('../../runtime/index.js');
@@ -35,6 +61,7 @@ async function provider(root: string, attaching?: string) {
 
 interface Row {
   name: string;
+  alias?: string;
   agent?: string;
   state: string;
   reason?: string;
@@ -66,14 +93,26 @@ export async function list(g: GlobalOptions, o: { template?: string } = {}): Pro
     }
     rows = rows.filter((r) => r.agent === agent);
   }
+  // Namepool aliases, where the agents have them.
+  const spec = await citySpecAt(root).catch(() => undefined);
+  if (spec?.agents.some((a) => a.namepool.length)) {
+    const { agentOfSession, aliasOf } = await import('../../controller/index.js');
+    for (const r of rows) {
+      const a = agentOfSession(spec, r.name);
+      const alias = a ? aliasOf(a, r.name) : undefined;
+      if (alias) r.alias = alias;
+    }
+  }
+  const withAlias = rows.some((r) => r.alias);
   if (g.json) printJson(rows);
   else if (!rows.length) printLine('no sessions');
   else
     printLine(
       table(
-        ['SESSION', 'AGENT', 'STATE', 'RESTARTS', 'REASON'],
+        ['SESSION', ...(withAlias ? ['ALIAS'] : []), 'AGENT', 'STATE', 'RESTARTS', 'REASON'],
         rows.map((r) => [
           r.name,
+          ...(withAlias ? [r.alias ?? ''] : []),
           r.agent ?? '',
           r.state,
           String(r.restarts_in_window ?? ''),
@@ -83,7 +122,8 @@ export async function list(g: GlobalOptions, o: { template?: string } = {}): Pro
     );
 }
 
-export async function peek(g: GlobalOptions, name: string, o: { lines?: string }): Promise<void> {
+export async function peek(g: GlobalOptions, given: string, o: { lines?: string }): Promise<void> {
+  const name = await sessionName(g, given);
   const { root, city } = await connectServer(g);
   const lines = o.lines ? Number(o.lines) : 50;
   const output = city
@@ -102,7 +142,8 @@ export async function peek(g: GlobalOptions, name: string, o: { lines?: string }
   else printLine(output);
 }
 
-export async function nudge(g: GlobalOptions, name: string, text: string): Promise<void> {
+export async function nudge(g: GlobalOptions, given: string, text: string): Promise<void> {
+  const name = await sessionName(g, given);
   const { city } = await connectServer(g);
   if (!city) throw new GcError('unavailable', 'the city is not running', { fix: 'gc start' });
   await city.call('POST', `/v0/sessions/${encodeURIComponent(name)}/nudge`, { text });
@@ -110,7 +151,8 @@ export async function nudge(g: GlobalOptions, name: string, text: string): Promi
   else printLine(`nudged ${name}`);
 }
 
-export async function kill(g: GlobalOptions, name: string): Promise<void> {
+export async function kill(g: GlobalOptions, given: string): Promise<void> {
+  const name = await sessionName(g, given);
   const { root, city } = await connectServer(g);
   if (city) await city.call('POST', `/v0/sessions/${encodeURIComponent(name)}/kill`);
   else {
@@ -125,7 +167,8 @@ export async function kill(g: GlobalOptions, name: string): Promise<void> {
     );
 }
 
-export async function reset(g: GlobalOptions, name: string): Promise<void> {
+export async function reset(g: GlobalOptions, given: string): Promise<void> {
+  const name = await sessionName(g, given);
   const { city } = await connectServer(g);
   if (!city) throw new GcError('unavailable', 'the city is not running', { fix: 'gc start' });
   const r = await city.call<{ cleared: boolean }>(
@@ -139,7 +182,8 @@ export async function reset(g: GlobalOptions, name: string): Promise<void> {
     );
 }
 
-export async function attach(g: GlobalOptions, name: string): Promise<void> {
+export async function attach(g: GlobalOptions, given: string): Promise<void> {
+  const name = await sessionName(g, given);
   const root = cityRoot(g);
   const p = await provider(root, name);
   // The provider says when it cannot attach at all (subprocess), before
@@ -150,9 +194,10 @@ export async function attach(g: GlobalOptions, name: string): Promise<void> {
 
 export async function logs(
   g: GlobalOptions,
-  name: string,
+  given: string,
   o: { follow?: boolean; tail?: string },
 ): Promise<void> {
+  const name = await sessionName(g, given);
   const tail = o.tail === undefined ? undefined : Number(o.tail);
   if (tail !== undefined && (!/^\d+$/.test(o.tail!) || !Number.isSafeInteger(tail))) {
     throw new ValidationError(`expected a number of lines, got ${JSON.stringify(o.tail)}`, {
@@ -235,7 +280,8 @@ async function tailStart(file: string, lines: number): Promise<number> {
  * drain-check and drain-ack): ask a running session to wind down, or cancel
  * that. Needs the running city.
  */
-export async function drain(g: GlobalOptions, name: string, on: boolean): Promise<void> {
+export async function drain(g: GlobalOptions, given: string, on: boolean): Promise<void> {
+  const name = await sessionName(g, given);
   const city = await requireServer(g);
   const r = await city.call<{ session: string; draining: boolean; changed: boolean }>(
     'POST',
