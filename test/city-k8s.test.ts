@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPO, gcBuilt } from './helpers/cli.js';
+import { REPO, cityCli } from './helpers/cli.js';
 import { FakeKube } from './helpers/fake-k8s.js';
 import { until as waitUntil } from './helpers/wait.js';
 
@@ -20,12 +20,7 @@ const until = <T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, 
 describe('city end to end (k8s, fake API server)', { timeout: 240_000 }, () => {
   let root = '';
   let kube: FakeKube | undefined;
-  const g = (...args: string[]) => gcBuilt(['--city', root, ...args]);
-  const json = async <T>(...args: string[]): Promise<T> => {
-    const r = await g(...args, '--json');
-    if (r.code !== 0) throw new Error(`gc ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-    return JSON.parse(r.stdout) as T;
-  };
+  const { g, json } = cityCli(() => root);
 
   afterEach(async () => {
     if (root) await g('stop');

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPO, gcBuilt } from './helpers/cli.js';
+import { REPO, cityCli } from './helpers/cli.js';
 import { until as waitUntil } from './helpers/wait.js';
 
 const AGENTS = path.join(REPO, 'examples', 'agents');
@@ -55,12 +55,7 @@ interface Status {
 for (const provider of ['subprocess', 'tmux'] as const) {
   describe(`city end to end (${provider})`, { timeout: 180_000 }, () => {
     let root = '';
-    const g = (...args: string[]) => gcBuilt(['--city', root, ...args]);
-    const json = async <T>(...args: string[]): Promise<T> => {
-      const r = await g(...args, '--json');
-      if (r.code !== 0) throw new Error(`gc ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-      return JSON.parse(r.stdout) as T;
-    };
+    const { g, json } = cityCli(() => root);
     const status = () => json<Status>('status');
     const events = async (type: string) =>
       await json<

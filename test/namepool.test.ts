@@ -11,16 +11,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCityConfig } from '../src/config/index.js';
 import { citySpec } from '../src/controller/index.js';
-import { gcBuilt } from './helpers/cli.js';
+import { cityCli } from './helpers/cli.js';
 import { until } from './helpers/wait.js';
 
 let root = '';
-const g = (...args: string[]) => gcBuilt(['--city', root, ...args]);
-const json = async <T>(...args: string[]): Promise<T> => {
-  const r = await g(...args, '--json');
-  if (r.code !== 0) throw new Error(`gc ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-};
+const { g, json } = cityCli(() => root);
 
 const CITY = `[workspace]
 name = "names"

@@ -7,17 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gcBuilt } from './helpers/cli.js';
+import { cityCli } from './helpers/cli.js';
 import { makeRepo } from './helpers/git.js';
 import { until as waitUntil } from './helpers/wait.js';
 
 let root = '';
-const g = (...args: string[]) => gcBuilt(['--city', root, ...args]);
-const json = async <T>(...args: string[]): Promise<T> => {
-  const r = await g(...args, '--json');
-  if (r.code !== 0) throw new Error(`gc ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-};
+const { g, json } = cityCli(() => root);
 const until = <T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean) =>
   waitUntil(what, probe, ok, 60_000, 250);
 interface Status {

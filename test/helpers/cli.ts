@@ -166,3 +166,21 @@ export function stdoutLines(
     });
   });
 }
+
+/**
+ * The built gc on the city at `root()` (read at each call, so a test may set
+ * it later): `g(...args)` runs it, `json(...args)` adds --json and parses
+ * stdout, throwing with stderr when the command fails.
+ */
+export function cityCli(root: () => string): {
+  g: (...args: string[]) => Promise<CliResult>;
+  json: <T>(...args: string[]) => Promise<T>;
+} {
+  const g = (...args: string[]) => gcBuilt(['--city', root(), ...args]);
+  const json = async <T>(...args: string[]): Promise<T> => {
+    const r = await g(...args, '--json');
+    if (r.code !== 0) throw new Error(`gc ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  return { g, json };
+}
