@@ -228,8 +228,7 @@ export class Composer {
       else {
         const at = (x: Unit) => `${this.rel(x.agent.file)} (pack ${x.packName})`;
         this.errors.push({
-          file: u.agent.file,
-          path: formatPath([...u.agent.prefix, 'name']),
+          ...issueAt(u.agent.file, u.agent.positions, [...u.agent.prefix, 'name'], ''),
           message: `agent "${key(u)}" is defined by two packs, ${at(prev)} and ${at(u)}; rename one, import one under a binding, or set fallback = true on the one that should yield`,
         });
       }
