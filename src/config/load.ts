@@ -38,11 +38,11 @@ export function formatIssue(i: ConfigIssue): string {
 /** city.toml is invalid. `issues` lists every problem found, each with its position. */
 export class ConfigError extends GcError {
   readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
-    super('config', issues.map(formatIssue).join('\n'), {
-      details: { issues },
-      fix: 'edit city.toml at the positions shown, then run `gc config validate`',
-    });
+  constructor(
+    issues: ConfigIssue[],
+    fix = 'edit city.toml at the positions shown, then run `gc config validate`',
+  ) {
+    super('config', issues.map(formatIssue).join('\n'), { details: { issues }, fix });
     this.issues = issues;
   }
 }

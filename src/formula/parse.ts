@@ -8,21 +8,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { GcError } from '../core/index.js';
-import { formatIssue, formatPath, keyPositions, type ConfigIssue } from '../config/index.js';
+import { ConfigError, formatPath, keyPositions, type ConfigIssue } from '../config/index.js';
 import type { FormulaSpec, StepSpec, VarSpec } from './types.js';
 
 type Raw = Record<string, unknown>;
 type Where = (string | number)[];
 
 /** A formula is invalid; `issues` lists every problem with its position. */
-export class FormulaError extends GcError {
-  readonly issues: ConfigIssue[];
+export class FormulaError extends ConfigError {
   constructor(issues: ConfigIssue[]) {
-    super('invalid', issues.map(formatIssue).join('\n'), {
-      details: { issues },
-      fix: 'edit the formula at the positions shown, then run `gc formula show NAME`',
-    });
-    this.issues = issues;
+    super(issues, 'edit the formula at the positions shown, then run `gc formula show NAME`');
   }
 }
 
