@@ -80,12 +80,15 @@ export async function list(g: GlobalOptions, o: { template?: string } = {}): Pro
       state: s.alive ? 'running' : 'dead',
     }));
   }
-  if (o.template !== undefined) {
+  // The city's agents: needed for --template (an error then), else only for aliases.
+  const spec =
+    o.template !== undefined
+      ? await citySpecAt(root)
+      : await citySpecAt(root).catch(() => undefined);
+  const { agentOfSession, aliasOf } = await import('../../controller/index.js');
+  if (o.template !== undefined && spec) {
     // The agent (template) the sessions come from: AGENT or RIG/AGENT.
     const { requireAgent } = await import('../names.js');
-    const { loadCityConfig } = await import('../../config/index.js');
-    const { citySpec, agentOfSession } = await import('../../controller/index.js');
-    const spec = citySpec(await loadCityConfig(path.join(root, 'city.toml')));
     const agent = requireAgent(spec.agents, o.template).name;
     for (const r of rows) {
       const a = r.agent ?? agentOfSession(spec, r.name)?.name;
@@ -94,9 +97,7 @@ export async function list(g: GlobalOptions, o: { template?: string } = {}): Pro
     rows = rows.filter((r) => r.agent === agent);
   }
   // Namepool aliases, where the agents have them.
-  const spec = await citySpecAt(root).catch(() => undefined);
   if (spec?.agents.some((a) => a.namepool.length)) {
-    const { agentOfSession, aliasOf } = await import('../../controller/index.js');
     for (const r of rows) {
       const a = agentOfSession(spec, r.name);
       const alias = a ? aliasOf(a, r.name) : undefined;
