@@ -105,6 +105,24 @@ export function runRecordConformance(
       );
     });
 
+    it('a batch commits its events with it; a retry of its request makes nothing new', async () => {
+      const s = await fresh();
+      const rec = {
+        events: (made: Bead[]) =>
+          made.map((b) => ({ type: 'bead.created', actor: 'x', subject: b.id })),
+        request: req(0),
+      };
+      const inputs = [{ title: 'root' }, { title: 'step', parent: '#0' }];
+      const made = await s.createMany(inputs, rec);
+      expect((await committed(s)).map((r) => r.event.subject)).toEqual(made.map((b) => b.id));
+      expect(await s.createMany(inputs, rec)).toEqual(made);
+      expect(await s.count()).toBe(2);
+      await expect(
+        s.createMany([{ title: 'x' }, { title: '' }], { ...rec, request: req(1) }),
+      ).rejects.toThrow(ValidationError);
+      expect((await committed(s)).length).toBe(2);
+    });
+
     it('a claim kept for a request is the claim a retry gets', async () => {
       const s = await fresh();
       await s.create({ title: 'w1' });

@@ -12,6 +12,7 @@ import {
   TooLargeError,
   ValidationError,
 } from '../core/index.js';
+import { runBatchConformance } from './conformance-batch.js';
 import type { Store } from './store.js';
 import type { Bead } from './types.js';
 
@@ -24,6 +25,8 @@ export interface StoreConformanceOptions {
    * starts a process (exec) runs fewer; the cases are the same.
    */
   burst?: number;
+  /** Whether readers never see part of a `createMany` (default true; see conformance-batch.ts). */
+  batchWholeToReaders?: boolean;
 }
 
 export function runStoreConformance(
@@ -159,6 +162,8 @@ export function runStoreConformance(
         expect(new Set(ids(made)).size).toBe(burst);
       });
     });
+
+    runBatchConformance(fresh, { wholeToReaders: options.batchWholeToReaders !== false });
 
     describe('close and update', () => {
       it('close is idempotent and removes the bead from ready', async () => {

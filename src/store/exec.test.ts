@@ -21,7 +21,7 @@ const open = ({ clock, prefix }: { clock: Clock; prefix: string }) =>
     env: { GC_BEADS_FILE: path.join(dir, `beads-${n++}.json`) },
   }).open();
 
-runStoreConformance('exec', open, { burst: 20 });
+runStoreConformance('exec', open, { burst: 20, batchWholeToReaders: false });
 runRecordConformance('exec', open);
 
 describe('exec beads protocol details', () => {

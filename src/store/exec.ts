@@ -63,7 +63,7 @@ import type {
   Workload,
   WriteRecord,
 } from './types.js';
-import { DEFAULT_LEASE_MS } from './validate.js';
+import { DEFAULT_LEASE_MS, normalizeBatch } from './validate.js';
 
 /** `env` carries GC_STORE_ROOT, GC_STORE_SCOPE and GC_BEADS_PREFIX. */
 export interface ExecStoreOptions extends ScriptOptions {
@@ -216,31 +216,67 @@ export class ExecStore implements Store {
   }
 
   create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    return this.write(() => this.createOne(input), rec);
+  }
+
+  /**
+   * The script has no batch op: the beads are made one by one, inside one
+   * write of this store (no claim through it runs in between), and the ones
+   * made are deleted again when a later one fails.
+   */
+  createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
     return this.write(async () => {
-      checkNotReserved(input.metadata);
-      const refs = [...(input.needs ?? []).map((n) => n.slice(n.lastIndexOf(':') + 1))];
-      if (input.parent) refs.push(input.parent);
-      // The memory store checks the input and fills the bead; the script makes the id.
-      const planned = await (await this.snapshot(refs)).snap.create(input);
-      const made = fromScript(
-        JSON.parse(await this.need('create', [], JSON.stringify(createRequest(planned)))),
-        'create',
-      );
+      normalizeBatch(inputs);
+      const made: Bead[] = [];
+      const real = (id: string) => (/^#\d+$/.test(id) ? made[Number(id.slice(1))]!.id : id);
       try {
-        const wanted = { ...planned, id: made.id };
-        wanted.dependencies = planned.dependencies.map((d) => ({ ...d, issue_id: made.id }));
-        // A script that ignored `needs`, or a bead born closed or claimed: finish it here.
-        const deps = dependencyChanges(made, wanted);
-        if (updateRequest(made, wanted) || deps.add.length || deps.remove.length) {
-          await this.push(made, wanted);
-          return await this.scriptGet(made.id);
+        for (const input of inputs) {
+          const needs = input.needs?.map((n) => {
+            const colon = n.lastIndexOf(':');
+            return colon < 0 ? real(n.trim()) : `${n.slice(0, colon)}:${real(n.slice(colon + 1))}`;
+          });
+          made.push(
+            await this.createOne({
+              ...input,
+              ...(input.parent ? { parent: real(input.parent) } : {}),
+              ...(needs ? { needs } : {}),
+            }),
+          );
         }
-        return made;
       } catch (e) {
-        await this.call('delete', ['--force', made.id]).catch(() => undefined);
+        for (const b of made.reverse()) {
+          await this.call('delete', ['--force', b.id]).catch(() => undefined);
+        }
         throw e;
       }
+      return made;
     }, rec);
+  }
+
+  private async createOne(input: CreateBeadInput): Promise<Bead> {
+    checkNotReserved(input.metadata);
+    const refs = [...(input.needs ?? []).map((n) => n.slice(n.lastIndexOf(':') + 1))];
+    if (input.parent) refs.push(input.parent);
+    // The memory store checks the input and fills the bead; the script makes the id.
+    const planned = await (await this.snapshot(refs)).snap.create(input);
+    const made = fromScript(
+      JSON.parse(await this.need('create', [], JSON.stringify(createRequest(planned)))),
+      'create',
+    );
+    try {
+      const wanted = { ...planned, id: made.id };
+      wanted.dependencies = planned.dependencies.map((d) => ({ ...d, issue_id: made.id }));
+      // A script that ignored `needs`, or a bead born closed or claimed: finish it here.
+      const deps = dependencyChanges(made, wanted);
+      if (updateRequest(made, wanted) || deps.add.length || deps.remove.length) {
+        await this.push(made, wanted);
+        return await this.scriptGet(made.id);
+      }
+      return made;
+    } catch (e) {
+      await this.call('delete', ['--force', made.id]).catch(() => undefined);
+      throw e;
+    }
   }
 
   get(id: string): Promise<Bead> {

@@ -3,6 +3,6 @@ export type { Store } from './store.js';
 export * from './types.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-export { parseNeed, encodeCursor, decodeCursor } from './validate.js';
+export { MAX_CREATE_BATCH, batchRef, parseNeed, encodeCursor, decodeCursor } from './validate.js';
 export { SqlStore, type SqlStoreOptions } from './sql-store.js';
 export { ExecStore, type ExecStoreOptions } from './exec.js';

@@ -51,6 +51,9 @@ import {
   isInfraType,
   zeroCounts,
   normalizeCreate,
+  normalizeBatch,
+  resolveBatch,
+  type NormalizedCreate,
   normalizeUpdate,
   pageSize,
   statusList,
@@ -120,17 +123,35 @@ export class MemoryStore implements Store {
       const n = normalizeCreate(input);
       for (const need of n.needs) this.row(need.id);
       if (n.parent) this.row(n.parent);
-      let id = newBeadId(this.prefix, this.rows.size);
-      for (let extra = 1; this.rows.has(id); extra++) {
-        id = newBeadId(this.prefix, this.rows.size, extra);
-      }
-      const now = this.clock.now();
-      const r = newRow(++this.seq, id, n, now);
-      this.rows.set(id, r);
-      if (n.parent) this.link(id, n.parent, PARENT_CHILD);
-      for (const need of n.needs) this.link(id, need.id, need.type);
-      return this.toBead(r);
+      return this.toBead(this.insert(n));
     }, rec);
+  }
+
+  createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write(() => {
+      // Everything is checked before the first row is made: all or none.
+      const batch = normalizeBatch(inputs);
+      for (const b of batch) for (const id of b.outside) this.row(id);
+      const ids: string[] = [];
+      const rows = batch.map((b) => {
+        const r = this.insert(resolveBatch(b.n, ids));
+        ids.push(r.id);
+        return r;
+      });
+      return rows.map((r) => this.toBead(r));
+    }, rec);
+  }
+
+  private insert(n: NormalizedCreate): Row {
+    let id = newBeadId(this.prefix, this.rows.size);
+    for (let extra = 1; this.rows.has(id); extra++) {
+      id = newBeadId(this.prefix, this.rows.size, extra);
+    }
+    const r = newRow(++this.seq, id, n, this.clock.now());
+    this.rows.set(id, r);
+    if (n.parent) this.link(id, n.parent, PARENT_CHILD);
+    for (const need of n.needs) this.link(id, need.id, need.type);
+    return r;
   }
 
   get(id: string): Promise<Bead> {

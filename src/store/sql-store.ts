@@ -49,6 +49,7 @@ import {
   readyPage,
   workloadOf,
 } from './sql-reads.js';
+import { createBatch, createLinked, type IdSource } from './sql-create.js';
 import {
   addLabels,
   blockedDependents,
@@ -233,48 +234,21 @@ export class SqlStore implements Store {
         this.total++;
         return bead;
       }
-      // The beads it hangs on are locked: one being closed meanwhile waits or is seen closed.
-      await lockIds(tx, [...n.needs.map((x) => x.id), ...(n.parent ? [n.parent] : [])]);
-      for (const need of n.needs) await rowById(tx, need.id);
-      if (n.parent) await rowById(tx, n.parent);
-      let id = newBeadId(this.prefix, this.total);
-      for (
-        let extra = 1;
-        (await tx.query('SELECT 1 FROM beads WHERE id = ?', [id])).length;
-        extra++
-      )
-        id = newBeadId(this.prefix, this.total, extra);
-      await tx.run(
-        `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
-         closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
-        [
-          id,
-          n.title,
-          n.status,
-          n.type,
-          n.priority,
-          now,
-          now,
-          n.status === 'closed' ? now : null,
-          n.assignee,
-          n.from,
-          n.parent,
-          n.ref,
-          n.description,
-          isInfraType(n.type) ? 1 : 0,
-        ],
-      );
-      const r = await rowById(tx, id);
-      await addLabels(tx, r.seq, n.labels);
-      await setMetadata(tx, r.seq, Object.entries(n.metadata));
-      if (n.parent) await link(tx, id, n.parent, PARENT_CHILD, now);
-      for (const need of n.needs) await link(tx, id, need.id, need.type, now);
-      await refreshBlocked(tx, [id]);
-      this.total++;
-      return one(tx, id);
+      return createLinked(tx, n, now, this.ids);
     }, rec);
   }
+
+  createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.write((tx) => createBatch(tx, inputs, this.clock.now(), this.ids), rec);
+  }
+
+  /** New bead ids: the count so far makes them short while the city is small. */
+  private readonly ids: IdSource = {
+    next: (extra) => newBeadId(this.prefix, this.total, extra),
+    made: () => {
+      this.total++;
+    },
+  };
 
   get(id: string): Promise<Bead> {
     return this.read((c) => one(c, id));

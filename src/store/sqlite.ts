@@ -71,6 +71,9 @@ import {
   isBlockingType,
   isInfraType,
   normalizeCreate,
+  normalizeBatch,
+  resolveBatch,
+  type NormalizedCreate,
   normalizeUpdate,
   decideUnclaim,
 } from './validate.js';
@@ -160,22 +163,7 @@ export class SqliteStore implements Store {
       const n = normalizeCreate(input);
       for (const need of n.needs) rowById(this.sql, need.id);
       if (n.parent) rowById(this.sql, n.parent);
-      const exists = this.sql.stmt('SELECT 1 FROM beads WHERE id = ?');
-      let id = newBeadId(this.prefix, this.total);
-      for (let extra = 1; exists.get(id); extra++) id = newBeadId(this.prefix, this.total, extra);
-      const now = this.clock.now();
-      const seq = insertBead(this.sql, id, n, now);
-      const addLabel = this.sql.stmt(
-        'INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)',
-      );
-      for (const l of n.labels) addLabel.run(seq, l);
-      const setMeta = this.sql.stmt(
-        'INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)',
-      );
-      for (const [k, v] of Object.entries(n.metadata)) setMeta.run(seq, k, v);
-      if (n.parent) link(this.sql, id, n.parent, PARENT_CHILD, this.clock.now());
-      for (const need of n.needs) link(this.sql, id, need.id, need.type, this.clock.now());
-      this.total++;
+      const { id, now } = this.insert(n);
       if (n.parent || n.needs.length) {
         refreshBlocked(this.sql, [id]);
         return one(this.sql, id);
@@ -184,6 +172,37 @@ export class SqliteStore implements Store {
       // the answer from what was written instead of reading it back.
       return freshBead(id, n, now);
     }, rec);
+  }
+
+  createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
+    return this.commits.write(() => {
+      const batch = normalizeBatch(inputs);
+      for (const b of batch) for (const id of b.outside) rowById(this.sql, id);
+      const ids: string[] = [];
+      for (const b of batch) ids.push(this.insert(resolveBatch(b.n, ids)).id);
+      // A stack: reversed, so parents are settled before their children.
+      refreshBlocked(this.sql, [...ids].reverse());
+      return ids.map((id) => one(this.sql, id));
+    }, rec);
+  }
+
+  /** The bead's rows: itself, labels, metadata, links (blocked state is the caller's). */
+  private insert(n: NormalizedCreate): { id: string; now: number } {
+    const exists = this.sql.stmt('SELECT 1 FROM beads WHERE id = ?');
+    let id = newBeadId(this.prefix, this.total);
+    for (let extra = 1; exists.get(id); extra++) id = newBeadId(this.prefix, this.total, extra);
+    const now = this.clock.now();
+    const seq = insertBead(this.sql, id, n, now);
+    const addLabel = this.sql.stmt('INSERT OR IGNORE INTO labels (bead_seq, label) VALUES (?, ?)');
+    for (const l of n.labels) addLabel.run(seq, l);
+    const setMeta = this.sql.stmt(
+      'INSERT OR REPLACE INTO metadata (bead_seq, key, value) VALUES (?, ?, ?)',
+    );
+    for (const [k, v] of Object.entries(n.metadata)) setMeta.run(seq, k, v);
+    if (n.parent) link(this.sql, id, n.parent, PARENT_CHILD, this.clock.now());
+    for (const need of n.needs) link(this.sql, id, need.id, need.type, this.clock.now());
+    this.total++;
+    return { id, now };
   }
 
   get(id: string): Promise<Bead> {

@@ -40,6 +40,14 @@ export interface Store {
    */
   create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead>;
 
+  /**
+   * Create several beads in one transaction: all of them or none, and no
+   * reader sees some without the others (a molecule is never half made).
+   * `parent` and `needs` may name an earlier bead of the batch as `#N` (its
+   * index: `batchRef(N)`). Returns the beads in input order.
+   */
+  createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]>;
+
   /** The bead, or `NotFoundError`. */
   get(id: string): Promise<Bead>;
 

@@ -181,6 +181,67 @@ export function normalizeCreate(input: CreateBeadInput): NormalizedCreate {
   };
 }
 
+/** Most beads one `createMany` makes (a molecule of a large formula fits). */
+export const MAX_CREATE_BATCH = 5000;
+
+/** How a bead of a `createMany` batch names an earlier one of the same batch. */
+export function batchRef(index: number): string {
+  return `#${index}`;
+}
+
+/**
+ * Every input of a batch checked, with `#N` references in `parent` and
+ * `needs` replaced by the ids the batch gives (`ids[N]`, known once the
+ * earlier beads are made): returns, per input, the normalized create and
+ * the ids it names that exist outside the batch.
+ */
+export function normalizeBatch(
+  inputs: readonly CreateBeadInput[],
+): { n: NormalizedCreate; outside: string[] }[] {
+  if (inputs.length > MAX_CREATE_BATCH) {
+    throw new ValidationError(
+      `at most ${MAX_CREATE_BATCH} beads in one batch, got ${inputs.length}`,
+    );
+  }
+  return inputs.map((input, i) => {
+    let n: NormalizedCreate;
+    try {
+      n = normalizeCreate(input);
+    } catch (e) {
+      if (e instanceof ValidationError) {
+        throw new ValidationError(e.message, { where: `bead [${i}]` });
+      }
+      throw e;
+    }
+    const outside: string[] = [];
+    const check = (id: string, field: string) => {
+      const m = /^#(\d+)$/.exec(id);
+      if (!m) {
+        outside.push(id);
+        return;
+      }
+      if (Number(m[1]) >= i) {
+        throw new ValidationError(`${id} is not an earlier bead of the batch`, {
+          where: `[${i}].${field}`,
+        });
+      }
+    };
+    if (n.parent) check(n.parent, 'parent');
+    for (const need of n.needs) check(need.id, 'needs');
+    return { n, outside };
+  });
+}
+
+/** A normalized create with its `#N` references replaced by the batch's ids. */
+export function resolveBatch(n: NormalizedCreate, ids: readonly string[]): NormalizedCreate {
+  const real = (id: string) => (/^#\d+$/.test(id) ? ids[Number(id.slice(1))]! : id);
+  return {
+    ...n,
+    parent: n.parent ? real(n.parent) : '',
+    needs: n.needs.map((x) => ({ ...x, id: real(x.id) })),
+  };
+}
+
 export function normalizeUpdate(patch: UpdateBeadInput): UpdateBeadInput {
   if (typeof patch !== 'object' || patch === null) {
     throw new ValidationError('update must be an object');
