@@ -1,6 +1,7 @@
 /** What the API routes need from the server that hosts them. */
 import type { CityOps, KeyRing, Principal } from '../city/index.js';
 import type { Controller, CitySpec } from '../controller/index.js';
+import type { FormulaFile } from '../formula/index.js';
 import type { Mail, Message } from '../mail/index.js';
 import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
@@ -29,6 +30,8 @@ export interface ApiHost {
   delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }>;
   /** [beads] hold_overlapping: claim-next holds back beads overlapping work in flight. */
   readonly holdOverlapping: 'prefer' | 'strict' | 'off';
+  /** The city's formulas as its packs and folder hold them now (formula/discover.ts). */
+  formulaFiles(): FormulaFile[];
   /** A convoy was made or grew: look at its waves now. */
   convoysChanged(): void;
   reload(): Promise<{ ok: boolean; error?: string }>;

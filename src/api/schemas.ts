@@ -119,6 +119,20 @@ export const slingBody = z.strictObject({
   target: name,
   bead: z.string().min(1).max(128),
   nudge: z.boolean().optional(),
+  convoy: z.boolean().optional(),
+  owned: z.boolean().optional(),
+});
+export const moleculeBody = z.strictObject({
+  formula: z.string().min(1).max(256),
+  /** Absent: cook (poured, nothing routed). */
+  target: name.optional(),
+  vars: z.record(z.string().max(256), z.string().max(64 * 1024)).optional(),
+  on: z.string().min(1).max(128).optional(),
+  title: z.string().min(1).max(4096).optional(),
+  wisp: z.string().min(1).max(32).optional(),
+  nudge: z.boolean().optional(),
+  convoy: z.boolean().optional(),
+  owned: z.boolean().optional(),
 });
 export const nudgeBody = z.strictObject({
   text: z

@@ -197,27 +197,50 @@ export class CityOps {
     };
   }
 
+  private static created(b: Bead): Omit<OutboxEvent, 'actor'> {
+    return CityOps.ev(
+      'bead.created',
+      b.id,
+      {
+        title: b.title,
+        type: b.issue_type,
+        priority: b.priority,
+        parent: b.parent || undefined,
+        ...(b.status !== 'open' ? { status: b.status } : {}),
+        ...(b.assignee ? { assignee: b.assignee } : {}),
+      },
+      b.title,
+    );
+  }
+
   async createBead(actor: string, input: CreateBeadInput): Promise<Bead> {
     const bead = await this.store.create(
       { from: actor, ...input },
-      this.rec(actor, (b: Bead) => [
-        CityOps.ev(
-          'bead.created',
-          b.id,
-          {
-            title: b.title,
-            type: b.issue_type,
-            priority: b.priority,
-            parent: b.parent || undefined,
-            ...(b.status !== 'open' ? { status: b.status } : {}),
-            ...(b.assignee ? { assignee: b.assignee } : {}),
-          },
-          b.title,
-        ),
-      ]),
+      this.rec(actor, (b: Bead) => [CityOps.created(b)]),
     );
     await this.written();
     return bead;
+  }
+
+  /**
+   * Several beads in one store transaction (`Store.createMany`: `#N` names
+   * an earlier one), each recorded by its own `bead.created`, plus `extra`
+   * events about the batch as a whole.
+   */
+  async createBeads(
+    actor: string,
+    inputs: readonly CreateBeadInput[],
+    extra: (made: Bead[]) => Omit<OutboxEvent, 'actor'>[] = () => [],
+  ): Promise<Bead[]> {
+    const made = await this.store.createMany(
+      inputs.map((i) => ({ from: actor, ...i })),
+      this.rec(actor, (beads: Bead[]) => [
+        ...beads.map((b) => CityOps.created(b)),
+        ...extra(beads),
+      ]),
+    );
+    await this.written();
+    return made;
   }
 
   updateBead(actor: string, id: string, patch: UpdateBeadInput): Promise<Bead> {

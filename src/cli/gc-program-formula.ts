@@ -1,4 +1,4 @@
-/** `gc formula list|show`: the city's formulas (Gas City's workflow templates). */
+/** `gc formula list|show|cook`: the city's formulas (Gas City's workflow templates). */
 import type { Command } from 'commander';
 import type { TreeHelpers } from './gc-program-city.js';
 import { action } from './run.js';
@@ -26,6 +26,28 @@ export function addFormulaCommands(program: Command, { g, json }: TreeHelpers): 
   ).action(
     action(async (name: string, o: { var?: string[] }, cmd: Command) =>
       (await cmds()).show(g(cmd), name, o.var ?? []),
+    ),
+  );
+  json(
+    formula
+      .command('cook <name>')
+      .description(
+        'pour the formula as a molecule (root and step beads in one transaction), routed nowhere',
+      )
+      .option('--var <key=value>', 'a variable (repeatable); checked strictly', collect)
+      .option(
+        '--on <bead>',
+        'the bead the molecule works on (var issue; it closes with the molecule)',
+      )
+      .option('-t, --title <title>', "the root's title")
+      .option('--wisp [ttl]', 'a wisp: deleted this long after it completes (default 1h)'),
+  ).action(
+    action(
+      async (
+        name: string,
+        o: { var?: string[]; on?: string; title?: string; wisp?: string | boolean },
+        cmd: Command,
+      ) => (await cmds()).cook(g(cmd), name, o),
     ),
   );
 }

@@ -12,6 +12,7 @@ import type * as BuildImage from './commands/build-image.js';
 import type * as ConfigCommands from './commands/config.js';
 import type * as DemoCommands from './commands/demo.js';
 import type * as EventCommands from './commands/events.js';
+import type { SlingArgs } from './commands/work.js';
 import type { GlobalOptions } from './context.js';
 import { action } from './run.js';
 import { GC_VERSION } from '../core/index.js';
@@ -409,16 +410,25 @@ export function gcProgram(): Command {
   const work = async () => import('./commands/work.js');
   json(
     program
-      .command('sling <target> <bead-or-text>')
+      .command('sling <target> <bead-or-text-or-formula>')
       .description(
-        'route work to an agent or pool (sets gc.routed_to) and wake it: a bead id, or text that becomes a new bead',
+        'route work to an agent or pool (sets gc.routed_to) in its own convoy and wake it: a bead id, text that becomes a new bead, or with --formula a formula poured as a molecule whose steps go to the target',
       )
       .option('--nudge', 'also nudge the live sessions of the agent')
-      .option('--text', 'file the second argument as a new bead even if it looks like an id'),
+      .option('--text', 'file the second argument as a new bead even if it looks like an id')
+      .option('-f, --formula', 'the second argument is a formula: pour it as a molecule')
+      .option(
+        '--on <bead-or-formula>',
+        'with --formula: the bead the molecule works on (var issue; it closes with the molecule); without: a formula to pour on the bead',
+      )
+      .option('--var <key=value>', 'a formula variable (repeatable)', collect)
+      .option('-t, --title <title>', "the molecule root's title")
+      .option('--wisp [ttl]', 'a wisp: deleted this long after it completes (default 1h)')
+      .option('--no-convoy', 'no auto-convoy (sling-<bead>, or over the molecule root)')
+      .option('--owned', 'the auto-convoy is owned: never closed by itself'),
   ).action(
-    action(
-      async (agent: string, what: string, o: { nudge?: boolean; text?: boolean }, cmd: Command) =>
-        (await work()).sling(g(cmd), agent, what, o),
+    action(async (agent: string, what: string, o: SlingArgs, cmd: Command) =>
+      (await work()).sling(g(cmd), agent, what, o),
     ),
   );
   // Never reached from the command line: gc.ts hands `gc bd ...` to bd (bd-pass.ts).

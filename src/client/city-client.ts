@@ -9,6 +9,8 @@ import type {
   ConvoyCreate,
   ConvoyStatus,
   ConvoySummary,
+  FormulaSlingInput,
+  FormulaSlingResult,
   HookResult,
   SlingResult,
 } from '../dispatch/index.js';
@@ -76,6 +78,21 @@ export interface FollowOptions extends WatchOptions {
   onStatus?: (message: string) => void;
 }
 
+export interface SlingOptions {
+  nudge?: boolean;
+  /** Make the auto-convoy (default true). */
+  convoy?: boolean;
+  /** The auto-convoy is owned (never closed by itself). */
+  owned?: boolean;
+}
+
+export type SlingBeadResult = SlingResult & { convoy?: string };
+
+/** A formula sling as callers put it (`wisp` a duration); `nudge` wakes the target's sessions. */
+export interface FormulaSlingRequest extends FormulaSlingInput {
+  nudge?: boolean;
+}
+
 export interface CityClient {
   /** `local` (in-process) or `remote` (HTTP). */
   readonly kind: 'local' | 'remote';
@@ -108,8 +125,18 @@ export interface CityClient {
   removeDependency(issueId: string, dependsOnId: string): Promise<boolean>;
   listDependencies(id: string, direction: 'down' | 'up'): Promise<Dependency[]>;
 
-  /** Route a bead to an agent or pool (sets gc.routed_to); `nudge` wakes its live sessions. */
-  sling(target: string, beadId: string, options?: { nudge?: boolean }): Promise<SlingResult>;
+  /**
+   * Route a bead to an agent or pool (sets gc.routed_to) in its own convoy
+   * (`sling-<bead>`; not with `convoy: false`, nor for a bead that already
+   * has a parent); `nudge` wakes its live sessions.
+   */
+  sling(target: string, beadId: string, options?: SlingOptions): Promise<SlingBeadResult>;
+  /**
+   * Pour a formula as a molecule (one transaction), its steps routed to
+   * `target`, in a convoy over its root unless `convoy: false`. A null
+   * target is `gc formula cook`: poured, nothing routed, no convoy.
+   */
+  slingFormula(target: string | null, request: FormulaSlingRequest): Promise<FormulaSlingResult>;
   /** This client's current work: its claims, else ready work routed to `agent` or assigned to it. */
   hook(agent?: string, limit?: number): Promise<HookResult>;
 

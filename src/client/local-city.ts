@@ -12,14 +12,17 @@ import {
   convoyStatus,
   createConvoy,
   hook,
+  formulaRequest,
   listConvoys,
-  sling,
+  slingBead,
+  slingFormula,
   type ConvoyCreate,
+  type FormulaSlingResult,
   type ConvoyStatus,
   type ConvoySummary,
   type HookResult,
-  type SlingResult,
 } from '../dispatch/index.js';
+import { discoverFormulas } from '../formula/index.js';
 import {
   checkEmittedType,
   type EventListQuery,
@@ -53,6 +56,9 @@ import {
   type ClaimRequest,
   type CityClient,
   type EmitEvent,
+  type FormulaSlingRequest,
+  type SlingBeadResult,
+  type SlingOptions,
   type MailReply,
   type MqSubmitted,
   type MailSend,
@@ -293,19 +299,29 @@ export class LocalCity implements CityClient {
   async sling(
     target: string,
     beadId: string,
-    options: { nudge?: boolean } = {},
-  ): Promise<SlingResult> {
-    const result = await sling(
+    options: SlingOptions = {},
+  ): Promise<SlingBeadResult> {
+    // Without a running server there is no session to nudge; the controller
+    // sees the route when it starts.
+    return slingBead(
       this.ops,
       this.actor,
       target,
       beadId,
       this.loaded.config.agent.map((a) => a.name),
+      options,
     );
-    // Without a running server there is no session to nudge; the controller
-    // sees the route when it starts.
-    void options;
-    return result;
+  }
+
+  slingFormula(target: string | null, request: FormulaSlingRequest): Promise<FormulaSlingResult> {
+    return slingFormula(
+      this.ops,
+      this.actor,
+      target,
+      discoverFormulas(this.loaded),
+      this.loaded.config.agent.map((a) => a.name),
+      formulaRequest(request),
+    );
   }
 
   hook(agent?: string, limit?: number): Promise<HookResult> {

@@ -28,8 +28,8 @@ import type {
   ConvoyCreate,
   ConvoyStatus,
   ConvoySummary,
+  FormulaSlingResult,
   HookResult,
-  SlingResult,
 } from '../dispatch/index.js';
 import type { MailCount, MailPage, Message } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
@@ -38,10 +38,13 @@ import type {
   CityClient,
   EmitEvent,
   FollowOptions,
+  FormulaSlingRequest,
   MailReply,
   MqSubmitted,
   MailSend,
   SentMessage,
+  SlingBeadResult,
+  SlingOptions,
   UnclaimRequest,
 } from './city-client.js';
 
@@ -435,8 +438,18 @@ export class RemoteCity implements CityClient {
     return this.call('GET', `/v0/beads/${encodeURIComponent(id)}/deps?direction=${direction}`);
   }
 
-  sling(target: string, beadId: string, options: { nudge?: boolean } = {}): Promise<SlingResult> {
-    return this.call('POST', '/v0/sling', { target, bead: beadId, nudge: options.nudge === true });
+  sling(target: string, beadId: string, options: SlingOptions = {}): Promise<SlingBeadResult> {
+    return this.call('POST', '/v0/sling', {
+      target,
+      bead: beadId,
+      nudge: options.nudge === true,
+      ...(options.convoy !== undefined ? { convoy: options.convoy } : {}),
+      ...(options.owned !== undefined ? { owned: options.owned } : {}),
+    });
+  }
+
+  slingFormula(target: string | null, request: FormulaSlingRequest): Promise<FormulaSlingResult> {
+    return this.call('POST', '/v0/molecules', { ...request, ...(target ? { target } : {}) });
   }
 
   hook(agent?: string, limit?: number): Promise<HookResult> {

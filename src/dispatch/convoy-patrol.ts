@@ -1,10 +1,13 @@
 /**
- * The city server's convoy patrol: patrolConvoys every second (and at once
- * when kicked: a convoy changed, a merge landed), never two at a time.
+ * The city server's convoy patrol: patrolMolecules then patrolConvoys every
+ * second (and at once when kicked: a convoy changed, a merge landed, a
+ * molecule was poured), never two at a time. Molecules go first: a root
+ * they complete lets its convoy close in the same pass.
  */
 import { errorMessage } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
 import { patrolConvoys, type PatrolResult, type PendingMerge } from './convoy.js';
+import { patrolMolecules } from './molecule.js';
 
 export class ConvoyPatrol {
   private timer: NodeJS.Timeout | undefined;
@@ -32,7 +35,9 @@ export class ConvoyPatrol {
       this.again = true;
       return;
     }
-    this.running = patrolConvoys(this.ops, this.pending, Date.now(), this.log)
+    this.running = patrolMolecules(this.ops, Date.now(), this.log)
+      .catch((e: unknown) => this.log(`molecules: ${errorMessage(e)}`))
+      .then(() => patrolConvoys(this.ops, this.pending, Date.now(), this.log))
       .then(this.onPass, (e: unknown) => this.log(`convoys: ${errorMessage(e)}`))
       .finally(() => {
         this.running = undefined;

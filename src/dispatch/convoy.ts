@@ -118,7 +118,8 @@ async function members(ops: CityOps, convoy: string, ids: readonly string[]): Pr
   const beads: Bead[] = [];
   for (const id of new Set(ids)) {
     const b = await ops.store.get(id);
-    if (INFRA_TYPES.has(b.issue_type)) {
+    // A molecule is not work itself, but a convoy may carry one (its root).
+    if (INFRA_TYPES.has(b.issue_type) && b.issue_type !== 'molecule') {
       throw new ValidationError(`${id} is a ${b.issue_type}, not work`, { where: 'beads' });
     }
     if (b.parent && b.parent !== convoy) {

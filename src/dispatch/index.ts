@@ -20,6 +20,32 @@ export {
 export { nextRelease, planWaves, type Release, type WaveItem, type WaveProgress } from './waves.js';
 export { ConvoyPatrol } from './convoy-patrol.js';
 export {
+  MOL,
+  MOLECULE,
+  MOLECULE_ID,
+  WISP,
+  moleculeBeads,
+  moleculeInputs,
+  moleculeProgress,
+  patrolMolecules,
+  pourMolecule,
+  type MoleculePatrolResult,
+  type MoleculeProgress,
+  type PourOptions,
+  type Poured,
+} from './molecule.js';
+export {
+  compileFor,
+  findFormula,
+  formulaRequest,
+  slingBead,
+  slingFormula,
+  type ConvoyChoice,
+  type FormulaRequest,
+  type FormulaSlingInput,
+  type FormulaSlingResult,
+} from './sling-work.js';
+export {
   claimNextAware,
   holdReasons,
   inFlight,

@@ -13,8 +13,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openCityState, type CityState, type Principal } from '../city/index.js';
 import { ValidationError, errorMessage } from '../core/index.js';
-import { loadCityConfig, ms, redactConfig } from '../config/index.js';
+import { loadCityConfig, ms, redactConfig, type LoadedConfig } from '../config/index.js';
 import { citySpec, type CitySpec } from '../controller/index.js';
+import { discoverFormulas, type FormulaFile } from '../formula/index.js';
 import { nudgeSessions } from '../runtime/index.js';
 import type { EventInput } from '../events/index.js';
 import { SqlFlags, type ServerRow } from '../db/index.js';
@@ -424,6 +425,13 @@ export class CityServer implements ApiHost, LeaderHost {
     return this.cityState.loaded.config.beads.hold_overlapping;
   }
 
+  /** city.toml as last loaded (at start, or by a reload that took). */
+  private latest: LoadedConfig | undefined;
+
+  formulaFiles(): FormulaFile[] {
+    return discoverFormulas(this.latest ?? this.cityState.loaded);
+  }
+
   convoysChanged(): void {
     this.convoys?.kick();
   }
@@ -436,6 +444,7 @@ export class CityServer implements ApiHost, LeaderHost {
       spec = citySpec(loaded);
       this.controller.setSpec(this.suspendedFlag ? { ...spec, suspended: true } : spec);
       await this.refinery.setRigs(loaded.config.rigs);
+      this.latest = loaded;
     } catch (e) {
       const error = errorMessage(e);
       this.controller.setConfigError(error);

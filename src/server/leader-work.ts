@@ -99,7 +99,14 @@ export class LeaderWork {
       parts.refinery.kick(typeof rig === 'string' ? rig : undefined);
       return;
     }
-    if (e.type.startsWith('convoy.')) parts.convoys.kick();
+    // A closed step may complete its molecule, and that its convoy.
+    if (
+      e.type.startsWith('convoy.') ||
+      e.type.startsWith('molecule.') ||
+      e.type === 'bead.closed'
+    ) {
+      parts.convoys.kick();
+    }
     if (e.type.startsWith('bead.') || e.type.startsWith('mail.') || e.type.startsWith('convoy.')) {
       parts.controller.nudge();
     }

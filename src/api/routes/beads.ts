@@ -1,9 +1,8 @@
-/** Routes: beads, the event log (list, latest, SSE stream) and dispatch (sling, hook). */
+/** Routes: beads and the event log (list, latest, SSE stream). */
 import { ForbiddenError, ValidationError } from '../../core/index.js';
-import { claimNextAware, holdReasons, hook, sling } from '../../dispatch/index.js';
+import { claimNextAware, holdReasons } from '../../dispatch/index.js';
 import { checkEmittedType, type EventListQuery } from '../../events/index.js';
 import { mailEventFor } from '../../mail/index.js';
-import { nudgeSessions } from '../../runtime/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
 import { SseWriter, sseHeaders } from '../sse.js';
@@ -11,7 +10,7 @@ import { longPoll } from '../wait.js';
 import { STAFF, filterFromQuery, num, only, type RouteKit } from './common.js';
 
 export function beadRoutes(router: Router, k: RouteKit): void {
-  const { server, ops, provider, store, events } = k;
+  const { server, ops, store, events } = k;
   const { mustHold, notMail, hideMail, page } = k;
   const pending = () => server.refinery.queue.queuedBeads();
   router
@@ -269,40 +268,5 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         ctx.res.end();
         return undefined;
       },
-    )
-
-    // ---- dispatch ----
-    .on(
-      'POST',
-      '/v0/sling',
-      { summary: 'Route a bead to an agent or pool', body: S.slingBody },
-      async (ctx) => {
-        const { target, bead } = ctx.input;
-        const result = await sling(
-          ops,
-          ctx.actor,
-          target,
-          bead,
-          server.spec.agents.map((a) => a.name),
-        );
-        if (ctx.input.nudge === true) {
-          await nudgeSessions(
-            provider,
-            await provider.listRunning(target),
-            `New work routed to ${target}: ${bead}. Run gc hook.`,
-            () => undefined, // best effort: the bead is routed either way
-          );
-        }
-        return result;
-      },
-    )
-    .on('GET', '/v0/hook', { summary: "The caller's current work", query: S.hookQuery }, (ctx) =>
-      hook(
-        ops,
-        ctx.actor,
-        ctx.query.get('agent') ?? undefined,
-        num(ctx.query.get('limit')),
-        server.holdOverlapping === 'off' ? undefined : pending,
-      ),
     );
 }

@@ -11,6 +11,7 @@ import { beadRoutes } from './beads.js';
 import { routeKit } from './common.js';
 import { controlRoutes } from './control.js';
 import { convoyRoutes } from './convoys.js';
+import { dispatchRoutes } from './dispatch.js';
 import { keyRoutes } from './keys.js';
 import { mailAndQueueRoutes } from './mail.js';
 import { sessionRoutes } from './sessions.js';
@@ -19,6 +20,7 @@ export function registerRoutes(router: Router, server: ApiHost): void {
   const kit = routeKit(server);
   controlRoutes(router, kit);
   beadRoutes(router, kit);
+  dispatchRoutes(router, kit);
   convoyRoutes(router, kit);
   mailAndQueueRoutes(router, kit);
   sessionRoutes(router, kit);

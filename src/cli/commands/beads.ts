@@ -12,6 +12,7 @@ import type {
   UpdateBeadInput,
 } from '../../store/index.js';
 import { ROUTED_TO } from '../../store/index.js';
+import type { MoleculeProgress } from '../../dispatch/index.js';
 import { withCity, type GlobalOptions } from '../context.js';
 import { clip, printJson, printLine, table } from '../output.js';
 
@@ -144,12 +145,50 @@ export async function createBead(g: GlobalOptions, a: CreateArgs): Promise<void>
 }
 
 export async function showBeads(g: GlobalOptions, ids: string[]): Promise<void> {
+  const { MOL, MOLECULE, moleculeProgress } = await import('../../dispatch/index.js');
   await withCity(g, 'bead show', async (city) => {
-    const beads: Bead[] = [];
-    for (const id of ids) beads.push(await city.getBead(id));
-    if (g.json) printJson(beads.length === 1 ? beads[0] : beads);
-    else printLine(beads.map(renderBead).join('\n\n'));
+    const shown: (Bead & { molecule?: MoleculeProgress })[] = [];
+    for (const id of ids) {
+      const b = await city.getBead(id);
+      const key = b.metadata[MOL.key];
+      if (b.issue_type !== MOLECULE || !key) {
+        shown.push(b);
+        continue;
+      }
+      // A molecule's root: its steps' progress, read through the client.
+      const steps: Bead[] = [];
+      let cursor: string | undefined;
+      do {
+        const p = await city.listBeads({
+          metadata: { [MOL.key]: key },
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        steps.push(...p.items.filter((x) => x.id !== b.id));
+        cursor = p.next_cursor ?? undefined;
+      } while (cursor);
+      shown.push({ ...b, molecule: moleculeProgress([b, ...steps]) });
+    }
+    if (g.json) printJson(shown.length === 1 ? shown[0] : shown);
+    else printLine(shown.map((b) => renderBead(b) + progressText(b.molecule)).join('\n\n'));
   });
+}
+
+function progressText(m: MoleculeProgress | undefined): string {
+  if (!m) return '';
+  const ref = new Map(m.steps.map((s) => [s.id, s.ref.slice(m.formula.length + 1) || s.id]));
+  const rows = m.steps.map((s) => [
+    `  ${s.id}`,
+    s.status,
+    s.assignee || '-',
+    ref.get(s.id)!,
+    s.needs.map((n) => ref.get(n) ?? n).join(',') || '-',
+    clip(s.title, 50),
+  ]);
+  return (
+    `\n\nProgress:  ${m.closed}/${m.total} step(s) closed, ${m.in_progress} in progress\n` +
+    table(['  ID', 'STATUS', 'ASSIGNEE', 'STEP', 'NEEDS', 'TITLE'], rows)
+  );
 }
 
 export interface ListArgs {

@@ -1,10 +1,9 @@
 /**
- * `gc formula list|show`: the formulas the city's packs and its own
- * `formulas/` folder give it (formula/discover.ts), and one compiled into
- * the molecule a sling would make (formula/compile.ts).
+ * `gc formula list|show|cook`: the formulas the city's packs and its own
+ * `formulas/` folder give it (formula/discover.ts), one compiled into the
+ * molecule a sling would make (formula/compile.ts), and one poured.
  */
 import path from 'node:path';
-import { NotFoundError, ValidationError, suggest } from '../../core/index.js';
 import { loadCityConfig } from '../../config/index.js';
 import {
   compileFormula,
@@ -12,7 +11,8 @@ import {
   formulaResolver,
   type CompiledFormula,
 } from '../../formula/index.js';
-import { cityRoot, type GlobalOptions } from '../context.js';
+import { formulaArgs, pouredText } from './work.js';
+import { cityRoot, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine, table } from '../output.js';
 
 async function formulasOf(g: GlobalOptions) {
@@ -46,36 +46,35 @@ export async function list(g: GlobalOptions): Promise<void> {
     );
 }
 
-function parseVars(pairs: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) {
-      throw new ValidationError(`expected KEY=VALUE, got ${JSON.stringify(p)}`, { where: '--var' });
-    }
-    out[p.slice(0, eq)] = p.slice(eq + 1);
-  }
-  return out;
-}
-
 export async function show(g: GlobalOptions, name: string, pairs: string[]): Promise<void> {
-  const vars = parseVars(pairs);
-  const { files, resolve } = await formulasOf(g);
-  const spec = resolve(name);
-  if (!spec) {
-    const guess = suggest(
-      name,
-      files.map((f) => f.name),
-    );
-    throw new NotFoundError('formula', name, {
-      fix: guess
-        ? `did you mean ${guess}? gc formula list shows them`
-        : 'gc formula list shows them',
-    });
-  }
-  const c = compileFormula(spec, { vars, resolve });
+  const { files } = await formulasOf(g);
+  const { findFormula } = await import('../../dispatch/index.js');
+  const { spec, resolve } = findFormula(files, name);
+  const c = compileFormula(spec, { vars: formulaArgs({ var: pairs }).vars, resolve });
   if (g.json) printJson(c);
   else printLine(render(c));
+}
+
+/**
+ * `gc formula cook NAME`: pour the formula as a molecule (one transaction)
+ * and route nothing: its steps wait for whoever claims them, or for a
+ * `gc sling` of single steps.
+ */
+export async function cook(
+  g: GlobalOptions,
+  name: string,
+  o: { var?: string[]; on?: string; title?: string; wisp?: string | boolean },
+): Promise<void> {
+  const args = formulaArgs(o);
+  await withCity(g, 'formula cook', async (city) => {
+    const r = await city.slingFormula(null, {
+      ...args,
+      formula: name,
+      ...(o.on !== undefined ? { on: o.on } : {}),
+    });
+    if (g.json) printJson(r);
+    else printLine(pouredText(r));
+  });
 }
 
 function render(c: CompiledFormula): string {

@@ -4,39 +4,138 @@
  * drain-ack, request-restart).
  */
 import path from 'node:path';
-import { GcError } from '../../core/index.js';
+import { GcError, ValidationError } from '../../core/index.js';
+import type { FormulaSlingResult } from '../../dispatch/index.js';
 import { cityRoot, requireServer, withCity, type GlobalOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
 /** A bead id as the store makes them (`gc-12`, `app-3k.2`): one token, prefix, dash. */
 const BEAD_ID = /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+(\.[0-9]+)*$/;
 
+export interface SlingArgs {
+  nudge?: boolean;
+  text?: boolean;
+  formula?: boolean;
+  on?: string;
+  var?: string[];
+  title?: string;
+  wisp?: string | boolean;
+  /** commander's --no-convoy */
+  convoy?: boolean;
+  owned?: boolean;
+}
+
+/** The default wisp lifetime after it completes (`--wisp` with no duration). */
+export const DEFAULT_WISP = '1h';
+
 /**
  * `gc sling TARGET BEAD|TEXT`: route a bead, or (Gas City's habit) text
- * that becomes a new bead routed to TARGET. Text is anything that is not a
- * single id-shaped word, or anything with --text.
+ * that becomes a new bead routed to TARGET, in its own convoy. Text is
+ * anything that is not a single id-shaped word, or anything with --text.
+ * `--formula`: the second argument is a formula, poured as a molecule whose
+ * steps go to TARGET (`--on BEAD`: the molecule works on that bead).
+ * `--on FORMULA` without --formula: the formula is poured on the bead.
  */
 export async function sling(
   g: GlobalOptions,
   target: string,
   what: string,
-  o: { nudge?: boolean; text?: boolean },
+  o: SlingArgs,
 ): Promise<void> {
   const { agentRef } = await import('../names.js');
+  if (o.owned && o.convoy === false) {
+    throw new ValidationError('--owned needs a convoy; it cannot go with --no-convoy', {
+      where: '--owned',
+    });
+  }
+  if (!o.formula && o.on === undefined) {
+    for (const [flag, v] of [
+      ['--var', o.var?.length ? o.var : undefined],
+      ['--title', o.title],
+      ['--wisp', o.wisp],
+    ] as const) {
+      if (v !== undefined) {
+        throw new ValidationError('only goes with --formula or --on FORMULA', { where: flag });
+      }
+    }
+  }
   const agent = await agentRef(g, target);
-  const asText = o.text === true || !BEAD_ID.test(what);
+  const convoy = {
+    ...(o.convoy === false ? { convoy: false } : {}),
+    ...(o.owned ? { owned: true } : {}),
+  };
   await withCity(g, 'sling', async (city) => {
+    if (o.formula || o.on !== undefined) {
+      let bead = o.formula ? o.on : what;
+      let created: { id: string; title: string } | undefined;
+      if (!o.formula && (o.text === true || !BEAD_ID.test(what))) {
+        created = await city.createBead({ title: what });
+        bead = created.id;
+      }
+      const r = await city.slingFormula(agent, {
+        ...formulaArgs(o),
+        formula: o.formula ? what : o.on!,
+        ...(bead !== undefined ? { on: bead } : {}),
+        ...convoy,
+        ...(o.nudge ? { nudge: true } : {}),
+      });
+      if (g.json) printJson(created ? { ...r, created } : r);
+      else {
+        if (created) printLine(`created ${created.id} (${JSON.stringify(what)})`);
+        printLine(pouredText(r));
+      }
+      return;
+    }
+    const asText = o.text === true || !BEAD_ID.test(what);
     let bead = what;
     let created: { id: string; title: string } | undefined;
     if (asText) {
       created = await city.createBead({ title: what });
       bead = created.id;
     }
-    const r = await city.sling(agent, bead, o.nudge ? { nudge: true } : {});
+    const r = await city.sling(agent, bead, { ...(o.nudge ? { nudge: true } : {}), ...convoy });
+    const inConvoy = r.convoy ? ` (convoy ${r.convoy})` : '';
     if (g.json) printJson(created ? { ...r, created } : r);
-    else if (created) printLine(`created ${bead} (${JSON.stringify(what)}), routed to ${agent}`);
-    else printLine(`${bead} routed to ${agent}`);
+    else if (created)
+      printLine(`created ${bead} (${JSON.stringify(what)}), routed to ${agent}${inConvoy}`);
+    else printLine(`${bead} routed to ${agent}${inConvoy}`);
   });
+}
+
+/** --var, --title and --wisp as a formula sling takes them. */
+export function formulaArgs(o: Pick<SlingArgs, 'var' | 'title' | 'wisp'>): {
+  vars: Record<string, string>;
+  title?: string;
+  wisp?: string;
+} {
+  const vars: Record<string, string> = {};
+  for (const p of o.var ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) {
+      throw new ValidationError(`expected KEY=VALUE, got ${JSON.stringify(p)}`, { where: '--var' });
+    }
+    vars[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return {
+    vars,
+    ...(o.title !== undefined ? { title: o.title } : {}),
+    ...(o.wisp !== undefined ? { wisp: o.wisp === true ? DEFAULT_WISP : String(o.wisp) } : {}),
+  };
+}
+
+/** A poured molecule, for people: its root, where it went, its steps. */
+export function pouredText(r: FormulaSlingResult): string {
+  const formula = r.root.metadata['gc.formula'] ?? '';
+  const lines = [
+    `molecule ${r.root.id} (${formula}): ${r.steps.length} step(s)` +
+      (r.target ? `, routed to ${r.target}` : ', cooked (nothing routed)') +
+      (r.convoy ? `; convoy ${r.convoy}` : '') +
+      (r.root.labels.includes('wisp') ? '; a wisp' : ''),
+  ];
+  for (const s of r.steps) {
+    lines.push(`  ${s.id}  ${s.metadata['gc.step_ref'] ?? ''}  ${s.title}`);
+  }
+  return lines.join('\n');
 }
 
 export async function hook(
