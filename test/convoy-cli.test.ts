@@ -120,4 +120,108 @@ describe('gc convoy', () => {
     });
     expect(list.status).toBe(200);
   });
+
+  it('close, land, target, delete, check, stranded: human and --json, with the mistakes', async () => {
+    const mk = async (t: string) => (await json<{ id: string }>(['bead', 'create', t])).id;
+    const a = await mk('close me a');
+    const b = await mk('close me b');
+    const cv = await json<ConvoyStatus>([
+      'convoy',
+      'create',
+      'to close',
+      a,
+      b,
+      '--notify',
+      'deacon',
+      '--merge',
+      'mr',
+      '--target',
+      'release/1',
+    ]);
+    const id = cv.convoy.id;
+    expect(cv.convoy.metadata).toMatchObject({
+      'convoy.owner': 'mayor',
+      'convoy.notify': 'deacon',
+      'convoy.merge': 'mr',
+      target: 'release/1',
+    });
+    // Stranded: open beads nobody holds.
+    const stranded = await json<{ id: string; beads: { id: string; ready: boolean }[] }[]>([
+      'convoy',
+      'stranded',
+    ]);
+    expect(stranded.find((c) => c.id === id)?.beads.map((x) => [x.id, x.ready])).toEqual([
+      [a, true],
+      [b, true],
+    ]);
+    expect((await gc(['convoy', 'stranded'])).stdout).toMatch(
+      new RegExp(`${id}\\s+${a}\\s+yes\\s+-\\s+close me a`),
+    );
+    // Open beads: refused without --force; land is for owned convoys only.
+    const early = await gc(['convoy', 'close', id]);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toMatch(/has 2 open bead\(s\)[\s\S]*--force/);
+    const notOwned = await gc(['convoy', 'land', id]);
+    expect(notOwned.stderr).toMatch(/is not owned/);
+    expect((await gc(['convoy', 'create', 'x', '--merge', 'squash'])).stderr).toMatch(/merge/);
+    expect((await gc(['convoy', 'target', id, 'bad branch'])).stderr).toMatch(/not a branch name/);
+    expect(
+      (await json<{ metadata: Record<string, string> }>(['convoy', 'target', id, 'main'])).metadata
+        .target,
+    ).toBe('main');
+
+    const forced = await json<{
+      changed: boolean;
+      forced: boolean;
+      open: number;
+      notified: string[];
+    }>(['convoy', 'close', id, '--force', '--reason', 'abandoned']);
+    expect(forced).toMatchObject({ changed: true, forced: true, open: 2, notified: ['deacon'] });
+    const again = await gc(['convoy', 'close', id]);
+    expect(again.stdout.trim()).toBe(`${id} was closed already`);
+    const inbox = await gcBuilt(['--city', root, '--actor', 'deacon', 'mail', 'check', '--json']);
+    expect(inbox.stdout).toContain(`convoy ${id} closed: to close`);
+    const closedEvents = await json<{ subject: string; payload: { reason: string } }[]>([
+      'events',
+      '--type',
+      'convoy.closed',
+    ]);
+    expect(closedEvents.find((e) => e.subject === id)?.payload.reason).toBe('abandoned');
+
+    // An owned convoy lands once its beads are closed; check leaves it alone.
+    const c = await mk('owned work');
+    const owned = await json<ConvoyStatus>(['convoy', 'create', 'mine', c, '--owned']);
+    await json(['bead', 'close', c]);
+    const checked = await json<{ closed: string[] }>(['convoy', 'check']);
+    expect(checked.closed).not.toContain(owned.convoy.id);
+    const landed = await gc(['convoy', 'land', owned.convoy.id]);
+    expect(landed.stdout.trim()).toBe(`${owned.convoy.id} landed: 1/1 bead(s) closed`);
+
+    // Delete: the beads stay, out of any convoy; with --beads they go too.
+    const d = await mk('kept');
+    const gone = await json<ConvoyStatus>(['convoy', 'create', 'to delete', d]);
+    const del = await gc(['convoy', 'delete', gone.convoy.id]);
+    expect(del.stdout.trim()).toBe(
+      `${gone.convoy.id} deleted; 1 bead(s) kept, no longer in a convoy`,
+    );
+    expect((await json<{ parent: string }>(['bead', 'show', d])).parent).toBe('');
+    expect((await gc(['bead', 'show', gone.convoy.id])).code).not.toBe(0);
+    const e = await mk('doomed');
+    const both = await json<ConvoyStatus>(['convoy', 'create', 'with beads', e]);
+    await gcBuilt(['--city', root, '--actor', 'w-1', 'bead', 'claim', e]);
+    const busy = await gc(['convoy', 'delete', both.convoy.id, '--beads']);
+    expect(busy.stderr).toMatch(/in progress[\s\S]*--force/);
+    expect(
+      (
+        await json<{ deleted: string[] }>([
+          'convoy',
+          'delete',
+          both.convoy.id,
+          '--beads',
+          '--force',
+        ])
+      ).deleted,
+    ).toEqual([e]);
+    expect((await gc(['bead', 'show', e])).code).not.toBe(0);
+  });
 });

@@ -276,8 +276,19 @@ export const convoyBody = z.strictObject({
   wave_size: z.number().int().min(1).max(10_000).optional(),
   wave_timeout: z.string().min(1).max(32).optional(),
   owned: z.boolean().optional(),
+  owner: z.string().min(1).max(256).optional(),
+  notify: z.string().min(1).max(256).optional(),
+  merge: z.enum(['direct', 'mr', 'local']).optional(),
+  target: z.string().min(1).max(256).optional(),
 });
 export const convoyAddBody = z.strictObject({ beads: beadIds });
+export const convoyCloseBody = z.strictObject({
+  reason: z.string().max(4096).optional(),
+  force: z.boolean().optional(),
+  land: z.boolean().optional(),
+});
+export const convoyTargetBody = z.strictObject({ target: z.string().max(256) });
+export const convoyDeleteQuery = z.object({ beads: qBool.optional(), force: qBool.optional() });
 export const convoyListQuery = z.object({
   all: qBool.optional(),
   limit: qInt(1, 1000).optional(),

@@ -4,6 +4,7 @@
  * (gc-program.ts), handlers load their modules only when run.
  */
 import type { Command } from 'commander';
+import type * as ConvoyCommands from './commands/convoy.js';
 import type { GlobalOptions } from './context.js';
 import { action } from './run.js';
 
@@ -278,17 +279,63 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
         'release n beads at a time, in dependency order; the next wave goes when these have merged',
       )
       .option('--wave-timeout <duration>', 'release the next wave anyway after this (default 30m)')
-      .option('--owned', 'never close it by itself (manual lifecycle)'),
+      .option('--owned', 'never close it by itself (manual lifecycle: gc convoy land)')
+      .option('--owner <actor>', 'who manages it (default: you)')
+      .option('--notify <actor>', 'who is told by mail when it closes (besides the owner)')
+      .option('--merge <strategy>', 'how its work merges: direct, mr or local')
+      .option('--target <branch>', 'the branch its work targets'),
   ).action(
-    action(
-      async (
-        title: string,
-        beads: string[],
-        o: { waveSize?: string; waveTimeout?: string; owned?: boolean },
-        cmd: Command,
-      ) => (await convoyCmds()).create(g(cmd), title, beads, o),
+    action(async (title: string, beads: string[], o: ConvoyCommands.CreateArgs, cmd: Command) =>
+      (await convoyCmds()).create(g(cmd), title, beads, o),
     ),
   );
+  for (const land of [false, true]) {
+    json(
+      convoy
+        .command(`${land ? 'land' : 'close'} <convoy>`)
+        .description(
+          land
+            ? 'close an owned convoy once its beads are closed (--force: anyway); mails its owner and notify'
+            : 'close a convoy once its beads are closed (--force: anyway); mails its owner and notify',
+        )
+        .option('--reason <text>', 'why (recorded on the convoy)')
+        .option('--force', 'close it with beads still open'),
+    ).action(
+      action(async (id: string, o: { reason?: string; force?: boolean }, cmd: Command) =>
+        (await convoyCmds()).close(g(cmd), id, o, land),
+      ),
+    );
+  }
+  json(
+    convoy
+      .command('target <convoy> <branch>')
+      .description('set the branch its work targets ("" clears it)'),
+  ).action(
+    action(async (id: string, branch: string, _o: unknown, cmd: Command) =>
+      (await convoyCmds()).target(g(cmd), id, branch),
+    ),
+  );
+  json(
+    convoy
+      .command('delete <convoy>')
+      .description('delete a convoy and its wave gates; its beads stay, out of any convoy')
+      .option('--beads', 'delete its beads too')
+      .option('--force', 'with --beads: even beads in progress'),
+  ).action(
+    action(async (id: string, o: { beads?: boolean; force?: boolean }, cmd: Command) =>
+      (await convoyCmds()).remove(g(cmd), id, o),
+    ),
+  );
+  json(
+    convoy
+      .command('check')
+      .description('close finished convoys (not owned ones) and release due waves now'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await convoyCmds()).check(g(cmd))));
+  json(
+    convoy
+      .command('stranded')
+      .description('open convoys with open work nobody holds (work to sling)'),
+  ).action(action(async (_o: unknown, cmd: Command) => (await convoyCmds()).stranded(g(cmd))));
   json(
     convoy
       .command('add <convoy> <beads...>')

@@ -6,13 +6,17 @@
  */
 import type { ClaimRequest, UnclaimRequest } from '../city/index.js';
 import type {
+  ConvoyCloseResult,
   ConvoyCreate,
+  ConvoyDeleteResult,
   ConvoyStatus,
   ConvoySummary,
   FormulaSlingInput,
   FormulaSlingResult,
   HookResult,
+  PatrolResult,
   SlingResult,
+  StrandedConvoy,
 } from '../dispatch/index.js';
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
@@ -149,6 +153,20 @@ export interface CityClient {
     cursor?: string;
   }): Promise<Page<ConvoySummary>>;
   convoyStatus(id: string): Promise<ConvoyStatus>;
+  /** Close (all its beads closed, or `force`); `land` closes an owned one. Mails owner and notify. */
+  closeConvoy(
+    id: string,
+    options?: { reason?: string; force?: boolean; land?: boolean },
+  ): Promise<ConvoyCloseResult>;
+  setConvoyTarget(id: string, target: string): Promise<Bead>;
+  /** Delete a convoy; its beads set free, or deleted too with `beads`. */
+  deleteConvoy(
+    id: string,
+    options?: { beads?: boolean; force?: boolean },
+  ): Promise<ConvoyDeleteResult>;
+  /** Close finished convoys and release due waves now (what the patrol does every second). */
+  checkConvoys(): Promise<PatrolResult>;
+  strandedConvoys(): Promise<StrandedConvoy[]>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

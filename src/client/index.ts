@@ -15,10 +15,5 @@ export type {
 export { actorFromEnv, actorIsChosen } from './city-client.js';
 export type { LocalCity, LocalCityOptions } from './local-city.js';
 export { openLocalCity } from './open-local.js';
-export {
-  RemoteCity,
-  ServerUnreachableError,
-  parseEndpoint,
-  type Endpoint,
-  type RemoteOptions,
-} from './remote-city.js';
+export { RemoteCity, type RemoteOptions } from './remote-city.js';
+export { ServerUnreachableError, parseEndpoint, type Endpoint } from './endpoints.js';

@@ -8,19 +8,29 @@ import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.j
 import { citySpec, unknownRecipientWarning } from '../controller/index.js';
 import {
   addToConvoy,
+  closeConvoy,
+  convoyNotifier,
   convoyOptions,
   convoyStatus,
   createConvoy,
+  deleteConvoy,
   hook,
   formulaRequest,
   listConvoys,
+  patrolConvoys,
+  setConvoyTarget,
+  strandedConvoys,
   slingBead,
   slingFormula,
+  type ConvoyCloseResult,
   type ConvoyCreate,
+  type ConvoyDeleteResult,
   type FormulaSlingResult,
   type ConvoyStatus,
   type ConvoySummary,
   type HookResult,
+  type PatrolResult,
+  type StrandedConvoy,
 } from '../dispatch/index.js';
 import { discoverFormulas } from '../formula/index.js';
 import {
@@ -340,6 +350,42 @@ export class LocalCity implements CityClient {
     query: { all?: boolean; limit?: number; cursor?: string } = {},
   ): Promise<Page<ConvoySummary>> {
     return listConvoys(this.ops, query);
+  }
+
+  closeConvoy(
+    id: string,
+    options: { reason?: string; force?: boolean; land?: boolean } = {},
+  ): Promise<ConvoyCloseResult> {
+    return closeConvoy(this.ops, this.actor, id, { ...options, notify: this.convoyMail() });
+  }
+
+  setConvoyTarget(id: string, target: string): Promise<Bead> {
+    return setConvoyTarget(this.ops, this.actor, id, target);
+  }
+
+  deleteConvoy(
+    id: string,
+    options: { beads?: boolean; force?: boolean } = {},
+  ): Promise<ConvoyDeleteResult> {
+    return deleteConvoy(this.ops, this.actor, id, options);
+  }
+
+  checkConvoys(): Promise<PatrolResult> {
+    return patrolConvoys(
+      this.ops,
+      (bead) => this.refinery.queue.hasPending(bead),
+      Date.now(),
+      undefined,
+      this.convoyMail(),
+    );
+  }
+
+  strandedConvoys(): Promise<StrandedConvoy[]> {
+    return strandedConvoys(this.ops);
+  }
+
+  private convoyMail() {
+    return convoyNotifier(this.mail, (line) => process.stderr.write(`gc: ${line}\n`));
   }
 
   convoyStatus(id: string): Promise<ConvoyStatus> {

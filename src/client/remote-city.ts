@@ -6,11 +6,19 @@
  * match LocalCity's.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:http';
 import path from 'node:path';
 import { GcError, readAdminKey } from '../core/index.js';
 import { errorFromData } from './errors.js';
+import {
+  describeEndpoint,
+  parseEndpoints,
+  queryString,
+  serverSockets,
+  ServerUnreachableError,
+  type Endpoint,
+} from './endpoints.js';
 import { followEvents } from './event-stream.js';
 import { sinceMs, type EventListQuery, type EventPage, type GcEvent } from '../events/index.js';
 import type {
@@ -25,11 +33,15 @@ import type {
   UpdateBeadInput,
 } from '../store/index.js';
 import type {
+  ConvoyCloseResult,
   ConvoyCreate,
+  ConvoyDeleteResult,
   ConvoyStatus,
   ConvoySummary,
   FormulaSlingResult,
   HookResult,
+  PatrolResult,
+  StrandedConvoy,
 } from '../dispatch/index.js';
 import type { MailCount, MailPage, Message } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
@@ -50,65 +62,6 @@ import type {
 
 /** Time limit of one API call; `stop` and start-up waits use their own. */
 const CALL_TIMEOUT_MS = 60_000;
-
-export class ServerUnreachableError extends GcError {
-  constructor(socket: string, cause: unknown) {
-    super('unavailable', `city server not reachable on ${socket}`, {
-      cause,
-      fix: 'start it with gc start, or check .gc/server.log',
-    });
-  }
-}
-
-/** Where the API is: the city socket, or a TCP address. */
-export type Endpoint = { socketPath: string } | { host: string; port: number };
-
-/** `unix:/path/gc.sock`, `/path/gc.sock` or `http://host:port`. */
-export function parseEndpoint(api: string): Endpoint {
-  if (api.startsWith('unix:')) return { socketPath: api.slice(5) };
-  if (api.startsWith('/')) return { socketPath: api };
-  let u: URL;
-  try {
-    u = new URL(api);
-  } catch {
-    throw new GcError('invalid', `GC_API: not an address: ${JSON.stringify(api)}`, {
-      fix: 'use unix:/path/to/.gc/gc.sock or http://host:port',
-    });
-  }
-  if (u.protocol !== 'http:') {
-    throw new GcError('invalid', `GC_API: only http:// and unix: are supported, got ${u.protocol}`);
-  }
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
-}
-
-/**
- * GC_API: one address, or several separated by commas (the servers of a
- * city on a database): calls go to the first that answers.
- */
-export function parseEndpoints(api: string): Endpoint[] {
-  const parts = api
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
-  if (!parts.length) throw new GcError('invalid', 'GC_API: no address');
-  return parts.map(parseEndpoint);
-}
-
-/** The sockets of a city's servers on this host (`.gc/srv-<id>.sock`; a city on a database). */
-function serverSockets(gcDir: string): string[] {
-  try {
-    return readdirSync(gcDir)
-      .filter((f) => /^srv-[a-z0-9-]+\.sock$/.test(f))
-      .sort()
-      .map((f) => path.join(gcDir, f));
-  } catch {
-    return [];
-  }
-}
-
-function describeEndpoint(e: Endpoint): string {
-  return 'socketPath' in e ? e.socketPath : `http://${e.host}:${e.port}`;
-}
 
 export interface RemoteOptions {
   /**
@@ -132,18 +85,6 @@ function defaultRetryMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function queryString(q: object): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(q)) {
-    if (v === undefined) continue;
-    if (k === 'metadata') params.set(k, JSON.stringify(v));
-    else if (Array.isArray(v)) params.set(k, v.join(','));
-    else params.set(k, String(v));
-  }
-  const s = params.toString();
-  return s ? `?${s}` : '';
-}
 
 export class RemoteCity implements CityClient {
   readonly kind = 'remote' as const;
@@ -475,6 +416,42 @@ export class RemoteCity implements CityClient {
 
   convoyStatus(id: string): Promise<ConvoyStatus> {
     return this.call('GET', `/v0/convoys/${encodeURIComponent(id)}`);
+  }
+
+  closeConvoy(
+    id: string,
+    options: { reason?: string; force?: boolean; land?: boolean } = {},
+  ): Promise<ConvoyCloseResult> {
+    return this.call('POST', `/v0/convoys/${encodeURIComponent(id)}/close`, {
+      ...(options.reason !== undefined ? { reason: options.reason } : {}),
+      ...(options.force ? { force: true } : {}),
+      ...(options.land ? { land: true } : {}),
+    });
+  }
+
+  setConvoyTarget(id: string, target: string): Promise<Bead> {
+    return this.call('POST', `/v0/convoys/${encodeURIComponent(id)}/target`, { target });
+  }
+
+  deleteConvoy(
+    id: string,
+    options: { beads?: boolean; force?: boolean } = {},
+  ): Promise<ConvoyDeleteResult> {
+    return this.call(
+      'DELETE',
+      `/v0/convoys/${encodeURIComponent(id)}${queryString({
+        beads: options.beads ? 'true' : undefined,
+        force: options.force ? 'true' : undefined,
+      })}`,
+    );
+  }
+
+  checkConvoys(): Promise<PatrolResult> {
+    return this.call('POST', '/v0/convoys/check');
+  }
+
+  strandedConvoys(): Promise<StrandedConvoy[]> {
+    return this.call('GET', '/v0/convoys/stranded');
   }
 
   sendMail(to: string, input: MailSend): Promise<SentMessage> {

@@ -6,7 +6,12 @@
  */
 import { errorMessage } from '../core/index.js';
 import type { CityOps } from '../city/index.js';
-import { patrolConvoys, type PatrolResult, type PendingMerge } from './convoy.js';
+import {
+  patrolConvoys,
+  type ConvoyNotifier,
+  type PatrolResult,
+  type PendingMerge,
+} from './convoy.js';
 import { patrolMolecules } from './molecule.js';
 
 export class ConvoyPatrol {
@@ -21,6 +26,8 @@ export class ConvoyPatrol {
     private readonly log: (line: string) => void,
     private readonly everyMs = 1000,
     private readonly onPass: (r: PatrolResult) => void = () => undefined,
+    /** Mail to a closed convoy's owner and notify. */
+    private readonly notify?: ConvoyNotifier,
   ) {}
 
   start(): void {
@@ -37,7 +44,7 @@ export class ConvoyPatrol {
     }
     this.running = patrolMolecules(this.ops, Date.now(), this.log)
       .catch((e: unknown) => this.log(`molecules: ${errorMessage(e)}`))
-      .then(() => patrolConvoys(this.ops, this.pending, Date.now(), this.log))
+      .then(() => patrolConvoys(this.ops, this.pending, Date.now(), this.log, this.notify))
       .then(this.onPass, (e: unknown) => this.log(`convoys: ${errorMessage(e)}`))
       .finally(() => {
         this.running = undefined;

@@ -97,6 +97,27 @@ describe('convoys', () => {
     expect((await listConvoys(ops, { all: true })).items).toHaveLength(2);
   });
 
+  it('the patrol tells the owner and notify when it closes a convoy, never the closer', async () => {
+    const { ops, ids } = await city(3);
+    const told: { to: string; subject: string }[] = [];
+    const notify = (to: string, subject: string) => {
+      told.push({ to, subject });
+      return Promise.resolve();
+    };
+    const c = await createConvoy(ops, 'mayor', 'tell', ids.slice(0, 2), {
+      metadata: { 'convoy.notify': 'deacon' },
+    });
+    // Made by the patrol's own actor: nobody else to tell.
+    const quiet = await createConvoy(ops, 'convoy', 'quiet', ids.slice(2));
+    for (const id of ids) await ops.closeBead('agent', id, 'done');
+    const r = await patrolConvoys(ops, () => Promise.resolve(false), Date.now(), undefined, notify);
+    expect(r.closed.sort()).toEqual([c.convoy.id, quiet.convoy.id].sort());
+    expect(told.map((t) => t.to).sort()).toEqual(['deacon', 'mayor']);
+    expect(told.every((t) => t.subject.includes(c.convoy.id))).toBe(true);
+    const ev = (await ops.events.list({ type: 'convoy.closed' })).items;
+    expect(ev.map((e) => e.subject).sort()).toEqual([c.convoy.id, quiet.convoy.id].sort());
+  });
+
   it('additions go after the released waves', async () => {
     const { ops, ids } = await city(5);
     const st = await createConvoy(ops, 'mayor', 'grow', ids.slice(0, 2), { waveSize: 2 });

@@ -25,6 +25,17 @@ const M = {
   released: 'convoy.waves_released',
   releasedAt: 'convoy.wave_released_at',
 } as const;
+/** Sends one mail: the city's mail, as the convoy's actor. */
+export type ConvoyNotifier = (to: string, subject: string, body: string) => Promise<void>;
+
+export const MERGE_STRATEGIES = ['direct', 'mr', 'local'] as const;
+export const CONVOY_META = {
+  owner: 'convoy.owner',
+  notify: 'convoy.notify',
+  merge: 'convoy.merge',
+  molecule: 'convoy.molecule',
+  target: 'target',
+} as const;
 /** Default time a wave may stay out before the next goes anyway. */
 export const DEFAULT_WAVE_TIMEOUT_MS = 30 * 60_000;
 
@@ -46,6 +57,14 @@ export interface ConvoyCreate {
   /** A duration ("30m"); default 30m. */
   wave_timeout?: string;
   owned?: boolean;
+  /** Who manages it (default: the creator). */
+  owner?: string;
+  /** Who is told by mail when it closes (besides the owner). */
+  notify?: string;
+  /** How its work merges: direct, mr or local. */
+  merge?: string;
+  /** The branch its work targets. */
+  target?: string;
 }
 
 export function convoyOptions(input: ConvoyCreate): ConvoyOptions {
@@ -62,10 +81,22 @@ export function convoyOptions(input: ConvoyCreate): ConvoyOptions {
       );
     }
   }
+  if (input.merge !== undefined && !(MERGE_STRATEGIES as readonly string[]).includes(input.merge)) {
+    throw new ValidationError(
+      `expected ${MERGE_STRATEGIES.join(', ')}, got ${JSON.stringify(input.merge)}`,
+      { where: 'merge' },
+    );
+  }
+  const metadata: Record<string, string> = {};
+  if (input.owner) metadata[CONVOY_META.owner] = input.owner;
+  if (input.notify) metadata[CONVOY_META.notify] = input.notify;
+  if (input.merge) metadata[CONVOY_META.merge] = input.merge;
+  if (input.target) metadata[CONVOY_META.target] = input.target;
   return {
     ...(input.wave_size !== undefined ? { waveSize: input.wave_size } : {}),
     ...(timeout !== undefined ? { waveTimeoutMs: timeout } : {}),
     ...(input.owned ? { owned: true } : {}),
+    ...(Object.keys(metadata).length ? { metadata } : {}),
   };
 }
 
@@ -159,8 +190,8 @@ export async function createConvoy(
     type: CONVOY,
     labels: o.owned ? ['owned'] : [],
     metadata: {
-      ...o.metadata,
       [M.owner]: actor,
+      ...o.metadata,
       ...(waveSize
         ? {
             [M.size]: String(waveSize),
@@ -319,6 +350,46 @@ async function recordRelease(
   });
 }
 
+/** Close `c`, its held wave gates; record convoy.closed; tell its owner and notify. */
+export async function finish(
+  ops: CityOps,
+  actor: string,
+  c: Bead,
+  reason: string,
+  total: number,
+  notify: ConvoyNotifier | undefined,
+  extra: Record<string, unknown> = {},
+): Promise<{ convoy: Bead; notified: string[] }> {
+  await ops.closeBead(actor, c.id, reason);
+  for (const g of (await gates(ops, c.id)).values()) {
+    if (g.status !== 'closed') await ops.closeBead(actor, g.id, 'convoy closed');
+  }
+  await ops.events.record({
+    type: 'convoy.closed',
+    actor,
+    subject: c.id,
+    payload: { beads: total, reason, ...extra },
+    message: `convoy ${c.id} (${c.title}) closed: ${reason}`,
+  });
+  const notified: string[] = [];
+  if (notify) {
+    const to = new Set(
+      [c.metadata[CONVOY_META.notify], c.metadata[CONVOY_META.owner]].filter(
+        (x): x is string => !!x && x !== actor,
+      ),
+    );
+    for (const who of to) {
+      await notify(
+        who,
+        `convoy ${c.id} closed: ${c.title}`,
+        `Convoy ${c.id} (${c.title}) closed: ${reason}. ${total} bead(s).`,
+      );
+      notified.push(who);
+    }
+  }
+  return { convoy: await ops.store.get(c.id), notified };
+}
+
 export interface PatrolResult {
   released: { convoy: string; wave: number; reason: string }[];
   closed: string[];
@@ -333,6 +404,7 @@ export async function patrolConvoys(
   pending: PendingMerge,
   now = Date.now(),
   log: (line: string) => void = () => undefined,
+  notify?: ConvoyNotifier,
 ): Promise<PatrolResult> {
   const out: PatrolResult = { released: [], closed: [] };
   const open = await ops.store.list({ type: CONVOY, status: ['open', 'in_progress'], limit: 1000 });
@@ -362,17 +434,7 @@ export async function patrolConvoys(
         }
       }
       if (st.total > 0 && st.closed === st.total && !c.labels.includes('owned')) {
-        await ops.closeBead('convoy', c.id, 'all its beads are closed');
-        for (const w of st.waves) {
-          if (w.gate && !w.released) await ops.closeBead('convoy', w.gate, 'convoy closed');
-        }
-        await ops.events.record({
-          type: 'convoy.closed',
-          actor: 'convoy',
-          subject: c.id,
-          payload: { beads: st.total },
-          message: `convoy ${c.id} (${c.title}) closed: all ${st.total} bead(s) closed`,
-        });
+        await finish(ops, 'convoy', c, `all its ${st.total} bead(s) closed`, st.total, notify);
         out.closed.push(c.id);
       }
     } catch (e) {

@@ -2,7 +2,9 @@
 export { hook, hookText, sling, type HookResult, type SlingResult } from './dispatch.js';
 export {
   CONVOY,
+  CONVOY_META,
   DEFAULT_WAVE_TIMEOUT_MS,
+  MERGE_STRATEGIES,
   addToConvoy,
   convoyOptions,
   createConvoy,
@@ -10,6 +12,7 @@ export {
   patrolConvoys,
   status as convoyStatus,
   type ConvoyCreate,
+  type ConvoyNotifier,
   type ConvoyOptions,
   type ConvoyStatus,
   type ConvoySummary,
@@ -19,6 +22,16 @@ export {
 } from './convoy.js';
 export { nextRelease, planWaves, type Release, type WaveItem, type WaveProgress } from './waves.js';
 export { ConvoyPatrol } from './convoy-patrol.js';
+export {
+  closeConvoy,
+  convoyNotifier,
+  deleteConvoy,
+  setConvoyTarget,
+  strandedConvoys,
+  type ConvoyCloseResult,
+  type ConvoyDeleteResult,
+  type StrandedConvoy,
+} from './convoy-life.js';
 export {
   MOL,
   MOLECULE,

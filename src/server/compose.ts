@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { CityOps, KeyRing, type CityState } from '../city/index.js';
 import { Controller, citySpec, type CitySpec } from '../controller/index.js';
-import { ConvoyPatrol } from '../dispatch/index.js';
+import { ConvoyPatrol, convoyNotifier } from '../dispatch/index.js';
 import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
 import { WebhookDelivery, openMail, recordWebhookResults, type Mail } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
@@ -154,7 +154,14 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       log,
     });
     ref.refinery = refinery;
-    const convoys = new ConvoyPatrol(ops, (bead) => queue.hasPending(bead), log);
+    const convoys = new ConvoyPatrol(
+      ops,
+      (bead) => queue.hasPending(bead),
+      log,
+      1000,
+      undefined,
+      convoyNotifier(mail, log),
+    );
     ref.convoys = convoys;
     const webhooks = new WebhookDelivery({
       workers: mailCfg.webhook_workers,

@@ -1,7 +1,8 @@
 /**
- * `gc convoy ...`: create, add, list, status. A convoy groups beads (it is
- * their parent) and can release them in waves: the next wave goes when the
- * work before it has merged, or after its timeout.
+ * `gc convoy ...`: create, add, list, status, close, land, target, delete,
+ * check, stranded. A convoy groups beads (it is their parent) and can
+ * release them in waves: the next wave goes when the work before it has
+ * merged, or after its timeout.
  */
 import { ValidationError } from '../../core/index.js';
 import type { ConvoyStatus } from '../../dispatch/index.js';
@@ -50,11 +51,21 @@ function printStatus(st: ConvoyStatus): void {
   }
 }
 
+export interface CreateArgs {
+  waveSize?: string;
+  waveTimeout?: string;
+  owned?: boolean;
+  owner?: string;
+  notify?: string;
+  merge?: string;
+  target?: string;
+}
+
 export async function create(
   g: GlobalOptions,
   title: string,
   beads: string[],
-  o: { waveSize?: string; waveTimeout?: string; owned?: boolean },
+  o: CreateArgs,
 ): Promise<void> {
   const waveSize = whole(o.waveSize, '--wave-size');
   await withCity(g, 'convoy create', async (city) => {
@@ -64,6 +75,10 @@ export async function create(
       ...(waveSize !== undefined ? { wave_size: waveSize } : {}),
       ...(o.waveTimeout !== undefined ? { wave_timeout: o.waveTimeout } : {}),
       ...(o.owned ? { owned: true } : {}),
+      ...(o.owner ? { owner: o.owner } : {}),
+      ...(o.notify ? { notify: o.notify } : {}),
+      ...(o.merge ? { merge: o.merge } : {}),
+      ...(o.target ? { target: o.target } : {}),
     });
     if (g.json) printJson(st);
     else printStatus(st);
@@ -123,6 +138,103 @@ export async function status(g: GlobalOptions, id: string): Promise<void> {
       const st = await city.convoyStatus(id);
       if (g.json) printJson(st);
       else printStatus(st);
+    },
+    { readonly: true },
+  );
+}
+
+export async function close(
+  g: GlobalOptions,
+  id: string,
+  o: { reason?: string; force?: boolean },
+  land = false,
+): Promise<void> {
+  await withCity(g, land ? 'convoy land' : 'convoy close', async (city) => {
+    const r = await city.closeConvoy(id, {
+      ...(o.reason !== undefined ? { reason: o.reason } : {}),
+      ...(o.force ? { force: true } : {}),
+      ...(land ? { land: true } : {}),
+    });
+    if (g.json) printJson(r);
+    else if (!r.changed) printLine(`${id} was closed already`);
+    else
+      printLine(
+        `${id} ${land ? 'landed' : 'closed'}: ${r.total - r.open}/${r.total} bead(s) closed` +
+          (r.forced ? ` (forced: ${r.open} open)` : '') +
+          (r.notified.length ? `; told ${r.notified.join(', ')}` : ''),
+      );
+  });
+}
+
+export async function target(g: GlobalOptions, id: string, branch: string): Promise<void> {
+  await withCity(g, 'convoy target', async (city) => {
+    const b = await city.setConvoyTarget(id, branch);
+    if (g.json) printJson(b);
+    else printLine(branch ? `${id} targets ${branch}` : `${id} has no target`);
+  });
+}
+
+export async function remove(
+  g: GlobalOptions,
+  id: string,
+  o: { beads?: boolean; force?: boolean },
+): Promise<void> {
+  await withCity(g, 'convoy delete', async (city) => {
+    const r = await city.deleteConvoy(id, {
+      ...(o.beads ? { beads: true } : {}),
+      ...(o.force ? { force: true } : {}),
+    });
+    if (g.json) printJson(r);
+    else
+      printLine(
+        `${id} deleted; ` +
+          (o.beads
+            ? `${r.deleted.length} bead(s) deleted with it`
+            : `${r.released.length} bead(s) kept, no longer in a convoy`),
+      );
+  });
+}
+
+export async function check(g: GlobalOptions): Promise<void> {
+  await withCity(g, 'convoy check', async (city) => {
+    const r = await city.checkConvoys();
+    if (g.json) printJson(r);
+    else if (!r.closed.length && !r.released.length) printLine('nothing to close or release');
+    else {
+      for (const c of r.closed) printLine(`closed ${c}`);
+      for (const w of r.released) printLine(`${w.convoy}: wave ${w.wave} released (${w.reason})`);
+    }
+  });
+}
+
+export async function stranded(g: GlobalOptions): Promise<void> {
+  await withCity(
+    g,
+    'convoy stranded',
+    async (city) => {
+      const list = await city.strandedConvoys();
+      if (g.json) {
+        printJson(list);
+        return;
+      }
+      if (!list.length) {
+        printLine('no stranded work');
+        return;
+      }
+      printLine(
+        table(
+          ['CONVOY', 'BEAD', 'READY', 'ROUTED TO', 'TITLE'],
+          list.flatMap((c) =>
+            c.beads.map((b) => [
+              c.id,
+              b.id,
+              b.ready ? 'yes' : 'no',
+              b.routed_to || '-',
+              clip(b.title, 60),
+            ]),
+          ),
+        ),
+      );
     },
     { readonly: true },
   );
