@@ -11,7 +11,7 @@
  * a suspended city stays suspended through a failover.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -549,6 +549,56 @@ for (const kind of ['postgres', 'mysql'] as const) {
       expect(r.stderr).toMatch(/provider = "exec"/);
       const rows = await city.db.query<{ host: string }>('SELECT host FROM gc_servers');
       expect(rows.map((x) => x.host)).not.toContain('elsewhere.example');
+    });
+
+    it('orders run on the leader only; a run asked of a replica goes to the leader; the next leader takes them up', async () => {
+      const city = await newCity('orders', '');
+      writeFileSync(
+        path.join(city.root, 'city.toml'),
+        `${readFileSync(path.join(city.root, 'city.toml'), 'utf8')}\n[orders]\ntick = "200ms"\n`,
+      );
+      mkdirSync(path.join(city.root, 'orders'));
+      // $PPID of the order's shell is the server that ran it.
+      writeFileSync(
+        path.join(city.root, 'orders', 'beat.toml'),
+        '[order]\nexec = "echo $PPID >> beat.out"\ngate = "cooldown"\ninterval = "1s"\n',
+      );
+      const beats = () => {
+        try {
+          return readFileSync(path.join(city.root, 'beat.out'), 'utf8').trim().split('\n');
+        } catch {
+          return [];
+        }
+      };
+      const a = await city.start();
+      const b = await city.start();
+      expect([a.role, b.role]).toEqual(['leader', 'replica']);
+      await waitFor(() => beats().length >= 3, 'three beats', 30_000);
+      const viaReplica = await city.call(b, 'POST', '/v0/orders/beat/run', {});
+      expect([200, 409]).toContain(viaReplica.status);
+      expect(new Set(beats())).toEqual(new Set([String(a.pid)]));
+      process.kill(a.pid, 'SIGKILL');
+      await waitFor(() => !alive(a.pid), 'the leader to die');
+      const seen = beats().length;
+      await waitFor(
+        () =>
+          beats()
+            .slice(seen)
+            .filter((p) => p === String(b.pid)).length >= 2,
+        'the new leader to run the order',
+        TAKEOVER_BOUND_MS + 10_000,
+      );
+      expect(new Set(beats().slice(seen))).toEqual(new Set([String(b.pid)]));
+      // Never two runs at once: each fired run ended before the next fired.
+      const ev = (await city.events(b)).filter(
+        (e) =>
+          e.type === 'order.fired' || e.type === 'order.completed' || e.type === 'order.failed',
+      );
+      let open = 0;
+      for (const e of ev) {
+        open += e.type === 'order.fired' ? 1 : -1;
+        expect(open).toBeLessThanOrEqual(1);
+      }
     });
 
     it("an agent's CLI given two servers keeps working while one of them is killed", async () => {

@@ -3,6 +3,7 @@ import type { CityOps, KeyRing, Principal } from '../city/index.js';
 import type { Controller, CitySpec } from '../controller/index.js';
 import type { FormulaFile } from '../formula/index.js';
 import type { Mail, Message } from '../mail/index.js';
+import type { OrderScheduler } from '../orders/index.js';
 import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
@@ -32,6 +33,8 @@ export interface ApiHost {
   readonly holdOverlapping: 'prefer' | 'strict' | 'off';
   /** The city's formulas as its packs and folder hold them now (formula/discover.ts). */
   formulaFiles(): FormulaFile[];
+  /** The city's orders (they act on the leader only). */
+  readonly orders: OrderScheduler;
   /** A convoy was made or grew: look at its waves now. */
   convoysChanged(): void;
   reload(): Promise<{ ok: boolean; error?: string }>;

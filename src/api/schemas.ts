@@ -294,3 +294,8 @@ export const convoyListQuery = z.object({
   limit: qInt(1, 1000).optional(),
   cursor: z.string().max(512).optional(),
 });
+export const orderHistoryQuery = z.object({
+  order: z.string().max(256).optional(),
+  limit: qInt(1, 1000).optional(),
+});
+export const orderShowQuery = z.object({ check: qBool.optional() });

@@ -21,6 +21,7 @@ import type {
 import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events/index.js';
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
+import type { OrderRun, OrderState, OrderView } from '../orders/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -42,6 +43,16 @@ export type SentMessage = Message & {
   /** Said when the recipient names no agent, pool, session or registered agent. */
   warnings?: string[];
 };
+
+export interface OrderList {
+  orders: OrderView[];
+  /** The order files (and [orders] entries) that could not be read. */
+  issues: string[];
+}
+
+export interface OrderDetail extends OrderState {
+  runs: Bead[];
+}
 
 export interface MqSubmitted extends MergeRequest {
   /** False when the same branch and head were already submitted. */
@@ -167,6 +178,17 @@ export interface CityClient {
   /** Close finished convoys and release due waves now (what the patrol does every second). */
   checkConvoys(): Promise<PatrolResult>;
   strandedConvoys(): Promise<StrandedConvoy[]>;
+
+  /** Orders (orders/<name>.toml): what the city has, their gates now, their runs. */
+  listOrders(): Promise<OrderList>;
+  /** Every order's gate decision now: conditions are run, nothing fires. */
+  checkOrders(): Promise<OrderState[]>;
+  /** One order, its decision (`check`: run its condition) and its recent runs. */
+  orderStatus(name: string, check?: boolean): Promise<OrderDetail>;
+  /** Run an order now, whatever its gate; refused while one of its runs is open. */
+  runOrder(name: string): Promise<OrderRun>;
+  /** Runs of one order (or all), newest first. */
+  orderHistory(name?: string, limit?: number): Promise<Bead[]>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

@@ -1,6 +1,8 @@
 /** Client module: the CityClient seam and its in-process implementation. */
 export type {
   CityClient,
+  OrderDetail,
+  OrderList,
   ClaimRequest,
   FollowOptions,
   FormulaSlingRequest,

@@ -34,6 +34,13 @@ import {
 } from '../dispatch/index.js';
 import { discoverFormulas } from '../formula/index.js';
 import {
+  OrderScheduler,
+  agentNames,
+  discoverOrders,
+  type OrderRun,
+  type OrderState,
+} from '../orders/index.js';
+import {
   checkEmittedType,
   type EventListQuery,
   type EventPage,
@@ -72,6 +79,8 @@ import {
   type MailReply,
   type MqSubmitted,
   type MailSend,
+  type OrderDetail,
+  type OrderList,
   type SentMessage,
   type UnclaimRequest,
 } from './city-client.js';
@@ -95,6 +104,7 @@ export class LocalCity implements CityClient {
   private readonly ops: CityOps;
   private mailbox: Mail | undefined;
   private mq: Refinery | undefined;
+  private scheduler: OrderScheduler | undefined;
 
   private constructor(
     readonly actor: string,
@@ -382,6 +392,42 @@ export class LocalCity implements CityClient {
 
   strandedConvoys(): Promise<StrandedConvoy[]> {
     return strandedConvoys(this.ops);
+  }
+
+  /** Orders in this process (no server runs): a run is waited for before it answers. */
+  private get orders(): OrderScheduler {
+    this.scheduler ??= new OrderScheduler({
+      ops: this.ops,
+      root: this.where,
+      orders: () => discoverOrders(this.loaded),
+      formulas: () => discoverFormulas(this.loaded),
+      agents: () => agentNames(this.loaded),
+      log: (line) => process.stderr.write(`gc: ${line}\n`),
+    });
+    return this.scheduler;
+  }
+
+  listOrders(): Promise<OrderList> {
+    return Promise.resolve(this.orders.list());
+  }
+
+  checkOrders(): Promise<OrderState[]> {
+    return this.orders.check();
+  }
+
+  async orderStatus(name: string, check = false): Promise<OrderDetail> {
+    const st = await this.orders.status(name, check);
+    return { ...st, runs: await this.orders.history(name, 10) };
+  }
+
+  async runOrder(name: string): Promise<OrderRun> {
+    const r = await this.orders.run(name, this.actor);
+    await this.orders.settled(r.run.id);
+    return { ...r, run: await this.state.store.get(r.run.id) };
+  }
+
+  orderHistory(name?: string, limit?: number): Promise<Bead[]> {
+    return this.orders.history(name, limit);
   }
 
   private convoyMail() {

@@ -44,6 +44,7 @@ import type {
   StrandedConvoy,
 } from '../dispatch/index.js';
 import type { MailCount, MailPage, Message } from '../mail/index.js';
+import type { OrderRun, OrderState } from '../orders/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type {
   ClaimRequest,
@@ -54,6 +55,8 @@ import type {
   MailReply,
   MqSubmitted,
   MailSend,
+  OrderDetail,
+  OrderList,
   SentMessage,
   SlingBeadResult,
   SlingOptions,
@@ -452,6 +455,29 @@ export class RemoteCity implements CityClient {
 
   strandedConvoys(): Promise<StrandedConvoy[]> {
     return this.call('GET', '/v0/convoys/stranded');
+  }
+
+  listOrders(): Promise<OrderList> {
+    return this.call('GET', '/v0/orders');
+  }
+
+  checkOrders(): Promise<OrderState[]> {
+    return this.call('GET', '/v0/orders/check');
+  }
+
+  orderStatus(name: string, check = false): Promise<OrderDetail> {
+    return this.call(
+      'GET',
+      `/v0/orders/${encodeURIComponent(name)}${queryString({ check: check ? 'true' : undefined })}`,
+    );
+  }
+
+  runOrder(name: string): Promise<OrderRun> {
+    return this.call('POST', `/v0/orders/${encodeURIComponent(name)}/run`, {});
+  }
+
+  orderHistory(name?: string, limit?: number): Promise<Bead[]> {
+    return this.call('GET', `/v0/orders/history${queryString({ order: name, limit })}`);
   }
 
   sendMail(to: string, input: MailSend): Promise<SentMessage> {

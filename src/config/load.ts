@@ -161,7 +161,7 @@ function checkUnknownKeys(
 const HOOK_PROVIDERS: readonly string[] = ['claude'];
 
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
-  '': ['formulas', 'orders'],
+  '': ['formulas'],
   daemon: ['formula_v2'],
   agent: ['default_sling_formula'],
 };

@@ -475,6 +475,38 @@ export const apiSchema = z.object({
     ),
 });
 
+const orderOverrideSchema = z.object({
+  name: z.string().min(1).describe('The order it changes (its file name).'),
+  rig: z.string().optional().describe('Reserved: rig copies of pack orders.'),
+  enabled: z.boolean().optional().describe('Turn the order on or off.'),
+  gate: z
+    .enum(['cooldown', 'cron', 'condition', 'event', 'manual'])
+    .optional()
+    .describe('Its gate.'),
+  trigger: z
+    .enum(['cooldown', 'cron', 'condition', 'event', 'manual'])
+    .optional()
+    .describe('Its gate (the newer Gas City name).'),
+  interval: optDuration('cooldown: time between runs.'),
+  schedule: z.string().optional().describe('cron: five fields.'),
+  tz: z.string().optional().describe('cron: the time zone the schedule is read in.'),
+  check: z.string().optional().describe('condition: shell command, exit 0 = due.'),
+  check_timeout: optDuration('condition: the check’s time limit.'),
+  on: z.string().optional().describe('event: the event type.'),
+  pool: z.string().optional().describe('formula: the agent or pool its steps go to.'),
+  timeout: optDuration('The run’s time limit.'),
+});
+
+export const ordersSchema = z.object({
+  skip: strings().default([]).describe('Orders never run (their names).'),
+  max_timeout: optDuration('Caps every order’s timeout.'),
+  overrides: z
+    .array(orderOverrideSchema)
+    .default([])
+    .describe('Changes to pack orders without editing them; one naming no order is an error.'),
+  tick: duration('30s', 'How often the leader looks at the orders’ gates (a gc key).'),
+});
+
 export const citySchema = z.object({
   include: strings()
     .optional()
@@ -492,6 +524,7 @@ export const citySchema = z.object({
   daemon: daemonSchema.prefault({}).describe('Controller.'),
   api: apiSchema.prefault({}).describe('HTTP API.'),
   database: databaseSchema.prefault({}).describe('Database server (PostgreSQL, MariaDB/MySQL).'),
+  orders: ordersSchema.prefault({}).describe('Orders (orders/<name>.toml): skips and overrides.'),
 });
 
 export type CityConfig = z.output<typeof citySchema>;

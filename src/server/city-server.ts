@@ -21,6 +21,7 @@ import type { EventInput } from '../events/index.js';
 import { SqlFlags, type ServerRow } from '../db/index.js';
 import { RateLimiter, type ApiHost } from '../api/index.js';
 import type { Message } from '../mail/index.js';
+import type { OrderScheduler } from '../orders/index.js';
 import { composeCity, type CityParts } from './compose.js';
 import { ApiListeners, removeDeadSockets, type LeaderTarget } from './listen.js';
 import { Leadership, staleMsFor } from './leadership.js';
@@ -261,6 +262,7 @@ export class CityServer implements ApiHost, LeaderHost {
           serverId: id,
           staleMs: l.staleMs,
           mayAct: l.leadingNow,
+          config: () => ref.server?.currentConfig() ?? state.loaded,
         });
         const server = new CityServer(root, state, parts, id, leadership, log);
         ref.server = server;
@@ -278,17 +280,20 @@ export class CityServer implements ApiHost, LeaderHost {
           where: '--api-only',
         });
       }
+      const own: { server?: CityServer } = {};
       parts = await composeCity(state, {
         ...options,
         log,
         api: `unix:${citySocketPath(root)}`,
         serverId: id,
         staleMs: staleMsFor(ttlMs),
+        config: () => own.server?.currentConfig() ?? state.loaded,
       });
       // Events a crash left between the store and the log reach the log first.
       const recovered = await parts.ops.recover();
       if (recovered) log(`events: ${recovered} committed event(s) recovered from the outbox`);
       const server = new CityServer(root, state, parts, id, undefined, log);
+      own.server = server;
       await server.open(options);
       await server.lead(0);
       server.state = 'running';
@@ -428,8 +433,17 @@ export class CityServer implements ApiHost, LeaderHost {
   /** city.toml as last loaded (at start, or by a reload that took). */
   private latest: LoadedConfig | undefined;
 
+  /** city.toml as last loaded (at start, or by a reload that took). */
+  currentConfig(): LoadedConfig {
+    return this.latest ?? this.cityState.loaded;
+  }
+
   formulaFiles(): FormulaFile[] {
-    return discoverFormulas(this.latest ?? this.cityState.loaded);
+    return discoverFormulas(this.currentConfig());
+  }
+
+  get orders(): OrderScheduler {
+    return this.parts.orders;
   }
 
   convoysChanged(): void {

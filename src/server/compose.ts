@@ -1,7 +1,7 @@
 /**
  * The parts of a city server, wired together: the session provider, the
  * key ring, the bead operations, the controller, mail, the merge queue
- * (refinery), convoys and webhooks. Every server of a city builds all of
+ * (refinery), convoys, orders and webhooks. Every server of a city builds all of
  * them; only the leader starts the ones that act (see leadership.ts).
  */
 import path from 'node:path';
@@ -12,6 +12,10 @@ import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refin
 import { WebhookDelivery, openMail, recordWebhookResults, type Mail } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
 import { RunService, openCityRecords, type CityRecords } from '../api/index.js';
+import { OrderScheduler, agentNames, discoverOrders, type Discovered } from '../orders/index.js';
+import { discoverFormulas } from '../formula/index.js';
+import { parseDuration } from '../core/index.js';
+import { formatIssue, type LoadedConfig } from '../config/index.js';
 import { fencedProvider } from './fenced-provider.js';
 import { serverHost } from './host.js';
 import { writeShims } from './shims.js';
@@ -27,6 +31,8 @@ export interface ComposeOptions {
   serverId: string;
   /** A server not seen for this long is gone. */
   staleMs: number;
+  /** city.toml as last loaded (reloads included); default: the state's. */
+  config?: () => LoadedConfig;
   /** Whether only the leader may act (several servers share the city). */
   mayAct?: () => boolean;
   log: (line: string) => void;
@@ -44,6 +50,7 @@ export interface CityParts {
   queue: MergeQueue;
   refinery: Refinery;
   convoys: ConvoyPatrol;
+  orders: OrderScheduler;
   worktrees: SessionWorktrees;
   webhooks: WebhookDelivery;
   runs: RunService;
@@ -163,6 +170,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       convoyNotifier(mail, log),
     );
     ref.convoys = convoys;
+    const orders = cityOrders(state, o, ops);
     const webhooks = new WebhookDelivery({
       workers: mailCfg.webhook_workers,
       allowPrivate: mailCfg.webhook_allow_private,
@@ -183,6 +191,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       queue,
       refinery,
       convoys,
+      orders,
       worktrees,
       webhooks,
       runs: runService,
@@ -190,6 +199,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       async close(say) {
         const steps: [string, () => unknown][] = [
           ['convoy patrol', () => convoys.stop()],
+          ['orders', () => orders.stop()],
           ['merge queue', () => refinery.stop()],
           ['merge queue database', () => queue.close()],
           ['runs', () => runService.close()],
@@ -215,4 +225,35 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
     await keys?.close();
     throw e;
   }
+}
+
+/** How long one reading of the order files serves (event pokes ask often). */
+const ORDER_SCAN_MS = 5000;
+
+/** The order scheduler over the city's current config; the leader starts it. */
+function cityOrders(state: CityState, o: ComposeOptions, ops: CityOps): OrderScheduler {
+  const config = o.config ?? (() => state.loaded);
+  let scan: { at: number; of: LoadedConfig; d: Discovered } | undefined;
+  const orders = (): Discovered => {
+    const of = config();
+    if (!scan || scan.of !== of || Date.now() - scan.at > ORDER_SCAN_MS) {
+      const d = discoverOrders(of);
+      const said = new Set(scan?.d.issues.map(formatIssue));
+      for (const i of d.issues.map(formatIssue)) if (!said.has(i)) o.log(`orders: ${i}`);
+      scan = { at: Date.now(), of, d };
+    }
+    return scan.d;
+  };
+  return new OrderScheduler(
+    {
+      ops,
+      root: state.loaded.root,
+      orders,
+      formulas: () => discoverFormulas(config()),
+      agents: () => agentNames(config()),
+      log: o.log,
+      ...(o.mayAct ? { mayAct: o.mayAct } : {}),
+    },
+    parseDuration(state.loaded.config.orders.tick),
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * The leader's work, taken up when a server gains the lease (or at start,
  * for the one server of a city on SQLite) and put down when it loses it:
- * the controller, the merge queue engines, runs, convoy patrols, the city
+ * the controller, the merge queue engines, runs, convoy patrols, orders, the city
  * socket (`.gc/gc.sock`, where sessions and the CLI reach the city), and
  * a watch on the event log that pokes them on other servers' writes.
  */
@@ -69,6 +69,7 @@ export class LeaderWork {
     parts.controller.start();
     await parts.refinery.start();
     parts.convoys.start();
+    await parts.orders.start();
     if (host.shared) this.tail = this.follow(from);
   }
 
@@ -143,6 +144,7 @@ export class LeaderWork {
     }
     steps.push(
       ['convoy patrol', () => parts.convoys.stop()],
+      ['orders', () => parts.orders.stop()],
       ['merge queue', () => parts.refinery.stop()],
       ['event watch', () => this.tail],
     );

@@ -176,6 +176,7 @@ export const INFRA_TYPES: ReadonlySet<string> = new Set([
   'role',
   'rig',
   'convoy',
+  'order',
 ]);
 
 /** Documented size limits (bytes of UTF-8). */

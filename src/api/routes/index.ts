@@ -14,6 +14,7 @@ import { convoyRoutes } from './convoys.js';
 import { dispatchRoutes } from './dispatch.js';
 import { keyRoutes } from './keys.js';
 import { mailAndQueueRoutes } from './mail.js';
+import { orderRoutes } from './orders.js';
 import { sessionRoutes } from './sessions.js';
 
 export function registerRoutes(router: Router, server: ApiHost): void {
@@ -22,6 +23,7 @@ export function registerRoutes(router: Router, server: ApiHost): void {
   beadRoutes(router, kit);
   dispatchRoutes(router, kit);
   convoyRoutes(router, kit);
+  orderRoutes(router, kit);
   mailAndQueueRoutes(router, kit);
   sessionRoutes(router, kit);
   keyRoutes(router, kit);
