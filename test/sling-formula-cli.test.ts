@@ -4,7 +4,7 @@
  * city), human and --json, with the mistakes users make. Whatever fails
  * must leave the store as it was.
  */
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -152,5 +152,40 @@ describe('gc sling --formula and gc formula cook', () => {
       expect(r.stderr, args.join(' ')).toMatch(message);
     }
     expect(await total()).toBe(before);
+  });
+
+  it("default_sling_formula: slinging a bead pours the agent's formula on it; --no-formula routes it alone", async () => {
+    const city = path.join(root, 'city.toml');
+    writeFileSync(
+      city,
+      `${readFileSync(city, 'utf8')}\n[[agent]]\nname = "porter"\nstart_command = "sleep 600"\ndefault_sling_formula = "patrol"\n`,
+    );
+    const warn = await gc('config', 'validate');
+    expect(warn.stderr).not.toContain('default_sling_formula');
+    const bead = await json<Bead>('bead', 'create', 'carry the crates');
+    const r = await json<{ bead: Bead; molecule: string; formula: string; convoy?: string }>(
+      'sling',
+      'porter',
+      bead.id,
+    );
+    expect(r).toMatchObject({ formula: 'patrol', target: 'porter' });
+    const mol = await json<Bead & { molecule: MoleculeProgress }>('bead', 'show', r.molecule);
+    expect(mol.metadata['gc.formula']).toBe('patrol');
+    expect(mol.metadata['gc.on']).toBe(bead.id);
+    expect((await json<Bead>('bead', 'show', bead.id)).metadata.molecule_id).toBe(r.molecule);
+    const other = await json<Bead>('bead', 'create', 'just route it');
+    const human = await gc('sling', 'porter', other.id, '--no-formula');
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(new RegExp(`^${other.id} routed to porter \\(convoy \\S+\\)`));
+    const shown = await json<Bead>('bead', 'show', other.id);
+    expect(shown.metadata['gc.routed_to']).toBe('porter');
+    expect(shown.metadata.molecule_id).toBeUndefined();
+    const third = await json<Bead>('bead', 'create', 'once more');
+    const text = await gc('sling', 'porter', third.id);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^${third.id}: porter's default formula patrol poured on it as molecule \\S+, its steps routed to porter`,
+      ),
+    );
   });
 });

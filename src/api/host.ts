@@ -33,6 +33,8 @@ export interface ApiHost {
   readonly holdOverlapping: 'prefer' | 'strict' | 'off';
   /** The city's formulas as its packs and folder hold them now (formula/discover.ts). */
   formulaFiles(): FormulaFile[];
+  /** The agent's default_sling_formula in city.toml as loaded now, if it has one. */
+  defaultSlingFormula(agent: string): string | undefined;
   /** The city's orders (they act on the leader only). */
   readonly orders: OrderScheduler;
   /** A convoy was made or grew: look at its waves now. */

@@ -121,6 +121,8 @@ export const slingBody = z.strictObject({
   nudge: z.boolean().optional(),
   convoy: z.boolean().optional(),
   owned: z.boolean().optional(),
+  /** false: route the bead alone, without the target's default_sling_formula. */
+  formula: z.boolean().optional(),
 });
 export const moleculeBody = z.strictObject({
   formula: z.string().min(1).max(256),

@@ -418,6 +418,7 @@ export function gcProgram(): Command {
       .option('--nudge', 'also nudge the live sessions of the agent')
       .option('--text', 'file the second argument as a new bead even if it looks like an id')
       .option('-f, --formula', 'the second argument is a formula: pour it as a molecule')
+      .option('--no-formula', "route the bead alone, without the target's default_sling_formula")
       .option(
         '--on <bead-or-formula>',
         'with --formula: the bead the molecule works on (var issue; it closes with the molecule); without: a formula to pour on the bead',

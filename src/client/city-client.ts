@@ -99,9 +99,16 @@ export interface SlingOptions {
   convoy?: boolean;
   /** The auto-convoy is owned (never closed by itself). */
   owned?: boolean;
+  /** false: route the bead alone, without the target's default_sling_formula. */
+  formula?: boolean;
 }
 
-export type SlingBeadResult = SlingResult & { convoy?: string };
+export type SlingBeadResult = SlingResult & {
+  convoy?: string;
+  /** The molecule the target's default_sling_formula poured on the bead. */
+  molecule?: string;
+  formula?: string;
+};
 
 /** A formula sling as callers put it (`wisp` a duration); `nudge` wakes the target's sessions. */
 export interface FormulaSlingRequest extends FormulaSlingInput {

@@ -20,7 +20,7 @@ import {
   patrolConvoys,
   setConvoyTarget,
   strandedConvoys,
-  slingBead,
+  slingWork,
   slingFormula,
   type ConvoyCloseResult,
   type ConvoyCreate,
@@ -323,13 +323,20 @@ export class LocalCity implements CityClient {
   ): Promise<SlingBeadResult> {
     // Without a running server there is no session to nudge; the controller
     // sees the route when it starts.
-    return slingBead(
+    return slingWork(
       this.ops,
       this.actor,
       target,
       beadId,
       this.loaded.config.agent.map((a) => a.name),
-      options,
+      () => discoverFormulas(this.loaded),
+      {
+        ...(options.convoy !== undefined ? { convoy: options.convoy } : {}),
+        ...(options.owned !== undefined ? { owned: options.owned } : {}),
+        ...(options.formula !== undefined ? { formula: options.formula } : {}),
+        defaultFormula: this.loaded.config.agent.find((a) => a.name === target)
+          ?.default_sling_formula,
+      },
     );
   }
 

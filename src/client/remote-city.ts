@@ -389,6 +389,7 @@ export class RemoteCity implements CityClient {
       nudge: options.nudge === true,
       ...(options.convoy !== undefined ? { convoy: options.convoy } : {}),
       ...(options.owned !== undefined ? { owned: options.owned } : {}),
+      ...(options.formula === false ? { formula: false } : {}),
     });
   }
 

@@ -163,7 +163,6 @@ const HOOK_PROVIDERS: readonly string[] = ['claude'];
 const GAS_CITY_KEYS: Record<string, readonly string[]> = {
   '': ['formulas'],
   daemon: ['formula_v2'],
-  agent: ['default_sling_formula'],
 };
 
 function gasCityKey(path: readonly PathSegment[]): string | undefined {

@@ -177,7 +177,7 @@ describe('Gas City keys not acted on yet', () => {
       {},
     );
     const w = loaded.warnings.map((i) => `${i.path}: ${i.message}`);
-    for (const key of ['daemon.formula_v2', 'formulas', 'agent.default_sling_formula']) {
+    for (const key of ['daemon.formula_v2', 'formulas']) {
       expect(w).toContainEqual(
         expect.stringContaining(`accepted, not supported in this build: ${key} `),
       );
@@ -188,5 +188,8 @@ describe('Gas City keys not acted on yet', () => {
       ),
     );
     expect(w.filter((x) => x.includes('unknown key'))).toHaveLength(1);
+    // default_sling_formula is read (gc sling pours it).
+    expect(w.filter((x) => x.includes('default_sling_formula'))).toEqual([]);
+    expect(loaded.config.agent[0]?.default_sling_formula).toBe('mol-work');
   });
 });

@@ -155,6 +155,12 @@ export const agentSchema = z.object({
     .describe(
       "File of session alias names, one per line (# comments): session n of the agent is also known by the n-th name ({{.Alias}}, GC_SESSION_ALIAS, gc session commands). An agent folder's namepool.txt by default.",
     ),
+  default_sling_formula: z
+    .string()
+    .optional()
+    .describe(
+      'A formula poured on every bead slung to this agent (as `gc sling AGENT BEAD --on FORMULA`); `gc sling --no-formula` routes the bead alone.',
+    ),
   install_agent_hooks: strings()
     .optional()
     .describe(

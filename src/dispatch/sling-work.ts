@@ -38,6 +38,54 @@ export async function slingBead(
   return convoy ? { ...r, bead: await ops.store.get(r.bead.id), convoy } : r;
 }
 
+export interface BeadSlingOptions extends ConvoyChoice {
+  /** The target's default_sling_formula: poured on the bead (absent or "": none). */
+  defaultFormula?: string | undefined;
+  /** false: route the bead alone, even with a default formula (`--no-formula`). */
+  formula?: boolean;
+}
+
+export type BeadSlingResult = SlingResult & {
+  convoy?: string;
+  /** The molecule the target's default formula poured on the bead. */
+  molecule?: string;
+  formula?: string;
+};
+
+/**
+ * `gc sling TARGET BEAD`: with the target's default_sling_formula (and no
+ * `--no-formula`), the formula is poured on the bead, its steps routed to
+ * the target (Gas City's `--on`); otherwise the bead itself is routed.
+ */
+export async function slingWork(
+  ops: CityOps,
+  actor: string,
+  target: string,
+  beadId: string,
+  known: readonly string[],
+  files: () => readonly FormulaFile[],
+  o: BeadSlingOptions = {},
+): Promise<BeadSlingResult> {
+  const formula = o.formula === false ? undefined : o.defaultFormula || undefined;
+  const choice: ConvoyChoice = {
+    ...(o.convoy !== undefined ? { convoy: o.convoy } : {}),
+    ...(o.owned !== undefined ? { owned: o.owned } : {}),
+  };
+  if (!formula) return slingBead(ops, actor, target, beadId, known, choice);
+  const r = await slingFormula(ops, actor, target, files(), known, {
+    formula,
+    on: beadId,
+    ...choice,
+  });
+  return {
+    bead: await ops.store.get(beadId),
+    target,
+    molecule: r.root.id,
+    formula,
+    ...(r.convoy ? { convoy: r.convoy } : {}),
+  };
+}
+
 async function autoConvoy(
   ops: CityOps,
   actor: string,
@@ -89,9 +137,10 @@ export function compileFor(
   files: readonly FormulaFile[],
   name: string,
   vars: Record<string, string> = {},
+  implicit: Record<string, string> = {},
 ): CompiledFormula {
   const { spec, resolve } = findFormula(files, name);
-  return compileFormula(spec, { vars, resolve, strict: true });
+  return compileFormula(spec, { vars, implicit, resolve, strict: true });
 }
 
 /** A formula sling as the CLI and the API take it: `wisp` is a duration ("1h"). */
@@ -153,8 +202,8 @@ export async function slingFormula(
   if (o.on !== undefined && !o.on.trim()) {
     throw new ValidationError('must name a bead', { where: 'on' });
   }
-  const vars = { ...(o.on ? { issue: o.on } : {}), ...o.vars };
-  const compiled = compileFor(files, o.formula, vars);
+  // --on adds var issue (Gas City): a formula that does not declare it is fine.
+  const compiled = compileFor(files, o.formula, o.vars ?? {}, o.on ? { issue: o.on } : {});
   const pour: PourOptions = {
     ...(target ? { target } : {}),
     ...(o.on ? { on: o.on } : {}),

@@ -165,6 +165,19 @@ needs = ["try"]
   });
 });
 
+describe('implicit vars', () => {
+  it('issue (from --on) substitutes where used and is never an unknown variable', () => {
+    const src = '[[steps]]\nid = "a"\ntitle = "Work on {{issue}}"\n';
+    expect(problems(src, { vars: { other: 'x' }, strict: true })).toEqual([
+      'formulas/f.toml: vars: unknown variable "other"; the formula declares none',
+      'formulas/f.toml:3:1: steps[0].title: title "Work on {{issue}}" names a variable with no value',
+    ]);
+    expect(problems(src, { implicit: { issue: 'gc-1' }, strict: true })).toEqual([]);
+    const c = compileFormula(spec(src), { implicit: { issue: 'gc-1' }, strict: true });
+    expect(c.steps[0]!.title).toBe('Work on gc-1');
+  });
+});
+
 describe('formula mistakes say where', () => {
   it.each([
     [

@@ -25,6 +25,8 @@ import type { CompiledFormula, CompiledStep, FormulaSpec, StepSpec } from './typ
 
 export interface CompileOptions {
   vars?: Record<string, string>;
+  /** Vars gc sets itself (`issue` for --on): used like any, never an unknown variable. */
+  implicit?: Record<string, string>;
   strict?: boolean;
   /** The formula named by `extends`. */
   resolve?: (name: string) => FormulaSpec | undefined;
@@ -110,6 +112,7 @@ export function compileFormula(spec: FormulaSpec, options: CompileOptions = {}):
   const strict = options.strict ?? Object.keys(passed).length > 0;
   const vars: Record<string, string> = {};
   for (const [k, v] of flat.vars) if (v.default !== undefined) vars[k] = v.default;
+  Object.assign(vars, options.implicit);
   for (const [k, v] of Object.entries(passed)) {
     if (!flat.vars.has(k) && strict) {
       issues.push({

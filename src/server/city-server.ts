@@ -442,6 +442,10 @@ export class CityServer implements ApiHost, LeaderHost {
     return discoverFormulas(this.currentConfig());
   }
 
+  defaultSlingFormula(agent: string): string | undefined {
+    return this.currentConfig().config.agent.find((a) => a.name === agent)?.default_sling_formula;
+  }
+
   get orders(): OrderScheduler {
     return this.parts.orders;
   }

@@ -1,5 +1,5 @@
 /** Routes: dispatch. Sling a bead, pour a formula as a molecule (sling --formula, cook), hook. */
-import { formulaRequest, hook, slingBead, slingFormula } from '../../dispatch/index.js';
+import { formulaRequest, hook, slingFormula, slingWork } from '../../dispatch/index.js';
 import { nudgeSessions, type Provider } from '../../runtime/index.js';
 import type { Router } from '../http.js';
 import * as S from '../schemas.js';
@@ -24,15 +24,26 @@ export function dispatchRoutes(router: Router, k: RouteKit): void {
       'POST',
       '/v0/sling',
       {
-        summary: 'Route a bead to an agent or pool, in its own convoy unless convoy is false',
+        summary:
+          "Route a bead to an agent or pool, in its own convoy unless convoy is false; the target's default_sling_formula is poured on it unless formula is false",
         body: S.slingBody,
       },
       async (ctx) => {
         const { target, bead } = ctx.input;
-        const result = await slingBead(ops, ctx.actor, target, bead, agents(), {
-          ...(ctx.input.convoy !== undefined ? { convoy: ctx.input.convoy } : {}),
-          ...(ctx.input.owned !== undefined ? { owned: ctx.input.owned } : {}),
-        });
+        const result = await slingWork(
+          ops,
+          ctx.actor,
+          target,
+          bead,
+          agents(),
+          () => server.formulaFiles(),
+          {
+            ...(ctx.input.convoy !== undefined ? { convoy: ctx.input.convoy } : {}),
+            ...(ctx.input.owned !== undefined ? { owned: ctx.input.owned } : {}),
+            ...(ctx.input.formula !== undefined ? { formula: ctx.input.formula } : {}),
+            defaultFormula: server.defaultSlingFormula(target),
+          },
+        );
         if (result.convoy) server.convoysChanged();
         if (ctx.input.nudge === true) await nudge(provider, target, bead);
         return result;

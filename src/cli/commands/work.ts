@@ -93,8 +93,19 @@ export async function sling(
       created = await city.createBead({ title: what });
       bead = created.id;
     }
-    const r = await city.sling(agent, bead, { ...(o.nudge ? { nudge: true } : {}), ...convoy });
+    const r = await city.sling(agent, bead, {
+      ...(o.nudge ? { nudge: true } : {}),
+      ...convoy,
+      ...(o.formula === false ? { formula: false } : {}),
+    });
     const inConvoy = r.convoy ? ` (convoy ${r.convoy})` : '';
+    if (!g.json && r.molecule) {
+      if (created) printLine(`created ${bead} (${JSON.stringify(what)})`);
+      printLine(
+        `${bead}: ${agent}'s default formula ${r.formula} poured on it as molecule ${r.molecule}, its steps routed to ${agent}${inConvoy}`,
+      );
+      return;
+    }
     if (g.json) printJson(created ? { ...r, created } : r);
     else if (created)
       printLine(`created ${bead} (${JSON.stringify(what)}), routed to ${agent}${inConvoy}`);
