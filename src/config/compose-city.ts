@@ -38,6 +38,10 @@ export interface ComposedPack {
   name: string;
   dir: string;
   bindings: string[];
+  /** The city itself is made of it (its own folder, includes, imports). */
+  city: boolean;
+  /** The rigs whose includes or imports bring it in. */
+  rigs: string[];
 }
 
 type SetBy = NonNullable<ExtraAgent['setBy']> extends Map<string, infer V> ? V : never;
@@ -183,6 +187,8 @@ export async function composeCity(
   ];
   for (const g of city.globals) if (!cityGlobals.includes(g)) c.global(units, g);
   const agents: { u: Unit; rig?: string; stamp?: SetBy }[] = units.map((u) => ({ u }));
+  const cityDirs = new Set(city.packs);
+  const rigDirs = new Map<string, Set<string>>();
 
   const rigs = Array.isArray(cityRaw.rigs) ? cityRaw.rigs : [];
   for (const [i, rig] of rigs.entries()) {
@@ -206,6 +212,9 @@ export async function composeCity(
     };
     if (!rigPack.includes.length && !rigPack.imports.length) continue;
     const e = await c.expand(rigPack, [], undefined);
+    for (const d of e.packs) {
+      if (d !== rigPack.dir) rigDirs.set(d, (rigDirs.get(d) ?? new Set()).add(rig.name));
+    }
     let rigUnits = e.units.filter((u) => u.agent.raw.scope !== 'city');
     const rigSessions = namedNames(e.named);
     const rigPatches = tablesAt(rig.patches, [...at, 'patches'], file, positions, c.errors);
@@ -229,7 +238,17 @@ export async function composeCity(
       globalLive.push(...live.filter((x): x is string => typeof x === 'string'));
   }
   const packs = (await Promise.all(c.packList())).flatMap((p) =>
-    p ? [{ name: p.name, dir: p.dir, bindings: [...(c.bindings.get(p.dir) ?? [])].sort() }] : [],
+    p
+      ? [
+          {
+            name: p.name,
+            dir: p.dir,
+            bindings: [...(c.bindings.get(p.dir) ?? [])].sort(),
+            city: cityDirs.has(p.dir),
+            rigs: [...(rigDirs.get(p.dir) ?? [])],
+          },
+        ]
+      : [],
   );
   return { ...done(agents.map(({ u, rig, stamp }) => finish(u, rig, stamp))), packs };
 }

@@ -48,6 +48,8 @@ interface Expansion {
   named: Scoped[];
   globals: PackTable[];
   requires: Scoped[];
+  /** Every pack folder the expansion went through, itself included. */
+  packs: string[];
 }
 
 export const key = (u: { bare: string; binding: string | undefined }) =>
@@ -137,7 +139,7 @@ export class Composer {
 
   /** The agents (and named sessions, globals, requirements) of `pack` with everything it includes and imports. */
   async expand(pack: Pack, stack: readonly string[], via: PackRef | undefined): Promise<Expansion> {
-    const out: Expansion = { units: [], named: [], globals: [], requires: [] };
+    const out: Expansion = { units: [], named: [], globals: [], requires: [], packs: [] };
     if (stack.includes(pack.dir)) {
       const cycle = [...stack.slice(stack.indexOf(pack.dir)), pack.dir].map((d) => this.rel(d));
       this.errors.push({
@@ -160,6 +162,7 @@ export class Composer {
       out.named.push(...e.named.map(bind));
       out.requires.push(...e.requires.map(bind));
       out.globals.push(...e.globals);
+      out.packs.push(...e.packs);
     };
     for (const inc of pack.includes) {
       const dir = this.resolve(inc, false);
@@ -183,6 +186,7 @@ export class Composer {
     out.named.push(...pack.namedSessions.map((table) => ({ table, binding: undefined })));
     out.requires.push(...pack.requires.map((table) => ({ table, binding: undefined })));
     if (pack.global) out.globals.push(pack.global);
+    out.packs.push(pack.dir);
     return out;
   }
 

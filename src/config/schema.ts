@@ -483,7 +483,10 @@ export const apiSchema = z.object({
 
 const orderOverrideSchema = z.object({
   name: z.string().min(1).describe('The order it changes (its file name).'),
-  rig: z.string().optional().describe('Reserved: rig copies of pack orders.'),
+  rig: z
+    .string()
+    .optional()
+    .describe('The rig whose copy it changes (`NAME:rig:RIG`); absent: the city’s order.'),
   enabled: z.boolean().optional().describe('Turn the order on or off.'),
   gate: z
     .enum(['cooldown', 'cron', 'condition', 'event', 'manual'])

@@ -150,12 +150,20 @@ describe('discovering orders', () => {
         'includes = ["packs/ops", "packs/bare"]',
         '[[agent]]',
         'name = "mayor"',
+        '[[rigs]]',
+        'name = "app"',
+        'path = "app"',
+        'includes = ["packs/rigops"]',
         '[orders]',
-        'skip = ["quiet"]',
+        'skip = ["quiet", "feed"]',
         'max_timeout = "1m"',
         '[[orders.overrides]]',
         'name = "digest"',
         'interval = "2h"',
+        '[[orders.overrides]]',
+        'name = "sweep"',
+        'rig = "app"',
+        'interval = "10m"',
         '[[orders.overrides]]',
         'name = "ghost"',
         'enabled = false',
@@ -173,10 +181,33 @@ describe('discovering orders', () => {
       'packs/ops/orders/old/order.toml': '[order]\nexec = "q"\ngate = "manual"\n',
       'packs/bare/pack.toml': '[pack]\nname = "bare"\nschema = 2\n',
       'packs/bare/orders/hidden.toml': '[order]\nexec = "h"\ngate = "manual"\n',
+      'packs/rigops/pack.toml': '[pack]\nname = "rigops"\nschema = 2\n',
+      'packs/rigops/formulas/f.toml': '[[steps]]\nid = "a"\n',
+      'packs/rigops/orders/sweep.toml': '[order]\nexec = "s"\ngate = "cooldown"\ninterval = "5m"\n',
+      'packs/rigops/orders/feed.toml':
+        '[order]\nformula = "f"\ngate = "manual"\npool = "polecat"\n',
+      'packs/rigops/orders/once.toml': '[order]\nexec = "o"\ngate = "manual"\nscope = "city"\n',
     });
     const loaded = await loadCityConfig(path.join(dir, 'city.toml'), {});
     const d = discoverOrders(loaded);
-    expect(d.orders.map((o) => o.name)).toEqual(['digest']);
+    expect(d.orders.map((o) => o.name)).toEqual([
+      'digest',
+      'feed:rig:app',
+      'once',
+      'sweep:rig:app',
+    ]);
+    const byName = new Map(d.orders.map((o) => [o.name, o]));
+    // A rig's copy: its rig, its folder, its pool in the rig, the override made for it.
+    expect(byName.get('sweep:rig:app')).toMatchObject({
+      base: 'sweep',
+      rig: 'app',
+      workDir: path.join(dir, 'app'),
+      intervalMs: 600_000,
+      pack: 'rigops',
+    });
+    expect(byName.get('feed:rig:app')).toMatchObject({ pool: 'app/polecat', rig: 'app' });
+    // scope = "city": once, for the city, in its folder.
+    expect(byName.get('once')).toMatchObject({ rig: '', workDir: dir });
     const digest = d.orders[0]!;
     expect(digest).toMatchObject({
       exec: 'city digest',
@@ -185,14 +216,14 @@ describe('discovering orders', () => {
       timeoutMs: 60_000,
       shadows: [path.join(dir, 'packs/ops/orders/digest.toml')],
     });
-    expect(d.skipped).toEqual(['quiet']);
+    expect(d.skipped).toEqual(['feed:rig:app']);
     const issues = d.issues.map(
       (i) => `${path.relative(dir, i.file)}:${i.line ?? '-'} ${i.message}`,
     );
     expect(issues).toEqual([
       'packs/ops/orders/old/order.toml:- the old folder layout: move it to orders/old.toml',
-      'city.toml:17 a cron gate needs schedule (e.g. schedule = "0 3 * * *") (order quiet)',
-      'city.toml:13 override of "ghost": no such order (digest, quiet)',
+      'city.toml:25 a cron gate needs schedule (e.g. schedule = "0 3 * * *") (order quiet)',
+      'city.toml:21 override of "ghost": no such order (digest, feed, once, quiet, sweep)',
     ]);
   });
 });

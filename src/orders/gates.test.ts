@@ -8,6 +8,9 @@ const MIN = 60_000;
 function order(o: Partial<OrderSpec>): OrderSpec {
   return {
     name: 'o',
+    base: 'o',
+    rig: '',
+    workDir: '/city',
     file: '/city/orders/o.toml',
     pack: '',
     packDir: '/city',

@@ -85,6 +85,8 @@ export interface OrderSource {
   file: string;
   pack: string;
   packDir: string;
+  /** Where it runs (default: the pack's folder). */
+  workDir?: string;
   /** [orders] max_timeout: caps every timeout. */
   maxTimeoutMs?: number;
 }
@@ -275,6 +277,9 @@ export function buildOrder(
     timeout = Math.min(timeout, src.maxTimeoutMs);
   return {
     name: src.name,
+    base: src.name,
+    rig: '',
+    workDir: src.workDir ?? src.packDir,
     file: src.file,
     pack: src.pack,
     packDir: src.packDir,

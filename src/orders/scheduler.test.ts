@@ -14,7 +14,7 @@ import { FakeClock } from '../core/index.js';
 import { MemoryEventLog } from '../events/index.js';
 import { discoverFormulas } from '../formula/index.js';
 import { MemoryStore, ROUTED_TO } from '../store/index.js';
-import { OrderScheduler, readOrder, type Discovered } from './index.js';
+import { OrderScheduler, readOrder, type Discovered, type OrderSpec } from './index.js';
 
 const T = Date.parse('2026-03-04T10:00:00Z');
 const MIN = 60_000;
@@ -24,7 +24,7 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.stop();
 });
 
-function city(files: Record<string, string>) {
+function city(files: Record<string, string>, tweak: (o: OrderSpec) => OrderSpec = (o) => o) {
   const root = mkdtempSync(path.join(tmpdir(), 'gc-orders-'));
   for (const [f, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
@@ -37,12 +37,14 @@ function city(files: Record<string, string>) {
     orders: Object.keys(files)
       .filter((f) => f.startsWith('orders/'))
       .map((f) =>
-        readOrder({
-          name: path.basename(f, '.toml'),
-          file: path.join(root, f),
-          pack: '',
-          packDir: root,
-        }),
+        tweak(
+          readOrder({
+            name: path.basename(f, '.toml'),
+            file: path.join(root, f),
+            pack: '',
+            packDir: root,
+          }),
+        ),
       ),
     skipped: [],
     issues: [],
@@ -229,6 +231,32 @@ describe('order scheduler', () => {
       'slow',
     ]);
     expect(JSON.stringify(failed)).not.toContain('oops');
+  });
+
+  it("a rig's copy runs in the rig's folder with GC_RIG", async () => {
+    const c = city(
+      {
+        'orders/sweep.toml': exec(
+          'manual',
+          '',
+          'pwd > "$GC_CITY/where.out"; echo "$GC_RIG" >> "$GC_CITY/where.out"',
+        ),
+      },
+      (o) => ({
+        ...o,
+        name: 'sweep:rig:app',
+        rig: 'app',
+        workDir: path.join(o.packDir, 'app'),
+      }),
+    );
+    mkdirSync(path.join(c.root, 'app'));
+    const s = c.make();
+    const r = await s.run('sweep:rig:app', 'mayor');
+    await s.settled(r.run.id);
+    expect(readFileSync(path.join(c.root, 'where.out'), 'utf8')).toBe(
+      `${path.join(c.root, 'app')}\napp\n`,
+    );
+    expect(r.run.labels).toContain('order-run:sweep:rig:app');
   });
 
   it('a formula order pours a wisp routed to its pool and waits for it to complete', async () => {

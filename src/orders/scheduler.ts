@@ -347,7 +347,7 @@ export class OrderScheduler {
       GC_CITY: root,
       GC_CITY_PATH: root,
       GC_CITY_ROOT: root,
-      GC_RIG: '',
+      GC_RIG: o.rig,
       GC_ORDER: o.name,
       ORDER_DIR: path.dirname(o.file),
       PACK_DIR: o.packDir,
@@ -361,7 +361,7 @@ export class OrderScheduler {
   private async condition(o: OrderSpec): Promise<{ ok: boolean; reason: string }> {
     try {
       const r = await runFile('sh', ['-c', o.check!], {
-        cwd: this.host.root,
+        cwd: o.workDir,
         env: { ...process.env, ...this.env(o) },
         timeoutMs: o.checkTimeoutMs,
         maxOutputBytes: 64 * 1024,
@@ -427,7 +427,7 @@ export class OrderScheduler {
     let output = '';
     try {
       const r = await runFile('sh', ['-c', o.exec!], {
-        cwd: this.host.root,
+        cwd: o.workDir,
         env: { ...process.env, ...this.env(o, run.id, seq) },
         timeoutMs: o.timeoutMs,
         signal,

@@ -9,8 +9,14 @@ export const FORMULA_TIMEOUT_MS = 30_000;
 export const CHECK_TIMEOUT_MS = 10_000;
 
 export interface OrderSpec {
-  /** The file's name (`digest.toml` is `digest`). */
+  /** `base`, or `base:rig:<rig>` for a rig's copy of a pack order. */
   name: string;
+  /** The file's name (`digest.toml` is `digest`). */
+  base: string;
+  /** The rig of a rig copy ("" for the city's orders). */
+  rig: string;
+  /** Where exec orders and checks run: the city's folder, or the rig's. */
+  workDir: string;
   file: string;
   /** The pack it comes from ("" for the city's own orders/). */
   pack: string;
@@ -65,6 +71,7 @@ export const seqLabel = (seq: number): string => `seq:${seq}`;
 /** An order as the API and `--json` show it (env values are not shown). */
 export interface OrderView {
   name: string;
+  rig: string;
   description: string;
   kind: 'exec' | 'formula';
   exec?: string;
@@ -90,6 +97,7 @@ export interface OrderView {
 export function orderView(o: OrderSpec, skipped: boolean): OrderView {
   return {
     name: o.name,
+    rig: o.rig,
     description: o.description,
     kind: o.exec ? 'exec' : 'formula',
     ...(o.exec ? { exec: o.exec } : {}),
