@@ -7,6 +7,7 @@ import type { OrderScheduler } from '../orders/index.js';
 import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
+import type { CityMetrics } from './metrics.js';
 
 export interface ApiHost {
   readonly root: string;
@@ -35,6 +36,8 @@ export interface ApiHost {
   formulaFiles(): FormulaFile[];
   /** The agent's default_sling_formula in city.toml as loaded now, if it has one. */
   defaultSlingFormula(agent: string): string | undefined;
+  /** The figures GET /metrics serves. */
+  readonly metrics: CityMetrics;
   /** The city's orders (they act on the leader only). */
   readonly orders: OrderScheduler;
   /** A convoy was made or grew: look at its waves now. */

@@ -57,6 +57,8 @@ export interface RouterOptions {
   idempotency?: IdempotencyRecords;
   /** Failures that no client can be told about (a dropped connection, a full disk while answering). */
   onError?: (line: string) => void;
+  /** Each answered request: its route pattern ("unmatched" for none), method, status and seconds. */
+  observe?: (route: string, method: string, status: number, seconds: number) => void;
 }
 
 /** What a route accepts, for validation and the OpenAPI document. */
@@ -319,6 +321,14 @@ export class Router {
       url = new URL('http://gc/');
     }
     const found = this.match(req.method ?? 'GET', url.pathname);
+    const observe = this.options.observe;
+    if (observe) {
+      const started = performance.now();
+      const pattern = typeof found === 'object' ? found.route.pattern : 'unmatched';
+      res.once('finish', () =>
+        observe(pattern, req.method ?? 'GET', res.statusCode, (performance.now() - started) / 1000),
+      );
+    }
     if (found === undefined || found === 'method') {
       if (!req.complete) res.setHeader('connection', 'close');
       req.resume();

@@ -8,3 +8,4 @@ export { createLimitedServer, defaultMaxConnections } from './listener.js';
 export { RateLimiter } from './rate-limit.js';
 export { openApiDocument } from './openapi.js';
 export { RunService, type Run, type RunState } from './runs.js';
+export { CityMetrics } from './metrics.js';

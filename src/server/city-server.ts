@@ -16,13 +16,13 @@ import { ValidationError, errorMessage } from '../core/index.js';
 import { loadCityConfig, ms, redactConfig, type LoadedConfig } from '../config/index.js';
 import { citySpec, type CitySpec } from '../controller/index.js';
 import { discoverFormulas, type FormulaFile } from '../formula/index.js';
-import { nudgeSessions } from '../runtime/index.js';
 import type { EventInput } from '../events/index.js';
 import { SqlFlags, type ServerRow } from '../db/index.js';
 import { RateLimiter, type ApiHost } from '../api/index.js';
 import type { Message } from '../mail/index.js';
 import type { OrderScheduler } from '../orders/index.js';
 import { composeCity, type CityParts } from './compose.js';
+import { deliverMail } from './delivery.js';
 import { ApiListeners, removeDeadSockets, type LeaderTarget } from './listen.js';
 import { Leadership, staleMsFor } from './leadership.js';
 import { LeaderWork, type LeaderHost } from './leader-work.js';
@@ -120,6 +120,9 @@ export class CityServer implements ApiHost, LeaderHost {
   get convoys() {
     return this.parts.convoys;
   }
+  get metrics() {
+    return this.parts.metrics;
+  }
   get worktrees() {
     return this.parts.worktrees;
   }
@@ -154,40 +157,8 @@ export class CityServer implements ApiHost, LeaderHost {
     return redactConfig(this.cityState.loaded.config);
   }
 
-  async delivered(
-    message: Message,
-    notify: boolean,
-  ): Promise<{ notified: string[]; pushed: boolean }> {
-    const notified: string[] = [];
-    if (notify) {
-      const to = message.to;
-      const pool = new RegExp(`^${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`);
-      // eslint-disable-next-line no-control-regex -- stripping control characters is the point
-      const clean = (t: string) => t.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
-      // The message is stored: from here nothing may fail the request. A
-      // recipient that cannot be a session name has no sessions to nudge.
-      let running: string[] = [];
-      try {
-        running = /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(to) ? await this.provider.listRunning(to) : [];
-      } catch (e) {
-        this.log(`mail notify ${to}: ${errorMessage(e)}`);
-      }
-      const targets = running.filter((s) => s === to || pool.test(s));
-      const failed = new Set(
-        await nudgeSessions(
-          this.provider,
-          targets,
-          `You have mail from ${clean(message.from)}: ${clean(message.subject)} (gc mail inbox)`,
-          (line) => this.log(`mail notify: ${line}`),
-        ),
-      );
-      notified.push(...targets.filter((s) => !failed.has(s)));
-    }
-    const agent = this.keys.find('agent', message.to);
-    const pushed = agent?.webhook_url
-      ? this.parts.webhooks.enqueue(agent.webhook_url, message)
-      : false;
-    return { notified, pushed };
+  delivered(message: Message, notify: boolean): Promise<{ notified: string[]; pushed: boolean }> {
+    return deliverMail(this.parts, this.log, message, notify);
   }
 
   get socketPath(): string {
@@ -321,6 +292,7 @@ export class CityServer implements ApiHost, LeaderHost {
       idempotency: this.parts.records.idempotency,
       serverId: this.id,
       log: this.log,
+      observe: (route, method, code, s) => this.metrics.observeRequest(route, method, code, s),
       onCapped: (info) => {
         this.log(
           `API ${info.listener}: at its cap of ${info.max_connections} connections; refusing new ones (set [api] max_connections)`,

@@ -11,7 +11,7 @@ import { ConvoyPatrol, convoyNotifier } from '../dispatch/index.js';
 import { MergeQueue, Refinery, SessionWorktrees, cityMergeHooks } from '../refinery/index.js';
 import { WebhookDelivery, openMail, recordWebhookResults, type Mail } from '../mail/index.js';
 import { openProvider, type Provider } from '../runtime/index.js';
-import { RunService, openCityRecords, type CityRecords } from '../api/index.js';
+import { CityMetrics, RunService, openCityRecords, type CityRecords } from '../api/index.js';
 import { OrderScheduler, agentNames, discoverOrders, type Discovered } from '../orders/index.js';
 import { discoverFormulas } from '../formula/index.js';
 import { parseDuration } from '../core/index.js';
@@ -51,6 +51,8 @@ export interface CityParts {
   refinery: Refinery;
   convoys: ConvoyPatrol;
   orders: OrderScheduler;
+  /** GET /metrics: counts the log's events from the server's start on. */
+  metrics: CityMetrics;
   worktrees: SessionWorktrees;
   webhooks: WebhookDelivery;
   runs: RunService;
@@ -178,6 +180,15 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       ...(o.webhookCa ? { ca: o.webhookCa } : {}),
       onResult: recordWebhookResults(mail, state.events, log),
     });
+    const metrics = new CityMetrics({
+      controller,
+      ops,
+      refinery,
+      runs: runService,
+      provider: acting,
+    });
+    const counting = new AbortController();
+    const counted = metrics.follow(await state.events.latestSeq(), counting.signal, log);
     const opened = { provider, keys: keyRing, records };
     return {
       root,
@@ -192,6 +203,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       refinery,
       convoys,
       orders,
+      metrics,
       worktrees,
       webhooks,
       runs: runService,
@@ -200,6 +212,13 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
         const steps: [string, () => unknown][] = [
           ['convoy patrol', () => convoys.stop()],
           ['orders', () => orders.stop()],
+          [
+            'metrics',
+            () => {
+              counting.abort();
+              return counted;
+            },
+          ],
           ['merge queue', () => refinery.stop()],
           ['merge queue database', () => queue.close()],
           ['runs', () => runService.close()],

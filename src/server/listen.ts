@@ -36,6 +36,8 @@ export interface ListenOptions {
   /** How many servers share the city's rate budget (each takes its share). */
   share?: () => number;
   log: (line: string) => void;
+  /** Each answered request (metrics). */
+  observe?: (route: string, method: string, status: number, seconds: number) => void;
   onCapped: (info: { listener: string; max_connections: number; refused: number }) => void;
 }
 
@@ -75,6 +77,7 @@ export class ApiListeners {
       },
       admit: (principal) => limiter.admit(principal),
       onError: (line) => o.log(`api: ${line}`),
+      ...(o.observe ? { observe: o.observe } : {}),
       ...(o.leaderTarget ? { forward: (req, res) => this.forward(req, res) } : {}),
     });
     this.handle = router.handle;

@@ -44,6 +44,20 @@ export function controlRoutes(router: Router, k: RouteKit): void {
     )
     .on(
       'GET',
+      '/metrics',
+      { summary: 'The city’s figures in Prometheus text format (docs/operations.md)' },
+      async (ctx) => {
+        const text = await server.metrics.render();
+        ctx.res.writeHead(200, {
+          'content-type': server.metrics.contentType,
+          'content-length': Buffer.byteLength(text),
+        });
+        ctx.res.end(text);
+        return undefined;
+      },
+    )
+    .on(
+      'GET',
       '/v0/config',
       { summary: 'city.toml as loaded, secrets redacted', allow: STAFF },
       (ctx) => {
