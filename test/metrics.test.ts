@@ -5,14 +5,14 @@
  * events by family, API requests by route), never a bead id or a session
  * name as a label, and a key required.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdminKey } from '../src/city/index.js';
 import { CityServer } from '../src/server/index.js';
 import type { GcEvent } from '../src/events/index.js';
-import { CONFIG_HOME, gcBuilt } from './helpers/cli.js';
+import { CONFIG_HOME, REPO, gcBuilt } from './helpers/cli.js';
 import { branchWith, makeRepo } from './helpers/git.js';
 import { apiCall } from './helpers/http.js';
 import { until } from './helpers/wait.js';
@@ -146,5 +146,26 @@ describe('GET /metrics', () => {
     expect(r.text).not.toMatch(/worker-\d|"worker"/);
     const anon = await apiCall(sock(), 'GET', '/metrics');
     expect(anon.status).toBe(401);
+  });
+
+  it('every metric the Grafana dashboard in deploy/ queries is served', async () => {
+    const dash = JSON.parse(
+      await readFile(path.join(REPO, 'deploy/grafana/gc-city.json'), 'utf8'),
+    ) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const r = await apiCall(sock(), 'GET', '/metrics', { token: admin });
+    // Every series name, and every declared metric (a counter not yet counted has no series).
+    const served = new Set(
+      r.text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) =>
+          l.startsWith('# TYPE ') ? l.split(' ')[2]! : (/^[a-z_0-9]+/.exec(l)?.[0] ?? ''),
+        ),
+    );
+    const used = dash.panels.flatMap((p) =>
+      p.targets.flatMap((t) => t.expr.match(/\bgc_[a-z0-9_]+/g) ?? []),
+    );
+    expect(used.length).toBeGreaterThan(10);
+    for (const name of used) expect(served, name).toContain(name);
   });
 });

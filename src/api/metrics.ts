@@ -66,7 +66,7 @@ export class CityMetrics {
 
   constructor(private readonly host: Host) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'gc_process_' });
+    collectDefaultMetrics({ register: r, prefix: 'gc_' });
     this.requests = new Counter({
       name: 'gc_api_requests_total',
       help: 'API requests answered, by route pattern, method and status code.',
