@@ -8,6 +8,7 @@ import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
 import type { CityMetrics } from './metrics.js';
+import type { AlertRule, AlertWatch } from '../alerts/index.js';
 
 export interface ApiHost {
   readonly root: string;
@@ -36,6 +37,10 @@ export interface ApiHost {
   formulaFiles(): FormulaFile[];
   /** The agent's default_sling_formula in city.toml as loaded now, if it has one. */
   defaultSlingFormula(agent: string): string | undefined;
+  /** The leader's alert rules at work. */
+  readonly alerts: AlertWatch;
+  /** The alert rules of city.toml as loaded now (or the defaults). */
+  alertRules(): AlertRule[];
   /** The figures GET /metrics serves. */
   readonly metrics: CityMetrics;
   /** The city's orders (they act on the leader only). */

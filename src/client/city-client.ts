@@ -22,6 +22,7 @@ import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type { OrderRun, OrderState, OrderView } from '../orders/index.js';
+import type { AlertInstance, AlertRule } from '../alerts/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -48,6 +49,11 @@ export interface OrderList {
   orders: OrderView[];
   /** The order files (and [orders] entries) that could not be read. */
   issues: string[];
+}
+
+export interface AlertsView {
+  rules: AlertRule[];
+  active: AlertInstance[];
 }
 
 export interface OrderDetail extends OrderState {
@@ -196,6 +202,9 @@ export interface CityClient {
   runOrder(name: string): Promise<OrderRun>;
   /** Runs of one order (or all), newest first. */
   orderHistory(name?: string, limit?: number): Promise<Bead[]>;
+
+  /** Alert rules, and (from a running server) the alerts pending or firing. */
+  alerts(): Promise<AlertsView>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

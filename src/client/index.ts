@@ -1,6 +1,7 @@
 /** Client module: the CityClient seam and its in-process implementation. */
 export type {
   CityClient,
+  AlertsView,
   OrderDetail,
   OrderList,
   ClaimRequest,

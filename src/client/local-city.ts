@@ -33,6 +33,7 @@ import {
   type StrandedConvoy,
 } from '../dispatch/index.js';
 import { discoverFormulas } from '../formula/index.js';
+import { alertRules } from '../alerts/index.js';
 import {
   OrderScheduler,
   agentNames,
@@ -79,6 +80,7 @@ import {
   type MailReply,
   type MqSubmitted,
   type MailSend,
+  type AlertsView,
   type OrderDetail,
   type OrderList,
   type SentMessage,
@@ -412,6 +414,11 @@ export class LocalCity implements CityClient {
       log: (line) => process.stderr.write(`gc: ${line}\n`),
     });
     return this.scheduler;
+  }
+
+  /** No server, no watch: the rules alone (nothing is pending or firing). */
+  alerts(): Promise<AlertsView> {
+    return Promise.resolve({ rules: alertRules(this.loaded.config), active: [] });
   }
 
   listOrders(): Promise<OrderList> {

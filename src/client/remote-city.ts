@@ -55,6 +55,7 @@ import type {
   MailReply,
   MqSubmitted,
   MailSend,
+  AlertsView,
   OrderDetail,
   OrderList,
   SentMessage,
@@ -456,6 +457,10 @@ export class RemoteCity implements CityClient {
 
   strandedConvoys(): Promise<StrandedConvoy[]> {
     return this.call('GET', '/v0/convoys/stranded');
+  }
+
+  alerts(): Promise<AlertsView> {
+    return this.call('GET', '/v0/alerts');
   }
 
   listOrders(): Promise<OrderList> {

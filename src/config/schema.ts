@@ -402,6 +402,7 @@ export const daemonSchema = z.object({
   probe_concurrency: z.number().int().positive().default(8).describe('Parallel scale checks.'),
   max_wakes_per_tick: z.number().int().positive().default(5).describe('Session starts per tick.'),
   drift_drain_timeout: duration('2m', 'Drain timeout for config-drift restarts.'),
+  alert_interval: duration('15s', 'How often the leader looks at the alert rules (a gc key).'),
 });
 
 export const databaseSchema = z.object({
@@ -516,6 +517,33 @@ export const ordersSchema = z.object({
   tick: duration('30s', 'How often the leader looks at the orders’ gates (a gc key).'),
 });
 
+const alertSchema = z.object({
+  name: z.string().min(1).describe('The alert’s name (unique).'),
+  metric: z
+    .enum([
+      'mq_depth',
+      'mq_conflict_rate',
+      'mq_wait_seconds_p95',
+      'controller_tick_seconds',
+      'sessions_quarantined',
+      'sessions_dead',
+      'session_idle_seconds',
+    ])
+    .describe('The city figure it watches (docs/operations.md).'),
+  above: z.number().describe('It fires when the figure is above this.'),
+  for: duration('0s', 'How long the figure must stay above before it fires.'),
+  clear_for: optDuration(
+    'How long it must stay at or under before it resolves (default: for, at least 1m): damps flapping.',
+  ),
+  severity: z.enum(['warning', 'critical']).default('warning').describe('warning or critical.'),
+  route: z
+    .array(z.string().regex(/^mail:.+$/, { message: 'expected "mail:NAME"' }))
+    .default([])
+    .describe(
+      'Where it goes besides events and gc alerts: "mail:NAME" (an agent’s webhook gets its mail).',
+    ),
+});
+
 export const citySchema = z.object({
   include: strings()
     .optional()
@@ -534,6 +562,23 @@ export const citySchema = z.object({
   api: apiSchema.prefault({}).describe('HTTP API.'),
   database: databaseSchema.prefault({}).describe('Database server (PostgreSQL, MariaDB/MySQL).'),
   orders: ordersSchema.prefault({}).describe('Orders (orders/<name>.toml): skips and overrides.'),
+  alerts: z
+    .array(alertSchema)
+    .optional()
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      for (const [i, a] of (list ?? []).entries()) {
+        if (seen.has(a.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'name'],
+            message: `alert "${a.name}" is defined twice`,
+          });
+        }
+        seen.add(a.name);
+      }
+    })
+    .describe('Alert rules; absent: the defaults (docs/operations.md); [] for none.'),
 });
 
 export type CityConfig = z.output<typeof citySchema>;

@@ -21,6 +21,7 @@ import { SqlFlags, type ServerRow } from '../db/index.js';
 import { RateLimiter, type ApiHost } from '../api/index.js';
 import type { Message } from '../mail/index.js';
 import type { OrderScheduler } from '../orders/index.js';
+import { alertRules, type AlertRule } from '../alerts/index.js';
 import { composeCity, type CityParts } from './compose.js';
 import { deliverMail } from './delivery.js';
 import { ApiListeners, removeDeadSockets, type LeaderTarget } from './listen.js';
@@ -122,6 +123,12 @@ export class CityServer implements ApiHost, LeaderHost {
   }
   get metrics() {
     return this.parts.metrics;
+  }
+  get alerts() {
+    return this.parts.alerts;
+  }
+  alertRules(): AlertRule[] {
+    return alertRules(this.currentConfig().config);
   }
   get worktrees() {
     return this.parts.worktrees;

@@ -16,6 +16,8 @@ import { OrderScheduler, agentNames, discoverOrders, type Discovered } from '../
 import { discoverFormulas } from '../formula/index.js';
 import { parseDuration } from '../core/index.js';
 import { formatIssue, type LoadedConfig } from '../config/index.js';
+import { AlertWatch, alertRules } from '../alerts/index.js';
+import { deliverMail } from './delivery.js';
 import { fencedProvider } from './fenced-provider.js';
 import { serverHost } from './host.js';
 import { writeShims } from './shims.js';
@@ -51,6 +53,8 @@ export interface CityParts {
   refinery: Refinery;
   convoys: ConvoyPatrol;
   orders: OrderScheduler;
+  /** The leader's alert rules at work (gc alerts). */
+  alerts: AlertWatch;
   /** GET /metrics: counts the log's events from the server's start on. */
   metrics: CityMetrics;
   worktrees: SessionWorktrees;
@@ -180,6 +184,21 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       ...(o.webhookCa ? { ca: o.webhookCa } : {}),
       onResult: recordWebhookResults(mail, state.events, log),
     });
+    const config = o.config ?? (() => state.loaded);
+    const alerts = new AlertWatch(
+      {
+        status: () => controller.status(),
+        rigStats: () => refinery.stats(),
+        events: state.events,
+        rules: () => alertRules(config().config),
+        mail: async (to, subject, body) => {
+          const m = await mail.send('alerts', to, { subject, body });
+          await deliverMail({ provider: acting, keys: keyRing, webhooks }, log, m, true);
+        },
+        log,
+      },
+      parseDuration(state.loaded.config.daemon.alert_interval),
+    );
     const metrics = new CityMetrics({
       controller,
       ops,
@@ -203,6 +222,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       refinery,
       convoys,
       orders,
+      alerts,
       metrics,
       worktrees,
       webhooks,
@@ -212,6 +232,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
         const steps: [string, () => unknown][] = [
           ['convoy patrol', () => convoys.stop()],
           ['orders', () => orders.stop()],
+          ['alerts', () => alerts.stop()],
           [
             'metrics',
             () => {

@@ -4,12 +4,12 @@
  * fail the send: the message is stored already.
  */
 import { errorMessage } from '../core/index.js';
-import type { Message } from '../mail/index.js';
-import { nudgeSessions } from '../runtime/index.js';
-import type { CityParts } from './compose.js';
+import type { KeyRing } from '../city/index.js';
+import type { Message, WebhookDelivery } from '../mail/index.js';
+import { nudgeSessions, type Provider } from '../runtime/index.js';
 
 export async function deliverMail(
-  parts: Pick<CityParts, 'provider' | 'keys' | 'webhooks'>,
+  parts: { provider: Provider; keys: KeyRing; webhooks: WebhookDelivery },
   log: (line: string) => void,
   message: Message,
   notify: boolean,

@@ -70,6 +70,7 @@ export class LeaderWork {
     await parts.refinery.start();
     parts.convoys.start();
     await parts.orders.start();
+    await parts.alerts.start();
     if (host.shared) this.tail = this.follow(from);
   }
 
@@ -145,6 +146,7 @@ export class LeaderWork {
     steps.push(
       ['convoy patrol', () => parts.convoys.stop()],
       ['orders', () => parts.orders.stop()],
+      ['alerts', () => parts.alerts.stop()],
       ['merge queue', () => parts.refinery.stop()],
       ['event watch', () => this.tail],
     );

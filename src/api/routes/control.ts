@@ -58,6 +58,12 @@ export function controlRoutes(router: Router, k: RouteKit): void {
     )
     .on(
       'GET',
+      '/v0/alerts',
+      { leader: true, summary: 'Alert rules, and the alerts pending or firing now' },
+      () => Promise.resolve({ rules: server.alertRules(), active: server.alerts.active() }),
+    )
+    .on(
+      'GET',
       '/v0/config',
       { summary: 'city.toml as loaded, secrets redacted', allow: STAFF },
       (ctx) => {
