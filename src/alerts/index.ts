@@ -8,4 +8,4 @@ export {
   type AlertMetric,
   type AlertRule,
 } from './rules.js';
-export { AlertWatch, type AlertHost, type AlertInstance } from './watch.js';
+export { AlertWatch, type AlertHost, type AlertInstance, type RaisedAlert } from './watch.js';

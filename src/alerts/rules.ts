@@ -11,6 +11,8 @@ export const ALERT_METRICS = {
   mq_conflict_rate: 'conflicts per finished merge attempt in a rig (per rig)',
   mq_wait_seconds_p95: 'submission to first test, 95th percentile (per rig)',
   controller_tick_seconds: 'how long the last controller pass took',
+  patrol_seconds: 'how long the last health patrol pass took',
+  patrol_findings: 'what the health patrol finds wrong now',
   sessions_quarantined: 'sessions held back after crash loops',
   sessions_dead: 'sessions that died and were not started again yet',
   session_idle_seconds: 'the longest a running session has shown no output',
@@ -29,7 +31,10 @@ export interface AlertRule {
   forMs: number;
   clearForMs: number;
   severity: 'warning' | 'critical';
-  /** `mail:NAME`: mailed from `alerts` (an agent's webhook gets it as mail). */
+  /**
+   * `mail:NAME`: mailed from `alerts` (an agent's webhook gets it as mail);
+   * `webhook:https://...`: a JSON POST `{type: "alert", alert}`.
+   */
   route: string[];
 }
 
@@ -55,6 +60,15 @@ export const DEFAULT_ALERTS: readonly AlertRule[] = [
   },
   {
     name: 'patrol-slow',
+    metric: 'patrol_seconds',
+    above: 300,
+    forMs: 0,
+    clearForMs: 5 * 60_000,
+    severity: 'critical',
+    route: [],
+  },
+  {
+    name: 'controller-slow',
     metric: 'controller_tick_seconds',
     above: 300,
     forMs: 0,

@@ -163,6 +163,7 @@ describe('alert state machine', () => {
     expect(DEFAULT_ALERTS.map((a) => [a.metric, a.above, a.forMs])).toEqual([
       ['mq_depth', 5, 600_000],
       ['mq_conflict_rate', 0.4, 600_000],
+      ['patrol_seconds', 300, 0],
       ['controller_tick_seconds', 300, 0],
       ['sessions_quarantined', 0, 0],
     ]);
@@ -193,7 +194,9 @@ describe('alert state machine', () => {
       (e: unknown) => e as Error,
     );
     expect(err?.message).toMatch(/city\.toml:5:1: alerts\[0\]\.metric: .*mq_depth/);
-    expect(err?.message).toMatch(/city\.toml:11:1: alerts\[1\]\.route\[0\]: expected "mail:NAME"/);
+    expect(err?.message).toMatch(
+      /city\.toml:11:1: alerts\[1\]\.route\[0\]: expected "mail:NAME" or "webhook:https:\/\/\.\.\."/,
+    );
     // Once each rule reads well, the names are compared.
     writeFileSync(
       file,

@@ -20,6 +20,10 @@ export interface AlertHost {
   rules(): AlertRule[];
   /** Mail from `alerts` to `to`. */
   mail(to: string, subject: string, body: string): Promise<void>;
+  /** Queue a JSON POST of `alert` to an https URL (the mail webhooks' delivery). */
+  push(url: string, alert: Record<string, unknown>): void;
+  /** The health patrol's figures, when it runs. */
+  patrol?(): { last_ms: number; findings: number } | undefined;
   log(line: string): void;
   clock?: Clock;
 }
@@ -28,7 +32,8 @@ export interface AlertInstance {
   alert: string;
   /** The rig of a per-rig figure ("" for the city). */
   rig: string;
-  metric: AlertMetric;
+  /** A rule's figure, or what raised it (`patrol:<finding>`). */
+  metric: string;
   severity: string;
   above: number;
   state: AlertState['state'];
@@ -38,8 +43,27 @@ export interface AlertInstance {
 
 const key = (alert: string, rig: string) => `${alert}\u0000${rig}`;
 
+/** What an alert raised from outside the rules (the patrol) shows. */
+export interface RaisedAlert {
+  alert: string;
+  rig: string;
+  value: number;
+  severity: 'warning' | 'critical';
+  metric: string;
+  message: string;
+  route: readonly string[];
+}
+
+interface Shown {
+  metric: string;
+  severity: string;
+  above: number;
+}
+
 export class AlertWatch {
   private readonly states = new Map<string, AlertState>();
+  /** How alerts not from a rule show (raised ones, and any taken up from the log). */
+  private readonly shown = new Map<string, Shown>();
   private timer: NodeJS.Timeout | undefined;
   private pass: Promise<void> | undefined;
   private readonly clock: Clock;
@@ -81,7 +105,9 @@ export class AlertWatch {
         limit: 1000,
       });
       for (const e of p.items) {
-        const x = e.payload as { alert?: string; rig?: string; value?: number } | undefined;
+        const x = e.payload as
+          | { alert?: string; rig?: string; value?: number; metric?: string; severity?: string }
+          | undefined;
         if (!x?.alert) continue;
         const k = key(x.alert, x.rig ?? '');
         if (e.type === 'alert.fired') {
@@ -90,7 +116,15 @@ export class AlertWatch {
             since: Date.parse(e.ts),
             value: Number(x.value ?? 0),
           });
-        } else this.states.delete(k);
+          this.shown.set(k, {
+            metric: x.metric ?? '',
+            severity: x.severity ?? 'warning',
+            above: Number((x as { above?: number }).above ?? 0),
+          });
+        } else {
+          this.states.delete(k);
+          this.shown.delete(k);
+        }
       }
       if (p.next_after_seq === null || !p.items.length) return;
       after = p.next_after_seq;
@@ -111,6 +145,13 @@ export class AlertWatch {
     }
     if (wanted.has('sessions_quarantined')) {
       out.set('sessions_quarantined', [{ rig: '', value: count('quarantined') }]);
+    }
+    const patrol = this.host.patrol?.();
+    if (wanted.has('patrol_seconds') && patrol) {
+      out.set('patrol_seconds', [{ rig: '', value: patrol.last_ms / 1000 }]);
+    }
+    if (wanted.has('patrol_findings') && patrol) {
+      out.set('patrol_findings', [{ rig: '', value: patrol.findings }]);
     }
     if (wanted.has('sessions_dead')) out.set('sessions_dead', [{ rig: '', value: count('dead') }]);
     if (wanted.has('session_idle_seconds')) {
@@ -156,7 +197,7 @@ export class AlertWatch {
     }
   }
 
-  private async announce(
+  private announce(
     rule: AlertRule,
     rig: string,
     value: number,
@@ -168,11 +209,8 @@ export class AlertWatch {
       what === 'fired'
         ? `alert ${rule.name} (${rule.severity}) fired${where}: ${rule.metric} is ${value}, above ${rule.above}`
         : `alert ${rule.name} resolved${where}: ${rule.metric} is ${value}`;
-    await this.host.events.record({
-      type: `alert.${what}`,
-      actor: 'alerts',
-      subject: rule.name,
-      payload: {
+    return this.tell(
+      {
         alert: rule.name,
         rig,
         metric: rule.metric,
@@ -180,21 +218,77 @@ export class AlertWatch {
         above: rule.above,
         severity: rule.severity,
       },
+      what,
+      message,
+      rule.route,
+      now,
+    );
+  }
+
+  /** Record the transition, then send it along each route (a failed route is logged). */
+  private async tell(
+    payload: { alert: string; rig: string; severity: string } & Record<string, unknown>,
+    what: 'fired' | 'resolved',
+    message: string,
+    routes: readonly string[],
+    now: number,
+  ): Promise<void> {
+    await this.host.events.record({
+      type: `alert.${what}`,
+      actor: 'alerts',
+      subject: payload.alert,
+      payload,
       message,
     });
     this.host.log(message);
-    for (const r of rule.route) {
-      const to = r.slice('mail:'.length);
+    const at = new Date(now).toISOString();
+    for (const r of routes) {
       try {
+        if (r.startsWith('webhook:')) {
+          this.host.push(r.slice('webhook:'.length), { ...payload, state: what, message, at });
+          continue;
+        }
         await this.host.mail(
-          to,
-          `[${rule.severity}] ${message}`,
-          `${message}\nat ${new Date(now).toISOString()}`,
+          r.slice('mail:'.length),
+          `[${payload.severity}] ${message}`,
+          `${message}\nat ${at}`,
         );
       } catch (e) {
-        this.host.log(`alerts: mail to ${to}: ${errorMessage(e)}`);
+        this.host.log(`alerts: route ${r.split('?')[0]}: ${errorMessage(e)}`);
       }
     }
+  }
+
+  /** Raise an alert from outside the rules (the patrol's alert step); once while it fires. */
+  async raise(a: RaisedAlert): Promise<void> {
+    const k = key(a.alert, a.rig);
+    if (this.states.get(k)?.state === 'firing') return;
+    const now = this.clock.now();
+    this.states.set(k, { state: 'firing', since: now, value: a.value });
+    this.shown.set(k, { metric: a.metric, severity: a.severity, above: 0 });
+    await this.tell(
+      { alert: a.alert, rig: a.rig, metric: a.metric, value: a.value, severity: a.severity },
+      'fired',
+      a.message,
+      a.route,
+      now,
+    );
+  }
+
+  /** Resolve a raised alert (nothing when it is not firing). */
+  async settle(alert: string, rig: string, value: number, route: readonly string[]): Promise<void> {
+    const k = key(alert, rig);
+    if (this.states.get(k)?.state !== 'firing') return;
+    const shown = this.shown.get(k);
+    this.states.delete(k);
+    this.shown.delete(k);
+    await this.tell(
+      { alert, rig, metric: shown?.metric ?? '', value, severity: shown?.severity ?? 'warning' },
+      'resolved',
+      `alert ${alert} resolved${rig ? ` in rig ${rig}` : ''}`,
+      route,
+      this.clock.now(),
+    );
   }
 
   /** The instances not ok, and what each rule watches. */
@@ -205,12 +299,13 @@ export class AlertWatch {
       if (s.state === 'ok') continue;
       const [alert, rig] = k.split('\u0000') as [string, string];
       const r = rules.get(alert);
+      const shown = this.shown.get(k);
       out.push({
         alert,
         rig,
-        metric: r?.metric ?? 'mq_depth',
-        severity: r?.severity ?? 'warning',
-        above: r?.above ?? 0,
+        metric: r?.metric ?? shown?.metric ?? '',
+        severity: r?.severity ?? shown?.severity ?? 'warning',
+        above: r?.above ?? shown?.above ?? 0,
         state: s.state,
         since: s.since,
         value: s.value,

@@ -9,6 +9,7 @@ import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
 import type { CityMetrics } from './metrics.js';
 import type { AlertRule, AlertWatch } from '../alerts/index.js';
+import type { Patrol } from '../patrol/index.js';
 
 export interface ApiHost {
   readonly root: string;
@@ -39,6 +40,8 @@ export interface ApiHost {
   defaultSlingFormula(agent: string): string | undefined;
   /** The leader's alert rules at work. */
   readonly alerts: AlertWatch;
+  /** The leader's health patrol. */
+  readonly patrol: Patrol;
   /** The alert rules of city.toml as loaded now (or the defaults). */
   alertRules(): AlertRule[];
   /** The figures GET /metrics serves. */

@@ -15,6 +15,7 @@ import type { Controller } from '../controller/index.js';
 import type { GcEvent } from '../events/index.js';
 import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
+import type { PassReport } from '../patrol/index.js';
 import type { RunService } from './runs.js';
 
 /** Every gc event type family counted by `gc_events_total`; anything else is "other". */
@@ -28,6 +29,7 @@ const FAMILIES = new Set([
   'molecule',
   'mq',
   'order',
+  'patrol',
   'rig',
   'run',
   'session',
@@ -63,6 +65,9 @@ export class CityMetrics {
   private readonly mq: Counter<'rig' | 'outcome'>;
   private readonly mail: Counter;
   private readonly orders: Counter<'outcome'>;
+  private readonly patrolPasses: Histogram;
+  private readonly patrolFindings: Gauge;
+  private readonly patrolSteps: Counter<'step'>;
 
   constructor(private readonly host: Host) {
     const r = this.registry;
@@ -113,6 +118,23 @@ export class CityMetrics {
       name: 'gc_order_runs_total',
       help: 'Order runs by outcome: fired, completed, failed.',
       labelNames: ['outcome'],
+      registers: [r],
+    });
+    this.patrolPasses = new Histogram({
+      name: 'gc_patrol_seconds',
+      help: 'Health patrol passes (one batched look at the city each), by duration.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300],
+      registers: [r],
+    });
+    this.patrolFindings = new Gauge({
+      name: 'gc_patrol_findings',
+      help: 'What the health patrol finds wrong after its last pass.',
+      registers: [r],
+    });
+    this.patrolSteps = new Counter({
+      name: 'gc_patrol_steps_total',
+      help: 'Escalation steps the patrol took (nudge, restart, mail, alert, release) and findings cleared.',
+      labelNames: ['step'],
       registers: [r],
     });
     this.gauges();
@@ -244,6 +266,12 @@ export class CityMetrics {
     this.latency.observe({ route, method }, seconds);
   }
 
+  /** A patrol pass ended. */
+  observePatrol(r: PassReport): void {
+    this.patrolPasses.observe(r.ms / 1000);
+    this.patrolFindings.set(r.findings);
+  }
+
   /** An event was appended (counted by its family and, for the figures above, its type). */
   observeEvent(e: GcEvent): void {
     const dot = e.type.indexOf('.');
@@ -270,6 +298,11 @@ export class CityMetrics {
         return;
       case 'order':
         if (['fired', 'completed', 'failed'].includes(rest)) this.orders.inc({ outcome: rest });
+        return;
+      case 'patrol':
+        if (['nudged', 'restarted', 'mailed', 'alerted', 'released', 'cleared'].includes(rest)) {
+          this.patrolSteps.inc({ step: rest });
+        }
         return;
     }
   }

@@ -1,4 +1,4 @@
-/** `gc order list|show|check|run|history` (the city's orders, Gas City's scheduled work) and `gc alerts`. */
+/** `gc order list|show|check|run|history` (the city’s orders, Gas City’s scheduled work), `gc alerts` and `gc patrol`. */
 import type { Command } from 'commander';
 import type { TreeHelpers } from './gc-program-city.js';
 import { action } from './run.js';
@@ -57,6 +57,17 @@ export function addOrderCommands(program: Command, { g, json }: TreeHelpers): vo
   ).action(
     action(async (_o: unknown, cmd: Command) =>
       (await import('./commands/alerts.js')).alerts(g(cmd)),
+    ),
+  );
+  json(
+    program
+      .command('patrol')
+      .description(
+        'the health patrol: rigs by tier (hot, warm, cold), its last pass, and what it found with the step it took',
+      ),
+  ).action(
+    action(async (_o: unknown, cmd: Command) =>
+      (await import('./commands/patrol.js')).patrol(g(cmd)),
     ),
   );
 }

@@ -23,6 +23,7 @@ import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type { OrderRun, OrderState, OrderView } from '../orders/index.js';
 import type { AlertInstance, AlertRule } from '../alerts/index.js';
+import type { PatrolReport } from '../patrol/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -205,6 +206,8 @@ export interface CityClient {
 
   /** Alert rules, and (from a running server) the alerts pending or firing. */
   alerts(): Promise<AlertsView>;
+  /** The health patrol's tiers and open findings (empty without a running server). */
+  patrol(): Promise<PatrolReport>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

@@ -34,6 +34,7 @@ import {
 } from '../dispatch/index.js';
 import { discoverFormulas } from '../formula/index.js';
 import { alertRules } from '../alerts/index.js';
+import type { PatrolReport } from '../patrol/index.js';
 import {
   OrderScheduler,
   agentNames,
@@ -419,6 +420,12 @@ export class LocalCity implements CityClient {
   /** No server, no watch: the rules alone (nothing is pending or firing). */
   alerts(): Promise<AlertsView> {
     return Promise.resolve({ rules: alertRules(this.loaded.config), active: [] });
+  }
+
+  /** No server, no patrol. */
+  patrol(): Promise<PatrolReport> {
+    const enabled = this.loaded.config.patrol.enabled;
+    return Promise.resolve({ enabled, last: undefined, ms_p50: 0, tiers: [], findings: [] });
   }
 
   listOrders(): Promise<OrderList> {

@@ -21,6 +21,7 @@ import {
 } from './endpoints.js';
 import { followEvents } from './event-stream.js';
 import { sinceMs, type EventListQuery, type EventPage, type GcEvent } from '../events/index.js';
+import type { PatrolReport } from '../patrol/index.js';
 import type {
   Bead,
   BeadCounts,
@@ -461,6 +462,9 @@ export class RemoteCity implements CityClient {
 
   alerts(): Promise<AlertsView> {
     return this.call('GET', '/v0/alerts');
+  }
+  patrol(): Promise<PatrolReport> {
+    return this.call('GET', '/v0/patrol');
   }
 
   listOrders(): Promise<OrderList> {

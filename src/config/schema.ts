@@ -5,34 +5,8 @@
  * from them.
  */
 import { z } from 'zod';
-import { parseDuration } from '../core/index.js';
-
-function isDuration(s: string): boolean {
-  try {
-    return parseDuration(s) >= 0;
-  } catch {
-    return false;
-  }
-}
-
-const durationString = () =>
-  z.string().refine(isDuration, {
-    message: 'expected a Go-style duration such as "300ms", "30s", "5m" or "1h30m"',
-  });
-
-const duration = (def: string, description: string) =>
-  durationString().default(def).describe(description);
-
-const optDuration = (description: string) => durationString().optional().describe(description);
-
-const count = () => z.number().int().min(0);
-const strings = () => z.array(z.string());
-const envMap = () => z.record(z.string(), z.string());
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-const name = (what: string) =>
-  z.string().regex(NAME_RE, {
-    message: `${what} names use letters, digits, '-' and '_' (at most 63, starting with a letter or digit)`,
-  });
+import { count, duration, envMap, isDuration, name, optDuration, strings } from './schema-parts.js';
+import { alertSchema, patrolSchema } from './schema-watch.js';
 
 const sessionProvider = z
   .string()
@@ -207,6 +181,11 @@ export const rigSchema = z.object({
     .optional()
     .describe('Bead id prefix for the rig.'),
   suspended: z.boolean().default(false).describe('When true, no sessions of this rig run.'),
+  owner: z
+    .string()
+    .regex(/^[^\s,]+$/, { message: 'a mailbox name: no spaces or commas' })
+    .optional()
+    .describe('Who the health patrol mails about this rig (default: [patrol] owner).'),
   max_active_sessions: count().optional().describe('Cap on sessions in this rig.'),
   target: z
     .string()
@@ -517,33 +496,6 @@ export const ordersSchema = z.object({
   tick: duration('30s', 'How often the leader looks at the orders’ gates (a gc key).'),
 });
 
-const alertSchema = z.object({
-  name: z.string().min(1).describe('The alert’s name (unique).'),
-  metric: z
-    .enum([
-      'mq_depth',
-      'mq_conflict_rate',
-      'mq_wait_seconds_p95',
-      'controller_tick_seconds',
-      'sessions_quarantined',
-      'sessions_dead',
-      'session_idle_seconds',
-    ])
-    .describe('The city figure it watches (docs/operations.md).'),
-  above: z.number().describe('It fires when the figure is above this.'),
-  for: duration('0s', 'How long the figure must stay above before it fires.'),
-  clear_for: optDuration(
-    'How long it must stay at or under before it resolves (default: for, at least 1m): damps flapping.',
-  ),
-  severity: z.enum(['warning', 'critical']).default('warning').describe('warning or critical.'),
-  route: z
-    .array(z.string().regex(/^mail:.+$/, { message: 'expected "mail:NAME"' }))
-    .default([])
-    .describe(
-      'Where it goes besides events and gc alerts: "mail:NAME" (an agent’s webhook gets its mail).',
-    ),
-});
-
 export const citySchema = z.object({
   include: strings()
     .optional()
@@ -561,6 +513,7 @@ export const citySchema = z.object({
   daemon: daemonSchema.prefault({}).describe('Controller.'),
   api: apiSchema.prefault({}).describe('HTTP API.'),
   database: databaseSchema.prefault({}).describe('Database server (PostgreSQL, MariaDB/MySQL).'),
+  patrol: patrolSchema.prefault({}).describe('The health patrol (docs/operations.md).'),
   orders: ordersSchema.prefault({}).describe('Orders (orders/<name>.toml): skips and overrides.'),
   alerts: z
     .array(alertSchema)
@@ -584,3 +537,4 @@ export const citySchema = z.object({
 export type CityConfig = z.output<typeof citySchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type RigConfig = z.output<typeof rigSchema>;
+export type PatrolConfig = z.output<typeof patrolSchema>;

@@ -15,6 +15,28 @@ export function recordWebhookResults(
 ): (r: DeliveryResult) => void {
   return (r) => {
     const to = redactUrl(r.url);
+    if (r.alert) {
+      const name = typeof r.alert.alert === 'string' ? r.alert.alert : r.message.subject;
+      events
+        .record({
+          type: r.outcome === 'delivered' ? 'alert.pushed' : 'alert.push_failed',
+          actor: 'alerts',
+          subject: name,
+          payload: {
+            alert: name,
+            url: to,
+            outcome: r.outcome,
+            attempts: r.attempts,
+            ...(r.error ? { error: r.error } : {}),
+          },
+          message:
+            r.outcome === 'delivered'
+              ? `alert ${name} pushed to ${to}`
+              : `alert ${name} not pushed to ${to} (${r.outcome}${r.error ? `: ${r.error}` : ''})`,
+        })
+        .catch(() => undefined);
+      return;
+    }
     if (r.outcome === 'delivered') {
       mail
         .markRead(r.message.id)

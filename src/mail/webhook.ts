@@ -28,6 +28,8 @@ export type DeliveryOutcome =
 
 export interface DeliveryResult {
   message: Message;
+  /** Set for an alert's push: what was sent instead of the message. */
+  alert?: Record<string, unknown>;
   url: string;
   outcome: DeliveryOutcome;
   attempts: number;
@@ -77,6 +79,7 @@ export function redactUrl(url: string): string {
 interface Job {
   url: string;
   message: Message;
+  alert?: Record<string, unknown>;
 }
 
 interface Breaker {
@@ -122,17 +125,22 @@ export class WebhookDelivery {
     return this.queue.length + this.active;
   }
 
-  /** Queue a push. Returns false (and reports queue_full) when the queue is full. */
-  enqueue(url: string, message: Message): boolean {
+  /**
+   * Queue a push. Returns false (and reports queue_full) when the queue is
+   * full. With `alert`, the body is `{type: "alert", alert}` (an alert
+   * route); `message` then only names the push for breakers and reports.
+   */
+  enqueue(url: string, message: Message, alert?: Record<string, unknown>): boolean {
+    const job: Job = { url, message, ...(alert ? { alert } : {}) };
     if (this.stopped) {
-      this.report({ message, url, outcome: 'stopped', attempts: 0 });
+      this.report({ ...job, outcome: 'stopped', attempts: 0 });
       return false;
     }
     if (this.queue.length >= this.o.queueMax) {
-      this.report({ message, url, outcome: 'queue_full', attempts: 0 });
+      this.report({ ...job, outcome: 'queue_full', attempts: 0 });
       return false;
     }
-    this.queue.push({ url, message });
+    this.queue.push(job);
     this.pump();
     return true;
   }
@@ -147,7 +155,7 @@ export class WebhookDelivery {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const job of this.queue.splice(0)) {
-      this.report({ message: job.message, url: job.url, outcome: 'stopped', attempts: 0 });
+      this.report({ ...job, outcome: 'stopped', attempts: 0 });
     }
     await this.drained();
   }
@@ -244,7 +252,9 @@ export class WebhookDelivery {
   }
 
   private post(job: Job, address: { address: string; family: number }): Promise<void> {
-    const body = JSON.stringify({ type: 'mail', message: job.message });
+    const body = JSON.stringify(
+      job.alert ? { type: 'alert', alert: job.alert } : { type: 'mail', message: job.message },
+    );
     const u = new URL(job.url);
     return new Promise((resolve, reject) => {
       const req = request(

@@ -127,6 +127,9 @@ export class CityServer implements ApiHost, LeaderHost {
   get alerts() {
     return this.parts.alerts;
   }
+  get patrol() {
+    return this.parts.patrol;
+  }
   alertRules(): AlertRule[] {
     return alertRules(this.currentConfig().config);
   }

@@ -21,6 +21,8 @@ import { deliverMail } from './delivery.js';
 import { fencedProvider } from './fenced-provider.js';
 import { serverHost } from './host.js';
 import { writeShims } from './shims.js';
+import { cityPatrol } from './patrol-host.js';
+import type { Patrol } from '../patrol/index.js';
 
 export interface ComposeOptions {
   sessionProvider?: string;
@@ -55,6 +57,8 @@ export interface CityParts {
   orders: OrderScheduler;
   /** The leader's alert rules at work (gc alerts). */
   alerts: AlertWatch;
+  /** The leader's health patrol (gc patrol). */
+  patrol: Patrol;
   /** GET /metrics: counts the log's events from the server's start on. */
   metrics: CityMetrics;
   worktrees: SessionWorktrees;
@@ -185,20 +189,60 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       onResult: recordWebhookResults(mail, state.events, log),
     });
     const config = o.config ?? (() => state.loaded);
+    const mailFrom = async (from: string, to: string, subject: string, body: string) => {
+      const m = await mail.send(from, to, { subject, body });
+      await deliverMail({ provider: acting, keys: keyRing, webhooks }, log, m, true);
+    };
     const alerts = new AlertWatch(
       {
         status: () => controller.status(),
         rigStats: () => refinery.stats(),
         events: state.events,
         rules: () => alertRules(config().config),
-        mail: async (to, subject, body) => {
-          const m = await mail.send('alerts', to, { subject, body });
-          await deliverMail({ provider: acting, keys: keyRing, webhooks }, log, m, true);
+        mail: (to, subject, body) => mailFrom('alerts', to, subject, body),
+        push: (url, alert) => {
+          const at = new Date().toISOString();
+          const name = String(alert.alert);
+          // The push is named for breakers and reports; nothing is stored in a mailbox.
+          webhooks.enqueue(
+            url,
+            {
+              id: `alert:${name}`,
+              from: 'alerts',
+              to: `alert:${name}`,
+              subject: name,
+              body: typeof alert.message === 'string' ? alert.message : '',
+              created_at: at,
+              read: false,
+              archived: false,
+              thread_id: '',
+              reply_to: '',
+              priority: 1,
+              cc: [],
+            },
+            alert,
+          );
+        },
+        patrol: () => {
+          const last = patrol.report().last;
+          return last ? { last_ms: last.ms, findings: last.findings } : undefined;
         },
         log,
       },
       parseDuration(state.loaded.config.daemon.alert_interval),
     );
+    const patrol = cityPatrol({
+      state,
+      config,
+      provider: acting,
+      controller,
+      ops,
+      refinery,
+      alerts,
+      mail: mailFrom,
+      passed: (r) => metrics.observePatrol(r),
+      log,
+    });
     const metrics = new CityMetrics({
       controller,
       ops,
@@ -223,6 +267,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       convoys,
       orders,
       alerts,
+      patrol,
       metrics,
       worktrees,
       webhooks,
@@ -232,6 +277,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
         const steps: [string, () => unknown][] = [
           ['convoy patrol', () => convoys.stop()],
           ['orders', () => orders.stop()],
+          ['patrol', () => patrol.stop()],
           ['alerts', () => alerts.stop()],
           [
             'metrics',

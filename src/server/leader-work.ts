@@ -71,6 +71,7 @@ export class LeaderWork {
     parts.convoys.start();
     await parts.orders.start();
     await parts.alerts.start();
+    parts.patrol.start();
     if (host.shared) this.tail = this.follow(from);
   }
 
@@ -146,6 +147,7 @@ export class LeaderWork {
     steps.push(
       ['convoy patrol', () => parts.convoys.stop()],
       ['orders', () => parts.orders.stop()],
+      ['patrol', () => parts.patrol.stop()],
       ['alerts', () => parts.alerts.stop()],
       ['merge queue', () => parts.refinery.stop()],
       ['event watch', () => this.tail],

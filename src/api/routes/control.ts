@@ -64,6 +64,12 @@ export function controlRoutes(router: Router, k: RouteKit): void {
     )
     .on(
       'GET',
+      '/v0/patrol',
+      { leader: true, summary: 'The health patrol: rigs by tier, its last pass, open findings' },
+      () => Promise.resolve(server.patrol.report()),
+    )
+    .on(
+      'GET',
       '/v0/config',
       { summary: 'city.toml as loaded, secrets redacted', allow: STAFF },
       (ctx) => {
