@@ -107,7 +107,15 @@ for (const { provider, store } of runs) {
           ],
           env ? { env } : {},
         );
-        if (r.code !== 0) throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+        // The server's log goes with a failure: the city's folder is removed after.
+        const serverLog = () => {
+          const f = path.join(root, '.gc', 'server.log');
+          const lines = existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n') : [];
+          return `server.log (last 80 lines):\n${lines.slice(-80).join('\n')}`;
+        };
+        if (r.code !== 0) {
+          throw new Error(`gc demo exited ${r.code}\n${r.stderr}\n${r.stdout}\n${serverLog()}`);
+        }
         const lines = r.stdout.trim().split('\n');
         const summary = JSON.parse(lines[lines.length - 1]!) as Record<string, number>;
         expect(summary).toMatchObject({
@@ -134,7 +142,7 @@ for (const { provider, store } of runs) {
         expect(processesOf(root)).toEqual([]);
         const { adminKeyPath } = await import('../src/core/index.js');
         expect(existsSync(adminKeyPath(root))).toBe(false);
-        expect(readdirSync(path.join(root, '.gc', 'worktrees', 'app'))).toEqual([]);
+        expect(readdirSync(path.join(root, '.gc', 'worktrees', 'app')), serverLog()).toEqual([]);
         expect(git(path.join(root, 'app'), 'branch', '--list', 'gc/*')).toBe('');
         if (provider === 'tmux') {
           const { tmuxSocketFor } = await import('../src/runtime/index.js');

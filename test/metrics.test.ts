@@ -148,6 +148,31 @@ describe('GET /metrics', () => {
     expect(anon.status).toBe(401);
   });
 
+  it('a metrics key scrapes GET /metrics and nothing else', async () => {
+    const { token } = await json<{ token: string }>([
+      'auth',
+      'key',
+      'create',
+      '--kind',
+      'metrics',
+      '--name',
+      'prometheus',
+    ]);
+    const scrape = await apiCall(sock(), 'GET', '/metrics', { token });
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toMatch(/^gc_sessions\{/m);
+    for (const [method, url] of [
+      ['GET', '/v0/status'],
+      ['GET', '/v0/beads?status=open'],
+      ['GET', '/v0/events'],
+      ['POST', '/v0/control/poke'],
+    ] as const) {
+      const r = await apiCall(sock(), method, url, { token });
+      expect(r.status, url).toBe(403);
+      expect(r.text, url).toMatch(/metrics key prometheus may only scrape GET \/metrics/);
+    }
+  });
+
   it('every metric the Grafana dashboard in deploy/ queries is served', async () => {
     const dash = JSON.parse(
       await readFile(path.join(REPO, 'deploy/grafana/gc-city.json'), 'utf8'),

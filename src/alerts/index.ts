@@ -9,3 +9,4 @@ export {
   type AlertRule,
 } from './rules.js';
 export { AlertWatch, type AlertHost, type AlertInstance, type RaisedAlert } from './watch.js';
+export { BudgetWatch, type BudgetHost, type BudgetView } from './budget-watch.js';

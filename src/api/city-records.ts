@@ -1,10 +1,13 @@
 /**
  * The records a city server keeps besides the work store and the log: API
- * idempotency answers, agent runs, and the controller's crash-loop records.
+ * idempotency answers, agent runs, the controller's crash-loop records and
+ * usage (tokens, costs).
  * With [database] url they live in the database, where every server of the
- * city shares them; else in `.gc/` (api.db, sessions.json).
+ * city shares them; else in `.gc/` (api.db, sessions.json, usage.db).
  */
+import path from 'node:path';
 import type { CityState } from '../city/index.js';
+import { SqlUsage, SqliteUsage, type UsageRecords } from '../costs/index.js';
 import { FileSessionFacts, SqlSessionFacts, type SessionFacts } from '../controller/index.js';
 import { SqlIdempotency } from './idempotency-sql.js';
 import { IdempotencyStore, type IdempotencyRecords } from './idempotency.js';
@@ -14,6 +17,7 @@ export interface CityRecords {
   idempotency: IdempotencyRecords;
   runs: RunRecords;
   facts: SessionFacts;
+  usage: UsageRecords;
 }
 
 export async function openCityRecords(
@@ -37,6 +41,7 @@ export async function openCityRecords(
       idempotency,
       runs: new SqlRunRecords(state.db),
       facts: new SqlSessionFacts(state.db),
+      usage: new SqlUsage(state.db),
     };
   }
   const local = IdempotencyStore.open(state.gcDir);
@@ -44,5 +49,6 @@ export async function openCityRecords(
     idempotency: local,
     runs: new SqliteRunRecords(local.database),
     facts: FileSessionFacts.forCity(state.gcDir),
+    usage: new SqliteUsage(path.join(state.gcDir, 'usage.db')),
   };
 }

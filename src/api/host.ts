@@ -8,8 +8,9 @@ import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { RunService } from './runs.js';
 import type { CityMetrics } from './metrics.js';
-import type { AlertRule, AlertWatch } from '../alerts/index.js';
+import type { AlertRule, AlertWatch, BudgetView } from '../alerts/index.js';
 import type { Patrol } from '../patrol/index.js';
+import type { Price, UsageRecord, UsageRecords } from '../costs/index.js';
 
 export interface ApiHost {
   readonly root: string;
@@ -42,6 +43,14 @@ export interface ApiHost {
   readonly alerts: AlertWatch;
   /** The leader's health patrol. */
   readonly patrol: Patrol;
+  /** Usage records (gc costs). */
+  readonly usage: UsageRecords;
+  /** Add usage records (counted in /metrics); resolves with how many were new. */
+  recordUsage(records: readonly UsageRecord[]): Promise<number>;
+  /** The price table: built-in, with city.toml's [costs.prices] over it. */
+  prices(): Record<string, Price>;
+  /** The budgets as of their last check. */
+  readonly budgets: { view(): BudgetView[] };
   /** The alert rules of city.toml as loaded now (or the defaults). */
   alertRules(): AlertRule[];
   /** The figures GET /metrics serves. */

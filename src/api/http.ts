@@ -402,6 +402,12 @@ export class Router {
         }
         actor = principal.kind === 'admin' ? asked || guessed || principal.name : principal.name;
         const allow = found.route.spec.allow;
+        if (principal.kind === 'metrics' && found.route.pattern !== '/metrics') {
+          throw new ForbiddenError(
+            `metrics key ${principal.name} may only scrape GET /metrics (${req.method} ${found.route.pattern})`,
+            { details: { principal: principal.name, kind: principal.kind } },
+          );
+        }
         if (allow && !allow.includes(principal.kind)) {
           throw new ForbiddenError(
             `${principal.kind} ${principal.name} may not ${found.route.spec.summary.replace(/^\w/, (c) => c.toLowerCase())} (${req.method} ${found.route.pattern}; allowed: ${allow.join(', ')})`,

@@ -16,6 +16,8 @@ import type { GcEvent } from '../events/index.js';
 import type { Refinery } from '../refinery/index.js';
 import type { Provider } from '../runtime/index.js';
 import type { PassReport } from '../patrol/index.js';
+import type { BudgetView } from '../alerts/index.js';
+import type { UsageRecord } from '../costs/index.js';
 import type { RunService } from './runs.js';
 
 /** Every gc event type family counted by `gc_events_total`; anything else is "other". */
@@ -53,6 +55,8 @@ interface Host {
   refinery: Refinery;
   runs: Pick<RunService, 'active'>;
   provider: Pick<Provider, 'name'>;
+  /** The budgets as of their last check (gc_budget_remaining). */
+  budgets?: () => BudgetView[];
 }
 
 export class CityMetrics {
@@ -68,6 +72,8 @@ export class CityMetrics {
   private readonly patrolPasses: Histogram;
   private readonly patrolFindings: Gauge;
   private readonly patrolSteps: Counter<'step'>;
+  private readonly tokens: Counter<'agent' | 'model' | 'kind'>;
+  private readonly dollars: Counter<'agent' | 'model'>;
 
   constructor(private readonly host: Host) {
     const r = this.registry;
@@ -137,6 +143,30 @@ export class CityMetrics {
       labelNames: ['step'],
       registers: [r],
     });
+    this.tokens = new Counter({
+      name: 'gc_usage_tokens_total',
+      help: 'Tokens used, by agent template, model and kind (input, cached_input, cache_write, output), as recorded on this server.',
+      labelNames: ['agent', 'model', 'kind'],
+      registers: [r],
+    });
+    this.dollars = new Counter({
+      name: 'gc_usage_cost_usd_total',
+      help: 'Dollars spent, by agent template and model (given, or from the price table), as recorded on this server.',
+      labelNames: ['agent', 'model'],
+      registers: [r],
+    });
+    const budgets = host.budgets;
+    if (budgets) {
+      new Gauge({
+        name: 'gc_budget_remaining',
+        help: 'What is left of each budget in its window (dollars or tokens, per unit), as of its last check.',
+        labelNames: ['budget', 'unit'],
+        registers: [r],
+        collect() {
+          for (const b of budgets()) this.set({ budget: b.name, unit: b.unit }, b.remaining);
+        },
+      });
+    }
     this.gauges();
   }
 
@@ -264,6 +294,19 @@ export class CityMetrics {
   observeRequest(route: string, method: string, code: number, seconds: number): void {
     this.requests.inc({ route, method, code: String(code) });
     this.latency.observe({ route, method }, seconds);
+  }
+
+  /** Usage records were added. */
+  observeUsage(records: readonly UsageRecord[]): void {
+    for (const u of records) {
+      const agent = u.agent || 'unknown';
+      const model = u.model || 'unknown';
+      for (const kind of ['input', 'cached_input', 'cache_write', 'output'] as const) {
+        const n = u[`${kind}_tokens`];
+        if (n) this.tokens.inc({ agent, model, kind }, n);
+      }
+      if (u.cost_usd) this.dollars.inc({ agent, model }, u.cost_usd);
+    }
   }
 
   /** A patrol pass ended. */

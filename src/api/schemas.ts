@@ -143,7 +143,7 @@ export const nudgeBody = z.strictObject({
     .max(64 * 1024),
 });
 export const keyCreateBody = z.strictObject({
-  kind: z.enum(['admin', 'operator']),
+  kind: z.enum(['admin', 'operator', 'metrics']),
   name,
   max_sessions: z.number().int().min(0).max(100_000).optional(),
 });
@@ -231,7 +231,7 @@ export const streamQuery = z.object({
 export const keysQuery = z.object({
   after: qInt(0, Number.MAX_SAFE_INTEGER).optional(),
   limit: qInt(1, 1000).optional(),
-  kind: z.enum(['admin', 'operator', 'agent']).optional(),
+  kind: z.enum(['admin', 'operator', 'agent', 'metrics']).optional(),
   revoked: qBool.optional(),
 });
 
@@ -301,3 +301,31 @@ export const orderHistoryQuery = z.object({
   limit: qInt(1, 1000).optional(),
 });
 export const orderShowQuery = z.object({ check: qBool.optional() });
+
+// ---- costs ----
+const tokens = z.number().int().min(0).max(1e12);
+export const costRecordBody = z.object({
+  session: z.string().min(1).max(128).optional(),
+  agent: z.string().min(1).max(128).optional(),
+  rig: z.string().max(128).optional(),
+  bead: z.string().max(64).optional(),
+  provider: z.string().max(64).optional(),
+  model: z.string().min(1).max(128),
+  input_tokens: tokens.default(0),
+  cached_input_tokens: tokens.default(0),
+  cache_write_tokens: tokens.default(0),
+  output_tokens: tokens.default(0),
+  cost_usd: z.number().min(0).max(1e9).optional(),
+  /** The caller's id for this record: the same id twice is one record. */
+  id: z.string().min(1).max(128).optional(),
+  /** When it was spent (epoch ms or RFC 3339); default now. */
+  at: z.union([z.number().int().min(0), z.string().max(64)]).optional(),
+});
+export type CostsBy = 'agent' | 'rig' | 'bead' | 'model' | 'session' | 'provider';
+export const costsQuery = z.object({
+  by: z.enum(['agent', 'rig', 'bead', 'model', 'session', 'provider']).optional(),
+  since: z.string().max(64).optional(),
+  until: z.string().max(64).optional(),
+  agent: z.string().max(128).optional(),
+  rig: z.string().max(128).optional(),
+});

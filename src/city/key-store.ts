@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SqlDb } from '../db/index.js';
 
-export type PrincipalKind = 'admin' | 'operator' | 'agent';
+/** `metrics`: may only scrape GET /metrics (a Prometheus bearer token). */
+export type PrincipalKind = 'admin' | 'operator' | 'agent' | 'metrics';
 
 export interface KeyRow {
   seq: number;
@@ -90,10 +91,10 @@ export class SqliteKeyStore implements KeyStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS keys (
+    const table = (name: string) => `CREATE TABLE ${name} (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       key_id TEXT NOT NULL UNIQUE,
-      kind TEXT NOT NULL CHECK (kind IN ('admin','operator','agent')),
+      kind TEXT NOT NULL CHECK (kind IN ('admin','operator','agent','metrics')),
       name TEXT NOT NULL,
       owner TEXT NOT NULL DEFAULT '',
       max_sessions INTEGER NOT NULL DEFAULT 0,
@@ -101,8 +102,24 @@ export class SqliteKeyStore implements KeyStore {
       hmac BLOB NOT NULL,
       created_at TEXT NOT NULL,
       revoked_at TEXT
+    )`;
+    const old = this.db
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'keys'")
+      .get() as { sql: string } | undefined;
+    if (!old) this.db.exec(table('keys'));
+    else if (!old.sql.includes("'metrics'")) {
+      // A table from before metrics keys: its CHECK refuses them. SQLite
+      // cannot change a CHECK in place, so the table is copied, in one transaction.
+      this.db.transaction(() => {
+        this.db.exec(table('keys_new'));
+        this.db.exec('INSERT INTO keys_new SELECT * FROM keys');
+        this.db.exec('DROP TABLE keys');
+        this.db.exec('ALTER TABLE keys_new RENAME TO keys');
+      })();
+    }
+    this.db.exec(
+      'CREATE INDEX IF NOT EXISTS keys_by_name ON keys(kind, name) WHERE revoked_at IS NULL',
     );
-    CREATE INDEX IF NOT EXISTS keys_by_name ON keys(kind, name) WHERE revoked_at IS NULL;`);
   }
 
   secret(): Promise<Buffer> {

@@ -43,6 +43,17 @@ export function runKeyRingConformance(name: string, factory: KeyPlaceFactory): v
       );
     });
 
+    it('metrics keys are kept and verify as what they are', async () => {
+      const { r, place } = await ring();
+      const { token } = await r.create({ kind: 'metrics', name: 'prometheus' });
+      expect(r.verify(token)).toMatchObject({ kind: 'metrics', name: 'prometheus' });
+      const { r: other } = await ring(place);
+      expect(other.verify(token)).toMatchObject({ kind: 'metrics' });
+      expect((await other.list({ kind: 'metrics' })).items.map((p) => p.name)).toEqual([
+        'prometheus',
+      ]);
+    });
+
     it('another ring on the same store knows the live keys and the same secret', async () => {
       const { r, place } = await ring();
       const kept = await r.create({ kind: 'agent', name: 'ext-1', webhookUrl: 'http://h/x' });

@@ -532,7 +532,7 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
     key
       .command('create')
       .description('create an admin or operator key (shown once)')
-      .requiredOption('--kind <kind>', 'admin or operator')
+      .requiredOption('--kind <kind>', 'admin, operator or metrics (may only scrape GET /metrics)')
       .requiredOption('--name <name>', 'who the key is for')
       .option('--max-sessions <n>', 'operators: cap on concurrent sessions'),
   ).action(
@@ -544,7 +544,7 @@ export function addCityCommands(program: Command, { g, json }: TreeHelpers): voi
     key
       .command('list')
       .description('keys in creation order')
-      .option('--kind <kind>', 'admin, operator or agent')
+      .option('--kind <kind>', 'admin, operator, agent or metrics')
       .option('--all', 'include revoked keys'),
   ).action(
     action(async (o: { kind?: string; all?: boolean }, cmd: Command) =>

@@ -1,4 +1,4 @@
-/** `gc order list|show|check|run|history` (the city’s orders, Gas City’s scheduled work), `gc alerts` and `gc patrol`. */
+/** `gc order list|show|check|run|history`: the city’s orders, Gas City’s scheduled work. */
 import type { Command } from 'commander';
 import type { TreeHelpers } from './gc-program-city.js';
 import { action } from './run.js';
@@ -46,28 +46,6 @@ export function addOrderCommands(program: Command, { g, json }: TreeHelpers): vo
   ).action(
     action(async (name: string | undefined, o: { limit?: string }, cmd: Command) =>
       (await cmds()).history(g(cmd), name, o),
-    ),
-  );
-  json(
-    program
-      .command('alerts')
-      .description(
-        'alert rules ([[alerts]] in city.toml, or the defaults) and the alerts pending or firing now',
-      ),
-  ).action(
-    action(async (_o: unknown, cmd: Command) =>
-      (await import('./commands/alerts.js')).alerts(g(cmd)),
-    ),
-  );
-  json(
-    program
-      .command('patrol')
-      .description(
-        'the health patrol: rigs by tier (hot, warm, cold), its last pass, and what it found with the step it took',
-      ),
-  ).action(
-    action(async (_o: unknown, cmd: Command) =>
-      (await import('./commands/patrol.js')).patrol(g(cmd)),
     ),
   );
 }

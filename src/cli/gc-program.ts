@@ -8,6 +8,7 @@ import { addCompletion } from './completion.js';
 import { addCityCommands } from './gc-program-city.js';
 import { addFormulaCommands } from './gc-program-formula.js';
 import { addOrderCommands } from './gc-program-order.js';
+import { addWatchCommands } from './gc-program-watch.js';
 import type * as BeadCommands from './commands/beads.js';
 import type * as BuildImage from './commands/build-image.js';
 import type * as ConfigCommands from './commands/config.js';
@@ -515,6 +516,7 @@ export function gcProgram(): Command {
   addCityCommands(program, { g, json });
   addFormulaCommands(program, { g, json });
   addOrderCommands(program, { g, json });
+  addWatchCommands(program, { g, json });
   addCompletion(program, 'gc');
   return program;
 }

@@ -22,7 +22,8 @@ import type { EventListQuery, EventPage, GcEvent, WatchOptions } from '../events
 import type { MailCount, MailPage, Message, SendInput } from '../mail/index.js';
 import type { MergeRequest, MqListQuery, RigStats, SubmitRequest } from '../refinery/index.js';
 import type { OrderRun, OrderState, OrderView } from '../orders/index.js';
-import type { AlertInstance, AlertRule } from '../alerts/index.js';
+import type { AlertInstance, AlertRule, BudgetView } from '../alerts/index.js';
+import type { UsageBy, UsageRecord, UsageTotal } from '../costs/index.js';
 import type { PatrolReport } from '../patrol/index.js';
 import type {
   Bead,
@@ -50,6 +51,44 @@ export interface OrderList {
   orders: OrderView[];
   /** The order files (and [orders] entries) that could not be read. */
   issues: string[];
+}
+
+export interface CostsQuery {
+  by?: UsageBy;
+  /** `24h` (that long ago), an RFC 3339 time or epoch ms. */
+  since?: string;
+  until?: string;
+  agent?: string;
+  rig?: string;
+}
+
+export interface CostsView {
+  by: UsageBy | null;
+  since: string | null;
+  until: string | null;
+  totals: UsageTotal[];
+  budgets: BudgetView[];
+}
+
+export interface CostInput {
+  session?: string;
+  agent?: string;
+  rig?: string;
+  bead?: string;
+  provider?: string;
+  model: string;
+  input_tokens?: number;
+  cached_input_tokens?: number;
+  cache_write_tokens?: number;
+  output_tokens?: number;
+  cost_usd?: number;
+  id?: string;
+  at?: string | number;
+}
+
+export interface RecordedCost {
+  added: boolean;
+  record: UsageRecord;
 }
 
 export interface AlertsView {
@@ -208,6 +247,10 @@ export interface CityClient {
   alerts(): Promise<AlertsView>;
   /** The health patrol's tiers and open findings (empty without a running server). */
   patrol(): Promise<PatrolReport>;
+  /** Usage totals, grouped as asked, and the budgets (from a running server). */
+  costs(q?: CostsQuery): Promise<CostsView>;
+  /** Record usage (an agent's Stop hook); an agent records its own only. */
+  recordCost(input: CostInput): Promise<RecordedCost>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

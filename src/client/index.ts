@@ -2,6 +2,10 @@
 export type {
   CityClient,
   AlertsView,
+  CostInput,
+  CostsQuery,
+  CostsView,
+  RecordedCost,
   OrderDetail,
   OrderList,
   ClaimRequest,

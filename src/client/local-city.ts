@@ -3,6 +3,8 @@
  * process, under the city lock. Operations go through CityOps, exactly as
  * the city server runs them.
  */
+import path from 'node:path';
+import { GcError } from '../core/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { CityOps, KeyRing, openCityState, type CityState } from '../city/index.js';
 import { citySpec, unknownRecipientWarning } from '../controller/index.js';
@@ -35,6 +37,7 @@ import {
 import { discoverFormulas } from '../formula/index.js';
 import { alertRules } from '../alerts/index.js';
 import type { PatrolReport } from '../patrol/index.js';
+import { SqlUsage, SqliteUsage, usageTime } from '../costs/index.js';
 import {
   OrderScheduler,
   agentNames,
@@ -82,6 +85,9 @@ import {
   type MqSubmitted,
   type MailSend,
   type AlertsView,
+  type CostsQuery,
+  type CostsView,
+  type RecordedCost,
   type OrderDetail,
   type OrderList,
   type SentMessage,
@@ -420,6 +426,42 @@ export class LocalCity implements CityClient {
   /** No server, no watch: the rules alone (nothing is pending or firing). */
   alerts(): Promise<AlertsView> {
     return Promise.resolve({ rules: alertRules(this.loaded.config), active: [] });
+  }
+
+  /** No server: the totals from the records; budgets are watched by a running city's leader. */
+  async costs(q: CostsQuery = {}): Promise<CostsView> {
+    const now = Date.now();
+    const since = usageTime(q.since, 'since', now);
+    const until = usageTime(q.until, 'until', now);
+    const usage = this.state.db
+      ? new SqlUsage(this.state.db)
+      : new SqliteUsage(path.join(this.state.gcDir, 'usage.db'));
+    try {
+      const totals = await usage.totals({
+        ...(q.by ? { by: q.by } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+        ...(q.agent ? { agent: q.agent } : {}),
+        ...(q.rig ? { rig: q.rig } : {}),
+      });
+      return {
+        by: q.by ?? null,
+        since: since !== undefined ? new Date(since).toISOString() : null,
+        until: until !== undefined ? new Date(until).toISOString() : null,
+        totals,
+        budgets: [],
+      };
+    } finally {
+      await usage.close();
+    }
+  }
+
+  recordCost(): Promise<RecordedCost> {
+    return Promise.reject(
+      new GcError('unavailable', 'usage is recorded by a running city', {
+        fix: 'start the city (gc start); agents record from their sessions',
+      }),
+    );
   }
 
   /** No server, no patrol. */

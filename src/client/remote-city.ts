@@ -22,6 +22,7 @@ import {
 import { followEvents } from './event-stream.js';
 import { sinceMs, type EventListQuery, type EventPage, type GcEvent } from '../events/index.js';
 import type { PatrolReport } from '../patrol/index.js';
+import type { CostInput, CostsQuery, CostsView, RecordedCost } from './city-client.js';
 import type {
   Bead,
   BeadCounts,
@@ -465,6 +466,12 @@ export class RemoteCity implements CityClient {
   }
   patrol(): Promise<PatrolReport> {
     return this.call('GET', '/v0/patrol');
+  }
+  costs(q: CostsQuery = {}): Promise<CostsView> {
+    return this.call('GET', `/v0/costs${queryString(q)}`);
+  }
+  recordCost(input: CostInput): Promise<RecordedCost> {
+    return this.call('POST', '/v0/costs', input);
   }
 
   listOrders(): Promise<OrderList> {

@@ -1,6 +1,12 @@
 /** Config module: city.toml schema, loading with positions, env overrides. */
 export * from './schema.js';
-export { PATROL_STEPS, alertSchema, patrolSchema } from './schema-watch.js';
+export {
+  PATROL_STEPS,
+  alertSchema,
+  budgetSchema,
+  costsSchema,
+  patrolSchema,
+} from './schema-watch.js';
 export * from './load.js';
 export { formatPath, keyPositions } from './toml-positions.js';
 export { initCity, type InitOptions } from './init.js';

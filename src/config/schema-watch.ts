@@ -105,3 +105,76 @@ export const patrolSchema = z.object({
     'Where the alert step’s alerts go besides events and gc alerts ("mail:NAME" or "webhook:https://...").',
   ),
 });
+
+const price = z.object({
+  input: z.number().min(0).describe('Dollars per million input tokens.'),
+  output: z.number().min(0).describe('Dollars per million output tokens.'),
+  cached_input: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('Dollars per million cached input tokens read (default: a tenth of input).'),
+  cache_write: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('Dollars per million tokens written to a prompt cache (default: input × 1.25).'),
+});
+
+export const costsSchema = z.object({
+  ingest: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Read the usage of the sessions gc started from Claude Code transcripts and Codex rollouts.',
+    ),
+  interval: duration('30s', 'How often the leader reads new usage and checks the budgets.'),
+  claude_dir: z
+    .string()
+    .default('')
+    .describe(
+      'Claude Code’s config folder (default: an agent’s CLAUDE_CONFIG_DIR, else ~/.claude).',
+    ),
+  codex_dir: z
+    .string()
+    .default('')
+    .describe('Codex’s home (default: an agent’s CODEX_HOME, else ~/.codex).'),
+  prices: z
+    .record(z.string(), price)
+    .default({})
+    .describe(
+      'Prices by model name prefix, over the built-in table (docs/operations.md); the longest prefix wins.',
+    ),
+});
+
+export const budgetSchema = z
+  .object({
+    name: z.string().min(1).describe('The budget’s name (unique).'),
+    scope: z
+      .string()
+      .regex(/^(city|rig:.+|agent:.+)$/, { message: 'expected "city", "rig:NAME" or "agent:NAME"' })
+      .default('city')
+      .describe('What it covers: "city", "rig:NAME" or "agent:NAME" (an agent template).'),
+    window: z.enum(['day', 'week', 'month']).default('day').describe('day, week or month (UTC).'),
+    usd: z.number().positive().optional().describe('The amount in dollars.'),
+    tokens: z.number().int().positive().optional().describe('The amount in tokens (all kinds).'),
+    warn: z
+      .array(z.number().gt(0).lt(100))
+      .default([50, 80])
+      .describe('Percentages of the amount that warn (budget.warned), once each per window.'),
+    action: z
+      .enum(['warn', 'suspend', 'stop'])
+      .default('warn')
+      .describe(
+        'At the amount: warn (an event only), suspend (its agents are suspended as if city.toml said so, their sessions drained, until the window rolls or the amount is raised), stop (suspended, and their sessions stopped at once).',
+      ),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.usd === undefined) === (b.tokens === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['usd'],
+        message: 'give exactly one of usd and tokens',
+      });
+    }
+  });

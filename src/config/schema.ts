@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { count, duration, envMap, isDuration, name, optDuration, strings } from './schema-parts.js';
-import { alertSchema, patrolSchema } from './schema-watch.js';
+import { alertSchema, budgetSchema, costsSchema, patrolSchema } from './schema-watch.js';
 
 const sessionProvider = z
   .string()
@@ -514,6 +514,24 @@ export const citySchema = z.object({
   api: apiSchema.prefault({}).describe('HTTP API.'),
   database: databaseSchema.prefault({}).describe('Database server (PostgreSQL, MariaDB/MySQL).'),
   patrol: patrolSchema.prefault({}).describe('The health patrol (docs/operations.md).'),
+  costs: costsSchema.prefault({}).describe('Usage and costs (docs/operations.md).'),
+  budgets: z
+    .array(budgetSchema)
+    .default([])
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      for (const [i, b] of list.entries()) {
+        if (seen.has(b.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'name'],
+            message: `budget "${b.name}" is defined twice`,
+          });
+        }
+        seen.add(b.name);
+      }
+    })
+    .describe('Spending limits per city, rig or agent template, with warn/suspend/stop.'),
   orders: ordersSchema.prefault({}).describe('Orders (orders/<name>.toml): skips and overrides.'),
   alerts: z
     .array(alertSchema)

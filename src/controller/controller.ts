@@ -30,7 +30,6 @@ import {
   type ControllerState,
   type ControllerStatus,
 } from './status.js';
-
 import { META, SCALE_DOWN_GRACE_MS, type ControllerOptions, type TickReport } from './options.js';
 
 export { META, SCALE_DOWN_GRACE_MS, type ControllerOptions, type TickReport } from './options.js';
@@ -63,6 +62,7 @@ export class Controller {
   private live = new Map<string, SessionSnapshot>();
   private readonly ticker: Ticker;
   private ticks = 0;
+  private held: ReadonlySet<string> = new Set();
   private lastReport: TickReport | undefined;
   private lastTickAt = 0;
   private configError: string | undefined;
@@ -262,7 +262,7 @@ export class Controller {
       );
     }
     snapshot = await this.adopt(snapshot, now);
-    const desired = desiredState(this.spec, { workload, scale }, snapshot);
+    const desired = desiredState(this.spec, { workload, scale, held: this.held }, snapshot);
     const claims = new Map(workload.claims.map((c) => [c.assignee, c.in_progress]));
     const plan = reconcilePlan(desired, snapshot, this.trackers, {
       now,
@@ -525,15 +525,8 @@ export class Controller {
     const { provider, trackers, clock, sessionKeys } = this;
     const record = this.record.bind(this);
     const saveFacts = this.saveFacts.bind(this);
-    return {
-      provider,
-      trackers,
-      clock,
-      record,
-      saveFacts,
-      sessionKeys,
-      poke: this.poke.bind(this),
-    };
+    const poke = this.poke.bind(this);
+    return { provider, trackers, clock, record, saveFacts, sessionKeys, poke };
   }
 
   /** A session this controller started or adopted and has not seen end. */
@@ -547,6 +540,12 @@ export class Controller {
       t.drainAcked = true;
       this.poke();
     }
+  }
+
+  /** Hold these agents back (tripped budgets): suspended, as if city.toml said so. */
+  hold(agents: ReadonlySet<string>): void {
+    this.held = new Set(agents);
+    this.poke();
   }
 
   /** The agent asked to be restarted (drain, then start fresh). */
@@ -596,12 +595,8 @@ export class Controller {
       progress: (p) => (this.shutdownProgress = p),
       stopped: (name) => {
         this.revokeToken(name);
-        return this.record(
-          'session.stopped',
-          name,
-          { reason: 'city shutdown' },
-          `stopped ${name}: city shutdown`,
-        );
+        const why = { reason: 'city shutdown' };
+        return this.record('session.stopped', name, why, `stopped ${name}: city shutdown`);
       },
     });
     this.state = 'stopped';

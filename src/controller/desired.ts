@@ -11,6 +11,8 @@ export interface TickFacts {
   workload: Workload;
   /** scale_check answers by agent: a number, or undefined when the check failed. */
   scale: ReadonlyMap<string, number | undefined>;
+  /** Agents held back (a tripped budget): suspended as if city.toml said so. */
+  held?: ReadonlySet<string>;
 }
 
 export interface DesiredSession {
@@ -92,7 +94,9 @@ export function desiredState(
   };
 
   for (const a of spec.agents) {
-    if (a.suspended || (a.rig && spec.suspendedRigs.has(a.rig))) continue;
+    if (a.suspended || facts.held?.has(a.name) || (a.rig && spec.suspendedRigs.has(a.rig))) {
+      continue;
+    }
     const work = routed.get(a.name);
     const demand = (work?.ready ?? 0) + (work?.in_progress ?? 0);
     if (!a.pool) {

@@ -98,6 +98,19 @@ sleep_after_idle = "off"
     });
   }
 
+  it('held agents (a tripped budget) are suspended: running or not, busy or not', () => {
+    const d = desiredState(
+      city,
+      {
+        workload: workload({ worker: [5, 1] }, { 'worker-1': 1 }),
+        scale: new Map(),
+        held: new Set(['worker', 'mayor']),
+      },
+      alive('worker-1', 'mayor'),
+    );
+    expect(names(d)).toEqual(['floor-1', 'floor-2', 'insomniac']);
+  });
+
   it('nested caps: agent, rig, workspace', () => {
     const capped = citySpec(
       parseCityConfig(

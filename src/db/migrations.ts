@@ -549,4 +549,70 @@ export const SQL_MIGRATIONS: readonly SqlMigration[] = [
       ],
     },
   },
+  {
+    // Usage records (on SQLite: .gc/usage.db): tokens and dollars per agent, for
+    // gc costs and budgets on whichever server leads.
+    version: 12,
+    description: 'usage records (tokens, cost)',
+    statements: {
+      postgres: [
+        `CREATE TABLE gc_usage (
+          seq BIGSERIAL PRIMARY KEY,
+          dedup ${PG_TEXT} NOT NULL UNIQUE,
+          session ${PG_TEXT} NOT NULL,
+          agent ${PG_TEXT} NOT NULL,
+          rig ${PG_TEXT} NOT NULL,
+          bead ${PG_TEXT} NOT NULL,
+          provider ${PG_TEXT} NOT NULL,
+          model ${PG_TEXT} NOT NULL,
+          input_tokens BIGINT NOT NULL,
+          cached_input_tokens BIGINT NOT NULL,
+          cache_write_tokens BIGINT NOT NULL,
+          output_tokens BIGINT NOT NULL,
+          cost_usd DOUBLE PRECISION,
+          source ${PG_TEXT} NOT NULL,
+          at BIGINT NOT NULL
+        )`,
+        'CREATE INDEX usage_at ON gc_usage(at)',
+        'CREATE INDEX usage_agent ON gc_usage(agent, at)',
+        'CREATE INDEX usage_rig ON gc_usage(rig, at)',
+      ],
+      mysql: [
+        `CREATE TABLE gc_usage (
+          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+          dedup VARCHAR(255) NOT NULL,
+          session VARCHAR(128) NOT NULL,
+          agent VARCHAR(128) NOT NULL,
+          rig VARCHAR(128) NOT NULL,
+          bead VARCHAR(64) NOT NULL,
+          provider VARCHAR(64) NOT NULL,
+          model VARCHAR(128) NOT NULL,
+          input_tokens BIGINT NOT NULL,
+          cached_input_tokens BIGINT NOT NULL,
+          cache_write_tokens BIGINT NOT NULL,
+          output_tokens BIGINT NOT NULL,
+          cost_usd DOUBLE NULL,
+          source VARCHAR(16) NOT NULL,
+          at BIGINT NOT NULL,
+          UNIQUE KEY usage_dedup (dedup),
+          KEY usage_at (at),
+          KEY usage_agent (agent, at),
+          KEY usage_rig (rig, at)
+        ) ${MY_TABLE}`,
+      ],
+    },
+  },
+  {
+    version: 13,
+    description: 'metrics keys (they may only scrape GET /metrics)',
+    statements: {
+      postgres: [
+        'ALTER TABLE api_keys DROP CONSTRAINT IF EXISTS api_keys_kind_check',
+        `ALTER TABLE api_keys ADD CONSTRAINT api_keys_kind_check
+          CHECK (kind IN ('admin','operator','agent','metrics'))`,
+      ],
+      // The MySQL table has no CHECK on kind.
+      mysql: [],
+    },
+  },
 ];

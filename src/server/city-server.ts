@@ -22,6 +22,7 @@ import { RateLimiter, type ApiHost } from '../api/index.js';
 import type { Message } from '../mail/index.js';
 import type { OrderScheduler } from '../orders/index.js';
 import { alertRules, type AlertRule } from '../alerts/index.js';
+import type { Price, UsageRecord } from '../costs/index.js';
 import { composeCity, type CityParts } from './compose.js';
 import { deliverMail } from './delivery.js';
 import { ApiListeners, removeDeadSockets, type LeaderTarget } from './listen.js';
@@ -129,6 +130,21 @@ export class CityServer implements ApiHost, LeaderHost {
   }
   get patrol() {
     return this.parts.patrol;
+  }
+  get costs() {
+    return this.parts.costs;
+  }
+  get usage() {
+    return this.parts.records.usage;
+  }
+  get budgets() {
+    return this.parts.costs.budgets;
+  }
+  recordUsage(records: readonly UsageRecord[]): Promise<number> {
+    return this.parts.costs.record(records);
+  }
+  prices(): Record<string, Price> {
+    return this.parts.costs.prices();
   }
   alertRules(): AlertRule[] {
     return alertRules(this.currentConfig().config);

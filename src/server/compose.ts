@@ -22,6 +22,7 @@ import { fencedProvider } from './fenced-provider.js';
 import { serverHost } from './host.js';
 import { writeShims } from './shims.js';
 import { cityPatrol } from './patrol-host.js';
+import { CostWork } from './costs-host.js';
 import type { Patrol } from '../patrol/index.js';
 
 export interface ComposeOptions {
@@ -59,6 +60,8 @@ export interface CityParts {
   alerts: AlertWatch;
   /** The leader's health patrol (gc patrol). */
   patrol: Patrol;
+  /** Usage ingestion and budgets (gc costs). */
+  costs: CostWork;
   /** GET /metrics: counts the log's events from the server's start on. */
   metrics: CityMetrics;
   worktrees: SessionWorktrees;
@@ -243,12 +246,23 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       passed: (r) => metrics.observePatrol(r),
       log,
     });
+    const costs = new CostWork({
+      state,
+      config,
+      usage: records.usage,
+      controller,
+      provider: acting,
+      worktrees,
+      added: (rs) => metrics.observeUsage(rs),
+      log,
+    });
     const metrics = new CityMetrics({
       controller,
       ops,
       refinery,
       runs: runService,
       provider: acting,
+      budgets: () => costs.budgets.view(),
     });
     const counting = new AbortController();
     const counted = metrics.follow(await state.events.latestSeq(), counting.signal, log);
@@ -268,6 +282,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       orders,
       alerts,
       patrol,
+      costs,
       metrics,
       worktrees,
       webhooks,
@@ -278,6 +293,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
           ['convoy patrol', () => convoys.stop()],
           ['orders', () => orders.stop()],
           ['patrol', () => patrol.stop()],
+          ['costs', () => costs.stop()],
           ['alerts', () => alerts.stop()],
           [
             'metrics',
@@ -291,6 +307,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
           ['runs', () => runService.close()],
           ['webhooks', () => webhooks.stop()],
           ['idempotency database', () => opened.records.idempotency.close()],
+          ['usage database', () => opened.records.usage.close()],
           ['outbox', () => ops.flush().finally(() => ops.close())],
           ['session provider', () => opened.provider.close()],
           ['key ring', () => opened.keys.close()],
@@ -307,6 +324,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
   } catch (e) {
     runs?.close();
     await records?.idempotency.close();
+    await records?.usage.close();
     await provider?.close();
     await keys?.close();
     throw e;

@@ -72,6 +72,7 @@ export class LeaderWork {
     await parts.orders.start();
     await parts.alerts.start();
     parts.patrol.start();
+    await parts.costs.start();
     if (host.shared) this.tail = this.follow(from);
   }
 
@@ -148,6 +149,7 @@ export class LeaderWork {
       ['convoy patrol', () => parts.convoys.stop()],
       ['orders', () => parts.orders.stop()],
       ['patrol', () => parts.patrol.stop()],
+      ['costs', () => parts.costs.stop()],
       ['alerts', () => parts.alerts.stop()],
       ['merge queue', () => parts.refinery.stop()],
       ['event watch', () => this.tail],

@@ -11,6 +11,7 @@ import { beadRoutes } from './beads.js';
 import { routeKit } from './common.js';
 import { controlRoutes } from './control.js';
 import { convoyRoutes } from './convoys.js';
+import { costRoutes } from './costs.js';
 import { dispatchRoutes } from './dispatch.js';
 import { keyRoutes } from './keys.js';
 import { mailAndQueueRoutes } from './mail.js';
@@ -24,6 +25,7 @@ export function registerRoutes(router: Router, server: ApiHost): void {
   dispatchRoutes(router, kit);
   convoyRoutes(router, kit);
   orderRoutes(router, kit);
+  costRoutes(router, kit);
   mailAndQueueRoutes(router, kit);
   sessionRoutes(router, kit);
   keyRoutes(router, kit);

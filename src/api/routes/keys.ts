@@ -53,7 +53,7 @@ export function keyRoutes(router: Router, k: RouteKit): void {
       'POST',
       '/v0/keys',
       {
-        summary: 'Create an admin or operator key (shown once)',
+        summary: 'Create an admin, operator or metrics key (shown once)',
         allow: ADMIN,
         body: S.keyCreateBody,
       },
