@@ -107,6 +107,8 @@ describe('GET /metrics', () => {
       (x) => x.get('gc_mq_outcomes_total{rig="app",outcome="merged"}') === 2,
     );
     expect(m.get('gc_mq_merged{rig="app"}')).toBe(2);
+    expect(m.get('gc_mq_enqueue_to_merge_seconds_count{rig="app"}')).toBe(2);
+    expect(m.get('gc_controller_tick_seconds_count')).toBeGreaterThan(0);
     expect(m.get('gc_mq_depth{rig="app"}')).toBe(0);
     expect(m.get('gc_beads{status="closed"}')).toBe(3);
     expect(m.get('gc_beads{status="open"}')).toBe(1);

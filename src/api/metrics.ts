@@ -73,6 +73,9 @@ export class CityMetrics {
   private readonly patrolFindings: Gauge;
   private readonly patrolSteps: Counter<'step'>;
   private readonly tokens: Counter<'agent' | 'model' | 'kind'>;
+  private readonly ticks: Histogram;
+  private readonly mqMerge: Histogram<'rig'>;
+  private readonly webhooks: Counter<'kind' | 'outcome'>;
   private readonly dollars: Counter<'agent' | 'model'>;
 
   constructor(private readonly host: Host) {
@@ -141,6 +144,25 @@ export class CityMetrics {
       name: 'gc_patrol_steps_total',
       help: 'Escalation steps the patrol took (nudge, restart, mail, alert, release) and findings cleared.',
       labelNames: ['step'],
+      registers: [r],
+    });
+    this.ticks = new Histogram({
+      name: 'gc_controller_tick_seconds',
+      help: 'Controller reconcile passes, by duration.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 300],
+      registers: [r],
+    });
+    this.mqMerge = new Histogram({
+      name: 'gc_mq_enqueue_to_merge_seconds',
+      help: 'Submission to merge of each merged request, by rig.',
+      labelNames: ['rig'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers: [r],
+    });
+    this.webhooks = new Counter({
+      name: 'gc_webhook_deliveries_total',
+      help: 'Webhook pushes by kind (mail, alert) and outcome (delivered, or why not).',
+      labelNames: ['kind', 'outcome'],
       registers: [r],
     });
     this.tokens = new Counter({
@@ -309,6 +331,11 @@ export class CityMetrics {
     }
   }
 
+  /** A controller tick ended. */
+  observeTick(ms: number): void {
+    this.ticks.observe(ms / 1000);
+  }
+
   /** A patrol pass ended. */
   observePatrol(r: PassReport): void {
     this.patrolPasses.observe(r.ms / 1000);
@@ -332,12 +359,20 @@ export class CityMetrics {
         return;
       case 'mq': {
         if (!['merged', 'conflicted', 'failed', 'rejected'].includes(rest)) return;
-        const rig = (e.payload as { rig?: unknown } | undefined)?.rig;
-        this.mq.inc({ rig: typeof rig === 'string' ? rig : '', outcome: rest });
+        const p = e.payload as { rig?: unknown; wait_ms?: unknown } | undefined;
+        const rig = typeof p?.rig === 'string' ? p.rig : '';
+        this.mq.inc({ rig, outcome: rest });
+        if (rest === 'merged' && typeof p?.wait_ms === 'number') {
+          this.mqMerge.observe({ rig }, p.wait_ms / 1000);
+        }
         return;
       }
       case 'mail':
         if (rest === 'sent') this.mail.inc();
+        if (rest === 'pushed' || rest === 'push_failed') this.webhook('mail', e);
+        return;
+      case 'alert':
+        if (rest === 'pushed' || rest === 'push_failed') this.webhook('alert', e);
         return;
       case 'order':
         if (['fired', 'completed', 'failed'].includes(rest)) this.orders.inc({ outcome: rest });
@@ -348,6 +383,11 @@ export class CityMetrics {
         }
         return;
     }
+  }
+
+  private webhook(kind: string, e: GcEvent): void {
+    const outcome = (e.payload as { outcome?: unknown } | undefined)?.outcome;
+    this.webhooks.inc({ kind, outcome: typeof outcome === 'string' ? outcome : 'unknown' });
   }
 
   /** Count the log's events from `from` on until `signal` aborts. */

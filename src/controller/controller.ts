@@ -54,11 +54,7 @@ export class Controller {
   private state: ControllerState = 'idle';
   /** The earliest scale-down grace end (epoch ms): the next tick comes no later. */
   private nextWake: number | undefined;
-  /**
-   * Sessions as they are now: the last snapshot, with what the controller
-   * did since (stops, starts, kills) applied, so status never shows a
-   * session it stopped as running until the next tick.
-   */
+  /** The last snapshot with what was done since applied (status never shows a stopped session running). */
   private live = new Map<string, SessionSnapshot>();
   private readonly ticker: Ticker;
   private ticks = 0;
@@ -75,7 +71,7 @@ export class Controller {
   /** Starts under way, outside the tick (starts.ts). */
   private readonly starts: StartsInFlight;
 
-  constructor(options: ControllerOptions) {
+  constructor(private readonly options: ControllerOptions) {
     this.counted = new CountingProvider(options.provider);
     this.provider = this.counted;
     this.ops = options.ops;
@@ -288,6 +284,7 @@ export class Controller {
       providerCalls: this.counted.total - calls0,
     };
     this.lastReport = report;
+    this.options.ticked?.(report);
     return report;
   }
 

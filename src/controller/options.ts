@@ -34,6 +34,8 @@ export interface ControllerOptions {
   provider: Provider;
   ops: CityOps;
   spec: CitySpec;
+  /** After each tick (metrics). */
+  ticked?: (report: TickReport) => void;
   clock?: Clock;
   /** Extra env for every session (GC_API, PATH with the gc shim, ...). */
   sessionEnv?: Record<string, string>;

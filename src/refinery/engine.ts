@@ -592,7 +592,13 @@ export class RigEngine {
     await this.o.hooks.record(
       'mq.merged',
       done,
-      { sha, base: done.base, branch: done.branch, bead: done.bead },
+      {
+        sha,
+        base: done.base,
+        branch: done.branch,
+        bead: done.bead,
+        wait_ms: Math.max(0, (done.finished_at ?? Date.now()) - done.submitted_at),
+      },
       `merge request ${done.id} (${done.branch}) merged into ${this.o.target} at ${sha.slice(0, 10)}`,
     );
   }

@@ -93,7 +93,12 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
     const binDir = path.join(state.gcDir, 'bin');
     await writeShims(binDir, o.cliDir);
     // Writes poke the controller, which needs the ops: tie the knot by reference.
-    const ref: { controller?: Controller; refinery?: Refinery; convoys?: ConvoyPatrol } = {};
+    const ref: {
+      controller?: Controller;
+      refinery?: Refinery;
+      convoys?: ConvoyPatrol;
+      metrics?: CityMetrics;
+    } = {};
     records = await openCityRecords(state, {
       serverId: o.serverId,
       staleMs: o.staleMs,
@@ -126,6 +131,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       provider: acting,
       ops,
       spec,
+      ticked: (r) => ref.metrics?.observeTick(r.ms),
       log,
       sessionEnv,
       tokens,
@@ -264,6 +270,7 @@ export async function composeCity(state: CityState, o: ComposeOptions): Promise<
       provider: acting,
       budgets: () => costs.budgets.view(),
     });
+    ref.metrics = metrics;
     const counting = new AbortController();
     const counted = metrics.follow(await state.events.latestSeq(), counting.signal, log);
     const opened = { provider, keys: keyRing, records };
