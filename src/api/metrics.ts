@@ -39,6 +39,9 @@ const FAMILIES = new Set([
   'webhook',
 ]);
 
+/** Distinct agent or model label values on the usage metrics; past it, "other". */
+const LABEL_CAP = 100;
+
 const SESSION_STATES = [
   'starting',
   'running',
@@ -318,11 +321,22 @@ export class CityMetrics {
     this.latency.observe({ route, method }, seconds);
   }
 
-  /** Usage records were added. */
+  /** Label values seen per label: past LABEL_CAP distinct ones, the rest count as "other". */
+  private readonly seen = new Map<string, Set<string>>();
+  private capped(label: string, value: string): string {
+    const set = this.seen.get(label) ?? new Set<string>();
+    this.seen.set(label, set);
+    if (set.has(value)) return value;
+    if (set.size >= LABEL_CAP) return 'other';
+    set.add(value);
+    return value;
+  }
+
+  /** Usage records were added (model and agent names are callers' text: their labels are capped). */
   observeUsage(records: readonly UsageRecord[]): void {
     for (const u of records) {
-      const agent = u.agent || 'unknown';
-      const model = u.model || 'unknown';
+      const agent = this.capped('agent', u.agent || 'unknown');
+      const model = this.capped('model', u.model || 'unknown');
       for (const kind of ['input', 'cached_input', 'cache_write', 'output'] as const) {
         const n = u[`${kind}_tokens`];
         if (n) this.tokens.inc({ agent, model, kind }, n);
