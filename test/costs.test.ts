@@ -45,6 +45,8 @@ const cityToml = (tokens: number) =>
     'drain_timeout = "1s"',
     '[agent.env]',
     `CLAUDE_CONFIG_DIR = "${path.join(root, 'claude')}"`,
+    `FAKE_CLAUDE_HOOK_OUT = "${path.join(root, 'hook.json')}"`,
+    `FAKE_CLAUDE_GC = "${path.join(REPO, 'dist', 'cli', 'gc.js')}"`,
     '[[budgets]]',
     'name = "coder-daily"',
     'scope = "agent:coder"',
@@ -86,9 +88,10 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** Sessions of the coder still alive (a draining one still writes). */
 const running = async () =>
   (await json<{ name: string; state: string }[]>(['session', 'list'])).filter(
-    (s) => s.name === 'coder' && s.state === 'running',
+    (s) => s.name === 'coder' && ['running', 'draining', 'starting'].includes(s.state),
   ).length;
 
 describe('costs and budgets', () => {
@@ -105,28 +108,27 @@ describe('costs and budgets', () => {
     // Stopped, it writes no more: ingestion catches up with exactly what was written.
     const written = requestsWritten();
     expect(written).toBeGreaterThanOrEqual(20);
+    // Every request once, and the Stop hook's record (below).
     const v = await until(
       'every request recorded',
       () => json<CostsView>(['costs', '--by', 'agent']),
-      (x) => x.totals[0]?.records === written,
+      (x) => x.totals[0]?.records === written + 1,
       10_000,
       100,
     );
     expect(v.totals).toMatchObject([
-      {
-        key: 'coder',
-        records: written,
-        input_tokens: written * 1000,
-        output_tokens: written * 500,
-      },
+      { key: 'coder', input_tokens: written * 1000 + 4000, output_tokens: written * 500 + 400 },
     ]);
-    // The price table gave dollars: $3 in, $15 out per million.
-    expect(v.totals[0]!.cost_usd).toBeCloseTo(written * (0.003 + 0.0075), 6);
+    // The price table gave dollars: sonnet $3 in, $15 out per million; haiku $1 and $5.
+    expect(v.totals[0]!.cost_usd).toBeCloseTo(written * (0.003 + 0.0075) + 0.006, 6);
     expect(v.budgets).toMatchObject([
       { name: 'coder-daily', unit: 'tokens', amount: 30_000, tripped: true, holding: ['coder'] },
     ]);
     const models = await json<CostsView>(['costs', '--by', 'model', '--since', '1h']);
-    expect(models.totals.map((t) => t.key)).toEqual(['claude-sonnet-4-5-20250929']);
+    expect(models.totals.map((t) => t.key)).toEqual([
+      'claude-sonnet-4-5-20250929',
+      'claude-haiku-4-5',
+    ]);
     const human = await gc(['costs']);
     expect(human.stdout).toMatch(
       /coder-daily\s+agent:coder\s+day\s+\S+\s+30\.0k\s+0\s+tripped \(holding coder\)\s+suspend/,
@@ -134,6 +136,22 @@ describe('costs and budgets', () => {
     // Held: the controller does not start it again.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await running()).toBe(0);
+  });
+
+  it('a session records its own usage (a Stop hook), never another’s', async () => {
+    const hook = JSON.parse(readFileSync(path.join(root, 'hook.json'), 'utf8')) as {
+      own: { code: number; out: string };
+      other: { code: number; out: string };
+    };
+    expect(hook.own.code, hook.own.out).toBe(0);
+    expect(JSON.parse(hook.own.out)).toMatchObject({
+      added: true,
+      record: { session: 'coder', agent: 'coder', model: 'claude-haiku-4-5', cost_usd: 0.006 },
+    });
+    expect(hook.other.code).not.toBe(0);
+    expect(hook.other.out).toMatch(/agent coder may record only its own usage, not someone-else's/);
+    const bySession = await json<CostsView>(['costs', '--by', 'model']);
+    expect(bySession.totals.map((t) => t.key)).toContain('claude-haiku-4-5');
   });
 
   it('gc cost record: priced from the table, once per id; bad input refused', async () => {
