@@ -12,6 +12,20 @@ import type { AlertRule, AlertWatch, BudgetView } from '../alerts/index.js';
 import type { Patrol } from '../patrol/index.js';
 import type { Price, UsageRecord, UsageRecords } from '../costs/index.js';
 
+/** Dashboard login links (the dashboard module makes them). */
+export interface DashboardLinks {
+  /**
+   * A one-time link that logs a browser into the dashboard as `principal`
+   * with `role`; throws GcError('unavailable') when the server has no TCP
+   * listener to serve it on.
+   */
+  link(
+    principal: Principal,
+    role: 'viewer' | 'operator',
+    hours: number,
+  ): { url: string; role: string; expires_at: string; session_hours: number };
+}
+
 export interface ApiHost {
   readonly root: string;
   readonly ops: CityOps;
@@ -53,6 +67,8 @@ export interface ApiHost {
   readonly budgets: { view(): BudgetView[] };
   /** The alert rules of city.toml as loaded now (or the defaults). */
   alertRules(): AlertRule[];
+  /** The dashboard's login links. */
+  readonly dashboard: DashboardLinks;
   /** The figures GET /metrics serves. */
   readonly metrics: CityMetrics;
   /** The city's orders (they act on the leader only). */

@@ -109,6 +109,12 @@ export const depBody = z.strictObject({
   type: z.string().min(1).max(64).optional(),
 });
 export const stopBody = z.strictObject({ reason: z.string().max(1024).optional() });
+export const dashboardLinkBody = z.strictObject({
+  /** viewer: looks only; operator: may act too (within the caller's own scopes). */
+  role: z.enum(['viewer', 'operator']).optional(),
+  /** How long the browser session lasts, in hours (default 12, at most 168). */
+  hours: z.number().int().min(1).max(168).optional(),
+});
 export const eventEmitBody = z.strictObject({
   type: z.string().min(1).max(128),
   subject: z.string().max(256).optional(),
@@ -226,6 +232,8 @@ export const eventListQuery = z.object({
 
 export const streamQuery = z.object({
   after_seq: qInt(0, Number.MAX_SAFE_INTEGER).optional(),
+  /** Frames without an event name (a browser's EventSource hears only names it listens for). */
+  plain: qBool.optional(),
 });
 
 export const keysQuery = z.object({

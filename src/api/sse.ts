@@ -23,9 +23,13 @@ export function sseHeaders(res: ServerResponse): void {
   res.write(': gc stream\n\n');
 }
 
-/** One frame. `data` is JSON-encoded, so it is always a single line. */
+/**
+ * One frame. `data` is JSON-encoded, so it is always a single line. An
+ * empty `event` leaves the name out (the client sees a plain `message`).
+ */
 export function sseFrame(id: string | number, event: string, data: unknown): string {
-  return `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const name = event ? `event: ${event}\n` : '';
+  return `id: ${id}\n${name}data: ${JSON.stringify(data)}\n\n`;
 }
 
 export interface SseWriterOptions {

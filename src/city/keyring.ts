@@ -181,6 +181,27 @@ export class KeyRing {
     });
   }
 
+  /** The principal of a live (unrevoked) key by its id, if this process knows it. */
+  byId(keyId: string): Principal | undefined {
+    return this.live.get(keyId)?.principal;
+  }
+
+  /**
+   * A MAC of `data` for `purpose` under the server secret (base64url): what
+   * a server signs here (a dashboard session), every server of the city can
+   * check. The purpose keeps one use's MACs from passing as another's.
+   */
+  sign(purpose: string, data: string): string {
+    return createHmac('sha256', this.secret).update(`gc:${purpose}\0${data}`).digest('base64url');
+  }
+
+  /** Whether `mac` is sign(purpose, data), in constant time. */
+  signed(purpose: string, data: string, mac: string): boolean {
+    const want = Buffer.from(this.sign(purpose, data));
+    const got = Buffer.from(mac);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
   /** The principal of a valid, unrevoked key; undefined otherwise. Constant time in the secret. */
   verify(token: string): Principal | undefined {
     const m = TOKEN.exec(token);

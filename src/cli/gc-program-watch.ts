@@ -1,4 +1,4 @@
-/** Watching a fleet: `gc alerts`, `gc patrol`, `gc costs` and `gc cost record`. */
+/** Watching a fleet: `gc alerts`, `gc patrol`, `gc costs`, `gc cost record` and `gc dashboard`. */
 import type { Command } from 'commander';
 import type { TreeHelpers } from './gc-program-city.js';
 import { action } from './run.js';
@@ -38,6 +38,20 @@ export function addWatchCommands(program: Command, { g, json }: TreeHelpers): vo
   ).action(
     action(async (o: Record<string, string | undefined>, cmd: Command) =>
       (await import('./commands/costs.js')).costs(g(cmd), o),
+    ),
+  );
+  json(
+    program
+      .command('dashboard')
+      .description(
+        'a one-time login link to the web dashboard (served on [api] port by the running city); it acts as your key',
+      )
+      .option('--role <role>', 'viewer (looks only) or operator (may act too)', 'operator')
+      .option('--hours <n>', 'how long the browser session lasts (1-168)', '12')
+      .option('--open', 'open it in a browser ($BROWSER, else xdg-open or open)'),
+  ).action(
+    action(async (o: { role?: string; hours?: string; open?: boolean }, cmd: Command) =>
+      (await import('./commands/dashboard.js')).dashboard(g(cmd), o),
     ),
   );
   const cost = program.command('cost').description('usage records');

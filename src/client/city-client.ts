@@ -161,6 +161,18 @@ export interface FormulaSlingRequest extends FormulaSlingInput {
   nudge?: boolean;
 }
 
+export interface DashboardLinkInput {
+  role?: 'viewer' | 'operator';
+  hours?: number;
+}
+
+export interface DashboardLink {
+  url: string;
+  role: string;
+  expires_at: string;
+  session_hours: number;
+}
+
 export interface CityClient {
   /** `local` (in-process) or `remote` (HTTP). */
   readonly kind: 'local' | 'remote';
@@ -251,6 +263,8 @@ export interface CityClient {
   costs(q?: CostsQuery): Promise<CostsView>;
   /** Record usage (an agent's Stop hook); an agent records its own only. */
   recordCost(input: CostInput): Promise<RecordedCost>;
+  /** A one-time dashboard login link (a running city with a TCP listener). */
+  dashboardLink(input: DashboardLinkInput): Promise<DashboardLink>;
 
   /** Mail as this client's actor; `agent` reads another mailbox (humans and operators only). */
   sendMail(to: string, input: MailSend): Promise<SentMessage>;

@@ -6,6 +6,8 @@ export type {
   CostsQuery,
   CostsView,
   RecordedCost,
+  DashboardLink,
+  DashboardLinkInput,
   OrderDetail,
   OrderList,
   ClaimRequest,

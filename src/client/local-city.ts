@@ -92,6 +92,7 @@ import {
   type OrderList,
   type SentMessage,
   type UnclaimRequest,
+  type DashboardLink,
 } from './city-client.js';
 
 export interface LocalCityOptions {
@@ -460,6 +461,14 @@ export class LocalCity implements CityClient {
     return Promise.reject(
       new GcError('unavailable', 'usage is recorded by a running city', {
         fix: 'start the city (gc start); agents record from their sessions',
+      }),
+    );
+  }
+
+  dashboardLink(): Promise<DashboardLink> {
+    return Promise.reject(
+      new GcError('unavailable', 'the dashboard is served by a running city', {
+        fix: 'start the city (gc start) with [api] port set, then run gc dashboard',
       }),
     );
   }

@@ -22,7 +22,14 @@ import {
 import { followEvents } from './event-stream.js';
 import { sinceMs, type EventListQuery, type EventPage, type GcEvent } from '../events/index.js';
 import type { PatrolReport } from '../patrol/index.js';
-import type { CostInput, CostsQuery, CostsView, RecordedCost } from './city-client.js';
+import type {
+  CostInput,
+  CostsQuery,
+  CostsView,
+  DashboardLink,
+  DashboardLinkInput,
+  RecordedCost,
+} from './city-client.js';
 import type {
   Bead,
   BeadCounts,
@@ -472,6 +479,9 @@ export class RemoteCity implements CityClient {
   }
   recordCost(input: CostInput): Promise<RecordedCost> {
     return this.call('POST', '/v0/costs', input);
+  }
+  dashboardLink(input: DashboardLinkInput): Promise<DashboardLink> {
+    return this.call('POST', '/v0/dashboard/links', input);
   }
 
   listOrders(): Promise<OrderList> {

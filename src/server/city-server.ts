@@ -152,6 +152,9 @@ export class CityServer implements ApiHost, LeaderHost {
   get worktrees() {
     return this.parts.worktrees;
   }
+  get dashboard() {
+    return this.listeners.dashboard;
+  }
   /** `host:port` of the TCP listener when there is one. */
   get tcpAddress(): string | undefined {
     return this.listeners.tcpAddress;

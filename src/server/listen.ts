@@ -16,6 +16,7 @@ import {
   type IdempotencyRecords,
 } from '../api/index.js';
 import type { KeyRing } from '../city/index.js';
+import { Dashboard } from '../dashboard/index.js';
 import type { CityConfig } from '../config/index.js';
 import { GcError, UnauthenticatedError, errorMessage } from '../core/index.js';
 import { SharedRateLimiter } from './shared-rate.js';
@@ -54,15 +55,28 @@ export class ApiListeners {
   tcpAddress: string | undefined;
   private readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   private readonly max: number;
+  /** The web UI under /ui (its pages are served by the leader, like leader routes). */
+  readonly dashboard: Dashboard;
 
   constructor(private readonly o: ListenOptions) {
+    this.dashboard = new Dashboard({
+      host: o.host,
+      keys: o.keys,
+      origin: () => (this.tcpAddress ? `http://${reachable(this.tcpAddress)}` : undefined),
+      log: o.log,
+    });
     const limiter = new SharedRateLimiter(o.api.rate_per_s, o.api.rate_burst, o.share);
     const router = createApiRouter(o.host, {
       ...(o.idempotency ? { idempotency: o.idempotency } : {}),
       authenticate: (req) => {
         const header = String(req.headers.authorization ?? '');
         const m = /^Bearer\s+(\S+)$/i.exec(header);
-        if (!m) throw new UnauthenticatedError('no API key: send Authorization: Bearer <key>');
+        if (!m) {
+          // A dashboard page acting through the API: its session cookie.
+          const viaUi = this.dashboard.authenticateApi(req, pathOf(req));
+          if (viaUi) return viaUi;
+          throw new UnauthenticatedError('no API key: send Authorization: Bearer <key>');
+        }
         const invalid = () =>
           new UnauthenticatedError('API key not valid (unknown, mistyped or revoked)');
         const principal = o.keys.verifyFresh(m[1]!);
@@ -80,7 +94,12 @@ export class ApiListeners {
       ...(o.observe ? { observe: o.observe } : {}),
       ...(o.leaderTarget ? { forward: (req, res) => this.forward(req, res) } : {}),
     });
-    this.handle = router.handle;
+    this.handle = (req, res) => {
+      if (!/^\/ui(\/|$|\?)/.test(req.url ?? '')) return router.handle(req, res);
+      // On a server that does not lead, the leader draws the pages.
+      if (this.o.leaderTarget && this.forward(req, res)) return;
+      this.dashboard.handle(req, res);
+    };
     const listeners = o.port > 0 ? 2 : 1;
     this.max = o.api.max_connections || defaultMaxConnections(listeners);
   }
@@ -128,6 +147,7 @@ export class ApiListeners {
   }
 
   async close(): Promise<void> {
+    this.dashboard.close();
     for (const path of [...this.sockets.keys()]) await this.removeSocket(path);
     if (this.tcp) await closeServer(this.tcp);
   }
@@ -212,6 +232,20 @@ export async function removeDeadSockets(gcDir: string): Promise<void> {
     });
     if (dead) await rm(file, { force: true });
   }
+}
+
+/** A request's path ("/" when it has none that parses). */
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://gc').pathname;
+  } catch {
+    return '/';
+  }
+}
+
+/** An address a browser on this host can open: a wildcard bind becomes localhost. */
+function reachable(address: string): string {
+  return address.replace(/^(0\.0\.0\.0|\[::\])(?=:)/, '127.0.0.1');
 }
 
 function closeServer(srv: Server): Promise<void> {

@@ -103,7 +103,7 @@ export function readSse(
               else if (line.startsWith('event: ')) f.event = line.slice(7);
               else if (line.startsWith('data: ')) f.data = JSON.parse(line.slice(6)) as unknown;
             }
-            if (!f.event) continue;
+            if (!f.event && !f.id) continue;
             frames.push(f);
             if (opts.until(frames)) {
               clearTimeout(timer);

@@ -239,7 +239,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
       'GET',
       '/v0/events/stream',
       {
-        summary: 'Live events as SSE; resume with Last-Event-ID',
+        summary: 'Live events as SSE; resume with Last-Event-ID (it wins over after_seq)',
         query: S.streamQuery,
         stream: true,
       },
@@ -248,7 +248,10 @@ export function beadRoutes(router: Router, k: RouteKit): void {
         if (header && !/^\d+$/.test(header)) {
           throw new ValidationError('must be an event sequence number', { where: 'Last-Event-ID' });
         }
-        const after = num(ctx.query.get('after_seq')) ?? (header ? Number(header) : 0);
+        // A reconnecting client sends Last-Event-ID with the URL it first
+        // used: the id is where it got to, so it wins over after_seq.
+        const after = header ? Number(header) : (num(ctx.query.get('after_seq')) ?? 0);
+        const plain = ctx.query.get('plain') === 'true';
         const ac = new AbortController();
         ctx.res.on('close', () => ac.abort());
         await ops.published();
@@ -260,7 +263,7 @@ export function beadRoutes(router: Router, k: RouteKit): void {
           const agent = ctx.principal.kind === 'agent';
           for await (const e of stream) {
             const shown = agent ? mailEventFor(e, ctx.actor) : e;
-            if (!(await out.send(e.seq, e.type, shown))) break;
+            if (!(await out.send(e.seq, plain ? '' : e.type, shown))) break;
           }
         } catch (e) {
           if (!ac.signal.aborted) throw e;

@@ -69,6 +69,20 @@ export function controlRoutes(router: Router, k: RouteKit): void {
       () => Promise.resolve(server.patrol.report()),
     )
     .on(
+      'POST',
+      '/v0/dashboard/links',
+      {
+        leader: true,
+        summary: 'A one-time dashboard login link (role viewer or operator, as the caller)',
+        body: S.dashboardLinkBody,
+        allow: STAFF,
+      },
+      (ctx) =>
+        Promise.resolve(
+          server.dashboard.link(ctx.principal, ctx.input.role ?? 'operator', ctx.input.hours ?? 12),
+        ),
+    )
+    .on(
       'GET',
       '/v0/config',
       { summary: 'city.toml as loaded, secrets redacted', allow: STAFF },
