@@ -95,7 +95,12 @@ beforeAll(async () => {
   );
   await startServer();
   token = readAdminKey(root)!;
-  for (const t of ['Fix the login form', 'Write the changelog', 'Tidy the README']) {
+  for (const t of [
+    'Fix the login form',
+    'Write the changelog',
+    'Tidy the README',
+    '<img src=x onerror="globalThis.pwned=1"> markup in a title',
+  ]) {
     beads[t] = (await api<{ id: string }>('POST', '/v0/beads', { title: t })).id;
   }
   convoy = (
@@ -118,6 +123,15 @@ beforeAll(async () => {
       body: 'It fails on empty passwords.',
     })
   ).id;
+  await api('POST', '/v0/costs', {
+    session: coder,
+    agent: 'coder',
+    rig: 'app',
+    model: 'claude-sonnet-4-5',
+    input_tokens: 12_000,
+    output_tokens: 3_000,
+    cost_usd: 1.25,
+  });
   branchWith(repo, 'feat-a', { 'README.md': 'from a\n' });
   const a = await json<{ id: string }>(['mq', 'submit', '--branch', 'feat-a']);
   await until(
@@ -218,7 +232,8 @@ describe('dashboard in Chromium', () => {
       ['mail', `/ui/mail?agent=${coder}`, 'Please look at the login form'],
       ['thread', `/ui/mail/${message}`, 'It fails on empty passwords.'],
       ['alerts', '/ui/alerts', 'Health patrol findings'],
-      ['costs', '/ui/costs', 'Budgets'],
+      ['costs', '/ui/costs', '$1.25'],
+      ['costs-agent', '/ui/costs?agent=coder', 'last 14 days (USD) (agent coder)'],
     ];
     for (const [name, where, shows] of pages) {
       const r = await page.goto(`http://127.0.0.1:${port}${where}`);
@@ -239,6 +254,13 @@ describe('dashboard in Chromium', () => {
       expect(await axeSerious(page), `${name}: serious accessibility violations`).toEqual([]);
       await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
     }
+    // Text from the city is text: a title with markup shows as written.
+    await page.goto(`http://127.0.0.1:${port}/ui/beads`);
+    await page.getByText('<img src=x onerror="globalThis.pwned=1"> markup in a title').waitFor();
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
     // Readable on a phone.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`http://127.0.0.1:${port}/ui/`);

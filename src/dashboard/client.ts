@@ -267,7 +267,8 @@ pre.output, pre.text {
   overflow: auto; max-height: 420px; white-space: pre-wrap; word-break: break-word;
 }
 pre.text { background: var(--panel); color: var(--fg); max-height: 300px; }
-.chart svg, .graph svg { width: 100%; max-width: 900px; height: auto; }
+.chart svg { width: 100%; max-width: 900px; height: auto; }
+.graph svg { max-width: 100%; height: auto; }
 .chart rect { fill: #2f6fbf; }
 .chart text, .graph text { font-size: 10px; fill: var(--muted); }
 .graph rect { fill: var(--panel); stroke: #8c959f; }

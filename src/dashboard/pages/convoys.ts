@@ -77,6 +77,8 @@ function graph(
   return html`<figure class="graph">
     <svg
       viewBox="0 0 ${width} ${height}"
+      width="${width}"
+      height="${height}"
       role="img"
       aria-label="Dependency graph of the convoy's beads by wave"
     >

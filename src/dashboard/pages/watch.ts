@@ -1,6 +1,7 @@
 /** Alerts (with the health patrol's findings) and costs (per agent and rig, per day, budgets). */
 import { ago, badge, bars, html, nothing, pct, table, usd } from '../html.js';
 import type { Page, PageCtx } from '../page.js';
+import { param } from './common.js';
 
 export function alertsPage(ctx: PageCtx): Promise<Page> {
   const { host } = ctx;
@@ -59,11 +60,14 @@ const DAY = 86_400_000;
 
 export async function costsPage(ctx: PageCtx): Promise<Page> {
   const { usage, budgets } = ctx.host;
+  const agent = param(ctx, 'agent');
+  const rig = param(ctx, 'rig');
   const today = Math.floor(ctx.now / DAY) * DAY;
   const since = today - 13 * DAY;
+  const only = { ...(agent ? { agent } : {}), ...(rig ? { rig } : {}) };
   const days = await Promise.all(
     Array.from({ length: 14 }, (_, i) => since + i * DAY).map(async (d) => {
-      const [t] = await usage.totals({ since: d, until: d + DAY });
+      const [t] = await usage.totals({ since: d, until: d + DAY, ...only });
       return { label: new Date(d).toISOString().slice(5, 10), value: t?.cost_usd ?? 0 };
     }),
   );
@@ -71,6 +75,23 @@ export async function costsPage(ctx: PageCtx): Promise<Page> {
     usage.totals({ by: 'agent', since }),
     usage.totals({ by: 'rig', since }),
   ]);
+  const pick = (name: string, label: string, chosen: string, keys: string[]) =>
+    html`<label
+      >${label}
+      <select name="${name}">
+        <option value="">all</option>
+        ${keys.map((k) => html`<option ${k === chosen ? html`selected` : nothing}>${k}</option>`)}
+      </select></label
+    >`;
+  const whose =
+    agent || rig
+      ? ` (${[agent && `agent ${agent}`, rig && `rig ${rig}`].filter(Boolean).join(', ')})`
+      : '';
+  const filters = html`<form class="filters" method="get" action="/ui/costs" role="search">
+    ${pick('agent', 'Agent', agent, byAgent.map((t) => t.key).filter(Boolean))}
+    ${pick('rig', 'Rig', rig, byRig.map((t) => t.key).filter(Boolean))}
+    <button type="submit">Show</button>
+  </form>`;
   const totals = (caption: string, rows: typeof byAgent, what: string) =>
     table(
       caption,
@@ -87,7 +108,7 @@ export async function costsPage(ctx: PageCtx): Promise<Page> {
       'No usage recorded.',
     );
   const views = budgets.view();
-  const body = html`${bars('Cost per day, last 14 days (USD)', days, usd)}
+  const body = html`${bars(`Cost per day, last 14 days (USD)${whose}`, days, usd)}
     <div class="two">
       ${totals('Cost per agent, last 14 days', byAgent, 'Agent')}
       ${totals('Cost per rig, last 14 days', byRig, 'Rig')}
@@ -112,5 +133,9 @@ export async function costsPage(ctx: PageCtx): Promise<Page> {
         'No budget is set ([[budgets]] in city.toml).',
       )}
     </section>`;
-  return { title: 'Costs', nav: 'costs', main: ctx.part('costs', 'cost.* budget.* usage.*', body) };
+  return {
+    title: 'Costs',
+    nav: 'costs',
+    main: html`${filters}${ctx.part('costs', 'cost.* budget.* usage.*', body)}`,
+  };
 }
