@@ -388,6 +388,13 @@ describe('dashboard links and the event stream', () => {
     expect(bad.stderr).toMatch(/--role.*viewer or operator/);
     const hours = await gc(['dashboard', '--hours', '0']);
     expect(hours.code).toBe(2);
+    // A city that is not running has no dashboard to log in to.
+    const idle = await mkdtemp(path.join(os.tmpdir(), 'gc-ui-idle-'));
+    await writeFile(path.join(idle, 'city.toml'), '[workspace]\nname = "idle"\n');
+    const off = await gcBuilt(['--city', idle, 'dashboard']);
+    await rm(idle, { recursive: true, force: true });
+    expect(off.code).not.toBe(0);
+    expect(off.stderr).toMatch(/served by a running city/);
     const opener = path.join(root, 'opener.sh');
     const saw = path.join(root, 'opener-args.txt');
     await writeFile(opener, `#!/bin/sh\nprintf '%s\\n' "$@" > '${saw}'\n`, { mode: 0o755 });
