@@ -39,8 +39,15 @@ export const UI_JS = String.raw`'use strict';
   var due = new Set();
   var timer = 0;
   var busy = false;
+  var last = 0;
+  // Soon after the first event, then at most twice a second however busy
+  // the city is: a page costs the server two rounds of fetches a second.
+  function schedule() {
+    if (!timer) timer = setTimeout(refresh, Math.max(80, last + 500 - Date.now()));
+  }
   function refresh() {
     timer = 0;
+    last = Date.now();
     if (busy) {
       timer = setTimeout(refresh, 100);
       return;
@@ -116,7 +123,7 @@ export const UI_JS = String.raw`'use strict';
       parts.forEach(function (el) {
         if (matches((el.dataset.on || '*').split(' '), e.type)) due.add(el);
       });
-      if (due.size && !timer) timer = setTimeout(refresh, 80);
+      if (due.size) schedule();
     };
     es.onerror = function () {
       if (liveBox) liveBox.textContent = 'live updates: reconnecting';
