@@ -44,6 +44,7 @@ let convoy = '';
 let message = '';
 let coder = '';
 let conflicted = '';
+let merged = '';
 
 const gc = (args: string[]) => gcBuilt(['--city', root, '--actor', 'mayor', ...args]);
 const json = async <T>(args: string[]): Promise<T> => {
@@ -99,6 +100,7 @@ beforeAll(async () => {
     'Fix the login form',
     'Write the changelog',
     'Tidy the README',
+    'Update the README',
     '<img src=x onerror="globalThis.pwned=1"> markup in a title',
   ]) {
     beads[t] = (await api<{ id: string }>('POST', '/v0/beads', { title: t })).id;
@@ -133,7 +135,15 @@ beforeAll(async () => {
     cost_usd: 1.25,
   });
   branchWith(repo, 'feat-a', { 'README.md': 'from a\n' });
-  const a = await json<{ id: string }>(['mq', 'submit', '--branch', 'feat-a']);
+  const a = await json<{ id: string }>([
+    'mq',
+    'submit',
+    '--branch',
+    'feat-a',
+    '--bead',
+    beads['Update the README']!,
+  ]);
+  merged = a.id;
   await until(
     'feat-a merged',
     () => json<{ state: string }>(['mq', 'status', a.id]),
@@ -225,6 +235,8 @@ describe('dashboard in Chromium', () => {
       ['session', `/ui/sessions/${coder}`, 'coder ready'],
       ['beads', '/ui/beads', 'Fix the login form'],
       ['bead', `/ui/beads/${beads['Fix the login form']}`, 'bead.created'],
+      // The merge request that closed it, with the commit it merged as.
+      ['bead-merged', `/ui/beads/${beads['Update the README']}`, merged],
       ['convoys', '/ui/convoys', 'Release 1.2'],
       ['convoy', `/ui/convoys/${convoy}`, 'Tidy the README'],
       ['mq', '/ui/mq?rig=app', conflicted],

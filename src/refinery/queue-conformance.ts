@@ -206,6 +206,9 @@ export function runQueueConformance(name: string, factory: QueueFactory): void {
       expect((await q.list({ states: ['needs-fix'] })).map((m) => m.id)).toEqual([ids[0]]);
       expect(await q.hasPending('b-1')).toBe(true);
       expect(await q.hasPending('b-9')).toBe(false);
+      expect((await q.forBead('b-1')).map((m) => [m.id, m.state])).toEqual([[ids[0], 'needs-fix']]);
+      expect(await q.forBead('b-9')).toEqual([]);
+      expect(await q.forBead('')).toEqual([]);
       expect((await q.queuedBeads()).sort()).toEqual(['b-2', 'b-3', 'b-4', 'b-5']);
     });
 

@@ -425,6 +425,16 @@ export class MergeQueue {
     return rows.length > 0;
   }
 
+  /** The requests naming `bead`, newest first (at most `limit`). */
+  async forBead(bead: string, limit = 20): Promise<MergeRequest[]> {
+    if (!bead) return [];
+    const rows = await this.conn.query<MergeRequest>(
+      `SELECT ${COLS} FROM mr WHERE bead = ? ORDER BY seq DESC LIMIT ?`,
+      [bead, Math.max(1, Math.min(1000, Math.floor(limit)))],
+    );
+    return rows.map(normal);
+  }
+
   /** Beads with a request in the queue now (queued, testing, merging). */
   async queuedBeads(): Promise<string[]> {
     const rows = await this.conn.query<{ bead: string }>(

@@ -101,11 +101,7 @@ export async function beadPage(ctx: PageCtx): Promise<Page> {
   // apart, and clocks of several servers differ a little).
   const since = Date.parse(bead.created_at) - 60_000;
   const history = await host.ops.events.list({ subject: id, since, limit: 200 });
-  const merged = await host.refinery.list({ states: ['merged'], limit: 500 });
-  const mr = merged.items.find((m) => m.bead === id);
-  const requests = mr
-    ? [mr]
-    : (await host.refinery.list({ limit: 500 })).items.filter((m) => m.bead === id).slice(0, 5);
+  const requests = await host.refinery.queue.forBead(id, 10);
   const facts = html`<dl class="facts">
     <dt>Title</dt>
     <dd>${bead.title}</dd>
