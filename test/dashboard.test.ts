@@ -84,6 +84,12 @@ beforeAll(async () => {
       `port = ${port}`,
       '[daemon]',
       'patrol_interval = "200ms"',
+      'alert_interval = "200ms"',
+      // Fires once a merge request conflicts: the overview lists it.
+      '[[alerts]]',
+      'name = "conflicts-seen"',
+      'metric = "mq_conflict_rate"',
+      'above = 0.1',
       '[[rigs]]',
       'name = "app"',
       'path = "app"',
@@ -230,7 +236,7 @@ describe('dashboard in Chromium', () => {
   it('every page renders the city, passes an accessibility scan, and is kept as a screenshot', async () => {
     const { ctx, page } = await login('operator', true);
     const pages: [name: string, path: string, shows: string][] = [
-      ['overview', '/ui/', 'Needs a human'],
+      ['overview', '/ui/', 'conflicts-seen (app): mq_conflict_rate at 0.5, over 0.1'],
       ['sessions', '/ui/sessions', coder],
       ['session', `/ui/sessions/${coder}`, 'coder ready'],
       ['beads', '/ui/beads', 'Fix the login form'],

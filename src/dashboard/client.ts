@@ -292,6 +292,8 @@ figcaption { color: var(--muted); font-size: 0.9em; }
 #gc-status.bad { color: var(--bad); border-color: var(--bad); }
 footer { padding: 8px 16px; }
 .message { border-bottom: 1px solid var(--line); }
+.problems { margin: 8px 0; padding-left: 20px; }
+.problems li { margin: 4px 0; }
 progress { vertical-align: middle; }
 @media (max-width: 640px) {
   main { padding: 8px; }

@@ -1,5 +1,5 @@
 /** The overview: what needs a human, what is working, idle, done; the city's pulse. */
-import { bars, html, pct, qs, stat, usd } from '../html.js';
+import { badge, bars, html, nothing, pct, qs, seg, stat, usd } from '../html.js';
 import type { Page, PageCtx } from '../page.js';
 import { sessionRows } from './common.js';
 
@@ -59,6 +59,50 @@ export async function overviewPage(ctx: PageCtx): Promise<Page> {
     ),
     stat('alerts firing', firing, '/ui/alerts', firing ? 'bad' : ''),
   ];
+  // What went wrong, in words: start failures with their fix, patrol
+  // findings, firing alerts (the first few of each; their pages have all).
+  const problems = [
+    ...status.failing
+      .slice(0, 5)
+      .map(
+        (f) =>
+          html`<li>
+            ${badge('failing')} agent <strong>${f.agent}</strong> (${f.session}): ${f.error}
+            ${f.fix ? html`<span class="muted">Fix: ${f.fix}</span>` : nothing}
+          </li>`,
+      ),
+    ...findings
+      .slice(0, 5)
+      .map(
+        (f) =>
+          html`<li>
+            ${badge(f.kind)}
+            ${f.rig || 'city'}${f.session ? html` · <a href="/ui/sessions/${seg(f.session)}">${f.session}</a>` : nothing}:
+            ${f.detail} <span class="muted">(step: ${f.step || 'none yet'})</span>
+          </li>`,
+      ),
+    ...host.alerts
+      .active()
+      .filter((a) => a.state === 'firing')
+      .slice(0, 5)
+      .map(
+        (a) =>
+          html`<li>
+            ${badge('firing')} ${a.alert}${a.rig ? ` (${a.rig})` : ''}: ${a.metric} at
+            ${Number(a.value.toFixed(3))}, over ${a.above}
+          </li>`,
+      ),
+    ...(status.config_error
+      ? [html`<li>${badge('config error')} ${status.config_error}</li>`]
+      : []),
+    ...(status.provider_stale
+      ? [
+          html`<li>
+            ${badge('stale')} the session provider's view is stale: ${status.provider_stale.reason}
+          </li>`,
+        ]
+      : []),
+  ];
   const fleet = [
     stat('working', working, `/ui/sessions${qs({ state: 'running' })}`),
     stat('idle', running.length - working, `/ui/sessions${qs({ state: 'running' })}`),
@@ -88,6 +132,13 @@ export async function overviewPage(ctx: PageCtx): Promise<Page> {
       html`<section aria-labelledby="h-human">
         <h2 id="h-human">Needs a human</h2>
         <div class="stats">${human}</div>
+        ${
+          problems.length
+            ? html`<ul class="problems" aria-label="Problems">
+                ${problems}
+              </ul>`
+            : nothing
+        }
       </section>`,
     )}
     ${ctx.part(
