@@ -208,6 +208,38 @@ for (const kind of ['postgres', 'mysql'] as const) {
       expect((await city.lease()).holder).toBe(b.id);
     });
 
+    it('the dashboard through any server: links and pages come from the leader, the cookie works everywhere', async () => {
+      const city = await newCity('dash', '');
+      await city.start();
+      await city.start();
+      const lead = await city.leader();
+      const other = city.servers.find((x) => x.id !== lead.id)!;
+      const r = await city.call(other, 'POST', '/v0/dashboard/links', { role: 'viewer' });
+      expect(r.status, r.text).toBe(200);
+      const link = new URL(r.body.url as string);
+      expect(link.port).toBe(String(lead.port));
+      const login = await apiCall(
+        { host: '127.0.0.1', port: lead.port },
+        'GET',
+        link.pathname + link.search,
+      );
+      expect(login.status).toBe(200);
+      const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+      for (const s of [lead, other]) {
+        const at = { host: '127.0.0.1', port: s.port };
+        const page = await apiCall(at, 'GET', '/ui/beads', { headers: { cookie } });
+        expect(page.status, `${s.role}: ${page.text.slice(0, 300)}`).toBe(200);
+        expect(page.text).toContain('<h1>Beads</h1>');
+        const api = await apiCall(at, 'GET', '/v0/events/latest', { headers: { cookie } });
+        expect(api.status, api.text).toBe(200);
+        const refused = await apiCall(at, 'POST', '/v0/beads', {
+          headers: { cookie },
+          body: { title: 'a viewer may not' },
+        });
+        expect(refused.status).toBe(403);
+      }
+    });
+
     it('a suspended city stays suspended when its leader dies: the next leader starts nothing', async () => {
       const few = `[[agent]]\nname = "worker"\ncommand = "sleep 600"\nmin_active_sessions = 3\nmax_active_sessions = 3\n`;
       const city = await newCity('suspend', few);
