@@ -445,6 +445,35 @@ describe('dashboard links and the event stream', () => {
     );
   });
 
+  it('bad addresses get a clear page and the server keeps serving', async () => {
+    const link = await json<{ url: string }>(['dashboard']);
+    const u = new URL(link.url);
+    const at = { host: '127.0.0.1', port };
+    const login = await apiCall(at, 'GET', u.pathname + u.search);
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const get = (p: string, method = 'GET') => apiCall(at, method, p, { headers: { cookie } });
+    const cases: [string, number, RegExp, string?][] = [
+      ['/ui/beads/%E0%A4%A', 400, /Bad address/],
+      ['/ui/beads/no-such-bead', 404, /not found/i],
+      ['/ui/sessions/..%2F..%2Fetc', 400, /session name|Bad request/i],
+      ['/ui/sessions/nobody-here', 404, /not found/i],
+      ['/ui/nowhere', 404, /No such page/],
+      ['/ui/events?type=%3Cscript%3E', 400, /a type is letters/],
+      ['/ui/beads', 405, /Not allowed/, 'POST'],
+      ['/ui/assets/nothing.js', 404, /no such asset/],
+    ];
+    for (const [p, status, text, method] of cases) {
+      const r = await get(p, method);
+      expect([p, r.status]).toEqual([p, status]);
+      expect(r.text).toMatch(text);
+      expect(r.text).not.toContain('<script>');
+    }
+    const anon = await apiCall(at, 'GET', '/ui/beads');
+    expect(anon.status).toBe(401);
+    expect(anon.text).toMatch(/gc dashboard/);
+    expect((await get('/ui/beads')).status).toBe(200);
+  });
+
   it('the event stream: plain frames for browsers; Last-Event-ID wins over after_seq', async () => {
     const { seq } = await api<{ seq: number }>('GET', '/v0/events/latest');
     await api('POST', '/v0/beads', { title: 'stream one' });

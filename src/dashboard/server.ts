@@ -67,6 +67,15 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
+/** A request's URL; one that does not parse reads as a path no page has. */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://gc');
+  } catch {
+    return new URL('http://gc/ui/unreadable');
+  }
+}
+
 export class Dashboard implements DashboardLinks {
   readonly auth: DashboardAuth;
   private readonly activity: Activity;
@@ -133,7 +142,8 @@ export class Dashboard implements DashboardLinks {
   /** The node:http listener for /ui paths. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.serve(req, res).catch((e: unknown) => {
-      this.o.log(`dashboard: ${req.method} ${req.url}: ${errorMessage(e)}`);
+      // The path only: the login's query is a secret.
+      this.o.log(`dashboard: ${req.method} ${requestUrl(req).pathname}: ${errorMessage(e)}`);
       if (!res.headersSent)
         this.send(res, 500, bare('Something went wrong', html`<p>${errorMessage(e)}</p>`));
       else res.destroy();
@@ -157,7 +167,7 @@ export class Dashboard implements DashboardLinks {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gc');
+    const url = requestUrl(req);
     const path = url.pathname;
     const method = req.method ?? 'GET';
     req.resume();

@@ -193,7 +193,8 @@ export class ApiListeners {
       },
     );
     up.on('error', (e) => {
-      this.o.log(`api: forwarding ${req.method} ${req.url} to the leader: ${errorMessage(e)}`);
+      // The path only: a query may hold a secret (a dashboard login token).
+      this.o.log(`api: forwarding ${req.method} ${pathOf(req)} to the leader: ${errorMessage(e)}`);
       this.o.leaderGone?.(target);
       refuse(
         new GcError('unavailable', `the city's leader did not answer: ${errorMessage(e)}`, {
