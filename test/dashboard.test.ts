@@ -124,6 +124,14 @@ beforeAll(async () => {
     (p) => p.items.some((s) => s.agent === 'app/coder' || s.agent === 'coder'),
   );
   coder = sessions.items.find((s) => s.agent === 'app/coder' || s.agent === 'coder')!.name;
+  // The coder holds a bead: the overview counts it as working.
+  const claim = await apiCall(
+    { host: '127.0.0.1', port },
+    'POST',
+    `/v0/beads/${beads['Fix the login form']}/claim`,
+    { token, actor: coder },
+  );
+  expect(claim.status, claim.text).toBe(200);
   message = (
     await api<{ id: string }>('POST', '/v0/mail', {
       to: coder,
@@ -272,6 +280,11 @@ describe('dashboard in Chromium', () => {
       expect(await axeSerious(page), `${name}: serious accessibility violations`).toEqual([]);
       await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
     }
+    await page.goto(`http://127.0.0.1:${port}/ui/`);
+    const working = page.locator('.stat', { hasText: 'working' }).locator('.n');
+    expect(await working.textContent()).toBe('1');
+    await page.goto(`http://127.0.0.1:${port}/ui/sessions/${coder}`);
+    await page.getByRole('link', { name: beads['Fix the login form']! }).waitFor();
     // Text from the city is text: a title with markup shows as written.
     await page.goto(`http://127.0.0.1:${port}/ui/beads`);
     await page.getByText('<img src=x onerror="globalThis.pwned=1"> markup in a title').waitFor();

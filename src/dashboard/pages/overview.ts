@@ -8,8 +8,9 @@ export async function overviewPage(ctx: PageCtx): Promise<Page> {
   const status = host.controller.status();
   const rows = sessionRows(ctx);
   const store = host.ops.store;
-  const claims = await store.list({ status: 'in_progress', limit: 1000 });
-  const holders = new Set(claims.items.map((b) => b.assignee));
+  // Who holds work: one count per holder, however many claims there are.
+  const { claims } = await store.workload();
+  const holders = new Set(claims.filter((c) => c.in_progress > 0).map((c) => c.assignee));
   const running = rows.filter((s) => s.state === 'running');
   const working = running.filter((s) => holders.has(s.name)).length;
   const quarantined = rows.filter((s) => s.state === 'quarantined').length;
