@@ -72,6 +72,8 @@ export class Publisher {
   }
 
   private async pass(): Promise<void> {
+    // Events already in the log with their writes: nothing reaches the outbox.
+    if (this.store.eventsInline) return;
     for (;;) {
       const rows = await this.store.outbox(BATCH, this.appended);
       if (rows.length === 0) return;

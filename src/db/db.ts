@@ -37,7 +37,7 @@ export interface SqlDb extends SqlConn {
    * Run `fn` in one transaction (READ COMMITTED) on one connection: commit
    * when it resolves, roll back when it throws.
    */
-  transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlConn) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** One connection held for `fn` (session locks, DDL). */
   withConnection<T>(fn: (c: SqlConn) => Promise<T>): Promise<T>;
   /**
@@ -51,6 +51,16 @@ export interface SqlDb extends SqlConn {
     onLost: (e: Error) => void,
   ): Promise<Listener>;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /**
+   * PostgreSQL: let the server reuse its plans of the transaction's
+   * statements (plan_cache_mode = auto, set with BEGIN in one round trip)
+   * where connections otherwise plan each statement for its values.
+   * Ignored on MySQL.
+   */
+  reusePlans?: boolean;
 }
 
 export interface Listener {
@@ -244,9 +254,14 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
   return {
     ...conn(pool),
     withConnection: (fn) => held((c) => fn(c)),
-    transaction: (fn) =>
+    transaction: (fn, options) =>
       held(async (c) => {
-        await c.run('BEGIN ISOLATION LEVEL READ COMMITTED');
+        // No parameters: one simple query, both statements in one round trip.
+        await c.run(
+          options?.reusePlans
+            ? 'BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL plan_cache_mode = auto'
+            : 'BEGIN ISOLATION LEVEL READ COMMITTED',
+        );
         try {
           const value = await fn(c);
           await c.run('COMMIT');

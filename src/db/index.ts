@@ -20,10 +20,11 @@ export {
   type SqlConn,
   type SqlDb,
   type SqlDbOptions,
+  type TransactionOptions,
 } from './db.js';
 export { SQL_MIGRATIONS, type SqlMigration } from './migrations.js';
 export { migrate, schemaVersion } from './schema.js';
-export { appendEventRows, type EventRowInput } from './event-rows.js';
+export { appendEventRows, eventColumns, type EventRowInput } from './event-rows.js';
 export {
   FencedError,
   MemoryLeases,

@@ -199,5 +199,32 @@ export function runMailConformance(label: string, factory: () => Promise<MailHar
       expect(full).toBe(h.maxUnread * 2);
       expect(await h.mail.count('w-9')).toEqual({ total: h.maxUnread, unread: h.maxUnread });
     });
+
+    it('senders to a mailbox counted a moment ago run side by side and still stop at the bound', async (ctx) => {
+      const h = await factory();
+      open.push(h);
+      if (h.maxUnread <= 0) ctx.skip(`${label} has no inbox bound`);
+      // The first send counts the mailbox; the waves after it find that count fresh.
+      await h.mail.send('s', 'w-8', { subject: 'first', body: '' });
+      const wave = (n: number, tag: string) =>
+        Promise.allSettled(
+          Array.from({ length: n }, (_, i) =>
+            h.mail.send(`s${i}`, 'w-8', { subject: `${tag}${i}`, body: '' }),
+          ),
+        );
+      const first = await wave(h.maxUnread * 3, 'a');
+      expect(first.filter((r) => r.status === 'fulfilled')).toHaveLength(h.maxUnread - 1);
+      for (const r of first) {
+        if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(InboxFullError);
+      }
+      expect(await h.mail.count('w-8')).toEqual({ total: h.maxUnread, unread: h.maxUnread });
+      // Two read: exactly two more fit, however many try at once.
+      const all = await h.mail.all('w-8', { limit: 1000 });
+      await h.mail.read(all.items[0]!.id);
+      await h.mail.read(all.items[1]!.id);
+      const second = await wave(h.maxUnread, 'b');
+      expect(second.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+      expect((await h.mail.count('w-8')).unread).toBe(h.maxUnread);
+    });
   });
 }

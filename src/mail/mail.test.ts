@@ -233,4 +233,21 @@ describe('the inbox bound without a count per send', () => {
     );
     expect((await a.count('w-1')).unread).toBe(5);
   });
+
+  it("under half the bound a remembered count is trusted for five seconds: another process's mail is seen then", async () => {
+    const store = new MemoryStore({ prefix: 'ih' });
+    const a = new StoreMail(store, { maxUnread: 10 });
+    const b = new StoreMail(store, { maxUnread: 10 });
+    await a.send('s0', 'w-2', { subject: 'one', body: '' }); // counted 0: remembers 1
+    for (let i = 0; i < 9; i++) await b.send(`t${i}`, 'w-2', { subject: `t${i}`, body: '' });
+    // Ten unread now; this process still trusts its 1 (far below 10), past a second.
+    await new Promise((r) => setTimeout(r, 1100));
+    await a.send('s1', 'w-2', { subject: 'trusted', body: '' });
+    expect((await a.count('w-2')).unread).toBe(11);
+    // Past five seconds it counts again, and refuses.
+    await new Promise((r) => setTimeout(r, 4000));
+    await expect(a.send('s2', 'w-2', { subject: 'late', body: '' })).rejects.toBeInstanceOf(
+      InboxFullError,
+    );
+  });
 });

@@ -8,7 +8,7 @@
  */
 import { ConflictError, NotFoundError } from '../core/index.js';
 import type { Bead, CloseResult, OutboxEvent, Page, Store, WriteRecord } from '../store/index.js';
-import { InboxFullError } from './errors.js';
+import { InboxGate } from './inbox-gate.js';
 import { mailChangedEvent, mailSentEvent } from './recording.js';
 import { checkMailName, checkSend } from './validate.js';
 import { type Mail, type MailCount, type MailPage, type Message, type SendInput } from './mail.js';
@@ -62,30 +62,24 @@ function toMessage(b: Bead): Message {
   };
 }
 
-/** How long a remembered unread count is trusted (see StoreMail.unreadBound). */
-const UNREAD_FRESH_MS = 1000;
-
 export class StoreMail implements Mail {
   readonly recordsEvents: boolean;
   private readonly recorder: MailRecorder | undefined;
-  private readonly maxUnread: number;
-  private readonly maxPerSender: number;
-  /** Tail of the send chain of each recipient (only with a bound). */
-  private readonly sending = new Map<string, Promise<void>>();
-  /**
-   * Each recipient's unread count as last counted, plus the sends made
-   * here since: an upper bound on its unread mail while no other process
-   * sends to it (reads only lower it). Trusted for UNREAD_FRESH_MS and
-   * only while below every bound; else counted again.
-   */
-  private readonly unreadSeen = new Map<string, { n: number; at: number }>();
+  private readonly gate: InboxGate;
 
   constructor(
     private readonly store: Store,
     options: StoreMailOptions = {},
   ) {
-    this.maxUnread = options.maxUnread ?? 0;
-    this.maxPerSender = options.maxUnreadPerSender ?? 0;
+    this.gate = new InboxGate(options.maxUnread ?? 0, options.maxUnreadPerSender ?? 0, {
+      unread: (to, from) =>
+        this.store.count({
+          type: TYPE,
+          assignee: to,
+          status: 'open',
+          metadata: { [READ]: 'false', ...(from !== undefined ? { [FROM]: from } : {}) },
+        }),
+    });
     this.recorder = options.recorder;
     this.recordsEvents = this.recorder !== undefined;
   }
@@ -132,72 +126,10 @@ export class StoreMail implements Mail {
     thread: { root: string; replyTo: string } | undefined,
   ): Promise<Message> {
     checkSend(from, to, input);
-    if ((this.maxUnread <= 0 && this.maxPerSender <= 0) || CITY_SENDERS.has(from)) {
+    if (!this.gate.bounded || CITY_SENDERS.has(from)) {
       return this.insert(from, to, input, thread);
     }
-    // Count and insert one send at a time per recipient, so concurrent
-    // senders cannot overshoot the bound between the count and the insert.
-    const prev = this.sending.get(to) ?? Promise.resolve();
-    const mine = prev.then(async () => {
-      const unread = await this.unreadBound(to);
-      if (this.maxUnread > 0 && unread >= this.maxUnread) {
-        throw new InboxFullError(to, unread, this.maxUnread);
-      }
-      // A sender cannot have more unread here than the mailbox holds in all.
-      if (this.maxPerSender > 0 && unread >= this.maxPerSender) {
-        const mine = await this.store.count({
-          type: TYPE,
-          assignee: to,
-          status: 'open',
-          metadata: { [READ]: 'false', [FROM]: from },
-        });
-        if (mine >= this.maxPerSender) {
-          throw new InboxFullError(to, mine, this.maxPerSender, from);
-        }
-      }
-      const sent = await this.insert(from, to, input, thread);
-      const seen = this.unreadSeen.get(to);
-      if (seen) seen.n++;
-      return sent;
-    });
-    const tail = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.sending.set(to, tail);
-    tail.then(
-      () => {
-        if (this.sending.get(to) === tail) this.sending.delete(to);
-      },
-      () => undefined, // tail never rejects
-    );
-    return mine;
-  }
-
-  /**
-   * At least the recipient's unread count: the remembered bound while it is
-   * fresh and below every bound (no query), else a count. Exact within this
-   * process; mail other processes send to the same mailbox is seen within
-   * UNREAD_FRESH_MS (the bound could be passed by what they send meanwhile,
-   * as it already could between a count and an insert).
-   */
-  private async unreadBound(to: string): Promise<number> {
-    const now = performance.now();
-    const seen = this.unreadSeen.get(to);
-    const lowest = Math.min(
-      this.maxUnread > 0 ? this.maxUnread : Infinity,
-      this.maxPerSender > 0 ? this.maxPerSender : Infinity,
-    );
-    if (seen && now - seen.at < UNREAD_FRESH_MS && seen.n < lowest) return seen.n;
-    const n = await this.store.count({
-      type: TYPE,
-      assignee: to,
-      status: 'open',
-      metadata: { [READ]: 'false' },
-    });
-    if (this.unreadSeen.size >= 10_000) this.unreadSeen.clear();
-    this.unreadSeen.set(to, { n, at: now });
-    return n;
+    return this.gate.admit(from, to, () => this.insert(from, to, input, thread));
   }
 
   private async insert(

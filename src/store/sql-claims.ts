@@ -22,6 +22,7 @@ import {
 import {
   REQUEST_TTL_MS,
   type Bead,
+  type OutboxEvent,
   type ReadyQuery,
   type RequestRef,
   type UnclaimOptions,
@@ -176,6 +177,25 @@ export async function claimNext(
   }
 }
 
+/**
+ * A merged write retrying a request already answered gets that answer, not
+ * a new result: rare, so then the batch runs its writes one by one (each
+ * finds its kept answer there).
+ */
+export async function noKeptAnswers(
+  tx: SqlConn,
+  items: readonly { request: RequestRef | undefined }[],
+  what: string,
+): Promise<void> {
+  const keyed = items.flatMap((c) => (c.request ? [c.request] : []));
+  if (!keyed.length) return;
+  const kept = await tx.query(
+    `SELECT 1 AS one FROM requests WHERE ${keyed.map(() => '(scope = ? AND rkey = ? AND n = ?)').join(' OR ')} LIMIT 1`,
+    keyed.flatMap((r) => [r.scope, r.key, r.n]),
+  );
+  if (kept.length) throw new LostRaceError(`a merged ${what} answers a retried request`);
+}
+
 /** One claimant of a merged claim-next (see claimAll). */
 export interface ClaimNextItem {
   actor: string;
@@ -203,17 +223,7 @@ export async function claimAll(
   now: number,
   events: EventRowInput[],
 ): Promise<unknown[]> {
-  // A claimant retrying a request already answered gets that answer, not
-  // a bead: rare, so then the batch runs its writes one by one (each
-  // finds its kept answer there).
-  const keyed = items.flatMap((c) => (c.request ? [c.request] : []));
-  if (keyed.length) {
-    const kept = await tx.query(
-      `SELECT 1 AS one FROM requests WHERE ${keyed.map(() => '(scope = ? AND rkey = ? AND n = ?)').join(' OR ')} LIMIT 1`,
-      keyed.flatMap((r) => [r.scope, r.key, r.n]),
-    );
-    if (kept.length) throw new LostRaceError('a merged claim-next answers a retried request');
-  }
+  await noKeptAnswers(tx, items, 'claim-next');
   const { where, args } = readyWhere(tx, q);
   const actors = [...new Set(items.map((c) => c.actor))];
   const own = new Set(
@@ -395,11 +405,16 @@ export async function recorded<T>(
     }
   }
   if (events.length) {
-    const ts = new Date(now).toISOString();
-    const rows = events.map((e) => ({ ...e, ts: e.ts ?? ts }));
+    const rows = eventRowsOf(events, now);
     // Last, so the event counter is held only until the commit right after.
     if (sink) sink.push(...rows);
     else await appendEventRows(tx, rows);
   }
   return value;
+}
+
+/** A write's events as rows, stamped with its commit time where they carry none. */
+export function eventRowsOf(events: readonly OutboxEvent[], now: number): EventRowInput[] {
+  const ts = new Date(now).toISOString();
+  return events.map((e) => ({ ...e, ts: e.ts ?? ts }));
 }

@@ -20,6 +20,7 @@
  * whole transaction on a deadlock, so there the whole batch goes back.
  */
 import {
+  LostRaceError,
   appendEventRows,
   retryable,
   type EventRowInput,
@@ -48,10 +49,19 @@ export interface Merge {
   key: string;
   item: unknown;
   runAll: (tx: SqlConn, events: EventRowInput[], items: unknown[]) => Promise<unknown[]>;
+  /**
+   * When every write of a batch has this key and this: all of them in one
+   * statement that commits on its own (no transaction round trips), with
+   * their events. Each one's value, or LOST for a write to run again.
+   */
+  alone?: (db: SqlConn, items: unknown[]) => Promise<unknown[]>;
 }
 
+/** A write `Merge.alone` did not make (it lost a race): it runs again. */
+export const LOST = Symbol('lost');
+
 /** Writes in one transaction: bounds the wait of the first write of a batch. */
-const MAX_BATCH = 64;
+const MAX_BATCH = 128;
 /** Times a write runs before its lost race is reported. */
 const MAX_TRIES = 12;
 
@@ -63,15 +73,6 @@ const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
 /** Thrown to roll back a batch run without savepoints when one of its writes failed. */
 class BatchFailed extends Error {}
 
-/**
- * PostgreSQL plans every statement for its values (plan_cache_mode =
- * force_custom_plan, set per connection: a generic plan of a filtered read
- * walked whole kinds of beads). A write's statements look rows up by key,
- * and planning them again is most of a claim's server time, so a batch
- * lets the server reuse its plans (auto) unless one of its writes filters
- * by values whose selectivity varies (a claim-next narrowed by label,
- * metadata, type or assignee).
- */
 /** Positions of the writes of each merge key that more than one write of the batch has. */
 function mergeable(batch: readonly Pending[]): Map<string, number[]> {
   const by = new Map<string, number[]>();
@@ -82,10 +83,17 @@ function mergeable(batch: readonly Pending[]): Map<string, number[]> {
   return by;
 }
 
-async function plans(tx: SqlConn, batch: readonly Pending[]): Promise<void> {
-  if (tx.dialect === 'postgres' && !batch.some((p) => p.customPlans)) {
-    await tx.run('SET LOCAL plan_cache_mode = auto');
-  }
+/**
+ * PostgreSQL plans every statement for its values (plan_cache_mode =
+ * force_custom_plan, set per connection: a generic plan of a filtered read
+ * walked whole kinds of beads). A write's statements look rows up by key,
+ * and planning them again is most of a claim's server time, so a batch
+ * lets the server reuse its plans (auto) unless one of its writes filters
+ * by values whose selectivity varies (a claim-next narrowed by label,
+ * metadata, type or assignee).
+ */
+function plans(batch: readonly Pending[]): { reusePlans: boolean } {
+  return { reusePlans: !batch.some((p) => p.customPlans) };
 }
 
 /** A MySQL error after which the server has rolled the whole transaction back. */
@@ -174,6 +182,14 @@ export class SqlGroupCommit {
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
+    const first = batch[0]?.merge;
+    if (
+      this.careful === 0 &&
+      first?.alone &&
+      batch.every((p) => p.merge?.key === first.key && p.merge.alone)
+    ) {
+      return this.runAlone(first.alone, batch);
+    }
     if (this.careful > 0 || batch.length === 1) {
       if (this.careful > 0) this.careful--;
       return this.runCareful(batch);
@@ -181,7 +197,6 @@ export class SqlGroupCommit {
     const values: unknown[] = [];
     try {
       await this.db.transaction(async (tx) => {
-        await plans(tx, batch);
         const events: EventRowInput[] = [];
         const merged = mergeable(batch);
         for (const [i, p] of batch.entries()) {
@@ -204,7 +219,7 @@ export class SqlGroupCommit {
           }
         }
         if (events.length) await appendEventRows(tx, events);
-      });
+      }, plans(batch));
     } catch (e) {
       if (!(e instanceof BatchFailed) && !retryable(e)) {
         for (const p of batch) p.reject(asError(e));
@@ -218,13 +233,31 @@ export class SqlGroupCommit {
     for (const [i, p] of batch.entries()) p.resolve(values[i]);
   }
 
+  private async runAlone(alone: NonNullable<Merge['alone']>, batch: Pending[]): Promise<void> {
+    let values: unknown[];
+    try {
+      values = await alone(
+        this.db,
+        batch.map((p) => p.merge!.item),
+      );
+    } catch {
+      // Nothing committed: each write on its own, to tell which one failed.
+      this.careful = CAREFUL_AFTER_FAILURE;
+      return this.runCareful(batch);
+    }
+    this.mergedWrites += batch.length;
+    for (const [i, p] of batch.entries()) {
+      if (values[i] === LOST) this.requeue(p, new LostRaceError('its new id was taken meanwhile'));
+      else p.resolve(values[i]);
+    }
+  }
+
   private async runCareful(batch: Pending[]): Promise<void> {
     const done: { p: Pending; value: unknown }[] = [];
     const failed: { p: Pending; e: Error }[] = [];
     const again: { p: Pending; e: unknown }[] = [];
     try {
       await this.db.transaction(async (tx) => {
-        await plans(tx, batch);
         const events: EventRowInput[] = [];
         for (const [i, p] of batch.entries()) {
           const mark = events.length;
@@ -242,7 +275,7 @@ export class SqlGroupCommit {
           }
         }
         if (events.length) await appendEventRows(tx, events);
-      });
+      }, plans(batch));
     } catch (e) {
       // The batch did not commit: nothing in it happened.
       for (const p of batch) {

@@ -19,8 +19,7 @@ import {
   type BeadFilter,
   type Dependency,
 } from './types.js';
-import type { normalizeCreate } from './validate.js';
-import { isInfraType, statusList } from './validate.js';
+import { statusList } from './validate.js';
 import { beadFromRow, type BeadRow } from './sqlite-rows.js';
 
 export type { BeadRow };
@@ -33,7 +32,7 @@ export function marks(n: number): string {
 }
 
 /** Rows as numbers where the driver gave strings (aggregates on some servers). */
-function num(v: unknown): number {
+export function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
@@ -354,100 +353,4 @@ export function filterSql(c: SqlConn, f: BeadFilter, where: string[], args: unkn
       args.push(k, v);
     }
   }
-}
-
-/** Byte order of UTF-8 (the columns' collation), for labels built in memory. */
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-/**
- * Insert a bead with no parent and no dependencies, its labels and its
- * metadata, and return it as a read would (built from what was written: no
- * read back). PostgreSQL: one statement, the id taken only if free (`ON
- * CONFLICT DO NOTHING`; another id is tried when it was not). MySQL: a check
- * of the id, the insert, its row, the labels and the metadata.
- */
-export async function insertPlainBead(
-  tx: SqlConn,
-  n: ReturnType<typeof normalizeCreate>,
-  now: number,
-  idFor: (extra: number) => string,
-): Promise<Bead> {
-  const labels = [...new Set(n.labels)].sort(byBytes);
-  const meta = Object.entries(n.metadata);
-  const closedAt = n.status === 'closed' ? now : null;
-  const infra = isInfraType(n.type) ? 1 : 0;
-  const values = [
-    n.title,
-    n.status,
-    n.type,
-    n.priority,
-    now,
-    now,
-    closedAt,
-    n.assignee,
-    n.from,
-    n.parent,
-    n.ref,
-    n.description,
-    infra,
-  ];
-  let id = '';
-  let seq: number | undefined;
-  for (let extra = 0; seq === undefined; extra++) {
-    id = extra ? idFor(extra) : idFor(0);
-    if (tx.dialect === 'postgres') {
-      const [r] = await tx.query<{ seq: number }>(
-        `WITH b AS (
-           INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
-             closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO NOTHING RETURNING seq),
-         l AS (INSERT INTO labels (bead_seq, label)
-           SELECT b.seq, x FROM b, unnest(?::text[]) AS x),
-         m AS (INSERT INTO metadata (bead_seq, k, v)
-           SELECT b.seq, t.k, t.v FROM b, unnest(?::text[], ?::text[]) AS t(k, v))
-         SELECT seq FROM b`,
-        [id, ...values, labels, meta.map(([k]) => k), meta.map(([, v]) => v)],
-      );
-      if (r) seq = num(r.seq);
-      continue;
-    }
-    if ((await tx.query('SELECT 1 FROM beads WHERE id = ?', [id])).length) continue;
-    await tx.run(
-      `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
-       closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
-      [id, ...values],
-    );
-    const [r] = await tx.query<{ seq: number }>('SELECT LAST_INSERT_ID() AS seq');
-    seq = num(r?.seq);
-    await addLabels(tx, seq, labels);
-    await setMetadata(tx, seq, meta);
-  }
-  return beadFromRow(
-    {
-      seq,
-      id,
-      title: n.title,
-      status: n.status,
-      issue_type: n.type,
-      priority: n.priority,
-      created_at: now,
-      updated_at: now,
-      closed_at: closedAt,
-      close_reason: '',
-      assignee: n.assignee,
-      from_actor: n.from,
-      parent: n.parent,
-      ref: n.ref,
-      description: n.description,
-      claimed_at: null,
-      lease_expires_at: null,
-      attempt: 0,
-      blocked: 0,
-    },
-    labels,
-    Object.fromEntries(meta),
-    [],
-  );
 }

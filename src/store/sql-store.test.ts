@@ -15,7 +15,9 @@ import {
   openSqlDb,
   redactUrl,
 } from '../db/index.js';
+import { insertPlainBeads } from './sql-insert.js';
 import { SqlStore } from './sql-store.js';
+import { normalizeCreate } from './validate.js';
 
 describe('the driver layer', () => {
   it('numbers placeholders for PostgreSQL and knows the URL schemes', () => {
@@ -200,6 +202,89 @@ for (const kind of ['postgres', 'mysql'] as const) {
           expect(await s.count({ status: 'in_progress', assignee: w })).toBe(1);
         }
       } finally {
+        await s.dispose();
+      }
+    });
+
+    it('plain creates of one batch are inserted as one: each bead as read back, seqs in call order, events, retried requests', async () => {
+      const schema = await scratch.create();
+      const s = await open(schema);
+      const reader = await openSqlDb(server.url!, { schema, poolSize: 1 });
+      try {
+        const rec = (i: number) => ({
+          events: (b: { id: string }) => [{ type: 'made', actor: `w-${i}`, subject: b.id }],
+          ...(i % 5 === 0
+            ? { request: { scope: `agent:w-${i}`, key: `k-${i}`, fp: `create ${i}`, n: 0 } }
+            : {}),
+        });
+        const input = (i: number) => ({
+          title: `t${i}`,
+          type: i % 3 ? 'task' : 'message',
+          priority: i % 4,
+          description: `d${i} ✓`,
+          assignee: i % 2 ? `w-${i}` : '',
+          from: `s-${i}`,
+          labels: i % 2 ? ['zeta', 'alpha', `l${i}`, 'alpha'] : [],
+          metadata: i % 3 ? { 'gc.read': 'false', k: `v${i}` } : {},
+          ...(i === 7 ? { status: 'closed' as const } : {}),
+        });
+        const before = s.mergedWrites;
+        const made = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => s.create(input(i), rec(i))),
+        );
+        expect(s.mergedWrites - before).toBeGreaterThanOrEqual(2);
+        expect(new Set(made.map((b) => b.id)).size).toBe(40);
+        // Each bead as the create answered is the bead a read returns.
+        for (const [i, b] of made.entries()) {
+          expect(await s.get(b.id)).toEqual(b);
+          expect(b).toMatchObject({ title: `t${i}`, from: `s-${i}`, description: `d${i} ✓` });
+          if (i % 2) expect(b.labels).toEqual(['alpha', `l${i}`, 'zeta']);
+        }
+        expect(made[7]!.status).toBe('closed');
+        // Seqs ascend in call order (ready work is served in that order).
+        const seqs = await reader.query<{ id: string; seq: number }>('SELECT id, seq FROM beads');
+        const seqOf = new Map(seqs.map((r) => [r.id, Number(r.seq)]));
+        const inOrder = made.map((b) => seqOf.get(b.id)!);
+        expect(inOrder).toEqual([...inOrder].sort((x, y) => x - y));
+        const rows = await reader.query<{ actor: string; subject: string }>(
+          "SELECT actor, subject FROM events WHERE type = 'made' ORDER BY seq",
+        );
+        expect(rows.map((r) => [r.actor, r.subject]).sort()).toEqual(
+          made.map((b, i) => [`w-${i}`, b.id]).sort(),
+        );
+        // Retried requests among new creates: each gets its first bead and makes nothing new.
+        const again = await Promise.all([0, 41, 5, 42].map((i) => s.create(input(i), rec(i))));
+        expect(again[0]).toEqual(made[0]);
+        expect(again[2]).toEqual(made[5]);
+        expect(await s.count({})).toBe(42);
+      } finally {
+        await reader.close();
+        await s.dispose();
+      }
+    });
+
+    it('a batch insert whose id is taken, or repeated within it, tries a longer one', async () => {
+      const schema = await scratch.create();
+      const s = await open(schema);
+      const db = await openSqlDb(server.url!, { schema, poolSize: 1 });
+      try {
+        const taken = await s.create({ title: 'already here', labels: ['keep'] });
+        const first = ['sh-one', taken.id, 'sh-one', 'sh-four'];
+        let call = 0;
+        const idFor = (extra: number) => (extra ? `sh-x${extra}-${call}` : first[call++]!);
+        const inputs = ['a', 'b', 'c', 'd'].map((t) =>
+          normalizeCreate({ title: t, labels: [t], metadata: { m: t } }),
+        );
+        const got = await db.transaction((tx) => insertPlainBeads(tx, inputs, 1_000, idFor));
+        expect(got.map((b) => b.title)).toEqual(['a', 'b', 'c', 'd']);
+        expect(got[0]!.id).toBe('sh-one');
+        expect(got[3]!.id).toBe('sh-four');
+        expect(new Set(got.map((b) => b.id)).size).toBe(4);
+        expect(got.map((b) => b.id)).not.toContain(taken.id);
+        for (const b of got) expect(await s.get(b.id)).toEqual(b);
+        expect(await s.get(taken.id)).toEqual(taken);
+      } finally {
+        await db.close();
         await s.dispose();
       }
     });

@@ -24,13 +24,14 @@ import {
   claimById,
   claimNext,
   type ClaimNextItem,
+  eventRowsOf,
   recorded,
   releaseWhere,
   renewIn,
   unclaimIn,
   valueFiltered,
 } from './sql-claims.js';
-import { SqlGroupCommit } from './sql-commit.js';
+import { LOST, SqlGroupCommit } from './sql-commit.js';
 import {
   migrate,
   openSqlDb,
@@ -49,13 +50,18 @@ import {
   readyPage,
   workloadOf,
 } from './sql-reads.js';
-import { createBatch, createLinked, type IdSource } from './sql-create.js';
 import {
-  addLabels,
-  blockedDependents,
+  createAll,
+  createBatch,
+  createLinked,
+  type CreateItem,
+  type IdSource,
+} from './sql-create.js';
+import { createAlone, insertPlainBead } from './sql-insert.js';
+import { applyStatus, deleteIn, updateIn } from './sql-update.js';
+import {
   checkNoCycle,
   hydrate,
-  insertPlainBead,
   link,
   lockIds,
   marks,
@@ -64,7 +70,6 @@ import {
   rowById,
   rowsWhere,
   setMetadata,
-  type BeadRow,
 } from './sql-rows.js';
 
 import type { Store } from './store.js';
@@ -73,7 +78,6 @@ import {
   type Bead,
   type BeadCounts,
   type BeadFilter,
-  type BeadStatus,
   type ClaimOptions,
   type CloseOptions,
   type CloseResult,
@@ -96,9 +100,8 @@ import {
   checkMetadataKey,
   checkType,
   isBlockingType,
-  isInfraType,
   normalizeCreate,
-  normalizeUpdate,
+  type NormalizedCreate,
 } from './validate.js';
 
 export interface SqlStoreOptions extends SqlDbOptions {
@@ -223,19 +226,64 @@ export class SqlStore implements Store {
   // ---- Store ----
 
   create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
-    return this.write(async (tx) => {
+    const run = async (tx: SqlConn) => {
       const n = normalizeCreate(input);
       const now = this.clock.now();
       if (!n.parent && !n.needs.length) {
         // Nothing to link or lock: insert, and build the bead from what was written.
-        const bead = await insertPlainBead(tx, n, now, (extra) =>
-          newBeadId(this.prefix, this.total, extra),
-        );
-        this.total++;
+        const bead = await insertPlainBead(tx, n, now, (extra) => this.ids.next(extra));
+        this.ids.made();
         return bead;
       }
       return createLinked(tx, n, now, this.ids);
-    }, rec);
+    };
+    let n: NormalizedCreate;
+    try {
+      this.live();
+      n = normalizeCreate(input);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    if (!rec?.events || n.parent || n.needs.length) return this.write(run, rec);
+    // Recorded plain creates in one batch are inserted as one (createAll).
+    const item: CreateItem = {
+      n,
+      request: rec.request,
+      events: (b) => rec.events?.(b) ?? [],
+      finish: (tx, events, bead) =>
+        recorded(tx, () => Promise.resolve(bead), rec, this.clock.now(), this.prune, events),
+    };
+    return this.commits.write(
+      (tx, events) => recorded(tx, run, rec, this.clock.now(), this.prune, events),
+      false,
+      {
+        key: 'create',
+        item,
+        runAll: (tx, events, items) =>
+          createAll(tx, items as CreateItem[], this.clock.now(), this.ids, events),
+        ...(this.db.dialect === 'postgres' && !rec.request
+          ? {
+              alone: (db: SqlConn, items: unknown[]) => this.createAlone(db, items as CreateItem[]),
+            }
+          : {}),
+      },
+    );
+  }
+
+  /** A batch of recorded plain creates in one statement of its own (see createAlone). */
+  private async createAlone(db: SqlConn, items: readonly CreateItem[]): Promise<unknown[]> {
+    const now = this.clock.now();
+    const beads = await createAlone(
+      db,
+      items.map((c) => ({ n: c.n, events: (b) => eventRowsOf(c.events(b), now) })),
+      now,
+      (extra) => this.ids.next(extra),
+    );
+    return beads.map((b) => {
+      if (!b) return LOST;
+      this.ids.made();
+      return b;
+    });
   }
 
   createMany(inputs: readonly CreateBeadInput[], rec?: WriteRecord<Bead[]>): Promise<Bead[]> {
@@ -270,82 +318,8 @@ export class SqlStore implements Store {
     });
   }
 
-  private async applyStatus(
-    tx: SqlConn,
-    r: BeadRow,
-    status: BeadStatus,
-    now: number,
-    reason?: string,
-  ): Promise<void> {
-    if (status === r.status) return;
-    const lease = status === 'in_progress';
-    await tx.run(
-      `UPDATE beads SET status = ?, closed_at = ?, close_reason = ?,
-       claimed_at = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
-      [
-        status,
-        status === 'closed' ? now : null,
-        status === 'closed' ? (reason ?? '') : r.close_reason,
-        lease ? r.claimed_at : null,
-        lease ? r.lease_expires_at : null,
-        now,
-        r.id,
-      ],
-    );
-    if ((r.status === 'closed') !== (status === 'closed')) {
-      await refreshBlocked(tx, await blockedDependents(tx, r.id));
-    }
-  }
-
   update(id: string, patch: UpdateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
-    return this.write(async (tx) => {
-      const p = normalizeUpdate(patch);
-      const r = await rowById(tx, id, true);
-      const now = this.clock.now();
-      if (p.parent !== undefined && p.parent !== '' && p.parent !== r.parent) {
-        await rowById(tx, p.parent, true);
-        await checkNoCycle(tx, id, p.parent);
-      }
-      const sets: string[] = [];
-      const args: unknown[] = [];
-      const set = (col: string, v: unknown): void => {
-        sets.push(`${col} = ?`);
-        args.push(v);
-      };
-      if (p.title !== undefined) set('title', p.title);
-      if (p.priority !== undefined) set('priority', p.priority);
-      if (p.description !== undefined) set('description', p.description);
-      if (p.assignee !== undefined) set('assignee', p.assignee);
-      if (p.ref !== undefined) set('ref', p.ref);
-      if (p.type !== undefined) {
-        set('issue_type', p.type);
-        set('infra', isInfraType(p.type) ? 1 : 0);
-      }
-      set('updated_at', now);
-      await tx.run(`UPDATE beads SET ${sets.join(', ')} WHERE id = ?`, [...args, id]);
-      await addLabels(tx, r.seq, p.labels ?? []);
-      const drop = p.remove_labels ?? [];
-      if (drop.length) {
-        await tx.run(`DELETE FROM labels WHERE bead_seq = ? AND label IN (${marks(drop.length)})`, [
-          r.seq,
-          ...drop,
-        ]);
-      }
-      await setMetadata(tx, r.seq, Object.entries(p.metadata ?? {}));
-      if (p.parent !== undefined && p.parent !== r.parent) {
-        if (r.parent) {
-          await tx.run(
-            `DELETE FROM deps WHERE issue_id = ? AND depends_on_id = ? AND type = '${PARENT_CHILD}'`,
-            [id, r.parent],
-          );
-        }
-        await tx.run('UPDATE beads SET parent = ? WHERE id = ?', [p.parent, id]);
-        if (p.parent) await link(tx, id, p.parent, PARENT_CHILD, now);
-        await refreshBlocked(tx, [id]);
-      }
-      if (p.status !== undefined) await this.applyStatus(tx, await rowById(tx, id), p.status, now);
-      return one(tx, id);
-    }, rec);
+    return this.write((tx) => updateIn(tx, id, patch, this.clock.now()), rec);
   }
 
   close(
@@ -356,26 +330,15 @@ export class SqlStore implements Store {
     return this.write(async (tx) => {
       const r = await rowById(tx, id, true);
       if (r.status === 'closed') return { bead: await one(tx, id), changed: false };
-      await this.applyStatus(tx, r, 'closed', this.clock.now(), options.reason ?? '');
+      await applyStatus(tx, r, 'closed', this.clock.now(), options.reason ?? '');
       return { bead: await one(tx, id), changed: true };
     }, rec);
   }
 
   delete(id: string, rec?: WriteRecord<void>): Promise<void> {
     return this.write(async (tx) => {
-      const r = await rowById(tx, id, true);
-      const dependents = (
-        await tx.query<{ issue_id: string }>('SELECT issue_id FROM deps WHERE depends_on_id = ?', [
-          id,
-        ])
-      ).map((d) => d.issue_id);
-      await tx.run('DELETE FROM deps WHERE issue_id = ? OR depends_on_id = ?', [id, id]);
-      await tx.run('DELETE FROM labels WHERE bead_seq = ?', [r.seq]);
-      await tx.run('DELETE FROM metadata WHERE bead_seq = ?', [r.seq]);
-      await tx.run("UPDATE beads SET parent = '' WHERE parent = ?", [id]);
-      await tx.run('DELETE FROM beads WHERE id = ?', [id]);
+      await deleteIn(tx, id);
       this.total--;
-      await refreshBlocked(tx, dependents);
     }, rec);
   }
 
@@ -571,6 +534,8 @@ export class SqlStore implements Store {
    * there for a separate log): the city's publisher moves them to the log
    * once. Writes since v3 append to the log in their own transaction.
    */
+  readonly eventsInline = true;
+
   outbox(limit = 1000, afterId = 0): Promise<OutboxRow[]> {
     return this.read(async (c) =>
       (

@@ -16,8 +16,13 @@ interface PendingWrite {
   reject: (err: Error) => void;
 }
 
-/** Largest batch in one transaction: bounds the latency of the first write in it. */
-const MAX_BATCH = 2000;
+/**
+ * Largest batch in one transaction. A batch runs on the event loop, so this
+ * bounds how long the server stops answering while one commits: at 2,000 a
+ * burst of mail held it 100-150 ms at a time (the API's p99 with it);
+ * at 128, under 70 ms (see docs/database.md, bench/api.ts).
+ */
+const MAX_BATCH = 128;
 
 export class GroupCommit {
   private pending: PendingWrite[] = [];

@@ -161,6 +161,14 @@ export interface Store {
    */
   outbox(limit?: number, afterId?: number): Promise<OutboxRow[]>;
 
+  /**
+   * A write's events go straight into the event log table in its own
+   * transaction (a store on a database server): the outbox then only holds
+   * what an older gc left there, which `recover` appends at open, so there
+   * is nothing to move after each write.
+   */
+  readonly eventsInline?: boolean;
+
   /** Forget outbox rows up to and including `throughId` (they are in the log). */
   ackOutbox(throughId: number): Promise<void>;
 
