@@ -6,7 +6,7 @@
  */
 import type { EventRowInput, SqlConn } from '../db/index.js';
 import { noKeptAnswers } from './sql-claims.js';
-import { insertPlainBeads } from './sql-insert.js';
+import { COLUMNS, insertPlainBeads } from './sql-insert.js';
 import { link, lockIds, one, refreshBlocked, rowById, addLabels, setMetadata } from './sql-rows.js';
 import {
   PARENT_CHILD,
@@ -35,9 +35,7 @@ async function insertLinked(
     id = ids.next(extra);
   }
   await tx.run(
-    `INSERT INTO beads (id, title, status, issue_type, priority, created_at, updated_at,
-     closed_at, close_reason, assignee, from_actor, parent, ref, description, infra)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO beads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
     [
       id,
       n.title,

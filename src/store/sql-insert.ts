@@ -57,7 +57,8 @@ function built(p: Planned, id: string, seq: number, now: number): Bead {
   return beadFromRow(row, p.labels, Object.fromEntries(p.meta), []);
 }
 
-const COLUMNS = `id, title, status, issue_type, priority, created_at, updated_at,
+/** The columns a new bead is inserted with, in the order the inserts here give them. */
+export const COLUMNS = `id, title, status, issue_type, priority, created_at, updated_at,
   closed_at, close_reason, assignee, from_actor, parent, ref, description, infra`;
 
 function columnValues(p: Planned, now: number): unknown[] {

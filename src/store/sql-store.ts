@@ -226,8 +226,14 @@ export class SqlStore implements Store {
   // ---- Store ----
 
   create(input: CreateBeadInput, rec?: WriteRecord<Bead>): Promise<Bead> {
+    let n: NormalizedCreate;
+    try {
+      this.live();
+      n = normalizeCreate(input);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
     const run = async (tx: SqlConn) => {
-      const n = normalizeCreate(input);
       const now = this.clock.now();
       if (!n.parent && !n.needs.length) {
         // Nothing to link or lock: insert, and build the bead from what was written.
@@ -237,13 +243,6 @@ export class SqlStore implements Store {
       }
       return createLinked(tx, n, now, this.ids);
     };
-    let n: NormalizedCreate;
-    try {
-      this.live();
-      n = normalizeCreate(input);
-    } catch (e) {
-      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-    }
     if (!rec?.events || n.parent || n.needs.length) return this.write(run, rec);
     // Recorded plain creates in one batch are inserted as one (createAll).
     const item: CreateItem = {
