@@ -103,6 +103,15 @@ describe('sqlite specifics', () => {
     await s.dispose();
   });
 
+  it('keeps savepoint journals in memory, not in temporary files', async () => {
+    // Each write of a batch runs in a savepoint; spilled to a temporary
+    // file, its journal doubled what a mail send costs (bench/api.ts).
+    const s = new SqliteStore({ path: join(dir, 'temp.db') });
+    const { db } = s as unknown as { db: { pragma(q: string, o: { simple: true }): unknown } };
+    expect(db.pragma('temp_store', { simple: true })).toBe(2); // 2 = MEMORY
+    await s.dispose();
+  });
+
   it('ready queries are forced onto the partial index (INDEXED BY errors if unusable)', async () => {
     const s = new SqliteStore({ path: join(dir, 'plan.db') });
     await s.create({ title: 'x', labels: ['a'], metadata: { k: 'v' } });
