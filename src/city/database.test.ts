@@ -83,6 +83,31 @@ describe('[database]', () => {
     await st.close();
     expect((await loadCityConfig(path.join(root, 'city.toml'), {})).config.database.url).toBe('');
   });
+
+  it('an [events] provider off the server beside beads on it is refused, before connecting', async () => {
+    const root = mkdtempSync(path.join(dir, 'city-'));
+    const script = path.join(root, 'events.sh');
+    writeFileSync(script, '#!/bin/sh\nexit 2\n', { mode: 0o755 });
+    // Port 1: nothing listens; the refusal must come first, from the config.
+    const env = { GC_DATABASE_URL: 'postgres://gc@127.0.0.1:1/x' };
+    for (const provider of [`exec:${script}`, 'memory']) {
+      writeFileSync(
+        path.join(root, 'city.toml'),
+        `[workspace]\nname = "d"\n[events]\nprovider = "${provider}"\n`,
+      );
+      const open = openCityState({ root, env });
+      await expect(open).rejects.toBeInstanceOf(ConfigError);
+      await expect(open).rejects.toThrow(
+        /events\.provider.*cannot keep the log of a city whose beads are on its database server/,
+      );
+    }
+    // Beads kept by a script: the store's events go through the log, which may be anywhere.
+    writeFileSync(
+      path.join(root, 'city.toml'),
+      `[workspace]\nname = "d"\n[beads]\nprovider = "exec:${script}"\n[events]\nprovider = "memory"\n`,
+    );
+    await expect(openCityState({ root, env })).rejects.not.toBeInstanceOf(ConfigError);
+  });
 });
 
 const pg = await database('postgres');

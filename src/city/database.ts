@@ -78,6 +78,35 @@ export function checkProvider(
   if (problem) throw new ConfigError([{ file: loaded.file, path: key, message: problem }]);
 }
 
+/**
+ * A store on the database server writes each change's events into the
+ * database's log in the change's own commit. An `[events]` provider that
+ * keeps the log elsewhere (an exec script, memory) would never see them, so
+ * that pairing is refused rather than losing the store's events.
+ */
+export function checkEventsBeside(
+  loaded: LoadedConfig,
+  beads: string,
+  events: string,
+  target: DatabaseTarget | undefined,
+): void {
+  if (!target) return;
+  const storeOnServer = beads === 'sqlite' || beads === target.dialect;
+  const logOnServer = events === 'jsonl' || events === target.dialect;
+  if (!storeOnServer || logOnServer) return;
+  throw new ConfigError([
+    {
+      file: loaded.file,
+      path: 'events.provider',
+      message:
+        `"${events}" cannot keep the log of a city whose beads are on its database server: ` +
+        `the store writes each change's events into the database with the change. ` +
+        `Remove [events] provider (the log then lives in the database too), ` +
+        `or keep the beads elsewhere ([beads] provider = "exec:<script>")`,
+    },
+  ]);
+}
+
 export interface ConnectOptions {
   poolSize?: number;
   /** Keep trying an unavailable server this long (ms), backing off; 0: fail at once. */

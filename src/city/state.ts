@@ -17,7 +17,7 @@ import {
   type EventLog,
 } from '../events/index.js';
 import { ExecStore, MemoryStore, SqlStore, SqliteStore, type Store } from '../store/index.js';
-import { checkProvider, connectDatabase, databaseTarget } from './database.js';
+import { checkEventsBeside, checkProvider, connectDatabase, databaseTarget } from './database.js';
 import { CityLock, type LockRole } from './lock.js';
 
 export interface OpenCityStateOptions {
@@ -76,6 +76,7 @@ export async function openCityState(options: OpenCityStateOptions): Promise<City
     const database = databaseTarget(loaded);
     checkProvider(loaded, 'beads.provider', bp, database);
     checkProvider(loaded, 'events.provider', ep, database);
+    checkEventsBeside(loaded, bp, ep, database);
     if (database) {
       db = await connectDatabase(database, {
         poolSize: config.database.pool_size,
