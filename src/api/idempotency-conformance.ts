@@ -4,7 +4,7 @@
  * records reading time from the given clock.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../core/index.js';
+import { FakeClock, armFaults } from '../core/index.js';
 import { IDEMPOTENCY_TTL_MS, type IdempotencyRecords } from './idempotency.js';
 
 export type IdempotencyFactory = (clock: FakeClock) => Promise<IdempotencyRecords>;
@@ -58,6 +58,24 @@ export function runIdempotencyConformance(name: string, factory: IdempotencyFact
       await r.finish('k', 'five', 200, '{}');
       await r.abandon('k', 'five');
       expect((await r.begin('k', 'five', 'fp')).state).toBe('replay');
+    });
+
+    it('a claim whose answer could not be written is taken by the retry at once', async () => {
+      const r = await fresh();
+      expect((await r.begin('k', 'lost', 'fp')).state).toBe('new');
+      expect((await r.begin('k', 'kept', 'fp')).state).toBe('new');
+      // The handler ended, but its answer never reached the records.
+      armFaults('idempotency.write:EIO:2');
+      try {
+        await expect(r.finish('k', 'lost', 200, '{}')).rejects.toThrow(/EIO/);
+        await expect(r.abandon('k', 'kept')).rejects.toThrow(/EIO/);
+      } finally {
+        armFaults('');
+      }
+      expect((await r.begin('k', 'lost', 'fp')).state).toBe('new');
+      expect((await r.begin('k', 'kept', 'fp')).state).toBe('new');
+      // Its own new claim is in progress again while it runs.
+      expect((await r.begin('k', 'lost', 'fp')).state).toBe('in_progress');
     });
 
     it('answers expire after the TTL: a new claim, and prune drops the old', async () => {

@@ -10,12 +10,15 @@
  * from before servers were named) is taken over at once by the retry that
  * finds it: the handler died with its server, and the writes it made kept
  * their results with them (core/request.ts), so the retry gets the same
- * outcome. Otherwise the retry is answered "in progress" (409), and after
- * two minutes a pending row is stale whoever holds it.
+ * outcome. So is a row of this server whose handler ended without its
+ * answer being written (the database went away meanwhile). Otherwise the
+ * retry is answered "in progress" (409), and after two minutes a pending
+ * row is stale whoever holds it.
  */
 import { fault, processAlive, type Clock, systemClock } from '../core/index.js';
 import { dbNow, retryable, type SqlConn, type SqlDb } from '../db/index.js';
 import {
+  Answering,
   IDEMPOTENCY_TTL_MS,
   PENDING_STALE_MS,
   type Begin,
@@ -26,6 +29,7 @@ const MAX_TRIES = 8;
 
 export class SqlIdempotency implements IdempotencyRecords {
   private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly answering = new Answering();
 
   constructor(
     private readonly db: SqlDb,
@@ -57,6 +61,19 @@ export class SqlIdempotency implements IdempotencyRecords {
   }
 
   async begin(scope: string, key: string, fp: string): Promise<Begin> {
+    // Counted from before the claim commits: a racing claim of the same
+    // key here must see this one as alive.
+    this.answering.enter(scope, key);
+    let b: Begin | undefined;
+    try {
+      b = await this.claim(scope, key, fp);
+      return b;
+    } finally {
+      if (b?.state !== 'new') this.answering.leave(scope, key);
+    }
+  }
+
+  private async claim(scope: string, key: string, fp: string): Promise<Begin> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction(async (tx): Promise<Begin> => {
@@ -88,7 +105,10 @@ export class SqlIdempotency implements IdempotencyRecords {
           }
           if (row.fp !== fp) return { state: 'mismatch' };
           if (Number(row.status) === 0) {
-            if (Number(row.at) < now - PENDING_STALE_MS || !(await this.alive(tx, row.server))) {
+            if (
+              Number(row.at) < now - PENDING_STALE_MS ||
+              !(await this.alive(tx, row.server, scope, key))
+            ) {
               await retake();
               return { state: 'new' };
             }
@@ -107,8 +127,12 @@ export class SqlIdempotency implements IdempotencyRecords {
    * gc_servers within staleMs and, when it is on this host, its process
    * still there (a server killed here is known gone at once).
    */
-  private async alive(c: SqlConn, server: string): Promise<boolean> {
-    if (server === this.server) return true;
+  private async alive(c: SqlConn, server: string, scope?: string, key?: string): Promise<boolean> {
+    // This server's own claim lives while its handler runs (one besides
+    // the claim asking).
+    if (server === this.server) {
+      return scope === undefined || key === undefined || this.answering.count(scope, key) > 1;
+    }
     if (!server) return false;
     const [row] = await c.query<{ host: string; pid: number }>(
       `SELECT host, pid FROM gc_servers WHERE id = ? AND seen_at >= ${dbNow(c)} - ?`,
@@ -119,6 +143,7 @@ export class SqlIdempotency implements IdempotencyRecords {
   }
 
   async finish(scope: string, key: string, status: number, body: string): Promise<void> {
+    this.answering.leave(scope, key);
     fault('idempotency.write');
     if (status >= 500) return this.abandon(scope, key);
     await this.db.run(
@@ -128,6 +153,7 @@ export class SqlIdempotency implements IdempotencyRecords {
   }
 
   async abandon(scope: string, key: string): Promise<void> {
+    this.answering.leave(scope, key);
     fault('idempotency.write');
     await this.db.run('DELETE FROM idempotency WHERE scope = ? AND ikey = ? AND status = 0', [
       scope,

@@ -33,6 +33,34 @@ export interface IdempotencyRecords {
   close(): Promise<void>;
 }
 
+/**
+ * The keys this process is claiming or answering, counted. A pending
+ * record this process holds but nobody here answers is dead: its handler
+ * ended without its answer being written (the database was away, the disk
+ * full), and the retry takes it over at once rather than waiting out
+ * PENDING_STALE_MS. A handler leaves when it ends, whether or not writing
+ * its answer worked.
+ */
+export class Answering {
+  private readonly counts = new Map<string, number>();
+  private static id(scope: string, key: string): string {
+    return `${scope}\0${key}`;
+  }
+  enter(scope: string, key: string): void {
+    const id = Answering.id(scope, key);
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+  }
+  leave(scope: string, key: string): void {
+    const id = Answering.id(scope, key);
+    const n = (this.counts.get(id) ?? 0) - 1;
+    if (n > 0) this.counts.set(id, n);
+    else this.counts.delete(id);
+  }
+  count(scope: string, key: string): number {
+    return this.counts.get(Answering.id(scope, key)) ?? 0;
+  }
+}
+
 export type Begin =
   | { state: 'new' }
   | { state: 'replay'; status: number; body: string }
@@ -67,6 +95,7 @@ export class IdempotencyStore implements IdempotencyRecords {
     prune: Database.Statement<[number]>;
   };
   private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly answering = new Answering();
 
   constructor(
     file: string,
@@ -116,7 +145,9 @@ export class IdempotencyStore implements IdempotencyRecords {
 
   begin(scope: string, key: string, fp: string): Promise<Begin> {
     try {
-      return Promise.resolve(this.beginNow(scope, key, fp));
+      const b = this.beginNow(scope, key, fp);
+      if (b.state === 'new') this.answering.enter(scope, key);
+      return Promise.resolve(b);
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
@@ -134,7 +165,8 @@ export class IdempotencyStore implements IdempotencyRecords {
         }
         if (row.fp !== fp) return { state: 'mismatch' };
         if (row.status === 0) {
-          if (row.at < now - PENDING_STALE_MS) {
+          // One server per city: a claim nobody here answers is dead.
+          if (row.at < now - PENDING_STALE_MS || this.answering.count(scope, key) === 0) {
             this.stmts.retake.run(fp, now, scope, key);
             return { state: 'new' };
           }
@@ -146,6 +178,7 @@ export class IdempotencyStore implements IdempotencyRecords {
   }
 
   finish(scope: string, key: string, status: number, body: string): Promise<void> {
+    this.answering.leave(scope, key);
     return settled(() => {
       fault('idempotency.write');
       if (status >= 500) this.stmts.abandon.run(scope, key);
@@ -154,6 +187,7 @@ export class IdempotencyStore implements IdempotencyRecords {
   }
 
   abandon(scope: string, key: string): Promise<void> {
+    this.answering.leave(scope, key);
     return settled(() => {
       fault('idempotency.write');
       this.stmts.abandon.run(scope, key);
