@@ -20,6 +20,7 @@
  * whole transaction on a deadlock, so there the whole batch goes back.
  */
 import {
+  DatabaseUnavailableError,
   LostRaceError,
   appendEventRows,
   retryable,
@@ -240,7 +241,14 @@ export class SqlGroupCommit {
         this.db,
         batch.map((p) => p.merge!.item),
       );
-    } catch {
+    } catch (e) {
+      // The connection was lost: the statement may have committed before
+      // its answer was lost, so running the writes again could make them
+      // twice. They fail (503); whoever retries them decides.
+      if (e instanceof DatabaseUnavailableError) {
+        for (const p of batch) p.reject(e);
+        return;
+      }
       // Nothing committed: each write on its own, to tell which one failed.
       this.careful = CAREFUL_AFTER_FAILURE;
       return this.runCareful(batch);

@@ -11,9 +11,11 @@ import {
   DatabaseUnavailableError,
   SQL_MIGRATIONS,
   dialectOf,
+  migrate,
   numbered,
   openSqlDb,
   redactUrl,
+  type SqlDb,
 } from '../db/index.js';
 import { insertPlainBeads } from './sql-insert.js';
 import { SqlStore } from './sql-store.js';
@@ -421,5 +423,47 @@ for (const kind of ['postgres', 'mysql'] as const) {
       expect(err).toBeInstanceOf(GcError);
       expect((err as GcError).message).toMatch(/schema version 99, newer than this gc knows/);
     });
+
+    it.skipIf(kind !== 'postgres')(
+      'a batch statement whose answer was lost fails and is not run again: it may have committed',
+      async () => {
+        const schema = await scratch.create();
+        const real = await openSqlDb(server.url!, { schema, poolSize: 4 });
+        await migrate(real);
+        // The creates' one statement commits, then its connection is lost.
+        let lose = true;
+        const db: SqlDb = {
+          ...real,
+          async query<T>(sql: string, params?: readonly unknown[]) {
+            const rows = await real.query<T>(sql, params);
+            if (lose && sql.includes('pg_notify')) {
+              lose = false;
+              throw new DatabaseUnavailableError('test', 'the answer was lost');
+            }
+            return rows;
+          },
+        };
+        const store = await SqlStore.open({ db, prefix: 'lz' });
+        try {
+          const rec = {
+            events: (b: { id: string }) => [{ type: 'bead.created', actor: 't', subject: b.id }],
+          };
+          const titles = Array.from({ length: 5 }, (_, i) => `lost ${i}`);
+          const got = await Promise.allSettled(titles.map((title) => store.create({ title }, rec)));
+          expect(got.map((g) => g.status)).toEqual(titles.map(() => 'rejected'));
+          expect(lose).toBe(false);
+          // What committed is there once, with one event each.
+          const rows = await real.query<{ title: string }>(
+            'SELECT title FROM beads ORDER BY title',
+          );
+          expect(rows.map((r) => r.title)).toEqual(titles);
+          const [e] = await real.query<{ n: number }>('SELECT count(*) AS n FROM events');
+          expect(Number(e!.n)).toBe(titles.length);
+        } finally {
+          await store.dispose();
+          await real.close();
+        }
+      },
+    );
   });
 }
