@@ -242,12 +242,20 @@ async function openPostgres(url: string, options: SqlDbOptions): Promise<SqlDb> 
       throw unavailable(e, url);
     }
     let broken = false;
+    // A held client whose server goes away between two statements emits
+    // 'error' with nobody listening (the pool listens only while it is
+    // idle): that would end the process. The next statement fails instead.
+    const lost = () => {
+      broken = true;
+    };
+    client.on('error', lost);
     try {
       return await fn(conn(client), client);
     } catch (e) {
-      broken = e instanceof DatabaseUnavailableError;
+      broken ||= e instanceof DatabaseUnavailableError;
       throw e;
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   };
