@@ -15,6 +15,7 @@
  */
 import { ConflictError, systemClock, type Clock } from '../core/index.js';
 import {
+  DatabaseUnavailableError,
   appendEventRows,
   migrate,
   openSqlDb,
@@ -56,6 +57,8 @@ interface Pending {
 const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_TRIES = 8;
+/** Longest wait between a watcher's reads while the database is away. */
+const MAX_WATCH_WAIT_MS = 5000;
 
 interface EventRow {
   seq: number;
@@ -262,7 +265,33 @@ export class SqlEventLog implements EventLog {
     // subscribes and reads the stored events, so what it fans out later
     // continues where that read ends.
     await this.tailer.ensure();
-    yield* watchLog(this.hub, (q) => this.list(q), afterSeq, options);
+    yield* watchLog(this.hub, (q) => this.listWaiting(q, options.signal), afterSeq, options);
+  }
+
+  /**
+   * A watcher's read of stored events: the database being away is waited
+   * out (backing off), not the end of the watch, so a follower (metrics,
+   * orders, the leader's pokes) outlives an outage and resumes where it
+   * stopped. Aborted or closed meanwhile: an empty page, and the watch ends.
+   */
+  private async listWaiting(q: EventListQuery, signal?: AbortSignal): Promise<EventPage> {
+    for (let wait = 250; ; wait = Math.min(MAX_WATCH_WAIT_MS, wait * 2)) {
+      try {
+        return await this.list(q);
+      } catch (e) {
+        if (!(e instanceof DatabaseUnavailableError)) throw e;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, wait);
+        function done() {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      if (this.closed || signal?.aborted) return { items: [], next_after_seq: null };
+    }
   }
 
   /** Apply retention now; resolves with how many events were dropped. */
