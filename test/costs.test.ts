@@ -105,7 +105,9 @@ describe('costs and budgets', () => {
     );
     expect(await budgetEvents()).toEqual(['budget.warned', 'budget.tripped']);
     await until('the coder stopped', running, (n) => n === 0, 30_000, 100);
-    // Stopped, it writes no more: ingestion catches up with exactly what was written.
+    // Stopped, it writes no more: ingestion catches up with exactly what was
+    // written, its last words on SIGTERM included (written after the last
+    // pass that saw its session).
     const written = requestsWritten();
     expect(written).toBeGreaterThanOrEqual(20);
     // Every request once, and the Stop hook's record (below).

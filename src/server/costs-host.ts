@@ -47,11 +47,16 @@ export function cityPrices(config: LoadedConfig['config']): Record<string, Price
   return out;
 }
 
+/** How long a stopped session's folder is still read for usage. */
+const LINGER_MS = 120_000;
+
 export class CostWork {
   readonly budgets: BudgetWatch;
   private readonly ingest: UsageIngest;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Places of sessions seen lately, by folder, and until when they are read after they go. */
+  private readonly lately = new Map<string, { place: Place; until: number }>();
 
   constructor(private readonly p: CostParts) {
     const cfg = () => p.config().config;
@@ -101,8 +106,26 @@ export class CostWork {
     return cityPrices(this.p.config().config);
   }
 
-  /** Where the city's sessions work, with the CLI folders to look in. */
+  /**
+   * Where the city's sessions work, and where stopped ones worked until
+   * LINGER_MS ago: an agent CLI writes its last lines as it exits, after
+   * the last pass that saw its session, and they are usage too.
+   */
   private async places(): Promise<Place[]> {
+    const now = Date.now();
+    const current = await this.livePlaces();
+    for (const place of current) this.lately.set(place.dir, { place, until: now + LINGER_MS });
+    const gone: Place[] = [];
+    for (const [dir, l] of this.lately) {
+      if (current.some((p) => p.dir === dir)) continue;
+      if (l.until < now) this.lately.delete(dir);
+      else gone.push(l.place);
+    }
+    return [...current, ...gone];
+  }
+
+  /** Where the city's sessions work, with the CLI folders to look in. */
+  private async livePlaces(): Promise<Place[]> {
     const c = this.p.config().config;
     const spec = this.p.controller.currentSpec;
     const home = os.homedir();
