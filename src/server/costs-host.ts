@@ -115,9 +115,10 @@ export class CostWork {
     const now = Date.now();
     const current = await this.livePlaces();
     for (const place of current) this.lately.set(place.dir, { place, until: now + LINGER_MS });
+    const live = new Set(current.map((p) => p.dir));
     const gone: Place[] = [];
     for (const [dir, l] of this.lately) {
-      if (current.some((p) => p.dir === dir)) continue;
+      if (live.has(dir)) continue;
       if (l.until < now) this.lately.delete(dir);
       else gone.push(l.place);
     }

@@ -21,9 +21,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './http.js';
 import { waitFor } from './wait.js';
 
 export type ClusterKind = 'postgres' | 'mysql';
@@ -71,17 +72,6 @@ function programs(kind: ClusterKind): [string, string, string] | undefined {
   const server = which('mariadbd');
   const admin = which('mariadb-admin') ?? which('mysqladmin');
   return install && server && admin ? [install, server, admin] : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function listens(port: number): Promise<boolean> {

@@ -18,7 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readAdminKey, replayBeads } from '../../src/city/index.js';
+import { readAdminKey } from '../../src/city/index.js';
 import { SqlEventLog, type GcEvent } from '../../src/events/index.js';
 import { citySocketPath } from '../../src/server/index.js';
 import type { Bead } from '../../src/store/index.js';
@@ -26,6 +26,7 @@ import { CONFIG_HOME, killSpawned, spawnBuilt } from '../helpers/cli.js';
 import { databaseRequired } from '../helpers/db.js';
 import { apiCall, type Reply } from '../helpers/http.js';
 import { DbCluster, PASSWORD, type ClusterKind } from '../helpers/db-cluster.js';
+import { allBeads, checkLogAgainstStore, type CityGet } from '../helpers/city-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 const kinds: [ClusterKind, string | undefined][] = (['postgres', 'mysql'] as const).map((k) => [
@@ -126,53 +127,7 @@ async function killMidBurst(answers: Map<number, Reply>, n: number, burst: Promi
   );
 }
 
-async function allEvents(): Promise<GcEvent[]> {
-  const out: GcEvent[] = [];
-  let after = 0;
-  for (;;) {
-    const r = await call('GET', `/v0/events?after_seq=${after}&limit=10000`, 'probe');
-    expect(r.status, r.text).toBe(200);
-    const page = r.body as unknown as { items: GcEvent[]; next_after_seq: number | null };
-    out.push(...page.items);
-    if (page.next_after_seq === null || page.items.length === 0) return out;
-    after = page.next_after_seq;
-  }
-}
-
-async function allBeads(): Promise<Bead[]> {
-  const out: Bead[] = [];
-  let cursor = '';
-  for (;;) {
-    const r = await call(
-      'GET',
-      `/v0/beads?scan=true&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      'probe',
-    );
-    expect(r.status, r.text).toBe(200);
-    const page = r.body as unknown as { items: Bead[]; next_cursor: string | null };
-    out.push(...page.items);
-    if (!page.next_cursor) return out;
-    cursor = page.next_cursor;
-  }
-}
-
-async function checkLogAgainstStore(): Promise<GcEvent[]> {
-  const events = await allEvents();
-  events.forEach((e, i) => expect(e.seq, 'gap-free log').toBe(i + 1));
-  const replayed = replayBeads(events);
-  const beads = (await allBeads()).filter((b) => b.issue_type !== 'message');
-  expect(replayed.size).toBe(beads.length);
-  for (const b of beads) {
-    const r = replayed.get(b.id);
-    expect(r, `bead ${b.id} has its events`).toBeDefined();
-    expect({ status: r!.status, assignee: r!.assignee, attempt: r!.attempt }).toEqual({
-      status: b.status,
-      assignee: b.assignee,
-      attempt: b.attempt,
-    });
-  }
-  return events;
-}
+const get: CityGet = (url) => call('GET', url, 'probe');
 
 for (const [kind, why] of kinds) {
   describe.skipIf(why !== undefined)(`kill -9 of the database server mid-burst (${kind})`, () => {
@@ -221,7 +176,7 @@ for (const [kind, why] of kinds) {
         const first = created.get(i);
         if (first && first.status < 300) expect(r.body.id).toBe(first.body.id);
       }
-      const beads = await allBeads();
+      const beads = await allBeads(get);
       const titles = beads.filter((b) => b.title.startsWith('burst ')).map((b) => b.title);
       expect(titles.length).toBe(N);
       expect(new Set(titles).size).toBe(N);
@@ -235,7 +190,7 @@ for (const [kind, why] of kinds) {
         if (mailed.get(i)?.status === 200) expect(n, `note ${i} acknowledged`).toBe(1);
         else expect(n, `note ${i} not acknowledged`).toBeLessThanOrEqual(1);
       }
-      const events = await checkLogAgainstStore();
+      const events = await checkLogAgainstStore(get);
       const sent = events.filter((e) => e.type === 'mail.sent');
       expect(sent.length).toBe(messages.length);
       expect(new Set(sent.map((e) => e.subject)).size).toBe(sent.length);
@@ -243,7 +198,7 @@ for (const [kind, why] of kinds) {
 
     it('claims (with keys): no bead handed out twice, every worker holds one', async () => {
       const N = 200;
-      const open = (await allBeads()).filter(
+      const open = (await allBeads(get)).filter(
         (b) => b.status === 'open' && b.issue_type !== 'message',
       );
       expect(open.length).toBeGreaterThanOrEqual(N);
@@ -268,13 +223,13 @@ for (const [kind, why] of kinds) {
         held.set(bead!.id, `worker-${i}`);
       }
       const byHolder = new Map<string, number>();
-      for (const b of await allBeads()) {
+      for (const b of await allBeads(get)) {
         if (b.status === 'in_progress')
           byHolder.set(b.assignee, (byHolder.get(b.assignee) ?? 0) + 1);
       }
       expect(byHolder.size).toBe(N);
       expect([...byHolder.values()].every((n) => n === 1)).toBe(true);
-      await checkLogAgainstStore();
+      await checkLogAgainstStore(get);
     }, 120_000);
 
     it('events recorded in process: acknowledged ones kept once, the log gap-free, watchers resume', async () => {

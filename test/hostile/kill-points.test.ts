@@ -17,13 +17,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { citySocketPath } from '../../src/server/index.js';
-import { readAdminKey, replayBeads } from '../../src/city/index.js';
-import type { GcEvent } from '../../src/events/index.js';
+import { readAdminKey } from '../../src/city/index.js';
 import type { Bead } from '../../src/store/index.js';
 import { CONFIG_HOME, killSpawned, spawnBuilt } from '../helpers/cli.js';
 import { Scratch, database } from '../helpers/db.js';
 import { branchWith, makeRepo } from '../helpers/git.js';
 import { apiCall, type Reply } from '../helpers/http.js';
+import { allBeads, allEvents, checkLogAgainstStore, type CityGet } from '../helpers/city-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 let root: string;
@@ -88,54 +88,7 @@ const call = (method: string, url: string, key: string, actor: string, body: unk
     headers: { 'idempotency-key': key },
   });
 
-async function allEvents(): Promise<GcEvent[]> {
-  const out: GcEvent[] = [];
-  let after = 0;
-  for (;;) {
-    const r = await apiCall({ socketPath }, 'GET', `/v0/events?after_seq=${after}&limit=10000`, {
-      token: admin,
-    });
-    const page = r.body as unknown as { items: GcEvent[]; next_after_seq: number | null };
-    out.push(...page.items);
-    if (page.next_after_seq === null || page.items.length === 0) return out;
-    after = page.next_after_seq;
-  }
-}
-
-async function allBeads(): Promise<Bead[]> {
-  const out: Bead[] = [];
-  let cursor = '';
-  for (;;) {
-    const r = await apiCall(
-      { socketPath },
-      'GET',
-      `/v0/beads?scan=true&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      { token: admin },
-    );
-    const page = r.body as unknown as { items: Bead[]; next_cursor: string | null };
-    out.push(...page.items);
-    if (!page.next_cursor) return out;
-    cursor = page.next_cursor;
-  }
-}
-
-async function checkLogAgainstStore(): Promise<void> {
-  const events = await allEvents();
-  events.forEach((e, i) => expect(e.seq, 'gap-free log').toBe(i + 1));
-  const replayed = replayBeads(events);
-  // Messages are mail: their events are mail.*, not bead.*.
-  const beads = (await allBeads()).filter((b) => b.issue_type !== 'message');
-  expect(replayed.size).toBe(beads.length);
-  for (const b of beads) {
-    const r = replayed.get(b.id);
-    expect(r, `bead ${b.id} has its events`).toBeDefined();
-    expect({ status: r!.status, assignee: r!.assignee, attempt: r!.attempt }).toEqual({
-      status: b.status,
-      assignee: b.assignee,
-      attempt: b.attempt,
-    });
-  }
-}
+const get: CityGet = (url) => apiCall({ socketPath }, 'GET', url, { token: admin });
 
 for (const [kind, url, note] of backends) {
   describe.skipIf(kind !== 'sqlite' && !url)(`kill -9 mid-burst (${kind})${note}`, () => {
@@ -161,15 +114,15 @@ for (const [kind, url, note] of backends) {
         const first = before.get(i);
         if (first && first.status < 300) expect(r.body.id).toBe(first.body.id);
       }
-      const beads = await allBeads();
+      const beads = await allBeads(get);
       expect(beads.filter((b) => b.title.startsWith('burst ')).length).toBe(N);
-      await checkLogAgainstStore();
+      await checkLogAgainstStore(get);
     }, 120_000);
 
     it('claims: every claim answered once, no actor holds two beads', async () => {
       const server = await start();
       const N = 300;
-      const ready = await allBeads();
+      const ready = await allBeads(get);
       expect(ready.filter((b) => b.status === 'open').length).toBeGreaterThanOrEqual(N);
       const answers = new Map<number, Reply>();
       const burst = Array.from({ length: N }, (_, i) =>
@@ -196,7 +149,7 @@ for (const [kind, url, note] of backends) {
         expect(held.has(bead!.id), `${bead!.id} handed out twice`).toBe(false);
         held.set(bead!.id, `worker-${i}`);
       }
-      const beads = await allBeads();
+      const beads = await allBeads(get);
       const byHolder = new Map<string, number>();
       for (const b of beads) {
         if (b.status === 'in_progress')
@@ -204,7 +157,7 @@ for (const [kind, url, note] of backends) {
       }
       expect([...byHolder.values()].every((n) => n === 1)).toBe(true);
       expect(byHolder.size).toBe(N);
-      await checkLogAgainstStore();
+      await checkLogAgainstStore(get);
     }, 120_000);
 
     it('mail: every send answered once, none lost or doubled, one event each, the log gap-free', async () => {
@@ -232,9 +185,9 @@ for (const [kind, url, note] of backends) {
         ids.add(String(r.body.id));
       }
       expect(ids.size).toBe(N);
-      const sent = (await allEvents()).filter((e) => e.type === 'mail.sent');
+      const sent = (await allEvents(get)).filter((e) => e.type === 'mail.sent');
       expect(sent.map((e) => e.subject).sort()).toEqual([...ids].sort());
-      await checkLogAgainstStore();
+      await checkLogAgainstStore(get);
     }, 120_000);
   });
 }
